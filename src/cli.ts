@@ -1,0 +1,56 @@
+/**
+ * The command-line parser. It only wires: options in, one typed options object out to the
+ * command's module (loaded on demand, so `--version` and `--help` stay fast). No file I/O and
+ * no prompting here.
+ */
+import { Command, Option } from 'commander';
+
+export type Dispatch = (command: string, options: Record<string, unknown>) => Promise<void>;
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export function buildProgram(version: string, dispatch: Dispatch): Command {
+  const program = new Command('ganeti-os')
+    .description('Write, maintain, validate and test Ganeti OS definitions.')
+    .version(version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureHelp({ sortSubcommands: false })
+    .enablePositionalOptions();
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  ganeti-os new debian-os                 a complete, working OS definition
+  ganeti-os new my-os --template blank --api 20,15 --variant default --yes
+  ganeti-os info debian-os                what Ganeti will see
+
+Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal error.`,
+  );
+
+  const sub = (name: string, description: string) =>
+    program.command(name).description(description).exitOverride().showHelpAfterError('(run with --help for usage)');
+
+  sub('new', 'create a new OS definition directory from a template')
+    .argument('<name>', "the OS name (Ganeti's OS directory name: letters, digits, '_' and '-')")
+    .option('--template <name>', 'template to start from (see --help of the template list below)')
+    .option('--api <list>', 'OS interface versions, comma-separated from 10, 15, 20 (default: the template\'s, 20,15,10)')
+    .option('--variant <name>', 'a variant (repeatable; the first is the default; needs API 15 or 20)', collect)
+    .option('--param <name=description>', 'an OS parameter (repeatable; needs API 20)', collect)
+    .option('-C, --directory <parent>', 'create the definition inside this directory (default: the current one)')
+    .option('-y, --yes', 'take the defaults for everything not given; never prompt')
+    .option('--dry-run', 'print what would be written; write nothing')
+    .option('--force', 'write into an existing directory (only the files of the plan are replaced)')
+    .option('--json', 'print one JSON document describing what was (or would be) written')
+    .action((name: string, opts: Record<string, unknown>) => dispatch('new', { ...opts, name }));
+
+  sub('info', 'show what ganeti-os and Ganeti read from a definition')
+    .argument('[dir]', 'the definition directory (default: the current one)')
+    .option('--json', 'print one JSON document')
+    .action((dir: string | undefined, opts: Record<string, unknown>) => dispatch('info', { ...opts, dir }));
+
+  return program;
+}
+
+export { Option };

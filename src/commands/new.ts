@@ -1,0 +1,162 @@
+/** `ganeti-os new <name>`: a complete OS definition from a template. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Context } from '../context';
+import { UsageError, UserError } from '../errors';
+import { planDefinition } from '../core/definition';
+import { OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../core/ganeti';
+import { applyAndReport } from '../core/report';
+import type { DefinitionSpec, ParamSpec, VariantSpec } from '../core/spec';
+import { DEFAULT_TEMPLATE, Template, listTemplates, loadTemplate, variantSettings } from '../core/templates';
+import { checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../core/validate-spec';
+
+export interface NewOptions {
+  name: string;
+  template?: string;
+  api?: string;
+  variant?: string[];
+  param?: string[];
+  directory?: string;
+  yes?: boolean;
+  dryRun?: boolean;
+  force?: boolean;
+  json?: boolean;
+}
+
+export async function runNew(ctx: Context, opts: NewOptions): Promise<void> {
+  const bad = checkOsName(opts.name);
+  if (bad) throw new UsageError(bad);
+  const ask = ctx.interactive && !opts.yes && !opts.json;
+
+  // Check every flag before asking anything.
+  const apiFlag = opts.api !== undefined ? parseApiList(opts.api) : undefined;
+  const variantFlags = opts.variant ?? [];
+  for (const v of variantFlags) {
+    const vb = checkVariantName(v);
+    if (vb) throw new UsageError(vb);
+  }
+  const paramFlags = (opts.param ?? []).map(parseParamFlag);
+
+  const parent = path.resolve(ctx.cwd, opts.directory ?? '.');
+  const root = path.join(parent, opts.name);
+  checkTarget(root, !!opts.force);
+
+  const templateName = opts.template ?? (ask ? await askTemplate(ctx) : DEFAULT_TEMPLATE);
+  const template = loadTemplate(templateName);
+  const defaults = template.manifest.defaults;
+
+  let apiVersions = apiFlag ?? (ask ? await askApi(ctx, defaults.apiVersions) : normaliseApiVersions(defaults.apiVersions));
+  const top = Math.max(...apiVersions);
+
+  let variantNames: string[];
+  if (variantFlags.length) variantNames = variantFlags;
+  else if (top < OS_API_V15) variantNames = [];
+  else variantNames = ask ? await askVariants(ctx, defaults.variants) : defaults.variants;
+
+  let userParams = paramFlags;
+  if (!paramFlags.length && top >= OS_API_V20 && ask) userParams = await askParams(ctx);
+  const templateParams = top >= OS_API_V20 ? defaults.parameters : [];
+
+  apiVersions = normaliseApiVersions(apiVersions);
+  const spec: DefinitionSpec = {
+    name: opts.name,
+    template: template.manifest.name,
+    apiVersions,
+    variants: variantNames.map((v): VariantSpec => ({ name: v, settings: variantSettings(template, v) })),
+    parameters: mergeParams(templateParams, userParams),
+  };
+  checkSpec(spec);
+
+  const plan = planDefinition(root, template, spec, { force: opts.force });
+  applyAndReport(ctx, plan, {
+    dryRun: opts.dryRun,
+    json: opts.json,
+    summary: `Created ${root} (template ${template.manifest.name}, API ${apiVersions.join(', ')})`,
+    extra: { name: spec.name, template: spec.template, apiVersions, variants: variantNames, parameters: spec.parameters.map((p) => p.name) },
+  });
+}
+
+function mergeParams(base: ParamSpec[], extra: { name: string; description: string }[]): ParamSpec[] {
+  const out = base.map((p) => ({ ...p }));
+  for (const p of extra) {
+    const i = out.findIndex((q) => q.name === p.name);
+    if (i >= 0) out[i] = { ...out[i], description: p.description };
+    else out.push({ name: p.name, description: p.description });
+  }
+  return out;
+}
+
+function checkTarget(root: string, force: boolean): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(root);
+  } catch {
+    return;
+  }
+  if (!st.isDirectory()) throw new UserError(`${root} exists and is not a directory; nothing was changed`);
+  if (!force) {
+    throw new UserError(`${root} already exists; nothing was changed`, [
+      'Use --force to write the template\'s files into it (only those files are replaced), or choose another name.',
+    ]);
+  }
+}
+
+async function askTemplate(ctx: Context): Promise<string> {
+  const templates = listTemplates();
+  return ctx.prompter.select(
+    'Template',
+    templates.map((t) => ({ name: t.name, value: t.name, description: t.summary })),
+    DEFAULT_TEMPLATE,
+  );
+}
+
+async function askApi(ctx: Context, defaults: number[]): Promise<number[]> {
+  const picked = await ctx.prompter.checkbox(
+    'OS interface versions to support',
+    [20, 15, 10].map((v) => ({ name: String(v), value: v, checked: defaults.includes(v) })),
+    (vals) => (vals.length ? true : 'pick at least one version'),
+  );
+  return normaliseApiVersions(picked);
+}
+
+async function askVariants(ctx: Context, defaults: string[]): Promise<string[]> {
+  const answer = await ctx.prompter.input('Variants (comma-separated, the first is the default)', {
+    default: defaults.join(','),
+    validate: (s) => {
+      const names = splitList(s);
+      if (!names.length) return 'give at least one variant';
+      for (const n of names) {
+        const bad = checkVariantName(n);
+        if (bad) return bad;
+      }
+      return true;
+    },
+  });
+  return splitList(answer);
+}
+
+async function askParams(ctx: Context): Promise<{ name: string; description: string }[]> {
+  const out: { name: string; description: string }[] = [];
+  for (;;) {
+    const name = (
+      await ctx.prompter.input(out.length ? 'Another parameter name (empty to finish)' : 'Parameter name (empty for none)', {
+        default: '',
+        validate: (s) => (s.trim() === '' ? true : (checkParamName(s.trim()) ?? (out.some((p) => p.name === s.trim()) ? 'already added' : true))),
+      })
+    ).trim();
+    if (!name) return out;
+    const description = (
+      await ctx.prompter.input(`Description of ${name}`, { validate: (s) => checkParamDescription(name, s) ?? true })
+    ).trim();
+    out.push({ name, description });
+  }
+}
+
+function splitList(s: string): string[] {
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+}
+
+export type { Template };

@@ -1,0 +1,37 @@
+/** What a command may touch of the outside world. Commands never read `process.*` themselves. */
+
+export interface Logger {
+  /** Narration for people: goes to stderr. */
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export interface Output {
+  /** Results: goes to stdout. */
+  write(text: string): void;
+}
+
+export interface Choice<T> {
+  name: string;
+  value: T;
+  description?: string;
+  checked?: boolean;
+}
+
+/** The questions a command may ask; the real one wraps inquirer, tests pass a fake. */
+export interface Prompter {
+  input(message: string, options?: { default?: string; validate?: (value: string) => true | string }): Promise<string>;
+  select<T>(message: string, choices: Choice<T>[], defaultValue?: T): Promise<T>;
+  checkbox<T>(message: string, choices: Choice<T>[], validate?: (values: T[]) => true | string): Promise<T[]>;
+  confirm(message: string, defaultValue?: boolean): Promise<boolean>;
+}
+
+export interface Context {
+  cwd: string;
+  env: Record<string, string | undefined>;
+  /** True only when stdin and stdout are terminals (and not disabled by flags or CI). */
+  interactive: boolean;
+  prompter: Prompter;
+  log: Logger;
+  out: Output;
+}

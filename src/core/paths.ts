@@ -1,0 +1,14 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** The package root: dist/core/.. /.. when built, src/core/../.. under ts-jest. */
+export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+export const TEMPLATES_DIR = path.join(PACKAGE_ROOT, 'templates');
+
+let version: string | undefined;
+export function toolVersion(): string {
+  if (version === undefined) {
+    version = (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  }
+  return version;
+}

@@ -1,0 +1,250 @@
+/**
+ * Templates are data with a manifest (templates/<name>/template.json): every file they produce,
+ * its mode and whether it is ours to regenerate ('tool') or the user's to edit ('user').
+ * Modes come from the manifest only, never from how the package sat on disk.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UsageError, UserError } from '../errors';
+import { formatApiVersions, formatParametersList, paramEnvName } from './ganeti';
+import { TEMPLATES_DIR, toolVersion } from './paths';
+import { shq } from './shell';
+import { DefinitionSpec, ParamSpec, VariantSpec, maxApi } from './spec';
+
+export type Owner = 'tool' | 'user';
+
+export interface ManifestFile {
+  /** Path in the definition; `{variant}` is replaced when `each` is "variant". */
+  path: string;
+  /** File under the template folder; rendered with Handlebars when it ends in .hbs. */
+  source?: string;
+  /** Built-in generator instead of a source file. */
+  generator?: 'api-version' | 'variants-list' | 'parameters-list' | 'parameters-sh' | 'variant-conf';
+  mode: string;
+  owner: Owner;
+  /** Only when the highest listed API version is at least this. */
+  minApi?: number;
+  each?: 'variant';
+  /** Extra Handlebars data for this file. */
+  data?: Record<string, unknown>;
+}
+
+export interface VariantKey {
+  key: string;
+  description: string;
+  /** Default value; `{variant}` is replaced by the variant's name. */
+  default: string;
+}
+
+export interface TemplateManifest {
+  name: string;
+  summary: string;
+  /** Templates whose files come first (a later file with the same path replaces an earlier one). */
+  base?: string[];
+  /** Shown in prompts; hidden templates are building blocks only. */
+  hidden?: boolean;
+  defaults: {
+    apiVersions: number[];
+    variants: string[];
+    parameters: ParamSpec[];
+  };
+  /** The settings every variants/<variant>.conf carries. */
+  variantKeys?: VariantKey[];
+  /** Settings for variants this template knows by name. */
+  knownVariants?: Record<string, Record<string, string>>;
+  files: ManifestFile[];
+}
+
+export interface RenderedFile {
+  path: string;
+  content: string;
+  mode: number;
+  owner: Owner;
+}
+
+export interface Template {
+  manifest: TemplateManifest;
+  /** Files of the whole base chain, resolved to their folders. */
+  files: { file: ManifestFile; dir: string }[];
+  variantKeys: VariantKey[];
+  knownVariants: Record<string, Record<string, string>>;
+}
+
+const TEMPLATE_NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+
+export function listTemplates(): TemplateManifest[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(TEMPLATES_DIR);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => TEMPLATE_NAME_RE.test(n) && fs.existsSync(path.join(TEMPLATES_DIR, n, 'template.json')))
+    .map((n) => readManifest(n))
+    .filter((m) => !m.hidden)
+    .sort((a, b) => (a.name === DEFAULT_TEMPLATE ? -1 : b.name === DEFAULT_TEMPLATE ? 1 : a.name.localeCompare(b.name)));
+}
+
+/** The template `new` uses when none is named: `debian` once it ships, else `blank`. */
+export const DEFAULT_TEMPLATE = fs.existsSync(path.join(TEMPLATES_DIR, 'debian', 'template.json')) ? 'debian' : 'blank';
+
+function readManifest(name: string): TemplateManifest {
+  const file = path.join(TEMPLATES_DIR, name, 'template.json');
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as TemplateManifest;
+}
+
+export function loadTemplate(name: string): Template {
+  if (!TEMPLATE_NAME_RE.test(name) || !fs.existsSync(path.join(TEMPLATES_DIR, name, 'template.json'))) {
+    const known = listTemplates().map((t) => t.name);
+    throw new UsageError(`unknown template '${name}'`, [`available templates: ${known.join(', ')}`]);
+  }
+  const manifest = readManifest(name);
+  const files: { file: ManifestFile; dir: string }[] = [];
+  let variantKeys: VariantKey[] = [];
+  let knownVariants: Record<string, Record<string, string>> = {};
+  for (const base of manifest.base ?? []) {
+    const t = loadTemplate(base);
+    for (const f of t.files) files.push(f);
+    variantKeys = t.variantKeys;
+    knownVariants = { ...knownVariants, ...t.knownVariants };
+  }
+  for (const f of manifest.files) {
+    const i = files.findIndex((e) => e.file.path === f.path);
+    const entry = { file: f, dir: path.join(TEMPLATES_DIR, name) };
+    if (i >= 0) files[i] = entry;
+    else files.push(entry);
+  }
+  if (manifest.variantKeys) variantKeys = manifest.variantKeys;
+  if (manifest.knownVariants) knownVariants = { ...knownVariants, ...manifest.knownVariants };
+  return { manifest, files, variantKeys, knownVariants };
+}
+
+/** Settings for a new variant: the template's defaults, what it knows of that name, then the user's. */
+export function variantSettings(t: Template, variant: string, given: Record<string, string> = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of t.variantKeys) out[k.key] = k.default.replace(/\{variant\}/g, variant);
+  Object.assign(out, t.knownVariants[variant] ?? {}, given);
+  return out;
+}
+
+export function renderVariantConf(t: Template, spec: DefinitionSpec, v: VariantSpec): string {
+  const lines = [
+    '# shellcheck shell=bash disable=SC2034',
+    `# Variant '${v.name}' of the ${spec.name} OS definition (${spec.name}+${v.name}).`,
+    '# Sourced by the scripts as bash after defaults.conf and /etc/default/' + spec.name + ';',
+    `# /etc/ganeti/${spec.name}/variants/${v.name}.conf, if present, is read after it.`,
+    '',
+  ];
+  const described = new Set<string>();
+  for (const k of t.variantKeys) {
+    described.add(k.key);
+    lines.push(`# ${k.description}`);
+    lines.push(`${k.key}=${shq(v.settings[k.key] ?? k.default.replace(/\{variant\}/g, v.name))}`);
+  }
+  const extra = Object.keys(v.settings).filter((k) => !described.has(k));
+  if (extra.length) {
+    if (t.variantKeys.length) lines.push('');
+    for (const k of extra) lines.push(`${k}=${shq(v.settings[k])}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function renderVariantsList(spec: DefinitionSpec): string {
+  return (
+    `# Variants of ${spec.name}, one per line; Ganeti offers them as ${spec.name}+<variant>.\n` +
+    '# The first one is the default.\n' +
+    spec.variants.map((v) => v.name + '\n').join('')
+  );
+}
+
+/** lib/parameters.sh: the declared parameters, their defaults and checks, for the runtime. */
+export function renderParametersSh(spec: DefinitionSpec): string {
+  const params = maxApi(spec) >= 20 ? spec.parameters : [];
+  const lines = [
+    '# shellcheck shell=bash disable=SC2034',
+    '# Parameters of this definition: generated by ganeti-os from its answers; change them with',
+    '# `ganeti-os add-param` / `remove-param` rather than by hand.',
+    `GOS_PARAMS=(${params.map((p) => shq(p.name)).join(' ')})`,
+    'declare -gA GOS_PARAM_DEFAULT=(' + params.filter((p) => p.default !== undefined).map((p) => `[${shq(p.name)}]=${shq(p.default!)}`).join(' ') + ')',
+    'declare -gA GOS_PARAM_CHOICES=(' + params.filter((p) => p.choices?.length).map((p) => `[${shq(p.name)}]=${shq(p.choices!.join('\n'))}`).join(' ') + ')',
+    'declare -gA GOS_PARAM_PATTERN=(' + params.filter((p) => p.pattern !== undefined).map((p) => `[${shq(p.name)}]=${shq(p.pattern!)}`).join(' ') + ')',
+  ];
+  return lines.join('\n') + '\n';
+}
+
+let handlebars: typeof import('handlebars') | undefined;
+function engine(): typeof import('handlebars') {
+  if (!handlebars) {
+    // Loaded only when a template is rendered: keeps every other command fast to start.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    handlebars = (require('handlebars') as typeof import('handlebars')).create();
+    handlebars.registerHelper('shq', (s: unknown) => shq(String(s)));
+    handlebars.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+    handlebars.registerHelper('join', (a: unknown, sep: unknown) => (Array.isArray(a) ? a.join(typeof sep === 'string' ? sep : ', ') : ''));
+  }
+  return handlebars;
+}
+
+export function templateData(t: Template, spec: DefinitionSpec): Record<string, unknown> {
+  const top = maxApi(spec);
+  return {
+    name: spec.name,
+    template: t.manifest.name,
+    summary: t.manifest.summary,
+    toolVersion: toolVersion(),
+    apiVersions: spec.apiVersions,
+    maxApi: top,
+    hasVariants: top >= 15 && spec.variants.length > 0,
+    hasParameters: top >= 20 && spec.parameters.length > 0,
+    api20: top >= 20,
+    variants: spec.variants.map((v, i) => ({ ...v, isDefault: i === 0, settingsList: Object.entries(v.settings).map(([key, value]) => ({ key, value })) })),
+    defaultVariant: spec.variants[0]?.name ?? '',
+    parameters: spec.parameters.map((p) => ({ ...p, env: paramEnvName(p.name), choicesText: p.choices?.join(', ') })),
+    variantKeys: t.variantKeys,
+  };
+}
+
+/** Every file the template produces for `spec`, in a stable order. */
+export function renderTemplate(t: Template, spec: DefinitionSpec): RenderedFile[] {
+  const top = maxApi(spec);
+  const data = templateData(t, spec);
+  const out: RenderedFile[] = [];
+  for (const { file, dir } of t.files) {
+    if (file.minApi !== undefined && top < file.minApi) continue;
+    const mode = parseInt(file.mode, 8);
+    const targets: (VariantSpec | undefined)[] = file.each === 'variant' ? spec.variants : [undefined];
+    for (const v of targets) {
+      const p = v ? file.path.replace(/\{variant\}/g, v.name) : file.path;
+      let content: string;
+      switch (file.generator) {
+        case 'api-version':
+          content = formatApiVersions(spec.apiVersions);
+          break;
+        case 'variants-list':
+          if (!(top >= 15 && spec.variants.length)) continue;
+          content = renderVariantsList(spec);
+          break;
+        case 'parameters-list':
+          content = formatParametersList(spec.parameters);
+          break;
+        case 'parameters-sh':
+          content = renderParametersSh(spec);
+          break;
+        case 'variant-conf':
+          if (!v) throw new UserError(`template ${t.manifest.name}: variant-conf needs "each": "variant"`);
+          content = renderVariantConf(t, spec, v);
+          break;
+        default: {
+          if (!file.source) throw new UserError(`template ${t.manifest.name}: file ${file.path} has neither source nor generator`);
+          const src = fs.readFileSync(path.join(dir, file.source), 'utf8');
+          content = file.source.endsWith('.hbs')
+            ? engine().compile(src, { noEscape: true, strict: false })({ ...data, ...(file.data ?? {}), variant: v })
+            : src;
+        }
+      }
+      out.push({ path: p, content: content.replace(/\r\n?/g, '\n'), mode, owner: file.owner });
+    }
+  }
+  return out;
+}

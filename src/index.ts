@@ -1,0 +1,2 @@
+export { main, run, processContext } from './main';
+export type { Context, Prompter } from './context';

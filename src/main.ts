@@ -1,0 +1,96 @@
+/**
+ * The one exit point: builds the context from the process, runs the command, and maps errors
+ * to exit codes (usage 2, failure 1, cancelled 130, bug 70).
+ */
+import type { Context } from './context';
+import { EXIT_BUG, EXIT_OK, EXIT_USAGE, GanetiOsError } from './errors';
+import { toolVersion } from './core/paths';
+
+type Runner = (ctx: Context, options: never) => Promise<void>;
+
+/** Command modules, loaded only when their command runs. */
+const COMMANDS: Record<string, () => Runner> = {
+  new: () => require('./commands/new').runNew,
+  info: () => require('./commands/info').runInfo,
+};
+
+function isTty(fd: number): boolean {
+  try {
+    return require('node:tty').isatty(fd) as boolean;
+  } catch {
+    return false;
+  }
+}
+
+export function processContext(): Context {
+  const env = process.env;
+  const interactive = isTty(0) && isTty(1) && !env.CI;
+  return {
+    cwd: process.cwd(),
+    env,
+    interactive,
+    get prompter() {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const p = require('./prompter') as typeof import('./prompter');
+      return interactive ? p.inquirerPrompter : p.noPrompter;
+    },
+    log: {
+      info: (m: string) => process.stderr.write(m + '\n'),
+      warn: (m: string) => process.stderr.write(`${colour('warning:', '33', env)} ${m}\n`),
+    },
+    out: { write: (t: string) => void process.stdout.write(t) },
+  };
+}
+
+function colour(text: string, code: string, env: Record<string, string | undefined>): string {
+  if (env.NO_COLOR !== undefined || !isTty(2)) return text;
+  return `\u001b[${code}m${text}\u001b[0m`;
+}
+
+export async function main(argv: string[], ctx: Context): Promise<number> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { buildProgram } = require('./cli') as typeof import('./cli');
+  const errWrite = (m: string) => ctx.log.info(m.replace(/\n$/, ''));
+  const program = buildProgram(toolVersion(), async (command, options) => {
+    const load = COMMANDS[command];
+    await load()(ctx, options as never);
+  });
+  program.configureOutput({
+    writeOut: (s) => ctx.out.write(s),
+    writeErr: (s) => errWrite(s),
+  });
+  for (const c of program.commands) c.configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => errWrite(s) });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT_OK;
+  } catch (err) {
+    return reportError(ctx, err);
+  }
+}
+
+export function reportError(ctx: Context, err: unknown): number {
+  if (err instanceof GanetiOsError) {
+    if (err.message) ctx.log.info(`ganeti-os: ${colour('error:', '31', ctx.env)} ${err.message}`);
+    for (const d of err.details) ctx.log.info(d);
+    return err.exitCode;
+  }
+  const e = err as { code?: string; exitCode?: number; name?: string };
+  if (e && typeof e.code === 'string' && e.code.startsWith('commander.')) {
+    // commander has already printed its message.
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT_OK;
+    return EXIT_USAGE;
+  }
+  const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  ctx.log.info(`ganeti-os: internal error: ${stack}`);
+  ctx.log.info('This is a bug in ganeti-os. Please report it with the command you ran and the lines above.');
+  return EXIT_BUG;
+}
+
+/** Entry point for bin/ganeti-os.js. */
+export async function run(argv: string[]): Promise<number> {
+  const ctx = processContext();
+  const code = await main(argv, ctx);
+  await new Promise<void>((resolve) => (process.stdout.writableLength ? process.stdout.once('drain', resolve) : resolve()));
+  return code;
+}
+

@@ -1,0 +1,54 @@
+/**
+ * Gates for tests that need root or Debian packages. On a fresh machine they skip, loudly,
+ * naming what is missing; with GANETI_OS_SYSTEM_TESTS=required (CI) a missing piece fails.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+
+export const REQUIRED = process.env.GANETI_OS_SYSTEM_TESTS === 'required';
+
+const which = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v "$1" >/dev/null 2>&1`, 'sh', cmd]).status === 0;
+
+export const GANETI_PYTHON = '/usr/bin/python3';
+export const GANETI_PYTHONPATH = '/usr/share/ganeti/3.0';
+
+export interface Need {
+  root?: boolean;
+  ganeti?: boolean;
+  commands?: string[];
+}
+
+/** What of `need` is missing on this machine (empty when everything is there). */
+export function missing(need: Need): string[] {
+  const out: string[] = [];
+  if (need.root && process.getuid?.() !== 0) out.push('root');
+  if (need.ganeti && !(fs.existsSync(GANETI_PYTHON) && fs.existsSync(`${GANETI_PYTHONPATH}/ganeti/backend.py`))) {
+    out.push('Debian package ganeti-3.0 (/usr/share/ganeti/3.0/ganeti)');
+  }
+  for (const c of need.commands ?? []) if (!which(c)) out.push(`command ${c}`);
+  return out;
+}
+
+/**
+ * `describe` when everything needed is present; otherwise a skipped block (or, when system tests
+ * are required, a failing test) that names what is missing.
+ */
+export function describeSystem(name: string, need: Need, fn: () => void): void {
+  const lack = missing(need);
+  if (!lack.length) {
+    describe(name, fn);
+    return;
+  }
+  const why = `${name}: missing ${lack.join(', ')}`;
+  if (REQUIRED) {
+    describe(name, () => {
+      it('has what it needs (GANETI_OS_SYSTEM_TESTS=required)', () => {
+        throw new Error(why);
+      });
+    });
+    return;
+  }
+  // eslint-disable-next-line no-console
+  console.warn(`SKIPPED ${why} (set up the machine as .ci/run does to run them)`);
+  describe.skip(name, fn);
+}
