@@ -1,0 +1,353 @@
+'use strict';
+/**
+ * Shared machinery of the benchmarks: timing, statistics, child processes, the Ganeti harness,
+ * sparse disks, and the release of every loop device and mount the benchmarks cause.
+ * Plain Node.js, no dependencies.
+ */
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const CLI = path.join(ROOT, 'bin', 'ganeti-os.js');
+const HARNESS = path.join(ROOT, 'test', 'ganeti', 'harness.py');
+const GANETI_PYTHON = '/usr/bin/python3';
+const GANETI_PYTHONPATH = '/usr/share/ganeti/3.0';
+const REFERENCE_OS = '/usr/share/ganeti/os/debootstrap';
+
+// --- statistics ---------------------------------------------------------------------------
+
+function median(xs) {
+  const a = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((p, q) => p - q);
+  if (a.length === 0) return null;
+  const m = a.length >> 1;
+  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
+}
+
+function ratio(a, b) {
+  return typeof a === 'number' && typeof b === 'number' && b > 0 ? a / b : null;
+}
+
+// --- processes ----------------------------------------------------------------------------
+
+/** Run a command to completion; wall time in seconds. Throws when it fails unless allowFail. */
+function run(cmd, args, opts = {}) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, ...opts });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (!opts.allowFail && (r.status !== 0 || r.error)) {
+    const msg = r.error ? r.error.message : `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}`;
+    throw new Error(`${cmd} ${args.join(' ')}: ${msg}\n${(r.stderr || '').slice(-2000)}`);
+  }
+  return { ...r, seconds };
+}
+
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
+}
+
+/** Resident set sizes (KiB) of the processes below pid (pid itself excluded unless self). */
+function treeRss(rootPid, includeRoot) {
+  const children = new Map();
+  const rss = new Map();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(rest[1]);
+    const pages = Number(rest[21]);
+    const pid = Number(name);
+    rss.set(pid, (pages * 4096) / 1024);
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(pid);
+  }
+  let sum = 0;
+  let max = 0;
+  const stack = [rootPid];
+  while (stack.length) {
+    const p = stack.pop();
+    if (p !== rootPid || includeRoot) {
+      const r = rss.get(p) || 0;
+      sum += r;
+      max = Math.max(max, r);
+    }
+    for (const c of children.get(p) || []) stack.push(c);
+  }
+  return { sum, max };
+}
+
+/**
+ * Run a command asynchronously, sampling the summed RSS of its descendants every `sampleMs`
+ * (the root process itself - e.g. the Python harness - is left out: what is measured is the
+ * pipeline it starts). Resolves {status, stdout, stderr, seconds, peakTreeKiB, peakProcKiB}.
+ */
+function runSampled(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env, cwd: opts.cwd });
+    let stdout = '';
+    let stderr = '';
+    let peakTree = 0;
+    let peakProc = 0;
+    const sample = () => {
+      try {
+        const { sum, max } = treeRss(child.pid, false);
+        peakTree = Math.max(peakTree, sum);
+        peakProc = Math.max(peakProc, max);
+      } catch {
+        /* process gone */
+      }
+    };
+    const timer = opts.sampleMs ? setInterval(sample, opts.sampleMs) : null;
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', (e) => {
+      if (timer) clearInterval(timer);
+      reject(e);
+    });
+    child.on('close', (status) => {
+      if (timer) clearInterval(timer);
+      resolve({ status, stdout, stderr, seconds: Number(process.hrtime.bigint() - t0) / 1e9, peakTreeKiB: peakTree, peakProcKiB: peakProc });
+    });
+    child.stdin.end(opts.input || '');
+  });
+}
+
+/** One request to real Ganeti 3.0 code (test/ganeti/harness.py). */
+async function ganeti(request, { sampleMs } = {}) {
+  const r = await runSampled(GANETI_PYTHON, [HARNESS], {
+    input: JSON.stringify(request),
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', PYTHONPATH: GANETI_PYTHONPATH },
+    sampleMs,
+  });
+  if (r.status !== 0) throw new Error(`harness failed (${r.status}): ${r.stderr}`);
+  const answer = JSON.parse(r.stdout);
+  return { answer, seconds: r.seconds, peakTreeKiB: r.peakTreeKiB, peakProcKiB: r.peakProcKiB };
+}
+
+function ganetiAvailable() {
+  return fs.existsSync(GANETI_PYTHON) && fs.existsSync(`${GANETI_PYTHONPATH}/ganeti/backend.py`);
+}
+
+// --- what of the product exists on this branch ------------------------------------------
+
+function cliCommands() {
+  const r = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+  const names = new Set();
+  for (const line of (r.stdout || '').split('\n')) {
+    const m = /^ {2}([a-z][a-z-]*)\b/.exec(line);
+    if (m) names.add(m[1]);
+  }
+  return names;
+}
+
+function templateAvailable(name) {
+  return fs.existsSync(path.join(ROOT, 'templates', name, 'template.json'));
+}
+
+// --- temporary directories, disks, and their release --------------------------------------
+
+const TMP_DIRS = [];
+const DISKS = new Set();
+
+function tempDir(prefix) {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `gos-bench-${prefix}-`));
+  TMP_DIRS.push(d);
+  return d;
+}
+
+/** A sparse file disk of `mib` MiB (nothing allocated). */
+function sparseDisk(file, mib) {
+  fs.rmSync(file, { force: true });
+  const fd = fs.openSync(file, 'w');
+  fs.ftruncateSync(fd, mib * 1024 * 1024);
+  fs.closeSync(fd);
+  DISKS.add(path.resolve(file));
+  return file;
+}
+
+function allocatedBytes(file) {
+  try {
+    return fs.statSync(file).blocks * 512;
+  } catch {
+    return null;
+  }
+}
+
+/** Loop devices backed by `file` (losetup -j). */
+function loopsOf(file) {
+  const r = spawnSync('losetup', ['-j', file], { encoding: 'utf8' });
+  return (r.stdout || '')
+    .split('\n')
+    .map((l) => l.split(':')[0])
+    .filter((d) => d.startsWith('/dev/loop'));
+}
+
+/** Mount points whose source is one of `devices`, or that lie under one of `dirs`. */
+function mountsOf(devices, dirs) {
+  const out = [];
+  let text = '';
+  try {
+    text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return out;
+  }
+  const unesc = (s) => s.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const f = line.split(' ');
+    const target = unesc(f[4]);
+    const src = unesc(f[f.indexOf('-') + 2] || '');
+    if (devices.includes(src) || dirs.some((d) => target === d || target.startsWith(d + '/'))) out.push(target);
+  }
+  return out.reverse();
+}
+
+/**
+ * Release what a run left behind on `file` (and below the bench's temp dirs): unmount, then
+ * detach loop devices. Returns what had to be released (a leak of the script under test).
+ */
+function releaseDisk(file) {
+  const leaked = [];
+  const loops = loopsOf(file);
+  for (const m of mountsOf(loops, TMP_DIRS)) {
+    spawnSync('umount', ['-l', m]);
+    leaked.push(`mount ${m}`);
+  }
+  for (const l of loops) {
+    spawnSync('losetup', ['-d', l]);
+    leaked.push(`loop ${l}`);
+  }
+  return leaked;
+}
+
+function cleanupAll() {
+  for (const f of DISKS) releaseDisk(f);
+  for (const m of mountsOf([], TMP_DIRS)) spawnSync('umount', ['-l', m]);
+  for (const d of TMP_DIRS.splice(0)) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* best effort */
+    }
+  }
+  DISKS.clear();
+}
+
+let cleanupInstalled = false;
+function installCleanup() {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  process.on('exit', cleanupAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      process.stderr.write(`\nbench: ${sig}, releasing loop devices, mounts and temp dirs\n`);
+      cleanupAll();
+      process.exit(130);
+    });
+  }
+}
+
+// --- the node's apt mirror ------------------------------------------------------------------
+
+/** The Debian mirror this node's apt sources use for its own release (read now, never fixed). */
+function nodeMirror() {
+  const entries = [];
+  const dir = '/etc/apt/sources.list.d';
+  const files = ['/etc/apt/sources.list'];
+  try {
+    for (const f of fs.readdirSync(dir).sort()) files.push(path.join(dir, f));
+  } catch {
+    /* none */
+  }
+  for (const f of files) {
+    let text;
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    if (f.endsWith('.sources')) {
+      for (const stanza of text.split(/\n\s*\n/)) {
+        const get = (k) => {
+          const m = new RegExp(`^${k}:\\s*(.*)$`, 'mi').exec(stanza.replace(/^#.*$/gm, ''));
+          return m ? m[1].trim().split(/\s+/) : [];
+        };
+        if (!get('Types').includes('deb')) continue;
+        if ((get('Enabled')[0] || 'yes') === 'no') continue;
+        for (const uri of get('URIs')) entries.push({ uri, suites: get('Suites') });
+      }
+    } else if (f.endsWith('.list')) {
+      for (const line of text.split('\n')) {
+        const m = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line);
+        if (m) entries.push({ uri: m[1], suites: [m[2]] });
+      }
+    }
+  }
+  const main = entries.find((e) => /^https?:/.test(e.uri) && e.suites.some((s) => !/[-/](security|updates|backports)/.test(s)));
+  return main ? main.uri.replace(/\/$/, '') : null;
+}
+
+// --- machine description --------------------------------------------------------------------
+
+function machine() {
+  const cpus = os.cpus();
+  const osRelease = (() => {
+    try {
+      return /PRETTY_NAME="([^"]*)"/.exec(fs.readFileSync('/etc/os-release', 'utf8'))[1];
+    } catch {
+      return os.type();
+    }
+  })();
+  const dpkgVersion = (pkg) => {
+    const r = spawnSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : null;
+  };
+  return {
+    cpu: cpus[0] ? cpus[0].model : 'unknown',
+    cores: cpus.length,
+    memoryMiB: Math.round(os.totalmem() / 1048576),
+    loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
+    kernel: `${os.type()} ${os.release()}`,
+    os: osRelease,
+    node: process.version,
+    ganeti: dpkgVersion('ganeti-3.0'),
+    ganetiInstanceDebootstrap: dpkgVersion('ganeti-instance-debootstrap'),
+    debootstrap: dpkgVersion('debootstrap'),
+    mmdebstrap: dpkgVersion('mmdebstrap'),
+    filesystem: (() => {
+      const r = spawnSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', os.tmpdir()], { encoding: 'utf8' });
+      return r.status === 0 ? `${r.stdout.trim()} (${os.tmpdir()})` : null;
+    })(),
+  };
+}
+
+module.exports = {
+  ROOT,
+  CLI,
+  REFERENCE_OS,
+  median,
+  ratio,
+  run,
+  runSampled,
+  have,
+  ganeti,
+  ganetiAvailable,
+  cliCommands,
+  templateAvailable,
+  tempDir,
+  sparseDisk,
+  allocatedBytes,
+  loopsOf,
+  releaseDisk,
+  cleanupAll,
+  installCleanup,
+  nodeMirror,
+  machine,
+};
