@@ -173,17 +173,66 @@ export function renderParametersSh(spec: DefinitionSpec): string {
   return lines.join('\n') + '\n';
 }
 
-let handlebars: typeof import('handlebars') | undefined;
-function engine(): typeof import('handlebars') {
-  if (!handlebars) {
-    // Loaded only when a template is rendered: keeps every other command fast to start.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    handlebars = (require('handlebars') as typeof import('handlebars')).create();
-    handlebars.registerHelper('shq', (s: unknown) => shq(String(s)));
-    handlebars.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-    handlebars.registerHelper('join', (a: unknown, sep: unknown) => (Array.isArray(a) ? a.join(typeof sep === 'string' ? sep : ', ') : ''));
-  }
+type HandlebarsEnv = typeof import('handlebars');
+type Render = (data: Record<string, unknown>) => string;
+
+function withHelpers<T extends HandlebarsEnv>(hb: T): T {
+  hb.registerHelper('shq', (s: unknown) => shq(String(s)));
+  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  hb.registerHelper('join', (a: unknown, sep: unknown) => (Array.isArray(a) ? a.join(typeof sep === 'string' ? sep : ', ') : ''));
+  return hb;
+}
+
+let handlebars: HandlebarsEnv | undefined;
+function engine(): HandlebarsEnv {
+  // Loaded only when a template must be compiled: keeps every other command fast to start.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (!handlebars) handlebars = withHelpers((require('handlebars') as HandlebarsEnv).create());
   return handlebars;
+}
+
+let runtime: HandlebarsEnv | undefined;
+function runtimeEngine(): HandlebarsEnv {
+  // The runtime alone (no parser, no compiler) runs the templates precompiled at build time.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (!runtime) runtime = withHelpers((require('handlebars/runtime') as HandlebarsEnv).create());
+  return runtime;
+}
+
+interface Precompiled {
+  sha256: string;
+  spec: unknown;
+}
+let precompiled: Record<string, Precompiled> | undefined;
+function precompiledTemplates(): Record<string, Precompiled> {
+  if (!precompiled) {
+    try {
+      // dist/templates.precompiled.js, written by scripts/precompile-templates.js (absent under ts-jest).
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      precompiled = require('../templates.precompiled') as Record<string, Precompiled>;
+    } catch {
+      precompiled = {};
+    }
+  }
+  return precompiled;
+}
+
+const compiled = new Map<string, Render>();
+/** The render function of a .hbs file: precompiled when its source is unchanged, compiled once otherwise. */
+function hbsTemplate(file: string, src: string): Render {
+  const key = `${file}\0${src}`;
+  let fn = compiled.get(key);
+  if (!fn) {
+    const entry = precompiledTemplates()[path.relative(TEMPLATES_DIR, file).split(path.sep).join('/')];
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const sha = () => (require('node:crypto') as typeof import('node:crypto')).createHash('sha256').update(src).digest('hex');
+    fn =
+      entry && entry.sha256 === sha()
+        ? (runtimeEngine().template(entry.spec as never) as Render)
+        : engine().compile(src, { noEscape: true, strict: false });
+    compiled.set(key, fn);
+  }
+  return fn;
 }
 
 export function templateData(t: Template, spec: DefinitionSpec): Record<string, unknown> {
@@ -237,10 +286,9 @@ export function renderTemplate(t: Template, spec: DefinitionSpec): RenderedFile[
           break;
         default: {
           if (!file.source) throw new UserError(`template ${t.manifest.name}: file ${file.path} has neither source nor generator`);
-          const src = fs.readFileSync(path.join(dir, file.source), 'utf8');
-          content = file.source.endsWith('.hbs')
-            ? engine().compile(src, { noEscape: true, strict: false })({ ...data, ...(file.data ?? {}), variant: v })
-            : src;
+          const source = path.join(dir, file.source);
+          const src = fs.readFileSync(source, 'utf8');
+          content = file.source.endsWith('.hbs') ? hbsTemplate(source, src)({ ...data, ...(file.data ?? {}), variant: v }) : src;
         }
       }
       out.push({ path: p, content: content.replace(/\r\n?/g, '\n'), mode, owner: file.owner });
