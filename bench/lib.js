@@ -227,9 +227,19 @@ function releaseDisk(file) {
   return leaked;
 }
 
+/** Release every loop device and mount on the bench's disks and below its temp dirs. */
+function releaseAll() {
+  const leaked = [];
+  for (const f of DISKS) leaked.push(...releaseDisk(f));
+  for (const m of mountsOf([], TMP_DIRS)) {
+    spawnSync('umount', ['-l', m]);
+    leaked.push(`mount ${m}`);
+  }
+  return leaked;
+}
+
 function cleanupAll() {
-  for (const f of DISKS) releaseDisk(f);
-  for (const m of mountsOf([], TMP_DIRS)) spawnSync('umount', ['-l', m]);
+  releaseAll();
   for (const d of TMP_DIRS.splice(0)) {
     try {
       fs.rmSync(d, { recursive: true, force: true });
@@ -346,6 +356,7 @@ module.exports = {
   allocatedBytes,
   loopsOf,
   releaseDisk,
+  releaseAll,
   cleanupAll,
   installCleanup,
   nodeMirror,

@@ -8,6 +8,7 @@
  *   npm run bench -- --parts cli,defs   only some parts: cli, create, export, scale, defs
  *                                       (memory is measured inside cli, export and scale)
  *   npm run bench -- --no-cold          skip the cold-cache creations (they download a system)
+ *   npm run bench -- --markdown FILE    also write the table as Markdown (for bench/RESULTS.md)
  *
  * Prints a table of medians and ratios on stdout, writes bench/out/results.json. Timings are
  * reported, never asserted. Each part reports "not available" for what this branch lacks.
@@ -27,6 +28,7 @@ function parseArgs(argv) {
     else if (a === '--parts') o.parts = argv[++i].split(',').map((s) => s.trim());
     else if (a.startsWith('--parts=')) o.parts = a.slice(8).split(',');
     else if (a === '--out') o.out = path.resolve(argv[++i]);
+    else if (a === '--markdown') o.markdown = path.resolve(argv[++i]);
     else if (a === '-h' || a === '--help') {
       process.stdout.write(fs.readFileSync(__filename, 'utf8').split('*/')[0].replace(/^[\s\S]*?\/\*\*\n/, '').replace(/^ \* ?/gm, ''));
       process.exit(0);
@@ -66,22 +68,30 @@ function fmt(v, unit) {
   return `${v.toFixed(digits)} ${unit}`;
 }
 
+function cells(r) {
+  return r.unavailable
+    ? [r.part, r.item, 'n/a', '', '', '', '', `not available: ${r.unavailable}`]
+    : [
+        r.part,
+        r.item,
+        fmt(r.value, r.unit),
+        r.baseline ? `${r.baseline}${r.baselineValue !== undefined && r.baselineValue !== null ? ` (${fmt(r.baselineValue, r.unit)})` : ''}` : '',
+        r.ratio === null || r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`,
+        r.target || '',
+        r.ok === null || r.ok === undefined ? '' : r.ok ? 'yes' : 'NO',
+        r.note || '',
+      ];
+}
+
+function markdown(rows) {
+  const esc = (c) => String(c).replace(/\|/g, '\\|');
+  const header = ['part', 'measure', 'median', 'against', 'ratio', 'target', 'ok', 'note'];
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cells(r).map(esc).join(' | ')} |`)].join('\n') + '\n';
+}
+
 function table(rows) {
   const header = ['part', 'measure', 'median', 'against', 'ratio', 'target', 'ok', 'note'];
-  const lines = rows.map((r) =>
-    r.unavailable
-      ? [r.part, r.item, 'n/a', '', '', '', '', `not available: ${r.unavailable}`]
-      : [
-          r.part,
-          r.item,
-          fmt(r.value, r.unit),
-          r.baseline ? `${r.baseline}${r.baselineValue !== undefined && r.baselineValue !== null ? ` (${fmt(r.baselineValue, r.unit)})` : ''}` : '',
-          r.ratio === null || r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`,
-          r.target || '',
-          r.ok === null || r.ok === undefined ? '' : r.ok ? 'yes' : 'NO',
-          r.note || '',
-        ],
-  );
+  const lines = rows.map(cells);
   const widths = header.map((h, i) => Math.min(i === 7 ? 200 : 60, Math.max(h.length, ...lines.map((l) => String(l[i]).length))));
   const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...lines.map(line)].join('\n') + '\n';
@@ -118,10 +128,12 @@ async function main() {
       results.rows.push({ part: name, item: '(part failed)', unavailable: String(err.message || err).split('\n')[0] });
       results.details[name] = { error: String(err.stack || err) };
     } finally {
-      lib.cleanupAll();
+      // Whatever a part left attached is released now; temp dirs go at the end (parts share them).
+      lib.releaseAll();
     }
     log(`part ${name} done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   }
+  lib.cleanupAll();
   results.finished = new Date().toISOString();
   results.seconds = (Date.now() - started.getTime()) / 1000;
   fs.mkdirSync(path.dirname(opts.out), { recursive: true });
@@ -130,6 +142,9 @@ async function main() {
   process.stdout.write(`\nganeti-os benchmarks, ${results.finished} (${results.seconds.toFixed(0)} s)\n`);
   process.stdout.write(`machine: ${m.cpu}, ${m.cores} cores, ${m.memoryMiB} MiB, ${m.os}, ${m.kernel}, node ${m.node}, load ${m.loadAverage.join(' ')}\n\n`);
   process.stdout.write(table(results.rows));
+  if (opts.markdown) {
+    fs.writeFileSync(opts.markdown, `Measured ${results.finished} in ${results.seconds.toFixed(0)} s on: ${m.cpu}, ${m.cores} cores, ${m.memoryMiB} MiB, ${m.os}, ${m.kernel}, node ${m.node}, Ganeti ${m.ganeti}, ganeti-instance-debootstrap ${m.ganetiInstanceDebootstrap}, load average at start ${m.loadAverage.join(' ')}.\n\n` + markdown(results.rows));
+  }
   process.stdout.write(`\nJSON: ${path.relative(process.cwd(), opts.out) || opts.out}\n`);
 }
 
