@@ -141,6 +141,7 @@ async function main() {
   const m = results.machine;
   process.stdout.write(`\nganeti-os benchmarks, ${results.finished} (${results.seconds.toFixed(0)} s)\n`);
   process.stdout.write(`machine: ${m.cpu}, ${m.cores} cores, ${m.memoryMiB} MiB, ${m.os}, ${m.kernel}, node ${m.node}, load ${m.loadAverage.join(' ')}\n\n`);
+  process.stdout.write('ours = ganeti-os (its debian template for create/export); ref = ganeti-instance-debootstrap 0.16 (PARTITION_STYLE=none)\n\n');
   process.stdout.write(table(results.rows));
   if (opts.markdown) {
     fs.writeFileSync(opts.markdown, `Measured ${results.finished} in ${results.seconds.toFixed(0)} s on: ${m.cpu}, ${m.cores} cores, ${m.memoryMiB} MiB, ${m.os}, ${m.kernel}, node ${m.node}, Ganeti ${m.ganeti}, ganeti-instance-debootstrap ${m.ganetiInstanceDebootstrap}, load average at start ${m.loadAverage.join(' ')}.\n\n` + markdown(results.rows));

@@ -98,7 +98,8 @@ function setup(ctx) {
     );
     const common = path.join(dir, 'common.sh');
     let text = fs.readFileSync(common, 'utf8');
-    const cache = path.join(CACHE_ROOT, 'ref');
+    // Its cache is keyed by release and architecture only: keep one per package set.
+    const cache = path.join(CACHE_ROOT, extra ? `ref-${extra.replace(/[^a-z0-9.+-]+/g, '_')}` : 'ref');
     const before = text;
     text = text.replace(/^DEFAULT_FILE=.*$/m, `DEFAULT_FILE="${confFile}"`).replace(/^CACHE_DIR=.*$/m, `CACHE_DIR="${cache}"`);
     if (text === before || !text.includes(confFile) || !text.includes(cache)) {
