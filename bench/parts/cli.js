@@ -79,14 +79,18 @@ async function runCli(opts) {
 
   // Peak RSS (GNU time's %M, KiB), interleaved too.
   const rss = Object.fromEntries(live.map((c) => [c.id, []]));
+  const cpu = Object.fromEntries(live.map((c) => [c.id, []]));
   const haveTime = fs.existsSync('/usr/bin/time');
   if (haveTime) {
     for (let i = 0; i < opts.memRuns; i++) {
       for (const c of live) {
         const argv = argvFor(c, n++);
-        const r = spawnSync('/usr/bin/time', ['-f', 'BENCHRSS %M', ...argv], { cwd: work, env, encoding: 'utf8' });
-        const m = /BENCHRSS (\d+)/.exec(r.stderr || '');
-        if (m) rss[c.id].push(Number(m[1]));
+        const r = spawnSync('/usr/bin/time', ['-f', 'BENCHRSS %M %U %S', ...argv], { cwd: work, env, encoding: 'utf8' });
+        const m = /BENCHRSS (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr || '');
+        if (m) {
+          rss[c.id].push(Number(m[1]));
+          cpu[c.id].push((Number(m[2]) + Number(m[3])) * 1000);
+        }
       }
     }
   }
@@ -116,6 +120,7 @@ async function runCli(opts) {
 
   const floorMs = lib.median(times.floor);
   const floorRss = lib.median(rss.floor);
+  const floorCpu = lib.median(cpu.floor);
   const rows = [];
   for (const c of list) {
     if (c.unavailable) {
@@ -136,7 +141,9 @@ async function runCli(opts) {
       ratio: r,
       target: c.target ? `≤ ${c.target}×` : null,
       ok: c.target ? r <= c.target && badHeavy.length === 0 : null,
-      note: c.id === 'floor' ? `${times[c.id].length} runs` : `modules ${mod.count}; heavy: ${mod.heavy.join(', ') || 'none'}${badHeavy.length ? ' (SHOULD NOT LOAD)' : ''}`,
+      note:
+        (c.id === 'floor' ? `${times[c.id].length} runs` : `modules ${mod.count}; heavy: ${mod.heavy.join(', ') || 'none'}${badHeavy.length ? ' (SHOULD NOT LOAD)' : ''}`) +
+        (haveTime && cpu[c.id].length ? `; CPU ${lib.median(cpu[c.id]).toFixed(0)} ms${c.id === 'floor' ? '' : ` (${lib.ratio(lib.median(cpu[c.id]), floorCpu).toFixed(2)}×)`}` : ''),
     });
     if (haveTime) {
       const kib = lib.median(rss[c.id]);
@@ -153,7 +160,7 @@ async function runCli(opts) {
       });
     }
   }
-  return { rows, details: { runs: opts.cliRuns, warmup: opts.cliWarmup, memRuns: opts.memRuns, timesMs: times, rssKiB: rss, modules } };
+  return { rows, details: { runs: opts.cliRuns, warmup: opts.cliWarmup, memRuns: opts.memRuns, timesMs: times, rssKiB: rss, cpuMs: cpu, modules } };
 }
 
 module.exports = { runCli };
