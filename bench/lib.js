@@ -90,7 +90,9 @@ function treeRss(rootPid, includeRoot) {
 function runSampled(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env, cwd: opts.cwd });
+    // Its own process group, so that an interrupted bench can stop the whole pipeline.
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env, cwd: opts.cwd, detached: true });
+    ACTIVE.add(child.pid);
     let stdout = '';
     let stderr = '';
     let peakTree = 0;
@@ -108,10 +110,12 @@ function runSampled(cmd, args, opts = {}) {
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', (e) => {
+      ACTIVE.delete(child.pid);
       if (timer) clearInterval(timer);
       reject(e);
     });
     child.on('close', (status) => {
+      ACTIVE.delete(child.pid);
       if (timer) clearInterval(timer);
       resolve({ status, stdout, stderr, seconds: Number(process.hrtime.bigint() - t0) / 1e9, peakTreeKiB: peakTree, peakProcKiB: peakProc });
     });
@@ -153,6 +157,7 @@ function templateAvailable(name) {
 
 // --- temporary directories, disks, and their release --------------------------------------
 
+const ACTIVE = new Set();
 const TMP_DIRS = [];
 const DISKS = new Set();
 
@@ -250,6 +255,33 @@ function cleanupAll() {
   DISKS.clear();
 }
 
+/** Stop the process groups still running (their scripts' own EXIT traps run), wait up to 20 s. */
+function stopActive() {
+  const alive = (pid) => {
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const pid of ACTIVE) {
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  }
+  for (let i = 0; i < 100 && [...ACTIVE].some(alive); i++) spawnSync('sleep', ['0.2']);
+  for (const pid of ACTIVE) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 let cleanupInstalled = false;
 function installCleanup() {
   if (cleanupInstalled) return;
@@ -257,7 +289,8 @@ function installCleanup() {
   process.on('exit', cleanupAll);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(sig, () => {
-      process.stderr.write(`\nbench: ${sig}, releasing loop devices, mounts and temp dirs\n`);
+      process.stderr.write(`\nbench: ${sig}, stopping the running step, releasing loop devices, mounts and temp dirs\n`);
+      stopActive();
       cleanupAll();
       process.exit(130);
     });

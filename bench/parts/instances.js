@@ -20,6 +20,7 @@ const CACHE_ROOT = '/var/cache/ganeti-os-bench';
 const SUITE = 'bookworm';
 const OUR_OS = 'bench-debian';
 const OUR_PARAMS = { 'install-kernel': 'no', 'partition-style': 'none' };
+const DEBOOTSTRAP_CANNOT = ['systemd-resolved'];
 
 function prerequisites() {
   if (process.getuid && process.getuid() !== 0) return 'needs root (loop devices, mounts)';
@@ -53,11 +54,16 @@ function setup(ctx) {
       lib.run(process.execPath, [lib.CLI, 'new', OUR_OS, '--template', 'debian', '--yes', '-C', parent], { env: { ...process.env, CI: '1' } });
       const dir = path.join(parent, OUR_OS);
       const conf = path.join(dir, 'defaults.conf');
-      // The bench's own cache directory, so a cold run can empty it.
-      fs.appendFileSync(conf, `\n# Added by the ganeti-os benchmarks.\nCACHE_DIR=${path.join(CACHE_ROOT, 'ours')}\n`);
-      st.ours = { dir, osName: `${OUR_OS}+${SUITE}`, cache: path.join(CACHE_ROOT, 'ours'), osparams: OUR_PARAMS };
+      // The template's extra packages, less those debootstrap --include cannot configure
+      // (systemd-resolved fails in debootstrap's second stage): both tools install the same set.
       const m = /^#?\s*BASE_PACKAGES="([^"]*)"/m.exec(fs.readFileSync(conf, 'utf8'));
-      st.extraPackages = m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
+      st.extraPackages = (m ? m[1].trim().split(/\s+/).filter(Boolean) : []).filter((p) => !DEBOOTSTRAP_CANNOT.includes(p));
+      // The bench's own cache directory, so a cold run can empty it.
+      fs.appendFileSync(
+        conf,
+        `\n# Added by the ganeti-os benchmarks.\nCACHE_DIR=${path.join(CACHE_ROOT, 'ours')}\nBASE_PACKAGES="${st.extraPackages.join(' ')}"\n`,
+      );
+      st.ours = { dir, osName: `${OUR_OS}+${SUITE}`, cache: path.join(CACHE_ROOT, 'ours'), osparams: OUR_PARAMS };
     } catch (err) {
       st.errors.ours = `ganeti-os new --template debian failed: ${String(err.message).split('\n')[0]}`;
     }
