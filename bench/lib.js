@@ -91,7 +91,7 @@ function runSampled(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     // Its own process group, so that an interrupted bench can stop the whole pipeline.
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env, cwd: opts.cwd, detached: true });
+    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: opts.env, cwd: opts.cwd, detached: true });
     ACTIVE.add(child.pid);
     let stdout = '';
     let stderr = '';
@@ -119,7 +119,10 @@ function runSampled(cmd, args, opts = {}) {
       if (timer) clearInterval(timer);
       resolve({ status, stdout, stderr, seconds: Number(process.hrtime.bigint() - t0) / 1e9, peakTreeKiB: peakTree, peakProcKiB: peakProc });
     });
-    child.stdin.end(opts.input || '');
+    if (child.stdin) {
+      child.stdin.on('error', () => {}); // a child that exits without reading its input
+      child.stdin.end(opts.input);
+    }
   });
 }
 
@@ -287,6 +290,12 @@ function installCleanup() {
   if (cleanupInstalled) return;
   cleanupInstalled = true;
   process.on('exit', cleanupAll);
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`bench: ${err.stack || err}\n`);
+    stopActive();
+    cleanupAll();
+    process.exit(1);
+  });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(sig, () => {
       process.stderr.write(`\nbench: ${sig}, stopping the running step, releasing loop devices, mounts and temp dirs\n`);

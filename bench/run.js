@@ -132,6 +132,9 @@ async function main() {
       lib.releaseAll();
     }
     log(`part ${name} done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    // What is measured so far survives a later failure.
+    fs.mkdirSync(path.dirname(opts.out), { recursive: true });
+    fs.writeFileSync(opts.out, JSON.stringify({ ...results, partial: true }, null, 2) + '\n');
   }
   lib.cleanupAll();
   results.finished = new Date().toISOString();
