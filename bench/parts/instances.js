@@ -335,8 +335,9 @@ async function runExport(ctx) {
   let raw = null;
   const rawSrc = kinds.length ? st.instances[`${kinds[kinds.length - 1]}-2`].disk : lib.sparseDisk(path.join(lib.tempDir('raw'), 'disk.img'), 2048);
   const rawRuns = [];
-  for (let i = 0; i < o.exportRuns; i++) {
-    ctx.log(`export: raw copy of the whole 2 GiB disk, run ${i + 1}/${o.exportRuns}`);
+  // One raw copy: it is an order of magnitude apart and costs 2 x 2 GiB of real I/O.
+  for (let i = 0; i < 1; i++) {
+    ctx.log('export: raw copy of the whole 2 GiB disk');
     rawRuns.push(await rawCopy(st.work ? st : { work: path.dirname(rawSrc) }, rawSrc, `r${i}`));
   }
   raw = {
@@ -438,7 +439,9 @@ async function runScale(ctx) {
           item: `${k} ${what} pipeline peak RSS, ${gib} GiB disk`,
           value: d[key] / 1024,
           unit: 'MiB',
-          ...(gib === small ? {} : { baseline: `${small} GiB`, baselineValue: s[key] / 1024, ratio: lib.ratio(d[key], s[key]), target: 'flat', ok: lib.ratio(d[key], s[key]) <= 1.25 }),
+          ...(gib === small
+            ? {}
+            : { baseline: `${small} GiB`, baselineValue: s[key] / 1024, ratio: lib.ratio(d[key], s[key]), ...(k === 'ours' ? { target: 'flat', ok: lib.ratio(d[key], s[key]) <= 1.25 } : {}) }),
           note: 'sum over the processes the script starts, sampled every 50 ms',
         });
       }
