@@ -48,6 +48,11 @@ function colour(text: string, code: string, env: Record<string, string | undefin
 }
 
 export async function main(argv: string[], ctx: Context): Promise<number> {
+  // `--version` alone needs no parser: answered before commander loads (a third of its start-up).
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    ctx.out.write(`${toolVersion()}\n`);
+    return EXIT_OK;
+  }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { buildProgram } = require('./cli') as typeof import('./cli');
   const errWrite = (m: string) => ctx.log.info(m.replace(/\n$/, ''));
