@@ -1,5 +1,4 @@
 /** Checks on the answers a definition is generated from: every bad input is a UsageError naming it. */
-import { spawnSync } from 'node:child_process';
 import { UsageError } from '../errors';
 import { OS_API_V15, OS_API_V20, OS_API_VERSIONS, checkOsName, checkParamDescription, checkParamName, checkVariantName } from './ganeti';
 import { SHELL_VAR_RE } from './shell';
@@ -51,6 +50,12 @@ export function parseSetting(text: string): [string, string] {
   const value = text.slice(i + 1);
   if (/[\r\n\0]/.test(value)) throw new UsageError(`invalid value for ${key}: it must be a single line`);
   return [key, value];
+}
+
+/** node:child_process, loaded only when a pattern is checked (it costs `new` ~5 ms at start-up). */
+function spawnSync(...args: Parameters<typeof import('node:child_process').spawnSync>) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('node:child_process') as typeof import('node:child_process')).spawnSync(...args);
 }
 
 /** Whether bash accepts `pattern` as an extended regular expression. */
