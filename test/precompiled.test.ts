@@ -44,7 +44,7 @@ describe('precompiled templates (dist/templates.precompiled.js, written by npm r
       name: 'demo-os',
       script: 'create',
       template: 'blank',
-      summary: 'a <summary> & "quotes" it'\''s',
+      summary: `a <summary> & "quotes" it's`,
       toolVersion: '9.9.9',
       apiVersions: [20, 15, 10],
       maxApi: 20,
