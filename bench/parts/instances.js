@@ -467,4 +467,4 @@ async function runScale(ctx) {
   return { rows, details: { data, errors: st.errors, leaks: st.leaks || [] } };
 }
 
-module.exports = { runCreate, runExport, runScale };
+module.exports = { runCreate, runExport, runScale, setup, ensureWarm, create, instanceSpec, LABEL };
