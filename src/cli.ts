@@ -50,6 +50,41 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option('--json', 'print one JSON document')
     .action((dir: string | undefined, opts: Record<string, unknown>) => dispatch('info', { ...opts, dir }));
 
+  // Maintenance commands: they act on the definition in the current directory unless --os-dir.
+  const maintain = (name: string, description: string) =>
+    sub(name, description)
+      .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+      .option('--dry-run', 'print what would change; change nothing')
+      .option('--force', 'also replace or remove files you edited (your changes to them are lost)')
+      .option('--json', 'print one JSON document describing what was (or would be) changed');
+
+  maintain('add-variant', 'add a variant to variants.list, with its variants/<variant>.conf')
+    .argument('<variant>', 'the variant name (letters, digits, ".", "_", "-")')
+    .option('--set <KEY=VALUE>', "a setting for the variant's configuration (repeatable; for an existing variant, only these are changed)", collect)
+    .option('--first', 'make it the first (default) variant; moves an existing one to the front')
+    .action((variant: string, opts: Record<string, unknown>) => dispatch('add-variant', { ...opts, variant }));
+
+  maintain('remove-variant', 'remove a variant from variants.list, and its configuration unless you edited it')
+    .argument('<variant>', 'the variant to remove')
+    .action((variant: string, opts: Record<string, unknown>) => dispatch('remove-variant', { ...opts, variant }));
+
+  maintain('bump-api', 'move the definition to OS interface version 10, 15 or 20, migrating its files')
+    .argument('<version>', 'the new highest version: 10, 15 or 20')
+    .option('--only', 'list only that version in ganeti_api_version (default: it and the lower ones the scripts handle)')
+    .action((version: string, opts: Record<string, unknown>) => dispatch('bump-api', { ...opts, version }));
+
+  maintain('add-param', 'declare an OS parameter in parameters.list, with its default and checks (API 20)')
+    .argument('<name>', 'the parameter name (lower case letters, digits, "_", "-"; reaches scripts as OSP_<NAME>)')
+    .argument('<description>', 'one line describing it (shown by gnt-os info)')
+    .option('--default <value>', 'the value the scripts see when none is given')
+    .option('--choices <a,b,...>', 'the only values verify accepts')
+    .option('--pattern <regex>', 'an extended regular expression every value must match as a whole')
+    .action((name: string, description: string, opts: Record<string, unknown>) => dispatch('add-param', { ...opts, name, description }));
+
+  maintain('remove-param', 'remove an OS parameter from parameters.list and its checks')
+    .argument('<name>', 'the parameter to remove')
+    .action((name: string, opts: Record<string, unknown>) => dispatch('remove-param', { ...opts, name }));
+
   return program;
 }
 

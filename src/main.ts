@@ -12,6 +12,11 @@ type Runner = (ctx: Context, options: never) => Promise<void>;
 const COMMANDS: Record<string, () => Runner> = {
   new: () => require('./commands/new').runNew,
   info: () => require('./commands/info').runInfo,
+  'add-variant': () => require('./commands/add-variant').runAddVariant,
+  'remove-variant': () => require('./commands/remove-variant').runRemoveVariant,
+  'bump-api': () => require('./commands/bump-api').runBumpApi,
+  'add-param': () => require('./commands/add-param').runAddParam,
+  'remove-param': () => require('./commands/remove-param').runRemoveParam,
 };
 
 function isTty(fd: number): boolean {
