@@ -86,3 +86,19 @@ export function foreignCopy(parent: string): { os: string; etc: string } {
 export function read(p: string): string {
   return fs.readFileSync(p, 'utf8');
 }
+
+export const REPO = path.resolve(__dirname, '..');
+export const BIN = path.join(REPO, 'bin', 'ganeti-os.js');
+
+/** Spawn the built CLI as a user would (stdin not a terminal). */
+export function runCli(args: string[], cwd: string): { code: number; stdout: string; stderr: string } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}

@@ -51,7 +51,11 @@ export async function runBumpApi(ctx: Context, opts: BumpApiOptions): Promise<vo
   if (v < OS_API_V20 && l.maxApi >= OS_API_V20 && l.parameters.length && !opts.force) {
     throw new UserError(
       `${l.name} declares parameters (${l.parameters.map((p) => p.name).join(', ')}), which API ${v} does not have (Ganeti reads parameters.list from version 20); nothing was changed`,
-      ['Remove them first (ganeti-os remove-param NAME), or run again with --force to drop them.'],
+      [
+        l.provenance
+          ? 'Remove them first (ganeti-os remove-param NAME), or run again with --force to drop them.'
+          : 'Remove them first (ganeti-os remove-param NAME), or run again with --force (parameters.list stays; Ganeti ignores it below API 20).',
+      ],
     );
   }
   if (v < OS_API_V15 && l.maxApi >= OS_API_V15 && l.variants.length > 1 && !opts.force) {
