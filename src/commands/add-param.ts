@@ -26,7 +26,7 @@ export async function runAddParam(ctx: Context, opts: AddParamOptions): Promise<
   if (opts.pattern !== undefined) param.pattern = opts.pattern;
   checkParamSpec(param);
 
-  const l = loadDefinition(ctx, opts.osDir);
+  const l = loadDefinition(ctx, opts);
   if (l.maxApi < OS_API_V20) {
     throw new UserError(`${l.name} uses OS interface version ${l.maxApi}, which has no parameters (Ganeti reads parameters.list from version 20); nothing was changed`, [
       "Run 'ganeti-os bump-api 20' first, then add the parameter.",

@@ -37,7 +37,7 @@ export async function runAddVariant(ctx: Context, opts: AddVariantOptions): Prom
     const [k, v] = parseSetting(s);
     given[k] = v;
   }
-  const l = loadDefinition(ctx, opts.osDir);
+  const l = loadDefinition(ctx, opts);
   if (l.maxApi < OS_API_V15) {
     throw new UserError(`${l.name} uses OS interface version ${l.maxApi}, which has no variants (Ganeti reads variants.list from version 15); nothing was changed`, [
       `Run 'ganeti-os bump-api 15' (or 20) first, then add the variant.`,

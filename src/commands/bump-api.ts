@@ -44,7 +44,7 @@ export async function runBumpApi(ctx: Context, opts: BumpApiOptions): Promise<vo
   if (!/^\d+$/.test(text)) throw new UsageError(`invalid API version '${opts.version}': give 10, 15 or 20`);
   const v = Number(text);
   checkApiVersion(v);
-  const l = loadDefinition(ctx, opts.osDir);
+  const l = loadDefinition(ctx, opts);
 
   const versions = newVersions(l, v, !!opts.only);
   // Parameters and variants the new version cannot carry.

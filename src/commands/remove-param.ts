@@ -14,7 +14,7 @@ export async function runRemoveParam(ctx: Context, opts: RemoveParamOptions): Pr
   const name = opts.name;
   const bad = checkParamName(name);
   if (bad) throw new UsageError(bad);
-  const l = loadDefinition(ctx, opts.osDir);
+  const l = loadDefinition(ctx, opts);
   if (!l.parameters.some((p) => p.name === name)) {
     throw new UserError(`${l.name} has no parameter '${name}'; nothing was changed`, [
       `Its parameters: ${l.parameters.map((p) => p.name).join(', ') || '(none)'}`,

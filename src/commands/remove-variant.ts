@@ -26,7 +26,7 @@ export interface RemoveVariantOptions extends MaintainOptions {
 export async function runRemoveVariant(ctx: Context, opts: RemoveVariantOptions): Promise<void> {
   const bad = checkVariantName(opts.variant);
   if (bad) throw new UsageError(bad);
-  const l = loadDefinition(ctx, opts.osDir);
+  const l = loadDefinition(ctx, opts);
   const v = opts.variant;
   if (!l.variantsFile.exists) throw new UserError(`${l.name} has no variants.list, so no variant '${v}'; nothing was changed`);
   if (!l.variants.includes(v)) {

@@ -24,6 +24,7 @@ import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
 import { PROVENANCE_FILE, Provenance, readProvenance, sha256 } from './provenance';
 import { pyReprStr } from './pyfmt';
 import { applyAndReport } from './report';
+import { JOURNAL_FILE, recoverInterrupted } from './writer';
 import { shq } from './shell';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from './spec';
 import { RenderedFile, Template, loadTemplate, renderTemplate, variantSettings } from './templates';
@@ -116,8 +117,8 @@ function readList(root: string, rel: string): ListFile {
 }
 
 /** Read the definition a maintenance command acts on; every problem is a clear error. */
-export function loadDefinition(ctx: Context, osDir?: string): Loaded {
-  const root = path.resolve(ctx.cwd, osDir ?? '.');
+export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>): Loaded {
+  const root = path.resolve(ctx.cwd, opts.osDir ?? '.');
   let st: fs.Stats;
   try {
     st = fs.statSync(root);
@@ -125,6 +126,11 @@ export function loadDefinition(ctx: Context, osDir?: string): Loaded {
     throw new UserError(`${root} does not exist`);
   }
   if (!st.isDirectory()) throw new UserError(`${root} is not a directory`);
+  if (fs.existsSync(path.join(root, JOURNAL_FILE))) {
+    // A write was killed half-way: plan from the state before it, as the writer would restore it.
+    if (opts.dryRun) ctx.log.warn(`${root} holds an interrupted ganeti-os write; it will be rolled back before the next change`);
+    else if (recoverInterrupted(root)) ctx.log.warn(`rolled back an interrupted ganeti-os write in ${root}`);
+  }
   const hint = 'Run the command inside an OS definition directory, or name one with --os-dir DIR.';
   const apiAbs = path.join(root, OS_API_FILE);
   let apiSt: fs.Stats;
