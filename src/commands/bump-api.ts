@@ -68,7 +68,7 @@ export async function runBumpApi(ctx: Context, opts: BumpApiOptions): Promise<vo
   }
 
   const plan = l.provenance ? planOwn(l, v, versions, opts) : planForeign(l, v, versions);
-  if (v < OS_API_V15 && l.variants.length) {
+  if (v < OS_API_V15 && l.variants.length && l.provenance) {
     plan.notes.push(
       `Ganeti ignores variants.list below API 15 and passes an empty OS_VARIANT; the file stays so that the scripts use the first variant's configuration ('${l.variants[0]}').`,
     );

@@ -51,7 +51,7 @@ export async function runRemoveVariant(ctx: Context, opts: RemoveVariantOptions)
     const conf = abs ? readText(abs) : undefined;
     if (abs && conf?.exists) {
       if (opts.force) ops.push({ path: planPath(l.root, abs), kind: 'delete', realPath: abs });
-      else notes.push(`Kept ${abs}: ganeti-os did not write it, so it may hold your settings. Remove it by hand, or run again with --force.`);
+      else notes.push(`Kept ${abs}: without a .ganeti-os.json, ganeti-os cannot tell whether it holds your settings. Remove it by hand, or run again with --force.`);
     }
     plan = { root: l.root, ops, notes };
   }

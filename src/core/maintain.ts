@@ -440,9 +440,11 @@ export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: Regenerate
       return false;
     }
   };
+  // Affected: rendered differently (or only now). A missing file of ours is restored too; a
+  // missing file of the user's is only created when the change brings it.
   const changed = (f: RenderedFile) => {
     const o = old.get(f.path);
-    return !o || o.content !== f.content || o.mode !== f.mode || !onDisk(f.path);
+    return !o || o.content !== f.content || o.mode !== f.mode || (f.owner === 'tool' && !onDisk(f.path));
   };
   const wanted: RenderedFile[] = [];
   for (const f of after) {
