@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
-import { planDefinition } from '../core/definition';
+import { planDefinition, recoverBeforePlanning } from '../core/definition';
 import { OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../core/ganeti';
 import { applyAndReport } from '../core/report';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from '../core/spec';
@@ -67,6 +67,7 @@ export async function runNew(ctx: Context, opts: NewOptions): Promise<void> {
   };
   checkSpec(spec);
 
+  if (opts.force && fs.existsSync(root)) recoverBeforePlanning(ctx, root);
   const plan = planDefinition(root, template, spec, { force: opts.force });
   applyAndReport(ctx, plan, {
     dryRun: opts.dryRun,

@@ -3,6 +3,8 @@
  * provenance record. Every command that (re)generates files goes through `planDefinition`.
  */
 import * as path from 'node:path';
+import type { Context } from '../context';
+import { recoverInterrupted } from './writer';
 import { Plan, PlanOp, planDelete, planWrite } from './plan';
 import { PROVENANCE_FILE, PROVENANCE_SCHEMA, Provenance, ProvenanceFile, formatMode, formatProvenance, sha256 } from './provenance';
 import { toolVersion } from './paths';
@@ -53,4 +55,12 @@ export function provenanceOp(root: string, template: Template, spec: DefinitionS
 
 export function relTo(root: string, abs: string): string {
   return path.relative(root, abs);
+}
+
+/**
+ * Undo a write that a kill interrupted, before anything plans against the directory. Every
+ * command that changes an existing definition calls this first.
+ */
+export function recoverBeforePlanning(ctx: Context, root: string): void {
+  if (recoverInterrupted(root)) ctx.log.warn(`${root}: an earlier ganeti-os write was interrupted; its changes were rolled back`);
 }

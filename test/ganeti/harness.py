@@ -154,7 +154,8 @@ def _run_ie(req, mode):
   else:
     shell = "cat < %s %s" % (utils.ShellQuote(req["input"]), suffix)
   proc = subprocess.Popen(["bash", "-o", "errexit", "-o", "pipefail", "-c", shell], env=cmd_env,
-                          pass_fds=[wfd], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          pass_fds=[wfd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
   os.close(wfd)
   announced = os.read(rfd, 4096).decode("utf-8", "replace")
   out, err = proc.communicate()

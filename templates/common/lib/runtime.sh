@@ -63,11 +63,12 @@ trap gos_run_cleanup EXIT
 trap 'gos_log "interrupted"; exit 130' INT TERM HUP
 
 # gos_mktemp_dir VAR: a private temporary directory, removed at exit, its path in VAR.
+# (Locals are prefixed so that VAR may be any name the caller likes.)
 gos_mktemp_dir() {
-  local dir
-  dir=$(mktemp -d "${TMPDIR:-/tmp}/ganeti-os.XXXXXXXX") || gos_die "cannot create a temporary directory"
-  gos_push_cleanup rm -rf --one-file-system -- "$dir"
-  printf -v "$1" '%s' "$dir"
+  local _gos_tmp
+  _gos_tmp=$(mktemp -d "${TMPDIR:-/tmp}/ganeti-os.XXXXXXXX") || gos_die "cannot create a temporary directory"
+  gos_push_cleanup rm -rf --one-file-system -- "$_gos_tmp"
+  printf -v "$1" '%s' "$_gos_tmp"
 }
 
 # --- usage and arguments --------------------------------------------------------------------
@@ -293,16 +294,16 @@ gos_disk_size() {
 # gos_attach_disk PATH VAR: a block device for PATH in VAR. A regular file (file and sharedfile
 # disk templates) is attached to a loop device, detached again at exit.
 gos_attach_disk() {
-  local disk=$1 dev
-  if [[ -b $disk ]]; then
-    printf -v "$2" '%s' "$disk"
+  local _gos_disk=$1 _gos_dev
+  if [[ -b $_gos_disk ]]; then
+    printf -v "$2" '%s' "$_gos_disk"
     return 0
   fi
-  [[ -f $disk ]] || gos_die "disk $disk is neither a block device nor a regular file"
-  dev=$(losetup --find --show -- "$disk") || gos_die "could not attach $disk to a loop device (losetup)"
-  gos_push_cleanup losetup --detach "$dev"
-  gos_debug "attached $disk as $dev"
-  printf -v "$2" '%s' "$dev"
+  [[ -f $_gos_disk ]] || gos_die "disk $_gos_disk is neither a block device nor a regular file"
+  _gos_dev=$(losetup --find --show -- "$_gos_disk") || gos_die "could not attach $_gos_disk to a loop device (losetup)"
+  gos_push_cleanup losetup --detach "$_gos_dev"
+  gos_debug "attached $_gos_disk as $_gos_dev"
+  printf -v "$2" '%s' "$_gos_dev"
 }
 
 # gos_announce_size BYTES: tell Ganeti the size of the coming stream (EXP_SIZE_FD is optional).

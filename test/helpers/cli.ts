@@ -1,0 +1,93 @@
+/** Running ganeti-os in tests: in-process with a fake context, or as the built CLI. */
+import { spawnSync, SpawnSyncReturns } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Choice, Context, Prompter } from '../../src/context';
+import { main } from '../../src/main';
+
+export const REPO = path.resolve(__dirname, '..', '..');
+export const BIN = path.join(REPO, 'bin', 'ganeti-os.js');
+
+export interface Captured {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A prompter that answers from a queue and records the questions. */
+export function scriptedPrompter(answers: unknown[]): Prompter & { asked: string[] } {
+  const asked: string[] = [];
+  const next = <T>(message: string): Promise<T> => {
+    asked.push(message);
+    if (!answers.length) return Promise.reject(new Error(`unexpected question: ${message}`));
+    return Promise.resolve(answers.shift() as T);
+  };
+  return {
+    asked,
+    input: (m) => next<string>(m),
+    select: <T>(m: string, _c: Choice<T>[]) => next<T>(m),
+    checkbox: <T>(m: string, _c: Choice<T>[]) => next<T[]>(m),
+    confirm: (m) => next<boolean>(m),
+  };
+}
+
+export async function runInProcess(args: string[], opts: { cwd: string; interactive?: boolean; prompter?: Prompter; env?: Record<string, string> }): Promise<Captured> {
+  let stdout = '';
+  let stderr = '';
+  const ctx: Context = {
+    cwd: opts.cwd,
+    env: opts.env ?? {},
+    interactive: !!opts.interactive,
+    prompter: opts.prompter ?? scriptedPrompter([]),
+    log: { info: (m) => void (stderr += m + '\n'), warn: (m) => void (stderr += `warning: ${m}\n`) },
+    out: { write: (t) => void (stdout += t) },
+  };
+  const code = await main(args, ctx);
+  return { code, stdout, stderr };
+}
+
+export function runCli(args: string[], opts: { cwd?: string; input?: string; env?: Record<string, string>; timeout?: number } = {}): Captured & { raw: SpawnSyncReturns<string> } {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? REPO,
+    input: opts.input,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...(opts.env ?? {}) },
+    timeout: opts.timeout ?? 30000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, raw: r };
+}
+
+export function tempDir(prefix = 'ganeti-os-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface TreeEntry {
+  path: string;
+  type: 'file' | 'dir' | 'symlink';
+  mode: string;
+  sha256?: string;
+  target?: string;
+}
+
+/** Every entry below `root` with type, mode and content hash: for "nothing changed" checks and golden trees. */
+export function snapshotTree(root: string): TreeEntry[] {
+  const out: TreeEntry[] = [];
+  if (!fs.existsSync(root)) return out;
+  const walk = (dir: string) => {
+    for (const name of fs.readdirSync(dir).sort()) {
+      const abs = path.join(dir, name);
+      const rel = path.relative(root, abs);
+      const st = fs.lstatSync(abs);
+      const mode = '0' + (st.mode & 0o7777).toString(8);
+      if (st.isSymbolicLink()) out.push({ path: rel, type: 'symlink', mode, target: fs.readlinkSync(abs) });
+      else if (st.isDirectory()) {
+        out.push({ path: rel, type: 'dir', mode });
+        walk(abs);
+      } else out.push({ path: rel, type: 'file', mode, sha256: crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex') });
+    }
+  };
+  walk(root);
+  return out;
+}
