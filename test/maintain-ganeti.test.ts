@@ -380,6 +380,33 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     expectGaneti(dir, { api: [20, 15, 10], variants: ['bookworm'] });
   });
 
+  it('a write killed half-way is rolled back before the next command plans', async () => {
+    // The state a SIGKILL in the middle of `add-variant bookworm` leaves behind.
+    const list = path.join(dir, 'variants.list');
+    const old = read(list);
+    const backup = path.join(dir, '.variants.list.ganeti-os-old');
+    fs.writeFileSync(backup, old);
+    fs.writeFileSync(list, old + 'bookworm\n');
+    const conf = path.join(dir, 'variants', 'bookworm.conf');
+    fs.writeFileSync(conf, 'SUITE=bookworm\n');
+    const journal = path.join(dir, '.ganeti-os.journal');
+    fs.writeFileSync(journal, JSON.stringify({ entries: [{ target: list, staged: `${list}.gone`, backup }, { target: conf, staged: `${conf}.gone` }], createdDirs: [] }));
+
+    const before = treeHash(dir);
+    let r = await addVariant('trixie', { dryRun: true });
+    ok(r);
+    expect(r.err).toMatch(/interrupted/);
+    expect(treeHash(dir)).toBe(before);
+
+    r = await addVariant('trixie');
+    ok(r);
+    expect(r.err).toMatch(/interrupted/);
+    expect(fs.existsSync(journal)).toBe(false);
+    expect(fs.existsSync(conf)).toBe(false);
+    expect(fs.existsSync(backup)).toBe(false);
+    expectGaneti(dir, { api: [20, 15, 10], variants: ['default', 'trixie'] });
+  });
+
   it('--dry-run and --json: the plan is printed, nothing is changed', async () => {
     const before = treeHash(dir);
     let r = await addVariant('bookworm', { dryRun: true });

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
-import { provenanceOp } from './definition';
+import { provenanceOp, recoverBeforePlanning } from './definition';
 import {
   OS_API_FILE,
   OS_PARAMETERS_FILE,
@@ -24,7 +24,7 @@ import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
 import { PROVENANCE_FILE, Provenance, readProvenance, sha256 } from './provenance';
 import { pyReprStr } from './pyfmt';
 import { applyAndReport } from './report';
-import { JOURNAL_FILE, recoverInterrupted } from './writer';
+import { JOURNAL_FILE } from './writer';
 import { shq } from './shell';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from './spec';
 import { RenderedFile, Template, loadTemplate, renderTemplate, variantSettings } from './templates';
@@ -129,7 +129,7 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
   if (fs.existsSync(path.join(root, JOURNAL_FILE))) {
     // A write was killed half-way: plan from the state before it, as the writer would restore it.
     if (opts.dryRun) ctx.log.warn(`${root} holds an interrupted ganeti-os write; it will be rolled back before the next change`);
-    else if (recoverInterrupted(root)) ctx.log.warn(`rolled back an interrupted ganeti-os write in ${root}`);
+    else recoverBeforePlanning(ctx, root);
   }
   const hint = 'Run the command inside an OS definition directory, or name one with --os-dir DIR.';
   const apiAbs = path.join(root, OS_API_FILE);
