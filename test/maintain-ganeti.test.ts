@@ -361,6 +361,17 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     expectGaneti(dir, { api: [15, 10], variants: ['default', 'trixie'] });
   });
 
+  it('a hand-edited ganeti_api_version is read, not refused: it holds nothing but versions', async () => {
+    fs.writeFileSync(path.join(dir, 'ganeti_api_version'), '20\n15\n');
+    let r = await addVariant('bookworm');
+    ok(r);
+    expect(read(path.join(dir, 'ganeti_api_version'))).toBe('20\n15\n');
+    r = await bumpApi('15');
+    ok(r);
+    expect(read(path.join(dir, 'ganeti_api_version'))).toBe('15\n10\n');
+    expectGaneti(dir, { api: [15, 10], variants: ['default', 'bookworm'] });
+  });
+
   it('a user-edited variants.list keeps its comments, and a symlinked one is edited at its target', async () => {
     const etc = path.join(work, 'etc');
     fs.mkdirSync(etc);

@@ -447,15 +447,21 @@ export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: Regenerate
     return !o || o.content !== f.content || o.mode !== f.mode || (f.owner === 'tool' && !onDisk(f.path));
   };
   const wanted: RenderedFile[] = [];
+  let apiOp: PlanOp | undefined;
   for (const f of after) {
     if (LIST_FILES.has(f.path) || !changed(f)) continue;
+    if (f.path === OS_API_FILE) {
+      // Nothing of the user's can live in it (no comments): rewritten from the versions read from it.
+      apiOp = textOp(l.root, f.path, readText(path.join(l.root, f.path)), f.content, 'tool');
+      continue;
+    }
     if (f.owner === 'user' && onDisk(f.path)) {
       if (!old.has(f.path)) notes.push(`Kept the existing ${f.path} as it is (it is yours).`);
       continue;
     }
     wanted.push(f);
   }
-  const ops: PlanOp[] = planWrite(l.root, wanted, { force: opts.force, provenance: prov });
+  const ops: PlanOp[] = [...(apiOp ? [apiOp] : []), ...planWrite(l.root, wanted, { force: opts.force, provenance: prov })];
 
   const renderedNow = new Set(after.map((f) => f.path));
   for (const f of before) {
