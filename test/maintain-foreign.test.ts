@@ -59,6 +59,8 @@ describeSystem('maintaining a definition ganeti-os did not write (ganeti-instanc
       '# Variants of debootstrap published to Ganeti (one per line).\ndefault\nbookworm\n\n# Old suites, kept for reinstalls:\n',
     );
     expect(read(path.join(etc, 'variants', 'bookworm.conf'))).toMatch(/^SUITE=bookworm$/m);
+    const sc = spawnSync('shellcheck', ['bookworm.conf'], { cwd: path.join(etc, 'variants'), encoding: 'utf8' });
+    expect(sc.stdout + sc.stderr).toBe('');
     expect(fs.existsSync(path.join(dir, '.ganeti-os.json'))).toBe(false);
     expectGaneti({ api: [20, 15, 10, 5], variants: ['default', 'bookworm'], parameters: ['filesystem'] });
     expect(validateOs(dir, 'debootstrap+bookworm', { filesystem: 'ext4' }).ok).toBe(true);

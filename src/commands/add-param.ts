@@ -57,7 +57,7 @@ export async function runAddParam(ctx: Context, opts: AddParamOptions): Promise<
     }
     plan = {
       root: l.root,
-      ops: [textOp(l.root, OS_PARAMETERS_FILE, l.parametersFile, edit.text)],
+      ops: [textOp(OS_PARAMETERS_FILE, l.parametersFile, edit.text)],
       notes: edit.result === 'same' ? [] : [`${l.name} was not written by ganeti-os: its scripts see the value as ${paramEnvName(name)}; check it in its verify script by hand.`],
     };
   }

@@ -88,7 +88,7 @@ function planOwn(l: Loaded, opts: AddVariantOptions, given: Record<string, strin
   if (conf.exists && Object.keys(given).length) {
     // The file is the user's: set the keys in place, keep the rest. Record it only if it was untouched.
     const untouched = isUntouched(l.provenance, rel, Buffer.from(conf.text, 'utf8'));
-    extraOps.push(textOp(l.root, rel, conf, setConfValues(conf.text, given), untouched ? 'user' : undefined));
+    extraOps.push(textOp(rel, conf, setConfValues(conf.text, given), untouched ? 'user' : undefined));
   }
   const plan = planRegenerate(l, spec, { force: opts.force, variantsText: listText, extraOps });
   return { plan, confPath: rel };
@@ -99,7 +99,7 @@ function planForeign(l: Loaded, opts: AddVariantOptions, given: Record<string, s
   const v = opts.variant;
   const ops: PlanOp[] = [];
   const notes: string[] = [];
-  ops.push(textOp(l.root, OS_VARIANTS_FILE, l.variantsFile, l.variantsFile.exists ? listText : `${v}\n`));
+  ops.push(textOp(OS_VARIANTS_FILE, l.variantsFile, l.variantsFile.exists ? listText : `${v}\n`));
   const dir = foreignVariantsDir(l);
   const hasSet = Object.keys(given).length > 0;
   let confPath: string | undefined;
@@ -117,9 +117,10 @@ function planForeign(l: Loaded, opts: AddVariantOptions, given: Record<string, s
     confPath = planPath(l.root, abs);
     const conf = readText(abs);
     if (conf.exists) {
-      if (hasSet) ops.push({ ...textOp(l.root, confPath, conf, setConfValues(conf.text, given)), realPath: abs });
+      if (hasSet) ops.push({ ...textOp(confPath, conf, setConfValues(conf.text, given)), realPath: abs });
     } else {
       const header =
+        '# shellcheck shell=bash disable=SC2034\n' +
         `# Variant '${v}' of the ${l.name} OS definition, added by ganeti-os add-variant.\n` +
         '# Settings for this variant (sourced as shell by the scripts that read variants/<variant>.conf).\n';
       const content = hasSet ? setConfValues(header, given) : header;

@@ -114,16 +114,16 @@ function planForeign(l: Loaded, v: number, versions: number[]): Plan {
   const ops: PlanOp[] = [];
   const notes: string[] = [];
   const apiFile = readText(path.join(l.root, OS_API_FILE));
-  ops.push(textOp(l.root, OS_API_FILE, apiFile, formatApiVersions(versions)));
+  ops.push(textOp(OS_API_FILE, apiFile, formatApiVersions(versions)));
   if (v >= OS_API_V15 && !l.variants.length) {
-    ops.push(textOp(l.root, OS_VARIANTS_FILE, l.variantsFile, addVariantLine(l.variantsFile.text, DEFAULT_VARIANT).text));
+    ops.push(textOp(OS_VARIANTS_FILE, l.variantsFile, addVariantLine(l.variantsFile.text, DEFAULT_VARIANT).text));
     const dir = foreignVariantsDir(l);
     const conf = dir ? path.join(dir, `${DEFAULT_VARIANT}.conf`) : undefined;
     if (conf && !readText(conf).exists) {
       ops.push({
         path: planPath(l.root, conf),
         kind: 'create',
-        content: `# Variant '${DEFAULT_VARIANT}' of the ${l.name} OS definition, added by ganeti-os bump-api.\n`,
+        content: `# shellcheck shell=bash disable=SC2034\n# Variant '${DEFAULT_VARIANT}' of the ${l.name} OS definition, added by ganeti-os bump-api.\n`,
         mode: 0o644,
         realPath: conf,
       });
@@ -131,7 +131,7 @@ function planForeign(l: Loaded, v: number, versions: number[]): Plan {
     notes.push(`Added the variant '${DEFAULT_VARIANT}': the scripts of ${l.name} were not written by ganeti-os, so check that they accept OS_VARIANT=${DEFAULT_VARIANT}.`);
   }
   if (v >= OS_API_V20) {
-    if (!l.parametersFile.exists) ops.push(textOp(l.root, OS_PARAMETERS_FILE, l.parametersFile, ''));
+    if (!l.parametersFile.exists) ops.push(textOp(OS_PARAMETERS_FILE, l.parametersFile, ''));
     const verify = path.join(l.root, OS_SCRIPT_VERIFY);
     let st: fs.Stats | undefined;
     try {

@@ -32,7 +32,7 @@ export async function runRemoveParam(ctx: Context, opts: RemoveParamOptions): Pr
   } else {
     plan = {
       root: l.root,
-      ops: [textOp(l.root, OS_PARAMETERS_FILE, l.parametersFile, edit.text)],
+      ops: [textOp(OS_PARAMETERS_FILE, l.parametersFile, edit.text)],
       notes: [`${l.name} was not written by ganeti-os: remove what its scripts (verify included) do with ${paramEnvName(name)} by hand.`],
     };
   }

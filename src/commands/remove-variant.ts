@@ -44,7 +44,7 @@ export async function runRemoveVariant(ctx: Context, opts: RemoveVariantOptions)
     const spec: DefinitionSpec = { ...l.spec!, variants: l.spec!.variants.filter((x) => x.name !== v) };
     plan = planRegenerate(l, spec, { force: opts.force, variantsText: text });
   } else {
-    const ops: PlanOp[] = [textOp(l.root, OS_VARIANTS_FILE, l.variantsFile, text)];
+    const ops: PlanOp[] = [textOp(OS_VARIANTS_FILE, l.variantsFile, text)];
     const notes: string[] = [];
     const dir = foreignVariantsDir(l);
     const abs = dir ? path.join(dir, `${v}.conf`) : undefined;

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { UsageError, UserError } from '../errors';
+import { UserError } from '../errors';
 import { provenanceOp, recoverBeforePlanning } from './definition';
 import {
   OS_API_FILE,
@@ -21,7 +21,7 @@ import {
 } from './ganeti';
 import { readDefinition, readUtf8 } from './model';
 import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
-import { PROVENANCE_FILE, Provenance, readProvenance, sha256 } from './provenance';
+import { PROVENANCE_FILE, Provenance, readProvenance } from './provenance';
 import { pyReprStr } from './pyfmt';
 import { applyAndReport } from './report';
 import { JOURNAL_FILE } from './writer';
@@ -383,7 +383,7 @@ export function setConfValues(text: string, settings: Record<string, string>): s
 // Planning
 
 /** An in-place edit of a text file (or its creation). `owner` set: record it in provenance. */
-export function textOp(root: string, rel: string, file: { exists: boolean; text: string; mode: number; realPath?: string }, content: string, owner?: 'tool' | 'user'): PlanOp {
+export function textOp(rel: string, file: { exists: boolean; text: string; mode: number; realPath?: string }, content: string, owner?: 'tool' | 'user'): PlanOp {
   const base = { path: rel, content, mode: file.exists ? file.mode : 0o644, owner, realPath: file.realPath };
   if (!file.exists) return { ...base, kind: 'create' };
   if (file.text === content) return { ...base, kind: 'identical' };
@@ -452,7 +452,7 @@ export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: Regenerate
     if (LIST_FILES.has(f.path) || !changed(f)) continue;
     if (f.path === OS_API_FILE) {
       // Nothing of the user's can live in it (no comments): rewritten from the versions read from it.
-      apiOp = textOp(l.root, f.path, readText(path.join(l.root, f.path)), f.content, 'tool');
+      apiOp = textOp(f.path, readText(path.join(l.root, f.path)), f.content, 'tool');
       continue;
     }
     if (f.owner === 'user' && onDisk(f.path)) {
@@ -488,7 +488,7 @@ export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: Regenerate
       return;
     }
     const content = file.exists ? text : (after.find((f) => f.path === renderedPath)?.content ?? text);
-    ops.push(textOp(l.root, file.rel, file, content, 'tool'));
+    ops.push(textOp(file.rel, file, content, 'tool'));
   };
   listOp(l.variantsFile, opts.variantsText, OS_VARIANTS_FILE);
   listOp(l.parametersFile, opts.parametersText, OS_PARAMETERS_FILE);
@@ -538,8 +538,3 @@ export function facts(l: Loaded, apiVersions: number[], variants: string[], para
   return { name: l.name, generatedByGanetiOs: !!l.provenance, apiVersions, variants, parameters };
 }
 
-export function usage(message: string, details: string[] = []): never {
-  throw new UsageError(message, details);
-}
-
-export { sha256 };
