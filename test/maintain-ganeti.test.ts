@@ -297,7 +297,10 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     r = await bumpApi('15', { force: true });
     ok(r);
     expectGaneti(dir, { api: [15, 10], variants: ['default', 'bookworm'] });
-    expect(paramSeen(dir, 'size')).toBe('');
+    expect(fs.existsSync(path.join(dir, 'parameters.list'))).toBe(false);
+    // Ganeti passes no OSP_* below 20: the scripts keep the default.
+    expect(r.err).toMatch(/always use the defaults \(size='4G'\)/);
+    expect(paramSeen(dir, 'size')).toBe('4G');
 
     before = treeHash(dir);
     r = await bumpApi('10');
@@ -315,6 +318,28 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     r = await bumpApi('5');
     expect(r.err).toMatch(/Ganeti 1\.2/);
     expect(treeHash(dir)).toBe(before);
+
+    // Back to 20: the parameter is declared again, with its checks and default.
+    r = await bumpApi('20');
+    ok(r);
+    expect(r.err).toMatch(/Declared again the parameters kept from API 20: size/);
+    expectGaneti(dir, { api: [20, 15, 10], variants: ['default', 'bookworm'], parameters: ['size'] });
+    expect(validateOs(dir, 'myos+bookworm', { size: '8G' }).ok).toBe(true);
+    expect(paramSeen(dir, 'size')).toBe('4G');
+  });
+
+  it('remove-param below API 20 drops a parameter kept for its default', async () => {
+    ok(await addParam('size', 'Root size', { default: '4G' }));
+    ok(await bumpApi('15', { force: true }));
+    let r = await removeParam('nope');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/Its parameters: size/);
+    r = await removeParam('size');
+    ok(r);
+    expect(paramSeen(dir, 'size')).toBe('');
+    ok(await bumpApi('20'));
+    expectGaneti(dir, { api: [20, 15, 10], variants: ['default'], parameters: [] });
+    expectShellcheckClean(dir);
   });
 
   it('files the user edited are not rewritten without --force; untouched ones are', async () => {

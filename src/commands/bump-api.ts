@@ -53,7 +53,7 @@ export async function runBumpApi(ctx: Context, opts: BumpApiOptions): Promise<vo
       `${l.name} declares parameters (${l.parameters.map((p) => p.name).join(', ')}), which API ${v} does not have (Ganeti reads parameters.list from version 20); nothing was changed`,
       [
         l.provenance
-          ? 'Remove them first (ganeti-os remove-param NAME), or run again with --force to drop them.'
+          ? 'Remove them first (ganeti-os remove-param NAME), or run again with --force: Ganeti then passes none, and the scripts use their defaults.'
           : 'Remove them first (ganeti-os remove-param NAME), or run again with --force (parameters.list stays; Ganeti ignores it below API 20).',
       ],
     );
@@ -79,7 +79,7 @@ export async function runBumpApi(ctx: Context, opts: BumpApiOptions): Promise<vo
   finish(ctx, plan, opts, unchanged ? `${l.name} already lists API ${versions.join(', ')}` : `${l.name} now lists API ${versions.join(', ')} (Ganeti uses ${top})`, {
     command: 'bump-api',
     version: v,
-    ...facts(l, versions, top >= OS_API_V15 ? variants : [], top >= OS_API_V20 ? l.parameters.map((p) => p.name) : []),
+    ...facts(l, versions, top >= OS_API_V15 ? variants : [], top >= OS_API_V20 ? (l.spec?.parameters ?? l.parameters).map((p) => p.name) : []),
   });
 }
 
@@ -100,14 +100,24 @@ function planOwn(l: Loaded, v: number, versions: number[], opts: BumpApiOptions)
     spec.variants = [{ name: DEFAULT_VARIANT, settings: variantSettings(l.template!, DEFAULT_VARIANT) }];
     variantsText = addVariantLine(l.variantsFile.text, DEFAULT_VARIANT).text;
   }
+  // The answers keep the parameters below API 20: lib/parameters.sh still gives the scripts their
+  // defaults (Ganeti passes no OSP_* there), and going back to 20 declares them again.
+  const params = old.parameters;
+  const defaults = params.map((p) => `${p.name}=${p.default !== undefined ? `'${p.default}'` : '(empty)'}`).join(', ');
+  const notes: string[] = [];
   if (v < OS_API_V20) {
-    spec.parameters = [];
     parametersText = null;
+    if (params.length && l.maxApi >= OS_API_V20) {
+      notes.push(`Ganeti passes no parameters below API 20: the scripts now always use the defaults (${defaults}). 'ganeti-os bump-api 20' declares them again.`);
+    }
   } else if (!l.parametersFile.exists) {
     parametersText = '';
+    if (params.length) notes.push(`Declared again the parameters kept from API 20: ${params.map((p) => p.name).join(', ')}.`);
   }
   // variants.list is never removed: below API 15 the runtime still takes the default variant from it.
-  return planRegenerate(l, spec, { force: opts.force, variantsText, parametersText, keep: [OS_VARIANTS_FILE] });
+  const plan = planRegenerate(l, spec, { force: opts.force, variantsText, parametersText, keep: [OS_VARIANTS_FILE] });
+  plan.notes.push(...notes);
+  return plan;
 }
 
 function planForeign(l: Loaded, v: number, versions: number[]): Plan {

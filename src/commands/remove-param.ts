@@ -1,7 +1,7 @@
 /** `ganeti-os remove-param <name>`: drop an OS parameter from parameters.list and its checks. */
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
-import { OS_PARAMETERS_FILE, checkParamName, paramEnvName } from '../core/ganeti';
+import { OS_API_V20, OS_PARAMETERS_FILE, checkParamName, paramEnvName } from '../core/ganeti';
 import { MaintainOptions, facts, finish, loadDefinition, parameterLineProblems, planRegenerate, removeParameterLine, textOp } from '../core/maintain';
 import type { Plan } from '../core/plan';
 import type { DefinitionSpec } from '../core/spec';
@@ -15,10 +15,19 @@ export async function runRemoveParam(ctx: Context, opts: RemoveParamOptions): Pr
   const bad = checkParamName(name);
   if (bad) throw new UsageError(bad);
   const l = loadDefinition(ctx, opts);
+  // Below API 20 a definition ganeti-os wrote keeps its parameters in the answers only (for their defaults).
+  const hidden = l.provenance && l.maxApi < OS_API_V20 ? l.spec!.parameters : [];
+  const known = [...l.parameters, ...hidden.filter((p) => !l.parameters.some((q) => q.name === p.name))];
+  if (!known.some((p) => p.name === name)) {
+    throw new UserError(`${l.name} has no parameter '${name}'; nothing was changed`, [`Its parameters: ${known.map((p) => p.name).join(', ') || '(none)'}`]);
+  }
   if (!l.parameters.some((p) => p.name === name)) {
-    throw new UserError(`${l.name} has no parameter '${name}'; nothing was changed`, [
-      `Its parameters: ${l.parameters.map((p) => p.name).join(', ') || '(none)'}`,
-    ]);
+    const spec: DefinitionSpec = { ...l.spec!, parameters: l.spec!.parameters.filter((p) => p.name !== name) };
+    const plan = planRegenerate(l, spec, { force: opts.force });
+    plan.notes.push(`Ganeti sees no parameters below API 20; the scripts no longer get a default for ${name}, and bump-api 20 will not declare it again.`);
+    const names = spec.parameters.map((p) => p.name);
+    finish(ctx, plan, opts, `Removed parameter '${name}' from ${l.name}`, { command: 'remove-param', parameter: name, ...facts(l, l.apiVersions, l.variants, []), keptParameters: names });
+    return;
   }
   const problems = parameterLineProblems(l.parametersFile.text).filter((p) => p.text.trim().split(/\s+/u)[0] !== name);
   if (problems.length) {

@@ -12,6 +12,7 @@ import { UserError } from '../errors';
 import { provenanceOp, recoverBeforePlanning } from './definition';
 import {
   OS_API_FILE,
+  OS_API_V20,
   OS_PARAMETERS_FILE,
   OS_VARIANTS_FILE,
   parseApiVersions,
@@ -219,7 +220,8 @@ function reconcile(answers: DefinitionSpec, l: Loaded, t: Template): DefinitionS
     ...answers,
     apiVersions: sameList(answers.apiVersions, l.apiVersions) ? answers.apiVersions : [...l.apiVersions],
     variants: sameList(answers.variants.map((v) => v.name), variants.map((v) => v.name)) ? answers.variants : variants,
-    parameters: sameList(answers.parameters, parameters) ? answers.parameters : parameters,
+    // Below API 20 Ganeti ignores parameters.list: the answers keep the parameters (and their defaults).
+    parameters: l.maxApi < OS_API_V20 || sameList(answers.parameters, parameters) ? answers.parameters : parameters,
   };
 }
 
