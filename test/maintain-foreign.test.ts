@@ -54,7 +54,7 @@ describeSystem('maintaining a definition ganeti-os did not write (ganeti-instanc
   it('add-variant edits the symlink target in place and says so; remove-variant keeps the configuration unless --force', async () => {
     let r = await runCommand(runAddVariant, dir, { variant: 'bookworm', set: ['SUITE=bookworm'] });
     ok(r);
-    expect(r.err).toContain(`the file changed is ${path.join(etc, 'variants.list')}`);
+    expect(r.err).toContain(`the file edited is its target, ${path.join(etc, 'variants.list')}`);
     expect(read(path.join(etc, 'variants.list'))).toBe(
       '# Variants of debootstrap published to Ganeti (one per line).\ndefault\nbookworm\n\n# Old suites, kept for reinstalls:\n',
     );

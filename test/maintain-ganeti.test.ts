@@ -406,7 +406,7 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     fs.symlinkSync(target, path.join(dir, 'variants.list'));
     const r = await addVariant('bookworm');
     ok(r);
-    expect(r.err).toContain(`the file changed is ${target}`);
+    expect(r.err).toContain(`the file edited is its target, ${target}`);
     expect(fs.lstatSync(path.join(dir, 'variants.list')).isSymbolicLink()).toBe(true);
     expect(read(target)).toBe('# published variants\ndefault\nbookworm\n\n# end\n');
     expectGaneti(dir, { api: [20, 15, 10], variants: ['default', 'bookworm'] });

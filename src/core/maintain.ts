@@ -524,7 +524,7 @@ export function planPath(root: string, abs: string): string {
 
 export function symlinkNote(file: ListFile): string | undefined {
   if (!file.isSymlink || !file.realPath) return undefined;
-  return `${file.rel} is a symlink: the file changed is ${file.realPath}.`;
+  return `${file.rel} is a symlink: the file edited is its target, ${file.realPath}.`;
 }
 
 /** Apply and report, then say whether Ganeti would accept the result. */
