@@ -233,6 +233,10 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     expectGaneti(dir, { api: [15, 10], variants: ['default'] });
     expect(fs.existsSync(path.join(dir, 'verify'))).toBe(false);
     expect(fs.existsSync(path.join(dir, 'parameters.list'))).toBe(false);
+    const logdir = path.join(work, 'log');
+    const add = instanceOsAdd(fakeInstance(dir, 'myos+default'), { debug: 1, logdir });
+    expect(add.error).toBeUndefined();
+    expect(logsOf(logdir)).toMatch(/OS myos\+default, API 15/);
     r = await bumpApi('20');
     ok(r);
     expectGaneti(dir, { api: [20, 15, 10], variants: ['default'] });
