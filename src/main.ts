@@ -12,6 +12,9 @@ type Runner = (ctx: Context, options: never) => Promise<void>;
 const COMMANDS: Record<string, () => Runner> = {
   new: () => require('./commands/new').runNew,
   info: () => require('./commands/info').runInfo,
+  validate: () => require('./commands/validate').runValidate,
+  diagnose: () => require('./commands/diagnose').runDiagnose,
+  run: () => require('./commands/run').runRun,
 };
 
 function isTty(fd: number): boolean {
