@@ -42,6 +42,7 @@ export function processContext(): Context {
       warn: (m: string) => process.stderr.write(`${colour('warning:', '33', env)} ${m}\n`),
     },
     out: { write: (t: string) => void process.stdout.write(t) },
+    progress: isTty(2) ? (line: string) => void process.stderr.write(line ? `\r\u001b[K${line}` : '\r\u001b[K') : undefined,
   };
 }
 
