@@ -94,6 +94,12 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   const def = loadDefinition(osDir);
   checkScript(def, script);
 
+  if (opts.diskTemplate !== undefined && !['file', 'sharedfile', 'plain'].includes(opts.diskTemplate)) {
+    throw new UsageError(`unknown disk template '${opts.diskTemplate}': use file, sharedfile or plain`);
+  }
+  if (opts.fileDriver !== undefined && !GANETI_DEFAULTS.fileDrivers.includes(opts.fileDriver)) {
+    throw new UsageError(`unknown file driver '${opts.fileDriver}': use ${GANETI_DEFAULTS.fileDrivers.join(', ')}`);
+  }
   const plans = (opts.disk ?? []).map((d, i) => parseDisk(ctx, d, i, opts));
   const inst = buildInstance(ctx, def, opts, plans.map((p) => p.shape));
   const osInfo: OsInfo = { name: def.name, apiVersions: def.apiVersions ?? [], variants: def.variants };
@@ -596,7 +602,6 @@ function runImportExport(
         announcedRaw: announcedRaw || undefined,
       });
     });
-    void disk;
   });
 }
 
