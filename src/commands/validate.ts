@@ -104,12 +104,17 @@ function noteFor(dir: string): string | null {
 }
 
 function findShellcheck(ctx: Context): string {
-  const r = spawnSync('sh', ['-c', 'command -v shellcheck'], { encoding: 'utf8', env: { PATH: ctx.env.PATH ?? '/usr/bin:/bin' } });
-  const p = r.stdout.trim();
-  if (r.status !== 0 || !p) {
-    throw new UserError('--shellcheck needs shellcheck, which is not installed (Debian: apt-get install shellcheck)');
+  for (const dir of (ctx.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    if (!dir) continue;
+    const p = path.join(dir, 'shellcheck');
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      // not here
+    }
   }
-  return p;
+  throw new UserError('--shellcheck needs shellcheck, which is not installed (Debian: apt-get install shellcheck)');
 }
 
 interface ShellcheckComment {
