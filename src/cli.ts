@@ -73,6 +73,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option('--nic <k=v,...>', 'a NIC: mac=,ip=,mode=bridged|routed|openvswitch,link=,name=,vlan=,network= (repeatable)', collect)
     .option('--network <k=v,...>', 'a network for --nic network=NAME: name=,subnet=,gateway=,subnet6=,gateway6=,mac-prefix=,tags=a:b (repeatable)', collect)
     .option('--osparam <k=v>', 'an OS parameter, becomes OSP_<K> (repeatable)', collect)
+    .option('--osparam-private <k=v>', 'a private OS parameter (gnt-instance --os-parameters-private; repeatable)', collect)
     .option('--hvparam <k=v>', 'a hypervisor parameter instead of its default (repeatable)', collect)
     .option('--beparam <k=v>', 'a backend parameter instead of its default (repeatable)', collect)
     .option('--hypervisor <hv>', 'kvm (default), xen-pvm, xen-hvm, lxc, chroot or fake')

@@ -139,9 +139,10 @@ describeSystem('run executes scripts as Ganeti does', { ganeti: true }, () => {
     expect(bad.stderr).toMatch(/does not exist; give a size/);
     expect(fs.existsSync(p)).toBe(false);
     expect(fs.existsSync(path.join(root, 'mlog7'))).toBe(false);
-    const env = await cli(root, ['run', 'create', '--os-dir', osDir, '--disk', `${p}:1001`, '--print-env']);
+    const env = await cli(root, ['run', 'create', '--os-dir', osDir, '--disk', `${p}:1001M`, '--disk', `${p}x:1001`, '--print-env']);
     expect(env.code).toBe(0);
     expect(JSON.parse(env.stdout).DISK_0_SIZE).toBe('1004'); // utils.ParseUnit rounds up to 4 MiB
+    expect(JSON.parse(env.stdout).DISK_1_SIZE).toBe('1001'); // a bare MiB number is taken as is
     expect(fs.existsSync(p)).toBe(false);
     const ok = await cli(root, ['run', 'create', '--os-dir', osDir, '--disk', `${p}:2G`, '--log-dir', path.join(root, 'mlog7')]);
     expect(ok.code).toBe(0);

@@ -54,6 +54,7 @@ export interface RunOptions {
   nic?: string[];
   network?: string[];
   osparam?: string[];
+  osparamPrivate?: string[];
   hvparam?: string[];
   beparam?: string[];
   hypervisor?: string;
@@ -75,6 +76,8 @@ export interface RunOptions {
 
 const SCRIPTS = [OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, OS_SCRIPT_IMPORT, OS_SCRIPT_EXPORT, OS_SCRIPT_RENAME, OS_SCRIPT_VERIFY];
 const MIB = 1024 * 1024;
+/** The descriptor the size pipe gets in the script (the one Ganeti's import-export daemon ends up with, 4). */
+const EXP_SIZE_FD = 4;
 const DEFAULT_INSTANCE = 'instance1.example.com';
 const DEFAULT_NODE = 'node1.example.com';
 
@@ -127,9 +130,9 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
     env = osCoreEnv(inst.os, osInfo, inst.osparams, 0);
     args.push('parameters');
   } else if (script === OS_SCRIPT_EXPORT) {
-    env = importExportCommandEnv(exportEnvironment(inst, osInfo, index), 3);
+    env = importExportCommandEnv(exportEnvironment(inst, osInfo, index), EXP_SIZE_FD);
   } else if (script === OS_SCRIPT_IMPORT) {
-    env = importExportCommandEnv(importEnvironment(inst, osInfo, index), 3);
+    env = importExportCommandEnv(importEnvironment(inst, osInfo, index), EXP_SIZE_FD);
   } else {
     env = osEnvironment(inst, osInfo, debug);
     if (script === OS_SCRIPT_RENAME) env.OLD_INSTANCE_NAME = opts.oldName ?? inst.name;
@@ -237,7 +240,12 @@ function keyValue(raw: string, what: string): [string, string] {
   return [raw.slice(0, eq), raw.slice(eq + 1)];
 }
 
+/**
+ * A disk size: a bare integer is MiB, taken as is (as the opcode/RAPI takes it); with a unit
+ * (512M, 2G, 1.5T) it is utils.ParseUnit's, rounded up to a multiple of 4 MiB as gnt-instance does.
+ */
 function parseSize(raw: string, what: string): number {
+  if (/^\d+$/.test(raw)) return Number(raw);
   const r = parseUnit(raw);
   if (typeof r !== 'number') throw new UsageError(`invalid size '${raw}' for ${what}: ${r.error} (MiB, or a number with M, G or T)`);
   return r;
@@ -385,14 +393,18 @@ function buildInstance(ctx: Context, def: OsDefinition, opts: RunOptions, disks:
   const hvparams = typed(opts.hvparam, 'hv', GANETI_DEFAULTS.hv[hypervisor]);
   const beparams = typed(opts.beparam, 'be', GANETI_DEFAULTS.be);
 
-  const osparams: [string, string][] = [];
-  const seen = new Set<string>();
-  for (const raw of opts.osparam ?? []) {
-    const [k, v] = keyValue(raw, '--osparam');
-    if (seen.has(k)) throw new UsageError(`--osparam ${k} given twice`);
-    seen.add(k);
-    osparams.push([k, v]);
+  // FillDict(instance.osparams, instance.osparams_private.Unprivate())
+  const merged = new Map<string, string>();
+  for (const [flag, list] of [['--osparam', opts.osparam], ['--osparam-private', opts.osparamPrivate]] as const) {
+    const seen = new Set<string>();
+    for (const raw of list ?? []) {
+      const [k, v] = keyValue(raw, flag);
+      if (seen.has(k)) throw new UsageError(`${flag} ${k} given twice`);
+      seen.add(k);
+      merged.set(k, v);
+    }
   }
+  const osparams: [string, string][] = [...merged.entries()];
   // ValidateOS (API 20): _CheckOSPList.
   if ((def.maxApiVersion ?? 0) >= OS_API_V20) {
     const supported = new Set(def.parameterFields.map((f) => f[0]));
@@ -538,7 +550,7 @@ function runImportExport(
     const child = spawn('bash', ['-o', 'errexit', '-o', 'pipefail', '-c', cmd], {
       cwd: '/',
       env,
-      stdio: [isExport ? 'ignore' : 'pipe', isExport ? 'pipe' : log, log, 'pipe'],
+      stdio: [isExport ? 'ignore' : 'pipe', isExport ? 'pipe' : log, log, 'ignore', 'pipe'],
     });
     let bytes = 0;
     let announcedRaw = '';
@@ -553,7 +565,7 @@ function runImportExport(
       const pct = of ? ` (${Math.min(100, Math.floor((bytes * 100) / of))}%)` : '';
       ctx.progress(`${script} disk/${env.EXPORT_INDEX ?? env.IMPORT_INDEX}: ${(bytes / MIB).toFixed(1)} MiB${of ? ` of ${(of / MIB).toFixed(1)} MiB` : ''}${pct}`);
     };
-    const sizePipe = child.stdio[3] as NodeJS.ReadableStream;
+    const sizePipe = child.stdio[EXP_SIZE_FD] as NodeJS.ReadableStream;
     sizePipe.setEncoding('utf8');
     sizePipe.on('data', (chunk: string) => {
       announcedRaw += chunk;
