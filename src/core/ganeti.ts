@@ -2,7 +2,7 @@
  * Ganeti's own rules for OS definitions, named as Ganeti names them (lib/constants.py,
  * lib/backend.py of Ganeti 3.0). Everything else in ganeti-os consults this module.
  */
-import { pyReprTrunc } from './pyfmt';
+import { pyDecimal, pyReprTrunc } from './pyfmt';
 
 /** constants.OS_API_VERSIONS */
 export const OS_API_V10 = 10;
@@ -138,35 +138,45 @@ export function pyUniversalNewlines(s: string): string {
 /** CPython's limit on decimal digits in int(str) (sys.get_int_max_str_digits()). */
 export const PY_INT_MAX_STR_DIGITS = 4300;
 
-/** The value of one Unicode decimal digit (category Nd; they come in runs of ten). */
-function digitValue(d: string): number {
-  const code = d.codePointAt(0)!;
-  if (code < 0x80) return code - 0x30;
-  let base = code;
-  while (base > code - 10 && /\p{Nd}/u.test(String.fromCodePoint(base - 1))) base--;
-  return (code - base) % 10;
-}
-
 /**
  * Python's int(s) with base 10, exactly: leading/trailing whitespace, an optional sign, Unicode
- * decimal digits with single '_' between them. Returns the value as a bigint, or the ValueError
- * message Python raises.
+ * decimal digits (Python's own tables) with single '_' between them. Returns the value as a
+ * bigint, or the ValueError message Python raises.
  */
 export function pyIntParse(s: string): { value: bigint } | { error: string } {
-  const t = pyStrip(s);
-  const m = /^([+-]?)(\p{Nd}+(?:_\p{Nd}+)*)$/u.exec(t);
-  if (!m) return { error: `invalid literal for int() with base 10: ${pyReprTrunc(s, 200)}` };
-  const digits = Array.from(m[2].replace(/_/g, ''))
-    .map(digitValue)
-    .join('')
-    .replace(/^0+(?=\d)/, '');
+  const invalid = { error: `invalid literal for int() with base 10: ${pyReprTrunc(s, 200)}` };
+  const t = Array.from(pyStrip(s));
+  let i = 0;
+  let negative = false;
+  if (t[0] === '+' || t[0] === '-') {
+    negative = t[0] === '-';
+    i = 1;
+  }
+  if (t[i] === '_') return invalid; // may not start with an underscore
+  // CPython's PyLong_FromString: scan the run of digits and underscores, check the digit
+  // limit, and only then complain about whatever follows the run.
+  let digits = '';
+  let prev = '';
+  for (; i < t.length; i++) {
+    if (t[i] === '_') {
+      if (prev === '_') return invalid;
+      prev = '_';
+      continue;
+    }
+    const d = pyDecimal(t[i].codePointAt(0)!);
+    if (d === undefined) break;
+    digits += String(d);
+    prev = 'd';
+  }
+  if (prev === '_') return invalid;
   if (digits.length > PY_INT_MAX_STR_DIGITS) {
     return {
       error: `Exceeds the limit (${PY_INT_MAX_STR_DIGITS} digits) for integer string conversion: value has ${digits.length} digits; use sys.set_int_max_str_digits() to increase the limit`,
     };
   }
+  if (digits === '' || i < t.length) return invalid;
   const v = BigInt(digits);
-  return { value: m[1] === '-' ? -v : v };
+  return { value: negative ? -v : v };
 }
 
 /** Python's int() on a string, as a JS number (undefined when Python would raise). */

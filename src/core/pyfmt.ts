@@ -1,7 +1,34 @@
 /** Python's repr() and str() of the values Ganeti puts into its messages, so ours read the same. */
 
-/** Code points Python's str.isprintable() rejects: categories Cc, Cf, Cs, Co, Cn, Zl, Zp, Zs (but ' '). */
-const NON_PRINTABLE_RE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
+import { PY_DECIMAL_ZEROS, PY_NONPRINTABLE } from './py-unicode';
+
+/** Python's str.isprintable() for one code point (Python's own Unicode tables). */
+export function pyIsPrintable(c: number): boolean {
+  let lo = 0;
+  let hi = PY_NONPRINTABLE.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const [a, b] = PY_NONPRINTABLE[mid];
+    if (c < a) hi = mid - 1;
+    else if (c > b) lo = mid + 1;
+    else return false;
+  }
+  return true;
+}
+
+/** unicodedata.decimal(): the digit value int() gives a code point, or undefined. */
+export function pyDecimal(c: number): number | undefined {
+  let lo = 0;
+  let hi = PY_DECIMAL_ZEROS.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const z = PY_DECIMAL_ZEROS[mid];
+    if (c < z) hi = mid - 1;
+    else if (c >= z + 10) lo = mid + 1;
+    else return c - z;
+  }
+  return undefined;
+}
 
 /** repr() of a Python str. */
 export function pyReprStr(s: string): string {
@@ -24,7 +51,7 @@ export function pyReprStr(s: string): string {
     else if (ch === '\r') out += '\\r';
     else if (ch === '\t') out += '\\t';
     else if (ch === ' ' || (c >= 0x20 && c < 0x7f)) out += ch;
-    else if ((c >= 0xd800 && c <= 0xdfff) || NON_PRINTABLE_RE.test(ch)) {
+    else if (!pyIsPrintable(c)) {
       if (c < 0x100) out += '\\x' + c.toString(16).padStart(2, '0');
       else if (c < 0x10000) out += '\\u' + c.toString(16).padStart(4, '0');
       else out += '\\U' + c.toString(16).padStart(8, '0');
