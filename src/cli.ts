@@ -65,7 +65,11 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
   sub('run', 'run one script of a definition with the environment Ganeti 3.0 gives it')
     .argument('<script>', 'create, import, export, rename or verify (also create_untrusted)')
     .option('--os-dir <dir>', 'the definition directory (default: the current one)')
-    .option('--disk <path[:size]>', 'a disk (repeatable); a missing file is created sparse with SIZE (MiB, or 512M, 2G, 1T)', collect)
+    .option(
+      '--disk <path[:size]>',
+      'a disk (repeatable); a missing file is created sparse with SIZE (MiB, or 512M, 2G, 1T); also path=P,size=S,name=N,mode=ro|rw,template=T,uuid=U',
+      collect,
+    )
     .option('--disk-template <t>', 'file (default), plain (block devices) or sharedfile')
     .option('--file-driver <d>', 'file disk driver for DISK_N_BACKEND_TYPE: loop (default), blktap, blktap2')
     .option('--name <instance>', 'the instance name (default: instance1.example.com)')
