@@ -74,8 +74,6 @@ describe('validate', () => {
     ['no-shebang', { create: { mode: 0o755, content: 'exit 0\n' } }],
     ['exec-bits', { rename: { mode: 0o744, content: '#!/bin/sh\n' } }],
     ['ignored-file', { ganeti_api_version: '15\n10\n' }],
-    ['api-unsupported', { ganeti_api_version: '20\n5\n' }],
-    ['untrusted', { create_untrusted: { mode: 0o755, content: '#!/bin/sh\n' } }],
     ['unsafe-variant-name', { 'variants.list': 'good\nbad name\n' }],
     ['variants-duplicate', { 'variants.list': 'a\na\n' }],
     ['variant-config-missing', { 'variants/default.conf': 'X=1\n' }],
@@ -88,6 +86,30 @@ describe('validate', () => {
     const s = await cli(root, ['validate', d, '--strict']);
     expect(s.code).toBe(1);
     expect(s.stdout).toMatch(/\n {2}error: /);
+  });
+
+  it.each([
+    ['api-unsupported', { ganeti_api_version: '20\n5\n' }],
+    ['untrusted', { create_untrusted: { mode: 0o755, content: '#!/bin/sh\n' } }],
+  ])('notes: %s (never a failure, even with --strict)', async (code, over) => {
+    const d = mk(`note-${code}`, over as Parameters<typeof def>[0]);
+    const r = await cli(root, ['validate', d, '--json', '--strict']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).results[0].notes.map((n: { code: string }) => n.code)).toEqual([code]);
+  });
+
+  it('variant configuration where the shell code keeps it (debootstrap style VARIANTS_DIR)', async () => {
+    const confDir = path.join(root, 'etc-variants');
+    fs.mkdirSync(confDir, { recursive: true });
+    fs.writeFileSync(path.join(confDir, 'default.conf'), 'SUITE=bookworm\n');
+    const d = mk('dbs-like', {
+      'variants.list': 'default\nminimal\n',
+      'common.sh': `: \${VARIANTS_DIR:="${confDir}"}\nVARIANT_CONFIG="$VARIANTS_DIR/$OS_VARIANT.conf"\n`,
+    });
+    const r = await cli(root, ['validate', d]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`variant 'minimal' has no ${confDir}/minimal.conf`);
+    expect(r.stdout).not.toContain("variant 'default' has no");
   });
 
   it('a script whose #! line ends in CR is called out', async () => {

@@ -36,6 +36,8 @@ export interface ValidateResult {
   parameters: string[][];
   trusted: boolean;
   warnings: Problem[];
+  /** Worth knowing, never a failure (e.g. an unsupported API version listed beside supported ones). */
+  notes: Problem[];
   /** Valid and, with --strict, free of warnings. */
   passed: boolean;
 }
@@ -62,6 +64,7 @@ export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<
         if (r.note) lines.push(`  (${r.note})`);
       }
       for (const w of r.warnings) lines.push(`  ${opts.strict ? 'error' : 'warning'}: ${w.message}`);
+      for (const n of r.notes) lines.push(`  note: ${n.message}`);
     }
     const bad = results.filter((r) => !r.passed).length;
     if (results.length > 1) lines.push(`${results.length - bad} of ${results.length} passed${opts.strict ? ' (strict)' : ''}`);
@@ -72,7 +75,8 @@ export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<
 
 export function validateOne(dir: string, opts: { strict: boolean; shellcheck?: string }): ValidateResult {
   const def = readDefinition(dir);
-  const problems = findProblems(def).filter((p) => p.code !== 'ganeti' && p.code !== 'ganeti-crash');
+  const all = findProblems(def).filter((p) => p.severity !== 'error');
+  const problems = all.filter((p) => p.severity === 'warning');
   if (opts.shellcheck && def.verdict.valid) problems.push(...shellcheckProblems(opts.shellcheck, def));
   return {
     dir: def.dir,
@@ -88,6 +92,7 @@ export function validateOne(dir: string, opts: { strict: boolean; shellcheck?: s
     parameters: def.parameterFields,
     trusted: def.trusted,
     warnings: problems,
+    notes: all.filter((p) => p.severity === 'info'),
     passed: def.verdict.valid && (!opts.strict || problems.length === 0),
   };
 }

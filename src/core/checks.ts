@@ -24,7 +24,8 @@ import type { OsDefinition } from './model';
 import { findUtf8Error, pyDecodeUtf8 } from './pyfmt';
 
 export interface Problem {
-  severity: 'error' | 'warning';
+  /** error: Ganeti refuses it; warning: breaks later (fails --strict); info: worth knowing. */
+  severity: 'error' | 'warning' | 'info';
   /** Stable identifier, e.g. "ganeti", "parameters-blank-line". */
   code: string;
   message: string;
@@ -44,8 +45,8 @@ function readBytes(p: string): Buffer | undefined {
 
 export function findProblems(def: OsDefinition): Problem[] {
   const out: Problem[] = [];
-  const warn = (code: string, message: string, file?: string, line?: number) =>
-    out.push({ severity: 'warning', code, message, ...(file ? { file } : {}), ...(line ? { line } : {}) });
+  const warn = (code: string, message: string, file?: string, line?: number, severity: Problem['severity'] = 'warning') =>
+    out.push({ severity, code, message, ...(file ? { file } : {}), ...(line ? { line } : {}) });
   if (!def.verdict.valid) {
     out.push({ severity: 'error', code: def.verdict.crash ? 'ganeti-crash' : 'ganeti', message: def.verdict.error ?? 'invalid' });
   }
@@ -111,11 +112,11 @@ export function findProblems(def: OsDefinition): Problem[] {
     }
     const unsupported = (def.apiVersions ?? []).filter((v) => !OS_API_VERSIONS.includes(v));
     if (unsupported.length && def.verdict.valid) {
-      warn('api-unsupported', `${OS_API_FILE} lists ${unsupported.join(', ')}, which Ganeti 3.0 does not support (it uses ${def.apiVersion})`, OS_API_FILE);
+      warn('api-unsupported', `${OS_API_FILE} lists ${unsupported.join(', ')}, which Ganeti 3.0 does not support (it uses ${def.apiVersion})`, OS_API_FILE, undefined, 'info');
     }
   }
   if (regular(OS_SCRIPT_CREATE) && regular(OS_SCRIPT_CREATE_UNTRUSTED)) {
-    warn('untrusted', `both 'create' and 'create_untrusted' exist: Ganeti marks the OS untrusted`, OS_SCRIPT_CREATE_UNTRUSTED);
+    warn('untrusted', `both 'create' and 'create_untrusted' exist: Ganeti marks the OS untrusted`, OS_SCRIPT_CREATE_UNTRUSTED, undefined, 'info');
   }
 
   // parameters.list lines Ganeti accepts on disk but chokes on later.
@@ -154,7 +155,7 @@ export function findProblems(def: OsDefinition): Problem[] {
       if (bad) warn('unsafe-variant-name', bad, OS_VARIANTS_FILE);
     }
     for (const v of expectedVariantConfigs(def)) {
-      if (!fs.existsSync(path.join(def.dir, v.file))) {
+      if (!fs.existsSync(path.resolve(def.dir, v.file))) {
         warn('variant-config-missing', `variant '${v.variant}' has no ${v.file} (the definition keeps one configuration file per variant there)`, v.file);
       }
     }
@@ -185,19 +186,54 @@ function readText(p: string): string | undefined {
 }
 
 /**
- * The per-variant configuration files a definition expects: with a `variants/` directory in
- * the OS directory (the convention of ganeti-os, instance-image, nocloud), `variants/<v>.conf`
- * for every listed variant.
+ * The per-variant configuration files a definition expects:
+ *  - with a `variants/` directory in the OS directory (the convention of ganeti-os,
+ *    instance-image, nocloud), `variants/<v>.conf` there for every listed variant;
+ *  - otherwise, where its shell code says: a `VARIANTS_DIR` default such as debootstrap's
+ *    `: ${VARIANTS_DIR:="/etc/ganeti/instance-debootstrap/variants"}`, or a literal
+ *    `/some/dir/$OS_VARIANT.conf`.
  */
 function expectedVariantConfigs(def: OsDefinition): { variant: string; file: string }[] {
-  let entries: string[];
+  const safe = def.variants.filter((v) => !v.includes('/'));
+  let entries: string[] | undefined;
   try {
-    if (!fs.statSync(path.join(def.dir, 'variants')).isDirectory()) return [];
-    entries = fs.readdirSync(path.join(def.dir, 'variants'));
+    if (fs.statSync(path.join(def.dir, 'variants')).isDirectory()) entries = fs.readdirSync(path.join(def.dir, 'variants'));
   } catch {
-    return [];
+    entries = undefined;
   }
-  const confs = entries.filter((e) => e.endsWith('.conf'));
-  if (!confs.length && !def.provenance) return [];
-  return def.variants.filter((v) => !v.includes('/')).map((v) => ({ variant: v, file: `variants/${v}.conf` }));
+  if (entries && (entries.some((e) => e.endsWith('.conf')) || def.provenance)) {
+    return safe.map((v) => ({ variant: v, file: `variants/${v}.conf` }));
+  }
+  const dirs = new Set<string>();
+  for (const text of shellTexts(def.dir)) {
+    for (const m of text.matchAll(/\bVARIANTS_DIR:?=["']?(\/[^"'\s}]+)/g)) dirs.add(m[1].replace(/\/+$/, ''));
+    for (const m of text.matchAll(/["']?(\/[^"'\s$]+)\/\$\{?OS_VARIANT\}?\.conf/g)) dirs.add(m[1].replace(/\/+$/, ''));
+  }
+  if (dirs.size !== 1) return [];
+  const dir = [...dirs][0];
+  return safe.map((v) => ({ variant: v, file: path.join(dir, `${v}.conf`) }));
+}
+
+/** The text of the shell files in an OS directory (scripts and *.sh, top level and lib/), small ones only. */
+function shellTexts(dir: string): string[] {
+  const out: string[] = [];
+  for (const sub of ['', 'lib']) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(dir, sub));
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (!(OS_SCRIPTS.includes(n) || n.endsWith('.sh'))) continue;
+      const p = path.join(dir, sub, n);
+      try {
+        const st = fs.statSync(p);
+        if (st.isFile() && st.size <= 256 * 1024) out.push(fs.readFileSync(p, 'latin1'));
+      } catch {
+        // unreadable: nothing to learn
+      }
+    }
+  }
+  return out;
 }
