@@ -47,7 +47,7 @@ export interface DiagnoseReport {
   /** What backend.DiagnoseOS returns; null when it raises (see crash). */
   diagnoseOS: DiagnoseRow[] | null;
   /** The exception that aborts the node's whole OS scan, if any. */
-  crash: { type: string; message: string; path: string } | null;
+  crash: { type: string; message: string; path: string; file: string | null } | null;
 }
 
 export async function runDiagnose(ctx: Context, opts: DiagnoseOptions): Promise<void> {
@@ -135,7 +135,7 @@ export function diagnoseOs(dirs: string[]): DiagnoseReport {
         crash: r.verdict.crash ?? null,
       };
       if (!first.has(name)) first.set(name, entry.path);
-      if (r.verdict.crash && !crash) crash = { type: r.verdict.crash, message: r.verdict.error ?? '', path: entry.path };
+      if (r.verdict.crash && !crash) crash = { type: r.verdict.crash, message: r.verdict.error ?? '', path: entry.path, file: r.verdict.crashFile ?? null };
       entries.push(entry);
     }
   }
@@ -172,8 +172,9 @@ export function formatLikeGntOs(report: DiagnoseReport): string {
   const lines: string[] = [];
   if (report.crash) {
     lines.push(
-      `Node: ${report.node}: Ganeti's OS scan raises ${report.crash.type} on ${report.crash.path}: ${report.crash.message}`,
+      `Node: ${report.node}: Ganeti's OS scan raises ${report.crash.type} reading ${report.crash.file ?? report.crash.path}: ${report.crash.message}`,
       '  gnt-os diagnose gets no OS list from this node: every OS on it is missing until the file is fixed.',
+      '  What is on disk, entry by entry:',
       '',
     );
   }

@@ -28,6 +28,8 @@ export interface ValidateResult {
   error: string | null;
   /** Set when Ganeti raises instead of answering (e.g. UnicodeDecodeError). */
   crash: string | null;
+  /** The file Ganeti was reading when it raised. */
+  crashFile: string | null;
   /** A hint of ours about the error (e.g. "no such directory"); never part of Ganeti's words. */
   note: string | null;
   apiVersions: number[] | null;
@@ -60,7 +62,7 @@ export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<
         lines.push(`${r.dir}: valid (${bits.join('; ')})`);
       } else {
         lines.push(`${r.dir}: invalid: ${r.error}`);
-        if (r.crash) lines.push(`  (Ganeti raises ${r.crash} here: the whole OS scan of the node fails and every OS on it disappears)`);
+        if (r.crash) lines.push(`  (Ganeti raises ${r.crash} reading ${r.crashFile}: the whole OS scan of the node fails and every OS on it disappears)`);
         if (r.note) lines.push(`  (${r.note})`);
       }
       for (const w of r.warnings) lines.push(`  ${opts.strict ? 'error' : 'warning'}: ${w.message}`);
@@ -85,6 +87,7 @@ export function validateOne(dir: string, opts: { strict: boolean; shellcheck?: s
     valid: def.verdict.valid,
     error: def.verdict.error ?? null,
     crash: def.verdict.crash ?? null,
+    crashFile: def.verdict.crashFile ?? null,
     note: def.verdict.valid ? null : noteFor(dir),
     apiVersions: def.verdict.valid ? (def.apiVersions ?? null) : null,
     apiVersion: def.verdict.valid ? (def.apiVersion ?? null) : null,

@@ -59,7 +59,7 @@ export function findProblems(def: OsDefinition): Problem[] {
     const buf = readBytes(def.files[f].path);
     if (!buf) continue;
     const bad = findUtf8Error(buf);
-    if (bad) {
+    if (bad && def.verdict.crashFile !== def.files[f].path) {
       const err = pyDecodeUtf8(buf) as { error: string };
       warn(
         'not-utf8',

@@ -54,6 +54,8 @@ export interface OsVerdict {
    * UnicodeDecodeError): on a node this aborts the whole OS scan, so every OS there disappears.
    */
   crash?: string;
+  /** The file Ganeti was reading when it raised. */
+  crashFile?: string;
 }
 
 export interface OsDefinition {
@@ -168,8 +170,8 @@ export function tryOsFromDisk(dir: string, split?: { baseDir: string; name: stri
   const files: Record<string, FileState> = {};
   let apiVersions: number[] | undefined;
   let apiVersionsExact: bigint[] | undefined;
-  const fail = (error: string, crash?: string): TryOsResult => ({
-    verdict: crash ? { valid: false, error, crash } : { valid: false, error },
+  const fail = (error: string, crash?: string, crashFile?: string): TryOsResult => ({
+    verdict: crash ? { valid: false, error, crash, crashFile } : { valid: false, error },
     apiVersions,
     apiVersionsExact,
     osDir,
@@ -199,7 +201,7 @@ export function tryOsFromDisk(dir: string, split?: { baseDir: string; name: stri
   if ('errno' in apiText) {
     return fail(`Error while reading the API version file at ${apiState.path}: ${apiText.errno}`);
   }
-  if ('badUtf8' in apiText) return fail(apiText.badUtf8, 'UnicodeDecodeError');
+  if ('badUtf8' in apiText) return fail(apiText.badUtf8, 'UnicodeDecodeError', apiState.path);
   const parsed = parseApiVersions(apiText.text);
   if (!parsed.ok) return fail(`API version(s) can't be converted to integer: ${parsed.error}`);
   apiVersions = parsed.versions;
@@ -250,7 +252,7 @@ export function tryOsFromDisk(dir: string, split?: { baseDir: string; name: stri
         return fail(`Error while reading the OS variants file at ${files[OS_VARIANTS_FILE].path}: ${r.errno}`);
       }
     } else if ('badUtf8' in r) {
-      return fail(r.badUtf8, 'UnicodeDecodeError');
+      return fail(r.badUtf8, 'UnicodeDecodeError', files[OS_VARIANTS_FILE].path);
     } else {
       variants = parseVariantsList(r.text);
     }
@@ -262,7 +264,7 @@ export function tryOsFromDisk(dir: string, split?: { baseDir: string; name: stri
     if ('errno' in r) {
       return fail(`Error while reading the OS parameters file at ${files[OS_PARAMETERS_FILE].path}: ${r.errno}`);
     }
-    if ('badUtf8' in r) return fail(r.badUtf8, 'UnicodeDecodeError');
+    if ('badUtf8' in r) return fail(r.badUtf8, 'UnicodeDecodeError', files[OS_PARAMETERS_FILE].path);
     parameterFields = parseParametersList(r.text).map((l) => l.fields);
   }
 
