@@ -31,6 +31,7 @@ describe('diagnose', () => {
   it('prints what gnt-os diagnose prints, hidden entries included; exit 1 when an entry is invalid', async () => {
     const r = await cli(root, ['diagnose', d1, d2, path.join(root, 'absent')]);
     expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`no such search directory: ${path.join(root, 'absent')}`);
     const node = os.hostname();
     expect(r.stdout).toContain(
       `OS: alpha [global status: valid]\n  Variants: [default, minimal]\n  Node: ${node}, status: valid (path: ${d1}/alpha) [API versions: 20, 15, 10] [variants: default, minimal] [parameters: root-size, filesystem] [trusted]\n    [hidden] path: ${d2}/alpha, status: valid\n`,
@@ -57,9 +58,10 @@ describe('diagnose', () => {
     expect(doc.diagnoseOS).toHaveLength(doc.entries.length);
   });
 
-  it('only valid definitions: exit 0', async () => {
+  it('only valid definitions: exit 0; a search directory named on the command line that does not exist: exit 1', async () => {
     const r = await cli(root, ['diagnose', d1 + '/../srv-ok']);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`no such search directory: ${path.join(root, 'srv-ok')}`);
     const only = path.join(root, 'onlygood');
     writeCase(only, { name: 'fine', files: def() });
     const r2 = await cli(root, ['diagnose', only]);
@@ -84,5 +86,26 @@ describeSystem('diagnose agrees with backend.DiagnoseOS', { ganeti: true }, () =
     expect(g.ok).toBe(true);
     const r = await cli(root, ['diagnose', d1, d2, '--json']);
     expect(JSON.parse(r.stdout).diagnoseOS).toEqual(g.result);
+  });
+});
+
+describeSystem('diagnose on a mount point', { root: true, ganeti: true, commands: ['mount', 'umount'] }, () => {
+  it('hides lost+found at the root of a file system, as utils.ListVisibleFiles does', async () => {
+    const mnt = path.join(root, 'mnt');
+    fs.mkdirSync(mnt);
+    const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+    try {
+      fs.mkdirSync(path.join(mnt, 'lost+found'));
+      writeCase(mnt, { name: 'onmount', files: def() });
+      const g = ganeti({ action: 'diagnose', dirs: [mnt] });
+      const r = await cli(root, ['diagnose', mnt, '--json']);
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.diagnoseOS).toEqual(g.result);
+      expect(doc.entries.map((e: { name: string }) => e.name)).toEqual(['onmount']);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
   });
 });

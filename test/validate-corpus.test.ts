@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CORPUS, CRASH_CORPUS, writeCase, writeCorpus } from './helpers/corpus';
+import { CORPUS, CRASH_CORPUS, EXTRA_ENTRIES, writeCase, writeCorpus } from './helpers/corpus';
 import { ganeti, tryOsFromDisk } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
 import { diagnoseOs } from '../src/commands/diagnose';
@@ -28,10 +28,10 @@ describeSystem('validate agrees with _TryOSFromDisk on the corpus', { ganeti: tr
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
   it('DiagnoseOS sees every case', () => {
-    expect(answer.map((r) => r[0]).sort()).toEqual([...CORPUS.map((c) => c.name), 'README'].sort());
+    expect(answer.map((r) => r[0]).sort()).toEqual([...CORPUS.map((c) => c.name), ...EXTRA_ENTRIES].sort());
   });
 
-  it.each(CORPUS.map((c) => [JSON.stringify(c.name), c.name]))('%s: same verdict and message', (_label, name) => {
+  it.each([...CORPUS.map((c) => c.name), ...EXTRA_ENTRIES].map((n) => [JSON.stringify(n), n]))('%s: same verdict and message', (_label, name) => {
     const row = answer.find((r) => r[0] === name)!;
     const r = validateOne(path.join(search, name), { strict: false });
     expect({ valid: r.valid, error: r.error }).toEqual({ valid: row[2], error: row[2] ? null : row[3] });

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { SilentFailure } from '../errors';
+import { SilentFailure, UserError } from '../errors';
 import { OS_API_V15, OS_API_V20, OS_SEARCH_PATH } from '../core/ganeti';
 import { tryOsFromDisk } from '../core/model';
 import { pyFsDecode } from '../core/pyfmt';
@@ -60,6 +60,11 @@ export async function runDiagnose(ctx: Context, opts: DiagnoseOptions): Promise<
     for (const s of report.skipped) ctx.log.info(`${s.dir}: ${s.reason}`);
     ctx.out.write(formatLikeGntOs(report));
     if (!report.entries.length && !report.crash) ctx.log.info(`no OS definitions under ${dirs.join(', ')}`);
+  }
+  // Ganeti skips absent search directories silently; one named on the command line is a mistake.
+  const missingGiven = opts.dirs && opts.dirs.length ? report.skipped.filter((s) => !isDir(s.dir)) : [];
+  if (missingGiven.length) {
+    throw new UserError(`no such search directory: ${missingGiven.map((s) => s.dir).join(', ')}`);
   }
   if (bad) throw new SilentFailure();
 }

@@ -200,9 +200,19 @@ export function writeCase(root: string, c: CorpusCase): string {
   return dir;
 }
 
+/** Entries writeCorpus adds beside the cases (hidden ones excluded): what DiagnoseOS lists. */
+export const EXTRA_ENTRIES = ['README', 'link-to-good', 'link-dangling', 'link-loop', 'lost+found', 'link-to-file'];
+
 export function writeCorpus(root: string, cases: CorpusCase[]): void {
   for (const c of cases) writeCase(root, c);
-  // A stray plain file and a hidden entry, as Ganeti meets them in a search directory.
+  // A stray plain file, symlinked entries, lost+found (not on a mount point here, so listed) and
+  // hidden entries, as Ganeti meets them in a search directory.
   fs.writeFileSync(path.join(root, 'README'), 'not an OS\n');
+  fs.symlinkSync(cases[0].name, path.join(root, 'link-to-good'));
+  fs.symlinkSync('nowhere', path.join(root, 'link-dangling'));
+  fs.symlinkSync('link-loop', path.join(root, 'link-loop'));
+  fs.symlinkSync('README', path.join(root, 'link-to-file'));
+  fs.mkdirSync(path.join(root, 'lost+found'));
   fs.mkdirSync(path.join(root, '.hidden'), { recursive: true });
+  writeCase(root, { name: '.hidden-os', files: def() });
 }
