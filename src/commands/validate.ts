@@ -10,6 +10,7 @@ import { SilentFailure, UserError } from '../errors';
 import { Problem, findProblems } from '../core/checks';
 import { OS_SCRIPTS } from '../core/ganeti';
 import { OsDefinition, readDefinition } from '../core/model';
+import { pyReprStr } from '../core/pyfmt';
 
 export interface ValidateOptions {
   dirs?: string[];
@@ -56,8 +57,9 @@ export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<
     for (const r of results) {
       if (r.valid) {
         const bits = [`API ${r.apiVersions?.join(', ')}`];
-        if (r.variants.length) bits.push(`variants: ${r.variants.join(', ')}`);
-        if (r.parameters.length) bits.push(`parameters: ${r.parameters.map((p) => p[0] ?? '').join(', ')}`);
+        const show = (n: string) => (/^[\x21-\x7e]+$/.test(n) ? n : pyReprStr(n));
+        if (r.variants.length) bits.push(`variants: ${r.variants.map(show).join(', ')}`);
+        if (r.parameters.length) bits.push(`parameters: ${r.parameters.map((p) => show(p[0] ?? '')).join(', ')}`);
         if (!r.trusted) bits.push('untrusted');
         lines.push(`${r.dir}: valid (${bits.join('; ')})`);
       } else {

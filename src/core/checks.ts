@@ -21,7 +21,7 @@ import {
   parseParametersList,
 } from './ganeti';
 import type { OsDefinition } from './model';
-import { findUtf8Error, pyDecodeUtf8 } from './pyfmt';
+import { findUtf8Error, pyDecodeUtf8, pyReprStr } from './pyfmt';
 
 export interface Problem {
   /** error: Ganeti refuses it; warning: breaks later (fails --strict); info: worth knowing. */
@@ -34,6 +34,14 @@ export interface Problem {
 }
 
 const LIST_FILES = [OS_API_FILE, OS_VARIANTS_FILE, OS_PARAMETERS_FILE];
+
+/** A name as it can be read in a message: quoted, with invisible or odd characters escaped. */
+export function shownName(name: string): string {
+  return pyReprStr(name);
+}
+
+/** Quote a name inside a message of ganeti.ts's checks the readable way. */
+const reshow = (message: string, name: string) => message.split(`'${name}'`).join(shownName(name));
 
 function readBytes(p: string): Buffer | undefined {
   try {
@@ -131,16 +139,16 @@ export function findProblems(def: OsDefinition): Problem[] {
         }
         const name = l.fields[0];
         if (name.startsWith('#')) {
-          warn('parameters-comment-line', `${OS_PARAMETERS_FILE} line ${l.line} looks like a comment, but Ganeti has no comments there: it declares a parameter named '${name}'`, OS_PARAMETERS_FILE, l.line);
+          warn('parameters-comment-line', `${OS_PARAMETERS_FILE} line ${l.line} looks like a comment, but Ganeti has no comments there: it declares a parameter named ${shownName(name)}`, OS_PARAMETERS_FILE, l.line);
           continue;
         }
         if (l.fields.length === 1) {
-          warn('parameters-name-only', `${OS_PARAMETERS_FILE} line ${l.line} ('${name}') has no description: it breaks 'gnt-os info' and the cross-node check of 'gnt-cluster verify'`, OS_PARAMETERS_FILE, l.line);
+          warn('parameters-name-only', `${OS_PARAMETERS_FILE} line ${l.line} (${shownName(name)}) has no description: it breaks 'gnt-os info' and the cross-node check of 'gnt-cluster verify'`, OS_PARAMETERS_FILE, l.line);
         }
-        if (seen.has(name)) warn('parameters-duplicate', `parameter '${name}' is declared twice (line ${l.line})`, OS_PARAMETERS_FILE, l.line);
+        if (seen.has(name)) warn('parameters-duplicate', `parameter ${shownName(name)} is declared twice (line ${l.line})`, OS_PARAMETERS_FILE, l.line);
         seen.add(name);
         const bad = checkParamName(name);
-        if (bad) warn('unsafe-parameter-name', bad, OS_PARAMETERS_FILE, l.line);
+        if (bad) warn('unsafe-parameter-name', `${OS_PARAMETERS_FILE} line ${l.line}: ${reshow(bad, name)}`, OS_PARAMETERS_FILE, l.line);
       }
     }
   }
@@ -149,10 +157,10 @@ export function findProblems(def: OsDefinition): Problem[] {
   if (def.variants.length) {
     const seen = new Set<string>();
     for (const v of def.variants) {
-      if (seen.has(v)) warn('variants-duplicate', `variant '${v}' is listed twice`, OS_VARIANTS_FILE);
+      if (seen.has(v)) warn('variants-duplicate', `variant ${shownName(v)} is listed twice`, OS_VARIANTS_FILE);
       seen.add(v);
       const bad = checkVariantName(v);
-      if (bad) warn('unsafe-variant-name', bad, OS_VARIANTS_FILE);
+      if (bad) warn('unsafe-variant-name', reshow(bad, v), OS_VARIANTS_FILE);
     }
     for (const v of expectedVariantConfigs(def)) {
       if (!fs.existsSync(path.resolve(def.dir, v.file))) {
