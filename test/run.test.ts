@@ -132,6 +132,15 @@ describeSystem('run executes scripts as Ganeti does', { ganeti: true }, () => {
     expect(r.stderr).toContain('tab\\there');
   });
 
+  it('a create without #!: Ganeti (Python) gets ENOEXEC where a shell would run it; so does run', async () => {
+    const d = writeCase(path.join(root, 'os3'), { name: 'noshebang', files: def({ create: { mode: 0o755, content: 'echo hi\n' } }) });
+    const g = instanceOsAdd({ name: 'n', os: 'noshebang', os_dir: d, disks: [] }, { logdir: path.join(root, 'glog8') });
+    expect(g.ok).toBe(false);
+    const r = await cli(root, ['run', 'create', '--os-dir', d, '--name', 'n', '--log-dir', path.join(root, 'mlog8')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(String(g.error));
+  });
+
   it('missing disk with a size is created sparse; without a size it is an error and nothing is created', async () => {
     const p = path.join(root, 'new.img');
     const bad = await cli(root, ['run', 'create', '--os-dir', osDir, '--disk', p, '--log-dir', path.join(root, 'mlog7')]);

@@ -503,18 +503,51 @@ interface RunResult {
 
 const signalNumber = (s: NodeJS.Signals | null): number | null => (s ? (os.constants.signals[s] ?? null) : null);
 
+/**
+ * Whether execve() takes the file: a '#!' script or an ELF binary. Node's spawn falls back to
+ * /bin/sh on ENOEXEC (execvp); Python's subprocess, and so Ganeti, does not.
+ */
+function kernelExecutable(p: string): boolean {
+  try {
+    const fd = fs.openSync(p, 'r');
+    try {
+      const b = Buffer.alloc(4);
+      const n = fs.readSync(fd, b, 0, 4, 0);
+      return (n >= 2 && b[0] === 0x23 && b[1] === 0x21) || (n === 4 && b.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])));
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return true; // unreadable: let the kernel decide (and report)
+  }
+}
+
 /** utils.RunCmd(cmd, env, cwd=os dir, output=logfile, reset_env=True): stdin a closed pipe. */
 function runPlain(def: OsDefinition, script: string, args: string[], env: EnvMap, logFile: string): Promise<RunResult> {
-  const log = fs.openSync(logFile, 'a', 0o640);
+  const file = path.join(def.osDir, script);
+  const log = fs.openSync(logFile, 'a', 0o640); // RunCmd opens the log before it forks
+  if (!kernelExecutable(file)) {
+    fs.closeSync(log);
+    // subprocess.Popen raises OSError(ENOEXEC); RunCmd lets it through and the RPC fails with it.
+    throw new UserError(`Ganeti cannot run ${script}: [Errno 8] Exec format error: '${file}'`, [
+      `${file} has no '#!' line: the kernel refuses to execute it (only a shell would run it as a script)`,
+    ]);
+  }
+  let closed = false;
+  const closeLog = () => {
+    if (!closed) fs.closeSync(log);
+    closed = true;
+  };
   return new Promise<RunResult>((resolve, reject) => {
-    const child = spawn(path.join(def.osDir, script), args, { cwd: def.osDir, env, stdio: ['pipe', log, log] });
+    const child = spawn(file, args, { cwd: def.osDir, env, stdio: ['pipe', log, log] });
+    child.stdin!.on('error', () => undefined);
     child.stdin!.end();
     child.on('error', (err) => {
-      fs.closeSync(log);
-      reject(new UserError(`cannot run ${path.join(def.osDir, script)}: ${err.message}`));
+      closeLog();
+      reject(new UserError(`cannot run ${file}: ${err.message}`));
     });
     child.on('close', (code, sig) => {
-      fs.closeSync(log);
+      closeLog();
       resolve({ code, signal: signalNumber(sig) });
     });
   });
