@@ -130,6 +130,9 @@ describeSystem('run executes scripts as Ganeti does', { ganeti: true }, () => {
     expect(r.stderr).toContain('line 12\nline 13');
     expect(r.stderr).not.toContain('line 11\n');
     expect(r.stderr).toContain('tab\\there');
+    const g = instanceOsAdd({ name: 'instance1.example.com', os: 'failos', os_dir: failDir, disks: [] }, { logdir: path.join(root, 'glog6') });
+    expect(g.ok).toBe(false);
+    expect(r.stderr).toContain(`ganeti-os: error: ${g.error}`);
   });
 
   it('a create without #!: Ganeti (Python) gets ENOEXEC where a shell would run it; so does run', async () => {

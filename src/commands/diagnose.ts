@@ -128,7 +128,8 @@ export function diagnoseOs(dirs: string[]): DiagnoseReport {
       const r = tryOsFromDisk(`${dir}/${name}`, { baseDir: dir, name });
       const entry: DiagnoseEntry = {
         name,
-        path: `${dir}/${name}`,
+        // utils.PathJoin = os.path.join (no doubled '/' after a root search directory)
+        path: dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`,
         searchDir: dir,
         valid: r.verdict.valid,
         diagnose: r.verdict.valid ? '' : (r.verdict.error ?? ''),
