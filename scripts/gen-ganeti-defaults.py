@@ -3,7 +3,7 @@
 
 Run on a machine with Ganeti 3.0 installed (Debian package ganeti-3.0):
 
-    PYTHONPATH=/usr/share/ganeti/3.0 /usr/bin/python3 scripts/gen-ganeti-defaults.py
+    PYTHONPATH=/usr/share/ganeti/3.0 /usr/bin/python3 scripts/gen-ganeti-defaults.py [--check]
 
 The generated tables are what a freshly initialised cluster fills an instance with
 (constants.HVC_DEFAULTS per hypervisor, BEC_DEFAULTS, NICC_DEFAULTS) and the parameter types

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Regenerate src/core/py-unicode.ts: the Unicode tables of the Python that runs Ganeti.
 
-    /usr/bin/python3 scripts/gen-py-unicode.py
+    /usr/bin/python3 scripts/gen-py-unicode.py [--check]
 
 Ganeti's messages depend on them: repr() escapes what str.isprintable() rejects, and int()
 accepts every character with a decimal value. Node's ICU follows a newer Unicode than Debian's
@@ -51,6 +51,9 @@ def main():
           "export const PY_DECIMAL_ZEROS: readonly number[] = [%s];\n" %
           (sys.version.split()[0], unicodedata.unidata_version, fmt(nonprint),
            ",".join("0x%x" % z for z in zeros)))
+  if len(sys.argv) > 1 and sys.argv[1] == "--check":
+    with open(OUT) as f:
+      sys.exit(0 if f.read() == text else 1)
   with open(OUT, "w") as f:
     f.write(text)
 
