@@ -81,6 +81,18 @@ describe('diagnose', () => {
 });
 
 describeSystem('diagnose agrees with backend.DiagnoseOS', { ganeti: true }, () => {
+  it('names that are not UTF-8 come out as os.listdir names them (surrogateescape)', async () => {
+    const odd = path.join(root, 'odd');
+    fs.mkdirSync(odd);
+    fs.mkdirSync(Buffer.concat([Buffer.from(odd + '/a'), Buffer.from([0xff]), Buffer.from('b')]));
+    fs.writeFileSync(Buffer.concat([Buffer.from(odd + '/x'), Buffer.from([0xf0, 0x9f, 0x98]), Buffer.from('y')]), '');
+    fs.mkdirSync(path.join(odd, 'caf\u00e9'));
+    const g = ganeti({ action: 'diagnose', dirs: [odd] });
+    const r = await cli(root, ['diagnose', odd, '--json']);
+    expect(JSON.parse(r.stdout).diagnoseOS).toEqual(g.result);
+    expect(JSON.parse(r.stdout).entries.map((e: { name: string }) => e.name)).toContain('a\udcffb');
+  });
+
   it('same rows, same order, over several search directories', async () => {
     const g = ganeti({ action: 'diagnose', dirs: [d1, d2] });
     expect(g.ok).toBe(true);
