@@ -156,7 +156,7 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   ctx.log.info(`running ${script} of ${def.dir} for ${inst.name}; log: ${logFile}`);
 
   const result = isIe
-    ? await runImportExport(ctx, script, def, env, logFile, script === OS_SCRIPT_EXPORT ? opts.output! : opts.input!, inst.disks[index])
+    ? await runImportExport(ctx, script, def, env, logFile, script === OS_SCRIPT_EXPORT ? opts.output! : opts.input!)
     : await runPlain(def, script, args, env, logFile);
 
   const failReason = result.signal ? `terminated by signal ${result.signal}` : `exited with exit code ${result.code}`;
@@ -252,7 +252,7 @@ function parseSize(raw: string, what: string): number {
 }
 
 /** The size Ganeti would record for an existing disk: file size or block device size, in MiB (rounded down). */
-function existingSizeMiB(p: string, st: fs.Stats): number {
+function existingSizeMiB(st: fs.Stats): number {
   if (st.isBlockDevice()) {
     const major = Math.floor(st.rdev / 256) & 0xfff;
     const minor = (st.rdev & 0xff) | ((Math.floor(st.rdev / 4096) & 0xfff00) >>> 0);
@@ -330,7 +330,7 @@ function parseDisk(ctx: Context, raw: string, index: number, opts: RunOptions): 
   if (st.isDirectory()) throw new UserError(`disk ${index}: ${abs} is a directory`);
   if (!st.isFile() && !st.isBlockDevice()) throw new UserError(`disk ${index}: ${abs} is neither a regular file nor a block device`);
   if (template === 'plain' && !st.isBlockDevice()) ctx.log.warn(`disk ${index}: plain disks are block devices on a node, ${abs} is a regular file`);
-  return { shape: shape(sizeGiven ?? existingSizeMiB(abs, st)) };
+  return { shape: shape(sizeGiven ?? existingSizeMiB(st)) };
 }
 
 const NIC_KEYS = ['mac', 'ip', 'mode', 'link', 'name', 'vlan', 'network', 'uuid'];
@@ -566,7 +566,6 @@ function runImportExport(
   env: EnvMap,
   logFile: string,
   file: string,
-  disk: DiskShape,
 ): Promise<RunResult> {
   const isExport = script === OS_SCRIPT_EXPORT;
   const streamPath = path.resolve(ctx.cwd, file);
