@@ -57,7 +57,8 @@ export async function runDiagnose(ctx: Context, opts: DiagnoseOptions): Promise<
   if (opts.json) {
     ctx.out.write(JSON.stringify({ ok: !bad, ...report }, null, 2) + '\n');
   } else {
-    for (const s of report.skipped) ctx.log.info(`${s.dir}: ${s.reason}`);
+    const explicit = !!(opts.dirs && opts.dirs.length);
+    for (const s of report.skipped) if (explicit || !s.reason.startsWith('absent')) ctx.log.info(`${s.dir}: ${s.reason}`);
     ctx.out.write(formatLikeGntOs(report));
     if (!report.entries.length && !report.crash) ctx.log.info(`no OS definitions under ${dirs.join(', ')}`);
   }
