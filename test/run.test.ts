@@ -8,12 +8,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { def, writeCase } from './helpers/corpus';
 import { cli } from './helpers/cli';
-import { instanceOsAdd, runExport, runRename } from './helpers/ganeti';
+import { instanceOsAdd, runExport, runImport, runRename } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
 
 const DUMP = `#!/bin/bash
 echo "script=$0 args=$# $*"
 echo "cwd=$(pwd)"
+if [ -p /dev/stdin ]; then echo "stdin is a pipe"; else echo "stdin is not a pipe"; fi
 if read -r line; then echo "stdin: $line"; else echo "stdin: EOF"; fi
 env -0 | sort -z | tr '\\0' '\\n' | grep -v '^_=' | grep -v '^SHLVL=' | grep -v '^PWD=' | grep -v '^OLDPWD='
 `;
@@ -120,6 +121,17 @@ describeSystem('run executes scripts as Ganeti does', { ganeti: true }, () => {
     const imp = await cli(root, ['run', 'import', '--os-dir', osDir, '--name', 'e', '--disk', `${target}:4`, '--input', mout, '--log-dir', path.join(root, 'mlog5')]);
     expect(imp.code).toBe(0);
     expect(fs.readFileSync(target).subarray(0, 3 * 1024 * 1024).equals(fs.readFileSync(disk))).toBe(true);
+  });
+
+  it('an import that stops reading early fails as under Ganeti (cat gets SIGPIPE, pipefail)', async () => {
+    const d = writeCase(path.join(root, 'os4'), { name: 'lazyimport', files: def({ import: { mode: 0o755, content: '#!/bin/sh\nexit 0\n' } }) });
+    const big = path.join(root, 'big.stream');
+    fs.writeFileSync(big, Buffer.alloc(32 * 1024 * 1024));
+    const g = runImport({ name: 'l', os: 'lazyimport', os_dir: d, disks: [{ path: disk }] }, 0, big);
+    const r = await cli(root, ['run', 'import', '--os-dir', d, '--name', 'l', '--disk', disk, '--input', big, '--log-dir', path.join(root, 'mlog9'), '--json']);
+    expect(g.ok).toBe(false);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`OS import script failed (exited with exit code ${g.returncode})`);
   });
 
   it('a failed create prints the last 20 lines of the log like Ganeti, exit 1', async () => {

@@ -539,9 +539,9 @@ function runPlain(def: OsDefinition, script: string, args: string[], env: EnvMap
     closed = true;
   };
   return new Promise<RunResult>((resolve, reject) => {
-    const child = spawn(file, args, { cwd: def.osDir, env, stdio: ['pipe', log, log] });
-    child.stdin!.on('error', () => undefined);
-    child.stdin!.end();
+    // stdin a pipe that is already closed, as RunCmd gives it (a Node 'pipe' would be a socket,
+    // which makes bash read ~/.bashrc); `unset PWD` keeps sh from adding it to the environment.
+    const child = spawn('/bin/sh', ['-c', 'unset PWD; : | exec "$0" "$@"', file, ...args], { cwd: def.osDir, env, stdio: ['ignore', log, log] });
     child.on('error', (err) => {
       closeLog();
       reject(new UserError(`cannot run ${file}: ${err.message}`));
@@ -577,9 +577,12 @@ function runImportExport(
   }
   const total = isExport ? undefined : fs.fstatSync(stream).size;
   const log = fs.openSync(logFile, 'a', 0o640);
-  const cmd = `( cd ${shellQuote(def.osDir)} && ${shellQuote(path.join(def.osDir, script))}; )`;
+  // Ganeti's `prefix | ...` / `... | suffix` around the script: real pipes on the script's side
+  // (`| cat`, `cat |`); --norc because bash reads ~/.bashrc when its stdin is a socket.
+  const scriptCmd = `( cd ${shellQuote(def.osDir)} && ${shellQuote(path.join(def.osDir, script))}; )`;
+  const cmd = isExport ? `${scriptCmd} | cat` : `cat | ${scriptCmd}`;
   return new Promise<RunResult>((resolve, reject) => {
-    const child = spawn('bash', ['-o', 'errexit', '-o', 'pipefail', '-c', cmd], {
+    const child = spawn('bash', ['--norc', '-o', 'errexit', '-o', 'pipefail', '-c', cmd], {
       cwd: '/',
       env,
       stdio: [isExport ? 'ignore' : 'pipe', isExport ? 'pipe' : log, log, 'ignore', 'pipe'],
@@ -625,7 +628,11 @@ function runImportExport(
         draw();
       });
       input.pipe(child.stdin!);
-      child.stdin!.on('error', () => input.destroy());
+      child.stdin!.on('error', () => {
+        // cat died (the script stopped reading): bash's pipefail reports it.
+        input.unpipe();
+        input.pause();
+      });
     }
     child.on('error', (err) => reject(new UserError(`cannot run bash: ${err.message}`)));
     child.on('close', (code, sig) => {
@@ -633,8 +640,13 @@ function runImportExport(
         draw(true);
         ctx.progress('');
       }
-      fs.closeSync(stream);
-      fs.closeSync(log);
+      for (const fd of [stream, log]) {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          // already closed
+        }
+      }
       if (failed) return reject(new UserError(`writing ${streamPath}: ${failed.message}`));
       const line = announcedRaw.split('\n')[0];
       const parsed = line ? pyIntParse(line) : undefined;
