@@ -45,6 +45,14 @@ describeSystem('validate agrees with _TryOSFromDisk on the corpus', { ganeti: tr
     }
   });
 
+  it.each(['good', 'untrusted-only', 'untrusted-and-trusted', 'good-api15', 'api10-ignores-variants', 'parameters-name-only', 'trailing-newline\n'].map((n) => [JSON.stringify(n), n]))(
+    '%s: the JSON "ganeti" member is what the harness gets from _TryOSFromDisk',
+    (_label, name) => {
+      const dir = path.join(search, name);
+      expect(validateOne(dir, { strict: false }).ganeti).toEqual(tryOsFromDisk(dir));
+    },
+  );
+
   it('diagnose returns exactly what DiagnoseOS returns, in the same order', () => {
     const mine = diagnoseOs([search]);
     expect(mine.crash).toBeNull();
@@ -56,6 +64,7 @@ describeSystem('validate agrees with _TryOSFromDisk on the corpus', { ganeti: tr
     const g = tryOsFromDisk(dir) as { ok: boolean; error?: string; type?: string };
     const r = validateOne(dir, { strict: false });
     expect({ valid: r.valid, error: r.error, crash: r.crash }).toEqual({ valid: g.ok, error: g.error, crash: g.type ?? null });
+    expect(r.ganeti).toEqual({ ok: g.ok, error: g.error, type: g.type });
   });
 
   it('a crash in one definition makes DiagnoseOS raise for the whole node, and diagnose says so', () => {

@@ -129,6 +129,7 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
     // ValidateOS: OSCoreEnv(osname, os, osparams) with the default debug level 0.
     env = osCoreEnv(inst.os, osInfo, inst.osparams, 0);
     args.push('parameters');
+    if (opts.debug) ctx.log.warn('Ganeti runs verify with DEBUG_LEVEL=0 whatever the debug level; so does run');
   } else if (script === OS_SCRIPT_EXPORT) {
     env = importExportCommandEnv(exportEnvironment(inst, osInfo, index), EXP_SIZE_FD);
   } else if (script === OS_SCRIPT_IMPORT) {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Context } from '../context';
 import { SilentFailure, UserError } from '../errors';
 import { Problem, findProblems } from '../core/checks';
-import { OS_SCRIPTS } from '../core/ganeti';
+import { OS_API_V20, OS_SCRIPTS, OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, OS_SCRIPT_VERIFY } from '../core/ganeti';
 import { OsDefinition, readDefinition } from '../core/model';
 import { pyReprStr } from '../core/pyfmt';
 
@@ -43,6 +43,11 @@ export interface ValidateResult {
   notes: Problem[];
   /** Valid and, with --strict, free of warnings. */
   passed: boolean;
+  /**
+   * What _TryOSFromDisk returns, in the words of the test harness: {ok: false, error} or
+   * {ok: true, os: objects.OS fields}.
+   */
+  ganeti: Record<string, unknown>;
 }
 
 export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<void> {
@@ -99,6 +104,27 @@ export function validateOne(dir: string, opts: { strict: boolean; shellcheck?: s
     warnings: problems,
     notes: all.filter((p) => p.severity === 'info'),
     passed: def.verdict.valid && (!opts.strict || problems.length === 0),
+    ganeti: ganetiAnswer(def),
+  };
+}
+
+function ganetiAnswer(def: OsDefinition): Record<string, unknown> {
+  if (!def.verdict.valid) {
+    return def.verdict.crash ? { ok: false, error: def.verdict.error, type: def.verdict.crash } : { ok: false, error: def.verdict.error };
+  }
+  const script = (s: string) => (def.files[s]?.kind === 'file' ? `${def.osDir}/${s}` : null);
+  return {
+    ok: true,
+    os: {
+      name: def.name,
+      path: def.osDir,
+      api_versions: def.apiVersions,
+      variants: def.variants,
+      parameters: def.parameterFields,
+      create_script: script(OS_SCRIPT_CREATE),
+      create_script_untrusted: script(OS_SCRIPT_CREATE_UNTRUSTED),
+      verify_script: (def.maxApiVersion ?? 0) >= OS_API_V20 ? script(OS_SCRIPT_VERIFY) : null,
+    },
   };
 }
 
@@ -127,6 +153,24 @@ function findShellcheck(ctx: Context): string {
   throw new UserError('--shellcheck needs shellcheck, which is not installed (Debian: apt-get install shellcheck)');
 }
 
+function isShellScript(p: string): boolean {
+  let head = '';
+  try {
+    const fd = fs.openSync(p, 'r');
+    try {
+      const b = Buffer.alloc(256);
+      head = b.subarray(0, fs.readSync(fd, b, 0, 256, 0)).toString('latin1');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+  if (!head.startsWith('#!')) return true;
+  const line = head.split('\n')[0];
+  return /^#!\s*\S*\/(env\s+)?(sh|bash|dash|ksh|mksh|busybox\s+sh)\b/.test(line) || /^#!\s*\/usr\/bin\/env\s+(-\S+\s+)*(sh|bash|dash|ksh)\b/.test(line);
+}
+
 interface ShellcheckComment {
   file: string;
   line: number;
@@ -137,7 +181,8 @@ interface ShellcheckComment {
 }
 
 function shellcheckProblems(shellcheck: string, def: OsDefinition): Problem[] {
-  const scripts = OS_SCRIPTS.filter((s) => def.files[s]?.kind === 'file');
+  // Only shell scripts: shellcheck refuses other interpreters (SC1071), which says nothing about them.
+  const scripts = OS_SCRIPTS.filter((s) => def.files[s]?.kind === 'file' && isShellScript(def.files[s].path));
   if (!scripts.length) return [];
   const r = spawnSync(shellcheck, ['--format=json1', '--external-sources', '--source-path=SCRIPTDIR', ...scripts], {
     cwd: def.dir,
