@@ -84,8 +84,56 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
   maintain('remove-param', 'remove an OS parameter from parameters.list and its checks')
     .argument('<name>', 'the parameter to remove')
     .action((name: string, opts: Record<string, unknown>) => dispatch('remove-param', { ...opts, name }));
+  sub('validate', "Ganeti 3.0's verdict on OS definition directories, then what breaks later")
+    .argument('[dir...]', 'definition directories (default: the current one)')
+    .option('--json', 'print one JSON document')
+    .option('--strict', 'treat warnings as failures')
+    .option('--shellcheck', "add shellcheck's findings on the scripts (needs shellcheck)")
+    .action((dirs: string[], opts: Record<string, unknown>) => dispatch('validate', { ...opts, dirs }));
+
+  sub('diagnose', "what 'gnt-os diagnose' would say for this node")
+    .argument('[search-dir...]', `OS search directories (default: Ganeti's on Debian: ${OS_SEARCH_DIRS})`)
+    .option('--json', 'print one JSON document')
+    .action((dirs: string[], opts: Record<string, unknown>) => dispatch('diagnose', { ...opts, dirs }));
+
+  sub('run', 'run one script of a definition with the environment Ganeti 3.0 gives it')
+    .argument('<script>', 'create, import, export, rename or verify (also create_untrusted)')
+    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option(
+      '--disk <path[:size]>',
+      'a disk (repeatable); a missing file is created sparse with SIZE (MiB, or 512M, 2G, 1T); also path=P,size=S,name=N,mode=ro|rw,template=T,uuid=U',
+      collect,
+    )
+    .option('--disk-template <t>', 'file (default), plain (block devices) or sharedfile')
+    .option('--file-driver <d>', 'file disk driver for DISK_N_BACKEND_TYPE: loop (default), blktap, blktap2')
+    .option('--name <instance>', 'the instance name (default: instance1.example.com)')
+    .option('--variant <v>', 'the OS variant (OS_VARIANT; default: the first listed)')
+    .option('--nic <k=v,...>', 'a NIC: mac=,ip=,mode=bridged|routed|openvswitch,link=,name=,vlan=,network= (repeatable)', collect)
+    .option('--network <k=v,...>', 'a network for --nic network=NAME: name=,subnet=,gateway=,subnet6=,gateway6=,mac-prefix=,tags=a:b (repeatable)', collect)
+    .option('--osparam <k=v>', 'an OS parameter, becomes OSP_<K> (repeatable)', collect)
+    .option('--osparam-private <k=v>', 'a private OS parameter (gnt-instance --os-parameters-private; repeatable)', collect)
+    .option('--hvparam <k=v>', 'a hypervisor parameter instead of its default (repeatable)', collect)
+    .option('--beparam <k=v>', 'a backend parameter instead of its default (repeatable)', collect)
+    .option('--hypervisor <hv>', 'kvm (default), xen-pvm, xen-hvm, lxc, chroot or fake')
+    .option('--index <n>', 'the disk for export/import (default 0)')
+    .option('--old-name <name>', 'OLD_INSTANCE_NAME for rename (default: the instance name)')
+    .option('--reinstall', 'create as a reinstall (INSTANCE_REINSTALL=1)')
+    .option('--debug', 'DEBUG_LEVEL=1')
+    .option('--output <file>', "export: where the script's stream goes")
+    .option('--input <file>', 'import: the stream to feed the script')
+    .option('--print-env', 'print the environment as JSON and run nothing')
+    .option('--log-dir <dir>', 'where the log file goes (default: $XDG_STATE_HOME/ganeti-os/log)')
+    .option('--uuid <uuid>', 'INSTANCE_UUID (default: random)')
+    .option('--ctime <t>', 'INSTANCE_CTIME (default: now)')
+    .option('--mtime <t>', 'INSTANCE_MTIME (default: now)')
+    .option('--primary-node <node>', 'INSTANCE_PRIMARY_NODE (default: node1.example.com)')
+    .option('--secondary-node <node>', 'a secondary node (repeatable)', collect)
+    .option('--json', 'print one JSON document describing the run')
+    .action((script: string, opts: Record<string, unknown>) => dispatch('run', { ...opts, script }));
 
   return program;
 }
+
+const OS_SEARCH_DIRS = '/srv/ganeti/os, /usr/local/lib/ganeti/os, /usr/lib/ganeti/os, /usr/share/ganeti/os';
 
 export { Option };

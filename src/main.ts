@@ -17,6 +17,9 @@ const COMMANDS: Record<string, () => Runner> = {
   'bump-api': () => require('./commands/bump-api').runBumpApi,
   'add-param': () => require('./commands/add-param').runAddParam,
   'remove-param': () => require('./commands/remove-param').runRemoveParam,
+  validate: () => require('./commands/validate').runValidate,
+  diagnose: () => require('./commands/diagnose').runDiagnose,
+  run: () => require('./commands/run').runRun,
 };
 
 function isTty(fd: number): boolean {
@@ -44,6 +47,7 @@ export function processContext(): Context {
       warn: (m: string) => process.stderr.write(`${colour('warning:', '33', env)} ${m}\n`),
     },
     out: { write: (t: string) => void process.stdout.write(t) },
+    progress: isTty(2) ? (line: string) => void process.stderr.write(line ? `\r\u001b[K${line}` : '\r\u001b[K') : undefined,
   };
 }
 
