@@ -611,6 +611,7 @@ function runImportExport(
     });
     sizePipe.on('error', () => undefined);
     let failed: Error | undefined;
+    let input: fs.ReadStream | undefined;
     if (isExport) {
       child.stdout!.on('data', (chunk: Buffer) => {
         try {
@@ -623,7 +624,9 @@ function runImportExport(
         draw();
       });
     } else {
-      const input = fs.createReadStream('', { fd: stream, autoClose: false });
+      // The read stream owns the stream file's descriptor: it closes it once no read is pending.
+      input = fs.createReadStream('', { fd: stream, autoClose: true });
+      input.on('error', () => undefined);
       input.on('data', (chunk) => {
         bytes += chunk.length;
         draw();
@@ -631,8 +634,8 @@ function runImportExport(
       input.pipe(child.stdin!);
       child.stdin!.on('error', () => {
         // cat died (the script stopped reading): bash's pipefail reports it.
-        input.unpipe();
-        input.pause();
+        input?.unpipe();
+        input?.pause();
       });
     }
     child.on('error', (err) => reject(new UserError(`cannot run bash: ${err.message}`)));
@@ -641,7 +644,8 @@ function runImportExport(
         draw(true);
         ctx.progress('');
       }
-      for (const fd of [stream, log]) {
+      if (input) input.destroy();
+      for (const fd of input ? [log] : [stream, log]) {
         try {
           fs.closeSync(fd);
         } catch {
