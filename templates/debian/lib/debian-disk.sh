@@ -32,7 +32,7 @@ deb_partition() {
   esac
   wipefs --all --force --quiet -- "$disk" >/dev/null || gos_die "could not clear old signatures on $disk"
   # No re-read and no kernel notification: partitions are reached by offset, not by device node.
-  printf '%s' "$script" | sfdisk --quiet --no-reread --no-tell-kernel --wipe always -- "$disk" >/dev/null ||
+  printf '%s' "$script" | sfdisk --quiet --no-reread --no-tell-kernel --wipe always --wipe-partitions always -- "$disk" >/dev/null 2>&1 ||
     gos_die "could not write a $style partition table on $disk (sfdisk)"
 }
 

@@ -6,6 +6,8 @@
 
 # Bump when what goes into a cached tarball changes, so old entries are not reused.
 DEB_CACHE_FORMAT=1
+# Where the node's apt configuration lives (a test may point it elsewhere).
+DEB_APT_ETC=${DEB_APT_ETC:-/etc/apt}
 
 # deb_site_value KEY: KEY as set below the variant files (defaults.conf, /etc/default/<os>,
 # site.conf). A variant file's empty setting means "the site's value, else automatic" rather
@@ -71,7 +73,7 @@ deb_fault() {
 deb_node_mirror() {
   local f line uri suite types uris suites enabled
   local -a words
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+  for f in "$DEB_APT_ETC/sources.list" "$DEB_APT_ETC"/sources.list.d/*.list; do
     [[ -f $f ]] || continue
     while IFS= read -r line || [[ -n $line ]]; do
       line=${line%%#*}
@@ -90,7 +92,7 @@ deb_node_mirror() {
       fi
     done <"$f"
   done
-  for f in /etc/apt/sources.list.d/*.sources; do
+  for f in "$DEB_APT_ETC"/sources.list.d/*.sources; do
     [[ -f $f ]] || continue
     types='' uris='' suites='' enabled=yes
     while IFS= read -r line || [[ -n $line ]]; do
@@ -143,7 +145,7 @@ deb_is_main_suite() {
 # deb_node_security_mirror: the node's security archive URL (Debian only), if it has one.
 deb_node_security_mirror() {
   local f u
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+  for f in "$DEB_APT_ETC/sources.list" "$DEB_APT_ETC"/sources.list.d/*.list "$DEB_APT_ETC"/sources.list.d/*.sources; do
     [[ -f $f ]] || continue
     u=$(sed -e 's/#.*//' -- "$f" | grep -Eo '(https?|ftp)://[^][ ]*debian-security[^][ ]*' | sed -n 1p || true)
     if [[ -n $u ]]; then
