@@ -145,11 +145,11 @@ deb_write_u64() {
 # writes boot.img's code into the MBR and the core image into the MBR gap (msdos) or the BIOS
 # boot partition (gpt), and points both at each other. No grub-install, no partition devices.
 deb_install_grub() {
-  local disk=$1 style=$2 root=$3 sector part mods=/usr/lib/grub/i386-pc core_size
+  local disk=$1 style=$2 root=$3 sector room part mods=/usr/lib/grub/i386-pc core_size
   [[ -f $root$mods/boot.img && -f $root$mods/diskboot.img ]] || gos_die "the instance has no GRUB for BIOS ($mods): install grub-pc"
   case $style in
-    msdos) sector=1 part=msdos1 ;;
-    gpt) sector=$DEB_MIB_SECTORS part=gpt1 ;;
+    msdos) sector=1 room=$((DEB_MIB_SECTORS - 1)) part=msdos1 ;;
+    gpt) sector=$DEB_MIB_SECTORS room=$DEB_MIB_SECTORS part=gpt1 ;;
     *) gos_die "a boot loader needs a partitioned disk (partition-style msdos or gpt), not '$style'" ;;
   esac
   mkdir -p -- "$root/boot/grub/i386-pc"
@@ -159,8 +159,8 @@ deb_install_grub() {
     biosdisk part_msdos part_gpt ext2 search_fs_uuid ||
     gos_die "could not build GRUB's core image (grub-mkimage in the instance)"
   core_size=$(stat -c %s -- "$root/boot/grub/i386-pc/core.img")
-  if ((core_size > (DEB_MIB_SECTORS - sector) * DEB_SECTOR)); then
-    gos_die "GRUB's core image ($core_size bytes) does not fit before the first partition"
+  if ((core_size > room * DEB_SECTOR)); then
+    gos_die "GRUB's core image ($core_size bytes) does not fit in the $((room * DEB_SECTOR)) bytes reserved for it"
   fi
   # boot.img's code only: bytes 440-511 hold the disk signature and the partition table.
   deb_write_at "$disk" 0 "$root$mods/boot.img" 440
