@@ -244,6 +244,7 @@ deb_build_tarball() {
         --customize-hook='if [ -f "$1"/lib/systemd/system/systemd-networkd.service ]; then chroot "$1" systemctl enable systemd-networkd.service; fi')
       if [[ -n $list ]]; then args+=(--include="$list"); fi
       if [[ -n $PROXY ]]; then args+=(--aptopt="Acquire::http::Proxy \"$PROXY\""); fi
+      if [[ -n ${KEYRING-} ]]; then args+=(--keyring="$KEYRING"); fi
       mmdebstrap "${args[@]}" "$SUITE" "$out" "$MIRROR" </dev/null >&2 || return 1
       ;;
     debootstrap)
@@ -251,6 +252,7 @@ deb_build_tarball() {
       local -a args=(--arch="$ARCH" --components="${COMPONENTS// /,}")
       if [[ -n $list ]]; then args+=(--include="$list"); fi
       if [[ $INSTALL_VARIANT == minbase ]]; then args+=(--variant=minbase); fi
+      if [[ -n ${KEYRING-} ]]; then args+=(--keyring="$KEYRING"); fi
       debootstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR" </dev/null >&2 || return 1
       rm -f "$tmp/root"/etc/ssh/ssh_host_* "$tmp/root"/var/cache/apt/archives/*.deb
       rm -rf "$tmp/root"/var/lib/apt/lists/*_Packages "$tmp/root/debootstrap"
