@@ -7,14 +7,32 @@
  * The base system is cached in the definition's default cache (/var/cache/ganeti-os/debian), so
  * only the first create of a run (or of a fortnight) downloads anything.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename } from './helpers/ganeti';
 import { locateRoot, resources, sh, sparseDisk, withMounted } from './helpers/disks';
 import { bootUntil } from './helpers/qemu';
-import { describeSystem } from './helpers/system';
+import { GANETI_PYTHON, GANETI_PYTHONPATH, describeSystem } from './helpers/system';
+
+/** The harness, asynchronously (to run two Ganeti operations at once). */
+function ganetiAsync(request: Record<string, unknown>): Promise<{ ok: boolean; error?: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(GANETI_PYTHON, [path.join(__dirname, 'ganeti', 'harness.py')], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', PYTHONPATH: GANETI_PYTHONPATH } });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('exit', () => {
+      try {
+        resolve(JSON.parse(out));
+      } catch (e) {
+        reject(e);
+      }
+    });
+    p.stdin.end(JSON.stringify(request));
+  });
+}
 
 const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGanetiOsTestKeyOnlyForTestsXXXXXXXXXXXXXXXX test@ganeti-os';
@@ -81,11 +99,23 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
     expectNoLeaks();
   });
 
+  it('refuses network=static when NIC 0 has no address, and swap without a second disk', () => {
+    const d = sparseDisk(disk('d0.img'), 2048);
+    const r = instanceOsAdd(instance('x.example.com', [d], { nics: [{ mac: 'aa:00:00:00:00:02' }], osparams: { network: 'static' } }), { logdir });
+    expect(r.ok).toBe(false);
+    expect(String(r.error)).toMatch(/parameter network is static but NIC 0 has no IP address/);
+    const s = instanceOsAdd(instance('x.example.com', [d], { osparams: { swap: 'yes' } }), { logdir });
+    expect(s.ok).toBe(false);
+    expect(String(s.error)).toMatch(/parameter swap=yes needs a second disk/);
+    expectNoLeaks();
+  });
+
   it('creates an instance on a 2 GiB disk (with swap on disk 1) that is configured as asked', () => {
     fs.writeFileSync(path.join(work, 'hooks', '10-mark'), '#!/bin/sh\nset -e\nprintf "%s %s %s\\n" "$INSTANCE_NAME" "$BLOCKDEV" "$FSYSDEV" > "$TARGET/etc/ganeti-hook"\n', { mode: 0o755 });
     const d0 = sparseDisk(disk('d0.img'), 2048);
     const d1 = sparseDisk(disk('d1.img'), 128);
-    const r = instanceOsAdd(instance('inst1.example.com', [d0, d1]), { logdir });
+    const nics = [...instance('x', []).nics!, { mac: 'aa:00:00:12:34:57' }];
+    const r = instanceOsAdd(instance('inst1.example.com', [d0, d1], { nics }), { logdir });
     expect(r.error).toBeUndefined();
     expect(r.ok).toBe(true);
     expectNoLeaks();
@@ -118,6 +148,10 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
       expect(net).toContain('MACAddress=aa:00:00:12:34:56');
       expect(net).toContain('Address=192.0.2.10/24');
       expect(net).toContain('Gateway=192.0.2.1');
+      const dhcp = read(root, 'etc/systemd/network/10-ganeti-nic1.network');
+      expect(dhcp).toContain('MACAddress=aa:00:00:12:34:57');
+      expect(dhcp).toContain('DHCP=yes');
+      expect(dhcp).not.toContain('Address=');
       expect(fs.existsSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/systemd-networkd.service'))).toBe(true);
       expect(fs.readlinkSync(path.join(root, 'etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service'))).toMatch(/serial-getty@\.service$/);
       // Root: locked password, our key.
@@ -315,6 +349,38 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
     } finally {
       setConfig([]);
     }
+  }, 300_000);
+
+  it('runs two creates at once, waiting for a cache entry another create holds, and ages out old entries', async () => {
+    const cache = '/var/cache/ganeti-os/debian';
+    const old = path.join(cache, 'bookworm-amd64-0000000000000000.tar');
+    fs.writeFileSync(old, 'stale');
+    fs.utimesSync(old, new Date('2020-01-01'), new Date('2020-01-01'));
+    // Hold every lock of the cache for a few seconds, as a create building an entry would.
+    const locks = fs.readdirSync(cache).filter((f) => f.endsWith('.lock')).map((f) => path.join(cache, f));
+    expect(locks.length).toBeGreaterThan(0);
+    const held = locks.map((l) => spawn('flock', [l, 'sleep', '6'], { stdio: 'ignore' }));
+    await new Promise((r) => setTimeout(r, 500));
+    const a = sparseDisk(disk('c0.img'), 2048);
+    const b = sparseDisk(disk('c1.img'), 2048);
+    const start = Date.now();
+    try {
+      const [ra, rb] = await Promise.all([
+        ganetiAsync({ action: 'add', instance: instance('conc-a.example.com', [a]), reinstall: false, debug: 0, logdir }),
+        ganetiAsync({ action: 'add', instance: instance('conc-b.example.com', [b]), reinstall: false, debug: 0, logdir }),
+      ]);
+      expect(ra.error).toBeUndefined();
+      expect(rb.error).toBeUndefined();
+      expect(Date.now() - start).toBeGreaterThan(5000);
+    } finally {
+      for (const p of held) if (p.exitCode === null) p.kill();
+    }
+    expect(fs.existsSync(old)).toBe(false);
+    const logs = fs.readdirSync(logdir).filter((f) => f.includes('conc-a')).map((f) => fs.readFileSync(path.join(logdir, f), 'utf8')).join('');
+    expect(logs).toMatch(/another create is building the bookworm base system; waiting for it/);
+    withMounted(a, (root) => expect(read(root, 'etc/hostname')).toBe('conc-a.example.com\n'));
+    withMounted(b, (root) => expect(read(root, 'etc/hostname')).toBe('conc-b.example.com\n'));
+    expectNoLeaks();
   }, 300_000);
 
   it('moves a disk the template did not format as raw bytes', () => {

@@ -134,3 +134,22 @@ describe('debian template: the node mirror', () => {
     expect(mirror({}).status).not.toBe(0);
   });
 });
+
+describeSystem('debian template: the proxy', { commands: ['apt-config'] }, () => {
+  function proxy(configured: string, aptConf: string): string {
+    const conf = path.join(work, 'apt.conf');
+    fs.writeFileSync(conf, aptConf);
+    const script = `set -euo pipefail; gos_die() { echo "$*" >&2; exit 1; }; gos_debug() { :; }; . "$1"; PROXY=$2; deb_resolve_proxy; printf '%s|%s' "$PROXY" "\${http_proxy-}"`;
+    const r = spawnSync('bash', ['-c', script, 'x', path.join(osDir, 'lib', 'debian-system.sh'), configured], {
+      encoding: 'utf8',
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', APT_CONFIG: conf },
+    });
+    return r.stdout;
+  }
+
+  it("uses apt's proxy when PROXY is not set, and PROXY when it is", () => {
+    expect(proxy('', 'Acquire::http::Proxy "http://proxy.example:3128";\n')).toBe('http://proxy.example:3128|http://proxy.example:3128');
+    expect(proxy('http://site.example:8080', 'Acquire::http::Proxy "http://proxy.example:3128";\n')).toBe('http://site.example:8080|http://site.example:8080');
+    expect(proxy('', 'Acquire::http::Proxy "DIRECT";\n')).toBe('|');
+  });
+});

@@ -219,9 +219,34 @@ deb_write_root_access() {
   fi
 }
 
-# deb_write_host_keys ROOT SAVED: the SSH host keys kept from a reinstall, else new ones.
+# deb_start_host_keys DIR: make the instance's SSH host keys in DIR in the background (RSA
+# takes a second or two: it overlaps with unpacking the system). DEB_KEYGEN_PID is the job.
+DEB_KEYGEN_PID=''
+deb_start_host_keys() {
+  local dir=$1
+  mkdir -p -- "$dir"
+  (
+    for t in rsa ecdsa ed25519; do
+      ssh-keygen -q -t "$t" -N '' -C "root@$INSTANCE_NAME" -f "$dir/ssh_host_${t}_key" </dev/null >/dev/null || exit 1
+    done
+  ) &
+  DEB_KEYGEN_PID=$!
+  # Never leave the job running behind a failed create.
+  gos_push_cleanup deb_reap_keygen
+}
+
+deb_reap_keygen() {
+  if [[ -n $DEB_KEYGEN_PID ]]; then
+    kill "$DEB_KEYGEN_PID" 2>/dev/null || true
+    wait "$DEB_KEYGEN_PID" 2>/dev/null || true
+    DEB_KEYGEN_PID=''
+  fi
+}
+
+# deb_write_host_keys ROOT SAVED NEW: the SSH host keys kept from a reinstall (SAVED), else the
+# new ones made by deb_start_host_keys in NEW.
 deb_write_host_keys() {
-  local root=$1 saved=$2 t
+  local root=$1 saved=$2 new=$3
   [[ -d $root/etc/ssh ]] || return 0
   if [[ -n $saved ]] && compgen -G "$saved/ssh_host_*" >/dev/null; then
     rm -f -- "$root"/etc/ssh/ssh_host_*
@@ -229,11 +254,13 @@ deb_write_host_keys() {
     gos_log "kept the instance's SSH host keys"
     return 0
   fi
-  for t in rsa ecdsa ed25519; do
-    rm -f -- "$root/etc/ssh/ssh_host_${t}_key" "$root/etc/ssh/ssh_host_${t}_key.pub"
-    ssh-keygen -q -t "$t" -N '' -C "root@$INSTANCE_NAME" -f "$root/etc/ssh/ssh_host_${t}_key" </dev/null >/dev/null ||
-      gos_die "could not make the instance's $t SSH host key"
-  done
+  if [[ -z $DEB_KEYGEN_PID ]] || ! wait "$DEB_KEYGEN_PID"; then
+    DEB_KEYGEN_PID=''
+    gos_die "could not make the instance's SSH host keys (ssh-keygen)"
+  fi
+  DEB_KEYGEN_PID=''
+  rm -f -- "$root"/etc/ssh/ssh_host_*
+  cp -p -- "$new"/ssh_host_* "$root/etc/ssh/"
 }
 
 # deb_kernel_file ROOT KIND: the newest /boot/vmlinuz-* (KIND vmlinuz) or its initrd.
@@ -371,6 +398,10 @@ gos_step_create() {
   fi
   deb_fault install
   deb_base_tarball tar "${pkgs[@]}"
+  if ! compgen -G "$tmp/keys/ssh_host_*" >/dev/null; then
+    command -v ssh-keygen >/dev/null || gos_die "ssh-keygen is missing on this node (apt-get install openssh-client)"
+    deb_start_host_keys "$tmp/newkeys"
+  fi
 
   # The system must fit: the tarball's size is that of its files.
   need=$(($(stat -c %s -- "$tar") * 11 / 10 + 64 * 1048576))
@@ -404,7 +435,7 @@ gos_step_create() {
   deb_write_network "$root"
   deb_write_console "$root"
   deb_write_root_access "$root"
-  deb_write_host_keys "$root" "$keys"
+  deb_write_host_keys "$root" "$keys" "$tmp/newkeys"
   : >"$root/etc/machine-id"
   rm -f -- "$root/var/lib/systemd/random-seed" "$root/etc/udev/rules.d/70-persistent-net.rules"
   find "$root/var/cache/apt/archives" -type f -name '*.deb' -delete 2>/dev/null || true
@@ -417,7 +448,6 @@ gos_step_create() {
   deb_fault hooks
   deb_run_hooks "$root" "$disk" "$dev"
   deb_fault finish
-  sync -f "$root"
   gos_log "installed $SUITE ($ARCH) on $INSTANCE_NAME: $fstype root $uuid, partition style $style, kernel and boot loader: $kernel"
 }
 
@@ -577,7 +607,6 @@ gos_step_import() {
     deb_install_grub "$disk" "$style" "$root"
   fi
   deb_fault import-finish
-  sync -f "$root"
   gos_log "imported disk $IMPORT_INDEX: $fstype root $uuid (was $old), partition style $style"
 }
 
@@ -603,7 +632,6 @@ gos_step_rename() {
   if compgen -G "$root/etc/systemd/network/10-ganeti-nic*.network" >/dev/null; then
     deb_write_network "$root"
   fi
-  sync -f "$root"
   if [[ $OLD_INSTANCE_NAME == "$INSTANCE_NAME" ]]; then
     gos_log "instance $INSTANCE_NAME: name unchanged; names and addresses rewritten"
   else
