@@ -551,11 +551,19 @@ deb_read_header() {
   gos_die "the import stream ends inside its header"
 }
 
+# deb_check_header: values that reach commands and arithmetic must have their expected form.
+deb_check_header() {
+  [[ ${DEB_HDR[size]:-0} =~ ^[0-9]+$ ]] || gos_die "the import stream's header is damaged (size '${DEB_HDR[size]}')"
+  [[ -z ${DEB_HDR[uuid]-} || ${DEB_HDR[uuid]} =~ ^[0-9a-fA-F-]+$ ]] || gos_die "the import stream's header is damaged (uuid '${DEB_HDR[uuid]}')"
+  [[ ${DEB_HDR[label]-} =~ ^[A-Za-z0-9_.-]*$ ]] || gos_die "the import stream's header is damaged (label '${DEB_HDR[label]}')"
+}
+
 gos_step_import() {
   deb_settings
   local disk=$IMPORT_DEVICE tmp dev uuid root size old style fstype kind extra
   gos_mktemp_dir tmp
   deb_read_header
+  deb_check_header
   kind=${DEB_HDR[kind]-} style=${DEB_HDR[style]-none} fstype=${DEB_HDR[fstype]-}
   deb_decompressor "${DEB_HDR[compress]-none}"
   size=$(gos_disk_size "$disk")
@@ -588,20 +596,22 @@ gos_step_import() {
   deb_partition "$disk" "$style"
   deb_locate_root "$disk"
   deb_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev
-  uuid=$(deb_new_uuid)
+  # The root disk gets a new filesystem UUID (fstab and the boot loader follow it); another disk
+  # keeps its UUID, so that the instance's own fstab still finds it.
+  old=${DEB_HDR[uuid]-}
+  if [[ $IMPORT_INDEX == 0 || -z $old ]]; then uuid=$(deb_new_uuid); else uuid=$old; fi
   deb_mkfs "$fstype" "$dev" "$uuid" "${DEB_HDR[label]:-root}"
   root=$tmp/root
   deb_mount "$dev" "$root"
   deb_fault import-extract
   "${DEB_FILTER[@]}" | tar "${DEB_TAR_OPTS[@]}" -xpf - -C "$root" ||
     gos_die "could not unpack the stream onto disk $IMPORT_INDEX (is the disk large enough for the exported files?)"
-  old=${DEB_HDR[uuid]-}
-  if [[ -n $old && -f $root/etc/fstab ]]; then
+  if [[ -n $old && $old != "$uuid" && -f $root/etc/fstab ]]; then
     sed -i -e "s/UUID=$old\b/UUID=$uuid/g" "$root/etc/fstab"
   fi
   if [[ ${DEB_HDR[bootloader]-} == grub-bios ]]; then
     deb_fault import-bootloader
-    if [[ -n $old && -f $root/boot/grub/grub.cfg ]]; then
+    if [[ -n $old && $old != "$uuid" && -f $root/boot/grub/grub.cfg ]]; then
       sed -i -e "s/$old/$uuid/g" "$root/boot/grub/grub.cfg"
     fi
     deb_install_grub "$disk" "$style" "$root"
