@@ -96,6 +96,7 @@ describeSystem('debian template: Ganeti', { ganeti: true }, () => {
     [{ 'root-password-hash': 'secret' }, 'root-password-hash'],
     [{ 'extra-packages': 'vim;rm -rf /' }, 'extra-packages'],
     [{ swap: 'maybe' }, 'swap'],
+    [{ 'partition-style': 'none', 'install-kernel': 'yes' }, 'partition-style'],
   ];
   it.each(bad)('refuses %j, naming the parameter', (params, name) => {
     const r = validateOs(osDir, 'debian-os+bookworm', params);

@@ -15,6 +15,12 @@ DEB_STREAM_MAGIC='GANETI-OS-DEBIAN-EXPORT 1'
 # Checks beyond choices and patterns (called by gos_check_params for each parameter given).
 gos_check_param() {
   case $1 in
+    partition-style)
+      if [[ $2 == none && ${OSP_INSTALL_KERNEL-} == yes ]]; then
+        gos_log "invalid value 'none' for parameter partition-style: install-kernel=yes needs a partition table to hold the boot loader (use msdos or gpt)"
+        return 1
+      fi
+      ;;
     dns-servers)
       local s
       for s in $2; do
