@@ -249,6 +249,12 @@ deb_build_tarball() {
       ;;
     debootstrap)
       gos_mktemp_dir tmp
+      # systemd-resolved's maintainer scripts break debootstrap's second stage (it replaces
+      # /etc/resolv.conf): leave it out; networkd then cannot pass DHCP's name servers on.
+      if [[ ,$list, == *,systemd-resolved,* ]]; then
+        list=$(printf '%s\n' "$@" | grep -vx systemd-resolved | paste -sd, -)
+        gos_log "warning: debootstrap cannot install systemd-resolved; instances will not use the name servers DHCP offers"
+      fi
       local -a args=(--arch="$ARCH" --components="${COMPONENTS// /,}")
       if [[ -n $list ]]; then args+=(--include="$list"); fi
       if [[ $INSTALL_VARIANT == minbase ]]; then args+=(--variant=minbase); fi
