@@ -396,4 +396,33 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
     expect(fs.readFileSync(copy).equals(fs.readFileSync(raw))).toBe(true);
     expectNoLeaks();
   });
+  it('with a host kernel (Ganeti\'s default kernel_path) installs no kernel; partition-style none fills the disk', () => {
+    const d0 = sparseDisk(disk('n0.img'), 2048);
+    const inst = instance('hostkernel.example.com', [d0], { hvparams: { serial_console: true }, osparams: { 'partition-style': 'none', filesystem: 'ext2' } });
+    const r = instanceOsAdd(inst, { logdir });
+    expect(r.error).toBeUndefined();
+    expect(r.ok).toBe(true);
+    expectNoLeaks();
+    expect(locateRoot(d0).style).toBe('none');
+    expect(sh('blkid', ['-p', '-o', 'value', '-s', 'TYPE', d0]).trim()).toBe('ext2');
+    withMounted(d0, (root) => {
+      expect(fs.readdirSync(path.join(root, 'boot')).filter((f) => f.startsWith('vmlinuz'))).toEqual([]);
+      expect(fs.existsSync(path.join(root, 'boot/grub/grub.cfg'))).toBe(false);
+      expect(read(root, 'etc/fstab')).toMatch(/\s\/\s+ext2\s/);
+      expect(fs.existsSync(path.join(root, 'etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service'))).toBe(true);
+    });
+    const stream = path.join(work, 'n0.stream');
+    const e = runExport(inst, 0, stream);
+    expect(e.ok).toBe(true);
+    expect(fs.readFileSync(stream).subarray(0, 200).toString()).toMatch(/style=none\nfstype=ext2\n[^]*bootloader=none\n/);
+    const copy = sparseDisk(disk('n1.img'), 2048);
+    expect(runImport({ ...inst, disks: [{ path: copy }] }, 0, stream).ok).toBe(true);
+    const renamed = runRename({ ...inst, name: 'hk2.example.com', disks: [{ path: copy }] }, 'hostkernel.example.com', logdir);
+    expect(renamed.ok).toBe(true);
+    withMounted(copy, (root) => {
+      expect(read(root, 'etc/hostname')).toBe('hk2.example.com\n');
+      expect(read(root, 'etc/fstab')).toContain(`UUID=${sh('blkid', ['-p', '-o', 'value', '-s', 'UUID', copy]).trim()}`);
+    });
+    expectNoLeaks();
+  }, 1200_000);
 });
