@@ -211,7 +211,12 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
     const target = sparseDisk(disk('bad.img'), 1024);
     const r = runImport(instance('inst1.example.com', [target]), 0, bad);
     expect(r.ok).toBe(false);
-    expect(r.stderr).toMatch(/not a stream written by the export script of a 'debian' ganeti-os definition/);
+    expect(r.stderr).toMatch(/not a stream written by the export script of a 'debian' ganeti-os definition \(it starts with 'this is a dump, not ours/);
+    // Zeros (no newline, only NUL bytes) are refused at once too.
+    fs.writeFileSync(bad, Buffer.alloc(16 * 1024 * 1024));
+    const z = runImport(instance('inst1.example.com', [target]), 0, bad);
+    expect(z.ok).toBe(false);
+    expect(z.stderr).toMatch(/not a stream written by the export script .* \(it is empty or starts with NUL bytes\)/);
     expect(sh('sh', ['-c', `cmp -n 4194304 "$1" /dev/zero && echo zero`, 'x', target])).toContain('zero');
     expectNoLeaks();
   });

@@ -543,12 +543,15 @@ gos_step_export() {
 deb_read_header() {
   local line first key
   declare -gA DEB_HDR=()
-  IFS= read -r first || gos_die "the import stream is empty"
+  # Exactly the magic line's bytes: a stream that is not ours may hold no newline (or only NUL
+  # bytes, which read skips) for gigabytes.
+  first=$(dd bs=1 count=$((${#DEB_STREAM_MAGIC} + 1)) status=none | tr -d '\0')
   if [[ $first != "$DEB_STREAM_MAGIC" ]]; then
-    first=${first:0:40}
-    gos_die "this is not a stream written by the export script of a 'debian' ganeti-os definition (it starts with '${first//[^[:print:]]/?}'): import only streams exported by this definition"
+    local what="it starts with '${first//[^[:print:]]/?}'"
+    [[ -n $first ]] || what="it is empty or starts with NUL bytes"
+    gos_die "this is not a stream written by the export script of a 'debian' ganeti-os definition ($what): import only streams exported by this definition"
   fi
-  while IFS= read -r line; do
+  while IFS= read -r -n 512 line; do
     if [[ $line == end ]]; then return 0; fi
     key=${line%%=*}
     [[ $key =~ ^[a-z]+$ ]] || gos_die "the import stream's header is damaged (line '$line')"
