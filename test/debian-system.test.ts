@@ -420,8 +420,18 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
     const e = runExport(inst, 0, stream);
     expect(e.ok).toBe(true);
     expect(fs.readFileSync(stream).subarray(0, 200).toString()).toMatch(/style=none\nfstype=ext2\n[^]*bootloader=none\n/);
+    // EXPORT_COMPRESS compresses the payload; import reads the method from the header.
+    const gz = path.join(work, 'n0.stream.gz');
+    setConfig(['EXPORT_COMPRESS=gzip']);
+    try {
+      expect(runExport(inst, 0, gz).ok).toBe(true);
+    } finally {
+      setConfig([]);
+    }
+    expect(fs.readFileSync(gz).subarray(0, 200).toString()).toMatch(/\ncompress=gzip\n/);
+    expect(fs.statSync(gz).size).toBeLessThan(fs.statSync(stream).size / 2);
     const copy = sparseDisk(disk('n1.img'), 2048);
-    expect(runImport({ ...inst, disks: [{ path: copy }] }, 0, stream).ok).toBe(true);
+    expect(runImport({ ...inst, disks: [{ path: copy }] }, 0, gz).ok).toBe(true);
     const renamed = runRename({ ...inst, name: 'hk2.example.com', disks: [{ path: copy }] }, 'hostkernel.example.com', logdir);
     expect(renamed.ok).toBe(true);
     withMounted(copy, (root) => {
