@@ -39,7 +39,13 @@ deb_want_kernel() {
   case $(gos_param install-kernel) in
     yes) return 0 ;;
     no) return 1 ;;
-    *) [[ -z ${INSTANCE_HV_kernel_path-} ]] ;;
+    *)
+      # Containers share the node's kernel; other hypervisors boot the disk unless given a kernel.
+      case ${HYPERVISOR-} in
+        lxc | chroot | fake) return 1 ;;
+      esac
+      [[ -z ${INSTANCE_HV_kernel_path-} ]]
+      ;;
   esac
 }
 
