@@ -35,7 +35,8 @@ describe('debian template', () => {
     expect(fs.readFileSync(path.join(osDir, 'variants.list'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'))).toEqual(['bookworm', 'trixie']);
     const conf = fs.readFileSync(path.join(osDir, 'variants', 'trixie.conf'), 'utf8');
     expect(conf).toMatch(/^SUITE=trixie$/m);
-    expect(conf).toMatch(/^MIRROR=''$/m);
+    // Unset: left commented so a site-wide MIRROR still applies.
+    expect(conf).toMatch(/^# MIRROR=$/m);
     expect(conf).not.toMatch(/deb\.debian\.org/);
   });
 

@@ -365,11 +365,14 @@ export function setConfValues(text: string, settings: Record<string, string>): s
   let lines = splitLines(text);
   for (const [key, value] of Object.entries(settings)) {
     const re = new RegExp(`^(\\s*)(export\\s+)?${key}=`);
+    // An unset key is written as a commented-out assignment (`# KEY=`): setting it takes that line.
+    const unset = new RegExp(`^\\s*#\\s*${key}=\\s*$`);
     let at = -1;
     lines.forEach((l, i) => {
       if (re.test(l.text)) at = i;
     });
-    const m = at >= 0 ? re.exec(lines[at].text)! : undefined;
+    if (at < 0) at = lines.findIndex((l) => unset.test(l.text));
+    const m = at >= 0 ? re.exec(lines[at].text) ?? undefined : undefined;
     const assignment = `${m ? m[1] + (m[2] ?? '') : ''}${key}=${shq(value)}`;
     if (at >= 0) {
       lines[at] = { text: assignment, eol: lines[at].eol };

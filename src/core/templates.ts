@@ -132,7 +132,8 @@ export function renderVariantConf(t: Template, spec: DefinitionSpec, v: VariantS
   const lines = [
     '# shellcheck shell=bash disable=SC2034',
     `# Variant '${v.name}' of the ${spec.name} OS definition (${spec.name}+${v.name}).`,
-    '# Sourced by the scripts as bash after defaults.conf and /etc/default/' + spec.name + ';',
+    `# Sourced by the scripts as bash after defaults.conf, /etc/default/${spec.name} and`,
+    `# /etc/ganeti/${spec.name}/site.conf (a commented-out setting keeps their value);`,
     `# /etc/ganeti/${spec.name}/variants/${v.name}.conf, if present, is read after it.`,
     '',
   ];
@@ -140,7 +141,10 @@ export function renderVariantConf(t: Template, spec: DefinitionSpec, v: VariantS
   for (const k of t.variantKeys) {
     described.add(k.key);
     lines.push(`# ${k.description}`);
-    lines.push(`${k.key}=${shq(v.settings[k.key] ?? k.default.replace(/\{variant\}/g, v.name))}`);
+    const value = v.settings[k.key] ?? k.default.replace(/\{variant\}/g, v.name);
+    // Empty means "not set here": left commented out so a site-wide value (defaults.conf,
+    // /etc/default/<os>, site.conf) still applies. `add-variant --set` fills the line in.
+    lines.push(value === '' ? `# ${k.key}=` : `${k.key}=${shq(value)}`);
   }
   const extra = Object.keys(v.settings).filter((k) => !described.has(k));
   if (extra.length) {

@@ -9,26 +9,8 @@ DEB_CACHE_FORMAT=1
 # Where the node's apt configuration lives (a test may point it elsewhere).
 DEB_APT_ETC=${DEB_APT_ETC:-/etc/apt}
 
-# deb_site_value KEY: KEY as set below the variant files (defaults.conf, /etc/default/<os>,
-# site.conf). A variant file's empty setting means "the site's value, else automatic" rather
-# than clearing a site-wide MIRROR or PROXY.
-deb_site_value() {
-  (
-    unset "$1"
-    for f in "$GOS_DIR/defaults.conf" "$GOS_SYSCONFDIR/default/$GOS_OS_NAME" "$GOS_SITE_DIR/site.conf"; do
-      # shellcheck source=/dev/null
-      if [[ -f $f ]]; then . "$f" >/dev/null 2>&1 || true; fi
-    done
-    printf '%s' "${!1-}"
-  )
-}
-
 # deb_settings: every setting with its default (the configuration layers are already read).
 deb_settings() {
-  local key
-  for key in COMPONENTS ARCH MIRROR EXTRA_PKGS KERNEL_PACKAGES; do
-    if [[ -z ${!key-} ]]; then printf -v "$key" '%s' "$(deb_site_value "$key")"; fi
-  done
   SUITE=${SUITE:-${GOS_VARIANT:-bookworm}}
   COMPONENTS=${COMPONENTS:-main}
   COMPONENTS=${COMPONENTS//,/ }
