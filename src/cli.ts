@@ -50,7 +50,90 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option('--json', 'print one JSON document')
     .action((dir: string | undefined, opts: Record<string, unknown>) => dispatch('info', { ...opts, dir }));
 
+  // Maintenance commands: they act on the definition in the current directory unless --os-dir.
+  const maintain = (name: string, description: string) =>
+    sub(name, description)
+      .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+      .option('--dry-run', 'print what would change; change nothing')
+      .option('--force', 'also replace or remove files you edited (your changes to them are lost)')
+      .option('--json', 'print one JSON document describing what was (or would be) changed');
+
+  maintain('add-variant', 'add a variant to variants.list, with its variants/<variant>.conf')
+    .argument('<variant>', 'the variant name (letters, digits, ".", "_", "-")')
+    .option('--set <KEY=VALUE>', "a setting for the variant's configuration (repeatable; for an existing variant, only these are changed)", collect)
+    .option('--first', 'make it the first (default) variant; moves an existing one to the front')
+    .action((variant: string, opts: Record<string, unknown>) => dispatch('add-variant', { ...opts, variant }));
+
+  maintain('remove-variant', 'remove a variant from variants.list, and its configuration unless you edited it')
+    .argument('<variant>', 'the variant to remove')
+    .action((variant: string, opts: Record<string, unknown>) => dispatch('remove-variant', { ...opts, variant }));
+
+  maintain('bump-api', 'move the definition to OS interface version 10, 15 or 20, migrating its files')
+    .argument('<version>', 'the new highest version: 10, 15 or 20')
+    .option('--only', 'list only that version in ganeti_api_version (default: it and the lower ones the scripts handle)')
+    .action((version: string, opts: Record<string, unknown>) => dispatch('bump-api', { ...opts, version }));
+
+  maintain('add-param', 'declare an OS parameter in parameters.list, with its default and checks (API 20)')
+    .argument('<name>', 'the parameter name (lower case letters, digits, "_", "-"; reaches scripts as OSP_<NAME>)')
+    .argument('<description>', 'one line describing it (shown by gnt-os info)')
+    .option('--default <value>', 'the value the scripts see when none is given')
+    .option('--choices <a,b,...>', 'the only values verify accepts')
+    .option('--pattern <regex>', 'an extended regular expression every value must match as a whole')
+    .action((name: string, description: string, opts: Record<string, unknown>) => dispatch('add-param', { ...opts, name, description }));
+
+  maintain('remove-param', 'remove an OS parameter from parameters.list and its checks')
+    .argument('<name>', 'the parameter to remove')
+    .action((name: string, opts: Record<string, unknown>) => dispatch('remove-param', { ...opts, name }));
+  sub('validate', "Ganeti 3.0's verdict on OS definition directories, then what breaks later")
+    .argument('[dir...]', 'definition directories (default: the current one)')
+    .option('--json', 'print one JSON document')
+    .option('--strict', 'treat warnings as failures')
+    .option('--shellcheck', "add shellcheck's findings on the scripts (needs shellcheck)")
+    .action((dirs: string[], opts: Record<string, unknown>) => dispatch('validate', { ...opts, dirs }));
+
+  sub('diagnose', "what 'gnt-os diagnose' would say for this node")
+    .argument('[search-dir...]', `OS search directories (default: Ganeti's on Debian: ${OS_SEARCH_DIRS})`)
+    .option('--json', 'print one JSON document')
+    .action((dirs: string[], opts: Record<string, unknown>) => dispatch('diagnose', { ...opts, dirs }));
+
+  sub('run', 'run one script of a definition with the environment Ganeti 3.0 gives it')
+    .argument('<script>', 'create, import, export, rename or verify (also create_untrusted)')
+    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option(
+      '--disk <path[:size]>',
+      'a disk (repeatable); a missing file is created sparse with SIZE (MiB, or 512M, 2G, 1T); also path=P,size=S,name=N,mode=ro|rw,template=T,uuid=U',
+      collect,
+    )
+    .option('--disk-template <t>', 'file (default), plain (block devices) or sharedfile')
+    .option('--file-driver <d>', 'file disk driver for DISK_N_BACKEND_TYPE: loop (default), blktap, blktap2')
+    .option('--name <instance>', 'the instance name (default: instance1.example.com)')
+    .option('--variant <v>', 'the OS variant (OS_VARIANT; default: the first listed)')
+    .option('--nic <k=v,...>', 'a NIC: mac=,ip=,mode=bridged|routed|openvswitch,link=,name=,vlan=,network= (repeatable)', collect)
+    .option('--network <k=v,...>', 'a network for --nic network=NAME: name=,subnet=,gateway=,subnet6=,gateway6=,mac-prefix=,tags=a:b (repeatable)', collect)
+    .option('--osparam <k=v>', 'an OS parameter, becomes OSP_<K> (repeatable)', collect)
+    .option('--osparam-private <k=v>', 'a private OS parameter (gnt-instance --os-parameters-private; repeatable)', collect)
+    .option('--hvparam <k=v>', 'a hypervisor parameter instead of its default (repeatable)', collect)
+    .option('--beparam <k=v>', 'a backend parameter instead of its default (repeatable)', collect)
+    .option('--hypervisor <hv>', 'kvm (default), xen-pvm, xen-hvm, lxc, chroot or fake')
+    .option('--index <n>', 'the disk for export/import (default 0)')
+    .option('--old-name <name>', 'OLD_INSTANCE_NAME for rename (default: the instance name)')
+    .option('--reinstall', 'create as a reinstall (INSTANCE_REINSTALL=1)')
+    .option('--debug', 'DEBUG_LEVEL=1')
+    .option('--output <file>', "export: where the script's stream goes")
+    .option('--input <file>', 'import: the stream to feed the script')
+    .option('--print-env', 'print the environment as JSON and run nothing')
+    .option('--log-dir <dir>', 'where the log file goes (default: $XDG_STATE_HOME/ganeti-os/log)')
+    .option('--uuid <uuid>', 'INSTANCE_UUID (default: random)')
+    .option('--ctime <t>', 'INSTANCE_CTIME (default: now)')
+    .option('--mtime <t>', 'INSTANCE_MTIME (default: now)')
+    .option('--primary-node <node>', 'INSTANCE_PRIMARY_NODE (default: node1.example.com)')
+    .option('--secondary-node <node>', 'a secondary node (repeatable)', collect)
+    .option('--json', 'print one JSON document describing the run')
+    .action((script: string, opts: Record<string, unknown>) => dispatch('run', { ...opts, script }));
+
   return program;
 }
+
+const OS_SEARCH_DIRS = '/srv/ganeti/os, /usr/local/lib/ganeti/os, /usr/lib/ganeti/os, /usr/share/ganeti/os';
 
 export { Option };

@@ -34,4 +34,6 @@ export interface Context {
   prompter: Prompter;
   log: Logger;
   out: Output;
+  /** A transient status line (progress) on a terminal; absent when stderr is not one. */
+  progress?: (line: string) => void;
 }

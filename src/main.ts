@@ -12,6 +12,14 @@ type Runner = (ctx: Context, options: never) => Promise<void>;
 const COMMANDS: Record<string, () => Runner> = {
   new: () => require('./commands/new').runNew,
   info: () => require('./commands/info').runInfo,
+  'add-variant': () => require('./commands/add-variant').runAddVariant,
+  'remove-variant': () => require('./commands/remove-variant').runRemoveVariant,
+  'bump-api': () => require('./commands/bump-api').runBumpApi,
+  'add-param': () => require('./commands/add-param').runAddParam,
+  'remove-param': () => require('./commands/remove-param').runRemoveParam,
+  validate: () => require('./commands/validate').runValidate,
+  diagnose: () => require('./commands/diagnose').runDiagnose,
+  run: () => require('./commands/run').runRun,
 };
 
 function isTty(fd: number): boolean {
@@ -39,6 +47,7 @@ export function processContext(): Context {
       warn: (m: string) => process.stderr.write(`${colour('warning:', '33', env)} ${m}\n`),
     },
     out: { write: (t: string) => void process.stdout.write(t) },
+    progress: isTty(2) ? (line: string) => void process.stderr.write(line ? `\r\u001b[K${line}` : '\r\u001b[K') : undefined,
   };
 }
 

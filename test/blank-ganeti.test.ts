@@ -146,3 +146,22 @@ describeSystem('blank template judged by Ganeti 3.0', { ganeti: true }, () => {
     expect(r.error).toMatch(/other/);
   });
 });
+
+describeSystem('every template, every API choice, judged by Ganeti 3.0', { ganeti: true }, () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { listTemplates } = require('../src/core/templates') as typeof import('../src/core/templates');
+  const cases = listTemplates().flatMap((t) => ['20,15,10', '20', '15,10', '15', '10', '20,10'].map((api) => [t.name, api] as const));
+  it.each(cases)('%s with --api %s', async (template, api) => {
+    const r = await runInProcess(['new', 'anyos', '--template', template, '--api', api, '--yes'], { cwd: work });
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    const t = listTemplates().find((x) => x.name === template)!;
+    const versions = api.split(',').map(Number).sort((a, b) => b - a);
+    const top = versions[0];
+    const got = tryOsFromDisk(path.join(work, 'anyos'));
+    expect(got.error).toBeUndefined();
+    expect(got.os!.api_versions).toEqual(versions);
+    expect(got.os!.variants).toEqual(top >= 15 ? t.defaults.variants : []);
+    expect(got.os!.parameters).toEqual(top >= 20 ? t.defaults.parameters.map((p) => [p.name, p.description]) : []);
+  });
+});

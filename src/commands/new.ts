@@ -8,7 +8,7 @@ import { OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamN
 import { applyAndReport } from '../core/report';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from '../core/spec';
 import { DEFAULT_TEMPLATE, Template, listTemplates, loadTemplate, variantSettings } from '../core/templates';
-import { checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../core/validate-spec';
+import { checkParamsNeedApi20, checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../core/validate-spec';
 
 export interface NewOptions {
   name: string;
@@ -36,6 +36,7 @@ export async function runNew(ctx: Context, opts: NewOptions): Promise<void> {
     if (vb) throw new UsageError(vb);
   }
   const paramFlags = (opts.param ?? []).map(parseParamFlag);
+  if (apiFlag) checkParamsNeedApi20(apiFlag, paramFlags.length);
 
   const parent = path.resolve(ctx.cwd, opts.directory ?? '.');
   const root = path.join(parent, opts.name);
@@ -53,9 +54,12 @@ export async function runNew(ctx: Context, opts: NewOptions): Promise<void> {
   else if (top < OS_API_V15) variantNames = [];
   else variantNames = ask ? await askVariants(ctx, defaults.variants) : defaults.variants;
 
+  checkParamsNeedApi20(apiVersions, paramFlags.length);
   let userParams = paramFlags;
   if (!paramFlags.length && top >= OS_API_V20 && ask) userParams = await askParams(ctx);
-  const templateParams = top >= OS_API_V20 ? defaults.parameters : [];
+  // The template's own parameters are kept at every API: below 20 they only give the scripts
+  // their defaults (lib/parameters.sh); parameters.list and verify exist from 20 on.
+  const templateParams = defaults.parameters;
 
   apiVersions = normaliseApiVersions(apiVersions);
   const spec: DefinitionSpec = {

@@ -2,6 +2,7 @@
  * Ganeti's own rules for OS definitions, named as Ganeti names them (lib/constants.py,
  * lib/backend.py of Ganeti 3.0). Everything else in ganeti-os consults this module.
  */
+import { pyDecimal, pyReprTrunc } from './pyfmt';
 
 /** constants.OS_API_VERSIONS */
 export const OS_API_V10 = 10;
@@ -20,12 +21,12 @@ export const OS_SCRIPT_EXPORT = 'export';
 export const OS_SCRIPT_RENAME = 'rename';
 export const OS_SCRIPT_VERIFY = 'verify';
 
-/** constants.OS_SCRIPTS, in the order `_TryOSFromDisk` checks them (dict insertion order). */
+/** constants.OS_SCRIPTS, in the order `_TryOSFromDisk` checks them (dict insertion order: export before import). */
 export const OS_SCRIPTS: readonly string[] = [
   OS_SCRIPT_CREATE,
   OS_SCRIPT_CREATE_UNTRUSTED,
-  OS_SCRIPT_IMPORT,
   OS_SCRIPT_EXPORT,
+  OS_SCRIPT_IMPORT,
   OS_SCRIPT_RENAME,
   OS_SCRIPT_VERIFY,
 ];
@@ -40,6 +41,12 @@ export const OS_SEARCH_PATH: readonly string[] = [
 
 /** An OS directory name Ganeti can address (the cluster's OS name check). */
 export const OS_NAME_RE = /^[a-zA-Z0-9_-]+$/;
+
+/**
+ * constants.EXT_PLUGIN_MASK as utils.FindFile applies it: Python's `$` also matches before a
+ * final newline, so "name\n" passes.
+ */
+export const EXT_PLUGIN_MASK = /^[a-zA-Z0-9_-]+\n?$/;
 
 /**
  * Variant names: Ganeti only forbids '+' implicitly (name+variant), but every surveyed
@@ -92,9 +99,28 @@ export function paramEnvName(name: string): string {
   return 'OSP_' + name.toUpperCase().replace(/-/g, '_');
 }
 
-/** Python's str.strip() whitespace (close enough for the ASCII and Unicode spaces that matter). */
+/** Python's whitespace (str.isspace): what strip() and split() without arguments remove. */
+export const PY_WS = '\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const PY_STRIP_RE = new RegExp(`^[${PY_WS}]+|[${PY_WS}]+$`, 'gu');
+const PY_WS_CHAR_RE = new RegExp(`^[${PY_WS}]$`, 'u');
+
+/** Python's str.strip() (no BOM: U+FEFF is not whitespace to Python). */
 export function pyStrip(s: string): string {
-  return s.replace(/^[\s\u001c-\u001f\u0085]+|[\s\u001c-\u001f\u0085]+$/gu, '');
+  return s.replace(PY_STRIP_RE, '');
+}
+
+/** Python's str.split(None, 1): at most two fields; the second keeps its trailing whitespace. */
+export function pySplit1(s: string): string[] {
+  const chars = Array.from(s);
+  const ws = (c: string) => PY_WS_CHAR_RE.test(c);
+  let i = 0;
+  while (i < chars.length && ws(chars[i])) i++;
+  if (i === chars.length) return [];
+  let j = i;
+  while (j < chars.length && !ws(chars[j])) j++;
+  const first = chars.slice(i, j).join('');
+  while (j < chars.length && ws(chars[j])) j++;
+  return j === chars.length ? [first] : [first, chars.slice(j).join('')];
 }
 
 /** Python's str.splitlines(): splits on every line boundary Python knows, drops the final empty piece. */
@@ -104,32 +130,77 @@ export function pySplitLines(s: string): string[] {
   return parts;
 }
 
-/** Python's int() on an already stripped string: ASCII (and Unicode) digits, optional sign, '_' between digits. */
-export function pyInt(s: string): number | undefined {
-  const t = pyStrip(s);
-  const m = /^([+-]?)(\p{Nd}+(?:_\p{Nd}+)*)$/u.exec(t);
-  if (!m) return undefined;
-  const digits = m[2].replace(/_/g, '').replace(/\p{Nd}/gu, (d) => {
-    const code = d.codePointAt(0)!;
-    // Unicode decimal digits come in contiguous runs of ten starting at a code point ending in 0 (mod 16 base).
-    for (let base = code; base > code - 10; base--) {
-      if (!/\p{Nd}/u.test(String.fromCodePoint(base - 1))) return String((code - base) % 10);
-    }
-    return String(code % 10);
-  });
-  const v = Number(digits);
-  return m[1] === '-' ? -v : v;
+/** What Python's text-mode open() does to line ends when reading (universal newlines). */
+export function pyUniversalNewlines(s: string): string {
+  return s.replace(/\r\n?/g, '\n');
 }
 
-/** Parse `ganeti_api_version` as `_OSOndiskAPIVersion` does. */
-export function parseApiVersions(text: string): { ok: true; versions: number[] } | { ok: false; bad: string } {
-  const versions: number[] = [];
-  for (const line of pySplitLines(text)) {
-    const v = pyInt(line);
-    if (v === undefined) return { ok: false, bad: line };
-    versions.push(v);
+/** CPython's limit on decimal digits in int(str) (sys.get_int_max_str_digits()). */
+export const PY_INT_MAX_STR_DIGITS = 4300;
+
+/**
+ * Python's int(s) with base 10, exactly: leading/trailing whitespace, an optional sign, Unicode
+ * decimal digits (Python's own tables) with single '_' between them. Returns the value as a
+ * bigint, or the ValueError message Python raises.
+ */
+export function pyIntParse(s: string): { value: bigint } | { error: string } {
+  const invalid = { error: `invalid literal for int() with base 10: ${pyReprTrunc(s, 200)}` };
+  const t = Array.from(pyStrip(s));
+  let i = 0;
+  let negative = false;
+  if (t[0] === '+' || t[0] === '-') {
+    negative = t[0] === '-';
+    i = 1;
   }
-  return { ok: true, versions };
+  if (t[i] === '_') return invalid; // may not start with an underscore
+  // CPython's PyLong_FromString: scan the run of digits and underscores, check the digit
+  // limit, and only then complain about whatever follows the run.
+  let digits = '';
+  let prev = '';
+  for (; i < t.length; i++) {
+    if (t[i] === '_') {
+      if (prev === '_') return invalid;
+      prev = '_';
+      continue;
+    }
+    const d = pyDecimal(t[i].codePointAt(0)!);
+    if (d === undefined) break;
+    digits += String(d);
+    prev = 'd';
+  }
+  if (prev === '_') return invalid;
+  if (digits.length > PY_INT_MAX_STR_DIGITS) {
+    return {
+      error: `Exceeds the limit (${PY_INT_MAX_STR_DIGITS} digits) for integer string conversion: value has ${digits.length} digits; use sys.set_int_max_str_digits() to increase the limit`,
+    };
+  }
+  if (digits === '' || i < t.length) return invalid;
+  const v = BigInt(digits);
+  return { value: negative ? -v : v };
+}
+
+/** Python's int() on a string, as a JS number (undefined when Python would raise). */
+export function pyInt(s: string): number | undefined {
+  const r = pyIntParse(s);
+  return 'value' in r ? Number(r.value) : undefined;
+}
+
+export interface ParsedApiVersions {
+  ok: true;
+  versions: number[];
+  /** The exact values (Python ints are unbounded). */
+  exact: bigint[];
+}
+
+/** Parse `ganeti_api_version` as `_OSOndiskAPIVersion` does (text already read as Python reads it). */
+export function parseApiVersions(text: string): ParsedApiVersions | { ok: false; bad: string; error: string } {
+  const exact: bigint[] = [];
+  for (const line of pySplitLines(text)) {
+    const r = pyIntParse(pyStrip(line));
+    if ('error' in r) return { ok: false, bad: line, error: r.error };
+    exact.push(r.value);
+  }
+  return { ok: true, versions: exact.map(Number), exact };
 }
 
 export function formatApiVersions(versions: readonly number[]): string {
@@ -157,19 +228,9 @@ export interface ParsedParameterLine {
   fields: string[];
 }
 
-/** `parameters.list` as `_TryOSFromDisk` reads it: every line split on the first whitespace run. */
+/** `parameters.list` as `_TryOSFromDisk` reads it: `[v.split(None, 1) for v in text.splitlines()]`. */
 export function parseParametersList(text: string): ParsedParameterLine[] {
-  return pySplitLines(text).map((raw, i) => {
-    const t = raw.replace(/^\s+/u, '');
-    const m = /^(\S+)(?:\s+([\s\S]*))?$/u.exec(t);
-    let fields: string[] = [];
-    if (m) {
-      fields = [m[1]];
-      const rest = (m[2] ?? '').replace(/\s+$/u, '');
-      if (m[2] !== undefined && rest !== '') fields.push(rest);
-    }
-    return { line: i + 1, raw, fields };
-  });
+  return pySplitLines(text).map((raw, i) => ({ line: i + 1, raw, fields: pySplit1(raw) }));
 }
 
 export function formatParametersList(params: readonly { name: string; description: string }[]): string {

@@ -16,13 +16,14 @@ import {
   OS_SCRIPT_CREATE_UNTRUSTED,
   OS_SCRIPT_VERIFY,
   OS_VARIANTS_FILE,
-  OS_NAME_RE,
+  EXT_PLUGIN_MASK,
   effectiveApiVersion,
   parseApiVersions,
+  pyUniversalNewlines,
   parseParametersList,
   parseVariantsList,
 } from './ganeti';
-import { OS_API_VERSIONS_REPR, pyReprIntList, pyReprStr } from './pyfmt';
+import { OS_API_VERSIONS_REPR, pyDecodeUtf8, pyErrnoName, pyReprIntList } from './pyfmt';
 import { Provenance, PROVENANCE_FILE, readProvenance } from './provenance';
 
 export interface FileState {
@@ -46,8 +47,15 @@ export interface Parameter {
 
 export interface OsVerdict {
   valid: boolean;
-  /** Ganeti's message when invalid, word for word. */
+  /** Ganeti's message when invalid, word for word (for a crash: str() of the exception). */
   error?: string;
+  /**
+   * Set when Ganeti does not return a verdict but raises (the exception's class name, e.g.
+   * UnicodeDecodeError): on a node this aborts the whole OS scan, so every OS there disappears.
+   */
+  crash?: string;
+  /** The file Ganeti was reading when it raised. */
+  crashFile?: string;
 }
 
 export interface OsDefinition {
@@ -68,14 +76,18 @@ export interface OsDefinition {
   variants: string[];
   /** Parameters as Ganeti reads them (only when maxv ≥ 20). */
   parameters: Parameter[];
-  /** Ganeti's "trusted": true unless only create_untrusted exists. */
+  /** Ganeti's "trusted" (DiagnoseOS): false as soon as create_untrusted exists. */
   trusted: boolean;
+  /** Raw `parameters.list` fields as Ganeti keeps them (`line.split(None, 1)`). */
+  parameterFields: string[][];
+  /** The OS path as Ganeti spells it in messages (base_dir + "/" + name). */
+  osDir: string;
   /** Present when ganeti-os wrote the definition. */
   provenance?: Provenance;
 }
 
-export function statFile(dir: string, name: string): FileState {
-  const p = path.join(dir, name);
+export function statFile(dir: string, name: string, full?: string): FileState {
+  const p = full ?? path.join(dir, name);
   let isSymlink = false;
   let linkTarget: string | undefined;
   try {
@@ -92,7 +104,7 @@ export function statFile(dir: string, name: string): FileState {
     const kind = st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
     return { name, path: p, kind, isSymlink, linkTarget, mode: st.mode & 0o7777 };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    const code = pyErrnoName(err);
     return {
       name,
       path: p,
@@ -104,46 +116,80 @@ export function statFile(dir: string, name: string): FileState {
   }
 }
 
-/** utils.ReadFile + decode: Ganeti reads these files as UTF-8 text (a bad byte is a crash there). */
-export function readUtf8(p: string): { text: string } | { errno: string } | { badUtf8: true } {
+/**
+ * utils.ReadFile: `open(name, "r", encoding="utf-8").read()` — strict UTF-8 (a bad byte raises
+ * UnicodeDecodeError, which Ganeti does not catch), universal newlines, BOM kept.
+ */
+export function readUtf8(p: string): { text: string } | { errno: string } | { badUtf8: string } {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(p);
   } catch (err) {
-    return { errno: (err as NodeJS.ErrnoException).code ?? 'EIO' };
+    return { errno: pyErrnoName(err) };
   }
+  const r = pyDecodeUtf8(buf);
+  if ('error' in r) return { badUtf8: r.error };
+  return { text: pyUniversalNewlines(r.text) };
+}
+
+/** os.path.isdir(): stat() follows links; any error means "no". */
+function isDir(p: string): boolean {
   try {
-    return { text: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf) };
+    return fs.statSync(p).isDirectory();
   } catch {
-    return { badUtf8: true };
+    return false;
   }
 }
 
-/**
- * Ganeti's verdict for one OS directory, as backend._TryOSFromDisk(name, base_dir) reaches it.
- * Returns the parsed pieces too, so the model does not read the files twice.
- */
-export function tryOsFromDisk(dir: string): {
+export interface TryOsResult {
   verdict: OsVerdict;
   apiVersions?: number[];
+  /** The exact listed versions (Python ints are unbounded). */
+  apiVersionsExact?: bigint[];
+  /** The OS path as Ganeti spells it (base_dir + "/" + name). */
+  osDir: string;
   files: Record<string, FileState>;
   variants: string[];
   parameters: Parameter[];
+  /** Raw `parameters.list` fields, as Ganeti keeps them (`line.split(None, 1)`). */
+  parameterFields: string[][];
   trusted: boolean;
-} {
+}
+
+/**
+ * Ganeti's verdict for one OS directory, as backend._TryOSFromDisk(name, base_dir) reaches it,
+ * message for message. `dir` is made absolute and normalised first (the harness and
+ * DiagnoseOS pass such paths); `baseDir`/`name` can be given as DiagnoseOS splits them.
+ */
+export function tryOsFromDisk(dir: string, split?: { baseDir: string; name: string }): TryOsResult {
+  const abs = path.resolve(dir);
+  const name = split ? split.name : path.basename(abs);
+  const baseDir = split ? split.baseDir : path.dirname(abs);
+  // utils.FindFile: os.path.sep.join([dir_name, name]), no normalisation.
+  const osDir = `${baseDir}/${name}`;
   const files: Record<string, FileState> = {};
-  const fail = (error: string) => ({ verdict: { valid: false, error }, files, variants: [], parameters: [], trusted: true });
-  const name = path.basename(dir);
-  const osDir = dir;
+  let apiVersions: number[] | undefined;
+  let apiVersionsExact: bigint[] | undefined;
+  const fail = (error: string, crash?: string, crashFile?: string): TryOsResult => ({
+    verdict: crash ? { valid: false, error, crash, crashFile } : { valid: false, error },
+    apiVersions,
+    apiVersionsExact,
+    osDir,
+    files,
+    variants: [],
+    parameters: [],
+    parameterFields: [],
+    trusted: true,
+  });
+  const join = (f: string) => `${osDir}/${f}`;
 
   // utils.FindFile(name, [base_dir], os.path.isdir)
-  const dirState = statFile(path.dirname(dir), name);
-  if (!OS_NAME_RE.test(name) || dirState.kind !== 'directory') {
-    return { ...fail(`Directory for OS ${name} not found in search path`), apiVersions: undefined };
+  if (!EXT_PLUGIN_MASK.test(name) || !isDir(osDir)) {
+    return fail(`Directory for OS ${name} not found in search path`);
   }
 
   // _OSOndiskAPIVersion
-  const apiState = statFile(osDir, OS_API_FILE);
+  const apiState = statFile(osDir, OS_API_FILE, join(OS_API_FILE));
   files[OS_API_FILE] = apiState;
   if (apiState.kind === 'missing' || apiState.kind === 'error') {
     return fail(`Required file '${OS_API_FILE}' not found under path ${osDir}: ${apiState.errno}`);
@@ -155,23 +201,15 @@ export function tryOsFromDisk(dir: string): {
   if ('errno' in apiText) {
     return fail(`Error while reading the API version file at ${apiState.path}: ${apiText.errno}`);
   }
-  if ('badUtf8' in apiText) {
-    // Ganeti raises UnicodeDecodeError here, which escapes _TryOSFromDisk (the node's OS scan crashes).
-    return fail(`File '${OS_API_FILE}' in ${osDir} is not valid UTF-8 (Ganeti's OS scan crashes on it)`);
-  }
+  if ('badUtf8' in apiText) return fail(apiText.badUtf8, 'UnicodeDecodeError', apiState.path);
   const parsed = parseApiVersions(apiText.text);
-  if (!parsed.ok) {
-    const stripped = parsed.bad.trim();
-    return fail(`API version(s) can't be converted to integer: invalid literal for int() with base 10: ${pyReprStr(stripped)}`);
+  if (!parsed.ok) return fail(`API version(s) can't be converted to integer: ${parsed.error}`);
+  apiVersions = parsed.versions;
+  apiVersionsExact = parsed.exact;
+  if (!parsed.exact.some((v) => OS_API_VERSIONS.includes(Number(v)) && BigInt(Number(v)) === v)) {
+    return fail(`API version mismatch for path '${osDir}': found ${pyReprIntList(parsed.exact)}, want ${OS_API_VERSIONS_REPR}.`);
   }
-  const apiVersions = parsed.versions;
-  if (!apiVersions.some((v) => OS_API_VERSIONS.includes(v))) {
-    return {
-      ...fail(`API version mismatch for path '${osDir}': found ${pyReprIntList(apiVersions)}, want ${OS_API_VERSIONS_REPR}.`),
-      apiVersions,
-    };
-  }
-  const maxv = Math.max(...apiVersions);
+  const maxv = parsed.exact.reduce((a, b) => (b > a ? b : a));
 
   // os_files: OS_SCRIPTS (required unless noted), then variants/parameters files.
   const osFiles: [string, boolean][] = OS_SCRIPTS.map((s) => [s, true]);
@@ -182,28 +220,28 @@ export function tryOsFromDisk(dir: string): {
   };
   setRequired(OS_SCRIPT_CREATE, false);
   setRequired(OS_SCRIPT_CREATE_UNTRUSTED, false);
-  if (maxv >= OS_API_V15) setRequired(OS_VARIANTS_FILE, false);
-  if (maxv >= OS_API_V20) setRequired(OS_PARAMETERS_FILE, true);
+  if (maxv >= BigInt(OS_API_V15)) setRequired(OS_VARIANTS_FILE, false);
+  if (maxv >= BigInt(OS_API_V20)) setRequired(OS_PARAMETERS_FILE, true);
   else osFiles.splice(osFiles.findIndex(([f]) => f === OS_SCRIPT_VERIFY), 1);
 
   const present = new Set<string>();
   for (const [file, required] of osFiles) {
-    const st = statFile(osDir, file);
+    const st = statFile(osDir, file, join(file));
     files[file] = st;
     if (st.kind === 'missing' || st.kind === 'error') {
       if (st.errno === 'ENOENT' && !required) continue;
-      return { ...fail(`File '${file}' under path '${osDir}' is missing (${st.errno})`), apiVersions };
+      return fail(`File '${file}' under path '${osDir}' is missing (${st.errno})`);
     }
     if (st.kind !== 'file') {
-      return { ...fail(`File '${file}' under path '${osDir}' is not a regular file`), apiVersions };
+      return fail(`File '${file}' under path '${osDir}' is not a regular file`);
     }
     if (OS_SCRIPTS.includes(file) && ((st.mode ?? 0) & 0o100) === 0) {
-      return { ...fail(`File '${file}' under path '${osDir}' is not executable`), apiVersions };
+      return fail(`File '${file}' under path '${osDir}' is not executable`);
     }
     present.add(file);
   }
   if (!present.has(OS_SCRIPT_CREATE) && !present.has(OS_SCRIPT_CREATE_UNTRUSTED)) {
-    return { ...fail(`A create script (trusted or untrusted) under path '${osDir}' must exist`), apiVersions };
+    return fail(`A create script (trusted or untrusted) under path '${osDir}' must exist`);
   }
 
   let variants: string[] = [];
@@ -211,34 +249,35 @@ export function tryOsFromDisk(dir: string): {
     const r = readUtf8(files[OS_VARIANTS_FILE].path);
     if ('errno' in r) {
       if (r.errno !== 'ENOENT') {
-        return { ...fail(`Error while reading the OS variants file at ${files[OS_VARIANTS_FILE].path}: ${r.errno}`), apiVersions };
+        return fail(`Error while reading the OS variants file at ${files[OS_VARIANTS_FILE].path}: ${r.errno}`);
       }
     } else if ('badUtf8' in r) {
-      return { ...fail(`File '${OS_VARIANTS_FILE}' under path '${osDir}' is not valid UTF-8 (Ganeti's OS scan crashes on it)`), apiVersions };
+      return fail(r.badUtf8, 'UnicodeDecodeError', files[OS_VARIANTS_FILE].path);
     } else {
       variants = parseVariantsList(r.text);
     }
   }
 
-  let parameters: Parameter[] = [];
+  let parameterFields: string[][] = [];
   if (present.has(OS_PARAMETERS_FILE)) {
     const r = readUtf8(files[OS_PARAMETERS_FILE].path);
     if ('errno' in r) {
-      return { ...fail(`Error while reading the OS parameters file at ${files[OS_PARAMETERS_FILE].path}: ${r.errno}`), apiVersions };
+      return fail(`Error while reading the OS parameters file at ${files[OS_PARAMETERS_FILE].path}: ${r.errno}`);
     }
-    if ('badUtf8' in r) {
-      return { ...fail(`File '${OS_PARAMETERS_FILE}' under path '${osDir}' is not valid UTF-8 (Ganeti's OS scan crashes on it)`), apiVersions };
-    }
-    parameters = parseParametersList(r.text).map((l) => ({ name: l.fields[0] ?? '', description: l.fields[1] ?? '' }));
+    if ('badUtf8' in r) return fail(r.badUtf8, 'UnicodeDecodeError', files[OS_PARAMETERS_FILE].path);
+    parameterFields = parseParametersList(r.text).map((l) => l.fields);
   }
 
   return {
     verdict: { valid: true },
     apiVersions,
+    apiVersionsExact,
+    osDir,
     files,
     variants,
-    parameters,
-    trusted: present.has(OS_SCRIPT_CREATE),
+    parameters: parameterFields.map((f) => ({ name: f[0] ?? '', description: f[1] ?? '' })),
+    parameterFields,
+    trusted: !present.has(OS_SCRIPT_CREATE_UNTRUSTED),
   };
 }
 
@@ -257,11 +296,13 @@ export function readDefinition(dir: string): OsDefinition {
     verdict: r.verdict,
     apiVersions: r.apiVersions,
     apiVersion: r.apiVersions ? effectiveApiVersion(r.apiVersions) : undefined,
-    maxApiVersion: r.apiVersions && r.apiVersions.length ? Math.max(...r.apiVersions) : undefined,
+    maxApiVersion: r.apiVersions && r.apiVersions.length ? r.apiVersions.reduce((a, b) => (b > a ? b : a)) : undefined,
     files,
     scripts,
     variants: r.variants,
     parameters: r.parameters,
+    parameterFields: r.parameterFields,
+    osDir: r.osDir,
     trusted: r.trusted,
     provenance: readProvenance(abs),
   };

@@ -96,7 +96,21 @@ export function checkParamSpec(p: ParamSpec): void {
   }
 }
 
-/** Every rule a spec must follow before anything is planned. */
+/** User-declared parameters need API 20: below it Ganeti has no parameters.list. */
+export function checkParamsNeedApi20(apiVersions: number[], count: number): void {
+  const top = Math.max(...apiVersions);
+  if (top < OS_API_V20 && count) {
+    throw new UsageError(`parameters need API 20: API ${top} has no parameters.list (Ganeti ignores it below 20)`, [
+      'Add 20 to --api, or drop --param.',
+    ]);
+  }
+}
+
+/**
+ * Every rule a spec must follow before anything is planned. Parameters may be present below
+ * API 20: a template's own parameters still give the scripts their defaults there (Ganeti just
+ * never sets them); only parameters.list, verify and the README's table need 20.
+ */
 export function checkSpec(spec: DefinitionSpec): void {
   const bad = checkOsName(spec.name);
   if (bad) throw new UsageError(bad);
@@ -114,11 +128,6 @@ export function checkSpec(spec: DefinitionSpec): void {
     if (vb) throw new UsageError(vb);
     if (seen.has(v.name)) throw new UsageError(`variant '${v.name}' is given twice`);
     seen.add(v.name);
-  }
-  if (top < OS_API_V20 && spec.parameters.length) {
-    throw new UsageError(`parameters need API 20: API ${top} has no parameters.list (Ganeti ignores it below 20)`, [
-      'Add 20 to --api, or drop --param.',
-    ]);
   }
   const pseen = new Set<string>();
   for (const p of spec.parameters) {

@@ -91,3 +91,9 @@ export function snapshotTree(root: string): TreeEntry[] {
   walk(root);
   return out;
 }
+
+/** Run the CLI in-process without a terminal; collect stdout, stderr and the exit code. */
+export async function cli(cwd: string, args: string[], env: Record<string, string | undefined> = {}) {
+  const r = await runInProcess(args, { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env } as Record<string, string> });
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr.replace(/\n$/, '') };
+}

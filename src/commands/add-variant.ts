@@ -1,0 +1,132 @@
+/** `ganeti-os add-variant <variant>`: a new variant in variants.list, with its configuration. */
+import * as path from 'node:path';
+import type { Context } from '../context';
+import { UsageError, UserError } from '../errors';
+import { OS_API_V15, OS_VARIANTS_FILE, checkVariantName } from '../core/ganeti';
+import {
+  Loaded,
+  MaintainOptions,
+  addVariantLine,
+  facts,
+  finish,
+  foreignVariantsDir,
+  loadDefinition,
+  planPath,
+  planRegenerate,
+  readText,
+  setConfValues,
+  symlinkNote,
+  textOp,
+} from '../core/maintain';
+import { Plan, PlanOp, isUntouched } from '../core/plan';
+import type { DefinitionSpec, VariantSpec } from '../core/spec';
+import { variantSettings } from '../core/templates';
+import { parseSetting } from '../core/validate-spec';
+
+export interface AddVariantOptions extends MaintainOptions {
+  variant: string;
+  set?: string[];
+  first?: boolean;
+}
+
+export async function runAddVariant(ctx: Context, opts: AddVariantOptions): Promise<void> {
+  const bad = checkVariantName(opts.variant);
+  if (bad) throw new UsageError(bad);
+  const given: Record<string, string> = {};
+  for (const s of opts.set ?? []) {
+    const [k, v] = parseSetting(s);
+    given[k] = v;
+  }
+  const l = loadDefinition(ctx, opts);
+  if (l.maxApi < OS_API_V15) {
+    throw new UserError(`${l.name} uses OS interface version ${l.maxApi}, which has no variants (Ganeti reads variants.list from version 15); nothing was changed`, [
+      `Run 'ganeti-os bump-api 15' (or 20) first, then add the variant.`,
+    ]);
+  }
+  const v = opts.variant;
+  const edit = addVariantLine(l.variantsFile.text, v, { first: opts.first });
+  const names = namesAfter(l.variants, v, edit.result, !!opts.first);
+  const { plan, confPath } = l.provenance ? planOwn(l, opts, given, edit.text, names) : planForeign(l, opts, given, edit.text);
+  const note = symlinkNote(l.variantsFile);
+  if (note && edit.result !== 'exists') plan.notes.unshift(note);
+
+  const hasSet = Object.keys(given).length > 0;
+  let summary: string;
+  if (edit.result === 'added') summary = `Added variant '${v}' to ${l.name}${opts.first ? ' as its default' : ''} (variants: ${names.join(', ')})`;
+  else if (edit.result === 'moved') summary = `Variant '${v}' of ${l.name} is now the first, default one (variants: ${names.join(', ')})`;
+  else if (hasSet) summary = `Variant '${v}' already exists in ${l.name}; updated only its configuration${confPath ? ` (${confPath})` : ''}`;
+  else summary = `Variant '${v}' already exists in ${l.name}`;
+  finish(ctx, plan, opts, summary, {
+    command: 'add-variant',
+    variant: v,
+    result: edit.result,
+    ...facts(l, l.apiVersions, names, l.parameters.map((p) => p.name)),
+  });
+}
+
+function namesAfter(current: string[], v: string, result: string, first: boolean): string[] {
+  if (result === 'exists') return current;
+  const rest = current.filter((n) => n !== v);
+  return first ? [v, ...rest] : [...rest, v];
+}
+
+/** A definition ganeti-os wrote: new answers, re-rendered; an existing variant's conf edited in place. */
+function planOwn(l: Loaded, opts: AddVariantOptions, given: Record<string, string>, listText: string, names: string[]): { plan: Plan; confPath?: string } {
+  const t = l.template!;
+  const old = l.spec!;
+  const v = opts.variant;
+  const byName = new Map(old.variants.map((x) => [x.name, x]));
+  const existing = byName.get(v);
+  const entry: VariantSpec = existing
+    ? { name: v, settings: { ...existing.settings, ...given } }
+    : { name: v, settings: variantSettings(t, v, given) };
+  byName.set(v, entry);
+  const spec: DefinitionSpec = { ...old, variants: names.map((n) => byName.get(n)!) };
+  const rel = path.join('variants', `${v}.conf`);
+  const extraOps: PlanOp[] = [];
+  const conf = readText(path.join(l.root, rel));
+  if (conf.exists && Object.keys(given).length) {
+    // The file is the user's: set the keys in place, keep the rest. Record it only if it was untouched.
+    const untouched = isUntouched(l.provenance, rel, Buffer.from(conf.text, 'utf8'));
+    extraOps.push(textOp(rel, conf, setConfValues(conf.text, given), untouched ? 'user' : undefined));
+  }
+  const plan = planRegenerate(l, spec, { force: opts.force, variantsText: listText, extraOps });
+  return { plan, confPath: rel };
+}
+
+/** A definition ganeti-os did not write: variants.list edited in place; a conf where its others live. */
+function planForeign(l: Loaded, opts: AddVariantOptions, given: Record<string, string>, listText: string): { plan: Plan; confPath?: string } {
+  const v = opts.variant;
+  const ops: PlanOp[] = [];
+  const notes: string[] = [];
+  ops.push(textOp(OS_VARIANTS_FILE, l.variantsFile, l.variantsFile.exists ? listText : `${v}\n`));
+  const dir = foreignVariantsDir(l);
+  const hasSet = Object.keys(given).length > 0;
+  let confPath: string | undefined;
+  if (!dir) {
+    if (hasSet) {
+      throw new UserError(`${l.name} was not written by ganeti-os and has no variants/ directory: cannot tell where it keeps variant settings; nothing was changed`, [
+        'Add the variant without --set, then configure it as its scripts expect.',
+      ]);
+    }
+    if (!l.variants.includes(v)) {
+      notes.push(`${l.name} was not written by ganeti-os: configure variant '${v}' the way its scripts expect (no variants/ directory was found).`);
+    }
+  } else {
+    const abs = path.join(dir, `${v}.conf`);
+    confPath = planPath(l.root, abs);
+    const conf = readText(abs);
+    if (conf.exists) {
+      if (hasSet) ops.push({ ...textOp(confPath, conf, setConfValues(conf.text, given)), realPath: abs });
+    } else {
+      const header =
+        '# shellcheck shell=bash disable=SC2034\n' +
+        `# Variant '${v}' of the ${l.name} OS definition, added by ganeti-os add-variant.\n` +
+        '# Settings for this variant (sourced as shell by the scripts that read variants/<variant>.conf).\n';
+      const content = hasSet ? setConfValues(header, given) : header;
+      ops.push({ path: confPath, kind: 'create', content, mode: 0o644, realPath: abs });
+      notes.push(`${l.name} was not written by ganeti-os: check that its scripts read ${abs} and that it holds what they need.`);
+    }
+  }
+  return { plan: { root: l.root, ops, notes }, confPath };
+}

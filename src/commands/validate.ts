@@ -1,0 +1,205 @@
+/**
+ * `ganeti-os validate [dir...]`: Ganeti 3.0's verdict on each directory (backend._TryOSFromDisk,
+ * same first error in the same words), then what ganeti-os sees that breaks later.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Context } from '../context';
+import { SilentFailure, UserError } from '../errors';
+import { Problem, findProblems } from '../core/checks';
+import { OS_API_V20, OS_SCRIPTS, OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, OS_SCRIPT_VERIFY } from '../core/ganeti';
+import { OsDefinition, readDefinition } from '../core/model';
+import { pyReprStr } from '../core/pyfmt';
+
+export interface ValidateOptions {
+  dirs?: string[];
+  json?: boolean;
+  strict?: boolean;
+  shellcheck?: boolean;
+}
+
+export interface ValidateResult {
+  dir: string;
+  name: string;
+  /** The OS path as Ganeti spells it in its messages. */
+  path: string;
+  valid: boolean;
+  /** Ganeti's error, word for word (null when valid). */
+  error: string | null;
+  /** Set when Ganeti raises instead of answering (e.g. UnicodeDecodeError). */
+  crash: string | null;
+  /** The file Ganeti was reading when it raised. */
+  crashFile: string | null;
+  /** A hint of ours about the error (e.g. "no such directory"); never part of Ganeti's words. */
+  note: string | null;
+  apiVersions: number[] | null;
+  apiVersion: number | null;
+  variants: string[];
+  parameters: string[][];
+  trusted: boolean;
+  warnings: Problem[];
+  /** Worth knowing, never a failure (e.g. an unsupported API version listed beside supported ones). */
+  notes: Problem[];
+  /** Valid and, with --strict, free of warnings. */
+  passed: boolean;
+  /**
+   * What _TryOSFromDisk returns, in the words of the test harness: {ok: false, error} or
+   * {ok: true, os: objects.OS fields}.
+   */
+  ganeti: Record<string, unknown>;
+}
+
+export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<void> {
+  const dirs = opts.dirs && opts.dirs.length ? opts.dirs : ['.'];
+  const shellcheck = opts.shellcheck ? findShellcheck(ctx) : undefined;
+  const results = dirs.map((d) => validateOne(path.resolve(ctx.cwd, d), { strict: !!opts.strict, shellcheck }));
+  const ok = results.every((r) => r.passed);
+  if (opts.json) {
+    ctx.out.write(JSON.stringify({ ok, strict: !!opts.strict, results }, null, 2) + '\n');
+  } else {
+    const lines: string[] = [];
+    for (const r of results) {
+      if (r.valid) {
+        const bits = [`API ${r.apiVersions?.join(', ')}`];
+        const show = (n: string) => (/^[\x21-\x7e]+$/.test(n) ? n : pyReprStr(n));
+        if (r.variants.length) bits.push(`variants: ${r.variants.map(show).join(', ')}`);
+        if (r.parameters.length) bits.push(`parameters: ${r.parameters.map((p) => show(p[0] ?? '')).join(', ')}`);
+        if (!r.trusted) bits.push('untrusted');
+        lines.push(`${r.dir}: valid (${bits.join('; ')})`);
+      } else {
+        lines.push(`${r.dir}: invalid: ${r.error}`);
+        if (r.crash) lines.push(`  (Ganeti raises ${r.crash} reading ${r.crashFile}: the whole OS scan of the node fails and every OS on it disappears)`);
+        if (r.note) lines.push(`  (${r.note})`);
+      }
+      for (const w of r.warnings) lines.push(`  ${opts.strict ? 'error' : 'warning'}: ${w.message}`);
+      for (const n of r.notes) lines.push(`  note: ${n.message}`);
+    }
+    const bad = results.filter((r) => !r.passed).length;
+    if (results.length > 1) lines.push(`${results.length - bad} of ${results.length} passed${opts.strict ? ' (strict)' : ''}`);
+    ctx.out.write(lines.join('\n') + '\n');
+  }
+  if (!ok) throw new SilentFailure();
+}
+
+export function validateOne(dir: string, opts: { strict: boolean; shellcheck?: string }): ValidateResult {
+  const def = readDefinition(dir);
+  const all = findProblems(def).filter((p) => p.severity !== 'error');
+  const problems = all.filter((p) => p.severity === 'warning');
+  if (opts.shellcheck && def.verdict.valid) problems.push(...shellcheckProblems(opts.shellcheck, def));
+  return {
+    dir: def.dir,
+    name: def.name,
+    path: def.osDir,
+    valid: def.verdict.valid,
+    error: def.verdict.error ?? null,
+    crash: def.verdict.crash ?? null,
+    crashFile: def.verdict.crashFile ?? null,
+    note: def.verdict.valid ? null : noteFor(dir),
+    apiVersions: def.verdict.valid ? (def.apiVersions ?? null) : null,
+    apiVersion: def.verdict.valid ? (def.apiVersion ?? null) : null,
+    variants: def.variants,
+    parameters: def.parameterFields,
+    trusted: def.trusted,
+    warnings: problems,
+    notes: all.filter((p) => p.severity === 'info'),
+    passed: def.verdict.valid && (!opts.strict || problems.length === 0),
+    ganeti: ganetiAnswer(def),
+  };
+}
+
+function ganetiAnswer(def: OsDefinition): Record<string, unknown> {
+  if (!def.verdict.valid) {
+    return def.verdict.crash ? { ok: false, error: def.verdict.error, type: def.verdict.crash } : { ok: false, error: def.verdict.error };
+  }
+  const script = (s: string) => (def.files[s]?.kind === 'file' ? `${def.osDir}/${s}` : null);
+  return {
+    ok: true,
+    os: {
+      name: def.name,
+      path: def.osDir,
+      api_versions: def.apiVersions,
+      variants: def.variants,
+      parameters: def.parameterFields,
+      create_script: script(OS_SCRIPT_CREATE),
+      create_script_untrusted: script(OS_SCRIPT_CREATE_UNTRUSTED),
+      verify_script: (def.maxApiVersion ?? 0) >= OS_API_V20 ? script(OS_SCRIPT_VERIFY) : null,
+    },
+  };
+}
+
+function noteFor(dir: string): string | null {
+  try {
+    const st = fs.statSync(dir);
+    if (!st.isDirectory()) return `${dir} is not a directory`;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `${dir} does not exist` : `${dir}: ${code}`;
+  }
+  return null;
+}
+
+function findShellcheck(ctx: Context): string {
+  for (const dir of (ctx.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    if (!dir) continue;
+    const p = path.join(dir, 'shellcheck');
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      // not here
+    }
+  }
+  throw new UserError('--shellcheck needs shellcheck, which is not installed (Debian: apt-get install shellcheck)');
+}
+
+function isShellScript(p: string): boolean {
+  let head = '';
+  try {
+    const fd = fs.openSync(p, 'r');
+    try {
+      const b = Buffer.alloc(256);
+      head = b.subarray(0, fs.readSync(fd, b, 0, 256, 0)).toString('latin1');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+  if (!head.startsWith('#!')) return true;
+  const line = head.split('\n')[0];
+  return /^#!\s*\S*\/(env\s+)?(sh|bash|dash|ksh|mksh|busybox\s+sh)\b/.test(line) || /^#!\s*\/usr\/bin\/env\s+(-\S+\s+)*(sh|bash|dash|ksh)\b/.test(line);
+}
+
+interface ShellcheckComment {
+  file: string;
+  line: number;
+  column: number;
+  level: string;
+  code: number;
+  message: string;
+}
+
+function shellcheckProblems(shellcheck: string, def: OsDefinition): Problem[] {
+  // Only shell scripts: shellcheck refuses other interpreters (SC1071), which says nothing about them.
+  const scripts = OS_SCRIPTS.filter((s) => def.files[s]?.kind === 'file' && isShellScript(def.files[s].path));
+  if (!scripts.length) return [];
+  const r = spawnSync(shellcheck, ['--format=json1', '--external-sources', '--source-path=SCRIPTDIR', ...scripts], {
+    cwd: def.dir,
+    encoding: 'utf8',
+    maxBuffer: 32 * 1024 * 1024,
+  });
+  let comments: ShellcheckComment[] = [];
+  try {
+    comments = (JSON.parse(r.stdout) as { comments: ShellcheckComment[] }).comments;
+  } catch {
+    return [{ severity: 'warning', code: 'shellcheck', message: `shellcheck failed: ${(r.stderr || r.error?.message || '').trim()}` }];
+  }
+  return comments.map((c) => ({
+    severity: 'warning' as const,
+    code: `shellcheck-SC${c.code}`,
+    message: `${c.file}:${c.line}:${c.column}: ${c.level}: ${c.message} [SC${c.code}]`,
+    file: c.file,
+    line: c.line,
+  }));
+}

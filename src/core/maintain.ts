@@ -1,0 +1,545 @@
+/**
+ * Maintaining an existing definition (add-variant, remove-variant, bump-api, add-param,
+ * remove-param): load it with what ganeti-os recorded about it, edit `variants.list` and
+ * `parameters.list` line by line (comments, blank lines, order and symlinks kept), and plan the
+ * rest by re-rendering the template from the changed answers. Only files whose rendered content
+ * the change affects are rewritten; files the user owns are only ever created.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Context } from '../context';
+import { UserError } from '../errors';
+import { provenanceOp, recoverBeforePlanning } from './definition';
+import {
+  OS_API_FILE,
+  OS_API_V20,
+  OS_PARAMETERS_FILE,
+  OS_VARIANTS_FILE,
+  parseApiVersions,
+  parseParametersList,
+  parseVariantsList,
+  pyStrip,
+} from './ganeti';
+import { readDefinition, readUtf8 } from './model';
+import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
+import { PROVENANCE_FILE, Provenance, readProvenance } from './provenance';
+import { pyReprStr } from './pyfmt';
+import { applyAndReport } from './report';
+import { JOURNAL_FILE } from './writer';
+import { shq } from './shell';
+import type { DefinitionSpec, ParamSpec, VariantSpec } from './spec';
+import { RenderedFile, Template, loadTemplate, renderTemplate, variantSettings } from './templates';
+
+/** Options every maintenance command takes. */
+export interface MaintainOptions {
+  osDir?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  force?: boolean;
+}
+
+/** A list file as found on disk (following a symlink to its target). */
+export interface ListFile {
+  /** Name inside the definition. */
+  rel: string;
+  abs: string;
+  exists: boolean;
+  /** Content ('' when missing). */
+  text: string;
+  mode: number;
+  isSymlink: boolean;
+  /** The file a symlink resolves to (the one that is really edited). */
+  realPath?: string;
+}
+
+export interface Loaded {
+  root: string;
+  /** Directory base name: what Ganeti calls the OS. */
+  name: string;
+  /** As listed in ganeti_api_version. */
+  apiVersions: number[];
+  /** Highest listed version ("maxv" in Ganeti). */
+  maxApi: number;
+  variantsFile: ListFile;
+  parametersFile: ListFile;
+  /** variants.list as Ganeti parses it (whatever the API version), duplicates dropped. */
+  variants: string[];
+  /** parameters.list lines with at least a name. */
+  parameters: { name: string; description: string }[];
+  provenance?: Provenance;
+  template?: Template;
+  /** The recorded answers, brought in line with what is on disk. Only with provenance. */
+  spec?: DefinitionSpec;
+}
+
+// ------------------------------------------------------------------------------------------
+// Loading
+
+function readList(root: string, rel: string): ListFile {
+  const abs = path.join(root, rel);
+  let isSymlink = false;
+  let linkTarget = '';
+  try {
+    const l = fs.lstatSync(abs);
+    isSymlink = l.isSymbolicLink();
+    if (isSymlink) linkTarget = fs.readlinkSync(abs);
+  } catch {
+    return { rel, abs, exists: false, text: '', mode: 0o644, isSymlink: false };
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && isSymlink) {
+      throw new UserError(`${rel} in ${root} is a symlink to ${linkTarget}, which does not exist; nothing was changed`, [
+        'Create the file it points to (or remove the dangling link), then run the command again.',
+      ]);
+    }
+    throw new UserError(`cannot read ${abs}: ${code ?? 'error'}; nothing was changed`);
+  }
+  if (!st.isFile()) throw new UserError(`${abs} is not a regular file; nothing was changed`);
+  const r = readUtf8(abs);
+  if ('errno' in r) throw new UserError(`cannot read ${abs}: ${r.errno}; nothing was changed`);
+  if ('badUtf8' in r) {
+    throw new UserError(`${abs} is not valid UTF-8 (Ganeti's OS scan crashes on it); nothing was changed`, [
+      'Fix its encoding by hand, then run the command again.',
+    ]);
+  }
+  return {
+    rel,
+    abs,
+    exists: true,
+    text: r.text,
+    mode: st.mode & 0o7777,
+    isSymlink,
+    realPath: isSymlink ? fs.realpathSync(abs) : undefined,
+  };
+}
+
+/** Read the definition a maintenance command acts on; every problem is a clear error. */
+export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>): Loaded {
+  const root = path.resolve(ctx.cwd, opts.osDir ?? '.');
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(root);
+  } catch {
+    throw new UserError(`${root} does not exist`);
+  }
+  if (!st.isDirectory()) throw new UserError(`${root} is not a directory`);
+  if (fs.existsSync(path.join(root, JOURNAL_FILE))) {
+    // A write was killed half-way: plan from the state before it, as the writer would restore it.
+    if (opts.dryRun) ctx.log.warn(`${root} holds an interrupted ganeti-os write; it will be rolled back before the next change`);
+    else recoverBeforePlanning(ctx, root);
+  }
+  const hint = 'Run the command inside an OS definition directory, or name one with --os-dir DIR.';
+  const apiAbs = path.join(root, OS_API_FILE);
+  let apiSt: fs.Stats;
+  try {
+    apiSt = fs.statSync(apiAbs);
+  } catch {
+    throw new UserError(`${root} is not an OS definition: it has no ${OS_API_FILE}`, [hint]);
+  }
+  if (!apiSt.isFile()) throw new UserError(`${apiAbs} is not a regular file`);
+  const apiText = readUtf8(apiAbs);
+  if ('errno' in apiText) throw new UserError(`cannot read ${apiAbs}: ${apiText.errno}`);
+  if ('badUtf8' in apiText) throw new UserError(`${apiAbs} is not valid UTF-8 (Ganeti's OS scan crashes on it); fix it by hand`);
+  const parsed = parseApiVersions(apiText.text);
+  if (!parsed.ok) {
+    throw new UserError(`${apiAbs} is not a list of versions: Ganeti cannot convert ${pyReprStr(pyStrip(parsed.bad))} to an integer`, [
+      'Fix it by hand (one version per line, e.g. 20, 15, 10), then run the command again.',
+    ]);
+  }
+  if (!parsed.versions.length) throw new UserError(`${apiAbs} lists no API version; fix it by hand (e.g. 20, 15, 10 on separate lines)`);
+  const apiVersions = parsed.versions;
+
+  const variantsFile = readList(root, OS_VARIANTS_FILE);
+  const parametersFile = readList(root, OS_PARAMETERS_FILE);
+  const variants = [...new Set(parseVariantsList(variantsFile.text))];
+  const parameters = parseParametersList(parametersFile.text)
+    .filter((l) => l.fields.length > 0)
+    .map((l) => ({ name: l.fields[0], description: l.fields[1] ?? '' }));
+
+  const loaded: Loaded = {
+    root,
+    name: path.basename(root),
+    apiVersions,
+    maxApi: Math.max(...apiVersions),
+    variantsFile,
+    parametersFile,
+    variants,
+    parameters,
+  };
+
+  if (fs.existsSync(path.join(root, PROVENANCE_FILE))) {
+    const prov = readProvenance(root);
+    if (!prov || !validAnswers(prov.answers)) {
+      throw new UserError(`${path.join(root, PROVENANCE_FILE)} is damaged: ganeti-os cannot tell which files it wrote; nothing was changed`, [
+        'Restore it from a backup, or remove it to maintain the definition as one ganeti-os did not write.',
+      ]);
+    }
+    let template: Template;
+    try {
+      template = loadTemplate(prov.template);
+    } catch {
+      throw new UserError(`${root} was written from template '${prov.template}', which this ganeti-os does not have; nothing was changed`);
+    }
+    loaded.provenance = prov;
+    loaded.template = template;
+    loaded.spec = reconcile(prov.answers, loaded, template);
+  }
+  return loaded;
+}
+
+function validAnswers(a: unknown): a is DefinitionSpec {
+  const s = a as DefinitionSpec;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.name === 'string' &&
+    Array.isArray(s.apiVersions) &&
+    Array.isArray(s.variants) &&
+    Array.isArray(s.parameters) &&
+    s.variants.every((v) => v && typeof v.name === 'string' && typeof v.settings === 'object') &&
+    s.parameters.every((p) => p && typeof p.name === 'string')
+  );
+}
+
+const sameList = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** The recorded answers, with the API versions, variants and parameters Ganeti reads from disk. */
+function reconcile(answers: DefinitionSpec, l: Loaded, t: Template): DefinitionSpec {
+  const byName = new Map(answers.variants.map((v) => [v.name, v]));
+  const variants: VariantSpec[] = l.variants.map((n) => byName.get(n) ?? { name: n, settings: variantSettings(t, n) });
+  const pByName = new Map(answers.parameters.map((p) => [p.name, p]));
+  const parameters: ParamSpec[] = l.parameters.map((p) => {
+    const known = pByName.get(p.name);
+    return known ? (known.description === p.description ? known : { ...known, description: p.description }) : { ...p };
+  });
+  return {
+    ...answers,
+    apiVersions: sameList(answers.apiVersions, l.apiVersions) ? answers.apiVersions : [...l.apiVersions],
+    variants: sameList(answers.variants.map((v) => v.name), variants.map((v) => v.name)) ? answers.variants : variants,
+    // Below API 20 Ganeti ignores parameters.list: the answers keep the parameters (and their defaults).
+    parameters: l.maxApi < OS_API_V20 || sameList(answers.parameters, parameters) ? answers.parameters : parameters,
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+// Line-by-line edits (pure: text in, text out)
+
+export interface Line {
+  /** The line without its terminator. */
+  text: string;
+  /** Its terminator ('' for a last line without one). */
+  eol: string;
+}
+
+/** Split as Python's str.splitlines() does (Ganeti's reading), keeping each terminator. */
+export function splitLines(text: string): Line[] {
+  const out: Line[] = [];
+  const re = /([^\n\r\u000b\u000c\u001c\u001d\u001e\u0085\u2028\u2029]*)(\r\n|[\n\r\u000b\u000c\u001c\u001d\u001e\u0085\u2028\u2029]|$)/gu;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    if (m[0] === '') break;
+    out.push({ text: m[1], eol: m[2] });
+  }
+  return out;
+}
+
+export function joinLines(lines: Line[]): string {
+  return lines.map((l) => l.text + l.eol).join('');
+}
+
+/** The terminator new lines get: the file's own (LF or CRLF), LF by default. */
+function newlineOf(lines: Line[]): string {
+  const withEol = lines.filter((l) => l.eol !== '');
+  return withEol.length && withEol[withEol.length - 1].eol === '\r\n' ? '\r\n' : '\n';
+}
+
+/** Make sure every line ends with a terminator before lines are added after it. */
+function terminated(lines: Line[]): Line[] {
+  const nl = newlineOf(lines);
+  return lines.map((l) => (l.eol === '' ? { ...l, eol: nl } : l));
+}
+
+const isVariantLine = (l: Line) => {
+  const t = pyStrip(l.text);
+  return t !== '' && !t.startsWith('#');
+};
+
+export type VariantEdit = 'added' | 'moved' | 'exists';
+
+/**
+ * Add `name` to variants.list text: after the last variant (or before the first with `first`),
+ * so comments at the top or bottom stay where they are. An existing variant is left alone, or
+ * moved to the front with `first`.
+ */
+export function addVariantLine(text: string, name: string, opts: { first?: boolean } = {}): { text: string; result: VariantEdit } {
+  let lines = splitLines(text);
+  const idx = lines.map((l, i) => (isVariantLine(l) ? i : -1)).filter((i) => i >= 0);
+  const existing = idx.filter((i) => pyStrip(lines[i].text) === name);
+  if (existing.length) {
+    if (!opts.first || existing[0] === idx[0]) return { text, result: 'exists' };
+    lines = terminated(lines);
+    const moved = lines[existing[0]];
+    lines.splice(existing[0], 1);
+    lines.splice(idx[0], 0, moved);
+    return { text: joinLines(lines), result: 'moved' };
+  }
+  lines = terminated(lines);
+  const nl = newlineOf(lines);
+  const at = !idx.length ? lines.length : opts.first ? idx[0] : idx[idx.length - 1] + 1;
+  lines.splice(at, 0, { text: name, eol: nl });
+  return { text: joinLines(lines), result: 'added' };
+}
+
+/** Remove every line naming `name` from variants.list text; everything else stays. */
+export function removeVariantLine(text: string, name: string): { text: string; removed: number } {
+  const lines = splitLines(text);
+  const kept = lines.filter((l) => !(isVariantLine(l) && pyStrip(l.text) === name));
+  return { text: joinLines(kept), removed: lines.length - kept.length };
+}
+
+export interface ParamLineProblem {
+  line: number;
+  text: string;
+  problem: string;
+}
+
+/** Lines of parameters.list that Ganeti mishandles (blank ones are reported separately). */
+export function parameterLineProblems(text: string): ParamLineProblem[] {
+  const out: ParamLineProblem[] = [];
+  for (const l of parseParametersList(text)) {
+    if (!l.fields.length) continue;
+    if (l.fields[0].startsWith('#')) {
+      out.push({ line: l.line, text: l.raw, problem: `Ganeti has no comments here: it reads a parameter named '${l.fields[0]}'` });
+    } else if (l.fields.length === 1) {
+      out.push({ line: l.line, text: l.raw, problem: 'a name without a description breaks gnt-os info and gnt-cluster verify' });
+    }
+  }
+  return out;
+}
+
+/**
+ * Set (add or replace) parameter `name`'s line in parameters.list text, in place when it is
+ * there, else at the end. Blank lines (which crash Ganeti's parameter check) are dropped.
+ */
+export function setParameterLine(text: string, name: string, description: string): { text: string; result: 'added' | 'replaced' | 'same'; droppedBlank: number } {
+  const lines = splitLines(text);
+  const nonBlank = lines.filter((l) => pyStrip(l.text) !== '');
+  const droppedBlank = lines.length - nonBlank.length;
+  let work = terminated(nonBlank);
+  const nl = newlineOf(work);
+  const wanted = `${name} ${description.trim()}`;
+  const hits = work.map((l, i) => (firstField(l.text) === name ? i : -1)).filter((i) => i >= 0);
+  if (hits.length) {
+    const same = hits.length === 1 && work[hits[0]].text === wanted;
+    work[hits[0]] = { text: wanted, eol: work[hits[0]].eol };
+    work = work.filter((_, i) => !hits.slice(1).includes(i));
+    if (same && !droppedBlank) return { text, result: 'same', droppedBlank };
+    return { text: joinLines(work), result: same ? 'same' : 'replaced', droppedBlank };
+  }
+  work.push({ text: wanted, eol: nl });
+  return { text: joinLines(work), result: 'added', droppedBlank };
+}
+
+/** Remove parameter `name`'s line(s) from parameters.list text (and the blank lines Ganeti chokes on). */
+export function removeParameterLine(text: string, name: string): { text: string; removed: number; droppedBlank: number } {
+  const lines = splitLines(text);
+  const nonBlank = lines.filter((l) => pyStrip(l.text) !== '');
+  const kept = nonBlank.filter((l) => firstField(l.text) !== name);
+  return { text: joinLines(terminated(kept)), removed: nonBlank.length - kept.length, droppedBlank: lines.length - nonBlank.length };
+}
+
+function firstField(line: string): string | undefined {
+  const m = /^\s*(\S+)/u.exec(line);
+  return m ? m[1] : undefined;
+}
+
+/**
+ * Set KEY=VALUE settings in a bash configuration file: the last assignment of each key is
+ * replaced in place (so it still wins), a key not there is appended. Comments stay.
+ */
+export function setConfValues(text: string, settings: Record<string, string>): string {
+  let lines = splitLines(text);
+  for (const [key, value] of Object.entries(settings)) {
+    const re = new RegExp(`^(\\s*)(export\\s+)?${key}=`);
+    // An unset key is written as a commented-out assignment (`# KEY=`): setting it takes that line.
+    const unset = new RegExp(`^\\s*#\\s*${key}=\\s*$`);
+    let at = -1;
+    lines.forEach((l, i) => {
+      if (re.test(l.text)) at = i;
+    });
+    if (at < 0) at = lines.findIndex((l) => unset.test(l.text));
+    const m = at >= 0 ? re.exec(lines[at].text) ?? undefined : undefined;
+    const assignment = `${m ? m[1] + (m[2] ?? '') : ''}${key}=${shq(value)}`;
+    if (at >= 0) {
+      lines[at] = { text: assignment, eol: lines[at].eol };
+    } else {
+      lines = terminated(lines);
+      lines.push({ text: assignment, eol: newlineOf(lines) });
+    }
+  }
+  return joinLines(lines);
+}
+
+// ------------------------------------------------------------------------------------------
+// Planning
+
+/** An in-place edit of a text file (or its creation). `owner` set: record it in provenance. */
+export function textOp(rel: string, file: { exists: boolean; text: string; mode: number; realPath?: string }, content: string, owner?: 'tool' | 'user'): PlanOp {
+  const base = { path: rel, content, mode: file.exists ? file.mode : 0o644, owner, realPath: file.realPath };
+  if (!file.exists) return { ...base, kind: 'create' };
+  if (file.text === content) return { ...base, kind: 'identical' };
+  return { ...base, kind: 'update', reason: 'edited in place' };
+}
+
+/** Read a plain file for `textOp` (undefined content when missing). */
+export function readText(abs: string): { exists: boolean; text: string; mode: number; realPath?: string } {
+  let lst: fs.Stats;
+  try {
+    lst = fs.lstatSync(abs);
+  } catch {
+    return { exists: false, text: '', mode: 0o644 };
+  }
+  const r = readUtf8(abs);
+  if ('errno' in r) throw new UserError(`cannot read ${abs}: ${r.errno}; nothing was changed`);
+  if ('badUtf8' in r) throw new UserError(`${abs} is not valid UTF-8; nothing was changed`);
+  const st = fs.statSync(abs);
+  if (!st.isFile()) throw new UserError(`${abs} is not a regular file; nothing was changed`);
+  return { exists: true, text: r.text, mode: st.mode & 0o7777, realPath: lst.isSymbolicLink() ? fs.realpathSync(abs) : undefined };
+}
+
+export interface RegenerateOptions {
+  force?: boolean;
+  /** New content of variants.list / parameters.list; `null` removes the file. */
+  variantsText?: string | null;
+  parametersText?: string | null;
+  /** Further ops (configuration edits), recorded in provenance when they carry an owner. */
+  extraOps?: PlanOp[];
+  /** Files that are never removed even when the new answers no longer render them. */
+  keep?: string[];
+}
+
+const LIST_FILES = new Set([OS_VARIANTS_FILE, OS_PARAMETERS_FILE]);
+
+/**
+ * The plan for a ganeti-os definition moving from `l.spec` to `spec`: the list files edited in
+ * place, every other file whose rendering the change affects rewritten (tool's) or created
+ * (user's, only when missing), files no longer rendered removed (a user's edited file is kept
+ * unless --force), and the provenance record updated.
+ */
+export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: RegenerateOptions): Plan {
+  const t = l.template!;
+  const prov = l.provenance!;
+  const notes: string[] = [];
+  const before = renderTemplate(t, l.spec!);
+  const after = renderTemplate(t, spec);
+  const old = new Map(before.map((f) => [f.path, f]));
+  const onDisk = (rel: string) => {
+    try {
+      fs.lstatSync(path.join(l.root, rel));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // Affected: rendered differently (or only now). A missing file of ours is restored too; a
+  // missing file of the user's is only created when the change brings it.
+  const changed = (f: RenderedFile) => {
+    const o = old.get(f.path);
+    return !o || o.content !== f.content || o.mode !== f.mode || (f.owner === 'tool' && !onDisk(f.path));
+  };
+  const wanted: RenderedFile[] = [];
+  let apiOp: PlanOp | undefined;
+  for (const f of after) {
+    if (LIST_FILES.has(f.path) || !changed(f)) continue;
+    if (f.path === OS_API_FILE) {
+      // Nothing of the user's can live in it (no comments): rewritten from the versions read from it.
+      apiOp = textOp(f.path, readText(path.join(l.root, f.path)), f.content, 'tool');
+      continue;
+    }
+    if (f.owner === 'user' && onDisk(f.path)) {
+      if (!old.has(f.path)) notes.push(`Kept the existing ${f.path} as it is (it is yours).`);
+      continue;
+    }
+    wanted.push(f);
+  }
+  const ops: PlanOp[] = [...(apiOp ? [apiOp] : []), ...planWrite(l.root, wanted, { force: opts.force, provenance: prov })];
+
+  const renderedNow = new Set(after.map((f) => f.path));
+  for (const f of before) {
+    if (renderedNow.has(f.path) || LIST_FILES.has(f.path) || opts.keep?.includes(f.path) || !onDisk(f.path)) continue;
+    if (f.owner === 'user') {
+      const cur = readText(path.join(l.root, f.path));
+      if (opts.force || isUntouched(prov, f.path, Buffer.from(cur.text, 'utf8'))) {
+        ops.push({ path: f.path, kind: 'delete', realPath: cur.realPath });
+      } else {
+        notes.push(`Kept ${f.path}: you edited it. Remove it by hand, or run again with --force.`);
+      }
+      continue;
+    }
+    const op = planDelete(l.root, f.path, { force: opts.force, provenance: prov });
+    if (op) ops.push(op);
+  }
+
+  const listOp = (file: ListFile, text: string | null | undefined, renderedPath: string) => {
+    if (text === undefined) return;
+    if (text === null) {
+      if (!file.exists) return;
+      const op = planDelete(l.root, file.rel, { force: opts.force, provenance: prov });
+      if (op) ops.push(op);
+      return;
+    }
+    const content = file.exists ? text : (after.find((f) => f.path === renderedPath)?.content ?? text);
+    ops.push(textOp(file.rel, file, content, 'tool'));
+  };
+  listOp(l.variantsFile, opts.variantsText, OS_VARIANTS_FILE);
+  listOp(l.parametersFile, opts.parametersText, OS_PARAMETERS_FILE);
+  ops.push(...(opts.extraOps ?? []));
+  const record = provenanceOp(l.root, t, spec, ops, prov);
+  if (record.kind === 'update') record.reason = 'what ganeti-os wrote';
+  ops.push(record);
+  return { root: l.root, ops, notes };
+}
+
+/** Where a definition ganeti-os did not write keeps its per-variant files, if anywhere. */
+export function foreignVariantsDir(l: Loaded): string | undefined {
+  const candidates = [
+    ...(l.variantsFile.realPath ? [path.join(path.dirname(l.variantsFile.realPath), 'variants')] : []),
+    path.join(l.root, 'variants'),
+  ];
+  return candidates.find((d) => {
+    try {
+      return fs.statSync(d).isDirectory();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Plan path for a file: relative inside the definition, absolute outside it. */
+export function planPath(root: string, abs: string): string {
+  const rel = path.relative(root, abs);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? abs : rel;
+}
+
+export function symlinkNote(file: ListFile): string | undefined {
+  if (!file.isSymlink || !file.realPath) return undefined;
+  return `${file.rel} is a symlink: the file edited is its target, ${file.realPath}.`;
+}
+
+/** Apply and report, then say whether Ganeti would accept the result. */
+export function finish(ctx: Context, plan: Plan, opts: MaintainOptions, summary: string, extra: Record<string, unknown>): void {
+  applyAndReport(ctx, plan, { dryRun: opts.dryRun, json: opts.json, summary, extra });
+  if (opts.dryRun) return;
+  const def = readDefinition(plan.root);
+  if (!def.verdict.valid) ctx.log.warn(`Ganeti would not accept ${plan.root} as it is now: ${def.verdict.error}`);
+}
+
+/** The spec as JSON-friendly facts for --json. */
+export function facts(l: Loaded, apiVersions: number[], variants: string[], parameters: string[]): Record<string, unknown> {
+  return { name: l.name, generatedByGanetiOs: !!l.provenance, apiVersions, variants, parameters };
+}
+

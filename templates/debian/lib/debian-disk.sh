@@ -1,0 +1,173 @@
+# shellcheck shell=bash
+# Disks of the 'debian' template: partitions reached by byte range (losetup --offset/--sizelimit
+# from the partition table), never through kpartx, device-mapper or partition device nodes, so
+# there are no names to guess and no udev races; GRUB for BIOS written without grub-install.
+# Sourced by lib/steps.sh. Every resource acquired here is released by the runtime's cleanup
+# stack, on success and on failure alike.
+
+# Layout written by create: root is always partition 1, so a host kernel's root=/dev?da1 finds it.
+#   msdos: partition 1 = root from 1 MiB to the end; GRUB's core image in the gap after the MBR.
+#   gpt:   partition 2 = BIOS boot partition at 1-2 MiB (GRUB's core image), partition 1 = root
+#          from 2 MiB to the end.
+#   none:  the filesystem fills the disk; no boot loader.
+DEB_SECTOR=512
+DEB_MIB_SECTORS=2048
+DEB_BIOS_BOOT_TYPE=21686148-6449-6E6F-744E-656564454649
+# Set by deb_locate_root, read by the steps.
+# shellcheck disable=SC2034
+DEB_STYLE='' DEB_ROOT_OFFSET='' DEB_ROOT_SIZE=''
+
+# deb_partition DISK STYLE: write a fresh partition table (1 MiB aligned) on DISK.
+deb_partition() {
+  local disk=$1 style=$2 script
+  case $style in
+    msdos) script=$'label: dos\nstart=2048, type=83, bootable\n' ;;
+    gpt) script=$'label: gpt\n1 : start=4096, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root\n2 : start=2048, size=2048, type='"$DEB_BIOS_BOOT_TYPE"$', name=bios-boot\n' ;;
+    none)
+      # Remove any old partition table so nothing mistakes the filesystem for a partitioned disk.
+      wipefs --all --force --quiet -- "$disk" >/dev/null || gos_die "could not clear old signatures on $disk"
+      return 0
+      ;;
+    *) gos_die "unknown partition style '$style'" ;;
+  esac
+  wipefs --all --force --quiet -- "$disk" >/dev/null || gos_die "could not clear old signatures on $disk"
+  # No re-read and no kernel notification: partitions are reached by offset, not by device node.
+  printf '%s' "$script" | sfdisk --quiet --no-reread --no-tell-kernel --wipe always --wipe-partitions always -- "$disk" >/dev/null 2>&1 ||
+    gos_die "could not write a $style partition table on $disk (sfdisk)"
+}
+
+# deb_locate_root DISK: find the root filesystem of an instance disk. Sets DEB_STYLE (msdos, gpt,
+# none), DEB_ROOT_OFFSET and DEB_ROOT_SIZE (bytes). Fails when DISK holds no partition table and
+# no filesystem at its start.
+deb_locate_root() {
+  local disk=$1 pttype nr start sectors
+  # shellcheck disable=SC2034
+  DEB_STYLE='' DEB_ROOT_OFFSET='' DEB_ROOT_SIZE=''
+  pttype=$(blkid -p -o value -s PTTYPE -- "$disk" 2>/dev/null || true)
+  case $pttype in
+    dos) DEB_STYLE=msdos ;;
+    gpt) DEB_STYLE=gpt ;;
+    '')
+      DEB_STYLE=none
+      DEB_ROOT_OFFSET=0
+      DEB_ROOT_SIZE=$(gos_disk_size "$disk")
+      return 0
+      ;;
+    *) gos_die "disk $disk has a '$pttype' partition table, which this definition does not write" ;;
+  esac
+  # The size comes from the current table: a stale, smaller limit makes the filesystem look broken.
+  while read -r nr start sectors; do
+    if [[ $nr == 1 ]]; then
+      DEB_ROOT_OFFSET=$((start * DEB_SECTOR))
+      # shellcheck disable=SC2034
+      DEB_ROOT_SIZE=$((sectors * DEB_SECTOR))
+    fi
+  done < <(partx --show --noheadings --output NR,START,SECTORS -- "$disk" 2>/dev/null || true)
+  [[ -n $DEB_ROOT_OFFSET ]] || gos_die "disk $disk has a $DEB_STYLE partition table without partition 1"
+}
+
+# deb_attach_range DISK OFFSET SIZE VAR [ro]: a loop device for SIZE bytes of DISK from OFFSET,
+# detached at exit; its path in VAR.
+deb_attach_range() {
+  local _disk=$1 _offset=$2 _size=$3 _var=$4 _loop
+  local -a _opts=(--find --show --offset "$_offset" --sizelimit "$_size")
+  if [[ ${5-} == ro ]]; then _opts+=(--read-only); fi
+  _loop=$(losetup "${_opts[@]}" -- "$_disk") || gos_die "could not attach $_size bytes of $_disk at offset $_offset to a loop device"
+  gos_push_cleanup losetup --detach "$_loop"
+  gos_debug "attached $_disk (offset $_offset, $_size bytes) as $_loop"
+  printf -v "$_var" '%s' "$_loop"
+}
+
+# deb_mount DEV DIR [OPTIONS]: mount DEV on DIR, unmounted at exit.
+deb_mount() {
+  local dev=$1 dir=$2 mopts=${3-}
+  mkdir -p -- "$dir"
+  mount ${mopts:+-o "$mopts"} -- "$dev" "$dir" || gos_die "could not mount $dev on $dir"
+  gos_push_cleanup umount -- "$dir"
+}
+
+# deb_mount_ro DEV DIR: mount a filesystem read-only without writing to it (a snapshot of a
+# running instance may need journal recovery: then it is read without replaying the journal).
+deb_mount_ro() {
+  local dev=$1 dir=$2
+  mkdir -p -- "$dir"
+  if mount -o ro -- "$dev" "$dir" 2>/dev/null; then
+    gos_push_cleanup umount -- "$dir"
+    return 0
+  fi
+  mount -o ro,noload -- "$dev" "$dir" || gos_die "could not mount $dev read-only"
+  gos_push_cleanup umount -- "$dir"
+}
+
+# deb_fs_type DEV: the filesystem type on DEV (empty when none is recognised).
+deb_fs_type() {
+  blkid -p -o value -s TYPE -- "$1" 2>/dev/null || true
+}
+
+# deb_mkfs TYPE DEV UUID LABEL: make a filesystem.
+deb_mkfs() {
+  local type=$1 dev=$2 uuid=$3 label=$4
+  case $type in
+    ext2 | ext3 | ext4)
+      "mkfs.$type" -F -q -U "$uuid" -L "$label" -- "$dev" >/dev/null || gos_die "could not make an $type filesystem on $dev"
+      ;;
+    *) gos_die "unsupported filesystem type '$type'" ;;
+  esac
+}
+
+deb_new_uuid() {
+  cat /proc/sys/kernel/random/uuid
+}
+
+# deb_write_at DISK BYTE_OFFSET FILE [COUNT]: copy FILE (or its first COUNT bytes) into DISK.
+deb_write_at() {
+  local disk=$1 offset=$2 file=$3 count=${4-}
+  if [[ -n $count ]]; then
+    dd if="$file" of="$disk" bs=1 count="$count" seek="$offset" conv=notrunc,fsync status=none
+  else
+    dd if="$file" of="$disk" bs=512 seek="$((offset / DEB_SECTOR))" conv=notrunc,fsync status=none
+  fi || gos_die "could not write $file into $disk at byte $offset"
+}
+
+# deb_write_u64 DISK BYTE_OFFSET VALUE: a little-endian 64-bit number.
+deb_write_u64() {
+  local disk=$1 offset=$2 value=$3 i bytes=''
+  for ((i = 0; i < 8; i++)); do
+    printf -v bytes '%s\\x%02x' "$bytes" $(((value >> (8 * i)) & 255))
+  done
+  # shellcheck disable=SC2059 # the format is the escaped bytes
+  printf "$bytes" | dd of="$disk" bs=1 seek="$offset" conv=notrunc,fsync status=none ||
+    gos_die "could not write to $disk at byte $offset"
+}
+
+# deb_install_grub DISK STYLE ROOT: put GRUB for BIOS on DISK (root filesystem mounted at ROOT,
+# holding the grub-pc-bin modules). Builds the core image with the instance's own grub-mkimage,
+# writes boot.img's code into the MBR and the core image into the MBR gap (msdos) or the BIOS
+# boot partition (gpt), and points both at each other. No grub-install, no partition devices.
+deb_install_grub() {
+  local disk=$1 style=$2 root=$3 sector room part mods=/usr/lib/grub/i386-pc core_size
+  [[ -f $root$mods/boot.img && -f $root$mods/diskboot.img ]] || gos_die "the instance has no GRUB for BIOS ($mods): install grub-pc"
+  case $style in
+    msdos) sector=1 room=$((DEB_MIB_SECTORS - 1)) part=msdos1 ;;
+    gpt) sector=$DEB_MIB_SECTORS room=$DEB_MIB_SECTORS part=gpt1 ;;
+    *) gos_die "a boot loader needs a partitioned disk (partition-style msdos or gpt), not '$style'" ;;
+  esac
+  mkdir -p -- "$root/boot/grub/i386-pc"
+  cp -- "$root$mods"/*.mod "$root$mods"/*.lst "$root$mods"/*.img "$root/boot/grub/i386-pc/" ||
+    gos_die "could not copy GRUB's modules into /boot/grub"
+  chroot "$root" grub-mkimage -O i386-pc -d "$mods" -o /boot/grub/i386-pc/core.img -p "(hd0,$part)/boot/grub" \
+    biosdisk part_msdos part_gpt ext2 search_fs_uuid ||
+    gos_die "could not build GRUB's core image (grub-mkimage in the instance)"
+  core_size=$(stat -c %s -- "$root/boot/grub/i386-pc/core.img")
+  if ((core_size > room * DEB_SECTOR)); then
+    gos_die "GRUB's core image ($core_size bytes) does not fit in the $((room * DEB_SECTOR)) bytes reserved for it"
+  fi
+  # boot.img's code only: bytes 440-511 hold the disk signature and the partition table.
+  deb_write_at "$disk" 0 "$root$mods/boot.img" 440
+  # boot.img loads the core image's first sector from GRUB_BOOT_MACHINE_KERNEL_SECTOR (0x5c);
+  # that sector (diskboot.img) loads the rest from its blocklist (start at byte 0x1f4), whose
+  # length grub-mkimage already filled in.
+  deb_write_u64 "$disk" $((0x5c)) "$sector"
+  deb_write_at "$disk" $((sector * DEB_SECTOR)) "$root/boot/grub/i386-pc/core.img"
+  deb_write_u64 "$disk" $((sector * DEB_SECTOR + 0x1f4)) $((sector + 1))
+}

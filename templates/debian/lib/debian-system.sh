@@ -1,0 +1,298 @@
+# shellcheck shell=bash
+# The base system of the 'debian' template: mirror and proxy (read from the node's apt
+# configuration at run time, because Ganeti clears the environment), the installer
+# (mmdebstrap, else debootstrap) and the shared, locked, atomically written cache of base-system
+# tarballs. Sourced by lib/steps.sh.
+
+# Bump when what goes into a cached tarball changes, so old entries are not reused.
+DEB_CACHE_FORMAT=1
+# Where the node's apt configuration lives (a test may point it elsewhere).
+DEB_APT_ETC=${DEB_APT_ETC:-/etc/apt}
+
+# deb_settings: every setting with its default (the configuration layers are already read).
+deb_settings() {
+  SUITE=${SUITE:-${GOS_VARIANT:-bookworm}}
+  COMPONENTS=${COMPONENTS:-main}
+  COMPONENTS=${COMPONENTS//,/ }
+  ARCH=${ARCH:-}
+  MIRROR=${MIRROR:-}
+  EXTRA_PKGS=${EXTRA_PKGS:-}
+  EXTRA_PKGS=${EXTRA_PKGS//,/ }
+  KERNEL_PACKAGES=${KERNEL_PACKAGES:-}
+  INSTALLER=${INSTALLER:-auto}
+  INSTALL_VARIANT=${INSTALL_VARIANT:-important}
+  BASE_PACKAGES=${BASE_PACKAGES-openssh-server systemd-resolved ca-certificates}
+  PROXY=${PROXY:-}
+  GENERATE_CACHE=${GENERATE_CACHE:-yes}
+  CACHE_DIR=${CACHE_DIR:-/var/cache/ganeti-os/debian}
+  CACHE_MAX_AGE_DAYS=${CACHE_MAX_AGE_DAYS:-14}
+  MIN_DISK_MIB=${MIN_DISK_MIB:-512}
+  HOOKS_DIR=${HOOKS_DIR:-$GOS_SITE_DIR/hooks}
+  SSH_AUTHORIZED_KEYS_FILE=${SSH_AUTHORIZED_KEYS_FILE:-$GOS_SITE_DIR/authorized_keys}
+  EXPORT_COMPRESS=${EXPORT_COMPRESS:-none}
+  FAULT_AT=${FAULT_AT:-}
+  [[ $CACHE_MAX_AGE_DAYS =~ ^[0-9]+$ ]] || gos_die "CACHE_MAX_AGE_DAYS must be a number of days, not '$CACHE_MAX_AGE_DAYS'"
+  [[ $MIN_DISK_MIB =~ ^[0-9]+$ ]] || gos_die "MIN_DISK_MIB must be a number, not '$MIN_DISK_MIB'"
+  if [[ -z $ARCH ]]; then
+    ARCH=$(dpkg --print-architecture 2>/dev/null) || gos_die "ARCH is not set and dpkg cannot tell this node's architecture"
+  fi
+}
+
+# deb_fault STEP: fail here when the (test-only) setting FAULT_AT names this step. Ganeti clears
+# the environment, so FAULT_AT comes from a configuration layer, like every other setting.
+deb_fault() {
+  if [[ -n ${FAULT_AT-} && $FAULT_AT == "$1" ]]; then
+    gos_die "injected failure at step '$1' (FAULT_AT)"
+  fi
+  gos_debug "step $1"
+}
+
+# --- mirror and proxy -----------------------------------------------------------------------
+
+# deb_node_mirror: the node's main archive URL from its apt sources (one-line *.list files and
+# deb822 *.sources files): the first 'deb' source whose suite is not a security, updates,
+# backports or proposed pocket.
+deb_node_mirror() {
+  local f line uri suite types uris suites enabled
+  local -a words
+  for f in "$DEB_APT_ETC/sources.list" "$DEB_APT_ETC"/sources.list.d/*.list; do
+    [[ -f $f ]] || continue
+    while IFS= read -r line || [[ -n $line ]]; do
+      line=${line%%#*}
+      read -r -a words <<<"$line"
+      ((${#words[@]} >= 3)) || continue
+      [[ ${words[0]} == deb ]] || continue
+      if [[ ${words[1]} == \[* ]]; then
+        # Options in brackets: skip to the word closing them.
+        while ((${#words[@]} > 1)) && [[ ${words[1]} != *']' ]]; do words=("${words[0]}" "${words[@]:2}"); done
+        words=("${words[0]}" "${words[@]:2}")
+      fi
+      uri=${words[1]-} suite=${words[2]-}
+      if deb_is_main_suite "$suite" && [[ $uri =~ ^(https?|ftp|file):// ]]; then
+        printf '%s\n' "$uri"
+        return 0
+      fi
+    done <"$f"
+  done
+  for f in "$DEB_APT_ETC"/sources.list.d/*.sources; do
+    [[ -f $f ]] || continue
+    types='' uris='' suites='' enabled=yes
+    while IFS= read -r line || [[ -n $line ]]; do
+      if [[ -z ${line//[[:space:]]/} ]]; then
+        if uri=$(deb_stanza_mirror "$types" "$uris" "$suites" "$enabled"); then
+          printf '%s\n' "$uri"
+          return 0
+        fi
+        types='' uris='' suites='' enabled=yes
+        continue
+      fi
+      if [[ $line == \#* ]]; then continue; fi
+      case ${line,,} in
+        types:*) types=${line#*:} ;;
+        uris:*) uris=${line#*:} ;;
+        suites:*) suites=${line#*:} ;;
+        enabled:*) enabled=${line#*:} enabled=${enabled//[[:space:]]/} ;;
+      esac
+    done <"$f"
+    if uri=$(deb_stanza_mirror "$types" "$uris" "$suites" "$enabled"); then
+      printf '%s\n' "$uri"
+      return 0
+    fi
+  done
+  return 1
+}
+
+deb_stanza_mirror() {
+  local types=$1 uris=$2 suites=$3 enabled=$4 t s u
+  if [[ ${enabled,,} == no ]]; then return 1; fi
+  for t in $types; do
+    [[ $t == deb ]] || continue
+    for s in $suites; do
+      deb_is_main_suite "$s" || continue
+      for u in $uris; do
+        if [[ $u =~ ^(https?|ftp|file):// ]]; then
+          printf '%s\n' "$u"
+          return 0
+        fi
+      done
+    done
+  done
+  return 1
+}
+
+deb_is_main_suite() {
+  [[ -n $1 && $1 != */* && $1 != *-security && $1 != *-updates && $1 != *-backports* && $1 != *-proposed* && $1 != *-proposed-updates ]]
+}
+
+# deb_node_security_mirror: the node's security archive URL (Debian only), if it has one.
+deb_node_security_mirror() {
+  local f u
+  for f in "$DEB_APT_ETC/sources.list" "$DEB_APT_ETC"/sources.list.d/*.list "$DEB_APT_ETC"/sources.list.d/*.sources; do
+    [[ -f $f ]] || continue
+    u=$(sed -e 's/#.*//' -- "$f" | grep -Eo '(https?|ftp)://[^][ ]*debian-security[^][ ]*' | sed -n 1p || true)
+    if [[ -n $u ]]; then
+      printf '%s\n' "$u"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# deb_resolve_mirror: MIRROR from the configuration, else the node's own (then
+# DEB_MIRROR_FROM_NODE=yes, read when writing the instance's apt sources).
+deb_resolve_mirror() {
+  # shellcheck disable=SC2034
+  DEB_MIRROR_FROM_NODE=no
+  if [[ -z $MIRROR ]]; then
+    MIRROR=$(deb_node_mirror) ||
+      gos_die "no MIRROR is configured and none was found in this node's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/): set MIRROR in variants/${GOS_VARIANT:-<variant>}.conf or /etc/ganeti/$GOS_OS_NAME/site.conf"
+    # shellcheck disable=SC2034
+    DEB_MIRROR_FROM_NODE=yes
+  fi
+  MIRROR=${MIRROR%/}
+  gos_debug "mirror $MIRROR"
+}
+
+# deb_resolve_proxy: PROXY from the configuration, else apt's own proxy setting on this node.
+deb_resolve_proxy() {
+  if [[ -z $PROXY ]] && command -v apt-config >/dev/null; then
+    local line
+    line=$(apt-config dump Acquire::http::Proxy 2>/dev/null | sed -n 's/^Acquire::http::Proxy "\(.*\)";$/\1/p' | head -n 1)
+    if [[ $line == DIRECT || $line == false ]]; then line=''; fi
+    PROXY=$line
+  fi
+  if [[ -n $PROXY ]]; then
+    export http_proxy=$PROXY https_proxy=$PROXY ftp_proxy=$PROXY
+    gos_debug "proxy $PROXY"
+  fi
+}
+
+# deb_is_ubuntu: does the variant install Ubuntu (by mirror or well-known codename)?
+deb_is_ubuntu() {
+  if [[ $MIRROR == *ubuntu* ]]; then return 0; fi
+  case $SUITE in
+    trusty | xenial | bionic | focal | jammy | kinetic | lunar | mantic | noble | oracular | plucky | questing) return 0 ;;
+  esac
+  return 1
+}
+
+# deb_kernel_packages: what a kernel install means for this release and architecture.
+deb_kernel_packages() {
+  if [[ -n $KERNEL_PACKAGES ]]; then
+    printf '%s grub-pc\n' "$KERNEL_PACKAGES"
+  elif deb_is_ubuntu; then
+    printf 'linux-image-virtual grub-pc\n'
+  else
+    case $ARCH in
+      amd64 | arm64) printf 'linux-image-cloud-%s grub-pc\n' "$ARCH" ;;
+      i386) printf 'linux-image-686-pae grub-pc\n' ;;
+      *) printf 'linux-image-%s\n' "$ARCH" ;;
+    esac
+  fi
+}
+
+# --- installing into a tarball --------------------------------------------------------------
+
+deb_installer() {
+  case $INSTALLER in
+    auto)
+      if command -v mmdebstrap >/dev/null; then echo mmdebstrap
+      elif command -v debootstrap >/dev/null; then echo debootstrap
+      else gos_die "neither mmdebstrap nor debootstrap is installed on this node (apt-get install mmdebstrap)"
+      fi
+      ;;
+    mmdebstrap | debootstrap)
+      command -v "$INSTALLER" >/dev/null || gos_die "INSTALLER is $INSTALLER but it is not installed on this node"
+      echo "$INSTALLER"
+      ;;
+    *) gos_die "INSTALLER must be auto, mmdebstrap or debootstrap, not '$INSTALLER'" ;;
+  esac
+}
+
+# deb_build_tarball OUT PACKAGES...: install the base system into the tarball OUT.
+deb_build_tarball() {
+  local out=$1 tool list tmp
+  shift
+  tool=$(deb_installer)
+  list=$(printf '%s\n' "$@" | paste -sd, -)
+  gos_log "installing $SUITE ($ARCH) from $MIRROR with $tool${list:+, with $list}"
+  case $tool in
+    mmdebstrap)
+      # The hooks run in mmdebstrap's shell, with the chroot as $1.
+      # shellcheck disable=SC2016
+      local -a args=(--quiet --mode=root --variant="$INSTALL_VARIANT" --architectures="$ARCH"
+        --components="${COMPONENTS// /,}"
+        --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*'
+        --customize-hook='if [ -f "$1"/lib/systemd/system/systemd-networkd.service ]; then chroot "$1" systemctl enable systemd-networkd.service; fi')
+      if [[ -n $list ]]; then args+=(--include="$list"); fi
+      if [[ -n $PROXY ]]; then args+=(--aptopt="Acquire::http::Proxy \"$PROXY\""); fi
+      if [[ -n ${KEYRING-} ]]; then args+=(--keyring="$KEYRING"); fi
+      mmdebstrap "${args[@]}" "$SUITE" "$out" "$MIRROR" </dev/null >&2 || return 1
+      ;;
+    debootstrap)
+      gos_mktemp_dir tmp
+      # systemd-resolved's maintainer scripts break debootstrap's second stage (it replaces
+      # /etc/resolv.conf): leave it out; networkd then cannot pass DHCP's name servers on.
+      if [[ ,$list, == *,systemd-resolved,* ]]; then
+        list=$(printf '%s\n' "$@" | grep -vx systemd-resolved | paste -sd, -)
+        gos_log "warning: debootstrap cannot install systemd-resolved; instances will not use the name servers DHCP offers"
+      fi
+      local -a args=(--arch="$ARCH" --components="${COMPONENTS// /,}")
+      if [[ -n $list ]]; then args+=(--include="$list"); fi
+      if [[ $INSTALL_VARIANT == minbase ]]; then args+=(--variant=minbase); fi
+      if [[ -n ${KEYRING-} ]]; then args+=(--keyring="$KEYRING"); fi
+      debootstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR" </dev/null >&2 || return 1
+      rm -f "$tmp/root"/etc/ssh/ssh_host_* "$tmp/root"/var/cache/apt/archives/*.deb
+      rm -rf "$tmp/root"/var/lib/apt/lists/*_Packages "$tmp/root/debootstrap"
+      if [[ -f $tmp/root/lib/systemd/system/systemd-networkd.service ]]; then
+        mkdir -p "$tmp/root/etc/systemd/system/multi-user.target.wants" "$tmp/root/etc/systemd/system/sockets.target.wants"
+        ln -sf /lib/systemd/system/systemd-networkd.service "$tmp/root/etc/systemd/system/multi-user.target.wants/"
+        ln -sf /lib/systemd/system/systemd-networkd.socket "$tmp/root/etc/systemd/system/sockets.target.wants/"
+      fi
+      tar --numeric-owner --xattrs --xattrs-include='*' --acls -C "$tmp/root" -cf "$out" . || return 1
+      ;;
+  esac
+}
+
+# deb_base_tarball VAR PACKAGES...: a tarball of the base system with PACKAGES, from the cache
+# when a fresh one is there; its path in VAR. The cache is keyed by everything that changes the
+# content, each key built by one create at a time (flock), written to a temporary file and
+# renamed into place, and rebuilt once older than CACHE_MAX_AGE_DAYS.
+deb_base_tarball() {
+  local _var=$1 key name file tool tmp lockfd
+  shift
+  local -a pkgs=()
+  mapfile -t pkgs < <(printf '%s\n' "$@" | sed '/^$/d' | sort -u)
+  tool=$(deb_installer)
+  if [[ $GENERATE_CACHE != yes ]]; then
+    gos_mktemp_dir tmp
+    deb_build_tarball "$tmp/base.tar" "${pkgs[@]}" || gos_die "the installation of the base system failed"
+    printf -v "$_var" '%s' "$tmp/base.tar"
+    return 0
+  fi
+  key=$(printf '%s\n' "format=$DEB_CACHE_FORMAT" "tool=$tool" "suite=$SUITE" "arch=$ARCH" \
+    "components=$COMPONENTS" "variant=$INSTALL_VARIANT" "ubuntu=$(deb_is_ubuntu && echo yes || echo no)" "${pkgs[@]}" |
+    sha256sum | cut -c1-16)
+  name="$SUITE-$ARCH-$key"
+  file=$CACHE_DIR/$name.tar
+  mkdir -p -- "$CACHE_DIR" || gos_die "cannot create the cache directory $CACHE_DIR"
+  # Age out every old entry (a create reading one keeps its open file).
+  find "$CACHE_DIR" -maxdepth 1 -name '*.tar' -type f -mtime "+$((CACHE_MAX_AGE_DAYS - 1))" -delete 2>/dev/null || true
+  exec {lockfd}>"$CACHE_DIR/.$name.lock" || gos_die "cannot open the cache lock $CACHE_DIR/.$name.lock"
+  if ! flock --exclusive --nonblock "$lockfd"; then
+    gos_log "another create is building the $SUITE base system; waiting for it"
+    flock --exclusive --timeout 3600 "$lockfd" || gos_die "timed out waiting for the cache lock $CACHE_DIR/.$name.lock"
+  fi
+  if [[ -f $file && -z $(find "$file" -mtime "+$((CACHE_MAX_AGE_DAYS - 1))" 2>/dev/null) ]]; then
+    gos_log "using the cached base system $file"
+  else
+    tmp=$(mktemp --suffix=.tar "$CACHE_DIR/.$name.XXXXXX") || gos_die "cannot create a file in $CACHE_DIR"
+    gos_push_cleanup rm -f -- "$tmp"
+    deb_build_tarball "$tmp" "${pkgs[@]}" || gos_die "the installation of the base system failed (see the messages above)"
+    chmod 0644 -- "$tmp"
+    mv -f -- "$tmp" "$file" || gos_die "cannot move the new base system into the cache ($file)"
+    gos_log "cached the base system as $file"
+  fi
+  exec {lockfd}>&-
+  printf -v "$_var" '%s' "$file"
+}

@@ -1,0 +1,165 @@
+/**
+ * Maintaining a definition ganeti-os did not write: a copy of ganeti-instance-debootstrap with
+ * its variants.list a symlink into an "etc" directory. Text files are edited in place, its
+ * scripts are never replaced, and Ganeti 3.0 accepts the result after every step.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runAddParam } from '../src/commands/add-param';
+import { runAddVariant } from '../src/commands/add-variant';
+import { runBumpApi } from '../src/commands/bump-api';
+import { runRemoveParam } from '../src/commands/remove-param';
+import { runRemoveVariant } from '../src/commands/remove-variant';
+import { tryOsFromDisk, validateOs } from './helpers/ganeti';
+import { describeSystem } from './helpers/system';
+import { foreignCopy, read, runCommand, tempDir, treeHash } from './maintain-support';
+
+let work: string;
+let dir: string;
+let etc: string;
+let scripts: string;
+
+const SCRIPTS = ['create', 'import', 'export', 'rename', 'common.sh'];
+const scriptsHash = () => SCRIPTS.map((s) => `${s} ${fs.statSync(path.join(dir, s)).mode.toString(8)} ${read(path.join(dir, s))}`).join('\n');
+
+function ok(r: { code: number; err: string }): void {
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.err}`);
+}
+
+function expectGaneti(want: { api: number[]; variants: string[]; parameters: string[] }): void {
+  const r = tryOsFromDisk(dir);
+  expect(r.error).toBeUndefined();
+  expect(r.ok).toBe(true);
+  expect(r.os!.api_versions).toEqual(want.api);
+  expect(r.os!.variants).toEqual(want.variants);
+  expect(r.os!.parameters.map((p) => p[0])).toEqual(want.parameters);
+  // Its own scripts are never replaced.
+  expect(scriptsHash()).toBe(scripts);
+  expect(fs.lstatSync(path.join(dir, 'variants.list')).isSymbolicLink()).toBe(true);
+}
+
+beforeEach(() => {
+  work = tempDir('foreign');
+  ({ os: dir, etc } = foreignCopy(work));
+  scripts = scriptsHash();
+});
+afterEach(() => fs.rmSync(work, { recursive: true, force: true }));
+
+describeSystem('maintaining a definition ganeti-os did not write (ganeti-instance-debootstrap)', { ganeti: true, commands: ['shellcheck'] }, () => {
+  it('starts as Ganeti sees the packaged one', () => {
+    expectGaneti({ api: [20, 15, 10, 5], variants: ['default'], parameters: ['filesystem'] });
+  });
+
+  it('add-variant edits the symlink target in place and says so; remove-variant keeps the configuration unless --force', async () => {
+    let r = await runCommand(runAddVariant, dir, { variant: 'bookworm', set: ['SUITE=bookworm'] });
+    ok(r);
+    expect(r.err).toContain(`the file edited is its target, ${path.join(etc, 'variants.list')}`);
+    expect(read(path.join(etc, 'variants.list'))).toBe(
+      '# Variants of debootstrap published to Ganeti (one per line).\ndefault\nbookworm\n\n# Old suites, kept for reinstalls:\n',
+    );
+    expect(read(path.join(etc, 'variants', 'bookworm.conf'))).toMatch(/^SUITE=bookworm$/m);
+    const sc = spawnSync('shellcheck', ['bookworm.conf'], { cwd: path.join(etc, 'variants'), encoding: 'utf8' });
+    expect(sc.stdout + sc.stderr).toBe('');
+    expect(fs.existsSync(path.join(dir, '.ganeti-os.json'))).toBe(false);
+    expectGaneti({ api: [20, 15, 10, 5], variants: ['default', 'bookworm'], parameters: ['filesystem'] });
+    expect(validateOs(dir, 'debootstrap+bookworm', { filesystem: 'ext4' }).ok).toBe(true);
+
+    ok(await runCommand(runAddVariant, dir, { variant: 'trixie', first: true }));
+    expectGaneti({ api: [20, 15, 10, 5], variants: ['trixie', 'default', 'bookworm'], parameters: ['filesystem'] });
+    expect(fs.existsSync(path.join(etc, 'variants', 'trixie.conf'))).toBe(true);
+
+    r = await runCommand(runRemoveVariant, dir, { variant: 'bookworm' });
+    ok(r);
+    expect(r.err).toMatch(/Kept .*bookworm\.conf/);
+    expect(fs.existsSync(path.join(etc, 'variants', 'bookworm.conf'))).toBe(true);
+    ok(await runCommand(runRemoveVariant, dir, { variant: 'trixie', force: true }));
+    expect(fs.existsSync(path.join(etc, 'variants', 'trixie.conf'))).toBe(false);
+    expectGaneti({ api: [20, 15, 10, 5], variants: ['default'], parameters: ['filesystem'] });
+    expect(read(path.join(etc, 'variants.list'))).toBe(read(path.join(__dirname, 'fixtures', 'foreign-debootstrap', 'etc', 'variants.list')));
+  });
+
+  it('add-param appends to parameters.list; its own verify still judges its own parameter', async () => {
+    let r = await runCommand(runAddParam, dir, { name: 'root-size', description: 'Size of the root partition' });
+    ok(r);
+    expect(r.err).toMatch(/OSP_ROOT_SIZE/);
+    expectGaneti({ api: [20, 15, 10, 5], variants: ['default'], parameters: ['filesystem', 'root-size'] });
+    expect(validateOs(dir, 'debootstrap+default', { filesystem: 'ext4', 'root-size': '4G' }).ok).toBe(true);
+    const bad = validateOs(dir, 'debootstrap+default', { filesystem: 'btrfs' });
+    expect(bad.ok).toBe(false);
+    expect(bad.error).toMatch(/filesystem/);
+
+    // Checks it cannot put into a verify script it did not write are refused.
+    const before = treeHash(work);
+    r = await runCommand(runAddParam, dir, { name: 'swap', description: 'Swap size', choices: 'yes,no' });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/not written by ganeti-os/);
+    expect(treeHash(work)).toBe(before);
+
+    ok(await runCommand(runRemoveParam, dir, { name: 'root-size' }));
+    expectGaneti({ api: [20, 15, 10, 5], variants: ['default'], parameters: ['filesystem'] });
+    expect(read(path.join(dir, 'parameters.list'))).toBe(read(path.join(__dirname, 'fixtures', 'foreign-debootstrap', 'os', 'debootstrap', 'parameters.list')));
+  });
+
+  it('bump-api 15 → 20 → 10 → 20 rewrites ganeti_api_version and leaves its scripts alone', async () => {
+    let r = await runCommand(runBumpApi, dir, { version: '15', force: true });
+    ok(r);
+    expect(r.err).toMatch(/left in place/);
+    expectGaneti({ api: [15, 10], variants: ['default'], parameters: [] });
+    expect(fs.existsSync(path.join(dir, 'verify'))).toBe(true);
+
+    ok(await runCommand(runBumpApi, dir, { version: '20' }));
+    expectGaneti({ api: [20, 15, 10], variants: ['default'], parameters: ['filesystem'] });
+    // Without --force, the declared parameter stops it.
+    const before = treeHash(work);
+    r = await runCommand(runBumpApi, dir, { version: '10' });
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/declares parameters \(filesystem\)/);
+    expect(treeHash(work)).toBe(before);
+
+    ok(await runCommand(runBumpApi, dir, { version: '10', force: true }));
+    expectGaneti({ api: [10], variants: [], parameters: [] });
+    ok(await runCommand(runBumpApi, dir, { version: '20' }));
+    // Scripts written for 10 only are not claimed to handle 15.
+    expectGaneti({ api: [20, 10], variants: ['default'], parameters: ['filesystem'] });
+    expect(validateOs(dir, 'debootstrap+default', { filesystem: 'ext3' }).ok).toBe(true);
+  });
+
+  it('bump-api 20 on one without verify or parameters.list adds a verify script that Ganeti runs', async () => {
+    fs.rmSync(path.join(dir, 'verify'));
+    fs.rmSync(path.join(dir, 'parameters.list'));
+    fs.writeFileSync(path.join(dir, 'ganeti_api_version'), '15\n10\n');
+    expectGaneti({ api: [15, 10], variants: ['default'], parameters: [] });
+    const r = await runCommand(runBumpApi, dir, { version: '20' });
+    ok(r);
+    expect(r.err).toMatch(/Added a verify script/);
+    expectGaneti({ api: [20, 15, 10], variants: ['default'], parameters: [] });
+    expect(fs.statSync(path.join(dir, 'verify')).mode & 0o777).toBe(0o755);
+    expect(read(path.join(dir, 'parameters.list'))).toBe('');
+    expect(validateOs(dir, 'debootstrap+default', {}).ok).toBe(true);
+    ok(await runCommand(runAddParam, dir, { name: 'size', description: 'Root size' }));
+    expect(validateOs(dir, 'debootstrap+default', { size: '1G' }).ok).toBe(true);
+    for (const extra of [[], ['-x']]) {
+      const sc = spawnSync('shellcheck', [...extra, 'verify'], { cwd: dir, encoding: 'utf8' });
+      expect(sc.stdout + sc.stderr).toBe('');
+    }
+    const help = spawnSync(path.join(dir, 'verify'), ['--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: verify parameters/);
+    expect(spawnSync(path.join(dir, 'verify'), ['bogus'], { stdio: 'ignore' }).status).toBe(2);
+  });
+
+  it('bump-api 15 on one without variants.list creates it with a default variant', async () => {
+    fs.rmSync(path.join(dir, 'variants.list'));
+    fs.writeFileSync(path.join(dir, 'ganeti_api_version'), '10\n');
+    fs.rmSync(path.join(etc, 'variants'), { recursive: true });
+    const r = await runCommand(runBumpApi, dir, { version: '15' });
+    ok(r);
+    expect(r.err).toMatch(/OS_VARIANT=default/);
+    expect(read(path.join(dir, 'variants.list'))).toBe('default\n');
+    const t = tryOsFromDisk(dir);
+    expect(t.ok).toBe(true);
+    expect(t.os!.api_versions).toEqual([15, 10]);
+    expect(t.os!.variants).toEqual(['default']);
+  });
+});

@@ -1,0 +1,137 @@
+/** `ganeti-os validate`: exit codes, output, warnings beyond Ganeti, --strict, --json, --shellcheck. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { def, writeCase } from './helpers/corpus';
+import { cli } from './helpers/cli';
+
+let root: string;
+beforeAll(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-validate-'));
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const mk = (name: string, over: Parameters<typeof def>[0] = {}) => writeCase(path.join(root, 'os'), { name, files: def(over) });
+const codes = (stdout: string) => (JSON.parse(stdout).results[0].warnings as { code: string }[]).map((w) => w.code).sort();
+
+describe('validate', () => {
+  it('a clean definition: valid, no warnings, exit 0 (also with --strict)', async () => {
+    const d = mk('clean');
+    const r = await cli(root, ['validate', d, '--strict']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${d}: valid (API 20, 15, 10; variants: default, minimal; parameters: root-size, filesystem)\n`);
+  });
+
+  it('defaults to the current directory', async () => {
+    const d = mk('here');
+    const r = await cli(d, ['validate', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).results[0].dir).toBe(d);
+  });
+
+  it("an invalid definition: Ganeti's message, exit 1", async () => {
+    const d = mk('noexport', { export: null });
+    const r = await cli(root, ['validate', d]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`invalid: File 'export' under path '${d}' is missing (ENOENT)`);
+  });
+
+  it('several directories: exit 1 when any is invalid; JSON has one result each', async () => {
+    const a = mk('multi-a');
+    const b = mk('multi-b', { ganeti_api_version: '20\n\n' });
+    const r = await cli(root, ['validate', a, b, '--json']);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.ok).toBe(false);
+    expect(doc.results.map((x: { valid: boolean }) => x.valid)).toEqual([true, false]);
+    expect(doc.results[1].error).toBe("API version(s) can't be converted to integer: invalid literal for int() with base 10: ''");
+  });
+
+  it('a missing directory: Ganeti says not found, plus a note; exit 1', async () => {
+    const r = await cli(root, ['validate', path.join(root, 'nope')]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('invalid: Directory for OS nope not found in search path');
+    expect(r.stdout).toContain('does not exist');
+  });
+
+  it('a non-UTF-8 file: the UnicodeDecodeError Ganeti raises, and what it does to the node', async () => {
+    const d = mk('latin', { 'variants.list': Buffer.from('d\xe9faut\n', 'latin1') });
+    const r = await cli(root, ['validate', d]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("invalid: 'utf-8' codec can't decode byte 0xe9 in position 1: invalid continuation byte");
+    expect(r.stdout).toContain('every OS on it disappears');
+  });
+
+  it.each([
+    ['parameters-blank-line', { 'parameters.list': 'a A\n\nb B\n' }],
+    ['parameters-comment-line', { 'parameters.list': '# params\na A\n' }],
+    ['parameters-name-only', { 'parameters.list': 'a\n' }],
+    ['parameters-duplicate', { 'parameters.list': 'a A\na again\n' }],
+    ['unsafe-parameter-name', { 'parameters.list': 'no_cache Disable\n' }],
+    ['crlf', { 'variants.list': 'default\r\n' }],
+    ['bom', { ganeti_api_version: '20\n', 'parameters.list': '\ufeffa A\n' }],
+    ['no-shebang', { create: { mode: 0o755, content: 'exit 0\n' } }],
+    ['exec-bits', { rename: { mode: 0o744, content: '#!/bin/sh\n' } }],
+    ['ignored-file', { ganeti_api_version: '15\n10\n' }],
+    ['unsafe-variant-name', { 'variants.list': 'good\nbad name\n' }],
+    ['variants-duplicate', { 'variants.list': 'a\na\n' }],
+    ['variant-config-missing', { 'variants/default.conf': 'X=1\n' }],
+  ])('warns: %s (valid for Ganeti, exit 0; --strict makes it exit 1)', async (code, over) => {
+    const d = mk(`warn-${code}`, over as Parameters<typeof def>[0]);
+    const r = await cli(root, ['validate', d, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).results[0].valid).toBe(true);
+    expect(codes(r.stdout)).toContain(code);
+    const s = await cli(root, ['validate', d, '--strict']);
+    expect(s.code).toBe(1);
+    expect(s.stdout).toMatch(/\n {2}error: /);
+  });
+
+  it.each([
+    ['api-unsupported', { ganeti_api_version: '20\n5\n' }],
+    ['untrusted', { create_untrusted: { mode: 0o755, content: '#!/bin/sh\n' } }],
+  ])('notes: %s (never a failure, even with --strict)', async (code, over) => {
+    const d = mk(`note-${code}`, over as Parameters<typeof def>[0]);
+    const r = await cli(root, ['validate', d, '--json', '--strict']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).results[0].notes.map((n: { code: string }) => n.code)).toEqual([code]);
+  });
+
+  it('variant configuration where the shell code keeps it (debootstrap style VARIANTS_DIR)', async () => {
+    const confDir = path.join(root, 'etc-variants');
+    fs.mkdirSync(confDir, { recursive: true });
+    fs.writeFileSync(path.join(confDir, 'default.conf'), 'SUITE=bookworm\n');
+    const d = mk('dbs-like', {
+      'variants.list': 'default\nminimal\n',
+      'common.sh': `: \${VARIANTS_DIR:="${confDir}"}\nVARIANT_CONFIG="$VARIANTS_DIR/$OS_VARIANT.conf"\n`,
+    });
+    const r = await cli(root, ['validate', d]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`variant 'minimal' has no ${confDir}/minimal.conf`);
+    expect(r.stdout).not.toContain("variant 'default' has no");
+  });
+
+  it('a script whose #! line ends in CR is called out', async () => {
+    const d = mk('crlf-script', { create: { mode: 0o755, content: '#!/bin/sh\r\nexit 0\r\n' } });
+    const r = await cli(root, ['validate', d]);
+    expect(r.stdout).toMatch(/'create' has a CR .* at the end of its '#!' line/);
+  });
+
+  const hasShellcheck = spawnSync('sh', ['-c', 'command -v shellcheck']).status === 0;
+  (hasShellcheck ? it : it.skip)('--shellcheck adds shellcheck findings as warnings', async () => {
+    const d = mk('sc', { create: { mode: 0o755, content: '#!/bin/sh\necho $1\n' } });
+    const r = await cli(root, ['validate', d, '--shellcheck', '--json']);
+    expect(r.code).toBe(0);
+    expect(codes(r.stdout)).toContain('shellcheck-SC2086');
+    const s = await cli(root, ['validate', d, '--shellcheck', '--strict']);
+    expect(s.code).toBe(1);
+  });
+
+  it('--shellcheck without shellcheck: a clear error', async () => {
+    const d = mk('sc2');
+    const r = await cli(root, ['validate', d, '--shellcheck'], { PATH: path.join(root, 'empty-bin') });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/shellcheck, which is not installed/);
+  });
+});
