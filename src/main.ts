@@ -102,6 +102,13 @@ export function reportError(ctx: Context, err: unknown): number {
 
 /** Entry point for bin/ganeti-os.js. */
 export async function run(argv: string[]): Promise<number> {
+  // A reader that goes away early (`ganeti-os --help | head`) is not an error: stop quietly.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK);
+    });
+  }
   const ctx = processContext();
   const code = await main(argv, ctx);
   await new Promise<void>((resolve) => (process.stdout.writableLength ? process.stdout.once('drain', resolve) : resolve()));

@@ -1,7 +1,7 @@
 /** The built CLI, spawned as a user would run it. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { BIN, REPO, runCli, tempDir } from './helpers/cli';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string; engines: { node: string } };
@@ -94,6 +94,13 @@ describe('ganeti-os CLI', () => {
     const r = runCli(['new', 'elsewhere', '--template', 'blank', '--yes', '-C', work], { cwd: '/' });
     expect(r.code).toBe(0);
     expect(fs.existsSync(path.join(work, 'elsewhere', 'ganeti_api_version'))).toBe(true);
+  });
+
+  it('stops quietly when its reader goes away (ganeti-os --help | head -1)', () => {
+    const r = spawnSync('bash', ['-c', `"$0" "$1" --help | head -1; echo "status=\${PIPESTATUS[0]}"`, process.execPath, BIN], { encoding: 'utf8' });
+    expect(r.stdout).toMatch(/^Usage: ganeti-os/);
+    expect(r.stdout).toMatch(/status=0$/m);
+    expect(r.stderr).not.toMatch(/EPIPE/);
   });
 
   it('declares an honest Node engine', () => {
