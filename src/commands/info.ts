@@ -1,11 +1,9 @@
 /** `ganeti-os info [dir]`: what the model read from a definition. */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { UserError } from '../errors';
 import { findProblems } from '../core/checks';
 import { OS_SCRIPTS } from '../core/ganeti';
-import { readDefinition } from '../core/model';
+import { readDefinition, requireDirectory } from '../core/model';
 import { formatMode } from '../core/provenance';
 
 export interface InfoOptions {
@@ -15,13 +13,7 @@ export interface InfoOptions {
 
 export async function runInfo(ctx: Context, opts: InfoOptions): Promise<void> {
   const dir = path.resolve(ctx.cwd, opts.dir ?? '.');
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(dir);
-  } catch {
-    throw new UserError(`${dir} does not exist`);
-  }
-  if (!st.isDirectory()) throw new UserError(`${dir} is not a directory`);
+  requireDirectory(dir);
   const def = readDefinition(dir);
   const problems = findProblems(def);
   const scripts = Object.fromEntries(

@@ -41,7 +41,7 @@ import {
   OS_SCRIPT_VERIFY,
   pyIntParse,
 } from '../core/ganeti';
-import { OsDefinition, readDefinition } from '../core/model';
+import { OsDefinition, readDefinition, requireDirectory } from '../core/model';
 
 export interface RunOptions {
   script: string;
@@ -187,13 +187,7 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
 }
 
 function loadDefinition(osDir: string): OsDefinition {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(osDir);
-  } catch {
-    throw new UserError(`${osDir} does not exist`);
-  }
-  if (!st.isDirectory()) throw new UserError(`${osDir} is not a directory`);
+  requireDirectory(osDir);
   const def = readDefinition(osDir);
   if (!def.verdict.valid) {
     throw new UserError(`Ganeti refuses this OS definition: ${def.verdict.error}`, [`(ganeti-os validate ${osDir} says more)`]);

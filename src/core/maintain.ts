@@ -20,7 +20,7 @@ import {
   parseVariantsList,
   pyStrip,
 } from './ganeti';
-import { readDefinition, readUtf8 } from './model';
+import { readDefinition, readUtf8, requireDirectory } from './model';
 import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
 import { PROVENANCE_FILE, Provenance, readProvenance } from './provenance';
 import { pyReprStr } from './pyfmt';
@@ -120,13 +120,7 @@ function readList(root: string, rel: string): ListFile {
 /** Read the definition a maintenance command acts on; every problem is a clear error. */
 export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>): Loaded {
   const root = path.resolve(ctx.cwd, opts.osDir ?? '.');
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(root);
-  } catch {
-    throw new UserError(`${root} does not exist`);
-  }
-  if (!st.isDirectory()) throw new UserError(`${root} is not a directory`);
+  requireDirectory(root);
   if (fs.existsSync(path.join(root, JOURNAL_FILE))) {
     // A write was killed half-way: plan from the state before it, as the writer would restore it.
     if (opts.dryRun) ctx.log.warn(`${root} holds an interrupted ganeti-os write; it will be rolled back before the next change`);

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { UserError } from '../errors';
 import {
   OS_API_FILE,
   OS_API_V15,
@@ -279,6 +280,17 @@ export function tryOsFromDisk(dir: string, split?: { baseDir: string; name: stri
     parameterFields,
     trusted: !present.has(OS_SCRIPT_CREATE_UNTRUSTED),
   };
+}
+
+/** A directory the user named: a clear error unless it exists and is a directory. */
+export function requireDirectory(dir: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    throw new UserError(`${dir} does not exist`);
+  }
+  if (!st.isDirectory()) throw new UserError(`${dir} is not a directory`);
 }
 
 /** Read a definition directory into the model. Never throws for a broken definition: see `verdict`. */
