@@ -31,7 +31,8 @@ afterEach(() => {
 });
 
 function start(args: string): void {
-  const cmd = `cd ${JSON.stringify(work)} && ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} ${args}; echo EXIT=$?; sleep 30`;
+  // CI=true (as CI runs the tests) turns questions off by design: this terminal is a person's.
+  const cmd = `cd ${JSON.stringify(work)} && env -u CI ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} ${args}; echo EXIT=$?; sleep 30`;
   const r = tmux('new-session', '-d', '-s', 't', '-x', '150', '-y', '40', cmd);
   if (r.status !== 0) throw new Error(r.stderr);
 }
