@@ -26,6 +26,7 @@ deb_settings() {
   GENERATE_CACHE=${GENERATE_CACHE:-yes}
   CACHE_DIR=${CACHE_DIR:-/var/cache/ganeti-os/debian}
   CACHE_MAX_AGE_DAYS=${CACHE_MAX_AGE_DAYS:-14}
+  CACHE_IMAGES=${CACHE_IMAGES:-yes}
   MIN_DISK_MIB=${MIN_DISK_MIB:-512}
   HOOKS_DIR=${HOOKS_DIR:-$GOS_SITE_DIR/hooks}
   SSH_AUTHORIZED_KEYS_FILE=${SSH_AUTHORIZED_KEYS_FILE:-$GOS_SITE_DIR/authorized_keys}
@@ -308,7 +309,7 @@ deb_base_image() {
   local _var=$1 tar=$2 fstype=$3 file name lockfd tree tmp kib files mib
   local -a opts=()
   printf -v "$_var" '%s' ''
-  [[ $GENERATE_CACHE == yes && $fstype == ext[234] ]] || return 0
+  [[ $GENERATE_CACHE == yes && $CACHE_IMAGES == yes && $fstype == ext[234] ]] || return 0
   command -v e2image >/dev/null && command -v resize2fs >/dev/null || return 0
   file=${tar%.tar}.$fstype.img
   name=${file##*/}

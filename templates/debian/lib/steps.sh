@@ -432,7 +432,8 @@ gos_step_create() {
   deb_fault mkfs
   uuid=$(deb_new_uuid)
   if [[ -n $img ]]; then
-    # The cached image's blocks in use, grown to the partition, with this instance's own UUID.
+    # The cached image's blocks in use, through the loop device (e2image given a regular file
+    # truncates it at the image's end), grown to the partition, with this instance's own UUID.
     e2image -ra -- "$img" "$dev" >/dev/null 2>&1 || gos_die "could not copy the cached $fstype image onto disk 0 (e2image)"
     resize2fs -- "$dev" >/dev/null 2>&1 || gos_die "could not grow the $fstype filesystem to the root partition (resize2fs)"
     tune2fs -U "$uuid" -- "$dev" >/dev/null 2>&1 || gos_die "could not give the root filesystem its UUID (tune2fs)"
