@@ -174,6 +174,64 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
     });
   }, 1200_000);
 
+  /** e2fsck -fn of the disk's root filesystem, and its size in bytes (dumpe2fs). */
+  const checkRootFs = (d: string) => {
+    const where = locateRoot(d);
+    const loop = sh('losetup', ['--find', '--show', '--read-only', '--offset', String(where.offset), '--sizelimit', String(where.size), d]).trim();
+    try {
+      const fsck = spawnSync('e2fsck', ['-fn', loop], { encoding: 'utf8' });
+      const head = sh('dumpe2fs', ['-h', loop]);
+      const num = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)$`, 'm').exec(head)![1]);
+      return { clean: fsck.status === 0, bytes: num('Block count') * num('Block size'), partition: where.size };
+    } finally {
+      spawnSync('losetup', ['--detach', loop]);
+    }
+  };
+  const logOf = (name: string) => fs.readdirSync(logdir).filter((f) => f.includes(name)).map((f) => fs.readFileSync(path.join(logdir, f), 'utf8')).join('');
+
+  it('copies the cached filesystem image (no host keys in it), grown to the partition with its own UUID; CACHE_IMAGES=no unpacks the tarball', () => {
+    const cache = '/var/cache/ganeti-os/debian';
+    const d = sparseDisk(disk('img.img'), 3072);
+    const r = instanceOsAdd(instance('img.example.com', [d], { osparams: { 'partition-style': 'gpt', filesystem: 'ext3', 'install-kernel': 'no' } }), { logdir });
+    expect(r.error).toBeUndefined();
+    expect(r.ok).toBe(true);
+    expectNoLeaks();
+    expect(logOf('img.example.com')).toMatch(/(using the cached|cached the base system as a) ext3 image/);
+    expect(fs.statSync(d).size).toBe(3072 * 1024 * 1024);
+    const images = fs.readdirSync(cache).filter((f) => f.endsWith('.ext3.img')).map((f) => path.join(cache, f));
+    expect(images.length).toBeGreaterThan(0);
+    const uuid = fsUuid(d);
+    for (const img of images) {
+      // Small in the cache, grown on the disk; never the instance's UUID; no SSH host keys.
+      expect(fs.statSync(img).size).toBeLessThan(1536 * 1024 * 1024);
+      expect(sh('blkid', ['-p', '-o', 'value', '-s', 'UUID', img]).trim()).not.toBe(uuid);
+      expect(sh('debugfs', ['-R', 'ls /etc/ssh', img])).not.toMatch(/ssh_host_/);
+    }
+    const check = checkRootFs(d);
+    expect(check.clean).toBe(true);
+    expect(check.bytes).toBeGreaterThan(check.partition - 4 * 1024 * 1024);
+    withMounted(d, (root) => {
+      expect(read(root, 'etc/fstab')).toMatch(new RegExp(`^UUID=${uuid}\\s+/\\s+ext3\\s`, 'm'));
+      expect(read(root, 'etc/ssh/ssh_host_ed25519_key.pub')).toContain('root@img.example.com');
+    });
+
+    setConfig(['CACHE_IMAGES=no']);
+    try {
+      const t = instanceOsAdd(instance('tar.example.com', [d], { osparams: { 'partition-style': 'msdos', 'install-kernel': 'no' } }), { logdir });
+      expect(t.error).toBeUndefined();
+      expect(t.ok).toBe(true);
+      expectNoLeaks();
+    } finally {
+      setConfig([]);
+    }
+    expect(logOf('tar.example.com')).not.toMatch(/ image/);
+    expect(fs.statSync(d).size).toBe(3072 * 1024 * 1024);
+    expect(checkRootFs(d).clean).toBe(true);
+    const tarUuid = fsUuid(d);
+    expect(tarUuid).not.toBe(uuid);
+    withMounted(d, (root) => expect(read(root, 'etc/fstab')).toMatch(new RegExp(`^UUID=${tarUuid}\\s+/\\s+ext4\\s`, 'm')));
+  }, 1200_000);
+
   it('exports disk 0 as a stream proportional to the data, with its size announced', () => {
     // Files a file-level copy must keep: ownership, modes, xattrs, hard links, sparse files.
     withMounted(disk('d0.img'), (root) => {

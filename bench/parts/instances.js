@@ -220,7 +220,9 @@ async function ensureWarm(ctx, st, kind) {
   const def = st[kind];
   let has = false;
   try {
-    has = fs.readdirSync(def.cache).some((f) => f.endsWith('.tar'));
+    const files = fs.readdirSync(def.cache);
+    // Ours also caches a filesystem image of the tarball, made by its first create.
+    has = files.some((f) => f.endsWith('.tar')) && (kind === 'ref' || files.some((f) => f.endsWith('.img')));
   } catch {
     has = false;
   }

@@ -26,6 +26,7 @@ deb_settings() {
   GENERATE_CACHE=${GENERATE_CACHE:-yes}
   CACHE_DIR=${CACHE_DIR:-/var/cache/ganeti-os/debian}
   CACHE_MAX_AGE_DAYS=${CACHE_MAX_AGE_DAYS:-14}
+  CACHE_IMAGES=${CACHE_IMAGES:-yes}
   MIN_DISK_MIB=${MIN_DISK_MIB:-512}
   HOOKS_DIR=${HOOKS_DIR:-$GOS_SITE_DIR/hooks}
   SSH_AUTHORIZED_KEYS_FILE=${SSH_AUTHORIZED_KEYS_FILE:-$GOS_SITE_DIR/authorized_keys}
@@ -277,7 +278,7 @@ deb_base_tarball() {
   file=$CACHE_DIR/$name.tar
   mkdir -p -- "$CACHE_DIR" || gos_die "cannot create the cache directory $CACHE_DIR"
   # Age out every old entry (a create reading one keeps its open file).
-  find "$CACHE_DIR" -maxdepth 1 -name '*.tar' -type f -mtime "+$((CACHE_MAX_AGE_DAYS - 1))" -delete 2>/dev/null || true
+  find "$CACHE_DIR" -maxdepth 1 \( -name '*.tar' -o -name '*.img' \) -type f -mtime "+$((CACHE_MAX_AGE_DAYS - 1))" -delete 2>/dev/null || true
   exec {lockfd}>"$CACHE_DIR/.$name.lock" || gos_die "cannot open the cache lock $CACHE_DIR/.$name.lock"
   if ! flock --exclusive --nonblock "$lockfd"; then
     gos_log "another create is building the $SUITE base system; waiting for it"
@@ -292,6 +293,59 @@ deb_base_tarball() {
     chmod 0644 -- "$tmp"
     mv -f -- "$tmp" "$file" || gos_die "cannot move the new base system into the cache ($file)"
     gos_log "cached the base system as $file"
+  fi
+  exec {lockfd}>&-
+  printf -v "$_var" '%s' "$file"
+}
+
+# deb_base_image VAR TAR FSTYPE: a filesystem image (FSTYPE, label root) holding the cached base
+# system TAR, from the cache when one newer than TAR is there; its path in VAR, or empty when
+# there is no cache or the image cannot be made (mke2fs without -d: then create unpacks TAR).
+# The image is as small as its files allow (create grows it to the partition with resize2fs);
+# ext4 images have metadata_csum_seed, so that each instance's new UUID is a quick tune2fs -U.
+# Built under its own lock, written to a temporary file and renamed into place, aged out with
+# the tarballs. It holds no SSH host keys: the tarball has none.
+deb_base_image() {
+  local _var=$1 tar=$2 fstype=$3 file name lockfd tree tmp kib files mib
+  local -a opts=()
+  printf -v "$_var" '%s' ''
+  [[ $GENERATE_CACHE == yes && $CACHE_IMAGES == yes && $fstype == ext[234] ]] || return 0
+  command -v e2image >/dev/null && command -v resize2fs >/dev/null || return 0
+  file=${tar%.tar}.$fstype.img
+  name=${file##*/}
+  exec {lockfd}>"$CACHE_DIR/.$name.lock" || gos_die "cannot open the cache lock $CACHE_DIR/.$name.lock"
+  if ! flock --exclusive --nonblock "$lockfd"; then
+    gos_log "another create is building the $SUITE $fstype image; waiting for it"
+    flock --exclusive --timeout 3600 "$lockfd" || gos_die "timed out waiting for the cache lock $CACHE_DIR/.$name.lock"
+  fi
+  if [[ -f $file && $file -nt $tar ]]; then
+    gos_log "using the cached $fstype image $file"
+  else
+    tree=$(mktemp -d "$CACHE_DIR/.$name.XXXXXX") || gos_die "cannot create a directory in $CACHE_DIR"
+    gos_push_cleanup rm -rf --one-file-system -- "$tree"
+    tmp=$tree.img
+    gos_push_cleanup rm -f -- "$tmp"
+    tar --numeric-owner --xattrs --xattrs-include='*' --acls -xpf "$tar" -C "$tree" ||
+      gos_die "could not unpack the base system to make its $fstype image"
+    # Room for the files, their inodes (one per 16 KiB, as mke2fs gives a disk) and the journal.
+    kib=$(du -skx -- "$tree" | cut -f1)
+    files=$(find "$tree" -xdev | wc -l)
+    mib=$(((kib * 12 / 10 + 65536) / 1024))
+    if ((files * 16 * 12 / 10 / 1024 > mib)); then mib=$((files * 16 * 12 / 10 / 1024)); fi
+    mib=$(((mib + 3) / 4 * 4))
+    if [[ $fstype == ext4 ]]; then opts=(-O metadata_csum_seed); fi
+    if truncate -s "${mib}M" -- "$tmp" &&
+      mke2fs -q -F -t "$fstype" -b 4096 -I 256 -i 16384 "${opts[@]}" -L root -d "$tree" -- "$tmp" >/dev/null 2>&1 &&
+      e2fsck -fn -- "$tmp" >/dev/null 2>&1; then
+      chmod 0644 -- "$tmp"
+      mv -f -- "$tmp" "$file" || gos_die "cannot move the new $fstype image into the cache ($file)"
+      gos_log "cached the base system as a $fstype image ($mib MiB): $file"
+    else
+      gos_log "warning: could not make a $fstype image of the base system (mke2fs -d); unpacking the tarball instead"
+      file=''
+    fi
+    gos_pop_cleanup
+    gos_pop_cleanup
   fi
   exec {lockfd}>&-
   printf -v "$_var" '%s' "$file"

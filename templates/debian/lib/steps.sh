@@ -366,7 +366,7 @@ deb_run_hooks() {
 gos_step_create() {
   deb_settings
   gos_check_params || gos_die "invalid OS parameters"
-  local disk=${DISK_0_PATH-} style fstype kernel=no swapdisk='' size need tar tmp dev uuid swap_uuid='' root keys=''
+  local disk=${DISK_0_PATH-} style fstype kernel=no swapdisk='' size need tar img tmp dev uuid swap_uuid='' root keys=''
   [[ -n $disk ]] || gos_die "disk 0 has no DISK_0_PATH: this definition needs a disk the node can open"
   style=$(gos_param partition-style)
   fstype=$(gos_param filesystem)
@@ -410,6 +410,7 @@ gos_step_create() {
   fi
   deb_fault install
   deb_base_tarball tar "${pkgs[@]}"
+  deb_base_image img "$tar" "$fstype"
   if ! compgen -G "$tmp/keys/ssh_host_*" >/dev/null; then
     command -v ssh-keygen >/dev/null || gos_die "ssh-keygen is missing on this node (apt-get install openssh-client)"
     deb_start_host_keys "$tmp/newkeys"
@@ -417,6 +418,8 @@ gos_step_create() {
 
   # The system must fit: the tarball's size is that of its files.
   need=$(($(stat -c %s -- "$tar") * 11 / 10 + 64 * 1048576))
+  # A cached image is copied whole, then grown to the partition.
+  if [[ -n $img ]] && (($(stat -c %s -- "$img") > need)); then need=$(stat -c %s -- "$img"); fi
   if ((size < need + 4 * 1048576)); then
     gos_die "disk 0 is too small for this system: $((size / 1048576)) MiB, the $SUITE system with these packages needs at least $(((need + 4 * 1048576 + 1048575) / 1048576)) MiB"
   fi
@@ -428,7 +431,15 @@ gos_step_create() {
   deb_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev
   deb_fault mkfs
   uuid=$(deb_new_uuid)
-  deb_mkfs "$fstype" "$dev" "$uuid" root
+  if [[ -n $img ]]; then
+    # The cached image's blocks in use, through the loop device (e2image given a regular file
+    # truncates it at the image's end), grown to the partition, with this instance's own UUID.
+    e2image -ra -- "$img" "$dev" >/dev/null 2>&1 || gos_die "could not copy the cached $fstype image onto disk 0 (e2image)"
+    resize2fs -- "$dev" >/dev/null 2>&1 || gos_die "could not grow the $fstype filesystem to the root partition (resize2fs)"
+    tune2fs -U "$uuid" -- "$dev" >/dev/null 2>&1 || gos_die "could not give the root filesystem its UUID (tune2fs)"
+  else
+    deb_mkfs "$fstype" "$dev" "$uuid" root
+  fi
   if [[ -n $swapdisk ]]; then
     swap_uuid=$(deb_new_uuid)
     mkswap -U "$swap_uuid" -L swap -- "$swapdisk" >/dev/null || gos_die "could not make swap on disk 1 ($swapdisk)"
@@ -437,8 +448,10 @@ gos_step_create() {
   root=$tmp/root
   deb_mount "$dev" "$root"
   deb_fault extract
-  tar --numeric-owner --xattrs --xattrs-include='*' --acls -xpf "$tar" -C "$root" ||
-    gos_die "could not unpack the base system into disk 0"
+  if [[ -z $img ]]; then
+    tar --numeric-owner --xattrs --xattrs-include='*' --acls -xpf "$tar" -C "$root" ||
+      gos_die "could not unpack the base system into disk 0"
+  fi
 
   deb_fault configure
   deb_write_names "$root"
