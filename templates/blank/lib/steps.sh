@@ -60,8 +60,3 @@ gos_step_rename() {
     gos_log "instance $OLD_INSTANCE_NAME is now $INSTANCE_NAME; the blank template keeps no name on disk"
   fi
 }
-
-gos_step_verify() {
-  gos_check_params || gos_die "invalid OS parameters"
-  gos_log "parameters accepted"
-}

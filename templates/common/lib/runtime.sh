@@ -316,6 +316,15 @@ gos_announce_size() {
   printf '%s\n' "$1" >&"$EXP_SIZE_FD" || gos_log "warning: could not write the stream size to fd $EXP_SIZE_FD"
 }
 
+# --- steps ----------------------------------------------------------------------------------
+# Each template's lib/steps.sh defines gos_step_create, _import, _export and _rename; verify
+# has this default (the declared parameters' choices and patterns), which a template may replace.
+
+gos_step_verify() {
+  gos_check_params || gos_die "invalid OS parameters"
+  gos_log "parameters accepted"
+}
+
 # --- main -----------------------------------------------------------------------------------
 
 # shellcheck source=/dev/null

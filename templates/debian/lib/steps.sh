@@ -676,10 +676,3 @@ gos_step_rename() {
     gos_log "renamed $OLD_INSTANCE_NAME to $INSTANCE_NAME"
   fi
 }
-
-# --- verify ---------------------------------------------------------------------------------
-
-gos_step_verify() {
-  gos_check_params || gos_die "invalid OS parameters"
-  gos_log "parameters accepted"
-}
