@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Regenerate src/core/ganeti-defaults.ts from the installed Ganeti's own constants.
+"""Regenerate src/ganeti/defaults.ts from the installed Ganeti's own constants.
 
 Run on a machine with Ganeti 3.0 installed (Debian package ganeti-3.0):
 
@@ -17,8 +17,8 @@ import sys
 
 from ganeti import constants as C
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "core",
-                   "ganeti-defaults.ts")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "ganeti",
+                   "defaults.ts")
 
 
 def table(defaults, types):

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Regenerate src/core/py-unicode.ts: the Unicode tables of the Python that runs Ganeti.
+"""Regenerate src/ganeti/py-unicode.ts: the Unicode tables of the Python that runs Ganeti.
 
     /usr/bin/python3 scripts/gen-py-unicode.py [--check]
 
@@ -12,7 +12,7 @@ import os
 import sys
 import unicodedata
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "core", "py-unicode.ts")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "ganeti", "py-unicode.ts")
 
 
 def ranges(pred):

@@ -3,7 +3,7 @@
 /**
  * Build step: precompiles every templates/**\/*.hbs with Handlebars into dist/templates.precompiled.js,
  * so rendering needs only the small Handlebars runtime, not its parser and compiler (about 50 ms
- * of a `ganeti-os new`). Each entry carries the sha256 of its source: src/core/templates.ts uses
+ * of a `ganeti-os new`). Each entry carries the sha256 of its source: src/definition/templates.ts uses
  * an entry only while the source is unchanged and compiles the file itself otherwise. The
  * options must stay those of templates.ts (noEscape, not strict).
  */

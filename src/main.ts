@@ -4,7 +4,7 @@
  */
 import type { Context } from './context';
 import { EXIT_BUG, EXIT_OK, EXIT_USAGE, GanetiOsError } from './errors';
-import { toolVersion } from './core/paths';
+import { toolVersion } from './paths';
 
 type Runner = (ctx: Context, options: never) => Promise<void>;
 

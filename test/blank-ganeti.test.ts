@@ -149,7 +149,7 @@ describeSystem('blank template judged by Ganeti 3.0', { ganeti: true }, () => {
 
 describeSystem('every template, every API choice, judged by Ganeti 3.0', { ganeti: true }, () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { listTemplates } = require('../src/core/templates') as typeof import('../src/core/templates');
+  const { listTemplates } = require('../src/definition/templates') as typeof import('../src/definition/templates');
   const cases = listTemplates().flatMap((t) => ['20,15,10', '20', '15,10', '15', '10', '20,10'].map((api) => [t.name, api] as const));
   it.each(cases)('%s with --api %s', async (template, api) => {
     const r = await runInProcess(['new', 'anyos', '--template', template, '--api', api, '--yes'], { cwd: work });

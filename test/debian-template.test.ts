@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_TEMPLATE, listTemplates } from '../src/core/templates';
+import { DEFAULT_TEMPLATE, listTemplates } from '../src/definition/templates';
 import { tryOsFromDisk, validateOs } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
 

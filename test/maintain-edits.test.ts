@@ -1,5 +1,5 @@
 /** The line-by-line edits of variants.list, parameters.list and variant configurations. */
-import { parseParametersList, parseVariantsList } from '../src/core/ganeti';
+import { parseParametersList, parseVariantsList } from '../src/ganeti/rules';
 import {
   addVariantLine,
   joinLines,
@@ -9,7 +9,7 @@ import {
   setConfValues,
   setParameterLine,
   splitLines,
-} from '../src/core/maintain';
+} from '../src/definition/maintain';
 
 describe('splitLines', () => {
   it.each([

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { readProvenance, sha256 } from '../src/core/provenance';
-import { DEFAULT_TEMPLATE } from '../src/core/templates';
+import { readProvenance, sha256 } from '../src/definition/provenance';
+import { DEFAULT_TEMPLATE } from '../src/definition/templates';
 import { describeSystem } from './helpers/system';
 import { runInProcess, scriptedPrompter, snapshotTree, tempDir } from './helpers/cli';
 

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { GANETI_DEFAULTS } from '../src/core/ganeti-defaults';
+import { GANETI_DEFAULTS } from '../src/ganeti/defaults';
 import { def, writeCase } from './helpers/corpus';
 import { cli } from './helpers/cli';
 import { InstanceSpec, ganeti } from './helpers/ganeti';

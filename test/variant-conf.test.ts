@@ -1,7 +1,7 @@
 /** variants/<v>.conf: unset settings stay commented so the site's layers still apply. */
 import { spawnSync } from 'node:child_process';
-import { setConfValues } from '../src/core/maintain';
-import { loadTemplate, renderVariantConf, variantSettings } from '../src/core/templates';
+import { setConfValues } from '../src/definition/maintain';
+import { loadTemplate, renderVariantConf, variantSettings } from '../src/definition/templates';
 
 const t = loadTemplate('debian');
 const spec = { name: 'deb', template: 'debian', apiVersions: [20, 15, 10], variants: [], parameters: [] };

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Plan, planWrite } from '../src/core/plan';
-import { JOURNAL_FILE, applyPlan, recoverInterrupted } from '../src/core/writer';
+import { Plan, planWrite } from '../src/definition/plan';
+import { JOURNAL_FILE, applyPlan, recoverInterrupted } from '../src/definition/writer';
 import { snapshotTree, tempDir } from './helpers/cli';
 
 let dir: string;

@@ -1,11 +1,11 @@
 /** `ganeti-os add-param <name> <description>`: declare an OS parameter (API 20), with its checks. */
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
-import { OS_API_V20, OS_PARAMETERS_FILE, checkParamDescription, checkParamName, paramEnvName } from '../core/ganeti';
-import { MaintainOptions, facts, finish, loadDefinition, parameterLineProblems, planRegenerate, setParameterLine, textOp } from '../core/maintain';
-import type { Plan } from '../core/plan';
-import type { DefinitionSpec, ParamSpec } from '../core/spec';
-import { checkParamSpec } from '../core/validate-spec';
+import { OS_API_V20, OS_PARAMETERS_FILE, checkParamDescription, checkParamName, paramEnvName } from '../ganeti/rules';
+import { MaintainOptions, facts, finish, loadDefinition, parameterLineProblems, planRegenerate, setParameterLine, textOp } from '../definition/maintain';
+import type { Plan } from '../definition/plan';
+import type { DefinitionSpec, ParamSpec } from '../definition/spec';
+import { checkParamSpec } from '../definition/validate-spec';
 
 export interface AddParamOptions extends MaintainOptions {
   name: string;

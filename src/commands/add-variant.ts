@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
-import { OS_API_V15, OS_VARIANTS_FILE, checkVariantName } from '../core/ganeti';
+import { OS_API_V15, OS_VARIANTS_FILE, checkVariantName } from '../ganeti/rules';
 import {
   Loaded,
   MaintainOptions,
@@ -17,11 +17,11 @@ import {
   setConfValues,
   symlinkNote,
   textOp,
-} from '../core/maintain';
-import { Plan, PlanOp, isUntouched } from '../core/plan';
-import type { DefinitionSpec, VariantSpec } from '../core/spec';
-import { variantSettings } from '../core/templates';
-import { parseSetting } from '../core/validate-spec';
+} from '../definition/maintain';
+import { Plan, PlanOp, isUntouched } from '../definition/plan';
+import type { DefinitionSpec, VariantSpec } from '../definition/spec';
+import { variantSettings } from '../definition/templates';
+import { parseSetting } from '../definition/validate-spec';
 
 export interface AddVariantOptions extends MaintainOptions {
   variant: string;

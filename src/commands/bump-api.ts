@@ -12,7 +12,7 @@ import {
   OS_SCRIPT_VERIFY,
   OS_VARIANTS_FILE,
   formatApiVersions,
-} from '../core/ganeti';
+} from '../ganeti/rules';
 import {
   Loaded,
   MaintainOptions,
@@ -25,12 +25,12 @@ import {
   planRegenerate,
   readText,
   textOp,
-} from '../core/maintain';
-import { TEMPLATES_DIR } from '../core/paths';
-import { Plan, PlanOp } from '../core/plan';
-import type { DefinitionSpec } from '../core/spec';
-import { variantSettings } from '../core/templates';
-import { checkApiVersion } from '../core/validate-spec';
+} from '../definition/maintain';
+import { TEMPLATES_DIR } from '../paths';
+import { Plan, PlanOp } from '../definition/plan';
+import type { DefinitionSpec } from '../definition/spec';
+import { variantSettings } from '../definition/templates';
+import { checkApiVersion } from '../definition/validate-spec';
 
 export interface BumpApiOptions extends MaintainOptions {
   version: string;

@@ -8,9 +8,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { SilentFailure, UserError } from '../errors';
-import { OS_API_V15, OS_API_V20, OS_SEARCH_PATH } from '../core/ganeti';
-import { tryOsFromDisk } from '../core/model';
-import { pyFsDecode } from '../core/pyfmt';
+import { OS_API_V15, OS_API_V20, OS_SEARCH_PATH } from '../ganeti/rules';
+import { tryOsFromDisk } from '../definition/model';
+import { pyFsDecode } from '../ganeti/pyfmt';
 
 export interface DiagnoseOptions {
   dirs?: string[];

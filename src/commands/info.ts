@@ -1,10 +1,10 @@
 /** `ganeti-os info [dir]`: what the model read from a definition. */
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { findProblems } from '../core/checks';
-import { OS_SCRIPTS } from '../core/ganeti';
-import { readDefinition, requireDirectory } from '../core/model';
-import { formatMode } from '../core/provenance';
+import { findProblems } from '../definition/checks';
+import { OS_SCRIPTS } from '../ganeti/rules';
+import { readDefinition, requireDirectory } from '../definition/model';
+import { formatMode } from '../definition/provenance';
 
 export interface InfoOptions {
   dir?: string;

@@ -3,12 +3,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
-import { planDefinition, recoverBeforePlanning } from '../core/definition';
-import { OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../core/ganeti';
-import { applyAndReport } from '../core/report';
-import type { DefinitionSpec, ParamSpec, VariantSpec } from '../core/spec';
-import { DEFAULT_TEMPLATE, Template, listTemplates, loadTemplate, variantSettings } from '../core/templates';
-import { checkParamsNeedApi20, checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../core/validate-spec';
+import { planDefinition, recoverBeforePlanning } from '../definition/render';
+import { OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
+import { applyAndReport } from '../definition/report';
+import type { DefinitionSpec, ParamSpec, VariantSpec } from '../definition/spec';
+import { DEFAULT_TEMPLATE, Template, listTemplates, loadTemplate, variantSettings } from '../definition/templates';
+import { checkParamsNeedApi20, checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../definition/validate-spec';
 
 export interface NewOptions {
   name: string;

@@ -1,10 +1,10 @@
 /** `ganeti-os remove-param <name>`: drop an OS parameter from parameters.list and its checks. */
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
-import { OS_API_V20, OS_PARAMETERS_FILE, checkParamName, paramEnvName } from '../core/ganeti';
-import { MaintainOptions, facts, finish, loadDefinition, parameterLineProblems, planRegenerate, removeParameterLine, textOp } from '../core/maintain';
-import type { Plan } from '../core/plan';
-import type { DefinitionSpec } from '../core/spec';
+import { OS_API_V20, OS_PARAMETERS_FILE, checkParamName, paramEnvName } from '../ganeti/rules';
+import { MaintainOptions, facts, finish, loadDefinition, parameterLineProblems, planRegenerate, removeParameterLine, textOp } from '../definition/maintain';
+import type { Plan } from '../definition/plan';
+import type { DefinitionSpec } from '../definition/spec';
 
 export interface RemoveParamOptions extends MaintainOptions {
   name: string;

@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
-import { OS_VARIANTS_FILE, checkVariantName } from '../core/ganeti';
+import { OS_VARIANTS_FILE, checkVariantName } from '../ganeti/rules';
 import {
   MaintainOptions,
   facts,
@@ -15,9 +15,9 @@ import {
   removeVariantLine,
   symlinkNote,
   textOp,
-} from '../core/maintain';
-import { Plan, PlanOp } from '../core/plan';
-import type { DefinitionSpec } from '../core/spec';
+} from '../definition/maintain';
+import { Plan, PlanOp } from '../definition/plan';
+import type { DefinitionSpec } from '../definition/spec';
 
 export interface RemoveVariantOptions extends MaintainOptions {
   variant: string;

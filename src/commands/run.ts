@@ -29,8 +29,8 @@ import {
   osEnvironment,
   parseUnit,
   pyFloatStr,
-} from '../core/environment';
-import { GANETI_DEFAULTS } from '../core/ganeti-defaults';
+} from '../ganeti/environment';
+import { GANETI_DEFAULTS } from '../ganeti/defaults';
 import {
   OS_API_V20,
   OS_SCRIPT_CREATE,
@@ -40,8 +40,8 @@ import {
   OS_SCRIPT_RENAME,
   OS_SCRIPT_VERIFY,
   pyIntParse,
-} from '../core/ganeti';
-import { OsDefinition, readDefinition, requireDirectory } from '../core/model';
+} from '../ganeti/rules';
+import { OsDefinition, readDefinition, requireDirectory } from '../definition/model';
 
 export interface RunOptions {
   script: string;

@@ -7,10 +7,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { SilentFailure, UserError } from '../errors';
-import { Problem, findProblems } from '../core/checks';
-import { OS_API_V20, OS_SCRIPTS, OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, OS_SCRIPT_VERIFY } from '../core/ganeti';
-import { OsDefinition, readDefinition } from '../core/model';
-import { pyReprStr } from '../core/pyfmt';
+import { Problem, findProblems } from '../definition/checks';
+import { OS_API_V20, OS_SCRIPTS, OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, OS_SCRIPT_VERIFY } from '../ganeti/rules';
+import { OsDefinition, readDefinition } from '../definition/model';
+import { pyReprStr } from '../ganeti/pyfmt';
 
 export interface ValidateOptions {
   dirs?: string[];

@@ -19,9 +19,9 @@ import {
   checkParamName,
   checkVariantName,
   parseParametersList,
-} from './ganeti';
+} from '../ganeti/rules';
 import type { OsDefinition } from './model';
-import { findUtf8Error, pyDecodeUtf8, pyReprStr } from './pyfmt';
+import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 
 export interface Problem {
   /** error: Ganeti refuses it; warning: breaks later (fails --strict); info: worth knowing. */

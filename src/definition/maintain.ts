@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { UserError } from '../errors';
-import { provenanceOp, recoverBeforePlanning } from './definition';
+import { provenanceOp, recoverBeforePlanning } from './render';
 import {
   OS_API_FILE,
   OS_API_V20,
@@ -19,11 +19,11 @@ import {
   parseParametersList,
   parseVariantsList,
   pyStrip,
-} from './ganeti';
+} from '../ganeti/rules';
 import { readDefinition, readUtf8, requireDirectory } from './model';
 import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
 import { PROVENANCE_FILE, Provenance, readProvenance } from './provenance';
-import { pyReprStr } from './pyfmt';
+import { pyReprStr } from '../ganeti/pyfmt';
 import { applyAndReport } from './report';
 import { JOURNAL_FILE } from './writer';
 import { shq } from './shell';

@@ -1,6 +1,6 @@
 /** Checks on the answers a definition is generated from: every bad input is a UsageError naming it. */
 import { UsageError } from '../errors';
-import { OS_API_V15, OS_API_V20, OS_API_VERSIONS, checkOsName, checkParamDescription, checkParamName, checkVariantName } from './ganeti';
+import { OS_API_V15, OS_API_V20, OS_API_VERSIONS, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
 import { SHELL_VAR_RE } from './shell';
 import type { DefinitionSpec, ParamSpec } from './spec';
 

@@ -7,7 +7,7 @@ import type { Context } from '../context';
 import { recoverInterrupted } from './writer';
 import { Plan, PlanOp, planDelete, planWrite } from './plan';
 import { PROVENANCE_FILE, PROVENANCE_SCHEMA, Provenance, ProvenanceFile, formatMode, formatProvenance, sha256 } from './provenance';
-import { toolVersion } from './paths';
+import { toolVersion } from '../paths';
 import type { DefinitionSpec } from './spec';
 import { RenderedFile, Template, renderTemplate } from './templates';
 

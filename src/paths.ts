@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** The package root: dist/core/.. /.. when built, src/core/../.. under ts-jest. */
-export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+/** The package root: dist/.. when built, src/.. under ts-jest. */
+export const PACKAGE_ROOT = path.resolve(__dirname, '..');
 export const TEMPLATES_DIR = path.join(PACKAGE_ROOT, 'templates');
 
 let version: string | undefined;

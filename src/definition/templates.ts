@@ -6,8 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, UserError } from '../errors';
-import { formatApiVersions, formatParametersList, paramEnvName } from './ganeti';
-import { TEMPLATES_DIR, toolVersion } from './paths';
+import { formatApiVersions, formatParametersList, paramEnvName } from '../ganeti/rules';
+import { TEMPLATES_DIR, toolVersion } from '../paths';
 import { shq } from './shell';
 import { DefinitionSpec, ParamSpec, VariantSpec, maxApi } from './spec';
 

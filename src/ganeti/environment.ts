@@ -4,8 +4,8 @@
  * Ganeti's default settings (the tables in ganeti-defaults.ts, generated from Ganeti itself).
  */
 import { randomUUID } from 'node:crypto';
-import { GANETI_DEFAULTS, GanetiParamDefault } from './ganeti-defaults';
-import { OS_API_V15, OS_API_VERSIONS, paramEnvName, pyIntParse } from './ganeti';
+import { GANETI_DEFAULTS, GanetiParamDefault } from './defaults';
+import { OS_API_V15, OS_API_VERSIONS, paramEnvName, pyIntParse } from './rules';
 
 export type EnvMap = Record<string, string>;
 

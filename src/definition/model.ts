@@ -23,8 +23,8 @@ import {
   pyUniversalNewlines,
   parseParametersList,
   parseVariantsList,
-} from './ganeti';
-import { OS_API_VERSIONS_REPR, pyDecodeUtf8, pyErrnoName, pyReprIntList } from './pyfmt';
+} from '../ganeti/rules';
+import { OS_API_VERSIONS_REPR, pyDecodeUtf8, pyErrnoName, pyReprIntList } from '../ganeti/pyfmt';
 import { Provenance, PROVENANCE_FILE, readProvenance } from './provenance';
 
 export interface FileState {
