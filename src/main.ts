@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Runner> = {
   validate: () => require('./commands/validate').runValidate,
   diagnose: () => require('./commands/diagnose').runDiagnose,
   run: () => require('./commands/run').runRun,
+  cluster: () => require('./commands/cluster').runCluster,
 };
 
 function isTty(fd: number): boolean {
