@@ -8,14 +8,27 @@ import type { Context } from '../context';
 import { SilentFailure, UsageError, UserError } from '../errors';
 import { DEFAULT_STATE_DIR, down, nodeArgv, runningBox, status, up } from '../cluster/box';
 import { CLEAN_ENV } from '../cluster/host';
+import { runLifecycle } from '../cluster/lifecycle';
 
 export interface ClusterOptions {
-  action: 'up' | 'down' | 'status' | 'exec';
+  action: 'up' | 'down' | 'status' | 'exec' | 'test';
   state?: string;
   nodes?: string;
   node?: string;
   json?: boolean;
   command?: string[];
+  osDir?: string;
+  variant?: string;
+  osparam?: string[];
+  badOsparam?: string | false;
+  hypervisor?: string;
+  hvparam?: string[];
+  diskTemplate?: string;
+  diskSize?: string;
+  memory?: string;
+  boot?: boolean;
+  bootTimeout?: string;
+  prefill?: boolean;
 }
 
 export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<void> {
@@ -95,6 +108,47 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
       const r = spawnSync(full[0], full.slice(1), { stdio: 'inherit', env });
       if (r.error) throw new UserError(`cannot run ${argv[0]} in the box: ${r.error.message}`);
       if (r.status !== 0) throw new SilentFailure(r.status ?? 1);
+      return;
+    }
+    case 'test': {
+      const box = runningBox(stateDir);
+      const hypervisor = opts.hypervisor ?? 'kvm';
+      if (hypervisor !== 'kvm' && hypervisor !== 'fake') throw new UsageError(`--hypervisor must be kvm or fake, not '${hypervisor}'`);
+      const diskTemplate = opts.diskTemplate ?? 'file';
+      if (diskTemplate !== 'file' && diskTemplate !== 'ext') throw new UsageError(`--disk-template must be file or ext, not '${diskTemplate}'`);
+      const num = (v: string | undefined, dflt: number, what: string) => {
+        if (v === undefined) return dflt;
+        if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`${what} wants a positive whole number, not '${v}'`);
+        return Number(v);
+      };
+      for (const kv of [...(opts.osparam ?? []), ...(opts.hvparam ?? []), ...(typeof opts.badOsparam === 'string' ? [opts.badOsparam] : [])]) {
+        if (!/^[^=,]+=[^,]*$/.test(kv)) throw new UsageError(`'${kv}' is not name=value (without commas)`);
+      }
+      const result = await runLifecycle({
+        box,
+        osDir: path.resolve(ctx.cwd, opts.osDir ?? '.'),
+        variant: opts.variant,
+        osparams: opts.osparam ?? [],
+        badOsparam: opts.badOsparam === false ? null : opts.badOsparam,
+        hypervisor,
+        hvparams: opts.hvparam ?? [],
+        diskTemplate,
+        diskMib: num(opts.diskSize, 1024, '--disk-size'),
+        memoryMib: num(opts.memory, 512, '--memory'),
+        boot: opts.boot ?? 'auto',
+        bootTimeoutSeconds: num(opts.bootTimeout, 600, '--boot-timeout'),
+        prefill: opts.prefill ?? 'auto',
+        log: (l) => ctx.log.info(l),
+      });
+      if (opts.json) {
+        ctx.out.write(JSON.stringify(result, null, 2) + '\n');
+      } else {
+        for (const s of result.steps) {
+          ctx.out.write(`${s.skipped ? 'skip' : s.ok ? 'ok  ' : 'FAIL'} ${s.seconds.toFixed(1).padStart(6)} s  ${s.name}${s.detail && (s.skipped || !s.ok) ? `: ${s.detail.split('\n')[0]}` : ''}\n`);
+        }
+        ctx.out.write(`${result.ok ? 'passed' : 'FAILED'}: ${result.os}${result.variant ? `+${result.variant}` : ''} on ${result.hypervisor}, ${result.diskTemplate} disks, ${result.seconds.toFixed(1)} s\n`);
+      }
+      if (!result.ok) throw new SilentFailure();
       return;
     }
     default:
