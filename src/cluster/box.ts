@@ -186,22 +186,29 @@ export async function up(opts: UpOptions): Promise<BoxState> {
   }
   const used = hostUsesRange();
   if (used) throw new UserError(`the host uses the box's address range ${NETWORK_PREFIX}.0/24 (${used}); refusing to shadow it`);
-  const existing = readState(stateDir);
-  if (existing) {
-    const live = reapersOf(stateDir);
-    if (live.length) throw new UserError(`the box's state directory ${stateDir} is in use: a box runs there (pid ${live.join(', ')}); 'ganeti-os cluster down --state ${stateDir}' stops it`);
-    throw new UserError(`${stateDir} holds a stopped or half-made box; remove it first with 'ganeti-os cluster down --state ${stateDir}'`);
-  }
   let createdDir = false;
   if (fs.existsSync(stateDir)) {
     if (!fs.statSync(stateDir).isDirectory()) throw new UserError(`${stateDir} is not a directory`);
-    const entries = fs.readdirSync(stateDir).filter((e) => e !== LOCK_FILE);
-    if (entries.length) throw new UserError(`${stateDir} is not empty and holds no box: choose an empty or new directory with --state`);
   } else {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     createdDir = true;
   }
+  // Locked before looking: a second `up` on the same directory meets the first one's lock.
   const unlock = lock(stateDir);
+  try {
+    const existing = readState(stateDir);
+    if (existing) {
+      const live = reapersOf(stateDir);
+      if (live.length) throw new UserError(`the box's state directory ${stateDir} is in use: a box runs there (pid ${live.join(', ')}); 'ganeti-os cluster down --state ${stateDir}' stops it`);
+      throw new UserError(`${stateDir} holds a stopped or half-made box; remove it first with 'ganeti-os cluster down --state ${stateDir}'`);
+    }
+    const entries = fs.readdirSync(stateDir).filter((e) => e !== LOCK_FILE);
+    if (entries.length) throw new UserError(`${stateDir} is not empty and holds no box: choose an empty or new directory with --state`);
+  } catch (err) {
+    unlock();
+    if (createdDir) fs.rmSync(stateDir, { recursive: true, force: true });
+    throw err;
+  }
   const state: BoxState = {
     format: 1,
     stateDir,
