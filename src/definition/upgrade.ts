@@ -283,10 +283,15 @@ export function planUpgrade(l: Loaded): UpgradePlan {
     }
     if (!rec) b = '';
     if (f.owner === 'user') {
-      const added = newSettings(text, recordedBase[rel] ?? (rec?.sha256 === sha256(text) ? text : undefined), f.content);
+      const added = newSettings(text, b, f.content);
       outcomes.push({ path: rel, outcome: 'yours', ...(added.length ? { newSettings: added } : {}) });
-      if (rec) keepRecord(rel);
-      else record(f);
+      if (!rec) record(f);
+      else {
+        // Its record stays (remove-variant tells untouched from edited by it); its base is
+        // recorded once known.
+        files[rel] = rec;
+        if (b !== undefined) base[rel] = b;
+      }
       continue;
     }
     const baseMode = rec ? parseInt(rec.mode, 8) : undefined;
