@@ -90,7 +90,7 @@ describe('upgrade: untouched definitions from the starting commit', () => {
     const snapshot = treeHash(dir);
     const again = await upgrade(dir);
     expect(again.code).toBe(0);
-    expect(again.out).toMatch(/no file changes/);
+    expect(again.out).toMatch(/is up to date with template/);
     expect(treeHash(dir)).toBe(snapshot);
   });
 

@@ -16,7 +16,7 @@ export interface UpgradeOptions {
 const SHOWN: Record<Outcome, string | undefined> = {
   unchanged: undefined,
   updated: '~ updated',
-  kept: '= yours kept',
+  kept: undefined,
   merged: 'M merged',
   conflict: '! CONFLICT',
   created: '+ created',
@@ -34,7 +34,6 @@ function line(f: FileOutcome): string | undefined {
   const extra: string[] = [];
   if (f.outcome === 'conflict') extra.push(`${f.conflicts} conflict${f.conflicts === 1 ? '' : 's'}: resolve the <<<<<<< ||||||| ======= >>>>>>> blocks`);
   if (f.outcome === 'beside') extra.push(`you edited ${f.path}: merge ${f.beside} into it by hand, then delete ${f.beside}`);
-  if (f.outcome === 'kept') extra.push('the template did not change it');
   if (f.outcome === 'stays-deleted') extra.push('you deleted it: it stays deleted');
   if (f.detail) extra.push(f.detail);
   if (f.mode) extra.push(`mode ${f.mode.from} → ${f.mode.to}`);
@@ -47,10 +46,14 @@ function summaryText(up: UpgradePlan, dryRun: boolean, backup?: string): string 
     for (const s of f.newSettings ?? []) lines.push(`  * new setting  ${f.path}: ${s.key} (the template has: ${s.line.trim()})`);
   }
   const from = up.from ? up.from : 'a version before ganeti-os recorded template versions';
-  const head = `${dryRun ? 'Would upgrade' : 'Upgraded'} ${up.plan.root}: template ${up.template} ${from} → ${up.to}`;
+  const head =
+    !lines.length && up.from === up.to
+      ? `${up.plan.root} is up to date with template ${up.template} ${up.to}`
+      : `${dryRun ? 'Would upgrade' : 'Upgraded'} ${up.plan.root}: template ${up.template} ${from} → ${up.to}`;
   const tail = [...up.notes.map((n) => `  note: ${n}`)];
   if (backup) tail.push(`Replaced files were backed up in ${backup}`);
-  return [head, ...(lines.length ? lines : ['  (no file changes)']), ...tail].join('\n') + '\n';
+  const upToDate = !lines.length && up.from === up.to;
+  return [head, ...(lines.length || upToDate ? lines : ['  (no file changes)']), ...tail].join('\n') + '\n';
 }
 
 export async function runUpgrade(ctx: Context, opts: UpgradeOptions): Promise<void> {

@@ -25,7 +25,7 @@ import { PROVENANCE_FILE, PROVENANCE_SCHEMA, Provenance, ProvenanceFile, formatM
 import { toolVersion } from '../paths';
 import type { Loaded } from './maintain';
 import type { DefinitionSpec, ParamSpec } from './spec';
-import { RenderedFile, renderTemplate } from './templates';
+import { RenderedFile, Template, renderTemplate } from './templates';
 import { MergeLabels, merge3 } from './upgrade-merge';
 import { templateParameters, templateVersion } from './upgrade-record';
 
@@ -377,7 +377,7 @@ export function planUpgrade(l: Loaded): UpgradePlan {
  * files that would change (new, changed or dropped), from the record alone (the disk is not
  * read). Used by `info`. Throws what rendering throws.
  */
-export function pendingTemplateChanges(prov: Provenance, t: import('./templates').Template): string[] {
+export function pendingTemplateChanges(prov: Provenance, t: Template): string[] {
   const rendered = renderTemplate(t, prov.answers);
   const out: string[] = [];
   const seen = new Set<string>();
