@@ -74,7 +74,12 @@ describe('upgrade: untouched definitions from the starting commit', () => {
     expect(after.schema).toBe(2);
     expect(after.templateVersion).toBe(templateVersion(loadTemplate(after.template)));
     expect(after.answers.variants.map((v) => v.name)).toEqual(before.answers.variants.map((v) => v.name));
-    expect(after.answers.parameters.map((p) => p.name)).toEqual(before.answers.parameters.map((p) => p.name));
+    // The admin's parameters stay, in order; the template's new ones (if any) come after them.
+    const names = after.answers.parameters.map((p) => p.name);
+    const had = before.answers.parameters.map((p) => p.name);
+    expect(names.slice(0, had.length)).toEqual(had);
+    const templateParams = loadTemplate(after.template).manifest.defaults.parameters.map((p) => p.name);
+    for (const n of names.slice(had.length)) expect(templateParams).toContain(n);
     for (const [rel, f] of renders(dir)) {
       if (f.owner === 'tool') {
         expect([rel, read(path.join(dir, rel))]).toEqual([rel, f.content]);
@@ -317,16 +322,56 @@ describe('upgrade: three-way merges (definitions upgraded once, then the templat
 
   it("the admin's configuration files are never rewritten; settings the template introduced are reported", async () => {
     const dir = await recorded('debian');
-    age(dir, 'defaults.conf', (t) => t.replace(/^#PROXY=\n/m, ''));
-    age(dir, 'variants/bookworm.conf', (t) => t.replace(/^# ARCH=\n/m, ''));
+    // The older template lacked one setting of each file: its last in defaults.conf, its first in the variant's.
+    const settingLines = (rel: string) => read(path.join(dir, rel)).split('\n').filter((l) => /^#? ?[A-Z_][A-Z0-9_]*=/.test(l));
+    const [dropped] = settingLines('defaults.conf').slice(-1);
+    const [droppedVariant] = settingLines('variants/bookworm.conf');
+    const key = (l: string) => /([A-Z_][A-Z0-9_]*)=/.exec(l)![1];
+    age(dir, 'defaults.conf', (t) => t.replace(`${dropped}\n`, ''));
+    age(dir, 'variants/bookworm.conf', (t) => t.replace(`${droppedVariant}\n`, ''));
     const defaults = read(path.join(dir, 'defaults.conf'));
     const conf = read(path.join(dir, 'variants/bookworm.conf'));
     const r = await upgrade(dir);
     expect(r.code).toBe(0);
     expect(read(path.join(dir, 'defaults.conf'))).toBe(defaults);
     expect(read(path.join(dir, 'variants/bookworm.conf'))).toBe(conf);
-    expect(r.out).toMatch(/new setting +defaults\.conf: PROXY/);
-    expect(r.out).toMatch(/new setting +variants\/bookworm\.conf: ARCH/);
+    expect(r.out).toContain(`new setting  defaults.conf: ${key(dropped)} `);
+    expect(r.out).toContain(`new setting  variants/bookworm.conf: ${key(droppedVariant)} `);
+    expect(r.out.match(/new setting/g)).toHaveLength(2);
+  });
+});
+
+describe('the base render is kept current by every command that writes', () => {
+  it('new, add-variant, add-param, remove-variant, remove-param, bump-api: the base is what the template renders, the files as written', async () => {
+    const work = copy('blank');
+    const parent = path.dirname(work);
+    const r = await runInProcess(['new', 'fresh', '--template', 'blank', '--yes'], { cwd: parent });
+    expect(r.code).toBe(0);
+    const dir = path.join(parent, 'fresh');
+    const check = () => {
+      const p = provenance(dir);
+      expect(p.schema).toBe(2);
+      expect(p.templateVersion).toBe(templateVersion(loadTemplate('blank')));
+      const now = renderTemplate(loadTemplate('blank'), p.answers);
+      expect(Object.keys(p.base!).sort()).toEqual(Object.keys(p.files).sort());
+      for (const f of now) {
+        expect([f.path, p.base![f.path]]).toEqual([f.path, f.content]);
+        expect([f.path, read(path.join(dir, f.path))]).toEqual([f.path, f.content]);
+      }
+    };
+    check();
+    for (const args of [
+      ['add-variant', 'second', '--set', 'X=1'],
+      ['add-param', 'size', 'Root size', '--default', '1'],
+      ['remove-param', 'size'],
+      ['bump-api', '15'],
+      ['bump-api', '20'],
+      ['remove-variant', 'default'],
+    ]) {
+      const c = await runInProcess([...args, '--os-dir', dir], { cwd: parent });
+      expect([args, c.code]).toEqual([args, 0]);
+      check();
+    }
   });
 });
 

@@ -313,7 +313,7 @@ export function planUpgrade(l: Loaded): UpgradePlan {
       outcomes.push({ path: rel, outcome: 'beside', beside, before: bcur.text, after: f.content, ...(modeChange ? { mode: modeChange } : {}) });
       continue;
     }
-    const m = merge3(text, b, f.content, labels(rel));
+    const m = merge3(text, b, f.content, rec ? labels(rel) : { ...labels(rel), base: `${rel} (not in the template before)` });
     const outcome: Outcome = m.conflicts ? 'conflict' : m.text === f.content && text === b ? 'updated' : m.text === text ? 'kept' : 'merged';
     if (m.text !== text || modeChange) ops.push(op(rel, cur, m.text, mode, f.owner));
     outcomes.push({
