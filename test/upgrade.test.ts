@@ -213,6 +213,16 @@ describe('upgrade: three-way merges (definitions upgraded once, then the templat
     expect(read(path.join(dir, 'defaults.conf'))).toBe(defaults);
     // The record holds the new render as base: once resolved, the next upgrade has nothing to merge.
     expect(provenance(dir).base!['lib/steps.sh']).toBe(now.get('lib/steps.sh')!.content);
+    // Unresolved, another upgrade refuses to merge into the markers.
+    const snapshot = treeHash(dir);
+    const again = await upgrade(dir);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/still has conflict markers[^]*lib\/steps\.sh/);
+    expect(treeHash(dir)).toBe(snapshot);
+    fs.writeFileSync(path.join(dir, 'lib/steps.sh'), setLine(2, '# line 3 as the admin wants it')(now.get('lib/steps.sh')!.content));
+    const resolved = await upgrade(dir);
+    expect(resolved.code).toBe(0);
+    expect(read(path.join(dir, 'lib/steps.sh'))).toMatch(/as the admin wants it/);
   });
 
   it('a variant and a parameter added with the commands stay, with their files', async () => {

@@ -26,7 +26,7 @@ import { toolVersion } from '../paths';
 import type { Loaded } from './maintain';
 import type { DefinitionSpec, ParamSpec } from './spec';
 import { RenderedFile, Template, renderTemplate } from './templates';
-import { MergeLabels, merge3 } from './upgrade-merge';
+import { MergeLabels, hasConflictMarkers, merge3 } from './upgrade-merge';
 import { templateParameters, templateVersion } from './upgrade-record';
 
 /** Where a new version goes when it cannot be merged into an edited file of an old definition. */
@@ -253,9 +253,17 @@ export function planUpgrade(l: Loaded): UpgradePlan {
     if (recordedBase[rel] !== undefined) base[rel] = recordedBase[rel];
   };
 
+  const current = new Map(rendered.map((f) => [f.path, readCurrent(path.join(l.root, f.path))]));
+  const unresolved = [...current].filter(([, c]) => c.kind === 'file' && hasConflictMarkers(c.text!)).map(([rel]) => rel);
+  if (unresolved.length) {
+    throw new UserError(`${l.root} still has conflict markers from an earlier upgrade; nothing was changed`, [
+      ...unresolved.map((rel) => `  ${rel}`),
+      'Resolve them first (keep what you want, remove the <<<<<<< ||||||| ======= >>>>>>> lines), then upgrade again.',
+    ]);
+  }
   for (const f of rendered) {
     const rel = f.path;
-    const cur = readCurrent(path.join(l.root, rel));
+    const cur = current.get(rel)!;
     const rec = prov.files[rel];
     if (cur.kind === 'other') {
       outcomes.push({ path: rel, outcome: 'skipped', detail: cur.why });
