@@ -28,6 +28,12 @@ async function edited(set: string, conflict = false): Promise<string> {
   age(dir, 'create', setLine(1, '# create of an older template'));
   recordExtra(dir, 'lib/dropped.sh', '# dropped by the template\n', '# dropped, edited by the admin\n');
   fs.rmSync(path.join(dir, 'DEBIAN.md'), { force: true });
+  fs.chmodSync(path.join(dir, 'export'), 0o700);
+  // variants.list kept elsewhere and symlinked, as ganeti-instance-debootstrap installs it.
+  const etc = path.join(path.dirname(dir), 'etc');
+  fs.mkdirSync(etc);
+  fs.renameSync(path.join(dir, 'variants.list'), path.join(etc, 'variants.list'));
+  fs.symlinkSync(path.join(etc, 'variants.list'), path.join(dir, 'variants.list'));
   fs.writeFileSync(path.join(dir, 'lib/steps.sh'), conflict ? setLine(1, '# the admin changed this line')(steps) : steps + 'gos_log "admin step: merged and running"\n');
   expect((await upgrade(dir)).code).toBe(conflict ? 1 : 0);
   return dir;
@@ -55,6 +61,8 @@ describeSystem('upgraded definitions judged by Ganeti 3.0', { ganeti: true }, ()
     const r = tryOsFromDisk(dir);
     expect(r.error).toBeUndefined();
     expect(r.ok).toBe(true);
+    expect(fs.lstatSync(path.join(dir, 'variants.list')).isSymbolicLink()).toBe(true);
+    expect(fs.statSync(path.join(dir, 'export')).mode & 0o777).toBe(0o700);
     // A script with conflict markers is still "valid" to Ganeti: validate and pack must refuse it.
     expect(read(path.join(dir, 'lib/steps.sh')).includes('<<<<<<< ')).toBe(conflict);
   });
