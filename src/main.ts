@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Runner> = {
   diagnose: () => require('./commands/diagnose').runDiagnose,
   run: () => require('./commands/run').runRun,
   upgrade: () => require('./commands/upgrade').runUpgrade,
+  cluster: () => require('./commands/cluster').runCluster,
 };
 
 function isTty(fd: number): boolean {
