@@ -84,6 +84,12 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
   maintain('remove-param', 'remove an OS parameter from parameters.list and its checks')
     .argument('<name>', 'the parameter to remove')
     .action((name: string, opts: Record<string, unknown>) => dispatch('remove-param', { ...opts, name }));
+  sub('upgrade', "bring a definition up to this ganeti-os's templates, merging in your edits (conflicts: exit 1)")
+    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option('--dry-run', 'print what would change, as a unified diff; change nothing')
+    .option('--json', 'print one JSON document describing what was (or would be) changed')
+    .action((opts: Record<string, unknown>) => dispatch('upgrade', opts));
+
   sub('validate', "Ganeti 3.0's verdict on OS definition directories, then what breaks later")
     .argument('[dir...]', 'definition directories (default: the current one)')
     .option('--json', 'print one JSON document')
