@@ -75,7 +75,14 @@ export async function main(argv: string[], ctx: Context): Promise<number> {
     writeOut: (s) => ctx.out.write(s),
     writeErr: (s) => errWrite(s),
   });
-  for (const c of program.commands) c.configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => errWrite(s) });
+  // Every level of subcommand (`cluster up`, ...) writes through the context too.
+  const configure = (cmds: readonly import('commander').Command[]): void => {
+    for (const c of cmds) {
+      c.configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => errWrite(s) });
+      configure(c.commands);
+    }
+  };
+  configure(program.commands);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT_OK;

@@ -453,11 +453,12 @@ export function down(opts: DownOptions): DownResult {
   const t0 = Date.now();
   const stateDir = path.resolve(opts.stateDir);
   const state = readState(stateDir);
-  const reapers = fs.existsSync(stateDir) ? reapersOf(stateDir) : [];
+  // Found by argv, so a box whose state directory was deleted under it is still stopped.
+  const reapers = reapersOf(stateDir);
   if (!state && !reapers.length) {
     return { found: false, killed: 0, loopsDetached: [], seconds: (Date.now() - t0) / 1000 };
   }
-  const unlock = lock(stateDir);
+  const unlock = fs.existsSync(stateDir) ? lock(stateDir) : () => undefined;
   try {
     // The box's PID 1 first: the kernel then ends every process of its PID namespace, nodes included.
     const namespaces = new Set<string>();

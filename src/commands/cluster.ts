@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { SilentFailure, UsageError, UserError } from '../errors';
-import { DEFAULT_STATE_DIR, down, nodeArgv, runningBox, status, up } from '../cluster/box';
+import { DEFAULT_STATE_DIR, down, MAX_NODES, nodeArgv, runningBox, status, up } from '../cluster/box';
 import { CLEAN_ENV } from '../cluster/host';
 import { runLifecycle } from '../cluster/lifecycle';
 
@@ -37,7 +37,7 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
   switch (opts.action) {
     case 'up': {
       const nodes = opts.nodes === undefined ? 1 : Number(opts.nodes);
-      if (!/^\d+$/.test(opts.nodes ?? '1')) throw new UsageError(`--nodes wants a number, not '${opts.nodes}'`);
+      if (!/^\d+$/.test(opts.nodes ?? '1') || nodes < 1 || nodes > MAX_NODES) throw new UsageError(`--nodes wants a number from 1 to ${MAX_NODES}, not '${opts.nodes}'`);
       let stop = false;
       const onSignal = () => {
         stop = true;
@@ -111,7 +111,6 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
       return;
     }
     case 'test': {
-      const box = runningBox(stateDir);
       const hypervisor = opts.hypervisor ?? 'kvm';
       if (hypervisor !== 'kvm' && hypervisor !== 'fake') throw new UsageError(`--hypervisor must be kvm or fake, not '${hypervisor}'`);
       const diskTemplate = opts.diskTemplate ?? 'file';
@@ -124,19 +123,24 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
       for (const kv of [...(opts.osparam ?? []), ...(opts.hvparam ?? []), ...(typeof opts.badOsparam === 'string' ? [opts.badOsparam] : [])]) {
         if (!/^[^=,]+=[^,]*$/.test(kv)) throw new UsageError(`'${kv}' is not name=value (without commas)`);
       }
+      const osDir = path.resolve(ctx.cwd, opts.osDir ?? '.');
+      const diskMib = num(opts.diskSize, 1024, '--disk-size');
+      const memoryMib = num(opts.memory, 512, '--memory');
+      const bootTimeoutSeconds = num(opts.bootTimeout, 600, '--boot-timeout');
+      const box = runningBox(stateDir);
       const result = await runLifecycle({
         box,
-        osDir: path.resolve(ctx.cwd, opts.osDir ?? '.'),
+        osDir,
         variant: opts.variant,
         osparams: opts.osparam ?? [],
         badOsparam: opts.badOsparam === false ? null : opts.badOsparam,
         hypervisor,
         hvparams: opts.hvparam ?? [],
         diskTemplate,
-        diskMib: num(opts.diskSize, 1024, '--disk-size'),
-        memoryMib: num(opts.memory, 512, '--memory'),
+        diskMib,
+        memoryMib,
         boot: opts.boot ?? 'auto',
-        bootTimeoutSeconds: num(opts.bootTimeout, 600, '--boot-timeout'),
+        bootTimeoutSeconds,
         prefill: opts.prefill ?? 'auto',
         log: (l) => ctx.log.info(l),
       });
