@@ -44,11 +44,13 @@ describeSystem('cluster box (one node)', BOX_NEED, () => {
   });
   afterAll(() => {
     for (const d of fs.readdirSync(work)) if (d !== 'blank-os') box(['down'], path.join(work, d));
+    box(['down'], path.join(work, 'made-by-up', 'a'));
     fs.rmSync(work, { recursive: true, force: true });
   });
 
   it('comes up, runs instances on file and ext disks, and goes down leaving the host as it was', () => {
-    const state = path.join(work, 'a');
+    // A state directory whose parent up has to make too: down removes both.
+    const state = path.join(work, 'made-by-up', 'a');
     const before = hostSnapshot([state]);
     const up = box(['up'], state, { GANETI_OS_LEAK_CHECK: 'caller-env' });
     expect(up.code).toBe(0);
@@ -90,7 +92,7 @@ describeSystem('cluster box (one node)', BOX_NEED, () => {
     expect(down.code).toBe(0);
     expect(down.stderr).toMatch(/detached \/dev\/loop\d+/);
     expect(livingIn(namespaces)).toEqual([]);
-    expect(fs.existsSync(state)).toBe(false);
+    expect(fs.existsSync(path.dirname(state))).toBe(false);
     expect(hostSnapshot([state])).toEqual(before);
     // down is idempotent
     const again = box(['down'], state);

@@ -47,6 +47,8 @@ export interface BoxState {
   stateDir: string;
   /** Whether `up` created the state directory (then `down` removes it). */
   createdDir: boolean;
+  /** The outermost directory `up` created for it (mkdir -p); `down` removes the empty ones up to it. */
+  createdParent?: string;
   phase: 'starting' | 'up';
   /** Host PID of the box's PID 1, null until started. */
   boxPid: number | null;
@@ -187,10 +189,11 @@ export async function up(opts: UpOptions): Promise<BoxState> {
   const used = hostUsesRange();
   if (used) throw new UserError(`the host uses the box's address range ${NETWORK_PREFIX}.0/24 (${used}); refusing to shadow it`);
   let createdDir = false;
+  let createdParent = '';
   if (fs.existsSync(stateDir)) {
     if (!fs.statSync(stateDir).isDirectory()) throw new UserError(`${stateDir} is not a directory`);
   } else {
-    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    createdParent = fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 }) ?? stateDir;
     createdDir = true;
   }
   // Locked before looking: a second `up` on the same directory meets the first one's lock.
@@ -206,13 +209,17 @@ export async function up(opts: UpOptions): Promise<BoxState> {
     if (entries.length) throw new UserError(`${stateDir} is not empty and holds no box: choose an empty or new directory with --state`);
   } catch (err) {
     unlock();
-    if (createdDir) fs.rmSync(stateDir, { recursive: true, force: true });
+    if (createdDir) {
+      fs.rmSync(stateDir, { recursive: true, force: true });
+      removeEmptyParents(stateDir, createdParent);
+    }
     throw err;
   }
   const state: BoxState = {
     format: 1,
     stateDir,
     createdDir,
+    createdParent: createdDir ? createdParent : undefined,
     phase: 'starting',
     boxPid: null,
     cluster: { name: CLUSTER_NAME, ip: CLUSTER_IP },
@@ -495,6 +502,7 @@ export function down(opts: DownOptions): DownResult {
       if (mounts.length) throw new UserError(`mounted under the box's state directory (left alone): ${mounts.join(', ')}`);
       if (!state || state.createdDir) {
         fs.rmSync(stateDir, { recursive: true, force: true });
+        if (state?.createdParent) removeEmptyParents(stateDir, state.createdParent);
       } else {
         for (const e of ['nodes', 'ssh', LOG_FILE, STATE_FILE]) fs.rmSync(path.join(stateDir, e), { recursive: true, force: true });
       }
@@ -503,6 +511,19 @@ export function down(opts: DownOptions): DownResult {
     return { found: true, killed, loopsDetached, seconds: (Date.now() - t0) / 1000 };
   } finally {
     if (fs.existsSync(stateDir)) unlock();
+  }
+}
+
+/** Remove the now empty directories from dir's parent up to `top` (those `up` made with mkdir -p). */
+function removeEmptyParents(dir: string, top: string): void {
+  if (!top || dir === top || !dir.startsWith(top + '/')) return;
+  for (let d = path.dirname(dir); d.length >= top.length; d = path.dirname(d)) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === top) return;
   }
 }
 
