@@ -147,6 +147,27 @@ describeSystem('cluster test (lifecycle through the box)', { ...BOX_NEED, comman
     expect(instances()).toBe('');
   });
 
+  it('prefill: a create that downloads on first use gets its cache through the host, written only into the state directory', () => {
+    // A stand-in for the debian template's base-system cache: create needs a route out unless
+    // its cache is filled. The box has no route out; the host has.
+    const cache = `/var/cache/gos-prefill-test-${path.basename(work)}`;
+    const dir = newDef('needs-download', 'blank');
+    fs.writeFileSync(
+      path.join(dir, 'create'),
+      `#!/bin/sh\nset -eu\nif [ -f ${cache}/filled ]; then exit 0; fi\nif [ -z "$(ip -4 route show default)" ]; then echo "no route out and no cache" >&2; exit 1; fi\nmkdir -p ${cache}\necho filled > ${cache}/filled\n`,
+      { mode: 0o755 },
+    );
+    const without = lifecycle(dir, ['--hypervisor', 'fake', '--disk-size', '16', '--no-prefill']);
+    expect(without.code).toBe(1);
+    expect(step(without.result, 'gnt-instance add')?.detail).toContain('no route out and no cache');
+    const withPrefill = lifecycle(dir, ['--hypervisor', 'fake', '--disk-size', '16', '--prefill']);
+    expect(withPrefill.result.steps.filter((x) => !x.ok)).toEqual([]);
+    expect(step(withPrefill.result, 'prefill')?.ok).toBe(true);
+    expect(fs.existsSync(cache)).toBe(false);
+    expect(fs.readFileSync(path.join(state, 'nodes', 'node1', 'var.upper', 'cache', path.basename(cache), 'filled'), 'utf8')).toBe('filled\n');
+    expect(instances()).toBe('');
+  });
+
   it('refuses without a running box, naming how to start one', () => {
     const r = box(['test', '--os-dir', path.join(work, 'blank-os')], path.join(work, 'no-box'));
     expect(r.code).toBe(1);

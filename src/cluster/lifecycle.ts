@@ -15,7 +15,7 @@ import fse from 'fs-extra';
 import { UserError } from '../errors';
 import { readDefinition, requireDirectory } from '../definition/model';
 import { PACKAGE_ROOT } from '../paths';
-import { BoxState, INSTANCE_NAMES, inNode, nodeArgv } from './box';
+import { BoxState, INNER_STATE, INSTANCE_NAMES, inNode, nodeArgv } from './box';
 import { CLEAN_ENV, run, RunResult } from './host';
 import { PROVIDER } from './files';
 
@@ -306,30 +306,59 @@ function install(box: BoxState, osDir: string, os: string): void {
 }
 
 /**
+ * Shell run as `sh -c PREFILL sh UPPER WORK -- ARGV...` in a private mount namespace of the host:
+ * /var becomes an overlay whose writes land in UPPER (the state directory), then ARGV runs. The
+ * host's /var is only read.
+ */
+const PREFILL = `set -eu
+upper=$1 work=$2
+shift 3
+mount -t overlay overlay -o "lowerdir=/var,upperdir=$upper,workdir=$work" /var
+exec "$@"
+`;
+
+/**
+ * Shell run inside a node's mount namespace as `sh -c COPY_IN sh DIR`: the regular files,
+ * symlinks and directories under DIR are copied into /var (through the node's overlay), sparse
+ * files kept sparse; overlay whiteouts (device files) are not copied.
+ */
+const COPY_IN = `set -eu
+cd "$1"
+find . \\( -type f -o -type l \\) -print0 | tar --null --files-from=- --sparse -cf - | tar -C /var -xpf -
+`;
+
+/**
  * Run the definition's create once on the host (which has a route out), as `ganeti-os run`
- * does, on a sparse disk in the state directory: caches the definition fills on a node (the
- * debian template's base system under /var/cache) are then seen by every node through its /var
- * overlay.
+ * does, on a sparse disk in the state directory, with /var overlaid so that whatever it caches
+ * there (the debian template's base system and image under /var/cache) is written into the state
+ * directory and the host's /var stays as it was; then copy those files into the master's /var,
+ * where the box's own create finds them (it reads the host's existing cache through its overlay).
  */
 function prefill(s: LifecycleStep, opts: LifecycleOptions, osDir: string, variant: string | null, instance: string): void {
-  const dir = path.join(opts.box.stateDir, 'prefill');
-  fs.mkdirSync(dir, { recursive: true });
+  const master = opts.box.nodes[0];
+  const nodeDir = path.join(opts.box.stateDir, 'nodes', master.name.split('.')[0]);
+  const dir = path.join(nodeDir, 'prefill');
+  fs.rmSync(dir, { recursive: true, force: true });
+  for (const d of ['var.upper', 'var.work', 'run']) fs.mkdirSync(path.join(dir, d), { recursive: true });
   try {
     const argv = [
       process.execPath, path.join(PACKAGE_ROOT, 'bin', 'ganeti-os.js'), 'run', 'create',
       '--os-dir', osDir,
-      '--disk', `${path.join(dir, 'disk0')}:${opts.diskMib}`,
+      '--disk', `${path.join(dir, 'run', 'disk0')}:${opts.diskMib}`,
       '--hypervisor', opts.hypervisor,
       '--name', instance,
-      '--log-dir', dir,
+      '--log-dir', path.join(dir, 'run'),
       ...(variant ? ['--variant', variant] : []),
       ...opts.osparams.flatMap((p) => ['--osparam', p]),
       ...opts.hvparams.flatMap((p) => ['--hvparam', p]),
       ...(opts.hypervisor === 'kvm' ? ['--hvparam', 'kernel_path=', '--hvparam', 'initrd_path='] : []),
     ];
     s.command = argv;
-    const r = run(argv, { timeoutSeconds: 3600 });
+    const wrapped = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', PREFILL, 'sh', path.join(dir, 'var.upper'), path.join(dir, 'var.work'), '--', ...argv];
+    const r = run(wrapped, { timeoutSeconds: 3600 });
     if (r.status !== 0) throw new StepFailed(`create on the host failed (exit ${r.status}): ${tail(r.stderr + r.stdout)}`);
+    const copy = run(['nsenter', '--target', String(master.pid), '--mount', '--', 'sh', '-c', COPY_IN, 'sh', `${INNER_STATE}/prefill/var.upper`]);
+    if (copy.status !== 0) throw new StepFailed(`copying the filled caches into ${master.name} failed: ${tail(copy.stderr)}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
