@@ -1,0 +1,177 @@
+/**
+ * Debian's rules for the .deb of an OS definition: package names, versions, and the text of
+ * DEBIAN/control, the changelog and the copyright file. Follows Debian Policy §5.6 (control
+ * fields), §4.4 / deb-changelog(5) (changelog), the copyright-format 1.0 (DEP-5), and dpkg's own
+ * version comparison (`dpkg --compare-versions`).
+ */
+import { spawnSync } from 'node:child_process';
+import { UsageError, UserError } from '../errors';
+
+/** Where a packaged definition lives on the node: last in Ganeti's search path on Debian. */
+export const PACKAGED_OS_ROOT = '/usr/share/ganeti/os';
+/** Where its conffiles live: /etc/ganeti/<os>/, the runtime's site layer. */
+export const PACKAGED_CONF_ROOT = '/etc/ganeti';
+
+const PACKAGE_NAME_RE = /^[a-z0-9][a-z0-9+.-]+$/;
+/** A native version (no Debian revision: the definition is its own upstream), optional epoch. */
+const VERSION_RE = /^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~]*$/;
+
+/**
+ * The package name for OS `name`: `ganeti-os-` + the name in lower case with `_` as `-`
+ * (Ganeti allows [A-Za-z0-9_-] in OS names, Debian only [a-z0-9+.-] in package names).
+ */
+export function packageName(osName: string): string {
+  const p = `ganeti-os-${osName.toLowerCase().replace(/_/g, '-')}`;
+  if (!PACKAGE_NAME_RE.test(p)) throw new UserError(`cannot make a Debian package name from the OS name '${osName}'`);
+  return p;
+}
+
+/**
+ * Throws a UsageError unless `v` is a native Debian version (Policy §5.6.12 without a
+ * revision: `[epoch:]upstream`, upstream starting with a digit, made of [A-Za-z0-9.+~]).
+ * A revision (`-1`) is refused: the definition is its own upstream, so the package is native.
+ */
+export function checkVersion(v: string): void {
+  if (!VERSION_RE.test(v)) {
+    throw new UsageError(`'${v}' is not a version this package can have`, [
+      'a native Debian version: it starts with a digit and holds only letters, digits, ".", "+" and "~" (e.g. 1, 2.3, 2.3+site1), optionally after an epoch ("1:")',
+    ]);
+  }
+}
+
+/**
+ * dpkg's ordering of two versions (`dpkg --compare-versions A lt B`): true when a < b.
+ * Throws a UserError when dpkg is not installed.
+ */
+export function versionLessThan(a: string, b: string): boolean {
+  const r = spawnSync('dpkg', ['--compare-versions', a, 'lt', b], { encoding: 'utf8' });
+  if (r.error) throw new UserError(`cannot compare Debian versions: dpkg is not installed (${r.error.message})`);
+  if (r.status !== 0 && r.status !== 1) throw new UserError(`dpkg --compare-versions ${a} lt ${b} failed: ${r.stderr.trim()}`);
+  return r.status === 0;
+}
+
+/**
+ * The next version after `v`: its last number plus one (1 -> 2, 1.9 -> 1.10, 2.3+site1 -> 2.3+site2).
+ * Only a suggestion for messages; the caller still compares with versionLessThan.
+ */
+export function nextVersion(v: string): string {
+  const m = /^(.*?)(\d+)([^\d]*)$/.exec(v);
+  if (!m) return `${v}.1`;
+  return `${m[1]}${BigInt(m[2]) + 1n}${m[3]}`;
+}
+
+/** "Name <address>", as Policy §5.6.2 wants the Maintainer field. Throws a UsageError otherwise. */
+export function checkMaintainer(m: string): void {
+  if (!/^[^<>,\n]+ <[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>$/.test(m) || /@localhost[>.]/.test(m)) {
+    throw new UsageError(`--maintainer '${m}' is not "Full Name <address@domain.example>"`, [
+      'Debian wants a real, non-local mail address here (lintian: maintainer-address-malformed / -is-on-localhost)',
+    ]);
+  }
+}
+
+/** RFC 2822 date in UTC, as deb-changelog(5) wants it: "Mon, 30 Nov 2026 09:35:55 +0000". */
+export function rfc2822(epochSeconds: number): string {
+  const d = new Date(epochSeconds * 1000);
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${days[d.getUTCDay()]}, ${p(d.getUTCDate())} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+export interface ControlFields {
+  package: string;
+  version: string;
+  maintainer: string;
+  /** KiB, as dpkg-gencontrol computes it. */
+  installedSize: number;
+  depends: string[];
+  suggests: string[];
+  /** One line, at most 80 characters, no leading article. */
+  synopsis: string;
+  /** Paragraphs of the extended description (plain text, wrapped here). */
+  description: string[];
+}
+
+/** DEBIAN/control for a binary package (Policy §5.3). */
+export function renderControl(c: ControlFields): string {
+  const lines = [
+    `Package: ${c.package}`,
+    `Version: ${c.version}`,
+    'Architecture: all',
+    `Maintainer: ${c.maintainer}`,
+    `Installed-Size: ${c.installedSize}`,
+  ];
+  if (c.depends.length) lines.push(`Depends: ${c.depends.join(', ')}`);
+  if (c.suggests.length) lines.push(`Suggests: ${c.suggests.join(', ')}`);
+  lines.push('Enhances: ganeti', 'Section: admin', 'Priority: optional', `Description: ${c.synopsis}`);
+  c.description.forEach((para, i) => {
+    if (i > 0) lines.push(' .');
+    for (const l of wrap(para, 78)) lines.push(` ${l}`);
+  });
+  return lines.join('\n') + '\n';
+}
+
+export interface ChangelogEntry {
+  version: string;
+  /** Seconds since the epoch (UTC). */
+  date: number;
+  maintainer: string;
+  changes: string[];
+}
+
+/** A Debian changelog (deb-changelog(5)), newest entry first. */
+export function renderChangelog(pkg: string, entries: ChangelogEntry[]): string {
+  return entries
+    .map((e) => {
+      const items = e.changes.flatMap((c) => wrap(c, 76).map((l, i) => (i === 0 ? `  * ${l}` : `    ${l}`)));
+      return `${pkg} (${e.version}) unstable; urgency=medium\n\n${items.join('\n')}\n\n -- ${e.maintainer}  ${rfc2822(e.date)}\n`;
+    })
+    .join('\n');
+}
+
+/**
+ * /usr/share/doc/<package>/copyright in the machine-readable format (DEP-5). The definition's
+ * files come from ganeti-os's templates, GPL-2+ like ganeti-os itself, with the site's changes.
+ */
+export function renderCopyright(pkg: string, osName: string, maintainer: string, year: number): string {
+  return [
+    'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/',
+    `Upstream-Name: ${osName}`,
+    `Comment: The Ganeti OS definition ${osName}, packaged as ${pkg} by ganeti-os from`,
+    ' its templates and this site\'s changes.',
+    '',
+    'Files: *',
+    `Copyright: ${year} ${maintainer}`,
+    'License: GPL-2+',
+    '',
+    'License: GPL-2+',
+    ' This program is free software; you can redistribute it and/or modify',
+    ' it under the terms of the GNU General Public License as published by',
+    ' the Free Software Foundation; either version 2 of the License, or',
+    ' (at your option) any later version.',
+    ' .',
+    ' This program is distributed in the hope that it will be useful,',
+    ' but WITHOUT ANY WARRANTY; without even the implied warranty of',
+    ' MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the',
+    ' GNU General Public License for more details.',
+    ' .',
+    ' On Debian systems, the complete text of the GNU General Public License',
+    " version 2 can be found in '/usr/share/common-licenses/GPL-2'.",
+    '',
+  ].join('\n');
+}
+
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  if (line) out.push(line);
+  return out.length ? out : [''];
+}
