@@ -143,6 +143,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .argument('<package>', 'the .deb from ganeti-os pack')
     .option('-n, --node <node>', 'only this node (repeatable; default: every node)', collect)
     .option('-g, --nodegroup <group>', 'only the nodes of this node group')
+    .option('--reinstall', 'run dpkg -i also on nodes that have this version already (repairs hand-edited files)')
     .option('--dry-run', 'print the commands that would run; run nothing')
     .option('--json', 'print one JSON document with the per-node report')
     .action((pkg: string, opts: Record<string, unknown>) => dispatch('rollout', { ...opts, package: pkg }));
