@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { runInProcess, tempDir, REPO } from './helpers/cli';
 import { ganeti } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
+import { compareVersions } from '../src/package/debian';
 
 jest.setTimeout(120000);
 
@@ -185,6 +186,21 @@ describeSystem('pack: the .deb', { commands: ['dpkg-deb', 'dpkg'] }, () => {
     expect(noMail.code).toBe(2);
     expect(fs.readdirSync(work).filter((f) => f.endsWith('.deb'))).toEqual([]);
     expect(fs.existsSync(path.join(dir2, '.ganeti-os-package.json'))).toBe(false);
+  });
+});
+
+describeSystem('pack: Debian version order', { commands: ['dpkg'] }, () => {
+  it('orders versions exactly as dpkg --compare-versions does', () => {
+    const vs = ['1', '1.0', '1.00', '1.9', '1.10', '1~rc1', '1~~', '1~', '1+a', '1a', '2', '1:0', '0:1', '2.3+site2', '2.3+site10', '1-1~'];
+    // One shell for all pairs: "a b 0|1" per line, 0 when dpkg says a < b.
+    const script = 'for a in "$@"; do for b in "$@"; do dpkg --compare-versions "$a" lt "$b"; echo "$a $b $?"; done; done';
+    const lines = sh('bash', ['-c', script, 'bash', ...vs]).stdout.trim().split('\n');
+    expect(lines).toHaveLength(vs.length ** 2);
+    const seen = lines.filter((l) => {
+      const [a, b, rc] = l.split(' ');
+      return (rc === '0') !== compareVersions(a, b) < 0;
+    });
+    expect(seen).toEqual([]);
   });
 });
 

@@ -4,7 +4,6 @@
  * fields), §4.4 / deb-changelog(5) (changelog), the copyright-format 1.0 (DEP-5), and dpkg's own
  * version comparison (`dpkg --compare-versions`).
  */
-import { spawnSync } from 'node:child_process';
 import { UsageError, UserError } from '../errors';
 
 /** Where a packaged definition lives on the node: last in Ganeti's search path on Debian. */
@@ -40,14 +39,61 @@ export function checkVersion(v: string): void {
 }
 
 /**
- * dpkg's ordering of two versions (`dpkg --compare-versions A lt B`): true when a < b.
- * Throws a UserError when dpkg is not installed.
+ * dpkg's ordering of two versions, as `dpkg --compare-versions A lt B` decides it (dpkg's
+ * lib/dpkg/version.c: epoch, then upstream and revision with verrevcmp): true when a < b.
  */
 export function versionLessThan(a: string, b: string): boolean {
-  const r = spawnSync('dpkg', ['--compare-versions', a, 'lt', b], { encoding: 'utf8' });
-  if (r.error) throw new UserError(`cannot compare Debian versions: dpkg is not installed (${r.error.message})`);
-  if (r.status !== 0 && r.status !== 1) throw new UserError(`dpkg --compare-versions ${a} lt ${b} failed: ${r.stderr.trim()}`);
-  return r.status === 0;
+  return compareVersions(a, b) < 0;
+}
+
+/** dpkg's version comparison: negative, zero or positive. */
+export function compareVersions(a: string, b: string): number {
+  const split = (v: string) => {
+    const colon = v.indexOf(':');
+    const epoch = colon >= 0 ? Number(v.slice(0, colon)) : 0;
+    const rest = colon >= 0 ? v.slice(colon + 1) : v;
+    const dash = rest.lastIndexOf('-');
+    return { epoch, upstream: dash >= 0 ? rest.slice(0, dash) : rest, revision: dash >= 0 ? rest.slice(dash + 1) : '' };
+  };
+  const x = split(a);
+  const y = split(b);
+  if (x.epoch !== y.epoch) return x.epoch - y.epoch;
+  return verrevcmp(x.upstream, y.upstream) || verrevcmp(x.revision, y.revision);
+}
+
+/** dpkg's order of one character: '~' before everything, even the end; letters before the rest. */
+function order(c: string | undefined): number {
+  if (c === undefined) return 0;
+  if (/[0-9]/.test(c)) return 0;
+  if (/[A-Za-z]/.test(c)) return c.charCodeAt(0);
+  if (c === '~') return -1;
+  return c.charCodeAt(0) + 256;
+}
+
+function verrevcmp(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    let firstDiff = 0;
+    while ((i < a.length && !/[0-9]/.test(a[i])) || (j < b.length && !/[0-9]/.test(b[j]))) {
+      const ac = order(a[i]);
+      const bc = order(b[j]);
+      if (ac !== bc) return ac - bc;
+      i++;
+      j++;
+    }
+    while (a[i] === '0') i++;
+    while (b[j] === '0') j++;
+    while (i < a.length && /[0-9]/.test(a[i]) && j < b.length && /[0-9]/.test(b[j])) {
+      if (!firstDiff) firstDiff = a.charCodeAt(i) - b.charCodeAt(j);
+      i++;
+      j++;
+    }
+    if (i < a.length && /[0-9]/.test(a[i])) return 1;
+    if (j < b.length && /[0-9]/.test(b[j])) return -1;
+    if (firstDiff) return firstDiff;
+  }
+  return 0;
 }
 
 /**
