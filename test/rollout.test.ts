@@ -17,11 +17,52 @@ import {
   parseOsDiagnose,
   parseVerifyErrors,
 } from '../src/cluster/rollout-parse';
-import { DebInfo, RunResult, inspectDeb, listTree, listingDigest, nodeScript, nodesCheck, rollout, rolloutCommands } from '../src/cluster/rollout';
+import { DebInfo, RunResult, dpkgReason, inspectDeb, listTree, listingDigest, nodeScript, nodesCheck, rollout, rolloutCommands } from '../src/cluster/rollout';
 
 jest.setTimeout(60000);
 const FIX = path.join(__dirname, 'fixtures', 'rollout');
 const fixture = (n: string) => fs.readFileSync(path.join(FIX, n), 'utf8');
+
+describe('parsing what Ganeti printed on a real 3-node cluster', () => {
+  it('copyfile and command skip offline nodes with a note on stderr, exit 0 when a copy fails', () => {
+    expect(parseCopyfile(fixture('real-offline.stderr'))).toEqual({ failed: new Map(), offline: ['node3.example.com', 'node3.example.com'], other: [] });
+    const failed = parseCopyfile(fixture('real-copyfile-failed.stderr'));
+    expect([...failed.failed.entries()]).toEqual([['node3.example.com', '/var/tmp/z.deb']]);
+  });
+
+  it('command: output per node, the master last, return codes', () => {
+    expect(parseCommandOutput(fixture('real-command.stdout'))).toEqual([
+      { node: 'node2.example.com', output: 'hi\nerr', returnCode: 3 },
+      { node: 'node1.example.com', output: 'hi\nerr', returnCode: 3 },
+    ]);
+    // dpkg -i failed, but the last command of the line succeeded: return code 0, dpkg's words in the output.
+    const [b] = parseCommandOutput(fixture('real-dpkg-fail.stdout'));
+    expect(b.returnCode).toBe(0);
+    expect(dpkgReason(b.output.split('\n'))).toBe(
+      'dpkg: warning: old ganeti-os-debian-os package pre-removal script subprocess returned error exit status 1 / dpkg: error processing archive /var/tmp/y.deb (--install): / there is no script in the new version of the package - giving up',
+    );
+  });
+
+  it('gnt-os diagnose names nodes by UUID; a node one variant behind is still "valid"', () => {
+    const [os] = parseOsDiagnose(fixture('real-os-diagnose.stdout')).filter((o) => o.name === 'debian-os');
+    expect(os.global).toBe('valid');
+    expect(os.variants).toEqual(['bookworm', 'trixie']);
+    expect(os.nodes.map((n) => [n.node, n.valid, n.path])).toEqual([
+      ['087aa70f-a7ff-4083-8015-aebe5c5577f0', true, '/usr/share/ganeti/os/debian-os'],
+      ['b1b2db3d-3a3b-44e0-9d23-fa195f9352ba', true, '/usr/share/ganeti/os/debian-os'],
+      ['d24c58ec-9096-40d2-a8b9-1ace8244d5b5', true, '/usr/share/ganeti/os/debian-os'],
+    ]);
+  });
+
+  it('gnt-cluster verify: the ENODEOS lines for the OS (different variants; shadowed)', () => {
+    const variants = parseVerifyErrors(fixture('real-verify-enodeos.stdout')).filter((e) => e.code === 'ENODEOS');
+    expect(variants.map((e) => [e.object, enodeosConcerns(e.message, 'debian-os'), enodeosConcerns(e.message, 'debian')])).toEqual([['node3.example.com', true, false]]);
+    expect(variants[0].message).toBe('OS variants list for debian-os differs from reference node node2.example.com: [bookworm, trixie] vs. [bookworm, noble, trixie]');
+    const shadow = parseVerifyErrors(fixture('real-verify-shadow.stdout')).filter((e) => e.code === 'ENODEOS');
+    expect(shadow.map((e) => [e.level, e.object, enodeosConcerns(e.message, 'debian-os')])).toEqual([['ERROR', 'node2.example.com', true]]);
+    expect(parseVerifyErrors(fixture('real-verify-shadow.stdout')).filter((e) => e.code === 'ENODESETUP').length).toBeGreaterThan(0);
+  });
+});
 
 describe('parsing what gnt-cluster prints (it exits 0 when nodes fail)', () => {
   it('copyfile: failed copies and skipped offline nodes', () => {
@@ -121,6 +162,8 @@ interface FakeCluster {
   /** Per node: its block in gnt-cluster command's output (absent: offline). */
   blocks: Record<string, { output: string; rc?: number }>;
   diagnose?: Record<string, string>;
+  /** gnt-os diagnose raises, as Ganeti 3.0 does when an OS is shadowed on a node. */
+  diagnoseCrash?: boolean;
   verify?: string;
 }
 
@@ -137,6 +180,9 @@ function fakeRunner(c: FakeCluster, osName: string, seen: string[][]) {
     if (argv[1] === 'command') {
       const order = [...NODES.slice(1), NODES[0]].filter((n) => !off.includes(n));
       return { status: 0, stdout: order.map((n) => block(n, c.blocks[n].output, c.blocks[n].rc ?? 0)).join(''), stderr: note };
+    }
+    if (argv[0] === 'gnt-os' && c.diagnoseCrash) {
+      return { status: 1, stdout: '', stderr: 'Traceback (most recent call last):\n  File "/usr/sbin/gnt-os", line 21, in <module>\nValueError: too many values to unpack (expected 6)\n' };
     }
     if (argv[0] === 'gnt-os') {
       const lines = [`OS: ${osName} [global status: valid]`, '  Variants: [default, extra]'];
@@ -192,7 +238,7 @@ describeSystem('rollout: per-node verdicts', { commands: ['dpkg-deb', 'dpkg', 's
             'GOS|pkg|ii |0.9',
           ].join('\n'),
         },
-        'node1.example.com': { output: nodeOutput(info, edited, ['GOS|install|already', 'GOS|pkg|ii |1', 'GOS|verify|??5?????? /usr/share/ganeti/os/blank-os/create']) },
+        'node1.example.com': { output: nodeOutput(info, edited, ['GOS|install|already', 'GOS|pkg|ii |1', 'GOS|verify|??5??????   /usr/share/ganeti/os/blank-os/create']) },
       },
       diagnose: { 'node2.example.com': "invalid - Missing required script 'rename' (path: /usr/share/ganeti/os/blank-os) [API versions: 20] [no variants] [no parameters] [trusted]" },
       verify: "  - ERROR:ENODEOS:node:node2.example.com:OS variants for blank-os differs from reference node node1.example.com: [] vs. ['default', 'extra']\n",
@@ -202,12 +248,12 @@ describeSystem('rollout: per-node verdicts', { commands: ['dpkg-deb', 'dpkg', 's
     expect(bad.ok).toBe(false);
     expect(by['node3.example.com'].state).toBe('offline');
     expect(by['node2.example.com'].state).toBe('failed');
-    expect(by['node2.example.com'].problems.join('\n')).toMatch(/dpkg -i failed \(exit 1\): .*pre-installation script/);
+    expect(by['node2.example.com'].problems.join('\n')).toContain('dpkg -i failed (exit 1): dpkg: error processing archive /var/tmp/x.deb (--install): / new ganeti-os-blank-os package pre-installation script');
     expect(by['node2.example.com'].problems.join('\n')).toContain('installed: ganeti-os-blank-os 0.9 (ii), expected 1');
     expect(by['node2.example.com'].problems.join('\n')).toContain("gnt-os diagnose: invalid - Missing required script 'rename'");
     expect(by['node2.example.com'].problems.join('\n')).toContain('gnt-cluster verify: ERROR:ENODEOS: OS variants for blank-os differs');
     expect(by['node1.example.com'].state).toBe('failed');
-    expect(by['node1.example.com'].problems).toContain('dpkg --verify: ??5?????? /usr/share/ganeti/os/blank-os/create');
+    expect(by['node1.example.com'].problems).toContain('dpkg --verify: ??5??????   /usr/share/ganeti/os/blank-os/create');
     expect(by['node1.example.com'].problems.join('\n')).toMatch(/blank-os differs from the package: create differs \(content\)/);
 
     // A failed copy, and a node gnt-cluster command could not reach; an edited conffile is only a note.
@@ -225,6 +271,11 @@ describeSystem('rollout: per-node verdicts', { commands: ['dpkg-deb', 'dpkg', 's
     expect(by2['node1.example.com'].notes).toEqual(['site edit (conffile, kept by upgrades): /etc/ganeti/blank-os/defaults.conf']);
     expect(by2['node2.example.com'].problems[0]).toBe('gnt-cluster copyfile could not copy the package there');
     expect(by2['node3.example.com'].problems[0]).toBe('gnt-cluster command: return code 255: ssh: connect to host node3.example.com port 22: Connection refused');
+
+    // gnt-os diagnose crashing is a warning of the run; the nodes keep their own verdicts.
+    const r3 = rollout(info, { deb }, fakeRunner({ blocks: Object.fromEntries(NODES.map((n) => [n, { output: good(n) }])), diagnoseCrash: true }, 'blank-os', []), () => undefined);
+    expect(r3.nodes.map((n) => n.state)).toEqual(['done', 'done', 'done']);
+    expect(r3.warnings).toEqual([expect.stringContaining('gnt-os diagnose crashed (ValueError: too many values to unpack (expected 6))')]);
   });
 
   it('nodes-check names the nodes and files that differ from the majority', async () => {

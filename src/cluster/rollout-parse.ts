@@ -75,6 +75,8 @@ export function parseCommandOutput(stdout: string): CommandBlock[] {
       if (last) {
         returnCode = Number(last[1]);
         body.pop();
+        // RunClusterCommand prints the output with its own newline: drop the blank line it leaves.
+        while (body.length && body[body.length - 1] === '') body.pop();
       }
       blocks.push({ node, output: body.join('\n'), returnCode });
       i = j;

@@ -270,6 +270,8 @@ export interface RolloutReport {
   /** Digest of the OS directory the package installs. */
   digest: string;
   nodes: NodeReport[];
+  /** About the run, not a node (e.g. a Ganeti tool that crashed). */
+  warnings: string[];
   ok: boolean;
   commands: string[][];
 }
@@ -308,7 +310,6 @@ export function rollout(info: DebInfo, opts: RolloutOptions, run: Runner, narrat
   const { staged, commands } = rolloutCommands(info, opts);
   const all = listNodes(run);
   const chosen = selectNodes(all, opts);
-  const master = all.find((n) => n.master);
   const reports = new Map<string, NodeReport>(chosen.map((n) => [n.name, { node: n.name, state: n.offline ? 'offline' : 'done', problems: [], notes: [] }]));
   const fail = (node: string, why: string) => {
     const r = reports.get(node);
@@ -353,7 +354,8 @@ export function rollout(info: DebInfo, opts: RolloutOptions, run: Runner, narrat
   }
 
   narrate('Asking Ganeti (gnt-os diagnose, gnt-cluster verify)');
-  judgeGaneti(reports, all, info.osName, run, commands[4], commands[5], master?.name);
+  const warnings: string[] = [];
+  judgeGaneti(reports, all, info.osName, run, commands[4], commands[5], warnings);
   const nodes = [...reports.values()];
   return {
     package: info.package,
@@ -361,6 +363,7 @@ export function rollout(info: DebInfo, opts: RolloutOptions, run: Runner, narrat
     os: info.osName,
     digest: listingDigest(info.files),
     nodes,
+    warnings,
     ok: nodes.every((n) => n.state !== 'failed') && nodes.some((n) => n.state === 'done'),
     commands,
   };
@@ -389,7 +392,7 @@ function judgeNode(r: NodeReport, facts: NodeFacts, info: DebInfo): void {
   r.install = facts.install;
   r.version = facts.packageVersion;
   if (facts.install === 'copy-missing') fail('the package did not arrive (gnt-cluster copyfile failed or the copy is corrupt)');
-  if (facts.install === 'failed') fail(`dpkg -i failed (exit ${facts.installRc})${facts.installLog.length ? `: ${facts.installLog.filter((l) => l.trim()).slice(-3).join(' / ')}` : ''}`);
+  if (facts.install === 'failed') fail(`dpkg -i failed (exit ${facts.installRc})${facts.installLog.length ? `: ${dpkgReason(facts.installLog)}` : ''}`);
   if (facts.packageStatus?.trim() !== 'ii' || facts.packageVersion !== info.version) {
     fail(`installed: ${facts.packageVersion ? `${info.package} ${facts.packageVersion} (${facts.packageStatus?.trim()})` : 'nothing'}, expected ${info.version}`);
   }
@@ -409,12 +412,29 @@ function judgeNode(r: NodeReport, facts: NodeFacts, info: DebInfo): void {
   if (diff.length) fail(`${o.path} differs from the package: ${diff.join(', ')}`);
 }
 
-function judgeGaneti(reports: Map<string, NodeReport>, all: ClusterNode[], osName: string, run: Runner, diagnoseCmd: string[], verifyCmd: string[], _master?: string): void {
+/** dpkg's own reason, from its log: its warning and error lines with their continuation lines. */
+export function dpkgReason(log: string[]): string {
+  const picked: string[] = [];
+  log.forEach((l, i) => {
+    if (/^dpkg: (error|warning)/.test(l)) {
+      picked.push(l.trim());
+      for (let j = i + 1; j < log.length && /^ \S/.test(log[j]); j++) picked.push(log[j].trim());
+    }
+  });
+  return (picked.length ? picked : log.filter((l) => l.trim()).slice(-3)).join(' / ');
+}
+
+function judgeGaneti(reports: Map<string, NodeReport>, all: ClusterNode[], osName: string, run: Runner, diagnoseCmd: string[], verifyCmd: string[], warnings: string[]): void {
   const byUuid = new Map(all.map((n) => [n.uuid, n.name]));
   const d = run(diagnoseCmd);
   const ours: DiagnoseOs | undefined = parseOsDiagnose(d.stdout).find((o) => o.name === osName);
+  // Ganeti 3.0's gnt-os diagnose raises (ValueError in client/gnt_os.py DiagnoseOS, unpacking the
+  // hidden entries) as soon as any node has an OS shadowed in the search path: no verdict then.
+  const crashed = /Traceback \(most recent call last\)/.test(d.stderr);
+  if (crashed) warnings.push(`gnt-os diagnose crashed (${lastLine(d.stderr)}); Ganeti 3.0 does so when an OS is shadowed on some node: its verdict is missing, the other checks stand`);
   for (const r of reports.values()) {
     if (r.state === 'offline') continue;
+    if (crashed && !ours?.nodes.length) continue;
     const n = ours?.nodes.find((x) => (byUuid.get(x.node) ?? x.node) === r.node);
     if (!n) {
       r.state = 'failed';

@@ -24,6 +24,7 @@ export async function runRollout(ctx: Context, opts: RolloutOptions): Promise<vo
     return;
   }
   const report = rollout(info, sel, spawnRunner(ctx.env), (m) => ctx.log.info(m));
+  for (const w of report.warnings) ctx.log.warn(w);
   if (opts.json) {
     ctx.out.write(JSON.stringify({ ...report, commands: undefined }, null, 2) + '\n');
   } else {
