@@ -154,7 +154,9 @@ describeSystem('pack: the .deb', { commands: ['dpkg-deb', 'dpkg'] }, () => {
     expect(field(ok.stdout.trim(), 'Version')).toBe('1.1');
     // Unchanged: the same version again, also when named.
     expect((await pack(dir)).stdout.trim()).toBe(ok.stdout.trim());
-    expect((await pack(dir, ['--version', '1.1'])).code).toBe(0);
+    const json = await pack(dir, ['--version', '1.1', '--json']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ deb: ok.stdout.trim(), package: 'ganeti-os-vos', version: '1.1', newRelease: false, osPath: '/usr/share/ganeti/os/vos' });
     // The maintainer is part of the package: another one is another version too.
     const other = await cli(['pack', '--os-dir', dir, '--maintainer', 'Other Admin <other@example.org>']);
     expect(other.code).toBe(1);
