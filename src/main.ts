@@ -23,6 +23,8 @@ const COMMANDS: Record<string, () => Runner> = {
   pack: () => require('./commands/pack').runPack,
   rollout: () => require('./commands/rollout').runRollout,
   'nodes-check': () => require('./commands/nodes-check').runNodesCheck,
+  upgrade: () => require('./commands/upgrade').runUpgrade,
+  cluster: () => require('./commands/cluster').runCluster,
 };
 
 function isTty(fd: number): boolean {

@@ -308,7 +308,10 @@ function collect(dir: string): Entry[] {
       const r = rel ? `${rel}/${n}` : n;
       if (n.startsWith('.') && r !== PROVENANCE_FILE) continue;
       if (n.includes('.ganeti-os-new') || n.includes('.ganeti-os-old')) {
-        throw new UserError(`${path.join(dir, r)} is left over from an interrupted ganeti-os write`, ['run any ganeti-os maintenance command on the definition first']);
+        throw new UserError(`${path.join(dir, r)}: a ganeti-os change is not finished`, [
+          'a .ganeti-os-new file is the new version `ganeti-os upgrade` left beside a file you edited: merge it into that file, then remove it',
+          'otherwise it is left over from an interrupted write: run any ganeti-os maintenance command on the definition first',
+        ]);
       }
       const abs = path.join(dir, r);
       const st = fs.lstatSync(abs);
