@@ -155,7 +155,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .action((pkg: string, opts: Record<string, unknown>) => dispatch('rollout', { ...opts, package: pkg }));
 
   sub('nodes-check', 'compare an installed OS definition across the nodes of this Ganeti cluster (run on the master)')
-    .argument('[name]', 'the OS name (default: every OS that ganeti-os packaged or that gnt-os lists)')
+    .argument('[name]', 'the OS name (default: every OS directory in the search path of any node)')
     .option('-n, --node <node>', 'only this node (repeatable; default: every node)', collect)
     .option('-g, --nodegroup <group>', 'only the nodes of this node group')
     .option('--json', 'print one JSON document')
