@@ -179,6 +179,20 @@ describeSystem('debian template: identity across import and rename (issue 16)', 
     expect(id.leases).toEqual(['dhclient.eth0.leases']);
     expect(renameLog()).toMatch(/identity kept: a plain rename \(no import marker on the disk\)/);
 
+    // A marker left by an import whose rename failed (Ganeti only warns) names another
+    // instance: stale, removed, and the rename is a plain one.
+    withMounted(web1, (root) => {
+      fs.mkdirSync(path.join(root, 'var/lib/ganeti-os'), { recursive: true });
+      fs.writeFileSync(path.join(root, 'var/lib/ganeti-os/imported'), 'instance=web1.example.com\nuuid=x\ntime=2026-01-01T00:00:00Z\n');
+    }, true);
+    fs.rmSync(logdir, { recursive: true, force: true });
+    expect(runRename(instance('web1c.example.com', web1), 'web1b.example.com', logdir).ok).toBe(true);
+    const stale = identity(web1);
+    expect(stale.keys).toEqual(original.keys);
+    expect(stale.machineId).toBe(MACHINE_ID);
+    expect(stale.marker).toBe(false);
+    expect(renameLog()).toMatch(/removed a stale import marker \(written when importing as 'web1\.example\.com', not as web1c\.example\.com\)[^]*identity kept: a plain rename/);
+
     // web2 was a copy: the marker is consumed, so renaming web2 later keeps web2's new keys.
     const web2 = path.join(work, 'web2.img');
     const before = identity(web2);
@@ -188,7 +202,7 @@ describeSystem('debian template: identity across import and rename (issue 16)', 
   }, 600_000);
 
   it('reinstall keeps the host keys and the machine-id', () => {
-    const r = instanceOsAdd(instance('web1b.example.com', web1), { logdir, reinstall: true });
+    const r = instanceOsAdd(instance('web1c.example.com', web1), { logdir, reinstall: true });
     expect(r.error).toBeUndefined();
     expect(r.ok).toBe(true);
     expectNoLeaks();

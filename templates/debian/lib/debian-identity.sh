@@ -24,7 +24,16 @@ deb_mark_imported() {
 # deb_rename_identity ROOT TMP: (rename) keep the disk's identity, or give it a new one when it
 # was just imported (marker) under a name other than the exported one. Says which and why.
 deb_rename_identity() {
-  local root=$1 tmp=$2 marker=$1/$DEB_IMPORT_MARKER
+  local root=$1 tmp=$2 marker=$1/$DEB_IMPORT_MARKER imported_as
+  # A marker written for another name is stale (the rename after that import failed, which
+  # Ganeti only warns about): this is a plain rename.
+  if [[ -f $marker ]]; then
+    imported_as=$(sed -n 's/^instance=//p' -- "$marker" | head -n 1)
+    if [[ $imported_as != "$INSTANCE_NAME" ]]; then
+      gos_log "warning: removed a stale import marker (written when importing as '$imported_as', not as $INSTANCE_NAME)"
+      rm -f -- "$marker"
+    fi
+  fi
   if [[ ! -f $marker ]]; then
     if [[ $OLD_INSTANCE_NAME == "$INSTANCE_NAME" ]]; then
       gos_log "identity kept: no import marker on the disk and the name is unchanged"

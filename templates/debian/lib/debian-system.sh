@@ -152,7 +152,7 @@ deb_resolve_mirror() {
     DEB_MIRROR_FROM_NODE=yes
   fi
   MIRROR=${MIRROR%/}
-  gos_debug "mirror $MIRROR"
+  gos_debug "mirror $(deb_public_url "$MIRROR")"
 }
 
 # deb_resolve_proxy: PROXY from the configuration, else apt's own proxy setting on this node.
