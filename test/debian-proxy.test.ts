@@ -4,7 +4,7 @@
  * run by this test counts the requests — but neither the cached base system nor the installed
  * instance keeps the proxy, the credentials, or the node's resolv.conf and hostname that the
  * installer copies in. Through Ganeti's InstanceOsAdd, with a private cache directory so that the
- * base system is really installed (a small one: INSTALL_VARIANT=required + systemd-resolved).
+ * base system is really installed (a small one: INSTALL_VARIANT=required, no extra packages).
  */
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -68,7 +68,7 @@ describeSystem('debian template: the node proxy and credentials stay on the node
     const cache = path.join(work, 'cache');
     fs.appendFileSync(
       path.join(osDir, 'defaults.conf'),
-      [`TMPDIR=${tmp}`, `PROXY=${proxyUrl}`, `MIRROR=${withAuth}`, `CACHE_DIR=${cache}`, 'CACHE_IMAGES=no', 'INSTALL_VARIANT=required', 'BASE_PACKAGES=systemd-resolved', ''].join('\n'),
+      [`TMPDIR=${tmp}`, `PROXY=${proxyUrl}`, `MIRROR=${withAuth}`, `CACHE_DIR=${cache}`, 'CACHE_IMAGES=no', 'INSTALL_VARIANT=required', 'BASE_PACKAGES=', ''].join('\n'),
     );
     const d0 = sparseDisk(path.join(work, 'd0.img'), 2048);
     const r = instanceOsAdd(
@@ -107,7 +107,8 @@ describeSystem('debian template: the node proxy and credentials stay on the node
     for (const f of ['etc/apt/apt.conf.d/99mmdebstrap', 'etc/hostname', 'etc/.resolv.conf.systemd-resolved.bak', 'var/log/bootstrap.log']) {
       expect([f, fs.existsSync(path.join(tree, f))]).toEqual([f, false]);
     }
-    expect(fs.lstatSync(path.join(tree, 'etc/resolv.conf')).isSymbolicLink()).toBe(true);
+    // Without systemd-resolved, the node's resolv.conf (a plain file) is not kept either.
+    expect(fs.existsSync(path.join(tree, 'etc/resolv.conf'))).toBe(false);
 
     // The instance: apt inside it has no proxy; its sources name the mirror without credentials.
     withMounted(d0, (root) => {
@@ -118,8 +119,15 @@ describeSystem('debian template: the node proxy and credentials stay on the node
       expect(filesContaining(path.join(root, 'var/log'), [`127.0.0.1:${port}`, SECRET])).toEqual([]);
       expect(fs.readFileSync(path.join(root, 'etc/apt/sources.list'), 'utf8')).toContain(`deb ${mirror.replace(/\/$/, '')} bookworm main`);
       expect(fs.readFileSync(path.join(root, 'etc/hostname'), 'utf8')).toBe('px1.example.com\n');
-      expect(fs.readlinkSync(path.join(root, 'etc/resolv.conf'))).toMatch(/systemd\/resolve\/stub-resolv\.conf$/);
-      expect(fs.existsSync(path.join(root, 'etc/.resolv.conf.systemd-resolved.bak'))).toBe(false);
+      // The instance's own resolv.conf: the name servers create chose (the node's, as documented
+      // for dns-servers), the instance's domain, nothing else of the node's file.
+      const servers = fs.readFileSync('/etc/resolv.conf', 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).filter((w) => w[0] === 'nameserver' && !/^127\./.test(w[1]) && w[1] !== '::1').map((w) => w[1]);
+      const resolv = path.join(root, 'etc/resolv.conf');
+      if (servers.length) {
+        expect(fs.readFileSync(resolv, 'utf8')).toBe(`# Written by the debian-os OS definition.\nsearch example.com\n${servers.map((n) => `nameserver ${n}\n`).join('')}`);
+      } else {
+        expect(fs.existsSync(resolv)).toBe(false);
+      }
     });
   }, 1200_000);
 
@@ -134,6 +142,7 @@ describeSystem('debian template: the node proxy and credentials stay on the node
     fs.writeFileSync(path.join(t, 'etc/apt/sources.list'), `deb http://u:${SECRET}@mirror.node/debian bookworm main\n`);
     fs.writeFileSync(path.join(t, 'etc/apt/auth.conf.d/node.conf'), `machine mirror.node login u password ${SECRET}\n`);
     fs.writeFileSync(path.join(t, 'etc/resolv.conf'), 'nameserver 10.0.0.53\nsearch node.internal\n');
+    fs.writeFileSync(path.join(t, 'etc/.resolv.conf.systemd-resolved.bak'), 'nameserver 10.0.0.53\n');
     fs.writeFileSync(path.join(t, 'etc/hostname'), 'node1\n');
     fs.writeFileSync(path.join(t, 'var/log/bootstrap.log'), 'I: Retrieving http://u:secret@mirror.node\n');
     const script = 'set -euo pipefail; gos_die() { echo "$*" >&2; exit 1; }; gos_log() { :; }; gos_debug() { :; }; . "$1"; deb_scrub_node_settings "$2"';

@@ -7,6 +7,7 @@ Usage: forwarding-proxy.py LOG    (prints the port it listens on, then serves un
 """
 
 import http.server
+import shutil
 import sys
 import urllib.error
 import urllib.parse
@@ -46,17 +47,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
     except OSError as err:
       self.send_error(502, str(err))
       return
-    body = b"" if head else resp.read()
+    length = resp.headers.get("Content-Length")
+    # Streamed when the length is known, else read whole to give one.
+    body = None
+    if not head and length is None:
+      body = resp.read()
+      length = str(len(body))
     self.send_response(resp.status if hasattr(resp, "status") else resp.code)
     for k, v in resp.headers.items():
       if k.lower() not in HOP and k.lower() != "content-length":
         self.send_header(k, v)
-    length = resp.headers.get("Content-Length") if head else str(len(body))
     if length is not None:
       self.send_header("Content-Length", length)
     self.end_headers()
-    if not head:
+    if head:
+      return
+    if body is not None:
       self.wfile.write(body)
+    else:
+      shutil.copyfileobj(resp, self.wfile, 1 << 20)
 
   def do_GET(self):
     self._forward(False)
