@@ -5,15 +5,13 @@
  * keys, an empty machine-id and no per-machine state; import as web1 (a restore), a plain rename
  * and a reinstall keep them; copy-identity=keep keeps them on a copy.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename } from './helpers/ganeti';
 import { resources, sparseDisk, withMounted } from './helpers/disks';
+import { DebianWorkspace, debianWorkspace, newestLog, releaseWorkspace } from './helpers/debian';
 import { describeSystem } from './helpers/system';
 
-const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 const NEEDS = ['mmdebstrap', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'blkid', 'ssh-keygen'];
 const MACHINE_ID = '0123456789abcdef0123456789abcdef\n';
 
@@ -30,6 +28,7 @@ interface Identity {
 }
 
 describeSystem('debian template: identity across import and rename (issue 16)', { root: true, ganeti: true, commands: NEEDS }, () => {
+  let ws: DebianWorkspace;
   let work: string;
   let osDir: string;
   let tmp: string;
@@ -65,10 +64,7 @@ describeSystem('debian template: identity across import and rename (issue 16)', 
       };
     });
   const expectNoLeaks = () => expect(resources(work, tmp)).toEqual({ loops: [], mounts: [], temps: [] });
-  const renameLog = () => {
-    const f = fs.readdirSync(logdir).filter((n) => n.startsWith('rename-')).sort().pop()!;
-    return fs.readFileSync(path.join(logdir, f), 'utf8');
-  };
+  const renameLog = () => newestLog(logdir, 'rename-');
   /** Import the export of web1 onto a new disk as NAME, then rename from web1 as Ganeti does. */
   function importAs(name: string, file: string, osparams: Record<string, string> = {}) {
     const d = sparseDisk(path.join(work, file), 2048);
@@ -88,24 +84,13 @@ describeSystem('debian template: identity across import and rename (issue 16)', 
   }
 
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-debian-id-'));
-    tmp = path.join(work, 'tmp');
-    logdir = path.join(work, 'log');
-    fs.mkdirSync(tmp);
-    const r = spawnSync(process.execPath, [CLI, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
-    osDir = path.join(work, 'debian-os');
-    fs.appendFileSync(path.join(osDir, 'defaults.conf'), `TMPDIR=${tmp}\n`);
+    ws = debianWorkspace('gos-debian-id-');
+    ({ work, tmp, logdir, osDir } = ws);
     web1 = sparseDisk(path.join(work, 'web1.img'), 2048);
     stream = path.join(work, 'web1.stream');
   });
 
-  afterAll(() => {
-    if (!work) return;
-    for (const l of resources(work, tmp).mounts) spawnSync('umount', [l.split(' ')[1]]);
-    for (const l of resources(work, tmp).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
-    fs.rmSync(work, { recursive: true, force: true });
-  });
+  afterAll(() => releaseWorkspace(ws));
 
   it('creates web1, boots it once (simulated: machine-id, random seed, DHCP lease) and exports it', () => {
     const r = instanceOsAdd(instance('web1.example.com', web1), { logdir });

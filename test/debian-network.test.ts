@@ -7,15 +7,13 @@
  * default route (or DHCP, said in the log). The directives written must be known to the
  * instance's own systemd-networkd.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runRename } from './helpers/ganeti';
 import { resources, sparseDisk, withMounted } from './helpers/disks';
+import { DebianWorkspace, debianWorkspace, newestLog as newestLogIn, releaseWorkspace } from './helpers/debian';
 import { describeSystem } from './helpers/system';
 
-const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 const NEEDS = ['mmdebstrap', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'blkid'];
 
 type Nic = NonNullable<InstanceSpec['nics']>[number];
@@ -45,6 +43,7 @@ function defaultRoutes(u: Unit): { via: string; metric: number; onlink: boolean 
 const dhcpMetric = (u: Unit) => Number(values(u, 'DHCPv4', 'RouteMetric')[0]);
 
 describeSystem('debian template: network shapes through Ganeti', { root: true, ganeti: true, commands: NEEDS }, () => {
+  let ws: DebianWorkspace;
   let work: string;
   let osDir: string;
   let tmp: string;
@@ -64,10 +63,7 @@ describeSystem('debian template: network shapes through Ganeti', { root: true, g
     osparams: { 'install-kernel': 'no', ...osparams },
   });
   const setConfig = (lines: string[]) => fs.writeFileSync(defaults, baseDefaults + lines.join('\n') + '\n');
-  const newestLog = (prefix: string) => {
-    const f = fs.readdirSync(logdir).filter((n) => n.startsWith(prefix)).sort().pop()!;
-    return fs.readFileSync(path.join(logdir, f), 'utf8');
-  };
+  const newestLog = (prefix: string) => newestLogIn(logdir, prefix);
   /** Rename (names equal) through Ganeti with these NICs; the units read back, by NIC index, and the log. */
   function shape(nics: Nic[], config: string[] = [], osparams: Record<string, string> = {}) {
     setConfig(config);
@@ -97,25 +93,14 @@ describeSystem('debian template: network shapes through Ganeti', { root: true, g
   }
 
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-debian-net-'));
-    tmp = path.join(work, 'tmp');
-    logdir = path.join(work, 'log');
-    fs.mkdirSync(tmp);
-    const r = spawnSync(process.execPath, [CLI, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
-    osDir = path.join(work, 'debian-os');
+    ws = debianWorkspace('gos-debian-net-');
+    ({ work, tmp, logdir, osDir } = ws);
     defaults = path.join(osDir, 'defaults.conf');
-    baseDefaults = fs.readFileSync(defaults, 'utf8') + `TMPDIR=${tmp}\n`;
-    setConfig([]);
+    baseDefaults = fs.readFileSync(defaults, 'utf8');
     d0 = sparseDisk(path.join(work, 'd0.img'), 2048);
   });
 
-  afterAll(() => {
-    if (!work) return;
-    for (const l of resources(work, tmp).mounts) spawnSync('umount', [l.split(' ')[1]]);
-    for (const l of resources(work, tmp).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
-    fs.rmSync(work, { recursive: true, force: true });
-  });
+  afterAll(() => releaseWorkspace(ws));
 
   it('create: a bridged NIC with an IP and nothing else uses DHCP and says so; routed gets an on-link default route; no /32 without a route', () => {
     const nics: Nic[] = [

@@ -8,13 +8,12 @@
  */
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { instanceOsAdd } from './helpers/ganeti';
 import { resources, sh, sparseDisk, withMounted } from './helpers/disks';
+import { DebianWorkspace, debianWorkspace, releaseWorkspace } from './helpers/debian';
 import { describeSystem } from './helpers/system';
 
-const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 const NEEDS = ['mmdebstrap', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'blkid', 'chroot', 'apt-config'];
 const SECRET = 'gos-secret-4711';
 
@@ -25,6 +24,7 @@ function filesContaining(dir: string, needles: string[]): string[] {
 }
 
 describeSystem('debian template: the node proxy and credentials stay on the node', { root: true, ganeti: true, commands: NEEDS }, () => {
+  let ws: DebianWorkspace;
   let work: string;
   let tmp: string;
   let osDir: string;
@@ -35,13 +35,8 @@ describeSystem('debian template: the node proxy and credentials stay on the node
   let mirror: string;
 
   beforeAll(async () => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-debian-proxy-'));
-    tmp = path.join(work, 'tmp');
-    logdir = path.join(work, 'log');
-    fs.mkdirSync(tmp);
-    const r = spawnSync(process.execPath, [CLI, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
-    osDir = path.join(work, 'debian-os');
+    ws = debianWorkspace('gos-debian-proxy-');
+    ({ work, tmp, logdir, osDir } = ws);
     // The node's own mirror (never a hard-coded one), as the template reads it.
     mirror = sh('bash', ['-c', 'gos_die() { echo "$*" >&2; exit 1; }; gos_debug() { :; }; . "$1"; deb_node_mirror', 'x', path.join(osDir, 'lib/debian-system.sh')]).trim();
     proxyLog = path.join(work, 'proxy.log');
@@ -54,10 +49,7 @@ describeSystem('debian template: the node proxy and credentials stay on the node
 
   afterAll(() => {
     proxy?.kill();
-    if (!work) return;
-    for (const l of resources(work, tmp).mounts) spawnSync('umount', [l.split(' ')[1]]);
-    for (const l of resources(work, tmp).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
-    fs.rmSync(work, { recursive: true, force: true });
+    releaseWorkspace(ws);
   });
 
   it('installs through the proxy; the cache and the instance keep neither it nor the node\'s settings', () => {
@@ -68,7 +60,7 @@ describeSystem('debian template: the node proxy and credentials stay on the node
     const cache = path.join(work, 'cache');
     fs.appendFileSync(
       path.join(osDir, 'defaults.conf'),
-      [`TMPDIR=${tmp}`, `PROXY=${proxyUrl}`, `MIRROR=${withAuth}`, `CACHE_DIR=${cache}`, 'CACHE_IMAGES=no', 'INSTALL_VARIANT=required', 'BASE_PACKAGES=', ''].join('\n'),
+      [`PROXY=${proxyUrl}`, `MIRROR=${withAuth}`, `CACHE_DIR=${cache}`, 'CACHE_IMAGES=no', 'INSTALL_VARIANT=required', 'BASE_PACKAGES=', ''].join('\n'),
     );
     const d0 = sparseDisk(path.join(work, 'd0.img'), 2048);
     const r = instanceOsAdd(
