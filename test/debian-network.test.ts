@@ -44,10 +44,6 @@ const dhcpMetric = (u: Unit) => Number(values(u, 'DHCPv4', 'RouteMetric')[0]);
 
 describeSystem('debian template: network shapes through Ganeti', { root: true, ganeti: true, commands: NEEDS }, () => {
   let ws: DebianWorkspace;
-  let work: string;
-  let osDir: string;
-  let tmp: string;
-  let logdir: string;
   let defaults: string;
   let baseDefaults: string;
   let d0: string;
@@ -56,27 +52,27 @@ describeSystem('debian template: network shapes through Ganeti', { root: true, g
   const instance = (nics: Nic[], osparams: Record<string, string> = {}): InstanceSpec => ({
     name: NAME,
     os: 'debian-os+bookworm',
-    os_dir: osDir,
+    os_dir: ws.osDir,
     disks: [{ path: d0 }],
     nics,
     hvparams: { kernel_path: '' },
     osparams: { 'install-kernel': 'no', ...osparams },
   });
   const setConfig = (lines: string[]) => fs.writeFileSync(defaults, baseDefaults + lines.join('\n') + '\n');
-  const newestLog = (prefix: string) => newestLogIn(logdir, prefix);
+  const newestLog = (prefix: string) => newestLogIn(ws.logdir, prefix);
   /** Rename (names equal) through Ganeti with these NICs; the units read back, by NIC index, and the log. */
   function shape(nics: Nic[], config: string[] = [], osparams: Record<string, string> = {}) {
     setConfig(config);
     // Ganeti's log names have a one-second resolution: a fresh directory per run.
-    fs.rmSync(logdir, { recursive: true, force: true });
+    fs.rmSync(ws.logdir, { recursive: true, force: true });
     try {
-      const r = runRename(instance(nics, osparams), NAME, logdir);
+      const r = runRename(instance(nics, osparams), NAME, ws.logdir);
       expect(r.error).toBeUndefined();
       expect(r.ok).toBe(true);
     } finally {
       setConfig([]);
     }
-    expect(resources(work, tmp)).toEqual({ loops: [], mounts: [], temps: [] });
+    expect(resources(ws.work, ws.tmp)).toEqual({ loops: [], mounts: [], temps: [] });
     const units = withMounted(d0, (root) => {
       const dir = path.join(root, 'etc/systemd/network');
       const out: Record<number, { text: string; unit: Unit }> = {};
@@ -94,10 +90,9 @@ describeSystem('debian template: network shapes through Ganeti', { root: true, g
 
   beforeAll(() => {
     ws = debianWorkspace('gos-debian-net-');
-    ({ work, tmp, logdir, osDir } = ws);
-    defaults = path.join(osDir, 'defaults.conf');
+    defaults = path.join(ws.osDir, 'defaults.conf');
     baseDefaults = fs.readFileSync(defaults, 'utf8');
-    d0 = sparseDisk(path.join(work, 'd0.img'), 2048);
+    d0 = sparseDisk(path.join(ws.work, 'd0.img'), 2048);
   });
 
   afterAll(() => releaseWorkspace(ws));
@@ -107,7 +102,7 @@ describeSystem('debian template: network shapes through Ganeti', { root: true, g
       { mac: 'aa:00:00:00:01:00', ip: '192.0.2.10', mode: 'bridged', link: 'xen-br0' },
       { mac: 'aa:00:00:00:01:01', ip: '198.51.100.20', mode: 'routed', link: '100' },
     ];
-    const r = instanceOsAdd(instance(nics), { logdir });
+    const r = instanceOsAdd(instance(nics), { logdir: ws.logdir });
     expect(r.error).toBeUndefined();
     expect(r.ok).toBe(true);
     const log = newestLog('add-');
@@ -230,13 +225,13 @@ describeSystem('debian template: network shapes through Ganeti', { root: true, g
     ] as [string, RegExp][]) {
       setConfig([line]);
       try {
-        const r = runRename(instance([{ mac: 'aa:00:00:00:05:00', ip: '192.0.2.10', link: 'br0' }]), NAME, logdir);
+        const r = runRename(instance([{ mac: 'aa:00:00:00:05:00', ip: '192.0.2.10', link: 'br0' }]), NAME, ws.logdir);
         expect(r.ok).toBe(false);
         expect(String(r.error)).toMatch(msg);
       } finally {
         setConfig([]);
       }
-      expect(resources(work, tmp)).toEqual({ loops: [], mounts: [], temps: [] });
+      expect(resources(ws.work, ws.tmp)).toEqual({ loops: [], mounts: [], temps: [] });
     }
     expect(withMounted(d0, (root) => fs.readFileSync(path.join(root, 'etc/systemd/network/10-ganeti-nic0.network'), 'utf8'))).toBe(before);
   });
