@@ -4,7 +4,7 @@
  * run by this test counts the requests — but neither the cached base system nor the installed
  * instance keeps the proxy, the credentials, or the node's resolv.conf and hostname that the
  * installer copies in. Through Ganeti's InstanceOsAdd, with a private cache directory so that the
- * base system is really installed (a small one: INSTALL_VARIANT=required, no extra packages).
+ * base system is really installed (a small one: INSTALL_VARIANT=essential with apt and passwd).
  */
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -60,7 +60,7 @@ describeSystem('debian template: the node proxy and credentials stay on the node
     const cache = path.join(work, 'cache');
     fs.appendFileSync(
       path.join(osDir, 'defaults.conf'),
-      [`PROXY=${proxyUrl}`, `MIRROR=${withAuth}`, `CACHE_DIR=${cache}`, 'CACHE_IMAGES=no', 'INSTALL_VARIANT=required', 'BASE_PACKAGES=', ''].join('\n'),
+      [`PROXY=${proxyUrl}`, `MIRROR=${withAuth}`, `CACHE_DIR=${cache}`, 'CACHE_IMAGES=no', 'INSTALL_VARIANT=essential', 'BASE_PACKAGES="apt passwd"', ''].join('\n'),
     );
     const d0 = sparseDisk(path.join(work, 'd0.img'), 2048);
     const r = instanceOsAdd(
