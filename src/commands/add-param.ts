@@ -2,7 +2,7 @@
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
 import { OS_API_V20, OS_PARAMETERS_FILE, checkParamDescription, checkParamName, paramEnvName } from '../ganeti/rules';
-import { MaintainOptions, facts, finish, loadDefinition, parameterLineProblems, planRegenerate, setParameterLine, textOp } from '../definition/maintain';
+import { MaintainOptions, facts, finish, loadDefinition, mergeParam, parameterLineProblems, planRegenerate, setParameterLine, textOp } from '../definition/maintain';
 import type { Plan } from '../definition/plan';
 import type { DefinitionSpec, ParamSpec } from '../definition/spec';
 import { checkParamSpec } from '../definition/validate-spec';
@@ -20,7 +20,7 @@ export async function runAddParam(ctx: Context, opts: AddParamOptions): Promise<
   const description = (opts.description ?? '').trim();
   const bad = checkParamName(name) ?? checkParamDescription(name, description);
   if (bad) throw new UsageError(bad);
-  const param: ParamSpec = { name, description };
+  let param: ParamSpec = { name, description };
   if (opts.default !== undefined) param.default = opts.default;
   if (opts.choices !== undefined) param.choices = opts.choices.split(',');
   if (opts.pattern !== undefined) param.pattern = opts.pattern;
@@ -46,7 +46,20 @@ export async function runAddParam(ctx: Context, opts: AddParamOptions): Promise<
   let plan: Plan;
   if (l.provenance) {
     const old = l.spec!;
-    const parameters = existed ? old.parameters.map((p) => (p.name === name ? param : p)) : [...old.parameters, param];
+    const known = old.parameters.find((p) => p.name === name);
+    // An existing parameter changes only in what was given: its other checks stay.
+    if (known) {
+      param = mergeParam(known, param);
+      try {
+        checkParamSpec(param);
+      } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        throw new UsageError(`${err.message}; nothing was changed`, [
+          `'${name}' keeps what was not given (default, choices, pattern): give --default with --choices or --pattern to change them together.`,
+        ]);
+      }
+    }
+    const parameters = known ? old.parameters.map((p) => (p.name === name ? param : p)) : [...old.parameters, param];
     const spec: DefinitionSpec = { ...old, parameters };
     plan = planRegenerate(l, spec, { force: opts.force, parametersText: edit.text });
   } else {
@@ -77,3 +90,4 @@ export async function runAddParam(ctx: Context, opts: AddParamOptions): Promise<
     ...facts(l, l.apiVersions, l.variants, names),
   });
 }
+

@@ -9,6 +9,7 @@ import {
   addVariantLine,
   facts,
   finish,
+  foreignVariantConfig,
   foreignVariantsDir,
   loadDefinition,
   planPath,
@@ -20,7 +21,7 @@ import {
 } from '../definition/maintain';
 import { Plan, PlanOp, isUntouched } from '../definition/plan';
 import type { DefinitionSpec, VariantSpec } from '../definition/spec';
-import { variantSettings } from '../definition/templates';
+import { knownSettingKeys, unknownReleaseWarnings, variantSettings } from '../definition/templates';
 import { parseSetting } from '../definition/validate-spec';
 
 export interface AddVariantOptions extends MaintainOptions {
@@ -44,11 +45,31 @@ export async function runAddVariant(ctx: Context, opts: AddVariantOptions): Prom
     ]);
   }
   const v = opts.variant;
+  if (!l.variants.length && !opts.force) {
+    throw new UserError(`${l.name} has no variants now (${l.variantsFile.exists ? 'its variants.list lists none' : 'no variants.list'}): a first one makes Ganeti require one; nothing was changed`, [
+      `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "OS name '${l.name}' must include a variant".`,
+      `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${v}).`,
+    ]);
+  }
+  if (l.template && Object.keys(given).length) {
+    const known = knownSettingKeys(l.template);
+    const unknown = Object.keys(given).filter((k) => known.length && !known.includes(k));
+    if (unknown.length && !opts.force) {
+      throw new UsageError(`the ${l.template.manifest.name} template's scripts read no setting ${unknown.join(', ')}; nothing was changed`, [
+        `Settings they read: ${known.join(', ')}.`,
+        'Fix the name, or run again with --force to write it anyway (for your own hooks).',
+      ]);
+    }
+  }
   const edit = addVariantLine(l.variantsFile.text, v, { first: opts.first });
   const names = namesAfter(l.variants, v, edit.result, !!opts.first);
   const { plan, confPath } = l.provenance ? planOwn(l, opts, given, edit.text, names) : planForeign(l, opts, given, edit.text);
   const note = symlinkNote(l.variantsFile);
   if (note && edit.result !== 'exists') plan.notes.unshift(note);
+  if (l.template && edit.result === 'added') {
+    const entry = l.spec!.variants.find((x) => x.name === v) ?? { name: v, settings: variantSettings(l.template, v, given) };
+    for (const w of unknownReleaseWarnings(l.template, [entry], given)) ctx.log.warn(w);
+  }
 
   const hasSet = Object.keys(given).length > 0;
   let summary: string;
@@ -103,6 +124,18 @@ function planForeign(l: Loaded, opts: AddVariantOptions, given: Record<string, s
   const dir = foreignVariantsDir(l);
   const hasSet = Object.keys(given).length > 0;
   let confPath: string | undefined;
+  const reads = foreignVariantConfig(l);
+  if (reads && reads.ext !== '.conf') {
+    // Its scripts read something else than a shell .conf: ganeti-os writes nothing they would not read.
+    const file = `${reads.dir ?? '$VARIANTS_DIR'}/${v}${reads.ext}`;
+    if (hasSet) {
+      throw new UserError(`${l.name} reads variant settings from ${file}, which ganeti-os cannot write; nothing was changed`, [
+        'Add the variant without --set, then write that file by hand.',
+      ]);
+    }
+    if (!l.variants.includes(v)) notes.push(`${l.name} was not written by ganeti-os: its scripts read ${file}; write it by hand.`);
+    return { plan: { root: l.root, ops, notes } };
+  }
   if (!dir) {
     if (hasSet) {
       throw new UserError(`${l.name} was not written by ganeti-os and has no variants/ directory: cannot tell where it keeps variant settings; nothing was changed`, [

@@ -4,10 +4,11 @@ import * as path from 'node:path';
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
 import { planDefinition, recoverBeforePlanning } from '../definition/render';
-import { OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
+import { OS_API_FILE, OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
 import { applyAndReport } from '../definition/report';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from '../definition/spec';
-import { DEFAULT_TEMPLATE, Template, listTemplates, loadTemplate, variantSettings } from '../definition/templates';
+import { DEFAULT_TEMPLATE, RenderedFile, Template, listTemplates, loadTemplate, unknownReleaseWarnings, variantSettings } from '../definition/templates';
+import { PROVENANCE_FILE } from '../definition/provenance';
 import { checkParamsNeedApi20, checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../definition/validate-spec';
 
 export interface NewOptions {
@@ -71,8 +72,18 @@ export async function runNew(ctx: Context, opts: NewOptions): Promise<void> {
   };
   checkSpec(spec);
 
+  for (const w of unknownReleaseWarnings(template, spec.variants)) ctx.log.warn(w);
   if (opts.force && fs.existsSync(root)) recoverBeforePlanning(ctx, root);
-  const plan = planDefinition(root, template, spec, { force: opts.force });
+  // --force replaces the template's own files in the way, never a file that would be the
+  // admin's (defaults.conf, variants/*.conf): those are kept as they are.
+  const kept: string[] = [];
+  const only = (f: RenderedFile) => {
+    if (f.owner !== 'user' || !fs.existsSync(path.join(root, f.path))) return true;
+    kept.push(f.path);
+    return false;
+  };
+  const plan = planDefinition(root, template, spec, { force: opts.force, only });
+  for (const k of kept) plan.notes.push(`Kept the existing ${k} as it is (it is yours; ganeti-os never rewrites it).`);
   applyAndReport(ctx, plan, {
     dryRun: opts.dryRun,
     json: opts.json,
@@ -99,9 +110,24 @@ function checkTarget(root: string, force: boolean): void {
     return;
   }
   if (!st.isDirectory()) throw new UserError(`${root} exists and is not a directory; nothing was changed`);
+  // An existing definition is never rewritten, not even with --force: the admin's settings,
+  // variants and parameters live in it.
+  if (fs.existsSync(path.join(root, PROVENANCE_FILE))) {
+    throw new UserError(`${root} already holds an OS definition written by ganeti-os; nothing was changed`, [
+      "Bring it up to date with the current template with 'ganeti-os upgrade' (it keeps your changes);",
+      'change it with add-variant, remove-variant, add-param, remove-param or bump-api.',
+      'new --force never rewrites an existing definition.',
+    ]);
+  }
+  if (fs.existsSync(path.join(root, OS_API_FILE))) {
+    throw new UserError(`${root} already holds an OS definition (not written by ganeti-os); nothing was changed`, [
+      'Change it with add-variant, remove-variant, add-param, remove-param or bump-api, or choose another name.',
+      'new --force never rewrites an existing definition.',
+    ]);
+  }
   if (!force) {
     throw new UserError(`${root} already exists; nothing was changed`, [
-      'Use --force to write the template\'s files into it (only those files are replaced), or choose another name.',
+      "Use --force to write the template's files into it (files in the way are replaced; defaults.conf and variants/*.conf, which would be yours, are kept), or choose another name.",
     ]);
   }
 }

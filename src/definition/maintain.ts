@@ -27,6 +27,7 @@ import { pyReprStr } from '../ganeti/pyfmt';
 import { applyAndReport } from './report';
 import { JOURNAL_FILE } from './writer';
 import { shq } from './shell';
+import { VariantConfigSource, shellTexts, variantConfigSource } from './script-reading';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from './spec';
 import { RenderedFile, Template, loadTemplate, renderTemplate, variantSettings } from './templates';
 
@@ -346,6 +347,19 @@ export function removeParameterLine(text: string, name: string): { text: string;
   return { text: joinLines(terminated(kept)), removed: nonBlank.length - kept.length, droppedBlank: lines.length - nonBlank.length };
 }
 
+/**
+ * An existing parameter changed only in what a command was given: the description always (it
+ * is a required argument), the default, choices and pattern only when given (undefined = not
+ * given). The caller checks the result (checkParamSpec).
+ */
+export function mergeParam(known: ParamSpec, given: ParamSpec): ParamSpec {
+  const out: ParamSpec = { ...known, description: given.description };
+  if (given.default !== undefined) out.default = given.default;
+  if (given.choices !== undefined) out.choices = given.choices;
+  if (given.pattern !== undefined) out.pattern = given.pattern;
+  return out;
+}
+
 function firstField(line: string): string | undefined {
   const m = /^\s*(\S+)/u.exec(line);
   return m ? m[1] : undefined;
@@ -458,6 +472,11 @@ export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: Regenerate
       if (!old.has(f.path)) notes.push(`Kept the existing ${f.path} as it is (it is yours).`);
       continue;
     }
+    if (isDocumentation(f.path) && !opts.force && onDisk(f.path) && !isUntouched(prov, f.path, fs.readFileSync(path.join(l.root, f.path)))) {
+      // Documentation never stands between the admin and a change: an edited one is kept.
+      notes.push(`Kept ${f.path} as you edited it; it may no longer describe the definition exactly (--force replaces it with the generated one).`);
+      continue;
+    }
     wanted.push(f);
   }
   const ops: PlanOp[] = [...(apiOp ? [apiOp] : []), ...planWrite(l.root, wanted, { force: opts.force, provenance: prov })];
@@ -496,6 +515,19 @@ export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: Regenerate
   if (record.kind === 'update') record.reason = 'what ganeti-os wrote';
   ops.push(record);
   return { root: l.root, ops, notes };
+}
+
+/** Generated documentation (README.md, DEBIAN.md): an edited copy is kept, never a conflict. */
+export function isDocumentation(rel: string): boolean {
+  return /\.md$/i.test(rel);
+}
+
+/**
+ * Where and as what the shell code of a definition ganeti-os did not write reads a variant's
+ * settings (`$VARIANTS_DIR/$OS_VARIANT.conf`, `.rb`, ...), when it can be told.
+ */
+export function foreignVariantConfig(l: Loaded): VariantConfigSource | undefined {
+  return variantConfigSource(shellTexts(l.root));
 }
 
 /** Where a definition ganeti-os did not write keeps its per-variant files, if anywhere. */
