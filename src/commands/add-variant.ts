@@ -11,7 +11,7 @@ import {
   finish,
   foreignVariantConfig,
   foreignVariantsDir,
-  loadDefinition,
+  maintainDefinition,
   planPath,
   planRegenerate,
   readText,
@@ -38,50 +38,51 @@ export async function runAddVariant(ctx: Context, opts: AddVariantOptions): Prom
     const [k, v] = parseSetting(s);
     given[k] = v;
   }
-  const l = loadDefinition(ctx, opts);
-  if (l.maxApi < OS_API_V15) {
-    throw new UserError(`${l.name} uses OS interface version ${l.maxApi}, which has no variants (Ganeti reads variants.list from version 15); nothing was changed`, [
-      `Run 'ganeti-os bump-api 15' (or 20) first, then add the variant.`,
-    ]);
-  }
-  const v = opts.variant;
-  if (!l.variants.length && !opts.force) {
-    throw new UserError(`${l.name} has no variants now (${l.variantsFile.exists ? 'its variants.list lists none' : 'no variants.list'}): a first one makes Ganeti require one; nothing was changed`, [
-      `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "OS name '${l.name}' must include a variant".`,
-      `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${v}).`,
-    ]);
-  }
-  if (l.template && Object.keys(given).length) {
-    const known = knownSettingKeys(l.template);
-    const unknown = Object.keys(given).filter((k) => known.length && !known.includes(k));
-    if (unknown.length && !opts.force) {
-      throw new UsageError(`the ${l.template.manifest.name} template's scripts read no setting ${unknown.join(', ')}; nothing was changed`, [
-        `Settings they read: ${known.join(', ')}.`,
-        'Fix the name, or run again with --force to write it anyway (for your own hooks).',
+  await maintainDefinition(ctx, opts, (l) => {
+    if (l.maxApi < OS_API_V15) {
+      throw new UserError(`${l.name} uses OS interface version ${l.maxApi}, which has no variants (Ganeti reads variants.list from version 15); nothing was changed`, [
+        `Run 'ganeti-os bump-api 15' (or 20) first, then add the variant.`,
       ]);
     }
-  }
-  const edit = addVariantLine(l.variantsFile.text, v, { first: opts.first });
-  const names = namesAfter(l.variants, v, edit.result, !!opts.first);
-  const { plan, confPath } = l.provenance ? planOwn(l, opts, given, edit.text, names) : planForeign(l, opts, given, edit.text);
-  const note = symlinkNote(l.variantsFile);
-  if (note && edit.result !== 'exists') plan.notes.unshift(note);
-  if (l.template && edit.result === 'added') {
-    const entry = l.spec!.variants.find((x) => x.name === v) ?? { name: v, settings: variantSettings(l.template, v, given) };
-    for (const w of unknownReleaseWarnings(l.template, [entry], given)) ctx.log.warn(w);
-  }
+    const v = opts.variant;
+    if (!l.variants.length && !opts.force) {
+      throw new UserError(`${l.name} has no variants now (${l.variantsFile.exists ? 'its variants.list lists none' : 'no variants.list'}): a first one makes Ganeti require one; nothing was changed`, [
+        `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "OS name '${l.name}' must include a variant".`,
+        `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${v}).`,
+      ]);
+    }
+    if (l.template && Object.keys(given).length) {
+      const known = knownSettingKeys(l.template);
+      const unknown = Object.keys(given).filter((k) => known.length && !known.includes(k));
+      if (unknown.length && !opts.force) {
+        throw new UsageError(`the ${l.template.manifest.name} template's scripts read no setting ${unknown.join(', ')}; nothing was changed`, [
+          `Settings they read: ${known.join(', ')}.`,
+          'Fix the name, or run again with --force to write it anyway (for your own hooks).',
+        ]);
+      }
+    }
+    const edit = addVariantLine(l.variantsFile.text, v, { first: opts.first });
+    const names = namesAfter(l.variants, v, edit.result, !!opts.first);
+    const { plan, confPath } = l.provenance ? planOwn(l, opts, given, edit.text, names) : planForeign(l, opts, given, edit.text);
+    const note = symlinkNote(l.variantsFile);
+    if (note && edit.result !== 'exists') plan.notes.unshift(note);
+    if (l.template && edit.result === 'added') {
+      const entry = l.spec!.variants.find((x) => x.name === v) ?? { name: v, settings: variantSettings(l.template, v, given) };
+      for (const w of unknownReleaseWarnings(l.template, [entry], given)) ctx.log.warn(w);
+    }
 
-  const hasSet = Object.keys(given).length > 0;
-  let summary: string;
-  if (edit.result === 'added') summary = `Added variant '${v}' to ${l.name}${opts.first ? ' as its default' : ''} (variants: ${names.join(', ')})`;
-  else if (edit.result === 'moved') summary = `Variant '${v}' of ${l.name} is now the first, default one (variants: ${names.join(', ')})`;
-  else if (hasSet) summary = `Variant '${v}' already exists in ${l.name}; updated only its configuration${confPath ? ` (${confPath})` : ''}`;
-  else summary = `Variant '${v}' already exists in ${l.name}`;
-  finish(ctx, plan, opts, summary, {
-    command: 'add-variant',
-    variant: v,
-    result: edit.result,
-    ...facts(l, l.apiVersions, names, l.parameters.map((p) => p.name)),
+    const hasSet = Object.keys(given).length > 0;
+    let summary: string;
+    if (edit.result === 'added') summary = `Added variant '${v}' to ${l.name}${opts.first ? ' as its default' : ''} (variants: ${names.join(', ')})`;
+    else if (edit.result === 'moved') summary = `Variant '${v}' of ${l.name} is now the first, default one (variants: ${names.join(', ')})`;
+    else if (hasSet) summary = `Variant '${v}' already exists in ${l.name}; updated only its configuration${confPath ? ` (${confPath})` : ''}`;
+    else summary = `Variant '${v}' already exists in ${l.name}`;
+    finish(ctx, plan, opts, summary, {
+      command: 'add-variant',
+      variant: v,
+      result: edit.result,
+      ...facts(l, l.apiVersions, names, l.parameters.map((p) => p.name)),
+    });
   });
 }
 

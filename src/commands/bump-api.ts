@@ -21,7 +21,7 @@ import {
   finish,
   foreignVariantConfig,
   foreignVariantsDir,
-  loadDefinition,
+  maintainDefinition,
   planPath,
   planRegenerate,
   readText,
@@ -46,63 +46,64 @@ export async function runBumpApi(ctx: Context, opts: BumpApiOptions): Promise<vo
   if (!/^\d+$/.test(text)) throw new UsageError(`invalid API version '${opts.version}': give 10, 15 or 20`);
   const v = Number(text);
   checkApiVersion(v);
-  const l = loadDefinition(ctx, opts);
+  await maintainDefinition(ctx, opts, (l) => {
 
-  const versions = newVersions(l, v, !!opts.only);
-  const top = Math.max(...versions);
-  if (sameList(versions, l.apiVersions)) {
-    // Already there: not a byte changes (order, unsupported versions, line ends stay).
-    finish(ctx, { root: l.root, ops: [], notes: [] }, opts, `${l.name} already lists API ${l.apiVersions.join(', ')}`, {
+    const versions = newVersions(l, v, !!opts.only);
+    const top = Math.max(...versions);
+    if (sameList(versions, l.apiVersions)) {
+      // Already there: not a byte changes (order, unsupported versions, line ends stay).
+      finish(ctx, { root: l.root, ops: [], notes: [] }, opts, `${l.name} already lists API ${l.apiVersions.join(', ')}`, {
+        command: 'bump-api',
+        version: v,
+        ...facts(l, l.apiVersions, l.maxApi >= OS_API_V15 ? l.variants : [], l.maxApi >= OS_API_V20 ? l.parameters.map((p) => p.name) : []),
+      });
+      return;
+    }
+    // Parameters and variants the new version cannot carry.
+    if (v < OS_API_V20 && l.maxApi >= OS_API_V20 && l.parameters.length && !opts.force) {
+      throw new UserError(
+        `${l.name} declares parameters (${l.parameters.map((p) => p.name).join(', ')}), which API ${v} does not have (Ganeti reads parameters.list from version 20); nothing was changed`,
+        [
+          l.provenance
+            ? 'Remove them first (ganeti-os remove-param NAME), or run again with --force: Ganeti then passes none, and the scripts use their defaults.'
+            : 'Remove them first (ganeti-os remove-param NAME), or run again with --force (parameters.list stays; Ganeti ignores it below API 20).',
+        ],
+      );
+    }
+    // Whether Ganeti sees variants changes the names instances carry: never silently.
+    const variantsNow = l.maxApi >= OS_API_V15 && l.variants.length > 0;
+    if (variantsNow && top < OS_API_V15 && !opts.force) {
+      throw new UserError(
+        `${l.name} has ${l.variants.length} variant${l.variants.length === 1 ? '' : 's'} (${l.variants.join(', ')}), but API ${top} has none: Ganeti would refuse every instance installed as ${l.name}+VARIANT ("OS '${l.name}' does not support variants"); nothing was changed`,
+        [
+          `Run again with --force once no instance uses a variant: the scripts then always use the first variant's configuration, '${l.variants[0]}'.`,
+        ],
+      );
+    }
+    if (!variantsNow && top >= OS_API_V15 && !opts.force) {
+      throw new UserError(
+        `${l.name} has no variants now, and API ${top} with ${l.variants.length ? 'its variants.list' : `a variant '${DEFAULT_VARIANT}'`} makes Ganeti require one; nothing was changed`,
+        [
+          `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "OS name '${l.name}' must include a variant".`,
+          `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${l.variants[0] ?? DEFAULT_VARIANT}).`,
+        ],
+      );
+    }
+    const warning = apiRejection(l.root, versions);
+    if (warning) ctx.log.warn(`${warning}; ${opts.dryRun ? 'bump-api would write it anyway' : 'writing it anyway'}: check the scripts, then run 'ganeti-os validate'.`);
+
+    const plan = l.provenance ? planOwn(l, v, versions, opts) : planForeign(l, v, versions);
+    if (v < OS_API_V15 && l.variants.length && l.provenance) {
+      plan.notes.push(
+        `Ganeti ignores variants.list below API 15 and passes an empty OS_VARIANT; the file stays so that the scripts use the first variant's configuration ('${l.variants[0]}').`,
+      );
+    }
+    const variants = top >= OS_API_V15 && !l.variants.length ? [DEFAULT_VARIANT] : l.variants;
+    finish(ctx, plan, opts, `${l.name} now lists API ${versions.join(', ')} (Ganeti uses ${top})`, {
       command: 'bump-api',
       version: v,
-      ...facts(l, l.apiVersions, l.maxApi >= OS_API_V15 ? l.variants : [], l.maxApi >= OS_API_V20 ? l.parameters.map((p) => p.name) : []),
+      ...facts(l, versions, top >= OS_API_V15 ? variants : [], top >= OS_API_V20 ? (l.spec?.parameters ?? l.parameters).map((p) => p.name) : []),
     });
-    return;
-  }
-  // Parameters and variants the new version cannot carry.
-  if (v < OS_API_V20 && l.maxApi >= OS_API_V20 && l.parameters.length && !opts.force) {
-    throw new UserError(
-      `${l.name} declares parameters (${l.parameters.map((p) => p.name).join(', ')}), which API ${v} does not have (Ganeti reads parameters.list from version 20); nothing was changed`,
-      [
-        l.provenance
-          ? 'Remove them first (ganeti-os remove-param NAME), or run again with --force: Ganeti then passes none, and the scripts use their defaults.'
-          : 'Remove them first (ganeti-os remove-param NAME), or run again with --force (parameters.list stays; Ganeti ignores it below API 20).',
-      ],
-    );
-  }
-  // Whether Ganeti sees variants changes the names instances carry: never silently.
-  const variantsNow = l.maxApi >= OS_API_V15 && l.variants.length > 0;
-  if (variantsNow && top < OS_API_V15 && !opts.force) {
-    throw new UserError(
-      `${l.name} has ${l.variants.length} variant${l.variants.length === 1 ? '' : 's'} (${l.variants.join(', ')}), but API ${top} has none: Ganeti would refuse every instance installed as ${l.name}+VARIANT ("OS '${l.name}' does not support variants"); nothing was changed`,
-      [
-        `Run again with --force once no instance uses a variant: the scripts then always use the first variant's configuration, '${l.variants[0]}'.`,
-      ],
-    );
-  }
-  if (!variantsNow && top >= OS_API_V15 && !opts.force) {
-    throw new UserError(
-      `${l.name} has no variants now, and API ${top} with ${l.variants.length ? 'its variants.list' : `a variant '${DEFAULT_VARIANT}'`} makes Ganeti require one; nothing was changed`,
-      [
-        `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "OS name '${l.name}' must include a variant".`,
-        `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${l.variants[0] ?? DEFAULT_VARIANT}).`,
-      ],
-    );
-  }
-  const warning = apiRejection(l.root, versions);
-  if (warning) ctx.log.warn(`${warning}; ${opts.dryRun ? 'bump-api would write it anyway' : 'writing it anyway'}: check the scripts, then run 'ganeti-os validate'.`);
-
-  const plan = l.provenance ? planOwn(l, v, versions, opts) : planForeign(l, v, versions);
-  if (v < OS_API_V15 && l.variants.length && l.provenance) {
-    plan.notes.push(
-      `Ganeti ignores variants.list below API 15 and passes an empty OS_VARIANT; the file stays so that the scripts use the first variant's configuration ('${l.variants[0]}').`,
-    );
-  }
-  const variants = top >= OS_API_V15 && !l.variants.length ? [DEFAULT_VARIANT] : l.variants;
-  finish(ctx, plan, opts, `${l.name} now lists API ${versions.join(', ')} (Ganeti uses ${top})`, {
-    command: 'bump-api',
-    version: v,
-    ...facts(l, versions, top >= OS_API_V15 ? variants : [], top >= OS_API_V20 ? (l.spec?.parameters ?? l.parameters).map((p) => p.name) : []),
   });
 }
 

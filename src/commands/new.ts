@@ -9,6 +9,8 @@ import { applyAndReport } from '../definition/report';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from '../definition/spec';
 import { DEFAULT_TEMPLATE, RenderedFile, Template, listTemplates, loadTemplate, unknownReleaseWarnings, variantSettings } from '../definition/templates';
 import { PROVENANCE_FILE } from '../definition/provenance';
+import { LOCK_FILE, withLock } from '../definition/lock';
+import { withFsErrors } from '../definition/maintain';
 import { checkParamsNeedApi20, checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../definition/validate-spec';
 
 export interface NewOptions {
@@ -73,23 +75,30 @@ export async function runNew(ctx: Context, opts: NewOptions): Promise<void> {
   checkSpec(spec);
 
   for (const w of unknownReleaseWarnings(template, spec.variants)) ctx.log.warn(w);
-  if (opts.force && fs.existsSync(root)) recoverBeforePlanning(ctx, root);
-  // --force replaces the template's own files in the way, never a file that would be the
-  // admin's (defaults.conf, variants/*.conf): those are kept as they are.
-  const kept: string[] = [];
-  const only = (f: RenderedFile) => {
-    if (f.owner !== 'user' || !fs.existsSync(path.join(root, f.path))) return true;
-    kept.push(f.path);
-    return false;
-  };
-  const plan = planDefinition(root, template, spec, { force: opts.force, only });
-  for (const k of kept) plan.notes.push(`Kept the existing ${k} as it is (it is yours; ganeti-os never rewrites it).`);
-  applyAndReport(ctx, plan, {
-    dryRun: opts.dryRun,
-    json: opts.json,
-    summary: `Created ${root} (template ${template.manifest.name}, API ${apiVersions.join(', ')})`,
-    extra: { name: spec.name, template: spec.template, apiVersions, variants: variantNames, parameters: spec.parameters.map((p) => p.name) },
-  });
+  const write = () =>
+    withFsErrors(root, () => {
+      if (opts.force && fs.existsSync(root)) recoverBeforePlanning(ctx, root);
+      // --force replaces the template's own files in the way, never a file that would be the
+      // admin's (defaults.conf, variants/*.conf): those are kept as they are.
+      const kept: string[] = [];
+      const only = (f: RenderedFile) => {
+        if (f.owner !== 'user' || !fs.existsSync(path.join(root, f.path))) return true;
+        kept.push(f.path);
+        return false;
+      };
+      const plan = planDefinition(root, template, spec, { force: opts.force, only });
+      for (const k of kept) plan.notes.push(`Kept the existing ${k} as it is (it is yours; ganeti-os never rewrites it).`);
+      applyAndReport(ctx, plan, {
+        dryRun: opts.dryRun,
+        json: opts.json,
+        summary: `Created ${root} (template ${template.manifest.name}, API ${apiVersions.join(', ')})`,
+        extra: { name: spec.name, template: spec.template, apiVersions, variants: variantNames, parameters: spec.parameters.map((p) => p.name) },
+      });
+    });
+  // A new definition appears by one rename; writing into an existing directory (--force) is
+  // done in place, under its lock like any maintenance command.
+  if (opts.dryRun || !fs.existsSync(root)) write();
+  else await withLock(path.join(root, LOCK_FILE), root, write);
 }
 
 function mergeParams(base: ParamSpec[], extra: { name: string; description: string }[]): ParamSpec[] {

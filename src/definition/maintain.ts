@@ -8,7 +8,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { UserError } from '../errors';
+import { GanetiOsError, UserError, errorMessage } from '../errors';
+import { LOCK_FILE, withLock } from './lock';
 import { provenanceOp, recoverBeforePlanning } from './render';
 import {
   OS_API_FILE,
@@ -22,7 +23,7 @@ import {
 } from '../ganeti/rules';
 import { readDefinition, readUtf8, requireDirectory } from './model';
 import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
-import { PROVENANCE_FILE, Provenance, readProvenance } from './provenance';
+import { PROVENANCE_FILE, Provenance, parseProvenance } from './provenance';
 import { pyReprStr } from '../ganeti/pyfmt';
 import { applyAndReport } from './report';
 import { JOURNAL_FILE } from './writer';
@@ -118,14 +119,49 @@ function readList(root: string, rel: string): ListFile {
   };
 }
 
+/**
+ * Run a maintenance command's `body` on the definition named by `opts` (the current directory
+ * or --os-dir): holding the definition's lock (so two commands on it serialise instead of one
+ * finding the other's files "edited"; not for --dry-run, which writes nothing), loaded fresh
+ * under that lock. A filesystem error the body does not handle itself (EACCES, EIO, ... while
+ * reading to plan) becomes a UserError naming it (exit 1), never a crash. The writer rolls back
+ * its own failures.
+ */
+export async function maintainDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>, body: (l: Loaded) => void): Promise<void> {
+  const root = path.resolve(ctx.cwd, opts.osDir ?? '.');
+  requireDirectory(root);
+  const run = () => withFsErrors(root, () => body(loadDefinition(ctx, opts)));
+  if (opts.dryRun) return run();
+  await withLock(path.join(root, LOCK_FILE), root, run, {
+    onWait: (owner) => ctx.log.info(`Waiting for another ganeti-os command (${owner}) to finish with ${root}...`),
+  });
+}
+
+/**
+ * `fn`, with Node's filesystem errors (anything carrying an errno code) turned into a UserError
+ * naming the call, the file and the cause. Used around planning, which writes nothing.
+ */
+export function withFsErrors<T>(root: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (err instanceof Error && !(err instanceof GanetiOsError) && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+      throw new UserError(`cannot work on ${root}: ${errorMessage(err)}; nothing was changed`);
+    }
+    throw err;
+  }
+}
+
 /** Read the definition a maintenance command acts on; every problem is a clear error. */
 export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>): Loaded {
   const root = path.resolve(ctx.cwd, opts.osDir ?? '.');
   requireDirectory(root);
-  if (fs.existsSync(path.join(root, JOURNAL_FILE))) {
-    // A write was killed half-way: plan from the state before it, as the writer would restore it.
-    if (opts.dryRun) ctx.log.warn(`${root} holds an interrupted ganeti-os write; it will be rolled back before the next change`);
-    else recoverBeforePlanning(ctx, root);
+  // A write killed half-way: plan from the state before it, as the writer restores it.
+  if (opts.dryRun) {
+    if (fs.existsSync(path.join(root, JOURNAL_FILE))) ctx.log.warn(`${root} holds an interrupted ganeti-os write; it will be rolled back before the next change`);
+  } else {
+    recoverBeforePlanning(ctx, root);
   }
   const hint = 'Run the command inside an OS definition directory, or name one with --os-dir DIR.';
   const apiAbs = path.join(root, OS_API_FILE);
@@ -167,7 +203,13 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
   };
 
   if (fs.existsSync(path.join(root, PROVENANCE_FILE))) {
-    const prov = readProvenance(root);
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(root, PROVENANCE_FILE), 'utf8');
+    } catch (err) {
+      throw new UserError(`cannot read ${path.join(root, PROVENANCE_FILE)}: ${errorMessage(err)}; nothing was changed`);
+    }
+    const prov = parseProvenance(text);
     if (!prov || !validAnswers(prov.answers)) {
       throw new UserError(`${path.join(root, PROVENANCE_FILE)} is damaged: ganeti-os cannot tell which files it wrote; nothing was changed`, [
         'Restore it from a backup, or remove it to maintain the definition as one ganeti-os did not write.',
@@ -176,7 +218,9 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
     let template: Template;
     try {
       template = loadTemplate(prov.template);
-    } catch {
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code && code !== 'ENOENT') throw new UserError(`cannot read template '${prov.template}': ${errorMessage(err)}; nothing was changed`);
       throw new UserError(`${root} was written from template '${prov.template}', which this ganeti-os does not have; nothing was changed`);
     }
     loaded.provenance = prov;
