@@ -95,6 +95,10 @@ describe('validate: findings that mean instance operations fail make it exit 1',
     await expectBroken(mk('no-shebang', { create: { mode: 0o755, content: 'exit 0\n' } }), 'no-shebang');
   });
 
+  it('a script whose #! interpreter does not exist (the kernel cannot execute it)', async () => {
+    await expectBroken(mk('no-interpreter', { create: { mode: 0o755, content: '#!/usr/bin/python2.4\nprint 1\n' } }), 'interpreter-missing');
+  });
+
   it('a blank line in parameters.list', async () => {
     await expectBroken(mk('param-blank', { 'parameters.list': 'a A\n\nb B\n' }), 'parameters-blank-line');
   });

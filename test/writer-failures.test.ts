@@ -122,6 +122,33 @@ describe.each(CASES)('%s: a failure at any filesystem call', (_name, cmd, opts, 
   });
 });
 
+describe('new: a failure at any filesystem call', () => {
+  it('exit 1 naming it and no directory (or stage) left, or the whole definition', async () => {
+    const ref = path.join(work, 'ref');
+    fs.mkdirSync(ref);
+    const want = body(treeHash(await blank('os', '20,15,10', ref)));
+    const parent = path.join(work, 'p');
+    fs.mkdirSync(parent);
+    let n = 0;
+    for (;;) {
+      const code = ['EIO', 'ENOSPC', 'EACCES'][n % 3];
+      const probe = inject(n, code);
+      const r = await runCommand(runNew, parent, { name: 'os', template: 'blank', api: '20,15,10', yes: true });
+      jest.restoreAllMocks();
+      if (r.code === 0) {
+        expect([n, body(treeHash(path.join(parent, 'os')))]).toEqual([n, want]);
+        fs.rmSync(path.join(parent, 'os'), { recursive: true });
+      } else {
+        expect([n, r.code, r.err]).toEqual([n, 1, expect.stringContaining(code)]);
+      }
+      expect([n, fs.readdirSync(parent)]).toEqual([n, []]);
+      if (!probe.fired()) break;
+      n++;
+    }
+    expect(n).toBeGreaterThan(5);
+  });
+});
+
 describeSystem('a 64 KiB tmpfs fills up at every step', { root: true }, () => {
   let mnt: string;
   beforeEach(() => {

@@ -27,6 +27,11 @@ export interface NewOptions {
 }
 
 export async function runNew(ctx: Context, opts: NewOptions): Promise<void> {
+  // Filesystem errors anywhere (reading the template included) are failures naming the cause.
+  return withFsErrors(path.resolve(ctx.cwd, opts.directory ?? '.', opts.name), () => createDefinition(ctx, opts));
+}
+
+async function createDefinition(ctx: Context, opts: NewOptions): Promise<void> {
   const bad = checkOsName(opts.name);
   if (bad) throw new UsageError(bad);
   const ask = ctx.interactive && !opts.yes && !opts.json;
@@ -75,26 +80,25 @@ export async function runNew(ctx: Context, opts: NewOptions): Promise<void> {
   checkSpec(spec);
 
   for (const w of unknownReleaseWarnings(template, spec.variants)) ctx.log.warn(w);
-  const write = () =>
-    withFsErrors(root, () => {
-      if (opts.force && fs.existsSync(root)) recoverBeforePlanning(ctx, root);
-      // --force replaces the template's own files in the way, never a file that would be the
-      // admin's (defaults.conf, variants/*.conf): those are kept as they are.
-      const kept: string[] = [];
-      const only = (f: RenderedFile) => {
-        if (f.owner !== 'user' || !fs.existsSync(path.join(root, f.path))) return true;
-        kept.push(f.path);
-        return false;
-      };
-      const plan = planDefinition(root, template, spec, { force: opts.force, only });
-      for (const k of kept) plan.notes.push(`Kept the existing ${k} as it is (it is yours; ganeti-os never rewrites it).`);
-      applyAndReport(ctx, plan, {
-        dryRun: opts.dryRun,
-        json: opts.json,
-        summary: `Created ${root} (template ${template.manifest.name}, API ${apiVersions.join(', ')})`,
-        extra: { name: spec.name, template: spec.template, apiVersions, variants: variantNames, parameters: spec.parameters.map((p) => p.name) },
-      });
+  const write = () => {
+    if (opts.force && fs.existsSync(root)) recoverBeforePlanning(ctx, root);
+    // --force replaces the template's own files in the way, never a file that would be the
+    // admin's (defaults.conf, variants/*.conf): those are kept as they are.
+    const kept: string[] = [];
+    const only = (f: RenderedFile) => {
+      if (f.owner !== 'user' || !fs.existsSync(path.join(root, f.path))) return true;
+      kept.push(f.path);
+      return false;
+    };
+    const plan = planDefinition(root, template, spec, { force: opts.force, only });
+    for (const k of kept) plan.notes.push(`Kept the existing ${k} as it is (it is yours; ganeti-os never rewrites it).`);
+    applyAndReport(ctx, plan, {
+      dryRun: opts.dryRun,
+      json: opts.json,
+      summary: `Created ${root} (template ${template.manifest.name}, API ${apiVersions.join(', ')})`,
+      extra: { name: spec.name, template: spec.template, apiVersions, variants: variantNames, parameters: spec.parameters.map((p) => p.name) },
     });
+  };
   // A new definition appears by one rename; writing into an existing directory (--force) is
   // done in place, under its lock like any maintenance command.
   if (opts.dryRun || !fs.existsSync(root)) write();

@@ -102,6 +102,10 @@ export function findProblems(def: OsDefinition): Problem[] {
       } else if (head.includes('\r')) {
         warn('crlf', `script '${s}' has CR (\\r) line ends: shells read them as part of each command`, s);
       }
+      const interpreter = /^#!\s*(\S+)/.exec(head)?.[1];
+      if (interpreter && interpreter.startsWith('/') && !/\r/.test(interpreter) && !isExecutable(interpreter)) {
+        warn('interpreter-missing', `script '${s}' runs with ${interpreter}, which does not exist (or cannot be executed) on this machine: the kernel cannot execute the script (ENOENT)`, s, 1, 'error');
+      }
     }
     const mode = st.mode ?? 0;
     if ((mode & 0o100) !== 0 && (mode & 0o011) !== 0o011) {
@@ -247,10 +251,19 @@ export function shellSyntaxFindings(def: Pick<OsDefinition, 'dir' | 'files'>, te
     }
   }
   for (const f of ['defaults.conf', ...variantConfigFiles(def.dir)]) if (!shells.has(f) && fs.existsSync(path.join(def.dir, f))) shells.set(f, sourcedShell);
-  for (const [rel, sh] of shells) {
-    const r = spawnSync(sh === 'bash' ? 'bash' : 'sh', ['-n', rel], { cwd: def.dir, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], timeout: 10000 });
-    if (r.error || r.status === 0) continue;
-    const msg = (r.stderr || '').trim().split('\n')[0].replace(new RegExp(`^${rel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `), '');
+  // One shell runs every check (a fork per file instead of a process spawn from Node).
+  const args = [...shells].flatMap(([rel, sh]) => [sh, rel]);
+  const r = spawnSync('sh', ['-c', 'while [ $# -gt 0 ]; do out=$("$1" -n "$2" 2>&1) || printf "%s\\0%s\\0%s\\0" "$1" "$2" "$out"; shift 2; done', 'sh', ...args], {
+    cwd: def.dir,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 30000,
+  });
+  if (r.error) return out;
+  const f = r.stdout.split('\0');
+  for (let i = 0; i + 2 < f.length; i += 3) {
+    const [sh, rel, text] = [f[i], f[i + 1], f[i + 2]];
+    const msg = text.trim().split('\n')[0].replace(`${rel}: `, '');
     const line = /line (\d+)/.exec(msg);
     out.push({
       severity: 'error',
@@ -316,6 +329,15 @@ export function conflictMarkerFindings(dir: string): Problem[] {
  */
 export function apiRejection(dir: string, versions: readonly number[]): string | undefined {
   return apiVersionRejection(shellTexts(dir), versions);
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function readHead(p: string): string | undefined {
