@@ -12,6 +12,8 @@ import { runBumpApi } from '../src/commands/bump-api';
 import { runNew } from '../src/commands/new';
 import { runRemoveVariant } from '../src/commands/remove-variant';
 import { foreignCopy, read, runCommand, tempDir, treeHash } from './maintain-support';
+import { validateOs } from './helpers/ganeti';
+import { describeSystem } from './helpers/system';
 
 let work: string;
 beforeEach(() => {
@@ -210,5 +212,23 @@ describe('template settings and release names are checked', () => {
     expect(r.err).toMatch(/'web'.*not a release/);
     expect(r.err).toMatch(/bookworm/);
     expect(r.err).toMatch(/add-variant web --set SUITE=/);
+  });
+});
+
+describeSystem("Ganeti's own code: why variants appearing or going is refused", { ganeti: true }, () => {
+  it('after a forced bump-api 20 on an API-10 definition, ValidateOS refuses the plain name; before, it took it', async () => {
+    const d = await newDef('old', { template: 'blank', api: '10' });
+    expect(validateOs(d, 'old', {}).ok).toBe(true);
+    expect((await runCommand(runBumpApi, d, { version: '20', force: true })).code).toBe(0);
+    const r = validateOs(d, 'old', {});
+    expect(r.ok).toBe(false);
+    expect(r.error).toMatch(/must include a variant/);
+  });
+
+  it('after a forced bump-api 10, ValidateOS refuses NAME+VARIANT', async () => {
+    const d = await newDef('bl', { template: 'blank' });
+    expect(validateOs(d, 'bl+default', {}).ok).toBe(true);
+    expect((await runCommand(runBumpApi, d, { version: '10', force: true })).code).toBe(0);
+    expect(validateOs(d, 'bl+default', {}).error).toMatch(/does not support variants/);
   });
 });

@@ -256,8 +256,8 @@ describe('a kill at any step', () => {
     const want = body(treeHash(ref));
     const pristine = await blank('os', '10', path.join(work, 'pristine'));
     const before = body(treeHash(pristine));
-    // About 20 kill points spread over every call the command makes (~15 s).
-    const stride = Math.max(1, Math.floor(calls / 20));
+    // About 15 kill points spread over every call the command makes (~12 s).
+    const stride = Math.max(1, Math.floor(calls / 15));
     let kills = 0;
     for (let n = 0; n < calls; n += stride) {
       const d = path.join(work, 'os');
