@@ -22,7 +22,7 @@ import {
 } from '../ganeti/rules';
 import type { OsDefinition } from './model';
 import { spawnSync } from 'node:child_process';
-import { ShellText, apiVersionRejection, shellOf, shellTexts, sourcedFiles, variantConfigSource } from './script-reading';
+import { ShellText, apiVersionRejection, nodeSourcedFiles, shellOf, shellTexts, sourcedFiles, variantConfigSource } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 
 export interface Problem {
@@ -202,6 +202,43 @@ export function findProblems(def: OsDefinition): Problem[] {
   return out;
 }
 
+/**
+ * Configuration on this node that the scripts source, where it exists: for ganeti-os
+ * definitions (lib/runtime.sh's layers) /etc/default/<os>, /etc/ganeti/<os>/site.conf and
+ * /etc/ganeti/<os>/variants/*.conf; for others the absolute paths their code sources and the
+ * listed variants' files where their code reads them. Absolute paths.
+ */
+function nodeConfigFiles(def: Pick<OsDefinition, 'dir' | 'files'>, texts: ShellText[]): string[] {
+  const out = new Set<string>(nodeSourcedFiles(texts));
+  const name = path.basename(def.dir);
+  if (texts.some((t) => t.rel === 'lib/runtime.sh' && t.text.includes('GOS_SITE_DIR'))) {
+    const site = path.join('/etc/ganeti', name);
+    for (const f of [path.join('/etc/default', name), path.join(site, 'site.conf')]) if (isRegular(f)) out.add(f);
+    try {
+      for (const n of fs.readdirSync(path.join(site, 'variants'))) if (n.endsWith('.conf') && isRegular(path.join(site, 'variants', n))) out.add(path.join(site, 'variants', n));
+    } catch {
+      // no per-variant site configuration
+    }
+  }
+  const src = variantConfigSource(texts);
+  if (src?.dir && (src.ext === '.conf' || src.ext === '.sh')) {
+    try {
+      for (const n of fs.readdirSync(src.dir)) if (n.endsWith(src.ext) && isRegular(path.join(src.dir, n))) out.add(path.join(src.dir, n));
+    } catch {
+      // not on this node
+    }
+  }
+  return [...out].sort();
+}
+
+function isRegular(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** variants/*.conf in the definition directory (names relative to it). */
 function variantConfigFiles(dir: string): string[] {
   try {
@@ -251,6 +288,8 @@ export function shellSyntaxFindings(def: Pick<OsDefinition, 'dir' | 'files'>, te
     }
   }
   for (const f of ['defaults.conf', ...variantConfigFiles(def.dir)]) if (!shells.has(f) && fs.existsSync(path.join(def.dir, f))) shells.set(f, sourcedShell);
+  // Files on this node the scripts source too: they fail here as surely.
+  for (const f of nodeConfigFiles(def, texts)) if (!shells.has(f)) shells.set(f, sourcedShell);
   // One shell runs every check (a fork per file instead of a process spawn from Node).
   const args = [...shells].flatMap(([rel, sh]) => [sh, rel]);
   const r = spawnSync('sh', ['-c', 'while [ $# -gt 0 ]; do out=$("$1" -n "$2" 2>&1) || printf "%s\\0%s\\0%s\\0" "$1" "$2" "$out"; shift 2; done', 'sh', ...args], {

@@ -59,6 +59,38 @@ export interface SourcedFile {
   optional: boolean;
 }
 
+/**
+ * Absolute paths sourced on the node: `. /etc/default/x` or `. "$VAR"` where the shell code
+ * assigns VAR one literal absolute path (debootstrap's DEFAULT_FILE). Only those that exist.
+ */
+export function nodeSourcedFiles(texts: ShellText[]): string[] {
+  const assigned = new Map<string, Set<string>>();
+  for (const { text } of texts) {
+    for (const m of text.matchAll(/^\s*(?:export\s+|readonly\s+|local\s+)?([A-Za-z_]\w*)=["']?(\/[^"'\s$`;]+)["']?\s*$/gm)) {
+      if (!assigned.has(m[1])) assigned.set(m[1], new Set());
+      assigned.get(m[1])!.add(m[2]);
+    }
+  }
+  const out = new Set<string>();
+  for (const { text } of texts) {
+    for (const line of logicalLines(text)) {
+      const code = line.replace(/^\s*#.*$/, '');
+      for (const m of code.matchAll(/(?:^|[;&|({]|\bthen|\bdo|\belse)\s*(?:\.|source)\s+("?)(\S+?)\1(?:\s|$|;)/g)) {
+        const arg = m[2];
+        let p: string | undefined;
+        if (arg.startsWith('/') && !arg.includes('$')) p = arg;
+        else {
+          const v = /^\$\{?([A-Za-z_]\w*)\}?$/.exec(arg);
+          const vals = v ? assigned.get(v[1]) : undefined;
+          if (vals && vals.size === 1) p = [...vals][0];
+        }
+        if (p && isFile(p)) out.add(p);
+      }
+    }
+  }
+  return [...out];
+}
+
 /** The argument of a `.`/`source` command when it names a file of the definition itself. */
 function ownPath(arg: string): string | undefined {
   const a = arg.trim();
