@@ -7,6 +7,7 @@ import {
   Loaded,
   MaintainOptions,
   addVariantLine,
+  checkVariantsVisibility,
   facts,
   finish,
   foreignVariantConfig,
@@ -45,12 +46,7 @@ export async function runAddVariant(ctx: Context, opts: AddVariantOptions): Prom
       ]);
     }
     const v = opts.variant;
-    if (!l.variants.length && !opts.force) {
-      throw new UserError(`${l.name} has no variants now (${l.variantsFile.exists ? 'its variants.list lists none' : 'no variants.list'}): a first one makes Ganeti require one; nothing was changed`, [
-        `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "OS name '${l.name}' must include a variant".`,
-        `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${v}).`,
-      ]);
-    }
+    checkVariantsVisibility(l, true, l.maxApi, v, opts.force);
     if (l.template && Object.keys(given).length) {
       const known = knownSettingKeys(l.template);
       const unknown = Object.keys(given).filter((k) => known.length && !known.includes(k));

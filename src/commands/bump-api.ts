@@ -17,6 +17,7 @@ import {
   Loaded,
   MaintainOptions,
   addVariantLine,
+  checkVariantsVisibility,
   facts,
   finish,
   foreignVariantConfig,
@@ -71,25 +72,8 @@ export async function runBumpApi(ctx: Context, opts: BumpApiOptions): Promise<vo
       );
     }
     // Whether Ganeti sees variants changes the names instances carry: never silently.
-    const variantsNow = l.maxApi >= OS_API_V15 && l.variants.length > 0;
-    if (variantsNow && top < OS_API_V15 && !opts.force) {
-      throw new UserError(
-        `${l.name} has ${l.variants.length} variant${l.variants.length === 1 ? '' : 's'} (${l.variants.join(', ')}), but API ${top} has none: Ganeti would refuse every instance installed as ${l.name}+VARIANT ("OS '${l.name}' does not support variants"); nothing was changed`,
-        [
-          `Run again with --force once no instance uses a variant: the scripts then always use the first variant's configuration, '${l.variants[0]}'.`,
-        ],
-      );
-    }
-    if (!variantsNow && top >= OS_API_V15 && !opts.force) {
-      throw new UserError(
-        `${l.name} has no variants now, and API ${top} with ${l.variants.length ? 'its variants.list' : `a variant '${DEFAULT_VARIANT}'`} makes Ganeti require one; nothing was changed`,
-        [
-          `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "OS name '${l.name}' must include a variant".`,
-          `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${l.variants[0] ?? DEFAULT_VARIANT}).`,
-        ],
-      );
-    }
-    const warning = apiRejection(l.root, versions);
+  checkVariantsVisibility(l, top >= OS_API_V15, top, l.variants[0] ?? DEFAULT_VARIANT, opts.force);
+  const warning = apiRejection(l.root, versions);
     if (warning) ctx.log.warn(`${warning}; ${opts.dryRun ? 'bump-api would write it anyway' : 'writing it anyway'}: check the scripts, then run 'ganeti-os validate'.`);
 
     const plan = l.provenance ? planOwn(l, v, versions, opts) : planForeign(l, v, versions);

@@ -13,6 +13,7 @@ import { LOCK_FILE, withLock } from './lock';
 import { provenanceOp, recoverBeforePlanning } from './render';
 import {
   OS_API_FILE,
+  OS_API_V15,
   OS_API_V20,
   OS_PARAMETERS_FILE,
   OS_VARIANTS_FILE,
@@ -564,6 +565,29 @@ export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: Regenerate
   if (record.kind === 'update') record.reason = 'what ganeti-os wrote';
   ops.push(record);
   return { root: l.root, ops, notes };
+}
+
+/**
+ * Refuse (UserError, unless `force`) a change after which Ganeti would start or stop seeing
+ * variants for `l`: instance names carry the variant or not (Ganeti's _CheckOSVariant), so every
+ * existing instance would fail reinstall, import and the other OS operations. `after`: whether
+ * Ganeti sees variants afterwards; `top`: the highest API listed afterwards; `variant`: the
+ * variant instances would be moved to.
+ */
+export function checkVariantsVisibility(l: Loaded, after: boolean, top: number, variant: string, force?: boolean): void {
+  const before = l.maxApi >= OS_API_V15 && l.variants.length > 0;
+  if (before === after || force) return;
+  if (!before) {
+    const now = l.maxApi < OS_API_V15 ? `API ${l.maxApi}` : l.variantsFile.exists ? 'its variants.list lists none' : 'no variants.list';
+    throw new UserError(`${l.name} has no variants now (${now}); with API ${top} and a variant, Ganeti requires one in every instance's OS name; nothing was changed`, [
+      `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "OS name '${l.name}' must include a variant".`,
+      `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${variant}).`,
+    ]);
+  }
+  const n = l.variants.length;
+  throw new UserError(`${l.name} has ${n} variant${n === 1 ? '' : 's'} (${l.variants.join(', ')}), but API ${top} has none: Ganeti would refuse every instance installed as ${l.name}+VARIANT ("OS '${l.name}' does not support variants"); nothing was changed`, [
+    `Run again with --force once no instance uses a variant: the scripts then always use the first variant's configuration, '${l.variants[0]}'.`,
+  ]);
 }
 
 /** Generated documentation (README.md, DEBIAN.md): an edited copy is kept, never a conflict. */
