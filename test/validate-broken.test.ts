@@ -158,6 +158,11 @@ describe('validate: findings that mean instance operations fail make it exit 1',
     expect(found.map((f) => [f.file, f.line])).toEqual([['create', 2]]);
   });
 
+  it('a write that was killed half-way (its journal is still there)', async () => {
+    const d = mk('interrupted', { '.ganeti-os.journal': JSON.stringify({ state: 'pending', entries: [], createdDirs: [] }) });
+    await expectBroken(d, 'interrupted-write');
+  });
+
   it('warnings stay warnings: exit 0 without --strict', async () => {
     const d = mk('only-warning', { rename: { mode: 0o744, content: '#!/bin/sh\n' } });
     const r = await cli(root, ['validate', d]);

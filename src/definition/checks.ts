@@ -21,6 +21,7 @@ import {
   parseParametersList,
 } from '../ganeti/rules';
 import type { OsDefinition } from './model';
+import { JOURNAL_FILE } from './writer';
 import { spawnSync } from 'node:child_process';
 import { ShellText, apiVersionRejection, nodeSourcedFiles, shellOf, shellTexts, sourcedFiles, variantConfigSource } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
@@ -199,6 +200,8 @@ export function findProblems(def: OsDefinition): Problem[] {
   }
   out.push(...shellSyntaxFindings(def, texts));
   out.push(...conflictMarkerFindings(def.dir));
+  const interrupted = interruptedWrite(def.dir);
+  if (interrupted) out.push(interrupted);
   return out;
 }
 
@@ -237,6 +240,35 @@ function isRegular(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A ganeti-os write that was killed before its commit point leaves a journal: until the next
+ * ganeti-os command rolls it back, the directory mixes new and old files. An error then; after
+ * the commit point only the clean-up is left (a note).
+ */
+function interruptedWrite(dir: string): Problem | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, JOURNAL_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  let state: unknown;
+  try {
+    state = (JSON.parse(text) as { state?: unknown }).state;
+  } catch {
+    state = undefined;
+  }
+  if (state === 'committed') {
+    return { severity: 'info', code: 'interrupted-write', message: `${JOURNAL_FILE}: a ganeti-os write finished but was killed while cleaning up; the next ganeti-os command removes its backup files`, file: JOURNAL_FILE };
+  }
+  return {
+    severity: 'error',
+    code: 'interrupted-write',
+    message: `${JOURNAL_FILE}: a ganeti-os write was killed half-way, so some files are new and some old; run the ganeti-os command again (it rolls the interrupted write back first)`,
+    file: JOURNAL_FILE,
+  };
 }
 
 /** variants/*.conf in the definition directory (names relative to it). */
