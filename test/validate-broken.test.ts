@@ -150,6 +150,17 @@ describe('validate: findings that mean instance operations fail make it exit 1',
     expect(res.errors).toEqual([]);
   });
 
+  it('no false alarm: a script that special-cases one version, or checks a range', async () => {
+    for (const [name, body] of [
+      ['api-special-case', 'if [ "$OS_API_VERSION" = "20" ]; then echo "invalid version of nothing"; fi\nexit 0\n'],
+      ['api-range', 'if [ "$OS_API_VERSION" -lt 10 ]; then echo "Unknown OS API VERSION" >&2; exit 1; fi\n'],
+    ]) {
+      const d = mk(name, { ganeti_api_version: '15\n10\n', verify: null, 'parameters.list': null, create: { mode: 0o755, content: `#!/bin/sh\n${body}` } });
+      const r = await cli(root, ['validate', d, '--json']);
+      expect([name, JSON.parse(r.stdout).results[0].errors]).toEqual([name, []]);
+    }
+  });
+
   it('merge-conflict markers in a script (Ganeti calls it valid)', async () => {
     const text = '#!/bin/sh\n<<<<<<< mine\necho a\n=======\necho b\n>>>>>>> theirs\n';
     const d = mk('conflict', { create: { mode: 0o755, content: text }, 'README.md': 'Title\n=======\n' });

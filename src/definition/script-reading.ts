@@ -220,7 +220,8 @@ export function apiVersionRejection(texts: ShellText[], versions: readonly numbe
       }
       found = true;
     }
-    const err = /^.*\b(?:unknown|unsupported|not supported|invalid|wrong)\b[^\n]*\b(?:api|version)\b.*$/im.exec(joined);
+    // An error about the interface version itself ("Unknown OS API VERSION 20").
+    const err = /^.*\b(?:unknown|unsupported|not supported|invalid|wrong)\b[^\n]*\bapi\b.*$/im.exec(joined);
     if (found && err && !errorPath) {
       errorPath = err[0].trim();
       file = rel;
