@@ -51,7 +51,9 @@ export async function runAddVariant(ctx: Context, opts: AddVariantOptions): Prom
       const known = knownSettingKeys(l.template);
       const unknown = Object.keys(given).filter((k) => known.length && !known.includes(k));
       if (unknown.length && !opts.force) {
+        const hints = unknown.map((k) => [k, closest(k, known)]).filter(([, c]) => c).map(([k, c]) => `${k}: did you mean ${c}?`);
         throw new UsageError(`the ${l.template.manifest.name} template's scripts read no setting ${unknown.join(', ')}; nothing was changed`, [
+          ...hints,
           `Settings they read: ${known.join(', ')}.`,
           'Fix the name, or run again with --force to write it anyway (for your own hooks).',
         ]);
@@ -159,4 +161,18 @@ function planForeign(l: Loaded, opts: AddVariantOptions, given: Record<string, s
     }
   }
   return { plan: { root: l.root, ops, notes }, confPath };
+}
+
+/** The candidate within edit distance 2 of `name` (a typo like SUIT for SUITE), if one. */
+function closest(name: string, candidates: string[]): string | undefined {
+  const dist = (a: string, b: string): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    return d[a.length][b.length];
+  };
+  const ranked = candidates.map((c) => [c, dist(name, c)] as const).filter(([, n]) => n <= 2).sort((x, y) => x[1] - y[1]);
+  return ranked[0]?.[0];
 }
