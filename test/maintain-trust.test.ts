@@ -10,6 +10,7 @@ import { runAddParam } from '../src/commands/add-param';
 import { runAddVariant } from '../src/commands/add-variant';
 import { runBumpApi } from '../src/commands/bump-api';
 import { runNew } from '../src/commands/new';
+import { runRemoveParam } from '../src/commands/remove-param';
 import { runRemoveVariant } from '../src/commands/remove-variant';
 import { foreignCopy, read, runCommand, tempDir, treeHash } from './maintain-support';
 import { validateOs } from './helpers/ganeti';
@@ -57,6 +58,27 @@ describe('a maintenance command changes only what it was given', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/default 'ext4' is not one of the choices/);
     expect(treeHash(d)).toBe(before);
+  });
+});
+
+describe("a maintenance command never drops what the template's scripts need", () => {
+  it('remove-param of a template parameter (debian filesystem) is refused without --force', async () => {
+    const d = await newDef('deb');
+    const before = treeHash(d);
+    let r = await runCommand(runRemoveParam, d, { name: 'filesystem' });
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/its scripts read it/);
+    expect(r.err).toMatch(/--default/);
+    expect(treeHash(d)).toBe(before);
+    r = await runCommand(runRemoveParam, d, { name: 'filesystem', force: true });
+    expect(r.code).toBe(0);
+    expect(read(path.join(d, 'parameters.list'))).not.toMatch(/^filesystem /m);
+  });
+
+  it('a parameter the admin added stays removable', async () => {
+    const d = await newDef('deb');
+    expect((await runCommand(runAddParam, d, { name: 'site', description: 'Site code' })).code).toBe(0);
+    expect((await runCommand(runRemoveParam, d, { name: 'site' })).code).toBe(0);
   });
 });
 

@@ -21,6 +21,17 @@ export async function runRemoveParam(ctx: Context, opts: RemoveParamOptions): Pr
     if (!known.some((p) => p.name === name)) {
       throw new UserError(`${l.name} has no parameter '${name}'; nothing was changed`, [`Its parameters: ${known.map((p) => p.name).join(', ') || '(none)'}`]);
     }
+    // The template's own parameters are read by its scripts: without them (and their default)
+    // every instance operation that needs the value fails.
+    const own = l.template?.manifest.defaults.parameters.find((p) => p.name === name);
+    if (own && !opts.force) {
+      throw new UserError(`'${name}' is a parameter of the ${l.template!.manifest.name} template itself: its scripts read it, and without it (and its default${own.default !== undefined ? ` '${own.default}'` : ''}) they get an empty value and fail; nothing was changed`, [
+        own.default !== undefined
+          ? `To fix its value, keep it and set the default: ganeti-os add-param ${name} ${JSON.stringify(own.description)} --default VALUE.`
+          : 'Keep it, or run again with --force if you changed the scripts not to need it.',
+        'Run again with --force if you changed the scripts not to need it.',
+      ]);
+    }
     if (!l.parameters.some((p) => p.name === name)) {
       const spec: DefinitionSpec = { ...l.spec!, parameters: l.spec!.parameters.filter((p) => p.name !== name) };
       const plan = planRegenerate(l, spec, { force: opts.force });
