@@ -396,7 +396,7 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
   const ieSteps: [string, 'export' | 'import' | 'rename'][] = [
     ['export-locate', 'export'], ['export-mount', 'export'], ['export-stream', 'export'],
     ['import-check', 'import'], ['import-partition', 'import'], ['import-extract', 'import'], ['import-bootloader', 'import'], ['import-finish', 'import'],
-    ['rename-locate', 'rename'], ['rename-write', 'rename'],
+    ['rename-locate', 'rename'], ['rename-write', 'rename'], ['rename-identity', 'rename'],
   ];
   it.each(ieSteps)('%s: a failure leaves no loop device, mount or temporary directory', (step, what) => {
     setConfig([`FAULT_AT=${step}`]);

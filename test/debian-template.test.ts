@@ -41,20 +41,20 @@ describe('debian template', () => {
   });
 
   it('never hard-codes a mirror', () => {
-    for (const f of ['lib/steps.sh', 'lib/debian-system.sh', 'lib/debian-disk.sh', 'defaults.conf']) {
+    for (const f of ['lib/steps.sh', 'lib/debian-system.sh', 'lib/debian-disk.sh', 'lib/debian-network.sh', 'lib/debian-identity.sh', 'defaults.conf']) {
       expect(fs.readFileSync(path.join(osDir, f), 'utf8')).not.toMatch(/https?:\/\/[a-z]/);
     }
   });
 
   it('writes every script and library with the right mode', () => {
     for (const s of ['create', 'export', 'import', 'rename', 'verify']) expect(fs.statSync(path.join(osDir, s)).mode & 0o777).toBe(0o755);
-    for (const f of ['lib/steps.sh', 'lib/debian-disk.sh', 'lib/debian-system.sh']) expect(fs.statSync(path.join(osDir, f)).mode & 0o777).toBe(0o644);
+    for (const f of ['lib/steps.sh', 'lib/debian-disk.sh', 'lib/debian-system.sh', 'lib/debian-network.sh', 'lib/debian-identity.sh']) expect(fs.statSync(path.join(osDir, f)).mode & 0o777).toBe(0o644);
   });
 });
 
 describeSystem('debian template: shellcheck', { commands: ['shellcheck'] }, () => {
   it('is shellcheck-clean, with and without -x', () => {
-    const files = ['create', 'export', 'import', 'rename', 'verify', 'lib/steps.sh', 'lib/debian-disk.sh', 'lib/debian-system.sh', 'lib/runtime.sh', 'defaults.conf', 'variants/bookworm.conf'];
+    const files = ['create', 'export', 'import', 'rename', 'verify', 'lib/steps.sh', 'lib/debian-disk.sh', 'lib/debian-system.sh', 'lib/debian-network.sh', 'lib/debian-identity.sh', 'lib/runtime.sh', 'defaults.conf', 'variants/bookworm.conf'];
     for (const x of [[], ['-x']]) {
       const r = spawnSync('shellcheck', [...x, ...files], { cwd: osDir, encoding: 'utf8' });
       expect(r.stdout + r.stderr).toBe('');
@@ -70,7 +70,7 @@ describeSystem('debian template: Ganeti', { ganeti: true }, () => {
     expect(r.ok).toBe(true);
     expect(r.os!.variants).toEqual(['bookworm', 'trixie']);
     expect(r.os!.parameters.map((p) => p[0])).toEqual(
-      expect.arrayContaining(['filesystem', 'partition-style', 'install-kernel', 'network', 'ssh-authorized-keys', 'root-password-hash', 'extra-packages', 'swap', 'dns-servers']),
+      expect.arrayContaining(['filesystem', 'partition-style', 'install-kernel', 'network', 'ssh-authorized-keys', 'root-password-hash', 'extra-packages', 'swap', 'dns-servers', 'copy-identity']),
     );
   });
 
@@ -80,6 +80,7 @@ describeSystem('debian template: Ganeti', { ganeti: true }, () => {
     { 'partition-style': 'none', swap: 'yes', 'dns-servers': '192.0.2.53 2001:db8::53' },
     { 'ssh-authorized-keys': 'ssh-ed25519 AAAAC3Nza a@b|ssh-rsa AAAAB3Nza c@d', 'root-password-hash': '$y$j9T$abc$def/ghi' },
     { 'extra-packages': 'vim curl libc6-dev g++' },
+    { 'copy-identity': 'keep' },
   ];
   it.each(good)('accepts %j', (params) => {
     const r = validateOs(osDir, 'debian-os+bookworm', params);
@@ -97,6 +98,7 @@ describeSystem('debian template: Ganeti', { ganeti: true }, () => {
     [{ 'root-password-hash': 'secret' }, 'root-password-hash'],
     [{ 'extra-packages': 'vim;rm -rf /' }, 'extra-packages'],
     [{ swap: 'maybe' }, 'swap'],
+    [{ 'copy-identity': 'old' }, 'copy-identity'],
     [{ 'partition-style': 'none', 'install-kernel': 'yes' }, 'partition-style'],
   ];
   it.each(bad)('refuses %j, naming the parameter', (params, name) => {
@@ -141,7 +143,7 @@ describeSystem('debian template: the proxy', { commands: ['apt-config'] }, () =>
   function proxy(configured: string, aptConf: string): string {
     const conf = path.join(work, 'apt.conf');
     fs.writeFileSync(conf, aptConf);
-    const script = `set -euo pipefail; gos_die() { echo "$*" >&2; exit 1; }; gos_debug() { :; }; . "$1"; PROXY=$2; deb_resolve_proxy; printf '%s|%s' "$PROXY" "\${http_proxy-}"`;
+    const script = `set -euo pipefail; gos_die() { echo "$*" >&2; exit 1; }; gos_debug() { :; }; gos_log() { :; }; . "$1"; PROXY=$2; deb_resolve_proxy; printf '%s|%s' "$PROXY" "\${http_proxy-}"`;
     const r = spawnSync('bash', ['-c', script, 'x', path.join(osDir, 'lib', 'debian-system.sh'), configured], {
       encoding: 'utf8',
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', APT_CONFIG: conf },
@@ -150,6 +152,7 @@ describeSystem('debian template: the proxy', { commands: ['apt-config'] }, () =>
   }
 
   it("uses apt's proxy when PROXY is not set, and PROXY when it is", () => {
+    // (debian-proxy.test.ts checks that neither the cache nor the instance keeps it.)
     expect(proxy('', 'Acquire::http::Proxy "http://proxy.example:3128";\n')).toBe('http://proxy.example:3128|http://proxy.example:3128');
     expect(proxy('http://site.example:8080', 'Acquire::http::Proxy "http://proxy.example:3128";\n')).toBe('http://site.example:8080|http://site.example:8080');
     expect(proxy('', 'Acquire::http::Proxy "DIRECT";\n')).toBe('|');

@@ -102,8 +102,8 @@ describeSystem('maintenance sequences through the CLI, judged by Ganeti 3.0', { 
     step(['bump-api', '20'], { api: [20, 15, 10], variants: ['trixie', 'default', 'bookworm'], parameters: [] });
     step(['remove-variant', 'trixie'], { api: [20, 15, 10], variants: ['default', 'bookworm'], parameters: [] });
     step(['remove-variant', 'bookworm'], { api: [20, 15, 10], variants: ['default'], parameters: [] });
-    step(['bump-api', '10'], { api: [10], variants: [], parameters: [] });
-    step(['bump-api', '20', '--only'], { api: [20], variants: ['default'], parameters: [] });
+    step(['bump-api', '10', '--force'], { api: [10], variants: [], parameters: [] });
+    step(['bump-api', '20', '--only', '--force'], { api: [20], variants: ['default'], parameters: [] });
     r = runCli(['info', dir, '--json'], work);
     expect(JSON.parse(r.stdout)).toMatchObject({ valid: true, apiVersions: [20], variants: ['default'] });
   });
@@ -119,7 +119,7 @@ describeSystem('maintenance sequences through the CLI, judged by Ganeti 3.0', { 
     r = runCli(['bump-api', '15', '--force', '--json'], dir);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout) as { apiVersions: number[]; notes: string[]; generatedByGanetiOs: boolean };
-    expect(doc.apiVersions).toEqual([15, 10]);
+    expect(doc.apiVersions).toEqual([15, 10, 5]);
     expect(doc.generatedByGanetiOs).toBe(false);
     expect(doc.notes.join('\n')).toMatch(/left in place/);
     const g = tryOsFromDisk(dir);

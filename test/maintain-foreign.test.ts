@@ -105,11 +105,11 @@ describeSystem('maintaining a definition ganeti-os did not write (ganeti-instanc
     let r = await runCommand(runBumpApi, dir, { version: '15', force: true });
     ok(r);
     expect(r.err).toMatch(/left in place/);
-    expectGaneti({ api: [15, 10], variants: ['default'], parameters: [] });
+    expectGaneti({ api: [15, 10, 5], variants: ['default'], parameters: [] });
     expect(fs.existsSync(path.join(dir, 'verify'))).toBe(true);
 
     ok(await runCommand(runBumpApi, dir, { version: '20' }));
-    expectGaneti({ api: [20, 15, 10], variants: ['default'], parameters: ['filesystem'] });
+    expectGaneti({ api: [20, 15, 10, 5], variants: ['default'], parameters: ['filesystem'] });
     // Without --force, the declared parameter stops it.
     const before = treeHash(work);
     r = await runCommand(runBumpApi, dir, { version: '10' });
@@ -118,10 +118,12 @@ describeSystem('maintaining a definition ganeti-os did not write (ganeti-instanc
     expect(treeHash(work)).toBe(before);
 
     ok(await runCommand(runBumpApi, dir, { version: '10', force: true }));
-    expectGaneti({ api: [10], variants: [], parameters: [] });
-    ok(await runCommand(runBumpApi, dir, { version: '20' }));
+    expectGaneti({ api: [10, 5], variants: [], parameters: [] });
+    // Back to variants: instances named plain debootstrap would be refused, so only with --force.
+    expect((await runCommand(runBumpApi, dir, { version: '20' })).code).toBe(1);
+    ok(await runCommand(runBumpApi, dir, { version: '20', force: true }));
     // Scripts written for 10 only are not claimed to handle 15.
-    expectGaneti({ api: [20, 10], variants: ['default'], parameters: ['filesystem'] });
+    expectGaneti({ api: [20, 10, 5], variants: ['default'], parameters: ['filesystem'] });
     expect(validateOs(dir, 'debootstrap+default', { filesystem: 'ext3' }).ok).toBe(true);
   });
 
@@ -153,7 +155,7 @@ describeSystem('maintaining a definition ganeti-os did not write (ganeti-instanc
     fs.rmSync(path.join(dir, 'variants.list'));
     fs.writeFileSync(path.join(dir, 'ganeti_api_version'), '10\n');
     fs.rmSync(path.join(etc, 'variants'), { recursive: true });
-    const r = await runCommand(runBumpApi, dir, { version: '15' });
+    const r = await runCommand(runBumpApi, dir, { version: '15', force: true });
     ok(r);
     expect(r.err).toMatch(/OS_VARIANT=default/);
     expect(read(path.join(dir, 'variants.list'))).toBe('default\n');

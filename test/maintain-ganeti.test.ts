@@ -252,7 +252,9 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
 
   it('bump-api 10: Ganeti sees no variants, create still uses the default variant configuration', async () => {
     ok(await addVariant('default', { set: ['MARKER=from-default-conf'] }));
-    let r = await bumpApi('10');
+    // Instances named myos+default would be refused: only with --force.
+    expect((await bumpApi('10')).code).toBe(1);
+    let r = await bumpApi('10', { force: true });
     ok(r);
     expect(r.err).toMatch(/ignores variants.list below API 15/);
     expectGaneti(dir, { api: [10], variants: [] });
@@ -267,8 +269,9 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     expect(log).toContain(`reading ${dir}/variants/default.conf`);
     expect(log).toMatch(/OS myos\+default, API 10/);
 
-    // And back up: 15 keeps the variant, 20 brings verify and parameters.list back.
-    r = await bumpApi('15');
+    // And back up (with --force: Ganeti requires a variant again): 15 keeps the variant, 20
+    // brings verify and parameters.list back.
+    r = await bumpApi('15', { force: true });
     ok(r);
     expectGaneti(dir, { api: [15, 10], variants: ['default'] });
     ok(await bumpApi('20'));
@@ -279,7 +282,9 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
   it('bump-api 15 from a definition written for API 10 adds variants.list with a default variant', async () => {
     dir = await newDefinition('old10', '10');
     expectGaneti(dir, { api: [10], variants: [] });
-    const r = await bumpApi('15');
+    // Instances named plain old10 would then be refused: only with --force.
+    expect((await bumpApi('15')).err).toMatch(/must include a variant/);
+    const r = await bumpApi('15', { force: true });
     ok(r);
     expectGaneti(dir, { api: [15, 10], variants: ['default'] });
     expect(fs.existsSync(path.join(dir, 'variants', 'default.conf'))).toBe(true);
@@ -323,8 +328,8 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     expect(r.err).toMatch(/Ganeti 1\.2/);
     expect(treeHash(dir)).toBe(before);
 
-    // Back to 20: the parameter is declared again, with its checks and default.
-    r = await bumpApi('20');
+    // Back to 20 (variants again, so --force): the parameter is declared again, with its checks and default.
+    r = await bumpApi('20', { force: true });
     ok(r);
     expect(r.err).toMatch(/Declared again the parameters kept from API 20: size/);
     expectGaneti(dir, { api: [20, 15, 10], variants: ['default', 'bookworm'], parameters: ['size'] });
@@ -353,15 +358,21 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     expect(read(path.join(dir, 'lib', 'steps.sh'))).toMatch(/# local tweak\n$/);
 
     // One it must rewrite does: exit 1, listing it, nothing changed.
-    fs.appendFileSync(path.join(dir, 'README.md'), '\nLocal notes.\n');
+    fs.appendFileSync(path.join(dir, 'lib', 'parameters.sh'), '# mine\n');
     let before = treeHash(dir);
-    let r = await addVariant('trixie');
+    let r = await addParam('size', 'Root size');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/README\.md: edited since ganeti-os wrote it/);
+    expect(r.err).toMatch(/lib\/parameters\.sh: edited since ganeti-os wrote it/);
     expect(r.err).toMatch(/--force/);
     expect(treeHash(dir)).toBe(before);
-    ok(await addVariant('trixie', { force: true }));
-    expect(read(path.join(dir, 'README.md'))).not.toMatch(/Local notes/);
+    ok(await addParam('size', 'Root size', { force: true }));
+    expect(read(path.join(dir, 'lib', 'parameters.sh'))).not.toMatch(/# mine/);
+    ok(await removeParam('size'));
+    // Documentation never does: an edited README is kept.
+    fs.appendFileSync(path.join(dir, 'README.md'), '\nLocal notes.\n');
+    r = await addVariant('trixie');
+    ok(r);
+    expect(read(path.join(dir, 'README.md'))).toMatch(/Local notes/);
     expectGaneti(dir, { api: [20, 15, 10], variants: ['default', 'bookworm', 'trixie'] });
 
     // An edited variant configuration is kept on remove-variant unless --force.

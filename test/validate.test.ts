@@ -64,14 +64,12 @@ describe('validate', () => {
   });
 
   it.each([
-    ['parameters-blank-line', { 'parameters.list': 'a A\n\nb B\n' }],
     ['parameters-comment-line', { 'parameters.list': '# params\na A\n' }],
     ['parameters-name-only', { 'parameters.list': 'a\n' }],
     ['parameters-duplicate', { 'parameters.list': 'a A\na again\n' }],
     ['unsafe-parameter-name', { 'parameters.list': 'no_cache Disable\n' }],
     ['crlf', { 'variants.list': 'default\r\n' }],
     ['bom', { ganeti_api_version: '20\n', 'parameters.list': '\ufeffa A\n' }],
-    ['no-shebang', { create: { mode: 0o755, content: 'exit 0\n' } }],
     ['exec-bits', { rename: { mode: 0o744, content: '#!/bin/sh\n' } }],
     ['ignored-file', { ganeti_api_version: '15\n10\n' }],
     ['unsafe-variant-name', { 'variants.list': 'good\nbad name\n' }],

@@ -7,10 +7,12 @@ import {
   Loaded,
   MaintainOptions,
   addVariantLine,
+  checkVariantsVisibility,
   facts,
   finish,
+  foreignVariantConfig,
   foreignVariantsDir,
-  loadDefinition,
+  maintainDefinition,
   planPath,
   planRegenerate,
   readText,
@@ -20,7 +22,7 @@ import {
 } from '../definition/maintain';
 import { Plan, PlanOp, isUntouched } from '../definition/plan';
 import type { DefinitionSpec, VariantSpec } from '../definition/spec';
-import { variantSettings } from '../definition/templates';
+import { knownSettingKeys, unknownReleaseWarnings, variantSettings } from '../definition/templates';
 import { parseSetting } from '../definition/validate-spec';
 
 export interface AddVariantOptions extends MaintainOptions {
@@ -37,30 +39,48 @@ export async function runAddVariant(ctx: Context, opts: AddVariantOptions): Prom
     const [k, v] = parseSetting(s);
     given[k] = v;
   }
-  const l = loadDefinition(ctx, opts);
-  if (l.maxApi < OS_API_V15) {
-    throw new UserError(`${l.name} uses OS interface version ${l.maxApi}, which has no variants (Ganeti reads variants.list from version 15); nothing was changed`, [
-      `Run 'ganeti-os bump-api 15' (or 20) first, then add the variant.`,
-    ]);
-  }
-  const v = opts.variant;
-  const edit = addVariantLine(l.variantsFile.text, v, { first: opts.first });
-  const names = namesAfter(l.variants, v, edit.result, !!opts.first);
-  const { plan, confPath } = l.provenance ? planOwn(l, opts, given, edit.text, names) : planForeign(l, opts, given, edit.text);
-  const note = symlinkNote(l.variantsFile);
-  if (note && edit.result !== 'exists') plan.notes.unshift(note);
+  await maintainDefinition(ctx, opts, (l) => {
+    if (l.maxApi < OS_API_V15) {
+      throw new UserError(`${l.name} uses OS interface version ${l.maxApi}, which has no variants (Ganeti reads variants.list from version 15); nothing was changed`, [
+        `Run 'ganeti-os bump-api 15' (or 20) first, then add the variant.`,
+      ]);
+    }
+    const v = opts.variant;
+    checkVariantsVisibility(l, true, l.maxApi, v, opts.force);
+    if (l.template && Object.keys(given).length) {
+      const known = knownSettingKeys(l.template);
+      const unknown = Object.keys(given).filter((k) => known.length && !known.includes(k));
+      if (unknown.length && !opts.force) {
+        const hints = unknown.map((k) => [k, closest(k, known)]).filter(([, c]) => c).map(([k, c]) => `${k}: did you mean ${c}?`);
+        throw new UsageError(`the ${l.template.manifest.name} template's scripts read no setting ${unknown.join(', ')}; nothing was changed`, [
+          ...hints,
+          `Settings they read: ${known.join(', ')}.`,
+          'Fix the name, or run again with --force to write it anyway (for your own hooks).',
+        ]);
+      }
+    }
+    const edit = addVariantLine(l.variantsFile.text, v, { first: opts.first });
+    const names = namesAfter(l.variants, v, edit.result, !!opts.first);
+    const { plan, confPath } = l.provenance ? planOwn(l, opts, given, edit.text, names) : planForeign(l, opts, given, edit.text);
+    const note = symlinkNote(l.variantsFile);
+    if (note && edit.result !== 'exists') plan.notes.unshift(note);
+    if (l.template && edit.result === 'added') {
+      const entry = l.spec!.variants.find((x) => x.name === v) ?? { name: v, settings: variantSettings(l.template, v, given) };
+      for (const w of unknownReleaseWarnings(l.template, [entry], given)) ctx.log.warn(w);
+    }
 
-  const hasSet = Object.keys(given).length > 0;
-  let summary: string;
-  if (edit.result === 'added') summary = `Added variant '${v}' to ${l.name}${opts.first ? ' as its default' : ''} (variants: ${names.join(', ')})`;
-  else if (edit.result === 'moved') summary = `Variant '${v}' of ${l.name} is now the first, default one (variants: ${names.join(', ')})`;
-  else if (hasSet) summary = `Variant '${v}' already exists in ${l.name}; updated only its configuration${confPath ? ` (${confPath})` : ''}`;
-  else summary = `Variant '${v}' already exists in ${l.name}`;
-  finish(ctx, plan, opts, summary, {
-    command: 'add-variant',
-    variant: v,
-    result: edit.result,
-    ...facts(l, l.apiVersions, names, l.parameters.map((p) => p.name)),
+    const hasSet = Object.keys(given).length > 0;
+    let summary: string;
+    if (edit.result === 'added') summary = `Added variant '${v}' to ${l.name}${opts.first ? ' as its default' : ''} (variants: ${names.join(', ')})`;
+    else if (edit.result === 'moved') summary = `Variant '${v}' of ${l.name} is now the first, default one (variants: ${names.join(', ')})`;
+    else if (hasSet) summary = `Variant '${v}' already exists in ${l.name}; updated only its configuration${confPath ? ` (${confPath})` : ''}`;
+    else summary = `Variant '${v}' already exists in ${l.name}`;
+    finish(ctx, plan, opts, summary, {
+      command: 'add-variant',
+      variant: v,
+      result: edit.result,
+      ...facts(l, l.apiVersions, names, l.parameters.map((p) => p.name)),
+    });
   });
 }
 
@@ -103,6 +123,18 @@ function planForeign(l: Loaded, opts: AddVariantOptions, given: Record<string, s
   const dir = foreignVariantsDir(l);
   const hasSet = Object.keys(given).length > 0;
   let confPath: string | undefined;
+  const reads = foreignVariantConfig(l);
+  if (reads && reads.ext !== '.conf') {
+    // Its scripts read something else than a shell .conf: ganeti-os writes nothing they would not read.
+    const file = `${reads.dir ?? '$VARIANTS_DIR'}/${v}${reads.ext}`;
+    if (hasSet) {
+      throw new UserError(`${l.name} reads variant settings from ${file}, which ganeti-os cannot write; nothing was changed`, [
+        'Add the variant without --set, then write that file by hand.',
+      ]);
+    }
+    if (!l.variants.includes(v)) notes.push(`${l.name} was not written by ganeti-os: its scripts read ${file}; write it by hand.`);
+    return { plan: { root: l.root, ops, notes } };
+  }
   if (!dir) {
     if (hasSet) {
       throw new UserError(`${l.name} was not written by ganeti-os and has no variants/ directory: cannot tell where it keeps variant settings; nothing was changed`, [
@@ -129,4 +161,18 @@ function planForeign(l: Loaded, opts: AddVariantOptions, given: Record<string, s
     }
   }
   return { plan: { root: l.root, ops, notes }, confPath };
+}
+
+/** The candidate within edit distance 2 of `name` (a typo like SUIT for SUITE), if one. */
+function closest(name: string, candidates: string[]): string | undefined {
+  const dist = (a: string, b: string): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    return d[a.length][b.length];
+  };
+  const ranked = candidates.map((c) => [c, dist(name, c)] as const).filter(([, n]) => n <= 2).sort((x, y) => x[1] - y[1]);
+  return ranked[0]?.[0];
 }

@@ -17,10 +17,12 @@ import {
   Loaded,
   MaintainOptions,
   addVariantLine,
+  checkVariantsVisibility,
   facts,
   finish,
+  foreignVariantConfig,
   foreignVariantsDir,
-  loadDefinition,
+  maintainDefinition,
   planPath,
   planRegenerate,
   readText,
@@ -31,6 +33,7 @@ import { Plan, PlanOp } from '../definition/plan';
 import type { DefinitionSpec } from '../definition/spec';
 import { variantSettings } from '../definition/templates';
 import { checkApiVersion } from '../definition/validate-spec';
+import { apiRejection } from '../definition/checks';
 
 export interface BumpApiOptions extends MaintainOptions {
   version: string;
@@ -44,52 +47,62 @@ export async function runBumpApi(ctx: Context, opts: BumpApiOptions): Promise<vo
   if (!/^\d+$/.test(text)) throw new UsageError(`invalid API version '${opts.version}': give 10, 15 or 20`);
   const v = Number(text);
   checkApiVersion(v);
-  const l = loadDefinition(ctx, opts);
+  await maintainDefinition(ctx, opts, (l) => {
 
-  const versions = newVersions(l, v, !!opts.only);
-  // Parameters and variants the new version cannot carry.
-  if (v < OS_API_V20 && l.maxApi >= OS_API_V20 && l.parameters.length && !opts.force) {
-    throw new UserError(
-      `${l.name} declares parameters (${l.parameters.map((p) => p.name).join(', ')}), which API ${v} does not have (Ganeti reads parameters.list from version 20); nothing was changed`,
-      [
-        l.provenance
-          ? 'Remove them first (ganeti-os remove-param NAME), or run again with --force: Ganeti then passes none, and the scripts use their defaults.'
-          : 'Remove them first (ganeti-os remove-param NAME), or run again with --force (parameters.list stays; Ganeti ignores it below API 20).',
-      ],
-    );
-  }
-  if (v < OS_API_V15 && l.maxApi >= OS_API_V15 && l.variants.length > 1 && !opts.force) {
-    throw new UserError(
-      `${l.name} has ${l.variants.length} variants (${l.variants.join(', ')}), but API ${v} has none: Ganeti would refuse instances created as ${l.name}+VARIANT; nothing was changed`,
-      [
-        `Remove all but one first (ganeti-os remove-variant NAME), or run again with --force: the scripts then always use the first variant, '${l.variants[0]}'.`,
-      ],
-    );
-  }
+    const versions = newVersions(l, v, !!opts.only);
+    const top = Math.max(...versions);
+    if (sameList(versions, l.apiVersions)) {
+      // Already there: not a byte changes (order, unsupported versions, line ends stay).
+      finish(ctx, { root: l.root, ops: [], notes: [] }, opts, `${l.name} already lists API ${l.apiVersions.join(', ')}`, {
+        command: 'bump-api',
+        version: v,
+        ...facts(l, l.apiVersions, l.maxApi >= OS_API_V15 ? l.variants : [], l.maxApi >= OS_API_V20 ? l.parameters.map((p) => p.name) : []),
+      });
+      return;
+    }
+    // Parameters and variants the new version cannot carry.
+    if (v < OS_API_V20 && l.maxApi >= OS_API_V20 && l.parameters.length && !opts.force) {
+      throw new UserError(
+        `${l.name} declares parameters (${l.parameters.map((p) => p.name).join(', ')}), which API ${v} does not have (Ganeti reads parameters.list from version 20); nothing was changed`,
+        [
+          l.provenance
+            ? 'Remove them first (ganeti-os remove-param NAME), or run again with --force: Ganeti then passes none, and the scripts use their defaults.'
+            : 'Remove them first (ganeti-os remove-param NAME), or run again with --force (parameters.list stays; Ganeti ignores it below API 20).',
+        ],
+      );
+    }
+    // Whether Ganeti sees variants changes the names instances carry: never silently.
+  checkVariantsVisibility(l, top >= OS_API_V15, top, l.variants[0] ?? DEFAULT_VARIANT, opts.force);
+  const warning = apiRejection(l.root, versions);
+    if (warning) ctx.log.warn(`${warning}; ${opts.dryRun ? 'bump-api would write it anyway' : 'writing it anyway'}: check the scripts, then run 'ganeti-os validate'.`);
 
-  const plan = l.provenance ? planOwn(l, v, versions, opts) : planForeign(l, v, versions);
-  if (v < OS_API_V15 && l.variants.length && l.provenance) {
-    plan.notes.push(
-      `Ganeti ignores variants.list below API 15 and passes an empty OS_VARIANT; the file stays so that the scripts use the first variant's configuration ('${l.variants[0]}').`,
-    );
-  }
-  const top = Math.max(...versions);
-  const variants = top >= OS_API_V15 && !l.variants.length ? [DEFAULT_VARIANT] : l.variants;
-  const unchanged = versions.join() === l.apiVersions.join();
-  finish(ctx, plan, opts, unchanged ? `${l.name} already lists API ${versions.join(', ')}` : `${l.name} now lists API ${versions.join(', ')} (Ganeti uses ${top})`, {
-    command: 'bump-api',
-    version: v,
-    ...facts(l, versions, top >= OS_API_V15 ? variants : [], top >= OS_API_V20 ? (l.spec?.parameters ?? l.parameters).map((p) => p.name) : []),
+    const plan = l.provenance ? planOwn(l, v, versions, opts) : planForeign(l, v, versions);
+    if (v < OS_API_V15 && l.variants.length && l.provenance) {
+      plan.notes.push(
+        `Ganeti ignores variants.list below API 15 and passes an empty OS_VARIANT; the file stays so that the scripts use the first variant's configuration ('${l.variants[0]}').`,
+      );
+    }
+    const variants = top >= OS_API_V15 && !l.variants.length ? [DEFAULT_VARIANT] : l.variants;
+    finish(ctx, plan, opts, `${l.name} now lists API ${versions.join(', ')} (Ganeti uses ${top})`, {
+      command: 'bump-api',
+      version: v,
+      ...facts(l, versions, top >= OS_API_V15 ? variants : [], top >= OS_API_V20 ? (l.spec?.parameters ?? l.parameters).map((p) => p.name) : []),
+    });
   });
 }
 
 /** The version first, then the lower ones the scripts handle (only it with --only). */
 function newVersions(l: Loaded, v: number, only: boolean): number[] {
-  if (only) return [v];
+  if (only) return l.apiVersions.length === 1 && l.apiVersions[0] === v ? l.apiVersions : [v];
+  // Already the highest: nothing to do (the file stays as it is, order included).
+  if (l.maxApi === v) return l.apiVersions;
   // ganeti-os scripts handle every version; another definition's handle what it already lists.
-  const handled = l.provenance ? OS_API_VERSIONS : l.apiVersions.filter((x) => OS_API_VERSIONS.includes(x));
+  // Lower versions listed beside (5, or ones Ganeti does not know) stay: only v was given.
+  const handled = l.provenance ? [...OS_API_VERSIONS, ...l.apiVersions] : l.apiVersions;
   return [...new Set([v, ...handled.filter((x) => x < v)])].sort((a, b) => b - a);
 }
+
+const sameList = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 function planOwn(l: Loaded, v: number, versions: number[], opts: BumpApiOptions): Plan {
   const old = l.spec!;
@@ -127,8 +140,10 @@ function planForeign(l: Loaded, v: number, versions: number[]): Plan {
   ops.push(textOp(OS_API_FILE, apiFile, formatApiVersions(versions)));
   if (v >= OS_API_V15 && !l.variants.length) {
     ops.push(textOp(OS_VARIANTS_FILE, l.variantsFile, addVariantLine(l.variantsFile.text, DEFAULT_VARIANT).text));
-    const dir = foreignVariantsDir(l);
+    const reads = foreignVariantConfig(l);
+    const dir = reads && reads.ext !== '.conf' ? undefined : foreignVariantsDir(l);
     const conf = dir ? path.join(dir, `${DEFAULT_VARIANT}.conf`) : undefined;
+    if (reads && reads.ext !== '.conf') notes.push(`Its scripts read ${reads.dir ?? '$VARIANTS_DIR'}/${DEFAULT_VARIANT}${reads.ext}: write it by hand.`);
     if (conf && !readText(conf).exists) {
       ops.push({
         path: planPath(l.root, conf),

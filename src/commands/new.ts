@@ -4,11 +4,13 @@ import * as path from 'node:path';
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
 import { planDefinition, recoverBeforePlanning } from '../definition/render';
-import { OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
+import { OS_API_FILE, OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
 import { applyAndReport } from '../definition/report';
-import { PROVENANCE_FILE } from '../definition/provenance';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from '../definition/spec';
-import { DEFAULT_TEMPLATE, Template, listTemplates, loadTemplate, variantSettings } from '../definition/templates';
+import { DEFAULT_TEMPLATE, RenderedFile, Template, listTemplates, loadTemplate, unknownReleaseWarnings, variantSettings } from '../definition/templates';
+import { PROVENANCE_FILE } from '../definition/provenance';
+import { LOCK_FILE, withLock } from '../definition/lock';
+import { withFsErrors } from '../definition/maintain';
 import { checkParamsNeedApi20, checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../definition/validate-spec';
 
 export interface NewOptions {
@@ -25,6 +27,11 @@ export interface NewOptions {
 }
 
 export async function runNew(ctx: Context, opts: NewOptions): Promise<void> {
+  // Filesystem errors anywhere (reading the template included) are failures naming the cause.
+  return withFsErrors(path.resolve(ctx.cwd, opts.directory ?? '.', opts.name), () => createDefinition(ctx, opts));
+}
+
+async function createDefinition(ctx: Context, opts: NewOptions): Promise<void> {
   const bad = checkOsName(opts.name);
   if (bad) throw new UsageError(bad);
   const ask = ctx.interactive && !opts.yes && !opts.json;
@@ -72,14 +79,30 @@ export async function runNew(ctx: Context, opts: NewOptions): Promise<void> {
   };
   checkSpec(spec);
 
-  if (opts.force && fs.existsSync(root)) recoverBeforePlanning(ctx, root);
-  const plan = planDefinition(root, template, spec, { force: opts.force });
-  applyAndReport(ctx, plan, {
-    dryRun: opts.dryRun,
-    json: opts.json,
-    summary: `Created ${root} (template ${template.manifest.name}, API ${apiVersions.join(', ')})`,
-    extra: { name: spec.name, template: spec.template, apiVersions, variants: variantNames, parameters: spec.parameters.map((p) => p.name) },
-  });
+  for (const w of unknownReleaseWarnings(template, spec.variants)) ctx.log.warn(w);
+  const write = () => {
+    if (opts.force && fs.existsSync(root)) recoverBeforePlanning(ctx, root);
+    // --force replaces the template's own files in the way, never a file that would be the
+    // admin's (defaults.conf, variants/*.conf): those are kept as they are.
+    const kept: string[] = [];
+    const only = (f: RenderedFile) => {
+      if (f.owner !== 'user' || !fs.existsSync(path.join(root, f.path))) return true;
+      kept.push(f.path);
+      return false;
+    };
+    const plan = planDefinition(root, template, spec, { force: opts.force, only });
+    for (const k of kept) plan.notes.push(`Kept the existing ${k} as it is (it is yours; ganeti-os never rewrites it).`);
+    applyAndReport(ctx, plan, {
+      dryRun: opts.dryRun,
+      json: opts.json,
+      summary: `Created ${root} (template ${template.manifest.name}, API ${apiVersions.join(', ')})`,
+      extra: { name: spec.name, template: spec.template, apiVersions, variants: variantNames, parameters: spec.parameters.map((p) => p.name) },
+    });
+  };
+  // A new definition appears by one rename; writing into an existing directory (--force) is
+  // done in place, under its lock like any maintenance command.
+  if (opts.dryRun || !fs.existsSync(root)) write();
+  else await withLock(path.join(root, LOCK_FILE), root, write);
 }
 
 function mergeParams(base: ParamSpec[], extra: { name: string; description: string }[]): ParamSpec[] {
@@ -100,10 +123,24 @@ function checkTarget(root: string, force: boolean): void {
     return;
   }
   if (!st.isDirectory()) throw new UserError(`${root} exists and is not a directory; nothing was changed`);
-  if (fs.existsSync(path.join(root, PROVENANCE_FILE))) throw new UserError(`${root} is a ganeti-os definition already; nothing was changed`, [`To bring it to this version's templates keeping your edits, run: ganeti-os upgrade --os-dir ${root}`]);
+  // An existing definition is never rewritten, not even with --force: the admin's settings,
+  // variants and parameters live in it.
+  if (fs.existsSync(path.join(root, PROVENANCE_FILE))) {
+    throw new UserError(`${root} already holds an OS definition written by ganeti-os; nothing was changed`, [
+      "Bring it up to date with the current template with 'ganeti-os upgrade' (it keeps your changes);",
+      'change it with add-variant, remove-variant, add-param, remove-param or bump-api.',
+      'new --force never rewrites an existing definition.',
+    ]);
+  }
+  if (fs.existsSync(path.join(root, OS_API_FILE))) {
+    throw new UserError(`${root} already holds an OS definition (not written by ganeti-os); nothing was changed`, [
+      'Change it with add-variant, remove-variant, add-param, remove-param or bump-api, or choose another name.',
+      'new --force never rewrites an existing definition.',
+    ]);
+  }
   if (!force) {
     throw new UserError(`${root} already exists; nothing was changed`, [
-      'Use --force to write the template\'s files into it (only those files are replaced), or choose another name.',
+      "Use --force to write the template's files into it (files in the way are replaced; defaults.conf and variants/*.conf, which would be yours, are kept), or choose another name.",
     ]);
   }
 }

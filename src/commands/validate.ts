@@ -1,6 +1,9 @@
 /**
  * `ganeti-os validate [dir...]`: Ganeti 3.0's verdict on each directory (backend._TryOSFromDisk,
- * same first error in the same words), then what ganeti-os sees that breaks later.
+ * same first error in the same words), then what ganeti-os sees that breaks later. The exit
+ * status answers "will instance operations work?": 1 when Ganeti refuses a definition or when
+ * it accepts it but an error finding (syntax error in a sourced file, a script the kernel cannot
+ * execute, a parameters.list line the node's check crashes on, ...) makes them fail.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -38,10 +41,17 @@ export interface ValidateResult {
   variants: string[];
   parameters: string[][];
   trusted: boolean;
+  /**
+   * Will instance operations work? False when Ganeti refuses the definition, or accepts it but
+   * something in it makes creating, importing, ... an instance fail (`errors`).
+   */
+  works: boolean;
+  /** Findings that make instance operations fail although Ganeti calls the definition valid. */
+  errors: Problem[];
   warnings: Problem[];
   /** Worth knowing, never a failure (e.g. an unsupported API version listed beside supported ones). */
   notes: Problem[];
-  /** Valid and, with --strict, free of warnings. */
+  /** Works and, with --strict, is free of warnings: what the exit status says. */
   passed: boolean;
   /**
    * What _TryOSFromDisk returns, in the words of the test harness: {ok: false, error} or
@@ -72,8 +82,12 @@ export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<
         if (r.crash) lines.push(`  (Ganeti raises ${r.crash} reading ${r.crashFile}: the whole OS scan of the node fails and every OS on it disappears)`);
         if (r.note) lines.push(`  (${r.note})`);
       }
+      for (const e of r.errors) lines.push(`  error: ${e.message}`);
       for (const w of r.warnings) lines.push(`  ${opts.strict ? 'error' : 'warning'}: ${w.message}`);
       for (const n of r.notes) lines.push(`  note: ${n.message}`);
+      if (r.valid && !r.works) {
+        lines.push(`  instance operations will fail: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'} above (Ganeti's verdict alone is "valid")`);
+      }
     }
     const bad = results.filter((r) => !r.passed).length;
     if (results.length > 1) lines.push(`${results.length - bad} of ${results.length} passed${opts.strict ? ' (strict)' : ''}`);
@@ -84,8 +98,11 @@ export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<
 
 export function validateOne(dir: string, opts: { strict: boolean; shellcheck?: string }): ValidateResult {
   const def = readDefinition(dir);
-  const all = findProblems(def).filter((p) => p.severity !== 'error');
+  // Ganeti's own verdict is reported as it is (valid / error), never as a finding of ours.
+  const all = findProblems(def).filter((p) => p.code !== 'ganeti' && p.code !== 'ganeti-crash');
+  const errors = all.filter((p) => p.severity === 'error');
   const problems = all.filter((p) => p.severity === 'warning');
+  const works = def.verdict.valid && errors.length === 0;
   if (opts.shellcheck && def.verdict.valid) problems.push(...shellcheckProblems(opts.shellcheck, def));
   return {
     dir: def.dir,
@@ -101,9 +118,11 @@ export function validateOne(dir: string, opts: { strict: boolean; shellcheck?: s
     variants: def.variants,
     parameters: def.parameterFields,
     trusted: def.trusted,
+    works,
+    errors,
     warnings: problems,
     notes: all.filter((p) => p.severity === 'info'),
-    passed: def.verdict.valid && (!opts.strict || problems.length === 0),
+    passed: works && (!opts.strict || problems.length === 0),
     ganeti: ganetiAnswer(def),
   };
 }

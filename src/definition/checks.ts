@@ -21,10 +21,17 @@ import {
   parseParametersList,
 } from '../ganeti/rules';
 import type { OsDefinition } from './model';
+import { JOURNAL_FILE } from './writer';
+import { spawnSync } from 'node:child_process';
+import { ShellText, apiVersionRejection, nodeSourcedFiles, shellOf, shellTexts, sourcedFiles, variantConfigSource } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 
 export interface Problem {
-  /** error: Ganeti refuses it; warning: breaks later (fails --strict); info: worth knowing. */
+  /**
+   * error: instance operations will fail (Ganeti refuses the definition, code 'ganeti' or
+   * 'ganeti-crash', or accepts it but creating, importing, ... an instance with it fails);
+   * warning: risky or breaks something else later (fails --strict); info: worth knowing.
+   */
   severity: 'error' | 'warning' | 'info';
   /** Stable identifier, e.g. "ganeti", "parameters-blank-line". */
   code: string;
@@ -90,11 +97,15 @@ export function findProblems(def: OsDefinition): Problem[] {
     const head = readHead(st.path);
     if (head !== undefined) {
       if (!head.startsWith('#!')) {
-        warn('no-shebang', `script '${s}' does not start with '#!': Ganeti executes it directly and the kernel refuses it (ENOEXEC)`, s, 1);
+        warn('no-shebang', `script '${s}' does not start with '#!': Ganeti executes it directly and the kernel refuses it (ENOEXEC)`, s, 1, 'error');
       } else if (/^#![^\n]*\r/.test(head)) {
-        warn('crlf', `script '${s}' has a CR (\\r) at the end of its '#!' line: the interpreter "${head.slice(2).split(/\r/)[0].trim()}\\r" does not exist`, s, 1);
+        warn('crlf-shebang', `script '${s}' has a CR (\\r) at the end of its '#!' line: the interpreter "${head.slice(2).split(/\r/)[0].trim()}\\r" does not exist, so the kernel cannot execute it`, s, 1, 'error');
       } else if (head.includes('\r')) {
         warn('crlf', `script '${s}' has CR (\\r) line ends: shells read them as part of each command`, s);
+      }
+      const interpreter = /^#!\s*(\S+)/.exec(head)?.[1];
+      if (interpreter && interpreter.startsWith('/') && !/\r/.test(interpreter) && !isExecutable(interpreter)) {
+        warn('interpreter-missing', `script '${s}' runs with ${interpreter}, which does not exist (or cannot be executed) on this machine: the kernel cannot execute the script (ENOENT)`, s, 1, 'error');
       }
     }
     const mode = st.mode ?? 0;
@@ -134,7 +145,8 @@ export function findProblems(def: OsDefinition): Problem[] {
       const seen = new Set<string>();
       for (const l of parseParametersList(text)) {
         if (l.fields.length === 0) {
-          warn('parameters-blank-line', `${OS_PARAMETERS_FILE} line ${l.line} is blank: the node's parameter check crashes on it, so every instance add, reinstall or parameter change with this OS fails`, OS_PARAMETERS_FILE, l.line);
+          // backend._CheckOSPList: [v[0] for v in os_obj.supported_parameters] raises IndexError.
+          warn('parameters-blank-line', `${OS_PARAMETERS_FILE} line ${l.line} is blank: the node's parameter check crashes on it (IndexError in _CheckOSPList), so every instance add, reinstall or parameter change with this OS fails`, OS_PARAMETERS_FILE, l.line, 'error');
           continue;
         }
         const name = l.fields[0];
@@ -154,6 +166,7 @@ export function findProblems(def: OsDefinition): Problem[] {
   }
 
   // Variants: names, duplicates, and the per-variant configuration file.
+  const texts = shellTexts(def.dir);
   if (def.variants.length) {
     const seen = new Set<string>();
     for (const v of def.variants) {
@@ -162,13 +175,240 @@ export function findProblems(def: OsDefinition): Problem[] {
       const bad = checkVariantName(v);
       if (bad) warn('unsafe-variant-name', reshow(bad, v), OS_VARIANTS_FILE);
     }
-    for (const v of expectedVariantConfigs(def)) {
+    for (const v of expectedVariantConfigs(def, texts)) {
       if (!fs.existsSync(path.resolve(def.dir, v.file))) {
         warn('variant-config-missing', `variant '${v.variant}' has no ${v.file} (the definition keeps one configuration file per variant there)`, v.file);
       }
     }
+  } else if (def.verdict.valid && maxv !== undefined && maxv >= OS_API_V15) {
+    // Ganeti sees no variants, but the definition has them: every NAME+VARIANT is refused.
+    const vl = def.files[OS_VARIANTS_FILE];
+    const confs = variantConfigFiles(def.dir);
+    const why = `Ganeti reads no variants, so it refuses every instance named ${def.name}+VARIANT ("OS '${def.name}' does not support variants")`;
+    if (vl?.isSymlink && vl.kind === 'missing') {
+      warn('variants-none', `${OS_VARIANTS_FILE} is a symlink to ${vl.linkTarget}, which does not exist: ${why}${confs.length ? `, while ${confs.join(', ')} exist` : ''}`, OS_VARIANTS_FILE, undefined, 'error');
+    } else if (confs.length || def.provenance?.answers.variants?.length) {
+      const what = vl && vl.kind === 'file' ? `${OS_VARIANTS_FILE} lists no variant` : `there is no ${OS_VARIANTS_FILE}`;
+      const have = confs.length ? confs.join(', ') : `the variants ganeti-os wrote (${def.provenance!.answers.variants.map((v) => v.name).join(', ')})`;
+      warn('variants-none', `${what}: ${why}, while ${have} exist`, OS_VARIANTS_FILE, undefined, 'error');
+    }
+  }
+
+  if (def.verdict.valid && def.apiVersions) {
+    const rejected = apiVersionRejection(texts, def.apiVersions);
+    if (rejected) warn('api-rejected', rejected, OS_API_FILE, undefined, 'error');
+  }
+  out.push(...shellSyntaxFindings(def, texts));
+  out.push(...conflictMarkerFindings(def.dir));
+  const interrupted = interruptedWrite(def.dir);
+  if (interrupted) out.push(interrupted);
+  return out;
+}
+
+/**
+ * Configuration on this node that the scripts source, where it exists: for ganeti-os
+ * definitions (lib/runtime.sh's layers) /etc/default/<os>, /etc/ganeti/<os>/site.conf and
+ * /etc/ganeti/<os>/variants/*.conf; for others the absolute paths their code sources and the
+ * listed variants' files where their code reads them. Absolute paths.
+ */
+function nodeConfigFiles(def: Pick<OsDefinition, 'dir' | 'files'>, texts: ShellText[]): string[] {
+  const out = new Set<string>(nodeSourcedFiles(texts));
+  const name = path.basename(def.dir);
+  if (texts.some((t) => t.rel === 'lib/runtime.sh' && t.text.includes('GOS_SITE_DIR'))) {
+    const site = path.join('/etc/ganeti', name);
+    for (const f of [path.join('/etc/default', name), path.join(site, 'site.conf')]) if (isRegular(f)) out.add(f);
+    try {
+      for (const n of fs.readdirSync(path.join(site, 'variants'))) if (n.endsWith('.conf') && isRegular(path.join(site, 'variants', n))) out.add(path.join(site, 'variants', n));
+    } catch {
+      // no per-variant site configuration
+    }
+  }
+  const src = variantConfigSource(texts);
+  if (src?.dir && (src.ext === '.conf' || src.ext === '.sh')) {
+    try {
+      for (const n of fs.readdirSync(src.dir)) if (n.endsWith(src.ext) && isRegular(path.join(src.dir, n))) out.add(path.join(src.dir, n));
+    } catch {
+      // not on this node
+    }
+  }
+  return [...out].sort();
+}
+
+function isRegular(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A ganeti-os write that was killed before its commit point leaves a journal: until the next
+ * ganeti-os command rolls it back, the directory mixes new and old files. An error then; after
+ * the commit point only the clean-up is left (a note).
+ */
+function interruptedWrite(dir: string): Problem | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, JOURNAL_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  let state: unknown;
+  try {
+    state = (JSON.parse(text) as { state?: unknown }).state;
+  } catch {
+    state = undefined;
+  }
+  if (state === 'committed') {
+    return { severity: 'info', code: 'interrupted-write', message: `${JOURNAL_FILE}: a ganeti-os write finished but was killed while cleaning up; the next ganeti-os command removes its backup files`, file: JOURNAL_FILE };
+  }
+  return {
+    severity: 'error',
+    code: 'interrupted-write',
+    message: `${JOURNAL_FILE}: a ganeti-os write was killed half-way, so some files are new and some old; run the ganeti-os command again (it rolls the interrupted write back first)`,
+    file: JOURNAL_FILE,
+  };
+}
+
+/** variants/*.conf in the definition directory (names relative to it). */
+function variantConfigFiles(dir: string): string[] {
+  try {
+    return fs
+      .readdirSync(path.join(dir, 'variants'))
+      .filter((n) => n.endsWith('.conf'))
+      .sort()
+      .map((n) => `variants/${n}`);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * `bash -n` (or `sh -n` for /bin/sh scripts) on every shell file the scripts run or source:
+ * the scripts, every *.sh of the definition, what they source from it, defaults.conf and the
+ * variants' configuration. A syntax error in any of them makes every instance operation fail,
+ * though Ganeti calls the definition valid. A sourced file that is missing is the same fault.
+ */
+export function shellSyntaxFindings(def: Pick<OsDefinition, 'dir' | 'files'>, texts: ShellText[] = shellTexts(def.dir)): Problem[] {
+  const out: Problem[] = [];
+  const shells = new Map<string, 'bash' | 'sh'>();
+  let anyBash = false;
+  for (const s of OS_SCRIPTS) {
+    if (def.files[s]?.kind !== 'file') continue;
+    const head = readHead(def.files[s].path);
+    const sh = head !== undefined ? shellOf(head) : undefined;
+    if (sh) {
+      shells.set(s, sh);
+      if (sh === 'bash') anyBash = true;
+    }
+  }
+  if (!shells.size) return out;
+  const sourcedShell: 'bash' | 'sh' = anyBash ? 'bash' : 'sh';
+  for (const t of texts) if (!shells.has(t.rel) && !OS_SCRIPTS.includes(t.rel)) shells.set(t.rel, sourcedShell);
+  for (const src of sourcedFiles(def.dir)) {
+    if (shells.has(src.rel)) continue;
+    const abs = path.join(def.dir, src.rel);
+    if (fs.existsSync(abs)) shells.set(src.rel, sourcedShell);
+    else if (!src.optional) {
+      out.push({
+        severity: 'error',
+        code: 'sourced-missing',
+        message: `${src.by} line ${src.line} sources ${src.rel}, which does not exist: every instance operation that runs it fails`,
+        file: src.rel,
+      });
+    }
+  }
+  for (const f of ['defaults.conf', ...variantConfigFiles(def.dir)]) if (!shells.has(f) && fs.existsSync(path.join(def.dir, f))) shells.set(f, sourcedShell);
+  // Files on this node the scripts source too: they fail here as surely.
+  for (const f of nodeConfigFiles(def, texts)) if (!shells.has(f)) shells.set(f, sourcedShell);
+  // One shell runs every check (a fork per file instead of a process spawn from Node).
+  const args = [...shells].flatMap(([rel, sh]) => [sh, rel]);
+  const r = spawnSync('sh', ['-c', 'while [ $# -gt 0 ]; do out=$("$1" -n "$2" 2>&1) || printf "%s\\0%s\\0%s\\0" "$1" "$2" "$out"; shift 2; done', 'sh', ...args], {
+    cwd: def.dir,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 30000,
+  });
+  if (r.error) return out;
+  const f = r.stdout.split('\0');
+  for (let i = 0; i + 2 < f.length; i += 3) {
+    const [sh, rel, text] = [f[i], f[i + 1], f[i + 2]];
+    const msg = text.trim().split('\n')[0].replace(`${rel}: `, '');
+    const line = /line (\d+)/.exec(msg);
+    out.push({
+      severity: 'error',
+      code: 'shell-syntax',
+      message: `${rel} has a syntax error (${sh} -n: ${msg}): every script that runs or sources it fails`,
+      file: rel,
+      ...(line ? { line: Number(line[1]) } : {}),
+    });
   }
   return out;
+}
+
+/**
+ * Merge-conflict markers (a `<<<<<<<` line and a `>>>>>>>` line, as git and diff3 write them)
+ * in any text file of the definition directory: a script carrying them is still "valid" to
+ * Ganeti but runs both halves, or neither. One error per file, at its first marker. Reused by
+ * `pack` and `rollout` to refuse such a definition. Hidden files and files over 1 MiB are skipped.
+ */
+export function conflictMarkerFindings(dir: string): Problem[] {
+  const out: Problem[] = [];
+  const walk = (sub: string) => {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(dir, sub)).sort();
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (n.startsWith('.')) continue;
+      const rel = sub ? `${sub}/${n}` : n;
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(path.join(dir, rel));
+      } catch {
+        continue;
+      }
+      if (st.isDirectory()) {
+        if (!fs.lstatSync(path.join(dir, rel)).isSymbolicLink()) walk(rel);
+        continue;
+      }
+      if (!st.isFile() || st.size > 1024 * 1024) continue;
+      const buf = readBytes(path.join(dir, rel));
+      if (!buf || buf.includes(0)) continue;
+      const lines = buf.toString('latin1').split(/\r?\n/);
+      const start = lines.findIndex((l) => /^<{7}(?: |$)/.test(l));
+      if (start < 0 || !lines.some((l, i) => i > start && /^>{7}(?: |$)/.test(l))) continue;
+      out.push({
+        severity: 'error',
+        code: 'conflict-markers',
+        message: `${rel} line ${start + 1} has merge-conflict markers (<<<<<<< ... >>>>>>>): resolve the conflict (keep one version, remove the marker lines) before any node uses it`,
+        file: rel,
+        line: start + 1,
+      });
+    }
+  };
+  walk('');
+  return out;
+}
+
+/**
+ * Whether the definition's scripts refuse the OS_API_VERSION Ganeti would pass with `versions`
+ * listed (see apiVersionRejection): a message, or undefined. For bump-api's warning.
+ */
+export function apiRejection(dir: string, versions: readonly number[]): string | undefined {
+  return apiVersionRejection(shellTexts(dir), versions);
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function readHead(p: string): string | undefined {
@@ -194,54 +434,19 @@ function readText(p: string): string | undefined {
 }
 
 /**
- * The per-variant configuration files a definition expects:
- *  - with a `variants/` directory in the OS directory (the convention of ganeti-os,
- *    instance-image, nocloud), `variants/<v>.conf` there for every listed variant;
- *  - otherwise, where its shell code says: a `VARIANTS_DIR` default such as debootstrap's
- *    `: ${VARIANTS_DIR:="/etc/ganeti/instance-debootstrap/variants"}`, or a literal
- *    `/some/dir/$OS_VARIANT.conf`.
+ * The per-variant configuration files a definition's scripts read:
+ *  - with `variants/*.conf` in the OS directory (the convention of ganeti-os, instance-image,
+ *    nocloud) or a ganeti-os record, `variants/<v>.conf` there for every listed variant;
+ *  - otherwise where and as what its shell code reads them (`variantConfigSource`): a
+ *    `VARIANTS_DIR` default with `$VARIANTS_DIR/$OS_VARIANT.conf` (debootstrap), `.rb`, ... or a
+ *    literal `/some/dir/$OS_VARIANT.ext`. Nothing when that cannot be told.
  */
-function expectedVariantConfigs(def: OsDefinition): { variant: string; file: string }[] {
+function expectedVariantConfigs(def: OsDefinition, texts: ShellText[]): { variant: string; file: string }[] {
   const safe = def.variants.filter((v) => !v.includes('/'));
-  let entries: string[] | undefined;
-  try {
-    if (fs.statSync(path.join(def.dir, 'variants')).isDirectory()) entries = fs.readdirSync(path.join(def.dir, 'variants'));
-  } catch {
-    entries = undefined;
-  }
-  if (entries && (entries.some((e) => e.endsWith('.conf')) || def.provenance)) {
+  if (variantConfigFiles(def.dir).length || def.provenance) {
     return safe.map((v) => ({ variant: v, file: `variants/${v}.conf` }));
   }
-  const dirs = new Set<string>();
-  for (const text of shellTexts(def.dir)) {
-    for (const m of text.matchAll(/\bVARIANTS_DIR:?=["']?(\/[^"'\s}]+)/g)) dirs.add(m[1].replace(/\/+$/, ''));
-    for (const m of text.matchAll(/["']?(\/[^"'\s$]+)\/\$\{?OS_VARIANT\}?\.conf/g)) dirs.add(m[1].replace(/\/+$/, ''));
-  }
-  if (dirs.size !== 1) return [];
-  const dir = [...dirs][0];
-  return safe.map((v) => ({ variant: v, file: path.join(dir, `${v}.conf`) }));
-}
-
-/** The text of the shell files in an OS directory (scripts and *.sh, top level and lib/), small ones only. */
-function shellTexts(dir: string): string[] {
-  const out: string[] = [];
-  for (const sub of ['', 'lib']) {
-    let names: string[];
-    try {
-      names = fs.readdirSync(path.join(dir, sub));
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      if (!(OS_SCRIPTS.includes(n) || n.endsWith('.sh'))) continue;
-      const p = path.join(dir, sub, n);
-      try {
-        const st = fs.statSync(p);
-        if (st.isFile() && st.size <= 256 * 1024) out.push(fs.readFileSync(p, 'latin1'));
-      } catch {
-        // unreadable: nothing to learn
-      }
-    }
-  }
-  return out;
+  const src = variantConfigSource(texts);
+  if (!src?.dir) return [];
+  return safe.map((v) => ({ variant: v, file: path.join(src.dir!, `${v}${src.ext}`) }));
 }

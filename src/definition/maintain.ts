@@ -8,10 +8,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { UserError } from '../errors';
+import { GanetiOsError, UserError, errorMessage } from '../errors';
+import { LOCK_FILE, withLock } from './lock';
 import { provenanceOp, recoverBeforePlanning } from './render';
 import {
   OS_API_FILE,
+  OS_API_V15,
   OS_API_V20,
   OS_PARAMETERS_FILE,
   OS_VARIANTS_FILE,
@@ -22,11 +24,12 @@ import {
 } from '../ganeti/rules';
 import { readDefinition, readUtf8, requireDirectory } from './model';
 import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
-import { PROVENANCE_FILE, Provenance, readProvenance } from './provenance';
+import { PROVENANCE_FILE, Provenance, parseProvenance } from './provenance';
 import { pyReprStr } from '../ganeti/pyfmt';
 import { applyAndReport } from './report';
 import { JOURNAL_FILE } from './writer';
 import { shq } from './shell';
+import { VariantConfigSource, shellTexts, variantConfigSource } from './script-reading';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from './spec';
 import { RenderedFile, Template, loadTemplate, renderTemplate, variantSettings } from './templates';
 
@@ -117,14 +120,54 @@ function readList(root: string, rel: string): ListFile {
   };
 }
 
+/**
+ * Run a maintenance command's `body` on the definition named by `opts` (the current directory
+ * or --os-dir): holding the definition's lock (so two commands on it serialise instead of one
+ * finding the other's files "edited"; not for --dry-run, which writes nothing), loaded fresh
+ * under that lock. A filesystem error the body does not handle itself (EACCES, EIO, ... while
+ * reading to plan) becomes a UserError naming it (exit 1), never a crash. The writer rolls back
+ * its own failures.
+ */
+export async function maintainDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>, body: (l: Loaded) => void): Promise<void> {
+  const root = path.resolve(ctx.cwd, opts.osDir ?? '.');
+  requireDirectory(root);
+  const run = () => withFsErrors(root, () => body(loadDefinition(ctx, opts)));
+  if (opts.dryRun) return run();
+  await withLock(path.join(root, LOCK_FILE), root, run, {
+    onWait: (owner) => ctx.log.info(`Waiting for another ganeti-os command (${owner}) to finish with ${root}...`),
+  });
+}
+
+/**
+ * `fn`, with Node's filesystem errors (anything carrying an errno code) turned into a UserError
+ * naming the call, the file and the cause (exit 1, not 70). Used around planning, which writes
+ * nothing; a promise `fn` returns is handled the same way.
+ */
+export function withFsErrors<T>(root: string, fn: () => T): T {
+  const convert = (err: unknown): never => {
+    const e = err as NodeJS.ErrnoException;
+    if (err instanceof Error && !(err instanceof GanetiOsError) && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+      throw new UserError(`cannot work on ${root}: ${errorMessage(err)}; nothing was changed`);
+    }
+    throw err;
+  };
+  try {
+    const r = fn();
+    return (r instanceof Promise ? r.catch(convert) : r) as T;
+  } catch (err) {
+    return convert(err);
+  }
+}
+
 /** Read the definition a maintenance command acts on; every problem is a clear error. */
 export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>): Loaded {
   const root = path.resolve(ctx.cwd, opts.osDir ?? '.');
   requireDirectory(root);
-  if (fs.existsSync(path.join(root, JOURNAL_FILE))) {
-    // A write was killed half-way: plan from the state before it, as the writer would restore it.
-    if (opts.dryRun) ctx.log.warn(`${root} holds an interrupted ganeti-os write; it will be rolled back before the next change`);
-    else recoverBeforePlanning(ctx, root);
+  // A write killed half-way: plan from the state before it, as the writer restores it.
+  if (opts.dryRun) {
+    if (fs.existsSync(path.join(root, JOURNAL_FILE))) ctx.log.warn(`${root} holds an interrupted ganeti-os write; it will be rolled back before the next change`);
+  } else {
+    recoverBeforePlanning(ctx, root);
   }
   const hint = 'Run the command inside an OS definition directory, or name one with --os-dir DIR.';
   const apiAbs = path.join(root, OS_API_FILE);
@@ -166,7 +209,13 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
   };
 
   if (fs.existsSync(path.join(root, PROVENANCE_FILE))) {
-    const prov = readProvenance(root);
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(root, PROVENANCE_FILE), 'utf8');
+    } catch (err) {
+      throw new UserError(`cannot read ${path.join(root, PROVENANCE_FILE)}: ${errorMessage(err)}; nothing was changed`);
+    }
+    const prov = parseProvenance(text);
     if (!prov || !validAnswers(prov.answers)) {
       throw new UserError(`${path.join(root, PROVENANCE_FILE)} is damaged: ganeti-os cannot tell which files it wrote; nothing was changed`, [
         'Restore it from a backup, or remove it to maintain the definition as one ganeti-os did not write.',
@@ -175,7 +224,9 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
     let template: Template;
     try {
       template = loadTemplate(prov.template);
-    } catch {
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code && code !== 'ENOENT') throw new UserError(`cannot read template '${prov.template}': ${errorMessage(err)}; nothing was changed`);
       throw new UserError(`${root} was written from template '${prov.template}', which this ganeti-os does not have; nothing was changed`);
     }
     loaded.provenance = prov;
@@ -346,6 +397,19 @@ export function removeParameterLine(text: string, name: string): { text: string;
   return { text: joinLines(terminated(kept)), removed: nonBlank.length - kept.length, droppedBlank: lines.length - nonBlank.length };
 }
 
+/**
+ * An existing parameter changed only in what a command was given: the description always (it
+ * is a required argument), the default, choices and pattern only when given (undefined = not
+ * given). The caller checks the result (checkParamSpec).
+ */
+export function mergeParam(known: ParamSpec, given: ParamSpec): ParamSpec {
+  const out: ParamSpec = { ...known, description: given.description };
+  if (given.default !== undefined) out.default = given.default;
+  if (given.choices !== undefined) out.choices = given.choices;
+  if (given.pattern !== undefined) out.pattern = given.pattern;
+  return out;
+}
+
 function firstField(line: string): string | undefined {
   const m = /^\s*(\S+)/u.exec(line);
   return m ? m[1] : undefined;
@@ -458,6 +522,11 @@ export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: Regenerate
       if (!old.has(f.path)) notes.push(`Kept the existing ${f.path} as it is (it is yours).`);
       continue;
     }
+    if (isDocumentation(f.path) && !opts.force && onDisk(f.path) && !isUntouched(prov, f.path, fs.readFileSync(path.join(l.root, f.path)))) {
+      // Documentation never stands between the admin and a change: an edited one is kept.
+      notes.push(`Kept ${f.path} as you edited it; it may no longer describe the definition exactly (--force replaces it with the generated one).`);
+      continue;
+    }
     wanted.push(f);
   }
   const ops: PlanOp[] = [...(apiOp ? [apiOp] : []), ...planWrite(l.root, wanted, { force: opts.force, provenance: prov })];
@@ -496,6 +565,42 @@ export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: Regenerate
   if (record.kind === 'update') record.reason = 'what ganeti-os wrote';
   ops.push(record);
   return { root: l.root, ops, notes };
+}
+
+/**
+ * Refuse (UserError, unless `force`) a change after which Ganeti would start or stop seeing
+ * variants for `l`: instance names carry the variant or not (Ganeti's _CheckOSVariant), so every
+ * existing instance would fail reinstall, import and the other OS operations. `after`: whether
+ * Ganeti sees variants afterwards; `top`: the highest API listed afterwards; `variant`: the
+ * variant instances would be moved to.
+ */
+export function checkVariantsVisibility(l: Loaded, after: boolean, top: number, variant: string, force?: boolean): void {
+  const before = l.maxApi >= OS_API_V15 && l.variants.length > 0;
+  if (before === after || force) return;
+  if (!before) {
+    const now = l.maxApi < OS_API_V15 ? `API ${l.maxApi}` : l.variantsFile.exists ? 'its variants.list lists none' : 'no variants.list';
+    throw new UserError(`${l.name} has no variants now (${now}); with API ${top} and a variant, Ganeti requires one in every instance's OS name; nothing was changed`, [
+      `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "OS name '${l.name}' must include a variant".`,
+      `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${variant}).`,
+    ]);
+  }
+  const n = l.variants.length;
+  throw new UserError(`${l.name} has ${n} variant${n === 1 ? '' : 's'} (${l.variants.join(', ')}), but API ${top} has none: Ganeti would refuse every instance installed as ${l.name}+VARIANT ("OS '${l.name}' does not support variants"); nothing was changed`, [
+    `Run again with --force once no instance uses a variant: the scripts then always use the first variant's configuration, '${l.variants[0]}'.`,
+  ]);
+}
+
+/** Generated documentation (README.md, DEBIAN.md): an edited copy is kept, never a conflict. */
+export function isDocumentation(rel: string): boolean {
+  return /\.md$/i.test(rel);
+}
+
+/**
+ * Where and as what the shell code of a definition ganeti-os did not write reads a variant's
+ * settings (`$VARIANTS_DIR/$OS_VARIANT.conf`, `.rb`, ...), when it can be told.
+ */
+export function foreignVariantConfig(l: Loaded): VariantConfigSource | undefined {
+  return variantConfigSource(shellTexts(l.root));
 }
 
 /** Where a definition ganeti-os did not write keeps its per-variant files, if anywhere. */

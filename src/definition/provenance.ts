@@ -53,6 +53,11 @@ export function readProvenance(dir: string): Provenance | undefined {
   } catch {
     return undefined;
   }
+  return parseProvenance(text);
+}
+
+/** `.ganeti-os.json`'s text as a record; undefined when it is not one. */
+export function parseProvenance(text: string): Provenance | undefined {
   try {
     const p = JSON.parse(text) as Provenance;
     if (typeof p !== 'object' || p === null || typeof p.files !== 'object' || typeof p.answers !== 'object') return undefined;

@@ -53,6 +53,11 @@ export interface TemplateManifest {
   /** Settings for variants this template knows by name. */
   knownVariants?: Record<string, Record<string, string>>;
   files: ManifestFile[];
+  /**
+   * Debian relations of the definition's .deb (`ganeti-os pack`): the packages whose tools the
+   * scripts call on the node (Essential packages left out), merged along the base chain.
+   */
+  package?: { depends?: string[]; suggests?: string[] };
 }
 
 export interface RenderedFile {
@@ -125,6 +130,51 @@ export function variantSettings(t: Template, variant: string, given: Record<stri
   const out: Record<string, string> = {};
   for (const k of t.variantKeys) out[k.key] = k.default.replace(/\{variant\}/g, variant);
   Object.assign(out, t.knownVariants[variant] ?? {}, given);
+  return out;
+}
+
+/**
+ * The settings a variant's configuration can carry for template `t`: its variant keys and every
+ * setting its defaults.conf documents (`KEY=` or `#KEY=` lines; a variant may override those,
+ * e.g. KEYRING for an Ubuntu release). Empty when the template declares no variant keys: then
+ * the settings are the admin's own and any name goes.
+ */
+export function knownSettingKeys(t: Template): string[] {
+  if (!t.variantKeys.length) return [];
+  const keys = new Set(t.variantKeys.map((k) => k.key));
+  for (const { file, dir } of t.files) {
+    if (file.owner !== 'user' || !file.source || file.each) continue;
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(dir, file.source), 'utf8');
+    } catch {
+      continue;
+    }
+    for (const m of text.matchAll(/^#?\s*(?:export\s+)?([A-Z][A-Z0-9_]*)=/gm)) keys.add(m[1]);
+  }
+  return [...keys];
+}
+
+/**
+ * Warnings for variants whose name becomes a setting (the debian template's SUITE defaults to
+ * the variant's name) but is not one the template knows: `web` is no Debian release. One
+ * message per variant, naming the known ones and how to set the value; [] when all are known.
+ */
+export function unknownReleaseWarnings(t: Template, variants: { name: string; settings: Record<string, string> }[], given: Record<string, string> = {}): string[] {
+  const byName = t.variantKeys.filter((k) => k.default.includes('{variant}'));
+  if (!byName.length) return [];
+  const known = Object.keys(t.knownVariants);
+  const out: string[] = [];
+  for (const v of variants) {
+    if (known.includes(v.name)) continue;
+    const keys = byName.filter((k) => given[k.key] === undefined && v.settings[k.key] === k.default.replace(/\{variant\}/g, v.name));
+    if (!keys.length) continue;
+    const what = keys.map((k) => `${k.key}=${v.name}`).join(', ');
+    out.push(
+      `variant '${v.name}' is not a release the ${t.manifest.name} template knows (${known.join(', ')}): its configuration sets ${what}, which the scripts install as given.` +
+        ` If '${v.name}' is not the release's own name, set it: ganeti-os add-variant ${v.name} ${keys.map((k) => `--set ${k.key}=<${k.description.toLowerCase().split(' ')[0]}>`).join(' ')}`,
+    );
+  }
   return out;
 }
 

@@ -97,9 +97,14 @@ function applyNewTree(plan: Plan, hooks: WriterHooks): void {
     fs.renameSync(stage, plan.root);
     fsyncDir(parent);
   } catch (err) {
-    fs.rmSync(stage, { recursive: true, force: true });
-    if (err instanceof UserError) throw err;
-    throw new UserError(`could not write ${plan.root}: ${errorMessage(err)}; nothing was changed`);
+    let left = '';
+    try {
+      fs.rmSync(stage, { recursive: true, force: true });
+    } catch (again) {
+      left = ` (the partial copy ${stage} could not be removed: ${errorMessage(again)}; remove it by hand)`;
+    }
+    if (err instanceof UserError && !left) throw err;
+    throw new UserError(`could not write ${plan.root}: ${errorMessage(err)}; nothing was changed${left}`);
   }
 }
 
@@ -118,50 +123,42 @@ function targetOf(plan: Plan, op: PlanOp): string {
 
 function applyInPlace(plan: Plan, hooks: WriterHooks): void {
   recoverInterrupted(plan.root);
+  const journal = path.join(plan.root, JOURNAL_FILE);
+  // 1. Plan every step, then journal it before touching anything: a kill at any later point
+  //    leaves a journal from which the next command restores the previous state.
   const entries: JournalEntry[] = [];
   const createdDirs: string[] = [];
-  const journal = path.join(plan.root, JOURNAL_FILE);
-  const cleanupStaged = () => {
-    for (const e of entries) if (e.staged) fs.rmSync(e.staged, { force: true });
-    for (const d of createdDirs.reverse()) fs.rmSync(d, { recursive: false, force: true });
-  };
-  // 1. Stage every new file next to its target.
+  for (const op of changes(plan)) {
+    const target = targetOf(plan, op);
+    const dir = path.dirname(target);
+    const missing: string[] = [];
+    for (let d = dir; !exists(d) && !createdDirs.includes(d); d = path.dirname(d)) missing.unshift(d);
+    createdDirs.push(...missing);
+    const entry: JournalEntry = { target };
+    if (op.kind !== 'delete') entry.staged = path.join(dir, `.${path.basename(target)}${TMP_TAG}`);
+    if (exists(target) || isLink(target)) entry.backup = path.join(dir, `.${path.basename(target)}${OLD_TAG}`);
+    entries.push(entry);
+  }
   try {
-    for (const op of changes(plan)) {
-      const target = targetOf(plan, op);
-      const dir = path.dirname(target);
-      if (!fs.existsSync(dir)) {
-        let d = dir;
-        const missing: string[] = [];
-        while (!fs.existsSync(d)) {
-          missing.unshift(d);
-          d = path.dirname(d);
-        }
-        for (const m of missing) {
-          fs.mkdirSync(m, { mode: 0o755 });
-          fs.chmodSync(m, 0o755);
-          createdDirs.push(m);
-        }
-      }
-      const entry: JournalEntry = { target };
-      if (op.kind !== 'delete') {
-        entry.staged = path.join(dir, `.${path.basename(target)}${TMP_TAG}`);
-        fs.rmSync(entry.staged, { force: true });
-        entries.push(entry);
-        writeSynced(entry.staged, op.content ?? '', op.mode ?? 0o644);
-      } else {
-        entries.push(entry);
-      }
-      if (fs.existsSync(target) || isLink(target)) entry.backup = path.join(dir, `.${path.basename(target)}${OLD_TAG}`);
-    }
-    fs.writeFileSync(journal, JSON.stringify({ entries, createdDirs }, null, 1) + '\n', { mode: 0o600 });
+    writeJournal(journal, { state: 'pending', entries, createdDirs });
   } catch (err) {
-    cleanupStaged();
-    fs.rmSync(journal, { force: true });
+    removeQuietly(journal + TMP_SUFFIX);
+    removeQuietly(journal);
     throw new UserError(`could not write in ${plan.root}: ${errorMessage(err)}; nothing was changed`);
   }
-  // 2. Commit: move the old files aside, the new ones in.
   try {
+    // 2. Stage every new file next to its target (synced), then move the old files aside and
+    //    the new ones in; 3. mark the journal committed: the commit point.
+    for (const d of createdDirs) {
+      fs.mkdirSync(d, { mode: 0o755 });
+      fs.chmodSync(d, 0o755);
+    }
+    const ops = changes(plan);
+    entries.forEach((e, i) => {
+      if (!e.staged) return;
+      fs.rmSync(e.staged, { force: true });
+      writeSynced(e.staged, ops[i].content ?? '', ops[i].mode ?? 0o644);
+    });
     entries.forEach((e, i) => {
       hooks.beforeCommitStep?.(i);
       if (e.backup) {
@@ -170,17 +167,77 @@ function applyInPlace(plan: Plan, hooks: WriterHooks): void {
       }
       if (e.staged) fs.renameSync(e.staged, e.target);
     });
+    for (const d of new Set(entries.map((e) => path.dirname(e.target)))) fsyncDir(d);
+    writeJournal(journal, { state: 'committed', entries, createdDirs });
   } catch (err) {
-    rollBack(entries, createdDirs);
-    fs.rmSync(journal, { force: true });
-    throw new UserError(`could not write in ${plan.root}: ${errorMessage(err)}; the previous files were put back`);
+    const cause = errorMessage(err);
+    try {
+      rollBack(entries, createdDirs);
+      fs.rmSync(journal + TMP_SUFFIX, { force: true });
+      fs.rmSync(journal, { force: true });
+    } catch (again) {
+      throw new UserError(`could not write in ${plan.root}: ${cause}; putting the previous files back failed too (${errorMessage(again)})`, [
+        `The journal ${journal} is kept: the next ganeti-os command on ${plan.root} finishes putting them back.`,
+      ]);
+    }
+    throw new UserError(`could not write in ${plan.root}: ${cause}; nothing was changed (the previous files were put back)`);
   }
-  // 3. Done: removing the journal is the commit point; then the backups go.
-  for (const d of new Set(entries.map((e) => path.dirname(e.target)))) fsyncDir(d);
-  fs.rmSync(journal, { force: true });
+  // 4. Done: the backups go, then the journal. A failure here changes nothing any more: the
+  //    committed journal lets the next command finish the clean-up.
+  finishCommitted(entries, journal);
   fsyncDir(plan.root);
-  for (const e of entries) if (e.backup) fs.rmSync(e.backup, { force: true });
-  removeEmptyDirsOfDeletes(plan);
+  try {
+    removeEmptyDirsOfDeletes(plan);
+  } catch {
+    // an empty directory left behind is harmless
+  }
+}
+
+const TMP_SUFFIX = '.tmp';
+
+interface Journal {
+  state: 'pending' | 'committed';
+  entries: JournalEntry[];
+  createdDirs: string[];
+}
+
+/** Write the journal atomically (temp file, fsync, rename): it is either the old or the new one. */
+function writeJournal(journal: string, data: Journal): void {
+  const tmp = journal + TMP_SUFFIX;
+  fs.rmSync(tmp, { force: true });
+  writeSynced(tmp, JSON.stringify(data, null, 1) + '\n', 0o600);
+  fs.renameSync(tmp, journal);
+  fsyncDir(path.dirname(journal));
+}
+
+/** After the commit point: remove the backups and the journal; what fails is left for later. */
+function finishCommitted(entries: JournalEntry[], journal: string): boolean {
+  let clean = true;
+  for (const e of entries) if (e.backup && !removeQuietly(e.backup)) clean = false;
+  if (clean) clean = removeQuietly(journal);
+  return clean;
+}
+
+function exists(p: string): boolean {
+  try {
+    fs.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Remove a file, trying twice (a transient error must not leave it behind); false when it stays. */
+function removeQuietly(p: string): boolean {
+  for (let i = 0; i < 2; i++) {
+    try {
+      fs.rmSync(p, { force: true });
+      return true;
+    } catch {
+      // once more
+    }
+  }
+  return false;
 }
 
 function isLink(p: string): boolean {
@@ -191,14 +248,19 @@ function isLink(p: string): boolean {
   }
 }
 
+/**
+ * Put back what a pending journal describes: every moved-aside file returns, every file the
+ * write created goes, staged files and created (now empty) directories are removed. Safe to run
+ * on a journal of which any prefix of the steps happened. Throws when the filesystem refuses.
+ */
 function rollBack(entries: JournalEntry[], createdDirs: string[]): void {
   for (const e of [...entries].reverse()) {
-    const backupThere = e.backup && (fs.existsSync(e.backup) || isLink(e.backup));
+    const backupThere = e.backup && (exists(e.backup) || isLink(e.backup));
     if (backupThere) {
       fs.rmSync(e.target, { force: true });
       fs.renameSync(e.backup!, e.target);
-    } else if (!e.backup && e.staged && !fs.existsSync(e.staged)) {
-      // Created by this plan: remove it.
+    } else if (!e.backup && e.staged && !exists(e.staged)) {
+      // Created by this write (or never staged): remove it.
       fs.rmSync(e.target, { force: true });
     }
     if (e.staged) fs.rmSync(e.staged, { force: true });
@@ -206,8 +268,9 @@ function rollBack(entries: JournalEntry[], createdDirs: string[]): void {
   for (const d of [...createdDirs].reverse()) {
     try {
       fs.rmdirSync(d);
-    } catch {
-      // not empty: keep it
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
     }
   }
 }
@@ -229,18 +292,37 @@ function removeEmptyDirsOfDeletes(plan: Plan): void {
 }
 
 /**
- * Undo a write that was killed half-way (a journal is left behind). Returns true when something
- * was rolled back, so the caller can say so.
+ * Undo a write that was killed half-way (a pending journal is left behind), or finish one that
+ * was killed after its commit point (a committed journal: only the clean-up is left). Returns
+ * true when something was rolled back, so the caller can say so. Throws UserError when the
+ * filesystem refuses (the journal then stays for the next attempt).
  */
 export function recoverInterrupted(root: string): boolean {
   const journal = path.join(root, JOURNAL_FILE);
-  let data: { entries: JournalEntry[]; createdDirs: string[] };
+  // A journal killed while being written never took effect: nothing was staged before it.
+  removeQuietly(journal + TMP_SUFFIX);
+  let data: Partial<Journal>;
   try {
-    data = JSON.parse(fs.readFileSync(journal, 'utf8')) as typeof data;
-  } catch {
-    return false;
+    data = JSON.parse(fs.readFileSync(journal, 'utf8')) as Partial<Journal>;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return false;
+    if (code) throw new UserError(`cannot read ${journal}, left by an interrupted ganeti-os write: ${errorMessage(err)}; nothing was changed`);
+    throw new UserError(`${journal}, left by an interrupted ganeti-os write, is damaged; nothing was changed`, [
+      'Check the files it lists by hand (each .ganeti-os-old file is the previous version of its neighbour), then remove it.',
+    ]);
   }
-  rollBack(data.entries ?? [], data.createdDirs ?? []);
-  fs.rmSync(journal, { force: true });
+  try {
+    if (data.state === 'committed') {
+      if (!finishCommitted(data.entries ?? [], journal)) throw new Error('could not remove the backups');
+      return false;
+    }
+    rollBack(data.entries ?? [], data.createdDirs ?? []);
+    fs.rmSync(journal, { force: true });
+  } catch (err) {
+    throw new UserError(`could not undo the interrupted ganeti-os write in ${root}: ${errorMessage(err)}; nothing was changed`, [
+      `The journal ${journal} is kept for the next attempt.`,
+    ]);
+  }
   return true;
 }

@@ -5,7 +5,8 @@
 # tarballs. Sourced by lib/steps.sh.
 
 # Bump when what goes into a cached tarball changes, so old entries are not reused.
-DEB_CACHE_FORMAT=1
+# 2: entries no longer keep the node's proxy, resolv.conf, hostname or mirror credentials.
+DEB_CACHE_FORMAT=2
 # Where the node's apt configuration lives (a test may point it elsewhere).
 DEB_APT_ETC=${DEB_APT_ETC:-/etc/apt}
 
@@ -151,10 +152,12 @@ deb_resolve_mirror() {
     DEB_MIRROR_FROM_NODE=yes
   fi
   MIRROR=${MIRROR%/}
-  gos_debug "mirror $MIRROR"
+  gos_debug "mirror $(deb_public_url "$MIRROR")"
 }
 
 # deb_resolve_proxy: PROXY from the configuration, else apt's own proxy setting on this node.
+# The proxy serves the install only: it reaches the installer through the environment and
+# mmdebstrap's --aptopt, and deb_scrub_node_settings removes it from the installed tree.
 deb_resolve_proxy() {
   if [[ -z $PROXY ]] && command -v apt-config >/dev/null; then
     local line
@@ -164,8 +167,40 @@ deb_resolve_proxy() {
   fi
   if [[ -n $PROXY ]]; then
     export http_proxy=$PROXY https_proxy=$PROXY ftp_proxy=$PROXY
-    gos_debug "proxy $PROXY"
+    gos_log "downloading through the proxy $(deb_public_url "$PROXY") (for the install only: instances do not keep it)"
   fi
+}
+
+# deb_public_url URL: URL without the user name and password it may carry (user:secret@host):
+# the node's credentials stay on the node, out of instances and logs.
+deb_public_url() {
+  printf '%s' "$1" | sed -E 's#^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@#\1#'
+}
+
+# deb_scrub_node_settings ROOT: remove from an installed tree what belongs to the node that
+# installed it, not to the instance: the proxy (mmdebstrap's --aptopt file, any
+# Acquire::*::Proxy setting), the node's /etc/resolv.conf and /etc/hostname (mmdebstrap and
+# debootstrap copy them in so that the install can resolve names; systemd-resolved keeps a backup
+# of the first), the installer's log (it names the mirror) and credentials in apt's sources. Run
+# on every new base system before it is cached, and again on each instance (older caches).
+deb_scrub_node_settings() {
+  local root=$1 f
+  rm -f -- "$root/etc/apt/apt.conf.d/99mmdebstrap" "$root/etc/dpkg/dpkg.cfg.d/99mmdebstrap" \
+    "$root/etc/.resolv.conf.systemd-resolved.bak" "$root/var/log/bootstrap.log" "$root/etc/hostname"
+  # A symlink (systemd-resolved's stub) belongs to the instance; a plain file is the node's copy.
+  if [[ -f $root/etc/resolv.conf && ! -L $root/etc/resolv.conf ]]; then rm -f -- "$root/etc/resolv.conf"; fi
+  for f in "$root/etc/apt/apt.conf" "$root"/etc/apt/apt.conf.d/*; do
+    if [[ -f $f && ! -L $f ]] && grep -qi 'proxy' -- "$f"; then
+      sed -i -e '/[Pp][Rr][Oo][Xx][Yy]/d' -- "$f"
+      if [[ ! -s $f ]]; then rm -f -- "$f"; fi
+    fi
+  done
+  for f in "$root/etc/apt/sources.list" "$root"/etc/apt/sources.list.d/*.list "$root"/etc/apt/sources.list.d/*.sources; do
+    if [[ -f $f && ! -L $f ]] && grep -Eq '://[^/@[:space:]]*@' -- "$f"; then
+      sed -i -E 's#([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@[:space:]]*@#\1#g' -- "$f"
+    fi
+  done
+  rm -f -- "$root"/etc/apt/auth.conf "$root"/etc/apt/auth.conf.d/*
 }
 
 # deb_is_ubuntu: does the variant install Ubuntu (by mirror or well-known codename)?
@@ -210,28 +245,29 @@ deb_installer() {
   esac
 }
 
-# deb_build_tarball OUT PACKAGES...: install the base system into the tarball OUT.
+# deb_build_tarball OUT PACKAGES...: install the base system into a directory, take out what
+# belongs to this node (deb_scrub_node_settings) and the SSH host keys, and pack it as OUT.
 deb_build_tarball() {
   local out=$1 tool list tmp
   shift
   tool=$(deb_installer)
   list=$(printf '%s\n' "$@" | paste -sd, -)
-  gos_log "installing $SUITE ($ARCH) from $MIRROR with $tool${list:+, with $list}"
+  gos_log "installing $SUITE ($ARCH) from $(deb_public_url "$MIRROR") with $tool${list:+, with $list}"
+  gos_mktemp_dir tmp
   case $tool in
     mmdebstrap)
       # The hooks run in mmdebstrap's shell, with the chroot as $1.
       # shellcheck disable=SC2016
-      local -a args=(--quiet --mode=root --variant="$INSTALL_VARIANT" --architectures="$ARCH"
+      local -a args=(--quiet --mode=root --format=directory --variant="$INSTALL_VARIANT" --architectures="$ARCH"
         --components="${COMPONENTS// /,}"
-        --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*'
         --customize-hook='if [ -f "$1"/lib/systemd/system/systemd-networkd.service ]; then chroot "$1" systemctl enable systemd-networkd.service; fi')
       if [[ -n $list ]]; then args+=(--include="$list"); fi
+      # Written into the tree's apt.conf.d/99mmdebstrap for the install; scrubbed below.
       if [[ -n $PROXY ]]; then args+=(--aptopt="Acquire::http::Proxy \"$PROXY\""); fi
       if [[ -n ${KEYRING-} ]]; then args+=(--keyring="$KEYRING"); fi
-      mmdebstrap "${args[@]}" "$SUITE" "$out" "$MIRROR" </dev/null >&2 || return 1
+      mmdebstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR" </dev/null >&2 || return 1
       ;;
     debootstrap)
-      gos_mktemp_dir tmp
       # systemd-resolved's maintainer scripts break debootstrap's second stage (it replaces
       # /etc/resolv.conf): leave it out; networkd then cannot pass DHCP's name servers on.
       if [[ ,$list, == *,systemd-resolved,* ]]; then
@@ -243,16 +279,19 @@ deb_build_tarball() {
       if [[ $INSTALL_VARIANT == minbase ]]; then args+=(--variant=minbase); fi
       if [[ -n ${KEYRING-} ]]; then args+=(--keyring="$KEYRING"); fi
       debootstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR" </dev/null >&2 || return 1
-      rm -f "$tmp/root"/etc/ssh/ssh_host_* "$tmp/root"/var/cache/apt/archives/*.deb
-      rm -rf "$tmp/root"/var/lib/apt/lists/*_Packages "$tmp/root/debootstrap"
+      rm -f -- "$tmp/root"/var/cache/apt/archives/*.deb
+      rm -rf -- "$tmp/root"/var/lib/apt/lists/*_Packages "$tmp/root/debootstrap"
       if [[ -f $tmp/root/lib/systemd/system/systemd-networkd.service ]]; then
         mkdir -p "$tmp/root/etc/systemd/system/multi-user.target.wants" "$tmp/root/etc/systemd/system/sockets.target.wants"
         ln -sf /lib/systemd/system/systemd-networkd.service "$tmp/root/etc/systemd/system/multi-user.target.wants/"
         ln -sf /lib/systemd/system/systemd-networkd.socket "$tmp/root/etc/systemd/system/sockets.target.wants/"
       fi
-      tar --numeric-owner --xattrs --xattrs-include='*' --acls -C "$tmp/root" -cf "$out" . || return 1
       ;;
   esac
+  rm -f -- "$tmp/root"/etc/ssh/ssh_host_*
+  deb_scrub_node_settings "$tmp/root"
+  tar --numeric-owner --xattrs --xattrs-include='*' --acls -C "$tmp/root" -cf "$out" . || return 1
+  gos_pop_cleanup
 }
 
 # deb_base_tarball VAR PACKAGES...: a tarball of the base system with PACKAGES, from the cache

@@ -7,6 +7,10 @@
 . "$GOS_DIR/lib/debian-disk.sh"
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/debian-system.sh"
+# shellcheck source=/dev/null
+. "$GOS_DIR/lib/debian-network.sh"
+# shellcheck source=/dev/null
+. "$GOS_DIR/lib/debian-identity.sh"
 
 DEB_STREAM_MAGIC='GANETI-OS-DEBIAN-EXPORT 1'
 
@@ -55,75 +59,6 @@ deb_short_name() {
 
 # --- configuring the installed system -------------------------------------------------------
 
-# deb_nic_is_static I: does NIC I get a static address?
-deb_nic_is_static() {
-  local ip=NIC_${1}_IP
-  case $(gos_param network) in
-    auto | static) [[ -n ${!ip-} ]] ;;
-    *) return 1 ;;
-  esac
-}
-
-# deb_nameservers: the name servers for static addresses (the parameter, else the node's).
-deb_nameservers() {
-  local given
-  given=$(gos_param dns-servers)
-  if [[ -n $given ]]; then
-    local -a list
-    read -r -a list <<<"$given"
-    printf '%s\n' "${list[@]}"
-    return 0
-  fi
-  [[ -f /etc/resolv.conf ]] || return 0
-  awk '$1 == "nameserver" && $2 !~ /^127\./ && $2 != "::1" { print $2 }' /etc/resolv.conf
-}
-
-# deb_prefix_len SUBNET: the prefix length of a CIDR subnet (32 when there is none).
-deb_prefix_len() {
-  if [[ $1 == */* ]]; then printf '%s' "${1#*/}"; else printf '32'; fi
-}
-
-# deb_write_network ROOT: systemd-networkd files matching each NIC by its MAC address, so the
-# guest's interface names do not matter: static from NIC_N_IP with the network's subnet and
-# gateway, DHCP otherwise.
-deb_write_network() {
-  local root=$1 dir i mac ip subnet gw file ns domain
-  dir=$root/etc/systemd/network
-  mkdir -p -- "$dir"
-  rm -f -- "$dir"/10-ganeti-nic*.network
-  if [[ $(gos_param network) == none ]]; then return 0; fi
-  domain=${INSTANCE_NAME#*.}
-  if [[ $domain == "$INSTANCE_NAME" ]]; then domain=''; fi
-  for ((i = 0; i < ${NIC_COUNT:-0}; i++)); do
-    mac=NIC_${i}_MAC ip=NIC_${i}_IP subnet=NIC_${i}_NETWORK_SUBNET gw=NIC_${i}_NETWORK_GATEWAY
-    [[ -n ${!mac-} ]] || continue
-    file=$dir/10-ganeti-nic$i.network
-    {
-      printf '# Written by the %s OS definition from Ganeti NIC %s; rename rewrites it.\n' "$GOS_OS_NAME" "$i"
-      printf '[Match]\nMACAddress=%s\n\n[Network]\n' "${!mac}"
-      if deb_nic_is_static "$i"; then
-        printf 'Address=%s/%s\n' "${!ip}" "$(deb_prefix_len "${!subnet-}")"
-        if [[ -n ${!gw-} ]]; then printf 'Gateway=%s\n' "${!gw}"; fi
-        while IFS= read -r ns; do
-          if [[ -n $ns ]]; then printf 'DNS=%s\n' "$ns"; fi
-        done < <(deb_nameservers)
-        if [[ -n $domain ]]; then printf 'Domains=%s\n' "$domain"; fi
-      else
-        printf 'DHCP=yes\n'
-      fi
-    } >"$file"
-  done
-}
-
-# deb_host_address: the address /etc/hosts gives the instance's name.
-deb_host_address() {
-  if ((${NIC_COUNT:-0} > 0)) && deb_nic_is_static 0; then
-    printf '%s' "$NIC_0_IP"
-  else
-    printf '127.0.1.1'
-  fi
-}
-
 # deb_write_names ROOT [OLD]: hostname, mailname and /etc/hosts for INSTANCE_NAME. Lines of
 # /etc/hosts naming OLD or the new name are replaced; everything else is kept.
 deb_write_names() {
@@ -161,21 +96,26 @@ deb_write_fstab() {
   } >"$root/etc/fstab"
 }
 
-# deb_write_apt_sources ROOT
+# deb_write_apt_sources ROOT: the instance's apt sources, from MIRROR (and the security
+# archive), without any user name or password the node's URLs carry.
 deb_write_apt_sources() {
-  local root=$1 security=${SECURITY_MIRROR:-}
+  local root=$1 security=${SECURITY_MIRROR:-} public
+  public=$(deb_public_url "$MIRROR")
+  if [[ $public != "$MIRROR" ]]; then
+    gos_log "the mirror's credentials stay on the node: the instance's apt sources name $public"
+  fi
   {
     printf '# Written by the %s OS definition.\n' "$GOS_OS_NAME"
-    printf 'deb %s %s %s\n' "$MIRROR" "$SUITE" "$COMPONENTS"
+    printf 'deb %s %s %s\n' "$public" "$SUITE" "$COMPONENTS"
     case $SUITE in
       sid | unstable | experimental | testing) ;;
       *)
-        printf 'deb %s %s-updates %s\n' "$MIRROR" "$SUITE" "$COMPONENTS"
+        printf 'deb %s %s-updates %s\n' "$public" "$SUITE" "$COMPONENTS"
         if deb_is_ubuntu; then
-          printf 'deb %s %s-security %s\n' "${security:-$MIRROR}" "$SUITE" "$COMPONENTS"
+          printf 'deb %s %s-security %s\n' "$(deb_public_url "${security:-$MIRROR}")" "$SUITE" "$COMPONENTS"
         else
           if [[ -z $security && $DEB_MIRROR_FROM_NODE == yes ]]; then security=$(deb_node_security_mirror || true); fi
-          if [[ -n $security ]]; then printf 'deb %s %s-security %s\n' "${security%/}" "$SUITE" "$COMPONENTS"; fi
+          if [[ -n $security ]]; then printf 'deb %s %s-security %s\n' "$(deb_public_url "${security%/}")" "$SUITE" "$COMPONENTS"; fi
         fi
         ;;
     esac
@@ -339,6 +279,7 @@ deb_save_host_keys() {
       gos_push_cleanup umount -- "$mnt"
       deb_fault reinstall-mounted
       cp -p -- "$mnt"/etc/ssh/ssh_host_* "$dir/" 2>/dev/null || true
+      deb_save_machine_id "$mnt" "$dir"
       gos_pop_cleanup
     fi
     gos_pop_cleanup
@@ -380,6 +321,7 @@ gos_step_create() {
   if [[ $(gos_param network) == static && -z ${NIC_0_IP-} ]]; then
     gos_die "parameter network is static but NIC 0 has no IP address (set one with --net 0:ip=...)"
   fi
+  deb_plan_network
   if [[ $(gos_param swap) == yes ]]; then
     ((DISK_COUNT >= 2)) || gos_die "parameter swap=yes needs a second disk (disk 1) to use as swap"
     swapdisk=${DISK_1_PATH-}
@@ -454,14 +396,17 @@ gos_step_create() {
   fi
 
   deb_fault configure
+  deb_scrub_node_settings "$root"
   deb_write_names "$root"
   deb_write_fstab "$root" "$fstype" "$uuid" "$swap_uuid"
   deb_write_apt_sources "$root"
   deb_write_network "$root"
+  deb_write_resolv_conf "$root"
   deb_write_console "$root"
   deb_write_root_access "$root"
   deb_write_host_keys "$root" "$keys" "$tmp/newkeys"
   : >"$root/etc/machine-id"
+  deb_keep_machine_id "$root" "$keys"
   rm -f -- "$root/var/lib/systemd/random-seed" "$root/etc/udev/rules.d/70-persistent-net.rules"
   find "$root/var/cache/apt/archives" -type f -name '*.deb' -delete 2>/dev/null || true
 
@@ -646,6 +591,8 @@ gos_step_import() {
   fi
   deb_fault import-finish
   gos_log "imported disk $IMPORT_INDEX: $fstype root $uuid (was $old), partition style $style"
+  # Identity (lib/debian-identity.sh): the rename Ganeti runs next reads this marker.
+  if [[ $IMPORT_INDEX == 0 ]]; then deb_mark_imported "$root"; fi
 }
 
 # --- rename ---------------------------------------------------------------------------------
@@ -666,10 +613,13 @@ gos_step_rename() {
     gos_die "the instance's hostname is '$current', neither the old name $OLD_INSTANCE_NAME nor the new name $INSTANCE_NAME: not renaming a system this definition did not set up"
   fi
   deb_fault rename-write
+  deb_plan_network
   deb_write_names "$root" "$OLD_INSTANCE_NAME"
   if compgen -G "$root/etc/systemd/network/10-ganeti-nic*.network" >/dev/null; then
     deb_write_network "$root"
   fi
+  deb_fault rename-identity
+  deb_rename_identity "$root" "$tmp"
   if [[ $OLD_INSTANCE_NAME == "$INSTANCE_NAME" ]]; then
     gos_log "instance $INSTANCE_NAME: name unchanged; names and addresses rewritten"
   else

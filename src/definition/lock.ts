@@ -1,0 +1,182 @@
+/**
+ * One ganeti-os command at a time per definition: a lock file created with O_EXCL that holds
+ * the owner's pid, host and process start time.
+ *
+ * Why not proper-lockfile: its staleness is an mtime refreshed by a timer, which the synchronous
+ * writer starves, and after a kill every next command waits out the stale period (10 s by
+ * default). Definitions live on the node's local disk, so the owner can be checked directly:
+ * a lock whose process is gone (or whose pid now belongs to a process started later) is taken
+ * over at once. Like flock(2), a dead holder never blocks anyone; unlike it, the lock works
+ * from Node without a native module.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { UserError, errorMessage } from '../errors';
+
+/** The lock of a definition directory (hidden: Ganeti's OS scan and packaging skip it). */
+export const LOCK_FILE = '.ganeti-os.lock';
+
+export interface LockOptions {
+  /** How long to wait for another command, in milliseconds (default 120 000). */
+  timeoutMs?: number;
+  /** Called once when the lock is held by another live process (its description). */
+  onWait?: (owner: string) => void;
+}
+
+/** Linux process start time (clock ticks since boot, /proc/PID/stat field 22), '' elsewhere. */
+function startTime(pid: number): string {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+interface Owner {
+  pid: number;
+  host: string;
+  start: string;
+}
+
+function parseOwner(text: string): Owner | undefined {
+  const [pid, host, start] = text.trim().split(/\s+/);
+  if (!/^\d+$/.test(pid ?? '') || !host) return undefined;
+  return { pid: Number(pid), host, start: start ?? '' };
+}
+
+function describe(o: Owner | undefined): string {
+  return o ? `pid ${o.pid} on ${o.host}` : 'a process that is just starting';
+}
+
+/** Whether the holder described by `text` (written at `mtimeMs`) is certainly gone. */
+function isStale(text: string, mtimeMs: number): boolean {
+  const o = parseOwner(text);
+  // Created but not yet written: stale only if it stayed so (its creator died in between).
+  if (!o) return Date.now() - mtimeMs > 10_000;
+  if (o.host !== os.hostname()) return false;
+  try {
+    process.kill(o.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true;
+  }
+  return o.start !== '' && startTime(o.pid) !== '' && startTime(o.pid) !== o.start;
+}
+
+function tryRemove(p: string): void {
+  for (let i = 0; i < 2; i++) {
+    try {
+      fs.rmSync(p, { force: true });
+      return;
+    } catch {
+      // try once more: a transient error must not leave a lock behind
+    }
+  }
+}
+
+/** Remove a stale lock unless someone replaced it meanwhile (guarded by a short-lived breaker file). */
+function breakStale(lockPath: string, seen: string): void {
+  const breaker = `${lockPath}.break`;
+  let fd: number;
+  try {
+    fd = fs.openSync(breaker, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // Another command is breaking it; a breaker left by a kill goes after a while.
+    try {
+      if (Date.now() - fs.statSync(breaker).mtimeMs > 10_000) tryRemove(breaker);
+    } catch {
+      // gone already
+    }
+    return;
+  }
+  try {
+    fs.closeSync(fd);
+    let now = '';
+    try {
+      now = fs.readFileSync(lockPath, 'utf8');
+    } catch {
+      return;
+    }
+    if (now === seen) fs.rmSync(lockPath, { force: true });
+  } finally {
+    tryRemove(breaker);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Run `fn` holding the lock file `lockPath` (for `what`, named in messages). Waits while a live
+ * process holds it (polling, up to `timeoutMs`); takes over a lock whose holder is gone.
+ * Throws UserError when the lock cannot be created (ENOSPC, EACCES, ...) or the wait times out.
+ * The lock is released however `fn` ends.
+ */
+export async function withLock<T>(lockPath: string, what: string, fn: () => T | Promise<T>, opts: LockOptions = {}): Promise<T> {
+  const me = `${process.pid} ${os.hostname()} ${startTime(process.pid)}\n`;
+  const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  let told = false;
+  for (;;) {
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(lockPath, 'wx', 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new UserError(`cannot lock ${what} (${lockPath}): ${errorMessage(err)}; nothing was changed`);
+      }
+    }
+    if (fd !== undefined) {
+      try {
+        fs.writeSync(fd, me);
+        fs.closeSync(fd);
+      } catch (err) {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          // already closed
+        }
+        tryRemove(lockPath);
+        throw new UserError(`cannot lock ${what} (${lockPath}): ${errorMessage(err)}; nothing was changed`);
+      }
+      break;
+    }
+    let text = '';
+    let mtimeMs = Date.now();
+    try {
+      text = fs.readFileSync(lockPath, 'utf8');
+      mtimeMs = fs.statSync(lockPath).mtimeMs;
+    } catch {
+      continue; // released meanwhile: try again at once
+    }
+    if (isStale(text, mtimeMs)) {
+      try {
+        breakStale(lockPath, text);
+      } catch (err) {
+        throw new UserError(`cannot take over the stale lock ${lockPath} of ${what}: ${errorMessage(err)}; nothing was changed`);
+      }
+      continue;
+    }
+    const owner = describe(parseOwner(text));
+    if (Date.now() > deadline) {
+      throw new UserError(`another ganeti-os command (${owner}) is still changing ${what}; nothing was changed`, [
+        `Run again when it has finished. If no such process runs, remove ${lockPath}.`,
+      ]);
+    }
+    if (!told) {
+      opts.onWait?.(owner);
+      told = true;
+    }
+    await sleep(50 + Math.floor(Math.random() * 100));
+  }
+  try {
+    return await fn();
+  } finally {
+    let mine = false;
+    try {
+      mine = fs.readFileSync(lockPath, 'utf8') === me;
+    } catch {
+      mine = true;
+    }
+    if (mine) tryRemove(lockPath);
+  }
+}

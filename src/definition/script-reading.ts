@@ -1,0 +1,233 @@
+/**
+ * What an OS definition's shell code reads, found by reading it (never by running it): the files
+ * its scripts source, where it keeps per-variant configuration, and which OS_API_VERSION values
+ * it accepts. Works for definitions ganeti-os did not write (ganeti-instance-debootstrap's
+ * common.sh, instance-image, ...); whatever cannot be told for sure is left out, so findings
+ * built on it are never false alarms.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { OS_SCRIPTS, effectiveApiVersion } from '../ganeti/rules';
+
+/** A shell file of the definition: its name inside the directory and its text. */
+export interface ShellText {
+  rel: string;
+  text: string;
+}
+
+const MAX_SHELL_BYTES = 256 * 1024;
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function readSmall(p: string): string | undefined {
+  try {
+    const st = fs.statSync(p);
+    if (!st.isFile() || st.size > MAX_SHELL_BYTES) return undefined;
+    return fs.readFileSync(p, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Which shell runs a script, from its `#!` line: 'bash', 'sh', or undefined (not a shell script). */
+export function shellOf(text: string): 'bash' | 'sh' | undefined {
+  if (!text.startsWith('#!')) return undefined;
+  const line = text.split('\n')[0].replace(/\r$/, '');
+  const m = /^#!\s*(?:\S*\/env\s+(?:-\S+\s+)*)?\S*?\/?(bash|sh|dash|ksh|mksh)(?:\s|$)/.exec(line);
+  if (!m) return undefined;
+  return m[1] === 'bash' ? 'bash' : 'sh';
+}
+
+/** Lines with backslash-newline continuations joined, as the shell reads them. */
+function logicalLines(text: string): string[] {
+  return text.replace(/\\\r?\n/g, ' ').split(/\r?\n/);
+}
+
+export interface SourcedFile {
+  /** Path inside the definition directory. */
+  rel: string;
+  /** The file that sources it. */
+  by: string;
+  line: number;
+  /** Guarded by a test (`[ -f x ] && . x`) or sourced through an "if present" helper. */
+  optional: boolean;
+}
+
+/**
+ * Absolute paths sourced on the node: `. /etc/default/x` or `. "$VAR"` where the shell code
+ * assigns VAR one literal absolute path (debootstrap's DEFAULT_FILE). Only those that exist.
+ */
+export function nodeSourcedFiles(texts: ShellText[]): string[] {
+  const assigned = new Map<string, Set<string>>();
+  for (const { text } of texts) {
+    for (const m of text.matchAll(/^\s*(?:export\s+|readonly\s+|local\s+)?([A-Za-z_]\w*)=["']?(\/[^"'\s$`;]+)["']?\s*$/gm)) {
+      if (!assigned.has(m[1])) assigned.set(m[1], new Set());
+      assigned.get(m[1])!.add(m[2]);
+    }
+  }
+  const out = new Set<string>();
+  for (const { text } of texts) {
+    for (const line of logicalLines(text)) {
+      const code = line.replace(/^\s*#.*$/, '');
+      for (const m of code.matchAll(/(?:^|[;&|({]|\bthen|\bdo|\belse)\s*(?:\.|source)\s+("?)(\S+?)\1(?:\s|$|;)/g)) {
+        const arg = m[2];
+        let p: string | undefined;
+        if (arg.startsWith('/') && !arg.includes('$')) p = arg;
+        else {
+          const v = /^\$\{?([A-Za-z_]\w*)\}?$/.exec(arg);
+          const vals = v ? assigned.get(v[1]) : undefined;
+          if (vals && vals.size === 1) p = [...vals][0];
+        }
+        if (p && isFile(p)) out.add(p);
+      }
+    }
+  }
+  return [...out];
+}
+
+/** The argument of a `.`/`source` command when it names a file of the definition itself. */
+function ownPath(arg: string): string | undefined {
+  const a = arg.trim();
+  if (!a.includes('$')) {
+    const lit = a.replace(/^["']|["']$/g, '').split(/\s/)[0];
+    if (!lit || lit.startsWith('/')) return undefined;
+    return path.posix.normalize(lit);
+  }
+  // "$GOS_DIR/lib/x.sh", "$(dirname "$0")/common.sh", "$(dirname "$(readlink -f "$0")")/lib/x.sh"
+  if (!/GOS_DIR|dirname\b[^\n]*\$0|\$\{?0\}?\b|BASH_SOURCE/.test(a)) return undefined;
+  const m = /\/((?:[\w.+-]+\/)*[\w.+-]+)["']?\s*(?:$|\|\||&&|;|#|\))/.exec(a.replace(/^.*[)}]\s*"?(?=\/)/, ''));
+  if (!m || m[1].includes('$')) return undefined;
+  return path.posix.normalize(m[1]);
+}
+
+/**
+ * Files the definition's shell code sources from its own directory, following `.`/`source`
+ * from the scripts through every file they reach. Names with variables in them (a variant's
+ * configuration) are left out.
+ */
+export function sourcedFiles(dir: string): SourcedFile[] {
+  const out: SourcedFile[] = [];
+  const seen = new Set<string>();
+  const queue = OS_SCRIPTS.filter((s) => isFile(path.join(dir, s)));
+  for (const s of queue) seen.add(s);
+  while (queue.length) {
+    const rel = queue.shift()!;
+    const text = readSmall(path.join(dir, rel));
+    if (text === undefined) continue;
+    logicalLines(text).forEach((line, i) => {
+      const code = line.replace(/^\s*#.*$/, '');
+      for (const m of code.matchAll(/(?:^|[;&|({]|\bthen|\bdo|\belse)\s*(?:\.|source)\s+(\S.*)$/g)) {
+        const target = ownPath(m[1]);
+        if (!target) continue;
+        const optional = /\[\[?\s+-[efrs]\s|\btest\s+-[efrs]\s/.test(code);
+        out.push({ rel: target, by: rel, line: i + 1, optional });
+        if (!seen.has(target)) {
+          seen.add(target);
+          queue.push(target);
+        }
+      }
+    });
+  }
+  return out;
+}
+
+/** The text of the shell files in an OS directory (scripts and *.sh, top level and lib/), small ones only. */
+export function shellTexts(dir: string): ShellText[] {
+  const out: ShellText[] = [];
+  for (const sub of ['', 'lib']) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(dir, sub)).sort();
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (!(OS_SCRIPTS.includes(n) || n.endsWith('.sh'))) continue;
+      const rel = sub ? `${sub}/${n}` : n;
+      const text = readSmall(path.join(dir, rel));
+      if (text !== undefined) out.push({ rel, text });
+    }
+  }
+  return out;
+}
+
+export interface VariantConfigSource {
+  /** Absolute directory the scripts read variant files from (undefined: not known). */
+  dir?: string;
+  /** File name extension including the dot ('.conf', '.rb'), or '' for none. */
+  ext: string;
+}
+
+/**
+ * Where the shell code reads a variant's configuration: `$VARIANTS_DIR/$OS_VARIANT.conf` with a
+ * `: ${VARIANTS_DIR:="/etc/..."}` default (ganeti-instance-debootstrap), or a literal
+ * `/dir/$OS_VARIANT.ext`. Undefined when the code reads none, or several.
+ */
+export function variantConfigSource(texts: ShellText[]): VariantConfigSource | undefined {
+  const defaults = new Set<string>();
+  const reads = new Map<string, VariantConfigSource>();
+  for (const { text } of texts) {
+    for (const m of text.matchAll(/\bVARIANTS_DIR:?=["']?(\/[^"'\s}]+)/g)) defaults.add(m[1].replace(/\/+$/, ''));
+    for (const m of text.matchAll(/(\$\{?VARIANTS_DIR\}?|\/[^"'\s$]+)\/\$\{?OS_VARIANT\}?(\.[A-Za-z0-9]+)?/g)) {
+      const ext = m[2] ?? '';
+      const dir = m[1].startsWith('$') ? undefined : m[1].replace(/\/+$/, '');
+      reads.set(`${dir ?? '$'}\0${ext}`, { dir, ext });
+    }
+  }
+  if (reads.size !== 1) return undefined;
+  const [r] = [...reads.values()];
+  if (r.dir) return r;
+  return defaults.size === 1 ? { dir: [...defaults][0], ext: r.ext } : { ext: r.ext };
+}
+
+/**
+ * Whether the shell code refuses the OS_API_VERSION Ganeti passes for `versions` (the highest
+ * supported one listed): it compares the variable for equality with literal versions only, not
+ * that one, and has an error path about an unknown/unsupported version. A message naming what it
+ * accepts, or undefined (accepted, or cannot tell: ranges like -ge are taken as accepting).
+ */
+export function apiVersionRejection(texts: ShellText[], versions: readonly number[]): string | undefined {
+  const passed = effectiveApiVersion(versions);
+  if (passed === undefined) return undefined;
+  const accepted = new Set<number>();
+  let errorPath: string | undefined;
+  let file = '';
+  const V = String.raw`"?\$\{?OS_API_VERSION\}?"?`;
+  for (const { rel, text } of texts) {
+    const joined = logicalLines(text).join('\n');
+    if (new RegExp(`${V}\\s*-(?:ge|gt|le|lt|ne)\\b|\\(\\(\\s*OS_API_VERSION`).test(joined)) return undefined;
+    let found = false;
+    for (const m of joined.matchAll(new RegExp(`${V}\\s*(?:==?|-eq)\\s*["']?(\\d+)`, 'g'))) {
+      accepted.add(Number(m[1]));
+      found = true;
+    }
+    for (const m of joined.matchAll(new RegExp(`["']?(\\d+)["']?\\s*(?:==?|-eq)\\s*${V}`, 'g'))) {
+      accepted.add(Number(m[1]));
+      found = true;
+    }
+    for (const m of joined.matchAll(new RegExp(`case\\s+${V}\\s+in\\b([\\s\\S]*?)\\besac\\b`, 'g'))) {
+      for (const p of m[1].matchAll(/^\s*\(?\s*((?:["']?[\w*?]+["']?\s*\|\s*)*["']?[\w*?]+["']?)\s*\)/gm)) {
+        for (const alt of p[1].split('|').map((x) => x.trim().replace(/["']/g, ''))) {
+          if (/^\d+$/.test(alt)) accepted.add(Number(alt));
+          else if (alt !== '*' && /[*?]/.test(alt)) return undefined;
+        }
+      }
+      found = true;
+    }
+    // An error about the interface version itself ("Unknown OS API VERSION 20").
+    const err = /^.*\b(?:unknown|unsupported|not supported|invalid|wrong)\b[^\n]*\bapi\b.*$/im.exec(joined);
+    if (found && err && !errorPath) {
+      errorPath = err[0].trim();
+      file = rel;
+    }
+  }
+  if (!accepted.size || !errorPath || accepted.has(passed)) return undefined;
+  const list = [...accepted].sort((a, b) => a - b).join(', ');
+  return `the scripts accept OS_API_VERSION ${list} only (${file}: ${JSON.stringify(errorPath.slice(0, 100))}), but Ganeti passes OS_API_VERSION=${passed}: every instance operation fails`;
+}

@@ -1,0 +1,54 @@
+/**
+ * A working directory for system tests of the debian template: a definition written by
+ * `ganeti-os new` (bin/ganeti-os.js, so build first), a private TMPDIR for its scripts (the leak
+ * check looks there), a log directory for Ganeti's OS logs, and a release that never deletes
+ * through a mount or a loop device a failed test left behind.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { resources } from './disks';
+
+const CLI = path.join(__dirname, '..', '..', 'bin', 'ganeti-os.js');
+
+export interface DebianWorkspace {
+  /** The test's directory (under the system's temporary directory). */
+  work: string;
+  /** TMPDIR of the definition's scripts. */
+  tmp: string;
+  /** Where Ganeti writes the OS logs (create, rename). */
+  logdir: string;
+  /** The definition, named debian-os. */
+  osDir: string;
+}
+
+/**
+ * A new workspace named after prefix, its definition's defaults.conf ending with TMPDIR and
+ * the extra lines given. Throws when `ganeti-os new` fails.
+ */
+export function debianWorkspace(prefix: string, extraConfig: string[] = []): DebianWorkspace {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const tmp = path.join(work, 'tmp');
+  fs.mkdirSync(tmp);
+  const r = spawnSync(process.execPath, [CLI, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
+  const osDir = path.join(work, 'debian-os');
+  fs.appendFileSync(path.join(osDir, 'defaults.conf'), [`TMPDIR=${tmp}`, ...extraConfig, ''].join('\n'));
+  return { work, tmp, logdir: path.join(work, 'log'), osDir };
+}
+
+/** Unmounts and detaches what is left under the workspace, then removes it. */
+export function releaseWorkspace(ws: DebianWorkspace | undefined): void {
+  if (!ws) return;
+  for (const l of resources(ws.work, ws.tmp).mounts) spawnSync('umount', [l.split(' ')[1]]);
+  for (const l of resources(ws.work, ws.tmp).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
+  fs.rmSync(ws.work, { recursive: true, force: true });
+}
+
+/** The newest Ganeti OS log whose name starts with prefix ('add-', 'rename-'). */
+export function newestLog(logdir: string, prefix: string): string {
+  const f = fs.readdirSync(logdir).filter((n) => n.startsWith(prefix)).sort().pop();
+  if (!f) throw new Error(`no ${prefix}* log in ${logdir}`);
+  return fs.readFileSync(path.join(logdir, f), 'utf8');
+}
