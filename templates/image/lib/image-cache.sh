@@ -130,9 +130,11 @@ img_extract() {
   case $format in
     raw | qcow2)
       # qemu-img reads qcow2 (and raw) through its block layer; offsets in whole sectors.
-      qemu-img dd -f "$format" -O raw bs=512 skip=$((offset / 512)) count=$((bytes / 512)) if="$file" of="$out.part" 2>/dev/null ||
+      # (qemu-img 7.2 counts skipped blocks in count: ask for both, keep BYTES.)
+      rm -f -- "$out.part"
+      qemu-img dd -f "$format" -O raw bs=512 skip=$((offset / 512)) count=$(((offset + bytes) / 512)) if="$file" of="$out.part" 2>/dev/null ||
         gos_die "could not read the image $file at byte $offset (qemu-img dd)"
-      dd if="$out.part" of="$out" bs=512 seek=$((offset / 512)) conv=notrunc status=none
+      dd if="$out.part" of="$out" bs=512 seek=$((offset / 512)) iflag=count_bytes count="$bytes" conv=notrunc status=none
       rm -f -- "$out.part"
       ;;
     xz | zst)

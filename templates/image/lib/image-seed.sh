@@ -147,9 +147,15 @@ img_write_network_config() {
       if [[ $route == "$i" ]]; then
         local to=0.0.0.0/0
         if [[ $NA_ADDR == *:* ]]; then to=::/0; fi
-        if [[ -n $NA_GW ]]; then
-          printf '    routes:\n      - to: %s\n        via: %s\n' "$(img_yq "$to")" "$(img_yq "$NA_GW")"
-          if [[ $NA_ONLINK == yes ]]; then printf '        on-link: true\n'; fi
+        if [[ -n $NA_GW && $NA_ONLINK == no ]]; then
+          # gateway4/6 rather than a route to 0.0.0.0/0: every cloud-init renderer (eni,
+          # sysconfig, netplan, networkd) turns it into the interface's default gateway, where
+          # eni renders routes with net-tools' route command, absent from most images.
+          local gwkey=gateway4
+          if [[ $NA_ADDR == *:* ]]; then gwkey=gateway6; fi
+          printf '    %s: %s\n' "$gwkey" "$(img_yq "$NA_GW")"
+        elif [[ -n $NA_GW ]]; then
+          printf '    routes:\n      - to: %s\n        via: %s\n        on-link: true\n' "$(img_yq "$to")" "$(img_yq "$NA_GW")"
         elif [[ $NA_ONLINK == yes ]]; then
           printf '    routes:\n      - to: %s\n        scope: link\n' "$(img_yq "$to")"
         fi
@@ -266,7 +272,7 @@ img_put_seed_disk() {
     iso)
       command -v xorriso >/dev/null || gos_die "seed-format iso needs xorriso (apt-get install xorriso)"
       iso=$tmp/seed.iso
-      xorriso -as genisoimage -quiet -output "$iso" -volid cidata -joliet -rock -- "${files[@]}" 2>/dev/null ||
+      xorriso -as genisoimage -quiet -output "$iso" -volid cidata -joliet -rock "${files[@]}" 2>/dev/null ||
         gos_die "could not build the seed ISO (xorriso)"
       (($(stat -c %s -- "$iso") <= size)) || gos_die "the seed disk $disk ($size bytes) is smaller than the seed volume"
       dd if="$iso" of="$disk" bs=64k conv=notrunc,fsync status=none || gos_die "could not write the seed volume onto $disk"
