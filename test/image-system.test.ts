@@ -7,7 +7,7 @@
  * seed, the grown table, the untouched disk size, the refusals (nothing written, nothing left
  * attached or mounted), export/import/rename and the instance-id rules of issue 16.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,7 +18,7 @@ import { GANETI_PYTHON, GANETI_PYTHONPATH, describeSystem } from './helpers/syst
 
 const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGanetiOsTestKeyOnlyForTestsXXXXXXXXXXXXXXXX test@ganeti-os';
-const NEEDS = ['qemu-img', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'mkfs.vfat', 'mcopy', 'xorriso', 'zstd', 'xz', 'mkfs.xfs', 'blkid', 'dumpe2fs'];
+const NEEDS = ['qemu-img', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'mkfs.vfat', 'mcopy', 'xorriso', 'zstd', 'xz', 'mkfs.xfs', 'blkid', 'dumpe2fs', 'curl', 'python3'];
 const MiB = 1024 * 1024;
 
 /** The harness, asynchronously (two Ganeti operations at once). */
@@ -49,6 +49,23 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
   let baseDefaults: string;
   let userData: string;
   const img: Record<string, BuiltImage> = {};
+  let server: ChildProcess | undefined;
+
+  /** A local HTTP server for the images directory; resolves to its port. */
+  const serve = (dir: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const code = [
+        'import functools, http.server, sys',
+        'h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])',
+        'h.log_message = lambda *a: None',
+        "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)",
+        'print(s.server_address[1], flush=True)',
+        's.serve_forever()',
+      ].join('\n');
+      server = spawn('python3', ['-c', code, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+      server.on('error', reject);
+      server.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    });
 
   const disk = (name: string) => path.join(work, name);
   const cli = (...args: string[]) => {
@@ -86,7 +103,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
   };
   const cacheEntries = () => fs.readdirSync(cache).filter((f) => !f.startsWith('.lock') && !f.endsWith('.lock'));
 
-  beforeAll(() => {
+  beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-image-'));
     tmp = path.join(work, 'tmp');
     cache = path.join(work, 'cache');
@@ -99,6 +116,8 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
     img.xz = fakeImage('gpt-root3', 'xz', images);
     img.xfs = fakeImage('xfs-root', 'qcow2', images);
     img.nolinux = fakeImage('no-linux', 'raw', images);
+    img.http = fakeImage('gpt-root3', 'raw', images);
+    const port = await serve(images);
     const junk = path.join(images, 'junk.img');
     fs.writeFileSync(junk, Buffer.alloc(MiB, 0x5a));
     img.junk = { path: junk, sha256: sh('sha256sum', [junk]).split(' ')[0], size: MiB };
@@ -121,12 +140,16 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
     add('wrongformat', img.gpt, 'FORMAT=raw');
     add('url', img.msdos);
     cli('add-variant', 'url', '--set', `IMAGE=file://${img.msdos.path}`);
+    add('http', img.http);
+    cli('add-variant', 'http', '--set', `IMAGE=http://127.0.0.1:${port}/gpt-root3.raw`);
+    cli('add-variant', 'http404', '--set', `IMAGE=http://127.0.0.1:${port}/missing.raw`, '--set', `SHA256=${'2'.repeat(64)}`);
     defaults = path.join(osDir, 'defaults.conf');
     baseDefaults = fs.readFileSync(defaults, 'utf8') + `CACHE_DIR=${cache}\nTMPDIR=${tmp}\n`;
     setConfig([]);
   });
 
   afterAll(() => {
+    server?.kill();
     if (!work) return;
     for (const l of resources(work, tmp).mounts) spawnSync('umount', [l.split(' ')[1]]);
     for (const l of resources(work, tmp).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
@@ -141,6 +164,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
       ['gpt', 40, /disk 0 \(.*\) is too small: 40 MiB, the image needs 48 MiB/],
       ['xfs', 512, /root filesystem of the image \(partition 3\) is xfs: .* name it with parameter seed-disk/],
       ['nolinux', 64, /found no ext2\/3\/4, xfs or btrfs root partition in the image .* \(partitions: 1\)/],
+      ['http404', 64, /could not download http:\/\/127\.0\.0\.1:\d+\/missing\.raw \(curl\)/],
     ];
     it.each(cases)('variant %s on a %d MiB disk', (variant, mib, message) => {
       const d = sparseDisk(disk(`refused-${variant}.img`), mib);
@@ -250,6 +274,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
       ['zst', 3],
       ['xz', 3],
       ['url', 1],
+      ['http', 3],
     ])('installs variant %s (root on partition %d), grown, seed in the root', (variant, nr) => {
       const d = sparseDisk(disk(`${variant}.img`), 128);
       const r = instanceOsAdd(instance(`${variant}.example.com`, variant, [d]), { logdir });
@@ -497,6 +522,8 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
       const g = validateOs(osDir, 'cloud+gone', {});
       expect(g.ok).toBe(false);
       expect(String(g.error)).toMatch(/the image of variant 'gone' is neither in the cache .* nor reachable at .*gone\.qcow2/);
+      const h = validateOs(osDir, 'cloud+http404', {});
+      expect(String(h.error)).toMatch(/the image of variant 'http404' is neither in the cache .* nor reachable at http:\/\/127\.0\.0\.1:\d+\/missing\.raw/);
     });
   });
 });

@@ -147,3 +147,36 @@ describe('image template: network-config from Ganeti NIC settings', () => {
     expect(r.out).toBe("version: 2\nethernets:\n  nic0:\n    match:\n      macaddress: 'aa:00:00:00:00:01'\n    dhcp4: true\n");
   });
 });
+
+describe('image template: downloads', () => {
+  /** img_fetch with a fake curl that records its arguments and environment. */
+  function fetchWith(conf: { PROXY?: string; aptProxy?: string }): { args: string; env: string; status: number | null } {
+    const bin = fs.mkdtempSync(path.join(work, 'bin-'));
+    fs.writeFileSync(path.join(bin, 'curl'), '#!/bin/sh\nprintf "%s\\n" "$@" > "$REC.args"\nenv > "$REC.env"\nfor a; do last=$a; done\n: > "$last.out" 2>/dev/null || true\n', { mode: 0o755 });
+    fs.writeFileSync(path.join(bin, 'apt-config'), `#!/bin/sh\n${conf.aptProxy ? `echo 'Acquire::http::Proxy "${conf.aptProxy}";'` : 'true'}\n`, { mode: 0o755 });
+    const rec = path.join(bin, 'rec');
+    const script = [
+      'set -euo pipefail',
+      'gos_log() { :; }; gos_die() { echo "$*" >&2; exit 1; }; gos_debug() { :; }',
+      '. "$1"',
+      'IMAGE=https://images.example/disk.qcow2 PROXY=$2 DOWNLOAD_TIMEOUT=60',
+      'img_fetch "$3/dest"',
+    ].join('\n');
+    const r = spawnSync('bash', ['-c', script, 'x', path.join(osDir, 'lib', 'image-cache.sh'), conf.PROXY ?? '', bin], {
+      encoding: 'utf8',
+      env: { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, REC: rec },
+    });
+    return { args: fs.readFileSync(`${rec}.args`, 'utf8'), env: fs.readFileSync(`${rec}.env`, 'utf8'), status: r.status };
+  }
+
+  it('uses PROXY for the download only, else apt\'s proxy, else none', () => {
+    const a = fetchWith({ PROXY: 'http://proxy.example:3128', aptProxy: 'http://apt.example:3142' });
+    expect(a.args).toContain('--proxy\nhttp://proxy.example:3128\n');
+    expect(a.env).not.toMatch(/_proxy=/i);
+    expect(a.args).toContain('https://images.example/disk.qcow2');
+    expect(fetchWith({ aptProxy: 'http://apt.example:3142' }).args).toContain('--proxy\nhttp://apt.example:3142\n');
+    const none = fetchWith({});
+    expect(none.args).toContain('--noproxy\n*\n');
+    expect(none.args).not.toContain('--proxy\n');
+  });
+});
