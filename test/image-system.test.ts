@@ -14,30 +14,13 @@ import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename, validateOs } from './helpers/ganeti';
 import { resources, sh, sparseDisk } from './helpers/disks';
 import { BuiltImage, extSize, fakeImage, isZero, partitionFs, partitions, withPartition } from './helpers/images';
-import { GANETI_PYTHON, GANETI_PYTHONPATH, describeSystem } from './helpers/system';
+import { ganetiAsync } from './helpers/ganeti-async';
+import { describeSystem } from './helpers/system';
 
 const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGanetiOsTestKeyOnlyForTestsXXXXXXXXXXXXXXXX test@ganeti-os';
 const NEEDS = ['qemu-img', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'mkfs.vfat', 'mcopy', 'xorriso', 'zstd', 'xz', 'mkfs.xfs', 'blkid', 'dumpe2fs', 'curl', 'python3'];
 const MiB = 1024 * 1024;
-
-/** The harness, asynchronously (two Ganeti operations at once). */
-function ganetiAsync(request: Record<string, unknown>): Promise<{ ok: boolean; error?: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(GANETI_PYTHON, [path.join(__dirname, 'ganeti', 'harness.py')], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', PYTHONPATH: GANETI_PYTHONPATH } });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', reject);
-    p.on('exit', () => {
-      try {
-        resolve(JSON.parse(out));
-      } catch (e) {
-        reject(e);
-      }
-    });
-    p.stdin.end(JSON.stringify(request));
-  });
-}
 
 describeSystem('image template: instances through Ganeti', { root: true, ganeti: true, commands: NEEDS }, () => {
   let work: string;
