@@ -39,7 +39,8 @@ printf 'UUID=%s\t/\text4\terrors=remount-ro\t0\t1\n' "$uuid" >"$root/etc/fstab"
 printf 'localhost\n' >"$root/etc/hostname"
 : >"$root/etc/machine-id"
 mkdir -p "$root/etc/cloud/cloud.cfg.d" "$root/boot/grub"
-printf 'datasource_list: [ NoCloud, None ]\n' >"$root/etc/cloud/cloud.cfg.d/90-ganeti-os-test.cfg"
+# NoCloud only; C.UTF-8 needs no locales package (cloud-init's default en_US.UTF-8 does).
+printf 'datasource_list: [ NoCloud, None ]\nlocale: C.UTF-8\n' >"$root/etc/cloud/cloud.cfg.d/90-ganeti-os-test.cfg"
 cat >"$root/boot/grub/grub.cfg" <<EOF
 serial --unit=0 --speed=115200
 terminal_input serial
