@@ -297,6 +297,19 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
       withPartition(d0, 2, (boot) => expect(fs.existsSync(path.join(boot, 'var/lib/cloud/seed'))).toBe(false));
     });
 
+    it('installs an image without a Linux root when a seed disk is named: GPT backup moved, nothing grown', () => {
+      const d0 = sparseDisk(disk('nolinux.img'), 64);
+      const d1 = sparseDisk(disk('nolinux-seed.img'), 2);
+      const r = instanceOsAdd(instance('esp.example.com', 'nolinux', [d0, d1], { osparams: { 'seed-disk': '1' } }), { logdir });
+      expect(r.error).toBeUndefined();
+      expectNoLeaks();
+      const t = partitions(d0);
+      expect(t.lastlba).toBe(64 * 2048 - 34);
+      expect(t.partitions).toEqual([expect.objectContaining({ nr: 1, start: 2048, sectors: 16384 })]);
+      expect(sh('sfdisk', ['--verify', d0])).not.toMatch(/backup|corrupt/i);
+      expect(sh('mtype', ['-i', d1, '::meta-data'])).toContain("local-hostname: 'esp.example.com'");
+    });
+
     it('fetches an uncached image once while two creates want it', async () => {
       setConfig([`CACHE_DIR=${path.join(work, 'cache2')}`]);
       try {

@@ -129,14 +129,14 @@ img_check_ext() {
   ((rc < 4)) || gos_die "the root filesystem has errors e2fsck cannot fix (exit $rc)"
 }
 
-# img_grow_root DISK TMP: grow partition IMG_ROOT to the free space after it, then its
+# img_grow_root DISK TMP: grow partition IMG_ROOT to the free space after it (a GPT's backup
+# header must already be at the disk's end: img_fix_gpt), then its
 # filesystem (ext2/3/4 with resize2fs; xfs and btrfs mounted under TMP with their own tools when
 # this node has them). Anything left ungrown is logged: cloud-init grows it at first boot.
 img_grow_root() {
   local disk=$1 tmp=$2 nr=$IMG_ROOT before dev
   [[ -n $nr ]] || return 0
   before=${IMG_PART_SECTORS[$nr]}
-  img_fix_gpt "$disk"
   printf ',+\n' | img_sfdisk -N "$nr" -- "$disk" >/dev/null 2>&1 ||
     gos_die "could not grow partition $nr of $disk (sfdisk)"
   img_scan_disk "$disk"

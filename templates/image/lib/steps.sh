@@ -92,12 +92,9 @@ gos_step_create() {
   img_fault write
   img_write "$disk"
   img_fault grow
+  img_fix_gpt "$disk"
   img_scan_disk "$disk"
-  if [[ $(gos_param grow-root) == yes ]]; then
-    img_grow_root "$disk" "$tmp"
-  else
-    img_fix_gpt "$disk"
-  fi
+  if [[ $(gos_param grow-root) == yes ]]; then img_grow_root "$disk" "$tmp"; fi
   img_fault seed
   if [[ -n $seed_disk ]]; then
     img_put_seed_disk "$seed_disk" "$seed_format" "$tmp/seed" "$tmp"
@@ -130,14 +127,11 @@ gos_step_import() {
   img_fault import-finish
   seed_index=$(gos_param seed-disk)
   if ((IMPORT_INDEX == 0)); then
+    # A larger disk: the GPT backup header goes to its end, the root grows into the rest.
+    img_fix_gpt "$IMPORT_DEVICE"
     img_scan_disk "$IMPORT_DEVICE"
     img_pick_root "disk 0"
-    # A larger disk: the GPT backup header goes to its end, the root grows into the rest.
-    if [[ $(gos_param grow-root) == yes ]]; then
-      img_grow_root "$IMPORT_DEVICE" "$tmp"
-    else
-      img_fix_gpt "$IMPORT_DEVICE"
-    fi
+    if [[ $(gos_param grow-root) == yes ]]; then img_grow_root "$IMPORT_DEVICE" "$tmp"; fi
     if [[ $seed_index == root && -n $IMG_ROOT ]] && img_is_ext "$IMG_ROOT_FS"; then
       img_with_root "$IMPORT_DEVICE" "$tmp" img_mark_root
     fi
