@@ -140,6 +140,7 @@ describe('image template: network-config from Ganeti NIC settings', () => {
     expect(second).toContain("gateway4: '10.1.0.1'");
     expect(networkConfig({ ...two, OSP_NETWORK: 'dhcp' }).out.match(/dhcp4: true/g)).toHaveLength(2);
     expect(networkConfig({ ...two, OSP_NETWORK: 'none' }).out).toBe('NONE\n');
+    expect(networkConfig({ NIC_COUNT: '0' }).out).toBe('NONE\n');
   });
 
   it('matches by MAC only when INTERFACE_NAME_PREFIX is empty', () => {

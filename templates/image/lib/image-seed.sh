@@ -119,11 +119,18 @@ img_nameservers() {
 }
 
 # img_write_network_config FILE: cloud-init network configuration version 2, one entry per NIC
-# matched by its MAC address. Returns 1 (and writes nothing) when parameter network is none.
+# matched by its MAC address. Returns 1 (and writes nothing) when parameter network is none or
+# the instance has no NIC.
 img_write_network_config() {
   local file=$1 i mac id route domain ns
   local -a servers=()
   [[ $(gos_param network) != none ]] || return 1
+  # No NIC with a MAC address: no configuration (an empty 'ethernets' is not valid for cloud-init).
+  for ((i = 0; i < ${NIC_COUNT:-0}; i++)); do
+    mac=NIC_${i}_MAC
+    if [[ -n ${!mac-} ]]; then break; fi
+  done
+  ((i < ${NIC_COUNT:-0})) || return 1
   route=$(img_default_route_nic)
   mapfile -t servers < <(img_nameservers)
   domain=${INSTANCE_NAME#*.}
