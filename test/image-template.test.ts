@@ -80,7 +80,7 @@ describe('image template: network-config from Ganeti NIC settings', () => {
       'gos_log() { printf "%s\\n" "$*" >&2; }',
       'gos_die() { gos_log "$*"; exit 1; }',
       'gos_param() { local v="OSP_${1^^}"; v=${v//-/_}; printf "%s" "${!v-}"; }',
-      'GOS_OS_NAME=cloud INTERFACE_NAME_PREFIX=${INTERFACE_NAME_PREFIX-eth} ROUTED_GATEWAY=${ROUTED_GATEWAY-} LINK_NETWORKS=${LINK_NETWORKS-}',
+      'GOS_OS_NAME=cloud INTERFACE_NAME_PREFIX=${INTERFACE_NAME_PREFIX-eth}',
       '. "$1"',
       'f=$(mktemp); trap \'rm -f "$f"\' EXIT',
       'img_write_network_config "$f" || { echo NONE; exit 0; }',
@@ -109,21 +109,24 @@ describe('image template: network-config from Ganeti NIC settings', () => {
     expect(networkConfig({}).out).toBe(head + '    dhcp4: true\n');
   });
 
-  it('routed mode, an address and no network: the address alone, an on-link default route', () => {
+  it('routed mode, an address and no network: the address alone, an on-link default route through the node', () => {
     expect(networkConfig({ NIC_0_IP: '198.51.100.7', NIC_0_MODE: 'routed' }).out).toBe(
       head + "    dhcp4: false\n    addresses:\n      - '198.51.100.7/32'\n    routes:\n      - to: '0.0.0.0/0'\n        scope: link\n" + dns,
     );
-    expect(networkConfig({ NIC_0_IP: '198.51.100.7', NIC_0_MODE: 'routed', ROUTED_GATEWAY: '169.254.1.1' }).out).toContain(
-      "    routes:\n      - to: '0.0.0.0/0'\n        via: '169.254.1.1'\n        on-link: true\n",
+    // The link's gateway, on-link (the /32 holds no router).
+    expect(networkConfig({ NIC_0_IP: '198.51.100.7', NIC_0_MODE: 'routed', NETWORK_BR0_GATEWAY: '169.254.1.1' }).out).toContain(
+      "      - '198.51.100.7/32'\n    routes:\n      - to: '0.0.0.0/0'\n        via: '169.254.1.1'\n        on-link: true\n",
     );
   });
 
-  it("bridged mode, an address and no network: the link's settings from LINK_NETWORKS, else DHCP with a note", () => {
-    const set = networkConfig({ NIC_0_IP: '203.0.113.9', LINK_NETWORKS: 'br1=198.51.100.0/24 br0=203.0.113.0/25,203.0.113.1' });
+  it("bridged mode, an address and no network: the link's NETWORK_<LINK>_* settings, else DHCP with a note", () => {
+    const set = networkConfig({ NIC_0_IP: '203.0.113.9', NIC_0_LINK: 'xen-br0', NETWORK_XEN_BR0_PREFIX: '25', NETWORK_XEN_BR0_GATEWAY: '203.0.113.1', NETWORK_BR1_PREFIX: '16' });
     expect(set.out).toContain("      - '203.0.113.9/25'\n    gateway4: '203.0.113.1'\n");
-    const unset = networkConfig({ NIC_0_IP: '203.0.113.9', LINK_NETWORKS: 'br1=198.51.100.0/24' });
+    const six = networkConfig({ NIC_0_IP: '2001:db8::9', NETWORK_BR0_PREFIX6: '64', NETWORK_BR0_GATEWAY6: 'fe80::1' });
+    expect(six.out).toContain("      - '2001:db8::9/64'\n    gateway6: 'fe80::1'\n");
+    const unset = networkConfig({ NIC_0_IP: '203.0.113.9', NETWORK_BR1_PREFIX: '24' });
     expect(unset.out).toBe(head + '    dhcp4: true\n');
-    expect(unset.err).toMatch(/NIC 0 has address 203\.0\.113\.9 but no Ganeti network and its link 'br0' is not in LINK_NETWORKS: it gets DHCP/);
+    expect(unset.err).toMatch(/NIC 0 \(bridged on br0\) has the IP 203\.0\.113\.9 but no Ganeti network and no NETWORK_BR0_PREFIX\/_GATEWAY in the configuration: it uses DHCP/);
   });
 
   it('default-route-nic chooses the NIC with the gateway; network=dhcp and none', () => {
@@ -138,6 +141,8 @@ describe('image template: network-config from Ganeti NIC settings', () => {
     const second = networkConfig({ ...two, OSP_DEFAULT_ROUTE_NIC: '1' }).out;
     expect(second).not.toContain("gateway4: '192.0.2.1'");
     expect(second).toContain("gateway4: '10.1.0.1'");
+    // The DEFAULT_ROUTE_NIC setting applies while the parameter is auto.
+    expect(networkConfig({ ...two, DEFAULT_ROUTE_NIC: '1' }).out).toBe(second);
     expect(networkConfig({ ...two, OSP_NETWORK: 'dhcp' }).out.match(/dhcp4: true/g)).toHaveLength(2);
     expect(networkConfig({ ...two, OSP_NETWORK: 'none' }).out).toBe('NONE\n');
     expect(networkConfig({ NIC_COUNT: '0' }).out).toBe('NONE\n');

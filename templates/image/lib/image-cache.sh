@@ -16,7 +16,8 @@ IMG_PARTS=() IMG_PART_START=() IMG_PART_SECTORS=() IMG_PART_FS=()
 img_settings() {
   : "${IMAGE:=}" "${SHA256:=}" "${FORMAT:=auto}" "${ROOT_PARTITION:=auto}" "${USER_DATA:=}"
   : "${CACHE_DIR:=/var/cache/ganeti-os/images}" "${CACHE_MAX_AGE_DAYS:=30}" "${PROXY:=}" "${DOWNLOAD_TIMEOUT:=3600}"
-  : "${INTERFACE_NAME_PREFIX=eth}" "${ROUTED_GATEWAY:=}" "${LINK_NETWORKS:=}" "${EXPORT_COMPRESS:=zstd}"
+  : "${INTERFACE_NAME_PREFIX=eth}" "${DEFAULT_ROUTE_NIC:=}" "${EXPORT_COMPRESS:=zstd}"
+  [[ -z $DEFAULT_ROUTE_NIC || $DEFAULT_ROUTE_NIC =~ ^[0-9]+$ ]] || gos_die "DEFAULT_ROUTE_NIC must be a NIC index (0, 1, ...), not '$DEFAULT_ROUTE_NIC'"
   SHA256=${SHA256,,}
   [[ $CACHE_MAX_AGE_DAYS =~ ^[0-9]+$ ]] || gos_die "CACHE_MAX_AGE_DAYS must be a number of days, not '$CACHE_MAX_AGE_DAYS'"
   [[ $DOWNLOAD_TIMEOUT =~ ^[0-9]+$ ]] || gos_die "DOWNLOAD_TIMEOUT must be a number of seconds, not '$DOWNLOAD_TIMEOUT'"

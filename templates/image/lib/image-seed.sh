@@ -50,48 +50,52 @@ img_prefix() {
   if [[ $1 == */* ]]; then printf '%s' "${1#*/}"; else printf '%s' "$2"; fi
 }
 
+# img_link_setting LINK KEY: NETWORK_<LINK>_<KEY> from the configuration layers (LINK upper
+# case, every character other than A-Z and 0-9 as '_': bridge xen-br0 is NETWORK_XEN_BR0_*;
+# the same settings as the debian template's).
+img_link_setting() {
+  local name=${1^^}
+  name=NETWORK_${name//[^A-Z0-9]/_}_$2
+  printf '%s' "${!name-}"
+}
+
 # img_nic_address I: how NIC I is addressed, into NA_KIND (dhcp or static), NA_ADDR (ip/prefix),
-# NA_GW (gateway or empty) and NA_ONLINK (yes when the gateway is not in the subnet).
+# NA_GW (gateway, or empty) and NA_ONLINK (yes: the default route is on-link, through the node),
+# NA_NOTE (said in the log). A Ganeti network's subnet and gateway come first, then the link's
+# NETWORK_<LINK>_PREFIX/_GATEWAY (_PREFIX6/_GATEWAY6 for an IPv6 address); a routed NIC without
+# either gets its address alone and an on-link default route; a bridged or Open vSwitch NIC
+# without either gets DHCP.
 img_nic_address() {
-  local i=$1 ip mode link subnet gw full=32 entry net
+  local i=$1 ip mode link subnet gw full=32 six='' prefix gateway link_var
   ip=NIC_${i}_IP mode=NIC_${i}_MODE link=NIC_${i}_LINK
-  ip=${!ip-} mode=${!mode-} link=${!link-}
+  ip=${!ip-} mode=${!mode:-bridged} link=${!link-}
   NA_KIND=dhcp NA_ADDR='' NA_GW='' NA_ONLINK=no NA_NOTE=''
   [[ $(gos_param network) == auto && -n $ip ]] || return 0
   if [[ $ip == *:* ]]; then
-    full=128 subnet=NIC_${i}_NETWORK_SUBNET6 gw=NIC_${i}_NETWORK_GATEWAY6
+    full=128 six=6 subnet=NIC_${i}_NETWORK_SUBNET6 gw=NIC_${i}_NETWORK_GATEWAY6
   else
     subnet=NIC_${i}_NETWORK_SUBNET gw=NIC_${i}_NETWORK_GATEWAY
   fi
   subnet=${!subnet-} gw=${!gw-}
-  if [[ -n $subnet ]]; then
-    NA_KIND=static NA_ADDR=$ip/$(img_prefix "$subnet" "$full") NA_GW=$gw
+  prefix=$(img_link_setting "$link" "PREFIX$six") gateway=$(img_link_setting "$link" "GATEWAY$six")
+  if [[ -n $subnet ]]; then prefix=$(img_prefix "$subnet" "$full") gateway=$gw; fi
+  if [[ -z $subnet && -z $prefix && -z $gateway && $mode != routed ]]; then
+    link_var=${link^^}
+    NA_NOTE="NIC $i ($mode${link:+ on $link}) has the IP $ip but no Ganeti network and no NETWORK_${link_var//[^A-Z0-9]/_}_PREFIX$six/_GATEWAY$six in the configuration: it uses DHCP"
     return 0
   fi
-  # An address without a Ganeti network.
-  case $mode in
-    routed)
-      # The node routes the address to the instance: alone on its link, default route on-link.
-      NA_KIND=static NA_ADDR=$ip/$full NA_ONLINK=yes
-      if [[ $full == 32 ]]; then NA_GW=$ROUTED_GATEWAY; fi
-      ;;
-    *)
-      for entry in $LINK_NETWORKS; do
-        [[ ${entry%%=*} == "$link" ]] || continue
-        net=${entry#*=}
-        NA_KIND=static NA_ADDR=$ip/$(img_prefix "${net%%,*}" "$full")
-        if [[ $net == *,* ]]; then NA_GW=${net#*,}; fi
-        return 0
-      done
-      NA_NOTE="NIC $i has address $ip but no Ganeti network and its link '${link:-?}' is not in LINK_NETWORKS: it gets DHCP"
-      ;;
-  esac
+  NA_KIND=static NA_ADDR=$ip/${prefix:-$full} NA_GW=$gateway
+  # Routed: the node routes the instance's address to its interface and answers ARP for every
+  # other one (proxy ARP), so the default route is on-link.
+  if [[ $mode == routed ]]; then NA_ONLINK=yes; fi
 }
 
-# img_default_route_nic: the index of the NIC that gets the default route (empty: none).
+# img_default_route_nic: the index of the NIC that gets the default route (empty: none): the
+# parameter default-route-nic, else the setting DEFAULT_ROUTE_NIC, else the first NIC with one.
 img_default_route_nic() {
   local want i
   want=$(gos_param default-route-nic)
+  if [[ $want == auto && -n ${DEFAULT_ROUTE_NIC-} ]]; then want=$DEFAULT_ROUTE_NIC; fi
   if [[ $want != auto ]]; then
     printf '%s' "$want"
     return 0
