@@ -84,6 +84,12 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
   maintain('remove-param', 'remove an OS parameter from parameters.list and its checks')
     .argument('<name>', 'the parameter to remove')
     .action((name: string, opts: Record<string, unknown>) => dispatch('remove-param', { ...opts, name }));
+  sub('upgrade', "bring a definition up to this ganeti-os's templates, merging in your edits (conflicts: exit 1)")
+    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option('--dry-run', 'print what would change, as a unified diff; change nothing')
+    .option('--json', 'print one JSON document describing what was (or would be) changed')
+    .action((opts: Record<string, unknown>) => dispatch('upgrade', opts));
+
   sub('validate', "Ganeti 3.0's verdict on OS definition directories, then what breaks later")
     .argument('[dir...]', 'definition directories (default: the current one)')
     .option('--json', 'print one JSON document')
@@ -130,6 +136,49 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option('--secondary-node <node>', 'a secondary node (repeatable)', collect)
     .option('--json', 'print one JSON document describing the run')
     .action((script: string, opts: Record<string, unknown>) => dispatch('run', { ...opts, script }));
+
+  const cluster = sub('cluster', 'a disposable real Ganeti 3.0 cluster in namespaces on this machine (root)').enablePositionalOptions();
+  const box = (name: string, description: string) =>
+    cluster
+      .command(name)
+      .description(description)
+      .exitOverride()
+      .showHelpAfterError('(run with --help for usage)')
+      .option('--state <dir>', 'the box\'s state directory (default: $GANETI_OS_CLUSTER_STATE or /var/lib/ganeti-os/cluster)');
+  box('up', 'bring a cluster up: nodes in their own namespaces, real daemons, fake and kvm, file and ext disks')
+    .option('--nodes <n>', 'number of nodes, 1 to 8 (default 1)')
+    .option('--json', 'print one JSON document describing the box')
+    .action((opts: Record<string, unknown>) => dispatch('cluster', { ...opts, action: 'up' }));
+  box('down', 'stop the box and remove everything it made (idempotent; also cleans a half-made box)')
+    .option('--json', 'print one JSON document')
+    .action((opts: Record<string, unknown>) => dispatch('cluster', { ...opts, action: 'down' }));
+  box('status', 'what runs in the box (exit 0 only when it is up)')
+    .option('--json', 'print one JSON document')
+    .action((opts: Record<string, unknown>) => dispatch('cluster', { ...opts, action: 'status' }));
+  box('exec', 'run a command on a node of the box, with a clean environment: ganeti-os cluster exec -- gnt-instance list')
+    .option('--node <name>', 'the node (default: the master, node1)')
+    .argument('<command...>', 'the command and its arguments (put -- before it)')
+    .passThroughOptions()
+    .action((command: string[], opts: Record<string, unknown>) => dispatch('cluster', { ...opts, command, action: 'exec' }));
+
+  box('test', "an OS definition's lifecycle through the running box's gnt-* commands, each step timed")
+    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option('--variant <v>', 'the variant to install (default: the first listed)')
+    .option('--osparam <name=value>', 'an OS parameter for add and reinstall (repeatable)', collect)
+    .option('--bad-osparam <name=value>', "a value verify must refuse (default: one outside a declared parameter's choices)")
+    .option('--no-bad-osparam', 'skip the refused-value step')
+    .option('--hypervisor <hv>', 'kvm (default) or fake')
+    .option('--hvparam <name=value>', 'a hypervisor parameter for the instance (repeatable)', collect)
+    .option('--disk-template <t>', 'file (default) or ext (a loop device from the box\'s ExtStorage provider)')
+    .option('--disk-size <mib>', 'disk 0 in MiB (default 1024)')
+    .option('--memory <mib>', 'instance memory in MiB (default 512)')
+    .option('--boot', 'wait for a login prompt on the serial console (default: on kvm for debian-template definitions)')
+    .option('--no-boot', 'only check that the instance starts')
+    .option('--boot-timeout <s>', 'seconds to wait for the login prompt (default 600)')
+    .option('--prefill', 'run create once on the host first, to fill download caches (default: for debian-template definitions)')
+    .option('--no-prefill', 'do not')
+    .option('--json', 'print one JSON document with every step')
+    .action((opts: Record<string, unknown>) => dispatch('cluster', { ...opts, action: 'test' }));
 
   return program;
 }

@@ -20,6 +20,8 @@ const COMMANDS: Record<string, () => Runner> = {
   validate: () => require('./commands/validate').runValidate,
   diagnose: () => require('./commands/diagnose').runDiagnose,
   run: () => require('./commands/run').runRun,
+  upgrade: () => require('./commands/upgrade').runUpgrade,
+  cluster: () => require('./commands/cluster').runCluster,
 };
 
 function isTty(fd: number): boolean {

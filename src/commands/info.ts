@@ -5,6 +5,7 @@ import { findProblems } from '../definition/checks';
 import { OS_SCRIPTS } from '../ganeti/rules';
 import { readDefinition, requireDirectory } from '../definition/model';
 import { formatMode } from '../definition/provenance';
+import { templateStatus } from '../definition/upgrade-status';
 
 export interface InfoOptions {
   dir?: string;
@@ -34,6 +35,7 @@ export async function runInfo(ctx: Context, opts: InfoOptions): Promise<void> {
     parameters: def.parameters,
     trusted: def.trusted,
     generatedBy: def.provenance ? { tool: def.provenance.tool, version: def.provenance.version, template: def.provenance.template } : null,
+    templateStatus: def.provenance ? templateStatus(def.provenance) : null,
     problems,
   };
   if (opts.json) {
@@ -50,6 +52,7 @@ export async function runInfo(ctx: Context, opts: InfoOptions): Promise<void> {
     `  parameters: ${def.parameters.length ? '' : '-'}`,
     ...def.parameters.map((p) => `    ${p.name.padEnd(20)} ${p.description}`),
     `  written by: ${doc.generatedBy ? `ganeti-os ${doc.generatedBy.version}, template ${doc.generatedBy.template}` : 'not ganeti-os'}`,
+    ...(doc.templateStatus ? [`  template:   ${doc.templateStatus.summary}`] : []),
   ];
   if (problems.length) {
     lines.push('  problems:');

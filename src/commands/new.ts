@@ -6,6 +6,7 @@ import { UsageError, UserError } from '../errors';
 import { planDefinition, recoverBeforePlanning } from '../definition/render';
 import { OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
 import { applyAndReport } from '../definition/report';
+import { PROVENANCE_FILE } from '../definition/provenance';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from '../definition/spec';
 import { DEFAULT_TEMPLATE, Template, listTemplates, loadTemplate, variantSettings } from '../definition/templates';
 import { checkParamsNeedApi20, checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../definition/validate-spec';
@@ -99,6 +100,7 @@ function checkTarget(root: string, force: boolean): void {
     return;
   }
   if (!st.isDirectory()) throw new UserError(`${root} exists and is not a directory; nothing was changed`);
+  if (fs.existsSync(path.join(root, PROVENANCE_FILE))) throw new UserError(`${root} is a ganeti-os definition already; nothing was changed`, [`To bring it to this version's templates keeping your edits, run: ganeti-os upgrade --os-dir ${root}`]);
   if (!force) {
     throw new UserError(`${root} already exists; nothing was changed`, [
       'Use --force to write the template\'s files into it (only those files are replaced), or choose another name.',

@@ -5,10 +5,11 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { DefinitionSpec } from './spec';
+import type { DefinitionSpec, ParamSpec } from './spec';
 
 export const PROVENANCE_FILE = '.ganeti-os.json';
-export const PROVENANCE_SCHEMA = 1;
+/** 1: hashes only. 2: also the template version, its parameters and the base render (`upgrade`). */
+export const PROVENANCE_SCHEMA = 2;
 
 export interface ProvenanceFile {
   sha256: string;
@@ -26,6 +27,15 @@ export interface Provenance {
   /** The answers the definition was generated from; later commands regenerate from these. */
   answers: DefinitionSpec;
   files: Record<string, ProvenanceFile>;
+  /** Content hash of the template tree the files were rendered from (schema 2; see upgrade-record.ts). */
+  templateVersion?: string;
+  /** The template's own parameters at that version, so `upgrade` tells the template's changes from the admin's. */
+  templateParameters?: ParamSpec[];
+  /**
+   * The base render: the exact text the template produced for each recorded file, before any edit
+   * (schema 2). `upgrade` merges the admin's changes (disk vs base) with the template's (base vs new).
+   */
+  base?: Record<string, string>;
 }
 
 export function sha256(content: string | Buffer): string {
@@ -55,5 +65,8 @@ export function readProvenance(dir: string): Provenance | undefined {
 export function formatProvenance(p: Provenance): string {
   const files: Record<string, ProvenanceFile> = {};
   for (const k of Object.keys(p.files).sort()) files[k] = p.files[k];
-  return JSON.stringify({ ...p, files }, null, 2) + '\n';
+  // The base render goes last, so the short facts stay at the top for people reading the file.
+  const { base, ...rest } = p;
+  const sortedBase = base ? Object.fromEntries(Object.keys(base).sort().map((k) => [k, base[k]])) : undefined;
+  return JSON.stringify({ ...rest, files, ...(sortedBase ? { base: sortedBase } : {}) }, null, 2) + '\n';
 }

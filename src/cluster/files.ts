@@ -1,0 +1,143 @@
+/**
+ * The text the box writes: shell run inside its namespaces, the nodes' /etc/hosts and sshd
+ * configuration, and the ExtStorage provider that backs `-t ext` disks with loop devices
+ * (ganeti-extstorage-interface(7)).
+ */
+
+/** The tag every box process carries in its argv: `bash -c REAPER ganeti-os-box STATE ROLE`. */
+export const BOX_TAG = 'ganeti-os-box';
+
+/**
+ * PID 1 of the box and of each node: reaps orphans. The box's (role "box") first waits on fd 3
+ * for the word "keep" from `up`; if `up` dies before saying it (crash, SIGKILL), it kills every
+ * process of its namespaces and exits, so a half-made box holds no process, mount or link.
+ */
+export const REAPER = `# argv: bash -c REAPER ganeti-os-box STATE ROLE, so $0 is the tag, $1 the state directory, $2 the role
+trap 'exit 0' TERM INT
+if [ "$2" = box ]; then
+  word=''
+  IFS= read -r word <&3 || true
+  if [ "$word" != keep ]; then
+    kill -KILL -1 2>/dev/null || true
+    exit 1
+  fi
+  exec 3<&-
+fi
+while :; do
+  sleep 3600 &
+  wait "$!"
+done
+`;
+
+/** The node directory's layout (relative to the node's state directory). */
+export const NODE_DIRS = {
+  lib: 'var-lib-ganeti',
+  log: 'var-log-ganeti',
+  srv: 'srv',
+  root: 'root',
+  tmp: 'tmp',
+} as const;
+
+/** Directories overlaid per node (lower: the host's; upper and work in the node's state directory). */
+export const OVERLAID = ['etc', 'usr', 'var'] as const;
+
+/** Where the node's state directory is reachable inside the node (on the node's private /run). */
+export const INNER_STATE = '/run/ganeti-os-box';
+
+/**
+ * Run inside a fresh node namespace as `sh -c SETUP sh NODE_DIR HOSTNAME`: private /run (the
+ * node directory reached through it, bound from the shell's working directory so a state
+ * directory under /run, /var or /tmp works too), overlays on /etc, /usr, /var, binds for Ganeti's
+ * directories, /srv, /root, /tmp, a fresh sysfs (Ganeti looks for bridges under /sys/class/net).
+ */
+export const NODE_SETUP = `set -eu
+cd "$1"
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p ${INNER_STATE}
+mount --no-canonicalize --bind . ${INNER_STATE}
+cd /
+n=${INNER_STATE}
+for d in ${OVERLAID.join(' ')}; do
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$n/$d.upper,workdir=$n/$d.work" "/$d"
+done
+mkdir -p /var/lib/ganeti /var/log/ganeti
+mount --bind "$n/${NODE_DIRS.lib}" /var/lib/ganeti
+mount --bind "$n/${NODE_DIRS.log}" /var/log/ganeti
+mount --bind "$n/${NODE_DIRS.srv}" /srv
+mount --bind "$n/${NODE_DIRS.root}" /root
+mount --bind "$n/${NODE_DIRS.tmp}" /tmp
+mount -t sysfs sysfs /sys
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mkdir -p /run/lock /run/sshd
+chmod 1777 /run/lock
+hostname "$2"
+ip link set lo up
+`;
+
+export interface HostEntry {
+  ip: string;
+  names: string[];
+}
+
+/** A node's private /etc/hosts. */
+export function hostsFile(entries: HostEntry[]): string {
+  return ['127.0.0.1\tlocalhost', ...entries.map((e) => `${e.ip}\t${e.names.join(' ')}`), ''].join('\n');
+}
+
+/** sshd on the node's address only: root by key, no PAM, SFTP (scp in OpenSSH 9.2 needs it). */
+export function sshdConfig(address: string, hostKeys: string[]): string {
+  return [
+    `ListenAddress ${address}`,
+    ...hostKeys.map((k) => `HostKey ${k}`),
+    'PermitRootLogin prohibit-password',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    'AuthorizedKeysFile .ssh/authorized_keys',
+    'PidFile /run/sshd.pid',
+    'PrintMotd no',
+    'UseDNS no',
+    'Subsystem sftp /usr/lib/openssh/sftp-server',
+    '',
+  ].join('\n');
+}
+
+/** Where the provider keeps its volumes inside a node (sparse files). */
+export const VOLUME_DIR = '/srv/volumes';
+
+/** The ExtStorage provider's name (`-t ext --disk 0:size=…,provider=loopfile`). */
+export const PROVIDER = 'loopfile';
+
+const PROVIDER_HEAD = `#!/bin/sh
+# ExtStorage provider of the ganeti-os cluster box: each volume is a sparse file on a loop device.
+set -eu
+dir=${VOLUME_DIR}
+file="$dir/$VOL_NAME"
+devices() { losetup --list --noheadings --output NAME --associated "$file" 2>/dev/null || true; }
+`;
+
+/** The provider's scripts and parameters.list (ganeti-extstorage-interface(7)). */
+export const PROVIDER_FILES: Record<string, string> = {
+  create: `${PROVIDER_HEAD}mkdir -p "$dir"
+if [ -e "$file" ]; then echo "volume $VOL_NAME exists" >&2; exit 1; fi
+truncate -s "$VOL_SIZE"M "$file"
+`,
+  attach: `${PROVIDER_HEAD}dev=$(devices | head -n 1)
+if [ -z "$dev" ]; then dev=$(losetup --find --show "$file"); fi
+echo "$dev"
+`,
+  detach: `${PROVIDER_HEAD}for dev in $(devices); do losetup --detach "$dev"; done
+`,
+  remove: `${PROVIDER_HEAD}for dev in $(devices); do losetup --detach "$dev"; done
+rm -f "$file"
+`,
+  grow: `${PROVIDER_HEAD}truncate -s "$VOL_NEW_SIZE"M "$file"
+for dev in $(devices); do losetup --set-capacity "$dev"; done
+`,
+  setinfo: `${PROVIDER_HEAD}exit 0
+`,
+  verify: `${PROVIDER_HEAD}exit 0
+`,
+  'parameters.list': '',
+};

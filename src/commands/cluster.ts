@@ -1,0 +1,157 @@
+/**
+ * `ganeti-os cluster up|down|status|exec`: a disposable real Ganeti 3.0 cluster in namespaces
+ * (src/cluster/box.ts).
+ */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import type { Context } from '../context';
+import { SilentFailure, UsageError, UserError } from '../errors';
+import { DEFAULT_STATE_DIR, down, nodeArgv, runningBox, status, up } from '../cluster/box';
+import { CLEAN_ENV } from '../cluster/host';
+import { runLifecycle } from '../cluster/lifecycle';
+
+export interface ClusterOptions {
+  action: 'up' | 'down' | 'status' | 'exec' | 'test';
+  state?: string;
+  nodes?: string;
+  node?: string;
+  json?: boolean;
+  command?: string[];
+  osDir?: string;
+  variant?: string;
+  osparam?: string[];
+  badOsparam?: string | false;
+  hypervisor?: string;
+  hvparam?: string[];
+  diskTemplate?: string;
+  diskSize?: string;
+  memory?: string;
+  boot?: boolean;
+  bootTimeout?: string;
+  prefill?: boolean;
+}
+
+export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<void> {
+  const stateDir = path.resolve(ctx.cwd, opts.state ?? ctx.env.GANETI_OS_CLUSTER_STATE ?? DEFAULT_STATE_DIR);
+  const stateFlag = stateDir === DEFAULT_STATE_DIR ? '' : ` --state ${stateDir}`;
+  switch (opts.action) {
+    case 'up': {
+      const nodes = opts.nodes === undefined ? 1 : Number(opts.nodes);
+      if (!/^\d+$/.test(opts.nodes ?? '1')) throw new UsageError(`--nodes wants a number, not '${opts.nodes}'`);
+      let stop = false;
+      const onSignal = () => {
+        stop = true;
+        ctx.log.info('interrupted: removing the half-made box');
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      process.on('SIGHUP', onSignal);
+      try {
+        ctx.log.info(`bringing a ${nodes}-node Ganeti cluster up in ${stateDir}`);
+        const state = await up({ stateDir, nodes, log: (l) => ctx.log.info(l), interrupted: () => stop });
+        if (opts.json) {
+          ctx.out.write(JSON.stringify({ ok: true, ...state }, null, 2) + '\n');
+          return;
+        }
+        ctx.out.write(
+          [
+            `cluster ${state.cluster.name} is up in ${state.times.total.toFixed(1)} s (${state.nodes.map((n) => `${n.name} ${n.ip}`).join(', ')})`,
+            'use it:',
+            `  ganeti-os cluster exec${stateFlag} -- gnt-instance list`,
+            `  ganeti-os cluster exec${stateFlag} -- gnt-os diagnose`,
+            `install an OS definition: copy it to ${path.join(stateDir, 'nodes', '<node>', 'srv', 'ganeti', 'os')}/ on every node`,
+            `stop it: ganeti-os cluster down${stateFlag}`,
+            '',
+          ].join('\n'),
+        );
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        process.off('SIGHUP', onSignal);
+      }
+      return;
+    }
+    case 'down': {
+      if (process.getuid?.() !== 0) throw new UserError('cluster down needs root');
+      const r = down({ stateDir, log: (l) => ctx.log.info(l) });
+      if (opts.json) ctx.out.write(JSON.stringify({ ok: true, stateDir, ...r }, null, 2) + '\n');
+      else if (!r.found) ctx.log.info(`no box at ${stateDir}: nothing to do`);
+      return;
+    }
+    case 'status': {
+      const s = status(stateDir);
+      if (opts.json) {
+        ctx.out.write(JSON.stringify(s, null, 2) + '\n');
+      } else if (s.state === 'absent') {
+        ctx.out.write(`no box at ${stateDir}\n`);
+      } else {
+        ctx.out.write(`box at ${stateDir}: ${s.state}${s.cluster ? ` (cluster ${s.cluster.name} ${s.cluster.ip})` : ''}\n`);
+        for (const n of s.nodes) {
+          const procs = Object.entries(n.processes)
+            .sort()
+            .map(([k, v]) => (v > 1 ? `${k}×${v}` : k))
+            .join(' ');
+          ctx.out.write(`  ${n.name} ${n.ip}: ${n.running ? `running: ${procs}` : 'not running'}\n`);
+        }
+      }
+      if (s.state !== 'running') throw new SilentFailure();
+      return;
+    }
+    case 'exec': {
+      const argv = opts.command ?? [];
+      if (!argv.length) throw new UsageError('cluster exec needs a command: ganeti-os cluster exec -- gnt-instance list');
+      const box = runningBox(stateDir);
+      const node = opts.node ? box.nodes.find((n) => n.name === opts.node || n.name.split('.')[0] === opts.node) : box.nodes[0];
+      if (!node) throw new UsageError(`no node '${opts.node}' in the box (${box.nodes.map((n) => n.name).join(', ')})`);
+      const env = { ...CLEAN_ENV, ...(ctx.env.TERM ? { TERM: ctx.env.TERM } : {}) };
+      const full = nodeArgv(node, argv);
+      const r = spawnSync(full[0], full.slice(1), { stdio: 'inherit', env });
+      if (r.error) throw new UserError(`cannot run ${argv[0]} in the box: ${r.error.message}`);
+      if (r.status !== 0) throw new SilentFailure(r.status ?? 1);
+      return;
+    }
+    case 'test': {
+      const box = runningBox(stateDir);
+      const hypervisor = opts.hypervisor ?? 'kvm';
+      if (hypervisor !== 'kvm' && hypervisor !== 'fake') throw new UsageError(`--hypervisor must be kvm or fake, not '${hypervisor}'`);
+      const diskTemplate = opts.diskTemplate ?? 'file';
+      if (diskTemplate !== 'file' && diskTemplate !== 'ext') throw new UsageError(`--disk-template must be file or ext, not '${diskTemplate}'`);
+      const num = (v: string | undefined, dflt: number, what: string) => {
+        if (v === undefined) return dflt;
+        if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`${what} wants a positive whole number, not '${v}'`);
+        return Number(v);
+      };
+      for (const kv of [...(opts.osparam ?? []), ...(opts.hvparam ?? []), ...(typeof opts.badOsparam === 'string' ? [opts.badOsparam] : [])]) {
+        if (!/^[^=,]+=[^,]*$/.test(kv)) throw new UsageError(`'${kv}' is not name=value (without commas)`);
+      }
+      const result = await runLifecycle({
+        box,
+        osDir: path.resolve(ctx.cwd, opts.osDir ?? '.'),
+        variant: opts.variant,
+        osparams: opts.osparam ?? [],
+        badOsparam: opts.badOsparam === false ? null : opts.badOsparam,
+        hypervisor,
+        hvparams: opts.hvparam ?? [],
+        diskTemplate,
+        diskMib: num(opts.diskSize, 1024, '--disk-size'),
+        memoryMib: num(opts.memory, 512, '--memory'),
+        boot: opts.boot ?? 'auto',
+        bootTimeoutSeconds: num(opts.bootTimeout, 600, '--boot-timeout'),
+        prefill: opts.prefill ?? 'auto',
+        log: (l) => ctx.log.info(l),
+      });
+      if (opts.json) {
+        ctx.out.write(JSON.stringify(result, null, 2) + '\n');
+      } else {
+        for (const s of result.steps) {
+          ctx.out.write(`${s.skipped ? 'skip' : s.ok ? 'ok  ' : 'FAIL'} ${s.seconds.toFixed(1).padStart(6)} s  ${s.name}${s.detail && (s.skipped || !s.ok) ? `: ${s.detail.split('\n')[0]}` : ''}\n`);
+        }
+        ctx.out.write(`${result.ok ? 'passed' : 'FAILED'}: ${result.os}${result.variant ? `+${result.variant}` : ''} on ${result.hypervisor}, ${result.diskTemplate} disks, ${result.seconds.toFixed(1)} s\n`);
+      }
+      if (!result.ok) throw new SilentFailure();
+      return;
+    }
+    default:
+      throw new UsageError(`unknown cluster action '${String(opts.action)}'`);
+  }
+}

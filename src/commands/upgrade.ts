@@ -1,0 +1,90 @@
+/** `ganeti-os upgrade`: bring a definition up to this ganeti-os's templates, keeping the admin's edits. */
+import type { Context } from '../context';
+import { UserError } from '../errors';
+import { loadDefinition } from '../definition/maintain';
+import { planToJson } from '../definition/plan';
+import { FileOutcome, Outcome, UpgradePlan, planUpgrade } from '../definition/upgrade';
+import { applyUpgrade, upgradeDiff } from '../definition/upgrade-apply';
+import { readDefinition } from '../definition/model';
+
+export interface UpgradeOptions {
+  osDir?: string;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+const SHOWN: Record<Outcome, string | undefined> = {
+  unchanged: undefined,
+  updated: '~ updated',
+  kept: undefined,
+  merged: 'M merged',
+  conflict: '! CONFLICT',
+  created: '+ created',
+  beside: '> new beside',
+  removed: '- removed',
+  'kept-dropped': '? kept',
+  'stays-deleted': '  deleted',
+  yours: undefined,
+  skipped: '? skipped',
+};
+
+function line(f: FileOutcome): string | undefined {
+  const tag = SHOWN[f.outcome] ?? (f.mode ? '~ mode' : undefined);
+  if (!tag) return undefined;
+  const extra: string[] = [];
+  if (f.outcome === 'conflict') extra.push(`${f.conflicts} conflict${f.conflicts === 1 ? '' : 's'}: resolve the <<<<<<< ||||||| ======= >>>>>>> blocks`);
+  if (f.outcome === 'beside') extra.push(`you edited ${f.path}: merge ${f.beside} into it by hand, then delete ${f.beside}`);
+  if (f.outcome === 'stays-deleted') extra.push('you deleted it: it stays deleted');
+  if (f.detail) extra.push(f.detail);
+  if (f.mode) extra.push(`mode ${f.mode.from} → ${f.mode.to}`);
+  return `  ${tag.padEnd(13)} ${f.outcome === 'beside' ? f.beside : f.path}${extra.length ? `  (${extra.join('; ')})` : ''}`;
+}
+
+function summaryText(up: UpgradePlan, dryRun: boolean, backup?: string): string {
+  const lines = up.files.map(line).filter((l): l is string => !!l);
+  for (const f of up.files) {
+    for (const s of f.newSettings ?? []) lines.push(`  * new setting  ${f.path}: ${s.key} (the template has: ${s.line.trim()})`);
+  }
+  const from = up.from ? up.from : 'a version before ganeti-os recorded template versions';
+  const head =
+    !lines.length && up.from === up.to
+      ? `${up.plan.root} is up to date with template ${up.template} ${up.to}`
+      : `${dryRun ? 'Would upgrade' : 'Upgraded'} ${up.plan.root}: template ${up.template} ${from} → ${up.to}`;
+  const tail = [...up.notes.map((n) => `  note: ${n}`)];
+  if (backup) tail.push(`Replaced files were backed up in ${backup}`);
+  const upToDate = !lines.length && up.from === up.to;
+  return [head, ...(lines.length || upToDate ? lines : ['  (no file changes)']), ...tail].join('\n') + '\n';
+}
+
+export async function runUpgrade(ctx: Context, opts: UpgradeOptions): Promise<void> {
+  const l = loadDefinition(ctx, opts);
+  const up = planUpgrade(l);
+  const backup = opts.dryRun ? undefined : applyUpgrade(up);
+  if (opts.json) {
+    const doc = {
+      ...planToJson(up.plan, !opts.dryRun),
+      command: 'upgrade',
+      template: up.template,
+      from: up.from ?? null,
+      to: up.to,
+      files: up.files.map(({ before: _b, after: _a, ...rest }) => rest),
+      conflicts: up.conflicted,
+      backup: backup ?? null,
+      ...(opts.dryRun ? { diff: upgradeDiff(up) } : {}),
+    };
+    ctx.out.write(JSON.stringify(doc, null, 2) + '\n');
+  } else {
+    ctx.out.write(summaryText(up, !!opts.dryRun, backup));
+    if (opts.dryRun) ctx.out.write(upgradeDiff(up));
+  }
+  if (!opts.dryRun) {
+    const def = readDefinition(l.root);
+    if (!def.verdict.valid) ctx.log.warn(`Ganeti would not accept ${l.root} as it is now: ${def.verdict.error}`);
+  }
+  if (up.conflicted.length) {
+    throw new UserError(
+      `${up.conflicted.length === 1 ? 'a file has' : `${up.conflicted.length} files have`} conflicts ${opts.dryRun ? 'the upgrade would write' : 'marked in it'}: the template and you changed the same lines`,
+      [...up.conflicted.map((p) => `  ${p}`), opts.dryRun ? 'Nothing was changed (dry run).' : 'Edit them to keep what you want and remove the markers; validate and pack refuse them until then.'],
+    );
+  }
+}

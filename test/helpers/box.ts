@@ -1,0 +1,116 @@
+/**
+ * Helpers for tests of the cluster box: the CLI against a state directory, and a snapshot of
+ * what the box must never change on the host (scoped so other engineers' loop devices, mounts
+ * and processes on this machine do not count).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BIN, REPO } from './cli';
+
+export const BOX_NEED = { root: true, commands: ['gnt-cluster', 'ganeti-luxid', 'sshd', 'socat', 'unshare', 'nsenter', 'losetup'] };
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** `ganeti-os cluster ARGS --state DIR` (the built CLI), with a minimal environment plus `env`. */
+export function box(args: string[], stateDir: string, env: Record<string, string> = {}, timeout = 300000): Result {
+  const [action, ...rest] = args;
+  const r = spawnSync(process.execPath, [BIN, 'cluster', action, '--state', stateDir, ...rest], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', ...env },
+    timeout,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Run a command on the box's master with `cluster exec`; throws with its output on failure. */
+export function onBox(stateDir: string, argv: string[]): string {
+  const r = box(['exec', '--', ...argv], stateDir);
+  if (r.code !== 0) throw new Error(`${argv.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** A digest of a tree: every path with its type, mode, size, mtime and (for files) content hash. */
+function treeDigest(root: string): string {
+  const lines: string[] = [];
+  const walk = (p: string) => {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      lines.push(`${p} absent`);
+      return;
+    }
+    let extra = '';
+    if (st.isFile()) extra = crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+    if (st.isSymbolicLink()) extra = fs.readlinkSync(p);
+    lines.push(`${p} ${st.mode} ${st.size} ${st.mtimeMs} ${extra}`);
+    if (st.isDirectory()) for (const e of fs.readdirSync(p).sort()) walk(path.join(p, e));
+  };
+  walk(root);
+  return lines.join('\n');
+}
+
+/** The paths the box mounts over inside its nodes: none of them may gain a mount on the host. */
+const MOUNT_POINTS = ['/', '/etc', '/usr', '/var', '/var/lib/ganeti', '/var/log/ganeti', '/srv', '/srv/ganeti', '/root', '/tmp', '/run', '/run/lock', '/run/ganeti-os-box', '/sys', '/dev/shm', '/proc'];
+
+export interface HostSnapshot {
+  trees: Record<string, string>;
+  mounts: string[];
+  links: string[];
+  boxLoops: string[];
+  boxProcesses: string[];
+}
+
+const BOX_LINK = /^(sw0|gnt-br0|n\d+|eth0@)/;
+
+/** What the box must leave as it found it (scoped to the box's own names and state directory). */
+export function hostSnapshot(stateDirs: string[]): HostSnapshot {
+  const trees: Record<string, string> = {};
+  for (const t of ['/etc/ganeti', '/var/lib/ganeti', '/var/log/ganeti', '/srv/ganeti', '/etc/hosts', '/etc/hostname', '/root/.ssh', '/run/ganeti']) trees[t] = treeDigest(t);
+  trees['/run/lock (ganeti)'] = fs.readdirSync('/run/lock').filter((e) => /ganeti/.test(e)).join(' ');
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => {
+      const mp = l.split(' ')[4];
+      return mp !== undefined && (MOUNT_POINTS.includes(mp) || stateDirs.some((d) => mp.startsWith(d)));
+    })
+    .map((l) => l.split(' ').slice(4).join(' '));
+  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(': ')[1] ?? '')
+    .filter((n) => BOX_LINK.test(n))
+    .concat(execFileSync('ip', ['-o', '-4', 'addr', 'show'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('198.51.100.')));
+  const boxLoops = execFileSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes('/srv/volumes/') || stateDirs.some((d) => l.includes(d)));
+  const boxProcesses: string[] = [];
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let cmd = '';
+    try {
+      cmd = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      continue;
+    }
+    if (stateDirs.some((d) => cmd.includes(d)) ) boxProcesses.push(`${e} ${cmd}`);
+  }
+  return { trees, mounts, links, boxLoops, boxProcesses };
+}
+
+/** Wait (polling) until fn is true; false after `seconds`. */
+export async function eventually(fn: () => boolean, seconds: number): Promise<boolean> {
+  const end = Date.now() + seconds * 1000;
+  while (Date.now() < end) {
+    if (fn()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return fn();
+}
