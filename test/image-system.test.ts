@@ -377,7 +377,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
       expect(ieError(r)).toBeUndefined();
       expect(r.announced).toBe('268435456\n');
       const size = fs.statSync(stream).size;
-      expect(fs.readFileSync(stream).subarray(0, 60).toString()).toMatch(/^GANETI-OS-RAW 1 size=268435456 compress=zstd\n/);
+      expect(fs.readFileSync(stream).subarray(0, 60).toString()).toMatch(/^GANETI-OS-RAW 2 size=268435456 compress=zstd\n/);
       expect(size).toBeLessThan(8 * MiB);
       expectNoLeaks();
     });
@@ -411,6 +411,24 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
       const meta = seedOf(d, 1)['meta-data'];
       expect(meta).toContain('# ganeti-os: imported');
       expect(instanceId(meta)).toBe(origId);
+    });
+
+    it('imports onto a block device holding old data: the data where the stream has it, zeros elsewhere', () => {
+      const file = sparseDisk(disk('blockdev.img'), 300);
+      // Old data where the exported disk has zeros (200 MiB in) and past its end (280 MiB).
+      for (const mib of [200, 280]) sh('dd', ['if=/dev/urandom', `of=${file}`, 'bs=1M', 'count=1', `seek=${mib}`, 'conv=notrunc', 'status=none']);
+      const loop = sh('losetup', ['--find', '--show', file]).trim();
+      try {
+        const r = runImport({ ...instance('inst1.example.com', 'gpt', [loop]), disks: [{ path: loop, template: 'plain' }] }, 0, stream);
+        expect(ieError(r)).toBeUndefined();
+      } finally {
+        spawnSync('losetup', ['--detach', loop]);
+      }
+      expect(sh('sh', ['-c', 'dd if="$1" bs=1M skip=200 count=1 status=none | cmp -s - /dev/zero -n 1048576 && echo zero', 'sh', file])).toContain('zero');
+      // Beyond the exported disk's 256 MiB nothing is written.
+      expect(sh('sh', ['-c', 'dd if="$1" bs=1M skip=280 count=1 status=none | cmp -s - /dev/zero -n 1048576 || echo data', 'sh', file])).toContain('data');
+      expect(partitions(file).partitions.find((p) => p.nr === 1)!.start).toBe(20480);
+      expectNoLeaks();
     });
 
     it('renames an imported copy to another name with a new instance-id (issue 16), and the guest files', () => {
