@@ -137,6 +137,29 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option('--json', 'print one JSON document describing the run')
     .action((script: string, opts: Record<string, unknown>) => dispatch('run', { ...opts, script }));
 
+  sub('pack', 'build the definition as a Debian package (ganeti-os-<name>_<version>_all.deb)')
+    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option('--version <version>', 'the package version (default: the last packed one if nothing changed, 1 the first time); must increase whenever the definition changes')
+    .option('--output <dir>', 'where the .deb goes (default: the current directory)')
+    .option('--maintainer <"Name <address>">', 'the Maintainer field (default: the last release\'s, else $DEBFULLNAME <$DEBEMAIL>, else ganeti@<this host\'s mail domain>)')
+    .option('--json', 'print one JSON document describing the package')
+    .action((opts: Record<string, unknown>) => dispatch('pack', opts));
+
+  sub('rollout', 'install a packed definition on the nodes of this Ganeti cluster and check every node (run on the master)')
+    .argument('<package>', 'the .deb from ganeti-os pack')
+    .option('-n, --node <node>', 'only this node (repeatable; default: every node)', collect)
+    .option('-g, --nodegroup <group>', 'only the nodes of this node group')
+    .option('--reinstall', 'run dpkg -i also on nodes that have this version already (repairs hand-edited files)')
+    .option('--dry-run', 'print the commands that would run; run nothing')
+    .option('--json', 'print one JSON document with the per-node report')
+    .action((pkg: string, opts: Record<string, unknown>) => dispatch('rollout', { ...opts, package: pkg }));
+
+  sub('nodes-check', 'compare an installed OS definition across the nodes of this Ganeti cluster (run on the master)')
+    .argument('[name]', 'the OS name (default: every OS directory in the search path of any node)')
+    .option('-n, --node <node>', 'only this node (repeatable; default: every node)', collect)
+    .option('-g, --nodegroup <group>', 'only the nodes of this node group')
+    .option('--json', 'print one JSON document')
+    .action((name: string | undefined, opts: Record<string, unknown>) => dispatch('nodes-check', { ...opts, name }));
   const cluster = sub('cluster', 'a disposable real Ganeti 3.0 cluster in namespaces on this machine (root)').enablePositionalOptions();
   const box = (name: string, description: string) =>
     cluster

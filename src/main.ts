@@ -20,6 +20,9 @@ const COMMANDS: Record<string, () => Runner> = {
   validate: () => require('./commands/validate').runValidate,
   diagnose: () => require('./commands/diagnose').runDiagnose,
   run: () => require('./commands/run').runRun,
+  pack: () => require('./commands/pack').runPack,
+  rollout: () => require('./commands/rollout').runRollout,
+  'nodes-check': () => require('./commands/nodes-check').runNodesCheck,
   upgrade: () => require('./commands/upgrade').runUpgrade,
   cluster: () => require('./commands/cluster').runCluster,
 };

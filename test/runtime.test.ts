@@ -129,6 +129,15 @@ describe('runtime: configuration layers', () => {
     const other = script('create', [], { OS_VARIANT: 'second' });
     expect(other.stderr).toContain('A=defaults B=etc-default C=site D=site E=site');
   });
+
+  it("reads the packaged conffile /etc/ganeti/<os>/defaults.conf over defaults.conf, under every later layer", () => {
+    fs.appendFileSync(path.join(os, 'defaults.conf'), 'A=defaults B=defaults C=defaults\n');
+    siteStep('create', 'gos_log "A=$A B=$B C=$C"');
+    fs.writeFileSync(path.join(etc, 'ganeti', 'rt', 'defaults.conf'), 'B=node-defaults C=node-defaults\n');
+    fs.mkdirSync(path.join(etc, 'default'));
+    fs.writeFileSync(path.join(etc, 'default', 'rt'), 'C=etc-default\n');
+    expect(script('create').stderr).toContain('A=defaults B=node-defaults C=etc-default');
+  });
 });
 
 describe('runtime: parameters', () => {

@@ -53,6 +53,11 @@ export interface TemplateManifest {
   /** Settings for variants this template knows by name. */
   knownVariants?: Record<string, Record<string, string>>;
   files: ManifestFile[];
+  /**
+   * Debian relations of the definition's .deb (`ganeti-os pack`): the packages whose tools the
+   * scripts call on the node (Essential packages left out), merged along the base chain.
+   */
+  package?: { depends?: string[]; suggests?: string[] };
 }
 
 export interface RenderedFile {

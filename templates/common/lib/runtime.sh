@@ -164,8 +164,10 @@ gos_check_env() {
 }
 
 # --- configuration layers -------------------------------------------------------------------
-# defaults.conf (this definition) < /etc/default/<os> < /etc/ganeti/<os>/site.conf
-#   < variants/<variant>.conf < /etc/ganeti/<os>/variants/<variant>.conf
+# defaults.conf (this definition) < /etc/ganeti/<os>/defaults.conf < /etc/default/<os>
+#   < /etc/ganeti/<os>/site.conf < variants/<variant>.conf < /etc/ganeti/<os>/variants/<variant>.conf
+# (The .deb from `ganeti-os pack` installs defaults.conf and variants/*.conf a second time as
+# conffiles in /etc/ganeti/<os>/: the node's copies, read over the shipped ones.)
 
 gos_source_if() {
   if [[ -f $1 ]]; then
@@ -211,6 +213,7 @@ gos_load_config() {
   GOS_OS_NAME=${OS_NAME:-$(basename "$GOS_DIR")}
   GOS_SITE_DIR=$GOS_SYSCONFDIR/ganeti/$GOS_OS_NAME
   gos_source_if "$GOS_DIR/defaults.conf"
+  gos_source_if "$GOS_SITE_DIR/defaults.conf"
   gos_source_if "$GOS_SYSCONFDIR/default/$GOS_OS_NAME"
   gos_source_if "$GOS_SITE_DIR/site.conf"
   gos_resolve_variant

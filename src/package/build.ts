@@ -1,0 +1,375 @@
+/**
+ * Builds the .deb of an OS definition with `dpkg-deb --build --root-owner-group` (no fakeroot,
+ * no debhelper): the definition in /usr/share/ganeti/os/<name>/, its configuration a second time
+ * as conffiles in /etc/ganeti/<name>/ (the runtime reads them over the shipped copies), its
+ * Markdown files and the Debian changelog/copyright in /usr/share/doc/<package>/. Reproducible:
+ * every mtime is the release's date, the tar is sorted by dpkg-deb, xz runs single-threaded.
+ */
+import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import fse from 'fs-extra';
+import { UserError } from '../errors';
+import { readDefinition } from '../definition/model';
+import { JOURNAL_FILE } from '../definition/writer';
+import { loadTemplate } from '../definition/templates';
+import { PROVENANCE_FILE, sha256 } from '../definition/provenance';
+import { toolVersion } from '../paths';
+import {
+  PACKAGED_CONF_ROOT,
+  PACKAGED_OS_ROOT,
+  checkMaintainer,
+  checkVersion,
+  nextVersion,
+  packageName,
+  renderChangelog,
+  renderControl,
+  renderCopyright,
+  versionLessThan,
+} from './debian';
+import { RELEASE_FILE, Release, ReleaseRecord, describeChanges, readReleases, writeReleases } from './release';
+
+export interface PackInput {
+  /** The definition directory (absolute). */
+  osDir: string;
+  /** Where the .deb goes (absolute; created if missing). */
+  outputDir: string;
+  /** Requested version; default: the last packed one when nothing changed, "1" the first time. */
+  version?: string;
+  /** "Name <address>"; default: the last release's, else DEBFULLNAME/DEBEMAIL, else ganeti@<mail domain>. */
+  maintainer?: string;
+  env: Record<string, string | undefined>;
+  /** The mail domain for the default maintainer address (/etc/mailname, else the host's FQDN). */
+  mailDomain: string;
+  /** Seconds since the epoch for a new release (SOURCE_DATE_EPOCH when set, else now). */
+  now: number;
+}
+
+export interface PackResult {
+  deb: string;
+  package: string;
+  version: string;
+  /** False when an already-packed version was rebuilt (byte-identical). */
+  newRelease: boolean;
+  bytes: number;
+  sha256: string;
+  installedSizeKiB: number;
+  osPath: string;
+  conffiles: string[];
+  depends: string[];
+  suggests: string[];
+  warnings: string[];
+}
+
+/** One entry of the definition that goes into the package. */
+interface Entry {
+  rel: string;
+  kind: 'file' | 'dir' | 'link';
+  mode: number;
+  target?: string;
+  content?: Buffer;
+}
+
+/**
+ * Packs the definition in `input.osDir`. Throws a UserError (nothing written) when Ganeti would
+ * reject it (backend._TryOSFromDisk, as `validate` says), when a file carries merge-conflict
+ * markers, when a ganeti-os write was interrupted, when it holds special files or links out of
+ * it, or when it changed since its last packed version and no higher version is given.
+ * Writes `<package>_<version>_all.deb` into outputDir and, for a new version, the release record.
+ */
+export function buildPackage(input: PackInput): PackResult {
+  const def = readDefinition(input.osDir);
+  if (!def.verdict.valid) {
+    throw new UserError(`${def.dir} is not a valid OS definition: ${def.verdict.error}`, ["Ganeti would refuse it on every node; 'ganeti-os validate' says more"]);
+  }
+  if (fs.existsSync(path.join(def.dir, JOURNAL_FILE))) {
+    throw new UserError(`${def.dir}: an earlier ganeti-os write was interrupted`, ['run any ganeti-os maintenance command on it (it rolls the write back) before packing']);
+  }
+  const name = def.name;
+  const pkg = packageName(name);
+  const entries = collect(def.dir);
+  const markers = conflictMarkers(entries);
+  if (markers.length) {
+    throw new UserError(`${def.dir} holds unresolved merge conflicts`, markers.map((m) => `  ${m}`));
+  }
+
+  const warnings: string[] = [];
+  // Conffiles only for definitions whose runtime reads /etc/ganeti/<os>/ (ganeti-os's).
+  const runtime = entries.find((e) => e.rel === 'lib/runtime.sh');
+  const readsSiteLayer = !!runtime?.content && runtime.content.includes('$GOS_SITE_DIR/defaults.conf');
+  const isConf = (rel: string) => rel === 'defaults.conf' || /^variants\/[^/]+\.conf$/.test(rel);
+  const confEntries = readsSiteLayer ? entries.filter((e) => e.kind === 'file' && isConf(e.rel)) : [];
+  if (!readsSiteLayer && entries.some((e) => isConf(e.rel))) {
+    warnings.push(`its scripts do not read /etc/ganeti/${name}/defaults.conf (not ganeti-os's current runtime): its configuration is packaged in ${PACKAGED_OS_ROOT}/${name} only, not as conffiles`);
+  }
+  const isDoc = (e: Entry) => e.kind === 'file' && !e.rel.includes('/') && /\.md$/i.test(e.rel);
+
+  const relations = templateRelations(def.provenance?.template);
+  if (!def.provenance) warnings.push('not written by ganeti-os: Depends lists no tools (its scripts may call any)');
+
+  const record = readReleases(def.dir);
+  if (record && record.package !== pkg) {
+    throw new UserError(`${path.join(def.dir, RELEASE_FILE)} belongs to package ${record.package}, not ${pkg}`, ['was the directory renamed? the OS name decides the package name']);
+  }
+  const latest = record?.releases[0];
+  const maintainer = input.maintainer ?? latest?.maintainer ?? defaultMaintainer(input.env, input.mailDomain);
+  checkMaintainer(maintainer);
+
+  const files: Record<string, string> = {};
+  for (const e of entries) if (e.kind !== 'dir') files[e.rel] = e.kind === 'link' ? `link ${e.target}` : `${modeOf(e).toString(8)} ${sha256(e.content!)}`;
+  const digest = sha256(JSON.stringify({ pkg, files, conffiles: confEntries.map((e) => e.rel), docs: entries.filter(isDoc).map((e) => e.rel), relations, maintainer, name }));
+
+  // The version: from the definition's record; it must increase whenever the digest changes.
+  let release: Release;
+  let newRelease = false;
+  if (input.version !== undefined) checkVersion(input.version);
+  const same = latest && latest.digest === digest;
+  if (latest && (input.version === undefined || input.version === latest.version)) {
+    if (!same) {
+      throw new UserError(`${def.dir} changed since version ${latest.version} was packed`, [
+        `changed content needs a higher version: ganeti-os pack --version ${nextVersion(latest.version)}`,
+        ...describeChanges(latest.files ?? {}, files).map((c) => `  ${c}`),
+      ]);
+    }
+    release = latest;
+  } else {
+    const version = input.version ?? '1';
+    const older = record?.releases.find((r) => r.version === version || !versionLessThan(r.version, version));
+    if (older) {
+      throw new UserError(`version ${version} is not higher than version ${older.version}, packed before`, [`next: --version ${nextVersion(latest!.version)}`]);
+    }
+    const changes = latest
+      ? describeChanges(latest.files ?? {}, files)
+      : [`Initial package of the Ganeti OS definition ${name} (ganeti-os ${toolVersion()}${def.provenance ? `, template ${def.provenance.template}` : ''}).`];
+    release = { version, date: input.now, digest, maintainer, files, changes };
+    newRelease = true;
+  }
+
+  const history = newRelease ? [release, ...(record?.releases ?? [])] : record!.releases.slice(record!.releases.indexOf(release));
+  fs.mkdirSync(input.outputDir, { recursive: true });
+  const stage = fs.mkdtempSync(path.join(input.outputDir, '.ganeti-os-pack-'));
+  try {
+    const root = path.join(stage, 'root');
+    const osPath = `${PACKAGED_OS_ROOT}/${name}`;
+    const docDir = `/usr/share/doc/${pkg}`;
+    const put = (abs: string, content: Buffer | string, mode = 0o644) => {
+      fse.outputFileSync(path.join(root, abs), content, { mode });
+      fs.chmodSync(path.join(root, abs), mode);
+    };
+    fse.ensureDirSync(path.join(root, osPath));
+    for (const e of entries) {
+      const dest = isDoc(e) ? path.join(root, docDir, e.rel) : path.join(root, osPath, e.rel);
+      if (e.kind === 'dir') fse.ensureDirSync(dest);
+      else if (e.kind === 'link') {
+        fse.ensureDirSync(path.dirname(dest));
+        fs.symlinkSync(e.target!, dest);
+      } else put(path.relative(root, dest), e.content!, modeOf(e));
+    }
+    for (const e of confEntries) put(`${PACKAGED_CONF_ROOT}/${name}/${e.rel}`, e.content!, 0o644);
+    const year = new Date(release.date * 1000).getUTCFullYear();
+    put(`${docDir}/copyright`, renderCopyright(pkg, name, release.maintainer, year));
+    put(`${docDir}/changelog.gz`, zlib.gzipSync(renderChangelog(pkg, history), { level: 9 }));
+
+    const conffiles = confEntries.map((e) => `${PACKAGED_CONF_ROOT}/${name}/${e.rel}`).sort();
+    const data = walkStaged(root);
+    const installedSizeKiB = data.reduce((n, f) => n + (f.size === undefined ? 1 : Math.ceil(f.size / 1024)), 0);
+    const md5sums = data
+      .filter((f) => f.size !== undefined && !conffiles.includes('/' + f.rel))
+      .map((f) => `${crypto.createHash('md5').update(fs.readFileSync(path.join(root, f.rel))).digest('hex')}  ${f.rel}\n`)
+      .join('');
+    const control = renderControl({
+      package: pkg,
+      version: release.version,
+      maintainer: release.maintainer,
+      installedSize: installedSizeKiB,
+      depends: relations.depends,
+      suggests: relations.suggests,
+      synopsis: `Ganeti OS definition ${name}`.slice(0, 80),
+      description: description(def.provenance?.template, name, def.variants, def.parameters.map((p) => p.name), osPath, conffiles.length > 0),
+    });
+    put('DEBIAN/control', control);
+    put('DEBIAN/md5sums', md5sums);
+    if (conffiles.length) put('DEBIAN/conffiles', conffiles.map((c) => c + '\n').join(''));
+    fs.chmodSync(path.join(root, 'DEBIAN'), 0o755);
+
+    // Reproducible: directories 0755, every mtime the release's date.
+    for (const f of walkStaged(root, true)) {
+      const abs = path.join(root, f.rel);
+      if (f.kind === 'dir') fs.chmodSync(abs, 0o755);
+      if (f.kind === 'link') fs.lutimesSync(abs, release.date, release.date);
+      else fs.utimesSync(abs, release.date, release.date);
+    }
+    fs.chmodSync(root, 0o755);
+    fs.utimesSync(root, release.date, release.date);
+
+    const debName = `${pkg}_${release.version.replace(/^\d+:/, '')}_all.deb`;
+    const tmpDeb = path.join(stage, debName);
+    const r = spawnSync('dpkg-deb', ['-Zxz', '-z6', '--threads-max=1', '--root-owner-group', '--build', root, tmpDeb], {
+      encoding: 'utf8',
+      env: { PATH: input.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', SOURCE_DATE_EPOCH: String(release.date) },
+    });
+    if (r.error) throw new UserError(`cannot run dpkg-deb (${r.error.message})`, ['Debian: it is in the dpkg package, always installed']);
+    if (r.status !== 0) throw new UserError(`dpkg-deb --build failed: ${(r.stderr || r.stdout).trim()}`);
+    const deb = path.join(input.outputDir, debName);
+    fs.renameSync(tmpDeb, deb);
+    if (newRelease) writeReleases(def.dir, { schema: 1, package: pkg, releases: history });
+    const bytes = fs.readFileSync(deb);
+    return {
+      deb,
+      package: pkg,
+      version: release.version,
+      newRelease,
+      bytes: bytes.length,
+      sha256: sha256(bytes),
+      installedSizeKiB,
+      osPath,
+      conffiles,
+      depends: relations.depends,
+      suggests: relations.suggests,
+      warnings,
+    };
+  } finally {
+    fse.removeSync(stage);
+  }
+}
+
+/** Files and modes of the package keep only the owner-execute bit's meaning (0755 / 0644). */
+function modeOf(e: Entry): number {
+  if (e.kind === 'dir') return 0o755;
+  return e.mode & 0o100 ? 0o755 : 0o644;
+}
+
+function defaultMaintainer(env: Record<string, string | undefined>, mailDomain: string): string {
+  const name = env.DEBFULLNAME || env.NAME || 'Ganeti administrators';
+  const mail = env.DEBEMAIL || env.EMAIL;
+  if (mail && /</.test(mail)) return mail;
+  if (mail) return `${name} <${mail}>`;
+  if (!mailDomain.includes('.')) {
+    throw new UserError(`no maintainer address: this host's name ('${mailDomain}') has no domain`, [
+      'pass --maintainer "Full Name <address@example.org>", or set DEBFULLNAME and DEBEMAIL as for other Debian tools',
+    ]);
+  }
+  return `${name} <ganeti@${mailDomain}>`;
+}
+
+/** Depends/Suggests of a template along its base chain (template.json "package"), deduplicated. */
+function templateRelations(template: string | undefined): { depends: string[]; suggests: string[] } {
+  const depends: string[] = [];
+  const suggests: string[] = [];
+  if (!template) return { depends, suggests };
+  const visit = (name: string) => {
+    const t = loadTemplate(name);
+    for (const b of t.manifest.base ?? []) visit(b);
+    for (const d of t.manifest.package?.depends ?? []) if (!depends.includes(d)) depends.push(d);
+    for (const s of t.manifest.package?.suggests ?? []) if (!suggests.includes(s)) suggests.push(s);
+  };
+  try {
+    visit(template);
+  } catch {
+    throw new UserError(`the definition was written from template '${template}', which this ganeti-os does not have: cannot tell what its scripts depend on`);
+  }
+  return { depends, suggests };
+}
+
+function description(template: string | undefined, name: string, variants: string[], params: string[], osPath: string, conf: boolean): string[] {
+  const summary = template ? safeSummary(template) : undefined;
+  const paras = [
+    `This package installs the Ganeti OS definition ${name} in ${osPath}, where Ganeti finds it on every node that has the package (create instances with "gnt-instance add -o ${name}${variants.length ? '+VARIANT' : ''}").`,
+  ];
+  if (summary) paras.push(`${summary}.`);
+  const bits: string[] = [];
+  if (variants.length) bits.push(`Variants: ${variants.join(', ')}.`);
+  if (params.length) bits.push(`OS parameters: ${params.join(', ')}.`);
+  if (conf) bits.push(`The node's configuration is in /etc/ganeti/${name}/ (conffiles, read over the shipped defaults).`);
+  if (bits.length) paras.push(bits.join(' '));
+  return paras;
+}
+
+function safeSummary(template: string): string | undefined {
+  try {
+    return loadTemplate(template).manifest.summary;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The definition's entries, sorted: regular files, directories and relative links that stay
+ * inside it. Hidden entries are left out (version control, editors) except `.ganeti-os.json`;
+ * the release record never goes in. Special files and links leading out are refused.
+ */
+function collect(dir: string): Entry[] {
+  const out: Entry[] = [];
+  const walk = (rel: string) => {
+    const names = fs.readdirSync(path.join(dir, rel)).sort();
+    for (const n of names) {
+      const r = rel ? `${rel}/${n}` : n;
+      if (n.startsWith('.') && r !== PROVENANCE_FILE) continue;
+      if (n.includes('.ganeti-os-new') || n.includes('.ganeti-os-old')) {
+        throw new UserError(`${path.join(dir, r)}: a ganeti-os change is not finished`, [
+          'a .ganeti-os-new file is the new version `ganeti-os upgrade` left beside a file you edited: merge it into that file, then remove it',
+          'otherwise it is left over from an interrupted write: run any ganeti-os maintenance command on the definition first',
+        ]);
+      }
+      const abs = path.join(dir, r);
+      const st = fs.lstatSync(abs);
+      if (st.isDirectory()) {
+        out.push({ rel: r, kind: 'dir', mode: 0o755 });
+        walk(r);
+      } else if (st.isFile()) {
+        out.push({ rel: r, kind: 'file', mode: st.mode & 0o7777, content: fs.readFileSync(abs) });
+      } else if (st.isSymbolicLink()) {
+        const target = fs.readlinkSync(abs);
+        const resolved = path.resolve(path.dirname(abs), target);
+        if (path.isAbsolute(target) || path.relative(dir, resolved).startsWith('..')) {
+          throw new UserError(`${abs} is a link out of the definition (to ${target})`, ['a package can only carry what is inside the definition: replace the link by the file']);
+        }
+        out.push({ rel: r, kind: 'link', mode: 0o777, target });
+      } else {
+        throw new UserError(`${abs} is neither a file, a directory nor a link: it cannot be packaged`);
+      }
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** Lines that look like unresolved merge conflicts (git's markers), as "file:line: text". */
+export function conflictMarkers(entries: { rel: string; kind: string; content?: Buffer }[]): string[] {
+  const out: string[] = [];
+  for (const e of entries) {
+    if (e.kind !== 'file' || !e.content || e.content.includes(0)) continue;
+    const lines = e.content.toString('utf8').split('\n');
+    lines.forEach((l, i) => {
+      if (/^(<{7}|>{7}|\|{7})( |$)/.test(l) || (/^={7}$/.test(l) && lines.some((o) => /^(<{7}|>{7}) /.test(o)))) out.push(`${e.rel}:${i + 1}: ${l}`);
+    });
+  }
+  return out;
+}
+
+interface Staged {
+  rel: string;
+  kind: 'file' | 'dir' | 'link';
+  /** Bytes, for regular files. */
+  size?: number;
+}
+
+function walkStaged(root: string, withDebian = false): Staged[] {
+  const out: Staged[] = [];
+  const walk = (rel: string) => {
+    for (const n of fs.readdirSync(path.join(root, rel)).sort()) {
+      const r = rel ? `${rel}/${n}` : n;
+      if (!withDebian && r === 'DEBIAN') continue;
+      const st = fs.lstatSync(path.join(root, r));
+      if (st.isDirectory()) {
+        out.push({ rel: r, kind: 'dir' });
+        walk(r);
+      } else if (st.isSymbolicLink()) out.push({ rel: r, kind: 'link' });
+      else out.push({ rel: r, kind: 'file', size: st.size });
+    }
+  };
+  walk('');
+  return out;
+}

@@ -1,0 +1,76 @@
+/**
+ * `.ganeti-os-package.json`: the releases of a definition's .deb, kept in the definition itself
+ * so that the version comes from the definition. Each release records the digest of everything
+ * that decides the package's bytes (files, modes, relations, maintainer) except its version and
+ * date, so a changed definition can never be packed again under an old version, and an unchanged
+ * one is rebuilt byte for byte (its date is the SOURCE_DATE_EPOCH of every rebuild).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../errors';
+
+export const RELEASE_FILE = '.ganeti-os-package.json';
+const RELEASE_SCHEMA = 1;
+
+export interface Release {
+  version: string;
+  /** Seconds since the epoch: the changelog date and every file's mtime in the .deb. */
+  date: number;
+  /** sha256 of the package's inputs (see build.ts: packageDigest). */
+  digest: string;
+  maintainer: string;
+  /** Path in the definition -> "<mode> <sha256>" (or "link <target>"): to say what changed. */
+  files: Record<string, string>;
+  changes: string[];
+}
+
+export interface ReleaseRecord {
+  schema: number;
+  package: string;
+  /** Newest first. */
+  releases: Release[];
+}
+
+/** The record in `dir`, or undefined when the definition was never packed. Throws on a corrupt one. */
+export function readReleases(dir: string): ReleaseRecord | undefined {
+  const file = path.join(dir, RELEASE_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new UserError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const r = JSON.parse(text) as ReleaseRecord;
+    if (r.schema !== RELEASE_SCHEMA || !Array.isArray(r.releases) || r.releases.some((x) => typeof x.version !== 'string' || typeof x.digest !== 'string' || typeof x.date !== 'number')) {
+      throw new Error('unexpected content');
+    }
+    return r;
+  } catch (err) {
+    throw new UserError(`${file} is not a release record ganeti-os understands (${(err as Error).message})`, [
+      'it lists the versions packed so far; restore it from version control rather than deleting it (versions must keep increasing)',
+    ]);
+  }
+}
+
+/** Writes the record atomically (temporary file, then rename). */
+export function writeReleases(dir: string, record: ReleaseRecord): void {
+  const file = path.join(dir, RELEASE_FILE);
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify({ ...record, schema: RELEASE_SCHEMA }, null, 2) + '\n', { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
+
+/** What changed between two releases' file maps, as changelog lines. */
+export function describeChanges(before: Record<string, string>, after: Record<string, string>): string[] {
+  const added = Object.keys(after).filter((k) => !(k in before)).sort();
+  const removed = Object.keys(before).filter((k) => !(k in after)).sort();
+  const changed = Object.keys(after).filter((k) => k in before && before[k] !== after[k]).sort();
+  const out: string[] = [];
+  if (changed.length) out.push(`Changed: ${changed.join(', ')}.`);
+  if (added.length) out.push(`Added: ${added.join(', ')}.`);
+  if (removed.length) out.push(`Removed: ${removed.join(', ')}.`);
+  if (!out.length) out.push('Rebuilt: no file of the definition changed (packaging only).');
+  return out;
+}
