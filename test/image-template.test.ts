@@ -143,6 +143,10 @@ describe('image template: network-config from Ganeti NIC settings', () => {
     expect(second).toContain("gateway4: '10.1.0.1'");
     // The DEFAULT_ROUTE_NIC setting applies while the parameter is auto.
     expect(networkConfig({ ...two, DEFAULT_ROUTE_NIC: '1' }).out).toBe(second);
+    // A NIC without a gateway cannot have it: the first that has one does, with a warning.
+    const dhcp1 = networkConfig({ ...two, NIC_1_IP: '', OSP_DEFAULT_ROUTE_NIC: '1' });
+    expect(dhcp1.out).toContain("gateway4: '192.0.2.1'");
+    expect(dhcp1.err).toMatch(/NIC 1 is to have the default route .* using the first NIC that has one/);
     expect(networkConfig({ ...two, OSP_NETWORK: 'dhcp' }).out.match(/dhcp4: true/g)).toHaveLength(2);
     expect(networkConfig({ ...two, OSP_NETWORK: 'none' }).out).toBe('NONE\n');
     expect(networkConfig({ NIC_COUNT: '0' }).out).toBe('NONE\n');

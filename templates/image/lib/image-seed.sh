@@ -91,14 +91,19 @@ img_nic_address() {
 }
 
 # img_default_route_nic: the index of the NIC that gets the default route (empty: none): the
-# parameter default-route-nic, else the setting DEFAULT_ROUTE_NIC, else the first NIC with one.
+# parameter default-route-nic, else the setting DEFAULT_ROUTE_NIC (when that NIC has a gateway),
+# else the first NIC with one.
 img_default_route_nic() {
   local want i
   want=$(gos_param default-route-nic)
   if [[ $want == auto && -n ${DEFAULT_ROUTE_NIC-} ]]; then want=$DEFAULT_ROUTE_NIC; fi
   if [[ $want != auto ]]; then
-    printf '%s' "$want"
-    return 0
+    img_nic_address "$want"
+    if [[ $NA_KIND == static && (-n $NA_GW || $NA_ONLINK == yes) ]]; then
+      printf '%s' "$want"
+      return 0
+    fi
+    gos_log "warning: NIC $want is to have the default route (default-route-nic, DEFAULT_ROUTE_NIC), but it has no static address with a gateway; using the first NIC that has one"
   fi
   for ((i = 0; i < ${NIC_COUNT:-0}; i++)); do
     img_nic_address "$i"
