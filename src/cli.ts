@@ -34,7 +34,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
 
   sub('new', 'create a new OS definition directory from a template')
     .argument('<name>', "the OS name (Ganeti's OS directory name: letters, digits, '_' and '-')")
-    .option('--template <name>', 'template to start from: debian (the default: installs Debian) or blank (installs nothing)')
+    .option('--template <name>', 'template to start from: debian (the default: installs Debian), image (cloud images configured by cloud-init) or blank (installs nothing)')
     .option('--api <list>', 'OS interface versions, comma-separated from 10, 15, 20 (default: the template\'s, 20,15,10)')
     .option('--variant <name>', 'a variant (repeatable; the first is the default; needs API 15 or 20)', collect)
     .option('--param <name=description>', 'an OS parameter (repeatable; needs API 20)', collect)

@@ -1,0 +1,126 @@
+/**
+ * Cloud images for the image template's tests: small fake ones built from the committed recipe
+ * test/helpers/fake-images.sh (well under a second each) in the formats the template reads, a
+ * bootable Debian one (test/helpers/cloud-image.sh) cached across runs by the recipe's hash,
+ * and partition-level inspection of instance disks (mounts released on every path).
+ */
+import { createHash } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const HELPERS = __dirname;
+const REPO = path.join(__dirname, '..', '..');
+
+export type FakeKind = 'gpt-ubuntu' | 'gpt-root3' | 'msdos' | 'xfs-root' | 'no-linux';
+export type ImageFormat = 'raw' | 'qcow2' | 'xz' | 'zst';
+
+export interface BuiltImage {
+  path: string;
+  sha256: string;
+  /** Virtual (raw) size in bytes. */
+  size: number;
+}
+
+export function sha256(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** A fake image of `kind` in `format`, built in `dir` (file named kind.format). */
+export function fakeImage(kind: FakeKind, format: ImageFormat, dir: string): BuiltImage {
+  const raw = path.join(dir, `${kind}.raw`);
+  if (!fs.existsSync(raw)) execFileSync('bash', [path.join(HELPERS, 'fake-images.sh'), kind, raw], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TMPDIR: dir } });
+  const size = fs.statSync(raw).size;
+  let out = raw;
+  if (format !== 'raw') {
+    out = path.join(dir, `${kind}.${format}`);
+    if (!fs.existsSync(out)) {
+      if (format === 'qcow2') execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, out]);
+      else if (format === 'xz') execFileSync('sh', ['-c', 'xz -0 -T0 -c "$1" > "$2"', 'sh', raw, out]);
+      else execFileSync('sh', ['-c', 'zstd -q -1 -c "$1" > "$2"', 'sh', raw, out]);
+    }
+  }
+  return { path: out, sha256: sha256(out), size };
+}
+
+export interface Partition {
+  nr: number;
+  start: number;
+  sectors: number;
+  type: string;
+}
+
+/** The partition table of a disk or image file, from sfdisk --json. */
+export function partitions(disk: string): { label: string; lastlba?: number; partitions: Partition[] } {
+  const t = JSON.parse(execFileSync('sfdisk', ['--json', disk], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).partitiontable;
+  return {
+    label: t.label,
+    lastlba: t.lastlba,
+    partitions: (t.partitions as { node: string; start: number; size: number; type: string }[]).map((p) => ({
+      nr: Number(/(\d+)$/.exec(p.node)![1]),
+      start: p.start,
+      sectors: p.size,
+      type: p.type,
+    })),
+  };
+}
+
+/** Run fn with partition nr of disk mounted read-only (or rw); always released. */
+export function withPartition<T>(disk: string, nr: number, fn: (root: string) => T, rw = false): T {
+  const p = partitions(disk).partitions.find((x) => x.nr === nr);
+  if (!p) throw new Error(`${disk}: no partition ${nr}`);
+  const args = ['--find', '--show', '--offset', String(p.start * 512), '--sizelimit', String(p.sectors * 512)];
+  if (!rw) args.push('--read-only');
+  const loop = execFileSync('losetup', [...args, disk], { encoding: 'utf8' }).trim();
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-image-inspect-'));
+  let mounted = false;
+  try {
+    execFileSync('mount', ['-o', rw ? 'rw' : 'ro', loop, mnt]);
+    mounted = true;
+    return fn(mnt);
+  } finally {
+    if (mounted) spawnSync('umount', [mnt]);
+    spawnSync('losetup', ['--detach', loop]);
+    fs.rmSync(mnt, { recursive: true, force: true });
+  }
+}
+
+/** Filesystem facts of partition nr (blkid by offset, no loop device). */
+export function partitionFs(disk: string, nr: number): Record<string, string> {
+  const p = partitions(disk).partitions.find((x) => x.nr === nr)!;
+  const out = spawnSync('blkid', ['-p', '-o', 'export', '-O', String(p.start * 512), '-S', String(p.sectors * 512), disk], { encoding: 'utf8' }).stdout;
+  return Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+/** Bytes of an ext2/3/4 filesystem on partition nr (block count x block size, from dumpe2fs). */
+export function extSize(disk: string, nr: number): number {
+  const p = partitions(disk).partitions.find((x) => x.nr === nr)!;
+  const out = execFileSync('dumpe2fs', ['-h', `${disk}?offset=${p.start * 512}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const count = Number(/^Block count:\s+(\d+)/m.exec(out)![1]);
+  const size = Number(/^Block size:\s+(\d+)/m.exec(out)![1]);
+  return count * size;
+}
+
+/** Is the first `bytes` of file all zeros? */
+export function isZero(file: string, bytes: number): boolean {
+  return spawnSync('cmp', ['-s', '-n', String(bytes), file, '/dev/zero']).status === 0;
+}
+
+/** The bootable Debian cloud image (qcow2), built once per recipe version and kept in cacheDir. */
+export function bootableImage(cacheDir = '/var/cache/ganeti-os/test-images'): BuiltImage {
+  const recipe = path.join(HELPERS, 'cloud-image.sh');
+  const key = createHash('sha256')
+    .update(fs.readFileSync(recipe))
+    .update(fs.readFileSync(path.join(REPO, 'templates', 'debian', 'lib', 'debian-disk.sh')))
+    .digest('hex')
+    .slice(0, 16);
+  fs.mkdirSync(cacheDir, { recursive: true });
+  const file = path.join(cacheDir, `debian-cloud-${key}.qcow2`);
+  if (!fs.existsSync(file)) {
+    // One builder at a time (flock); the recipe renames its result into place.
+    execFileSync('flock', [path.join(cacheDir, '.lock'), 'sh', '-c', '[ -f "$1" ] || bash "$2" "$1" "$3"', 'sh', file, recipe, REPO], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', file], { encoding: 'utf8' }));
+  return { path: file, sha256: sha256(file), size: info['virtual-size'] };
+}

@@ -1,0 +1,69 @@
+/**
+ * The image template through a real Ganeti cluster (`ganeti-os cluster` box): installed on the
+ * node, judged by gnt-os, an instance added from a fake cloud image, exported, imported (Ganeti
+ * runs rename after it), renamed, reinstalled and removed by the gnt-* commands, the cluster
+ * verified. No boot here (test/image-boot.test.ts boots the real image): this proves the
+ * scripts under Ganeti's daemons, job queue and import-export daemon.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { box, BOX_NEED, onBox } from './helpers/box';
+import { BIN, REPO } from './helpers/cli';
+import { fakeImage } from './helpers/images';
+import { describeSystem } from './helpers/system';
+
+jest.setTimeout(1800000);
+
+interface Step {
+  name: string;
+  ok: boolean;
+  seconds: number;
+  detail?: string;
+  skipped?: boolean;
+}
+
+describeSystem('image template through the cluster box', { ...BOX_NEED, commands: [...BOX_NEED.commands, 'qemu-img', 'mkfs.vfat', 'sfdisk'] }, () => {
+  let work: string;
+  let state: string;
+  const cleanups: (() => void)[] = [];
+
+  beforeAll(() => {
+    fs.mkdirSync('/var/cache/ganeti-os/test-images', { recursive: true });
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-image-box-'));
+    state = path.join(work, 'box');
+    const up = box(['up'], state);
+    if (up.code !== 0) throw new Error(`cluster up failed:\n${up.stderr}`);
+  });
+  afterAll(() => {
+    for (const c of cleanups) c();
+    if (!work) return;
+    box(['down'], state);
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('installs, exports, imports, renames, reinstalls and removes an instance with gnt-* commands', () => {
+    // The box's nodes have their own /tmp: the image goes where they see the host's files.
+    const images = fs.mkdtempSync('/var/cache/ganeti-os/test-images/fake-');
+    cleanups.push(() => fs.rmSync(images, { recursive: true, force: true }));
+    const img = fakeImage('gpt-ubuntu', 'qcow2', images);
+    const run = (args: string[], cwd: string) => {
+      const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`ganeti-os ${args.join(' ')} failed: ${r.stderr}`);
+    };
+    run(['new', 'cloud', '--template', 'image', '--variant', 'fake', '--yes', '-C', work], REPO);
+    const dir = path.join(work, 'cloud');
+    run(['add-variant', 'fake', '--set', `IMAGE=${img.path}`, '--set', `SHA256=${img.sha256}`], dir);
+    const r = box(['test', '--os-dir', dir, '--json', '--hypervisor', 'fake', '--disk-template', 'ext', '--disk-size', '256', '--osparam', 'grow-root=yes'], state, {}, 1800000);
+    const result = JSON.parse(r.stdout) as { ok: boolean; steps: Step[] };
+    // eslint-disable-next-line no-console
+    console.log(`image template through the box (s): ${JSON.stringify(Object.fromEntries(result.steps.map((s) => [s.name, s.seconds])))}`);
+    expect(result.steps.filter((s) => !s.ok)).toEqual([]);
+    expect(r.code).toBe(0);
+    for (const name of ['gnt-instance add', 'gnt-backup export', 'gnt-backup import', 'gnt-instance rename', 'gnt-instance reinstall', 'gnt-cluster verify']) {
+      expect(result.steps.find((s) => s.name.startsWith(name))?.ok).toBe(true);
+    }
+    expect(onBox(state, ['gnt-instance', 'list', '--no-headers', '-o', 'name']).trim()).toBe('');
+  });
+});
