@@ -191,6 +191,28 @@ describeSystem('pack: the .deb', { commands: ['dpkg-deb', 'dpkg'] }, () => {
   });
 });
 
+describeSystem('pack: ganeti-os working files', { commands: ['dpkg-deb'] }, () => {
+  it('leaves out the writer\'s and upgrade\'s hidden files (naming them) and refuses a new version upgrade left beside a file', async () => {
+    const dir = await newDef('wos', 'blank');
+    const hidden = ['.ganeti-os.lock', '.ganeti-os.lock.break', '.ganeti-os.journal.tmp', 'lib/.steps.sh.ganeti-os-new-1', '.create.ganeti-os-old-1', '.ganeti-os/backups/2024-01-01T00-00-00-000Z/create'];
+    for (const h of hidden) {
+      fs.mkdirSync(path.dirname(path.join(dir, h)), { recursive: true });
+      fs.writeFileSync(path.join(dir, h), 'working file\n');
+    }
+    const r = await pack(dir);
+    expect([r.code, r.stderr]).toEqual([0, expect.stringMatching(/left out ganeti-os's own working files: .*\.ganeti-os\b/)]);
+    const deb = fs.readdirSync(work).find((f) => f.endsWith('.deb'))!;
+    const listed = sh('dpkg-deb', ['-c', path.join(work, deb)]).stdout;
+    expect(listed).toMatch(/\.ganeti-os\.json/);
+    expect(listed).not.toMatch(/ganeti-os\.(lock|journal)|ganeti-os-(new|old)|\.ganeti-os\//);
+    // A new version beside an edited file (what `upgrade` leaves for the admin) is unfinished work.
+    fs.writeFileSync(path.join(dir, 'README.md.ganeti-os-new'), 'new README\n');
+    const beside = await pack(dir, ['--version', '2']);
+    expect(beside.code).toBe(1);
+    expect(beside.stderr).toMatch(/README\.md\.ganeti-os-new: a ganeti-os change is not finished/);
+  });
+});
+
 describeSystem('pack: Debian version order', { commands: ['dpkg'] }, () => {
   it('orders versions exactly as dpkg --compare-versions does', () => {
     const vs = ['1', '1.0', '1.00', '1.9', '1.10', '1~rc1', '1~~', '1~', '1+a', '1a', '2', '1:0', '0:1', '2.3+site2', '2.3+site10', '1-1~'];

@@ -4,7 +4,9 @@
  * template to have changed since, it "ages" a file: the definition then looks written by an
  * older template (see upgrade-support.ts). Every merge is compared with git merge-file.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { runAddParam } from '../src/commands/add-param';
 import { runAddVariant } from '../src/commands/add-variant';
@@ -15,8 +17,9 @@ import { BESIDE_SUFFIX, STATE_DIR, planUpgrade, upgradeParameters } from '../src
 import { applyUpgrade } from '../src/definition/upgrade-apply';
 import { merge3, textLines } from '../src/definition/upgrade-merge';
 import { templateVersion } from '../src/definition/upgrade-record';
+import { LOCK_FILE } from '../src/definition/lock';
 import { JOURNAL_FILE } from '../src/definition/writer';
-import { runInProcess } from './helpers/cli';
+import { BIN, runInProcess } from './helpers/cli';
 import { captureContext, runCommand, treeHash } from './maintain-support';
 import { FIXTURE_COMMIT, age, fixture, gitMerge, modeOf, provenance, read, recordExtra, setLine, sha, upgrade, writeProvenance } from './upgrade-support';
 
@@ -40,6 +43,28 @@ function renders(dir: string): Map<string, { content: string; mode: number; owne
 function labelsIn(text: string): [string, string, string] {
   const get = (m: string) => new RegExp(`^${m} (.*)$`, 'm').exec(text)?.[1] ?? 'x';
   return [get('<<<<<<<'), get('\\|\\|\\|\\|\\|\\|\\|'), get('>>>>>>>')];
+}
+
+/**
+ * The principle for parameters: the admin's keep their order; the template's come in the
+ * template's order (where a fresh render puts them); one the upgrade adds never lands between
+ * two of the admin's own (those the template does not have stay together).
+ */
+function expectParameterOrder(had: string[], names: string[], template: string): void {
+  const templateParams = loadTemplate(template).manifest.defaults.parameters.map((p) => p.name);
+  expect(names.filter((n) => had.includes(n))).toEqual(had);
+  for (const n of names.filter((x) => !had.includes(x))) expect(templateParams).toContain(n);
+  expect(names.filter((n) => templateParams.includes(n))).toEqual(templateParams.filter((n) => names.includes(n)));
+  const own = names.flatMap((n, i) => (templateParams.includes(n) ? [] : [i]));
+  if (own.length) expect(own[own.length - 1] - own[0]).toBe(own.length - 1);
+}
+
+/** The files of fixture `set` whose recorded text the current template still renders. */
+function unchangedSince(set: string, candidates: string[]): string[] {
+  const dir = copy(set);
+  const p = provenance(dir);
+  const now = renders(dir);
+  return candidates.filter((rel) => p.files[rel] && now.get(rel) && p.files[rel].sha256 === sha(now.get(rel)!.content));
 }
 
 /** Upgrade to schema 2 first (records the base), as an admin's first upgrade does. */
@@ -74,23 +99,21 @@ describe('upgrade: untouched definitions from the starting commit', () => {
     expect(after.schema).toBe(2);
     expect(after.templateVersion).toBe(templateVersion(loadTemplate(after.template)));
     expect(after.answers.variants.map((v) => v.name)).toEqual(before.answers.variants.map((v) => v.name));
-    // The admin's parameters stay, in order; the template's new ones (if any) come after them.
-    const names = after.answers.parameters.map((p) => p.name);
-    const had = before.answers.parameters.map((p) => p.name);
-    expect(names.slice(0, had.length)).toEqual(had);
-    const templateParams = loadTemplate(after.template).manifest.defaults.parameters.map((p) => p.name);
-    for (const n of names.slice(had.length)) expect(templateParams).toContain(n);
+    expectParameterOrder(before.answers.parameters.map((p) => p.name), after.answers.parameters.map((p) => p.name), after.template);
     for (const [rel, f] of renders(dir)) {
+      // The base is the new render; the admin's files keep their text and their record.
+      expect([rel, after.base![rel]]).toEqual([rel, f.content]);
       if (f.owner === 'tool') {
         expect([rel, read(path.join(dir, rel))]).toEqual([rel, f.content]);
         expect([rel, modeOf(path.join(dir, rel))]).toEqual([rel, f.mode]);
+        expect([rel, after.files[rel].sha256]).toEqual([rel, sha(f.content)]);
+      } else if (before.files[rel]) {
+        expect([rel, after.files[rel]]).toEqual([rel, before.files[rel]]);
       }
-      expect(after.base![rel]).toBe(f.content);
-      expect(after.files[rel].sha256).toBe(sha(f.content));
     }
     // The admin's files are never rewritten.
     for (const rel of Object.keys(before.files).filter((k) => before.files[k].owner === 'user')) {
-      expect(sha(read(path.join(dir, rel)))).toBe(before.files[rel].sha256);
+      expect([rel, sha(read(path.join(dir, rel)))]).toEqual([rel, before.files[rel].sha256]);
     }
     const snapshot = treeHash(dir);
     const again = await upgrade(dir);
@@ -119,15 +142,19 @@ describe('upgrade: untouched definitions from the starting commit', () => {
 
 describe('upgrade: the admin edited files of an old definition (hashes only)', () => {
   it('the template did not change them: the edits stay, nothing beside', async () => {
+    // Files the template has not changed since the fixtures were written (computed: templates move on).
+    const same = unchangedSince('blank', ['create', 'export', 'lib/steps.sh', 'README.md', 'verify']);
+    expect(same).toContain('lib/steps.sh');
+    expect(same.length).toBeGreaterThanOrEqual(2);
     const dir = copy('blank');
-    fs.appendFileSync(path.join(dir, 'create'), '# admin: log to syslog too\n');
-    fs.appendFileSync(path.join(dir, 'lib/steps.sh'), '# admin: my step\n');
-    fs.appendFileSync(path.join(dir, 'README.md'), 'Site notes.\n');
-    const edited = ['create', 'lib/steps.sh', 'README.md'].map((f) => read(path.join(dir, f)));
+    for (const f of same) fs.appendFileSync(path.join(dir, f), '# admin: site notes\n');
+    const edited = same.map((f) => read(path.join(dir, f)));
     const r = await upgrade(dir);
     expect(r.code).toBe(0);
-    expect(['create', 'lib/steps.sh', 'README.md'].map((f) => read(path.join(dir, f)))).toEqual(edited);
-    expect(fs.readdirSync(dir).filter((n) => n.endsWith(BESIDE_SUFFIX))).toEqual([]);
+    expect(same.map((f) => read(path.join(dir, f)))).toEqual(edited);
+    const beside = (d: string): string[] =>
+      fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? beside(path.join(d, e.name)) : e.name.endsWith(BESIDE_SUFFIX) ? [e.name] : []));
+    expect(beside(dir)).toEqual([]);
     // The base was recovered (the template renders what was written): later upgrades merge.
     const p = provenance(dir);
     expect(p.base!['lib/steps.sh']).toBe(renders(dir).get('lib/steps.sh')!.content);
@@ -243,6 +270,11 @@ describe('upgrade: three-way merges (definitions upgraded once, then the templat
     expect(after.answers.parameters.map((x) => x.name)).toEqual(expect.arrayContaining(['motd', 'banner']));
     expect(read(path.join(dir, 'variants.list'))).toMatch(/\nnoble\njammy\n$/);
     expect(read(path.join(dir, 'parameters.list'))).toMatch(/^motd Message of the day\nbanner Login banner\n/m);
+    // The list on disk is in the answers' order: the template's (new ones included) as a fresh
+    // render has them, the admin's own together.
+    const listed = read(path.join(dir, 'parameters.list')).split('\n').filter(Boolean).map((l) => l.split(' ')[0]);
+    expect(listed).toEqual(after.answers.parameters.map((x) => x.name));
+    expectParameterOrder(p.answers.parameters.map((x) => x.name), listed, after.template);
     expect(read(path.join(dir, 'lib/parameters.sh'))).toMatch(/\[banner\]=hi/);
     expect(read(path.join(dir, 'README.md'))).toBe(renders(dir).get('README.md')!.content);
     expect(read(path.join(dir, 'variants/noble.conf'))).toMatch(/^COMPONENTS='main universe'$/m);
@@ -341,13 +373,22 @@ describe('upgrade: three-way merges (definitions upgraded once, then the templat
     age(dir, 'variants/bookworm.conf', (t) => t.replace(`${droppedVariant}\n`, ''));
     const defaults = read(path.join(dir, 'defaults.conf'));
     const conf = read(path.join(dir, 'variants/bookworm.conf'));
+    // What the template has that the files (as the older template wrote them) lack.
+    const keys = (t: string) => new Set(t.split('\n').flatMap((l) => /^\s*#?\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)=/.exec(l)?.[1] ?? []));
+    const lacking = (rel: string, text: string) => [...keys(renders(dir).get(rel)!.content)].filter((k) => !keys(text).has(k)).map((k) => `${rel}: ${k}`);
+    const expected = [...lacking('defaults.conf', defaults), ...lacking('variants/bookworm.conf', conf)];
+    expect(expected).toEqual(expect.arrayContaining([`defaults.conf: ${key(dropped)}`, `variants/bookworm.conf: ${key(droppedVariant)}`]));
     const r = await upgrade(dir);
     expect(r.code).toBe(0);
     expect(read(path.join(dir, 'defaults.conf'))).toBe(defaults);
     expect(read(path.join(dir, 'variants/bookworm.conf'))).toBe(conf);
-    expect(r.out).toContain(`new setting  defaults.conf: ${key(dropped)} `);
-    expect(r.out).toContain(`new setting  variants/bookworm.conf: ${key(droppedVariant)} `);
-    expect(r.out.match(/new setting/g)).toHaveLength(2);
+    const reported = [...r.out.matchAll(/new setting {2}(\S+): (\S+) /g)].map((m) => `${m[1]}: ${m[2]}`);
+    expect(reported.sort()).toEqual(expected.sort());
+    // Reported once: the next upgrade has nothing to say about them, and the files stay.
+    const again = await upgrade(dir);
+    expect(again.code).toBe(0);
+    expect(again.out).not.toMatch(/new setting/);
+    expect(read(path.join(dir, 'defaults.conf'))).toBe(defaults);
   });
 });
 
@@ -389,6 +430,8 @@ describe('upgrade: safety', () => {
   it('a failure in the middle of writing rolls everything back, backup included', async () => {
     const dir = await recorded('debian');
     for (const f of ['create', 'lib/steps.sh', 'README.md', 'lib/runtime.sh']) age(dir, f, setLine(1, '# older'));
+    // The first upgrade backed up what it replaced: the admin cleared that away.
+    fs.rmSync(path.join(dir, STATE_DIR), { recursive: true, force: true });
     const before = treeHash(dir);
     for (const step of [0, 2]) {
       const up = planUpgrade(loadDefinition(captureContext(dir).ctx, {}));
@@ -405,6 +448,14 @@ describe('upgrade: safety', () => {
       expect(fs.existsSync(path.join(dir, STATE_DIR))).toBe(false);
       expect(fs.existsSync(path.join(dir, JOURNAL_FILE))).toBe(false);
     }
+    // An earlier backup stays as it was; no new one is left beside it.
+    fs.mkdirSync(path.join(dir, STATE_DIR, 'backups', 'earlier'), { recursive: true });
+    fs.writeFileSync(path.join(dir, STATE_DIR, 'backups', 'earlier', 'create'), 'an earlier backup\n');
+    const withBackup = treeHash(dir);
+    const up = planUpgrade(loadDefinition(captureContext(dir).ctx, {}));
+    expect(() => applyUpgrade(up, { hooks: { beforeCommitStep: () => { throw new Error('disk full (injected)'); } } })).toThrow(/nothing was changed|put back/);
+    expect(treeHash(dir)).toBe(withBackup);
+    expect(fs.readdirSync(path.join(dir, STATE_DIR, 'backups'))).toEqual(['earlier']);
     expect((await upgrade(dir)).code).toBe(0);
     expect(read(path.join(dir, 'lib/steps.sh'))).toBe(renders(dir).get('lib/steps.sh')!.content);
   });
@@ -514,10 +565,73 @@ describe('upgrade: the merge itself', () => {
       [p('kept'), p('changed-by-admin'), p('changed-by-template'), p('dropped'), p('removed-by-admin')],
       [p('kept'), p('changed-by-admin'), p('changed-by-template', 'better'), p('removed-by-admin'), p('added', 'new', 'x')],
     );
-    expect(r.parameters).toEqual([p('kept'), p('changed-by-admin', 'mine'), p('changed-by-template', 'better'), p('user-own'), p('added', 'new', 'x')]);
+    // A parameter new in the template goes where the template has it (after the template's
+    // parameter before it), not after the admin's own.
+    expect(r.parameters).toEqual([p('kept'), p('changed-by-admin', 'mine'), p('changed-by-template', 'better'), p('added', 'new', 'x'), p('user-own')]);
+    const first = upgradeParameters([p('own'), p('a'), p('b')], [p('a'), p('b')], [p('new1'), p('new2'), p('a'), p('b'), p('new3')]);
+    expect(first.parameters.map((x) => x.name)).toEqual(['own', 'new1', 'new2', 'a', 'b', 'new3']);
     // Without the old template's parameters (definitions from before): additions only.
     const legacy = upgradeParameters([p('a', 'mine')], undefined, [p('a', 'theirs'), p('b')]);
     expect(legacy.parameters).toEqual([p('a', 'mine'), p('b')]);
     expect(legacy.notes.join('\n')).toMatch(/yours kept/);
+  });
+});
+
+describe('upgrade: one command at a time', () => {
+  it('waits for the lock another command holds, then plans from what that command left', async () => {
+    const dir = await recorded('blank');
+    age(dir, 'lib/runtime.sh', setLine(1, '# older runtime line'));
+    // Another live process (this one, as far as the lock can tell) holds the definition.
+    const lock = path.join(dir, LOCK_FILE);
+    fs.writeFileSync(lock, `${process.pid} ${os.hostname()}\n`);
+    const running = upgrade(dir);
+    await new Promise((r) => setTimeout(r, 300));
+    // Still waiting: nothing upgraded yet. The other command finishes and lets go.
+    expect(read(path.join(dir, 'lib/runtime.sh'))).toMatch(/older runtime line/);
+    fs.rmSync(lock);
+    const r = await running;
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/Waiting for another ganeti-os command/);
+    expect(read(path.join(dir, 'lib/runtime.sh'))).toBe(renders(dir).get('lib/runtime.sh')!.content);
+    expect(fs.existsSync(lock)).toBe(false);
+  });
+
+  it('rolls back a write a kill interrupted before planning', async () => {
+    const dir = await recorded('blank');
+    age(dir, 'lib/runtime.sh', setLine(1, '# older runtime line'));
+    const before = treeHash(dir);
+    // A pending journal of a write that never got past its first step.
+    fs.writeFileSync(path.join(dir, JOURNAL_FILE), JSON.stringify({ state: 'pending', entries: [], createdDirs: [] }));
+    const r = await upgrade(dir);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/interrupted/);
+    expect(fs.existsSync(path.join(dir, JOURNAL_FILE))).toBe(false);
+    expect(treeHash(dir)).not.toBe(before);
+    expect(read(path.join(dir, 'lib/runtime.sh'))).toBe(renders(dir).get('lib/runtime.sh')!.content);
+  });
+
+  it('an upgrade and add-variant started together (two processes) serialise: both succeed, both changes stay', async () => {
+    const run = (dir: string, args: string[]) =>
+      new Promise<{ code: number | null; err: string }>((resolve) => {
+        const c = spawn(process.execPath, [BIN, ...args, '--os-dir', dir], { cwd: dir, env: { PATH: process.env.PATH, NO_COLOR: '1' } });
+        let err = '';
+        c.stderr.on('data', (b) => (err += b));
+        c.on('close', (code) => resolve({ code, err }));
+      });
+    for (let round = 0; round < 2; round++) {
+      const dir = await recorded('blank-maint');
+      // (Files add-variant does not write: it records the current template's render as the base of those it writes.)
+      for (const f of ['lib/runtime.sh', 'README.md']) age(dir, f, setLine(0, `# ${f} of an older template`));
+      const [u, a] = await Promise.all([run(dir, ['upgrade']), run(dir, ['add-variant', `v${round}`])]);
+      expect([u.code, u.err]).toEqual([0, expect.anything()]);
+      expect([a.code, a.err]).toEqual([0, expect.anything()]);
+      const p = provenance(dir);
+      expect(p.answers.variants.map((v) => v.name)).toContain(`v${round}`);
+      expect(read(path.join(dir, 'variants.list'))).toMatch(new RegExp(`^v${round}$`, 'm'));
+      for (const f of ['lib/runtime.sh', 'README.md']) expect(read(path.join(dir, f))).toBe(renders(dir).get(f)!.content);
+      // Every tool file is what the record says was written.
+      for (const [rel, f] of Object.entries(p.files)) if (f.owner === 'tool') expect([rel, sha(read(path.join(dir, rel)))]).toEqual([rel, f.sha256]);
+      expect(fs.existsSync(path.join(dir, LOCK_FILE))).toBe(false);
+    }
   });
 });

@@ -4,7 +4,7 @@
  * one definition at once serialise instead of failing as "edited".
  *
  * Failures are injected at every filesystem call a command makes (one run per call), on a real
- * 64 KiB tmpfs at every fill level, with a file the command cannot read, and with SIGKILL at
+ * tmpfs sized from the definition at every fill level, with a file the command cannot read, and with SIGKILL at
  * every step of a child process. After each: either the command succeeded and the tree is what
  * an undisturbed run gives, or it exited 1 and the tree is as before (after a kill: once the
  * next command has rolled the journal back).
@@ -149,16 +149,22 @@ describe('new: a failure at any filesystem call', () => {
   });
 });
 
-describeSystem('a 64 KiB tmpfs fills up at every step', { root: true }, () => {
-  let mnt: string;
-  beforeEach(() => {
-    mnt = path.join(work, 'mnt');
-    fs.mkdirSync(mnt);
-    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,nr_inodes=200', 'gos-test', mnt], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`mount tmpfs: ${r.stderr}`);
-  });
+/** Bytes a tree takes on tmpfs: every file rounded up to whole 4 KiB pages. */
+function pagesOf(dir: string): number {
+  let pages = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) pages += pagesOf(p);
+    else pages += Math.ceil(fs.statSync(p).size / 4096);
+  }
+  return pages;
+}
+
+describeSystem('a small tmpfs fills up at every step', { root: true }, () => {
+  let mnt: string | undefined;
   afterEach(() => {
-    spawnSync('umount', [mnt]);
+    if (mnt) spawnSync('umount', [mnt]);
+    mnt = undefined;
   });
 
   it('bump-api 20 --force: exit 1 with ENOSPC and the tree as before, or done; never 70, never an empty variants/', async () => {
@@ -168,11 +174,18 @@ describeSystem('a 64 KiB tmpfs fills up at every step', { root: true }, () => {
     const ref = await blank('osdef', '10', path.join(work, 'ref'));
     expect((await runCommand(runBumpApi, ref, { version: '20', force: true })).code).toBe(0);
     const want = body(treeHash(ref));
+    // Sized from the definition: room for it, a second copy (the stage and the moved-aside
+    // files at their peak) and a margin, so every fill level up to success is reached.
+    const pages = pagesOf(src);
+    mnt = path.join(work, 'mnt');
+    fs.mkdirSync(mnt);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${(2 * pages + 16) * 4}k,nr_inodes=200`, 'gos-test', mnt], { encoding: 'utf8' });
+    if (m.status !== 0) throw new Error(`mount tmpfs: ${m.stderr}`);
     const d = path.join(mnt, 'osdef');
     let sawEnospc = 0;
     let sawSuccess = false;
-    // Leave 0, 1, 2, ... pages free beside the definition.
-    for (let freePages = 0; freePages < 16 && !sawSuccess; freePages++) {
+    // Leave 0, 1, 2, ... pages free beside the definition, until the command succeeds.
+    for (let freePages = 0; freePages <= 2 * pages + 16 && !sawSuccess; freePages++) {
       fs.rmSync(d, { recursive: true, force: true });
       for (const f of fs.readdirSync(mnt)) fs.rmSync(path.join(mnt, f), { recursive: true, force: true });
       fs.cpSync(src, d, { recursive: true });
@@ -199,6 +212,7 @@ describeSystem('a 64 KiB tmpfs fills up at every step', { root: true }, () => {
       }
     }
     expect(sawEnospc).toBeGreaterThan(0);
+    expect(sawSuccess).toBe(true);
   });
 });
 

@@ -1,7 +1,7 @@
 /** `ganeti-os upgrade`: bring a definition up to this ganeti-os's templates, keeping the admin's edits. */
 import type { Context } from '../context';
 import { UserError } from '../errors';
-import { loadDefinition } from '../definition/maintain';
+import { Loaded, maintainDefinition } from '../definition/maintain';
 import { planToJson } from '../definition/plan';
 import { FileOutcome, Outcome, UpgradePlan, planUpgrade } from '../definition/upgrade';
 import { applyUpgrade, upgradeDiff } from '../definition/upgrade-apply';
@@ -56,8 +56,16 @@ function summaryText(up: UpgradePlan, dryRun: boolean, backup?: string): string 
   return [head, ...(lines.length || upToDate ? lines : ['  (no file changes)']), ...tail].join('\n') + '\n';
 }
 
+/**
+ * Upgrade the definition in --os-dir (or the current directory) as a maintenance command: under
+ * the definition's lock, after rolling back an interrupted write, so an upgrade and another
+ * command on the same definition serialise. Throws UserError on conflicts (written, exit 1).
+ */
 export async function runUpgrade(ctx: Context, opts: UpgradeOptions): Promise<void> {
-  const l = loadDefinition(ctx, opts);
+  await maintainDefinition(ctx, opts, (l) => upgradeLoaded(ctx, l, opts));
+}
+
+function upgradeLoaded(ctx: Context, l: Loaded, opts: UpgradeOptions): void {
   const up = planUpgrade(l);
   const backup = opts.dryRun ? undefined : applyUpgrade(up);
   if (opts.json) {

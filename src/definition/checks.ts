@@ -348,6 +348,34 @@ export function shellSyntaxFindings(def: Pick<OsDefinition, 'dir' | 'files'>, te
 }
 
 /**
+ * The marker lines of every merge-conflict block in `text`, as git (`merge-file`, `--diff3`)
+ * and `upgrade`'s merge write them: a `<<<<<<<` line, later a `>>>>>>>` line, and the
+ * `|||||||` and `=======` lines between. A lone `=======` (a Markdown underline) or an unclosed
+ * `<<<<<<<` is no conflict. Lines are 1-based. The one test for conflict markers: validate,
+ * pack and upgrade all use it.
+ */
+export function conflictMarkerLines(text: string): { line: number; text: string }[] {
+  const lines = text.split(/\r?\n/);
+  const out: { line: number; text: string }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^<{7}(?: |$)/.test(lines[i])) continue;
+    let end = i + 1;
+    while (end < lines.length && !/^>{7}(?: |$)/.test(lines[end])) end++;
+    if (end === lines.length) break;
+    for (let k = i; k <= end; k++) {
+      if (/^(?:<{7}|\|{7}|>{7})(?: |$)/.test(lines[k]) || /^={7}$/.test(lines[k])) out.push({ line: k + 1, text: lines[k] });
+    }
+    i = end;
+  }
+  return out;
+}
+
+/** Whether `text` holds a merge-conflict block (see conflictMarkerLines). */
+export function hasConflictMarkers(text: string): boolean {
+  return conflictMarkerLines(text).length > 0;
+}
+
+/**
  * Merge-conflict markers (a `<<<<<<<` line and a `>>>>>>>` line, as git and diff3 write them)
  * in any text file of the definition directory: a script carrying them is still "valid" to
  * Ganeti but runs both halves, or neither. One error per file, at its first marker. Reused by
@@ -378,9 +406,9 @@ export function conflictMarkerFindings(dir: string): Problem[] {
       if (!st.isFile() || st.size > 1024 * 1024) continue;
       const buf = readBytes(path.join(dir, rel));
       if (!buf || buf.includes(0)) continue;
-      const lines = buf.toString('latin1').split(/\r?\n/);
-      const start = lines.findIndex((l) => /^<{7}(?: |$)/.test(l));
-      if (start < 0 || !lines.some((l, i) => i > start && /^>{7}(?: |$)/.test(l))) continue;
+      const [first] = conflictMarkerLines(buf.toString('latin1'));
+      if (!first) continue;
+      const start = first.line - 1;
       out.push({
         severity: 'error',
         code: 'conflict-markers',

@@ -76,8 +76,3 @@ export function merge3(current: string, base: string, next: string, labels: Merg
   }
   return { text, conflicts };
 }
-
-/** Whether `text` holds a conflict block as `merge3` (or git) writes them: an opening and a closing marker line. */
-export function hasConflictMarkers(text: string): boolean {
-  return /^<{7}( .*)?$/m.test(text) && /^>{7}( .*)?$/m.test(text);
-}

@@ -26,7 +26,8 @@ import { toolVersion } from '../paths';
 import type { Loaded } from './maintain';
 import type { DefinitionSpec, ParamSpec } from './spec';
 import { RenderedFile, Template, renderTemplate } from './templates';
-import { MergeLabels, hasConflictMarkers, merge3 } from './upgrade-merge';
+import { hasConflictMarkers } from './checks';
+import { MergeLabels, merge3 } from './upgrade-merge';
 import { templateParameters, templateVersion } from './upgrade-record';
 
 /** Where a new version goes when it cannot be merged into an edited file of an old definition. */
@@ -131,12 +132,23 @@ export function upgradeParameters(current: ParamSpec[], old: ParamSpec[] | undef
       notes.push(`Parameter ${c.name}: yours kept; the template now declares it as "${n.description}"${n.default !== undefined ? ` (default '${n.default}')` : ''}${n.choices ? ` (choices ${n.choices.join(', ')})` : ''}.`);
     }
   }
-  for (const n of next) {
-    if (current.some((c) => c.name === n.name)) continue;
-    if (old && oldBy.has(n.name)) continue; // the admin removed it: stays removed
-    out.push({ ...n });
+  // A parameter new in the template goes where a fresh render puts it: right after the
+  // template's parameter before it (after the ones added just before it), never between the
+  // admin's own lines; without one, before the first of the template's, else at the end.
+  const isTemplate = (p: ParamSpec) => nextBy.has(p.name);
+  next.forEach((n, j) => {
+    if (current.some((c) => c.name === n.name)) return;
+    if (old && oldBy.has(n.name)) return; // the admin removed it: stays removed
+    const before = new Set(next.slice(0, j).map((p) => p.name));
+    let at = -1;
+    out.forEach((p, i) => {
+      if (before.has(p.name)) at = i + 1;
+    });
+    if (at < 0) at = out.findIndex(isTemplate);
+    if (at < 0) at = out.length;
+    out.splice(at, 0, { ...n });
     notes.push(`Parameter ${n.name} is new in the template: declared (remove it with 'ganeti-os remove-param ${n.name}').`);
-  }
+  });
   return { parameters: out, notes };
 }
 
@@ -295,10 +307,11 @@ export function planUpgrade(l: Loaded): UpgradePlan {
       outcomes.push({ path: rel, outcome: 'yours', ...(added.length ? { newSettings: added } : {}) });
       if (!rec) record(f);
       else {
-        // Its record stays (remove-variant tells untouched from edited by it); its base is
-        // recorded once known.
+        // Its record stays (remove-variant tells untouched from edited by it). Its base becomes
+        // the new render: the settings it introduces are reported once, by this upgrade, and
+        // the next upgrade reports only what the template introduces after it.
         files[rel] = rec;
-        if (b !== undefined) base[rel] = b;
+        base[rel] = f.content;
       }
       continue;
     }

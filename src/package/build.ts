@@ -16,6 +16,9 @@ import { readDefinition } from '../definition/model';
 import { JOURNAL_FILE } from '../definition/writer';
 import { loadTemplate } from '../definition/templates';
 import { PROVENANCE_FILE, sha256 } from '../definition/provenance';
+import { conflictMarkerLines } from '../definition/checks';
+import { LOCK_FILE } from '../definition/lock';
+import { BESIDE_SUFFIX, STATE_DIR } from '../definition/upgrade';
 import { toolVersion } from '../paths';
 import {
   PACKAGED_CONF_ROOT,
@@ -89,13 +92,15 @@ export function buildPackage(input: PackInput): PackResult {
   }
   const name = def.name;
   const pkg = packageName(name);
-  const entries = collect(def.dir);
+  const working: string[] = [];
+  const entries = collect(def.dir, working);
   const markers = conflictMarkers(entries);
   if (markers.length) {
     throw new UserError(`${def.dir} holds unresolved merge conflicts`, markers.map((m) => `  ${m}`));
   }
 
   const warnings: string[] = [];
+  if (working.length) warnings.push(`left out ganeti-os's own working files: ${working.join(', ')}`);
   // Conffiles only for definitions whose runtime reads /etc/ganeti/<os>/ (ganeti-os's).
   const runtime = entries.find((e) => e.rel === 'lib/runtime.sh');
   const readsSiteLayer = !!runtime?.content && runtime.content.includes('$GOS_SITE_DIR/defaults.conf');
@@ -300,14 +305,17 @@ function safeSummary(template: string): string | undefined {
  * inside it. Hidden entries are left out (version control, editors) except `.ganeti-os.json`;
  * the release record never goes in. Special files and links leading out are refused.
  */
-function collect(dir: string): Entry[] {
+function collect(dir: string, working: string[] = []): Entry[] {
   const out: Entry[] = [];
   const walk = (rel: string) => {
     const names = fs.readdirSync(path.join(dir, rel)).sort();
     for (const n of names) {
       const r = rel ? `${rel}/${n}` : n;
-      if (n.startsWith('.') && r !== PROVENANCE_FILE) continue;
-      if (n.includes('.ganeti-os-new') || n.includes('.ganeti-os-old')) {
+      if (n.startsWith('.') && r !== PROVENANCE_FILE) {
+        if (isWorkingFile(r)) working.push(r);
+        continue;
+      }
+      if (n.endsWith(BESIDE_SUFFIX) || n.includes('.ganeti-os-new') || n.includes('.ganeti-os-old')) {
         throw new UserError(`${path.join(dir, r)}: a ganeti-os change is not finished`, [
           'a .ganeti-os-new file is the new version `ganeti-os upgrade` left beside a file you edited: merge it into that file, then remove it',
           'otherwise it is left over from an interrupted write: run any ganeti-os maintenance command on the definition first',
@@ -336,15 +344,29 @@ function collect(dir: string): Entry[] {
   return out;
 }
 
-/** Lines that look like unresolved merge conflicts (git's markers), as "file:line: text". */
+/**
+ * Whether hidden `rel` is one of the files ganeti-os itself keeps beside a definition while or
+ * after changing it: the lock (and its breaker), the writer's journal (and its temp file), the
+ * writer's staged and moved-aside files, and upgrade's state directory with its backups.
+ */
+function isWorkingFile(rel: string): boolean {
+  const n = path.posix.basename(rel);
+  return (
+    rel === LOCK_FILE ||
+    rel === `${LOCK_FILE}.break` ||
+    rel === JOURNAL_FILE ||
+    rel === `${JOURNAL_FILE}.tmp` ||
+    rel === STATE_DIR ||
+    /\.ganeti-os-(new|old)/.test(n)
+  );
+}
+
+/** The marker lines of unresolved merge conflicts (conflictMarkerLines), as "file:line: text". */
 export function conflictMarkers(entries: { rel: string; kind: string; content?: Buffer }[]): string[] {
   const out: string[] = [];
   for (const e of entries) {
     if (e.kind !== 'file' || !e.content || e.content.includes(0)) continue;
-    const lines = e.content.toString('utf8').split('\n');
-    lines.forEach((l, i) => {
-      if (/^(<{7}|>{7}|\|{7})( |$)/.test(l) || (/^={7}$/.test(l) && lines.some((o) => /^(<{7}|>{7}) /.test(o)))) out.push(`${e.rel}:${i + 1}: ${l}`);
-    });
+    for (const m of conflictMarkerLines(e.content.toString('utf8'))) out.push(`${e.rel}:${m.line}: ${m.text}`);
   }
   return out;
 }
