@@ -5,31 +5,11 @@
  * export/import). Never creates or changes anything but the given disks, the export output and
  * its own log.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
-import {
-  DiskShape,
-  EnvMap,
-  InstanceShape,
-  NetworkShape,
-  NicShape,
-  OsInfo,
-  defaultMac,
-  exportEnvironment,
-  fillParams,
-  importEnvironment,
-  importExportCommandEnv,
-  newUuid,
-  osCoreEnv,
-  osEnvironment,
-  parseUnit,
-  pyFloatStr,
-} from '../ganeti/environment';
+import { EnvMap, OsInfo, exportEnvironment, importEnvironment, importExportCommandEnv, osCoreEnv, osEnvironment } from '../ganeti/environment';
 import { GANETI_DEFAULTS } from '../ganeti/defaults';
 import {
   OS_API_V20,
@@ -39,25 +19,14 @@ import {
   OS_SCRIPT_IMPORT,
   OS_SCRIPT_RENAME,
   OS_SCRIPT_VERIFY,
-  pyIntParse,
 } from '../ganeti/rules';
+import { InstanceOptions, OsForInstance, buildInstance, createSparse, parseDisk } from '../ganeti/instance';
+import { EXP_SIZE_FD, bytesToMebibyte, defaultLogDir, logName, readSafe, runImportExport, runPlain, tailFile } from '../ganeti/runner';
 import { OsDefinition, readDefinition, requireDirectory } from '../definition/model';
 
-export interface RunOptions {
+export interface RunOptions extends InstanceOptions {
   script: string;
   osDir?: string;
-  disk?: string[];
-  diskTemplate?: string;
-  fileDriver?: string;
-  name?: string;
-  variant?: string;
-  nic?: string[];
-  network?: string[];
-  osparam?: string[];
-  osparamPrivate?: string[];
-  hvparam?: string[];
-  beparam?: string[];
-  hypervisor?: string;
   index?: string;
   oldName?: string;
   reinstall?: boolean;
@@ -66,28 +35,10 @@ export interface RunOptions {
   input?: string;
   printEnv?: boolean;
   logDir?: string;
-  uuid?: string;
-  ctime?: string;
-  mtime?: string;
-  primaryNode?: string;
-  secondaryNode?: string[];
   json?: boolean;
 }
 
 const SCRIPTS = [OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, OS_SCRIPT_IMPORT, OS_SCRIPT_EXPORT, OS_SCRIPT_RENAME, OS_SCRIPT_VERIFY];
-const MIB = 1024 * 1024;
-/** The descriptor the size pipe gets in the script (the one Ganeti's import-export daemon ends up with, 4). */
-const EXP_SIZE_FD = 4;
-const DEFAULT_INSTANCE = 'instance1.example.com';
-const DEFAULT_NODE = 'node1.example.com';
-
-/** A disk as given on the command line, before anything is created. */
-interface DiskPlan {
-  shape: DiskShape;
-  /** Create this sparse file (bytes) before running. */
-  createBytes?: number;
-}
-
 export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   const script = opts.script;
   if (!SCRIPTS.includes(script)) {
@@ -103,8 +54,8 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   if (opts.fileDriver !== undefined && !GANETI_DEFAULTS.fileDrivers.includes(opts.fileDriver)) {
     throw new UsageError(`unknown file driver '${opts.fileDriver}': use ${GANETI_DEFAULTS.fileDrivers.join(', ')}`);
   }
-  const plans = (opts.disk ?? []).map((d, i) => parseDisk(ctx, d, i, opts));
-  const inst = buildInstance(ctx, def, opts, plans.map((p) => p.shape));
+  const plans = (opts.disk ?? []).map((d, i) => parseDisk(ctx.cwd, ctx.log, d, i, opts));
+  const inst = buildInstance(ctx.log, osForInstance(def), opts, plans.map((p) => p.shape));
   const osInfo: OsInfo = { name: def.name, apiVersions: def.apiVersions ?? [], variants: def.variants };
   const debug = opts.debug ? 1 : 0;
 
@@ -145,7 +96,7 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
     return;
   }
 
-  for (const p of plans) if (p.createBytes !== undefined) createSparse(ctx, p.shape.path, p.createBytes);
+  for (const p of plans) if (p.createBytes !== undefined) createSparse(ctx.log, p.shape.path, p.createBytes);
 
   const logDir = path.resolve(ctx.cwd, opts.logDir ?? defaultLogDir(ctx));
   try {
@@ -157,8 +108,8 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   ctx.log.info(`running ${script} of ${def.dir} for ${inst.name}; log: ${logFile}`);
 
   const result = isIe
-    ? await runImportExport(ctx, script, def, env, logFile, script === OS_SCRIPT_EXPORT ? opts.output! : opts.input!)
-    : await runPlain(def, script, args, env, logFile);
+    ? await runImportExport(ctx, script, def.osDir, env, logFile, script === OS_SCRIPT_EXPORT ? opts.output! : opts.input!)
+    : await runPlain(def.osDir, script, args, env, logFile);
 
   const failReason = result.signal ? `terminated by signal ${result.signal}` : `exited with exit code ${result.code}`;
   const ok = result.code === 0 && !result.signal;
@@ -216,495 +167,8 @@ function parseIndex(raw: string | undefined, count: number, script: string): num
   return i;
 }
 
-function keyValues(raw: string, what: string, allowed: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of raw.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw new UsageError(`malformed ${what} '${raw}': expected key=value[,key=value...] (keys: ${allowed.join(', ')})`);
-    const k = part.slice(0, eq);
-    if (!allowed.includes(k)) throw new UsageError(`unknown key '${k}' in ${what} '${raw}' (keys: ${allowed.join(', ')})`);
-    if (out.has(k)) throw new UsageError(`key '${k}' given twice in ${what} '${raw}'`);
-    out.set(k, part.slice(eq + 1));
-  }
-  return out;
-}
 
-function keyValue(raw: string, what: string): [string, string] {
-  const eq = raw.indexOf('=');
-  if (eq <= 0) throw new UsageError(`malformed ${what} '${raw}': expected key=value`);
-  return [raw.slice(0, eq), raw.slice(eq + 1)];
-}
-
-/**
- * A disk size: a bare integer is MiB, taken as is (as the opcode/RAPI takes it); with a unit
- * (512M, 2G, 1.5T) it is utils.ParseUnit's, rounded up to a multiple of 4 MiB as gnt-instance does.
- */
-function parseSize(raw: string, what: string): number {
-  if (/^\d+$/.test(raw)) return Number(raw);
-  const r = parseUnit(raw);
-  if (typeof r !== 'number') throw new UsageError(`invalid size '${raw}' for ${what}: ${r.error} (MiB, or a number with M, G or T)`);
-  return r;
-}
-
-/** The size Ganeti would record for an existing disk: file size or block device size, in MiB (rounded down). */
-function existingSizeMiB(st: fs.Stats): number {
-  if (st.isBlockDevice()) {
-    const major = Math.floor(st.rdev / 256) & 0xfff;
-    const minor = (st.rdev & 0xff) | ((Math.floor(st.rdev / 4096) & 0xfff00) >>> 0);
-    try {
-      const sectors = Number(fs.readFileSync(`/sys/dev/block/${major}:${minor}/size`, 'utf8').trim());
-      return Math.floor((sectors * 512) / MIB);
-    } catch {
-      return 0;
-    }
-  }
-  return Math.floor(st.size / MIB);
-}
-
-const DISK_KEYS = ['path', 'size', 'template', 'name', 'mode', 'uuid'];
-
-function parseDisk(ctx: Context, raw: string, index: number, opts: RunOptions): DiskPlan {
-  let p: string;
-  let sizeRaw: string | undefined;
-  let template = opts.diskTemplate ?? 'file';
-  let name: string | undefined;
-  let mode: string = GANETI_DEFAULTS.diskRdwr;
-  let uuid: string | undefined;
-  if (raw.startsWith('path=')) {
-    const kv = keyValues(raw, '--disk', DISK_KEYS);
-    p = kv.get('path')!;
-    sizeRaw = kv.get('size');
-    template = kv.get('template') ?? template;
-    name = kv.get('name') || undefined;
-    mode = kv.get('mode') ?? mode;
-    uuid = kv.get('uuid');
-  } else {
-    const colon = raw.lastIndexOf(':');
-    p = raw;
-    if (colon > 0 && typeof parseUnit(raw.slice(colon + 1)) === 'number') {
-      p = raw.slice(0, colon);
-      sizeRaw = raw.slice(colon + 1);
-    }
-  }
-  if (!p) throw new UsageError(`--disk '${raw}': no path`);
-  if (!['file', 'sharedfile', 'plain'].includes(template)) {
-    throw new UsageError(`unknown disk template '${template}': use file, sharedfile or plain`);
-  }
-  if (mode !== GANETI_DEFAULTS.diskRdwr && mode !== GANETI_DEFAULTS.diskRdonly) {
-    throw new UsageError(`disk mode '${mode}': use ${GANETI_DEFAULTS.diskRdwr} or ${GANETI_DEFAULTS.diskRdonly}`);
-  }
-  const fileDriver = opts.fileDriver ?? GANETI_DEFAULTS.defaultFileDriver;
-  if (!GANETI_DEFAULTS.fileDrivers.includes(fileDriver)) {
-    throw new UsageError(`unknown file driver '${fileDriver}': use ${GANETI_DEFAULTS.fileDrivers.join(', ')}`);
-  }
-  const abs = path.resolve(ctx.cwd, p);
-  const sizeGiven = sizeRaw !== undefined ? parseSize(sizeRaw, `disk ${index}`) : undefined;
-  let st: fs.Stats | undefined;
-  try {
-    st = fs.statSync(abs);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError(`disk ${index}: ${abs}: ${(err as Error).message}`);
-  }
-  const shape = (size: number): DiskShape => ({
-    path: abs,
-    size,
-    template: template as DiskShape['template'],
-    fileDriver,
-    mode,
-    uuid: uuid ?? newUuid(),
-    ...(name ? { name } : {}),
-  });
-  if (!st) {
-    if (sizeGiven === undefined) {
-      throw new UserError(`disk ${index}: ${abs} does not exist; give a size to create it (--disk ${p}:SIZE, e.g. ${p}:2G)`);
-    }
-    if (!fs.existsSync(path.dirname(abs))) throw new UserError(`disk ${index}: directory ${path.dirname(abs)} does not exist`);
-    if (template === 'plain') ctx.log.warn(`disk ${index}: plain disks are block devices; ${abs} will be a regular file`);
-    return { shape: shape(sizeGiven), createBytes: sizeGiven * MIB };
-  }
-  if (st.isDirectory()) throw new UserError(`disk ${index}: ${abs} is a directory`);
-  if (!st.isFile() && !st.isBlockDevice()) throw new UserError(`disk ${index}: ${abs} is neither a regular file nor a block device`);
-  if (template === 'plain' && !st.isBlockDevice()) ctx.log.warn(`disk ${index}: plain disks are block devices on a node, ${abs} is a regular file`);
-  return { shape: shape(sizeGiven ?? existingSizeMiB(st)) };
-}
-
-const NIC_KEYS = ['mac', 'ip', 'mode', 'link', 'name', 'vlan', 'network', 'uuid'];
-const NETWORK_KEYS = ['name', 'uuid', 'subnet', 'gateway', 'subnet6', 'gateway6', 'mac-prefix', 'tags'];
-
-function parseNetworks(raws: string[]): Map<string, NetworkShape> {
-  const out = new Map<string, NetworkShape>();
-  for (const raw of raws) {
-    const kv = keyValues(raw, '--network', NETWORK_KEYS);
-    const name = kv.get('name');
-    if (!name) throw new UsageError(`--network '${raw}' needs name=`);
-    const n: NetworkShape = { name, uuid: kv.get('uuid') || newUuid(), tags: (kv.get('tags') ?? '').split(':').filter(Boolean) };
-    if (kv.get('subnet')) n.subnet = kv.get('subnet');
-    if (kv.get('gateway')) n.gateway = kv.get('gateway');
-    if (kv.get('subnet6')) n.subnet6 = kv.get('subnet6');
-    if (kv.get('gateway6')) n.gateway6 = kv.get('gateway6');
-    if (kv.get('mac-prefix')) n.macPrefix = kv.get('mac-prefix');
-    out.set(name, n);
-  }
-  return out;
-}
-
-function parseNic(raw: string, index: number, networks: Map<string, NetworkShape>): NicShape {
-  const kv = keyValues(raw, '--nic', NIC_KEYS);
-  const mode = kv.get('mode') ?? GANETI_DEFAULTS.nic.mode;
-  if (!GANETI_DEFAULTS.nicModes.includes(mode)) throw new UsageError(`--nic '${raw}': mode must be one of ${GANETI_DEFAULTS.nicModes.join(', ')}`);
-  let mac = kv.get('mac') ?? defaultMac(index);
-  if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) throw new UsageError(`--nic '${raw}': invalid MAC address '${mac}'`);
-  mac = mac.toLowerCase();
-  let ip = kv.get('ip');
-  if (ip !== undefined && (ip === '' || ip.toLowerCase() === 'none')) ip = undefined;
-  if (ip !== undefined && !net.isIP(ip)) throw new UsageError(`--nic '${raw}': invalid IP address '${ip}'`);
-  const nic: NicShape = {
-    mac,
-    uuid: kv.get('uuid') || newUuid(),
-    mode,
-    link: kv.get('link') ?? GANETI_DEFAULTS.nic.link,
-    vlan: kv.get('vlan') ?? GANETI_DEFAULTS.nic.vlan,
-  };
-  if (ip) nic.ip = ip;
-  if (kv.get('name')) nic.name = kv.get('name');
-  const netName = kv.get('network');
-  if (netName) nic.network = networks.get(netName) ?? { name: netName, uuid: newUuid(), tags: [] };
-  return nic;
-}
-
-function buildInstance(ctx: Context, def: OsDefinition, opts: RunOptions, disks: DiskShape[]): InstanceShape {
-  const hypervisor = opts.hypervisor ?? GANETI_DEFAULTS.defaultHypervisor;
-  if (!GANETI_DEFAULTS.hv[hypervisor]) {
-    throw new UsageError(`unknown hypervisor '${hypervisor}': use one of ${Object.keys(GANETI_DEFAULTS.hv).join(', ')}`);
-  }
-  const typed = (raws: string[] | undefined, what: string, defaults: typeof GANETI_DEFAULTS.be) => {
-    const pairs = (raws ?? []).map((r) => keyValue(r, `--${what}param`));
-    try {
-      return fillParams(defaults, pairs, what === 'hv' ? `${hypervisor} hypervisor` : 'backend');
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
-  };
-  const hvparams = typed(opts.hvparam, 'hv', GANETI_DEFAULTS.hv[hypervisor]);
-  const beparams = typed(opts.beparam, 'be', GANETI_DEFAULTS.be);
-
-  // FillDict(instance.osparams, instance.osparams_private.Unprivate())
-  const merged = new Map<string, string>();
-  for (const [flag, list] of [['--osparam', opts.osparam], ['--osparam-private', opts.osparamPrivate]] as const) {
-    const seen = new Set<string>();
-    for (const raw of list ?? []) {
-      const [k, v] = keyValue(raw, flag);
-      if (seen.has(k)) throw new UsageError(`${flag} ${k} given twice`);
-      seen.add(k);
-      merged.set(k, v);
-    }
-  }
-  const osparams: [string, string][] = [...merged.entries()];
-  // ValidateOS (API 20): _CheckOSPList.
-  if ((def.maxApiVersion ?? 0) >= OS_API_V20) {
-    const supported = new Set(def.parameterFields.map((f) => f[0]));
-    const delta = osparams.map(([k]) => k).filter((k) => !supported.has(k));
-    if (delta.length) throw new UserError(`The following parameters are not supported by the OS ${def.name}: ${delta.join(', ')}`);
-  }
-
-  // _CheckOSVariant, for an explicit variant (without one, Ganeti's --force-variant behaviour).
-  let osName = def.name;
-  if (opts.variant !== undefined) {
-    if (!def.variants.length) throw new UserError(`OS '${def.name}' does not support variants ('${opts.variant}' passed)`);
-    if (!def.variants.includes(opts.variant)) throw new UserError(`OS '${def.name}' does not support variant '${opts.variant}'`);
-    osName = `${def.name}+${opts.variant}`;
-  } else if (def.variants.length) {
-    ctx.log.info(`no --variant: OS_VARIANT is the first listed, '${def.variants[0]}' (as with gnt-instance add --force-variant)`);
-  }
-
-  const networks = parseNetworks(opts.network ?? []);
-  const nics = (opts.nic ?? []).map((n, i) => parseNic(n, i, networks));
-  const now = pyFloatStr(Date.now() / 1000);
-  const time = (raw: string | undefined, what: string) => {
-    if (raw === undefined) return now;
-    const v = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${what} must be a number of seconds since the epoch, not '${raw}'`);
-    return pyFloatStr(v);
-  };
-  const name = opts.name ?? DEFAULT_INSTANCE;
-  if (!name) throw new UsageError('--name must not be empty');
-  return {
-    name,
-    os: osName,
-    hypervisor,
-    hvparams,
-    beparams,
-    osparams,
-    disks,
-    nics,
-    uuid: opts.uuid ?? newUuid(),
-    ctime: time(opts.ctime, 'ctime'),
-    mtime: time(opts.mtime, 'mtime'),
-    primaryNode: opts.primaryNode ?? DEFAULT_NODE,
-    secondaryNodes: opts.secondaryNode ?? [],
-  };
-}
-
-function createSparse(ctx: Context, p: string, bytes: number): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(p, 'wx', 0o600);
-  } catch (err) {
-    throw new UserError(`cannot create disk ${p}: ${(err as Error).message}`);
-  }
-  try {
-    fs.ftruncateSync(fd, bytes);
-  } finally {
-    fs.closeSync(fd);
-  }
-  ctx.log.info(`created ${p}: sparse, ${bytes / MIB} MiB`);
-}
-
-function defaultLogDir(ctx: Context): string {
-  const state = ctx.env.XDG_STATE_HOME || path.join(ctx.env.HOME || os.homedir(), '.local', 'state');
-  return path.join(state, 'ganeti-os', 'log');
-}
-
-/** utils.TimestampForFilename: local time, %Y-%m-%d_%H_%M_%S. */
-function timestampForFilename(d = new Date()): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}_${p(d.getHours())}_${p(d.getMinutes())}_${p(d.getSeconds())}`;
-}
-
-/** backend._InstanceLogName(kind, os, instance, component), with '/' kept out of the name. */
-function logName(script: string, inst: InstanceShape, oldName: string, index: number): string {
-  const safe = (s: string) => s.replace(/\//g, '_');
-  const ts = timestampForFilename();
-  switch (script) {
-    case OS_SCRIPT_RENAME:
-      return safe(`rename-${inst.os}-${oldName}-${inst.name}-${ts}.log`);
-    case OS_SCRIPT_EXPORT:
-    case OS_SCRIPT_IMPORT:
-      return safe(`${script}-${inst.os}-${inst.name}-${index}-${ts}.log`);
-    case OS_SCRIPT_VERIFY:
-      return safe(`verify-${inst.os}-${ts}.log`);
-    default:
-      return safe(`add-${inst.os}-${inst.name}-${ts}.log`);
-  }
-}
-
-interface RunResult {
-  code: number | null;
-  signal: number | null;
-  bytes?: number;
-  announced?: number;
-  announcedRaw?: string;
-}
-
-const signalNumber = (s: NodeJS.Signals | null): number | null => (s ? (os.constants.signals[s] ?? null) : null);
-
-/**
- * Whether execve() takes the file: a '#!' script or an ELF binary. Node's spawn falls back to
- * /bin/sh on ENOEXEC (execvp); Python's subprocess, and so Ganeti, does not.
- */
-function kernelExecutable(p: string): boolean {
-  try {
-    const fd = fs.openSync(p, 'r');
-    try {
-      const b = Buffer.alloc(4);
-      const n = fs.readSync(fd, b, 0, 4, 0);
-      return (n >= 2 && b[0] === 0x23 && b[1] === 0x21) || (n === 4 && b.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])));
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return true; // unreadable: let the kernel decide (and report)
-  }
-}
-
-/** utils.RunCmd(cmd, env, cwd=os dir, output=logfile, reset_env=True): stdin a closed pipe. */
-function runPlain(def: OsDefinition, script: string, args: string[], env: EnvMap, logFile: string): Promise<RunResult> {
-  const file = path.join(def.osDir, script);
-  const log = fs.openSync(logFile, 'a', 0o640); // RunCmd opens the log before it forks
-  if (!kernelExecutable(file)) {
-    fs.closeSync(log);
-    // subprocess.Popen raises OSError(ENOEXEC); RunCmd lets it through and the RPC fails with it.
-    throw new UserError(`Ganeti cannot run ${script}: [Errno 8] Exec format error: '${file}'`, [
-      `${file} has no '#!' line: the kernel refuses to execute it (only a shell would run it as a script)`,
-    ]);
-  }
-  let closed = false;
-  const closeLog = () => {
-    if (!closed) fs.closeSync(log);
-    closed = true;
-  };
-  return new Promise<RunResult>((resolve, reject) => {
-    // stdin a pipe that is already closed, as RunCmd gives it (a Node 'pipe' would be a socket,
-    // which makes bash read ~/.bashrc); `unset PWD` keeps sh from adding it to the environment.
-    const child = spawn('/bin/sh', ['-c', 'unset PWD; : | exec "$0" "$@"', file, ...args], { cwd: def.osDir, env, stdio: ['ignore', log, log] });
-    child.on('error', (err) => {
-      closeLog();
-      reject(new UserError(`cannot run ${file}: ${err.message}`));
-    });
-    child.on('close', (code, sig) => {
-      closeLog();
-      resolve({ code, signal: signalNumber(sig) });
-    });
-  });
-}
-
-const shellQuote = (s: string) => (/^[-\w.:,+/@%=]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
-/**
- * As the import-export daemon runs them: `bash -o errexit -o pipefail -c "( cd OSDIR && SCRIPT; )"`,
- * EXP_SIZE_FD a pipe whose first line is the predicted size in bytes.
- */
-function runImportExport(
-  ctx: Context,
-  script: string,
-  def: OsDefinition,
-  env: EnvMap,
-  logFile: string,
-  file: string,
-): Promise<RunResult> {
-  const isExport = script === OS_SCRIPT_EXPORT;
-  const streamPath = path.resolve(ctx.cwd, file);
-  let stream: number;
-  try {
-    stream = isExport ? fs.openSync(streamPath, 'w', 0o640) : fs.openSync(streamPath, 'r');
-  } catch (err) {
-    throw new UserError(`cannot open ${streamPath}: ${(err as Error).message}`);
-  }
-  const total = isExport ? undefined : fs.fstatSync(stream).size;
-  const log = fs.openSync(logFile, 'a', 0o640);
-  // Ganeti's `prefix | ...` / `... | suffix` around the script: real pipes on the script's side
-  // (`| cat`, `cat |`); --norc because bash reads ~/.bashrc when its stdin is a socket.
-  const scriptCmd = `( cd ${shellQuote(def.osDir)} && ${shellQuote(path.join(def.osDir, script))}; )`;
-  const cmd = isExport ? `${scriptCmd} | cat` : `cat | ${scriptCmd}`;
-  return new Promise<RunResult>((resolve, reject) => {
-    const child = spawn('bash', ['--norc', '-o', 'errexit', '-o', 'pipefail', '-c', cmd], {
-      cwd: '/',
-      env,
-      stdio: [isExport ? 'ignore' : 'pipe', isExport ? 'pipe' : log, log, 'ignore', 'pipe'],
-    });
-    let bytes = 0;
-    let announcedRaw = '';
-    let expected: number | undefined;
-    let lastDraw = 0;
-    const draw = (force = false) => {
-      if (!ctx.progress) return;
-      const now = Date.now();
-      if (!force && now - lastDraw < 200) return;
-      lastDraw = now;
-      const of = expected ?? total;
-      const pct = of ? ` (${Math.min(100, Math.floor((bytes * 100) / of))}%)` : '';
-      ctx.progress(`${script} disk/${env.EXPORT_INDEX ?? env.IMPORT_INDEX}: ${(bytes / MIB).toFixed(1)} MiB${of ? ` of ${(of / MIB).toFixed(1)} MiB` : ''}${pct}`);
-    };
-    const sizePipe = child.stdio[EXP_SIZE_FD] as NodeJS.ReadableStream;
-    sizePipe.setEncoding('utf8');
-    sizePipe.on('data', (chunk: string) => {
-      announcedRaw += chunk;
-      const line = announcedRaw.split('\n')[0];
-      const r = pyIntParse(line);
-      if ('value' in r) expected = Number(r.value);
-    });
-    sizePipe.on('error', () => undefined);
-    let failed: Error | undefined;
-    let input: fs.ReadStream | undefined;
-    if (isExport) {
-      child.stdout!.on('data', (chunk: Buffer) => {
-        try {
-          fs.writeSync(stream, chunk);
-        } catch (err) {
-          failed = err as Error;
-          child.kill('SIGTERM');
-        }
-        bytes += chunk.length;
-        draw();
-      });
-    } else {
-      // The read stream owns the stream file's descriptor: it closes it once no read is pending.
-      input = fs.createReadStream('', { fd: stream, autoClose: true });
-      input.on('error', () => undefined);
-      input.on('data', (chunk) => {
-        bytes += chunk.length;
-        draw();
-      });
-      input.pipe(child.stdin!);
-      child.stdin!.on('error', () => {
-        // cat died (the script stopped reading): bash's pipefail reports it.
-        input?.unpipe();
-        input?.pause();
-      });
-    }
-    child.on('error', (err) => reject(new UserError(`cannot run bash: ${err.message}`)));
-    child.on('close', (code, sig) => {
-      if (ctx.progress) {
-        draw(true);
-        ctx.progress('');
-      }
-      if (input) input.destroy();
-      for (const fd of input ? [log] : [stream, log]) {
-        try {
-          fs.closeSync(fd);
-        } catch {
-          // already closed
-        }
-      }
-      if (failed) return reject(new UserError(`writing ${streamPath}: ${failed.message}`));
-      const line = announcedRaw.split('\n')[0];
-      const parsed = line ? pyIntParse(line) : undefined;
-      resolve({
-        code,
-        signal: signalNumber(sig),
-        bytes,
-        announced: parsed && 'value' in parsed ? Number(parsed.value) : undefined,
-        announcedRaw: announcedRaw || undefined,
-      });
-    });
-  });
-}
-
-/** utils.BytesToMebibyte: rounded up. */
-function bytesToMebibyte(b: number): number {
-  return Math.ceil(b / MIB);
-}
-
-function readSafe(p: string): string {
-  try {
-    return fs.readFileSync(p, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-/** utils.TailFile(name, 20) + SafeEncode: the last lines of the last 4 KiB. */
-function tailFile(p: string, lines: number): string[] {
-  let buf: Buffer;
-  try {
-    const fd = fs.openSync(p, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      const start = Math.max(0, size - 4096);
-      buf = Buffer.alloc(size - start);
-      fs.readSync(fd, buf, 0, buf.length, start);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return [];
-  }
-  const rows = buf.toString('utf8').split(/\r\n|[\n\r\u000b\u000c\u001c\u001d\u001e\u0085\u2028\u2029]/);
-  if (rows.length && rows[rows.length - 1] === '') rows.pop();
-  return rows.slice(-lines).map(safeEncode);
-}
-
-/** utils.SafeEncode. */
-function safeEncode(s: string): string {
-  let out = '';
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    if (ch === '\t') out += '\\t';
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\r') out += "\\'r";
-    else if (c >= 127) out += c < 0x100 ? `\\x${c.toString(16).padStart(2, '0')}` : c < 0x10000 ? `\\u${c.toString(16).padStart(4, '0')}` : `\\U${c.toString(16).padStart(8, '0')}`;
-    else if (c < 32) out += `\\x${c.toString(16).padStart(2, '0')}`;
-    else out += ch;
-  }
-  return out;
+/** What the instance model needs of a definition. */
+function osForInstance(def: OsDefinition): OsForInstance {
+  return { name: def.name, maxApiVersion: def.maxApiVersion ?? 0, variants: def.variants, parameters: def.parameterFields.map((f) => f[0]) };
 }
