@@ -3,13 +3,11 @@
  * environment it builds for an equivalent instance on a freshly initialised cluster
  * (backend.InstanceOsAdd, RunRenameInstance, ValidateOS, and the import-export daemon for
  * export/import). Never creates or changes anything but the given disks, the export output and
- * its own log.
+ * its own log, and never a disk that is in use.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
-import { EnvMap, OsInfo, exportEnvironment, importEnvironment, importExportCommandEnv, osCoreEnv, osEnvironment } from '../ganeti/environment';
 import { GANETI_DEFAULTS } from '../ganeti/defaults';
 import {
   OS_API_V20,
@@ -20,9 +18,12 @@ import {
   OS_SCRIPT_RENAME,
   OS_SCRIPT_VERIFY,
 } from '../ganeti/rules';
-import { InstanceOptions, OsForInstance, buildInstance, createSparse, parseDisk } from '../ganeti/instance';
-import { EXP_SIZE_FD, bytesToMebibyte, defaultLogDir, logName, readSafe, runImportExport, runPlain, tailFile } from '../ganeti/runner';
-import { OsDefinition, readDefinition, requireDirectory } from '../definition/model';
+import { DiskPlan, InstanceOptions, buildInstance, createSparse, parseDisk } from '../ganeti/instance';
+import { ScriptRequest, StreamEnd, bytesToMebibyte, defaultLogDir, runOsScript, scriptEnvironment, scriptFailure, scriptLogFile } from '../ganeti/runner';
+import { DiskId, dataKeys, diskId, diskInUse } from '../disk/in-use';
+import { OsDefinition } from '../definition/model';
+import { loadValidDefinition, osForInstance, osInfo } from '../definition/for-ganeti';
+import { describeInstalled } from '../boot/inspect';
 
 export interface RunOptions extends InstanceOptions {
   script: string;
@@ -39,13 +40,23 @@ export interface RunOptions extends InstanceOptions {
 }
 
 const SCRIPTS = [OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, OS_SCRIPT_IMPORT, OS_SCRIPT_EXPORT, OS_SCRIPT_RENAME, OS_SCRIPT_VERIFY];
+
+/**
+ * Run `opts.script` of the definition in `opts.osDir` for the instance the options describe, as
+ * a Ganeti node runs it. Prints the environment only with --print-env; with --json one document
+ * about the run. Throws UsageError for bad options, UserError for a refused disk or stream, a
+ * definition Ganeti refuses, or a failed script (Ganeti's message).
+ */
 export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   const script = opts.script;
   if (!SCRIPTS.includes(script)) {
     throw new UsageError(`unknown script '${script}': use one of ${SCRIPTS.join(', ')}`);
   }
+  if (!opts.printEnv && script !== OS_SCRIPT_VERIFY && ctx.uid !== undefined && ctx.uid !== 0) {
+    throw new UserError(`${script} runs as root on a Ganeti node, and this is user ${ctx.uid}: run it as root (sudo ganeti-os run ${script} ...), or use --print-env to see its environment`);
+  }
   const osDir = path.resolve(ctx.cwd, opts.osDir ?? '.');
-  const def = loadDefinition(osDir);
+  const def = loadValidDefinition(osDir);
   checkScript(def, script);
 
   if (opts.diskTemplate !== undefined && !['file', 'sharedfile', 'plain'].includes(opts.diskTemplate)) {
@@ -56,69 +67,53 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   }
   const plans = (opts.disk ?? []).map((d, i) => parseDisk(ctx.cwd, ctx.log, d, i, opts));
   const inst = buildInstance(ctx.log, osForInstance(def), opts, plans.map((p) => p.shape));
-  const osInfo: OsInfo = { name: def.name, apiVersions: def.apiVersions ?? [], variants: def.variants };
-  const debug = opts.debug ? 1 : 0;
 
   const isIe = script === OS_SCRIPT_EXPORT || script === OS_SCRIPT_IMPORT;
   let index = 0;
   if (isIe) {
     index = parseIndex(opts.index, inst.disks.length, script);
-    if (!opts.printEnv && script === OS_SCRIPT_EXPORT && !opts.output) throw new UsageError('export needs --output FILE (where the stream goes)');
-    if (!opts.printEnv && script === OS_SCRIPT_IMPORT && !opts.input) throw new UsageError('import needs --input FILE (the stream to import)');
+    if (!opts.printEnv && script === OS_SCRIPT_EXPORT && !opts.output) throw new UsageError('export needs --output FILE (where the stream goes; - for standard output)');
+    if (!opts.printEnv && script === OS_SCRIPT_IMPORT && !opts.input) throw new UsageError('import needs --input FILE (the stream to import; - for standard input)');
     if (opts.debug) ctx.log.warn('Ganeti runs export/import with DEBUG_LEVEL=0 whatever the debug level; so does run');
   } else if (opts.index !== undefined) {
     throw new UsageError('--index is for export and import only');
   }
   if (opts.output && script !== OS_SCRIPT_EXPORT) throw new UsageError('--output is for export only');
   if (opts.input && script !== OS_SCRIPT_IMPORT) throw new UsageError('--input is for import only');
+  if (opts.output === '-' && opts.json) throw new UsageError('--output - and --json both want standard output: give --output a file');
   if (opts.oldName !== undefined && script !== OS_SCRIPT_RENAME) throw new UsageError('--old-name is for rename only');
   if (opts.reinstall && script !== OS_SCRIPT_CREATE && script !== OS_SCRIPT_CREATE_UNTRUSTED) throw new UsageError('--reinstall is for create only');
+  if (script === OS_SCRIPT_VERIFY && opts.debug) ctx.log.warn('Ganeti runs verify with DEBUG_LEVEL=0 whatever the debug level; so does run');
 
-  let env: EnvMap;
-  const args: string[] = [];
-  if (script === OS_SCRIPT_VERIFY) {
-    // ValidateOS: OSCoreEnv(osname, os, osparams) with the default debug level 0.
-    env = osCoreEnv(inst.os, osInfo, inst.osparams, 0);
-    args.push('parameters');
-    if (opts.debug) ctx.log.warn('Ganeti runs verify with DEBUG_LEVEL=0 whatever the debug level; so does run');
-  } else if (script === OS_SCRIPT_EXPORT) {
-    env = importExportCommandEnv(exportEnvironment(inst, osInfo, index), EXP_SIZE_FD);
-  } else if (script === OS_SCRIPT_IMPORT) {
-    env = importExportCommandEnv(importEnvironment(inst, osInfo, index), EXP_SIZE_FD);
-  } else {
-    env = osEnvironment(inst, osInfo, debug);
-    if (script === OS_SCRIPT_RENAME) env.OLD_INSTANCE_NAME = opts.oldName ?? inst.name;
-    else if (opts.reinstall) env.INSTANCE_REINSTALL = '1';
-  }
-
+  const req: ScriptRequest = {
+    script,
+    osDir: def.osDir,
+    inst,
+    os: osInfo(def),
+    debug: opts.debug,
+    oldName: opts.oldName,
+    reinstall: opts.reinstall,
+    index,
+    logDir: path.resolve(ctx.cwd, opts.logDir ?? defaultLogDir(ctx)),
+    progress: ctx.progress,
+  };
   if (opts.printEnv) {
-    ctx.out.write(JSON.stringify(env, null, 2) + '\n');
+    ctx.out.write(JSON.stringify(scriptEnvironment(req).env, null, 2) + '\n');
     return;
   }
+  req.stream = isIe ? streamEnd(ctx, script === OS_SCRIPT_EXPORT ? opts.output! : opts.input!, script) : undefined;
+  refuseDisksInUse(plans, req.stream, script);
 
   for (const p of plans) if (p.createBytes !== undefined) createSparse(ctx.log, p.shape.path, p.createBytes);
 
-  const logDir = path.resolve(ctx.cwd, opts.logDir ?? defaultLogDir(ctx));
-  try {
-    fs.mkdirSync(logDir, { recursive: true, mode: 0o750 });
-  } catch (err) {
-    throw new UserError(`cannot create the log directory ${logDir}: ${(err as Error).message}`);
-  }
-  const logFile = path.join(logDir, logName(script, inst, opts.oldName ?? inst.name, index));
-  ctx.log.info(`running ${script} of ${def.dir} for ${inst.name}; log: ${logFile}`);
+  ctx.log.info(`running ${script} of ${def.dir} for ${inst.name}; log: ${scriptLogFile(req)}`);
+  const result = await runOsScript(req);
 
-  const result = isIe
-    ? await runImportExport(ctx, script, def.osDir, env, logFile, script === OS_SCRIPT_EXPORT ? opts.output! : opts.input!)
-    : await runPlain(def.osDir, script, args, env, logFile);
-
-  const failReason = result.signal ? `terminated by signal ${result.signal}` : `exited with exit code ${result.code}`;
-  const ok = result.code === 0 && !result.signal;
-  const summary: Record<string, unknown> = { script, ok, exitCode: result.code, signal: result.signal, log: logFile };
+  const summary: Record<string, unknown> = { script, ok: result.ok, exitCode: result.exitCode, signal: result.signal, log: result.log };
   if (isIe) {
     summary.bytes = result.bytes;
     summary.announcedBytes = result.announced ?? null;
   }
-  if (opts.json) ctx.out.write(JSON.stringify(summary, null, 2) + '\n');
   if (isIe && result.announced !== undefined) {
     ctx.log.info(`${script} announced ${result.announced} bytes on EXP_SIZE_FD (${bytesToMebibyte(result.announced)} MiB); ${result.bytes} bytes went through`);
   } else if (isIe && result.announcedRaw) {
@@ -126,24 +121,60 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   } else if (isIe) {
     ctx.log.info(`${script} announced no size on EXP_SIZE_FD; ${result.bytes} bytes went through`);
   }
-  if (!ok) {
-    const tail = tailFile(logFile, 20);
-    if (script === OS_SCRIPT_VERIFY) {
-      throw new UserError(`OS validation script failed (${failReason}), output: ${readSafe(logFile)}`);
-    }
-    const what = script === OS_SCRIPT_RENAME ? 'rename' : script === OS_SCRIPT_EXPORT ? 'export' : script === OS_SCRIPT_IMPORT ? 'import' : 'create';
-    throw new UserError(`OS ${what} script failed (${failReason}), last lines in the log file:\n${tail.join('\n')}`, [`log: ${logFile}`]);
+  if (result.ok && (script === OS_SCRIPT_CREATE || script === OS_SCRIPT_CREATE_UNTRUSTED || (script === OS_SCRIPT_IMPORT && index === 0)) && inst.disks.length) {
+    const installed = describeInstalled(inst);
+    summary.installed = installed;
+    if (!opts.json) ctx.log.info(`installed on disk 0: ${installed.summary}`);
   }
+  if (opts.json) ctx.out.write(JSON.stringify(summary, null, 2) + '\n');
+  if (!result.ok) throw scriptFailure(result);
   if (!opts.json) ctx.log.info(`${script} succeeded`);
 }
 
-function loadDefinition(osDir: string): OsDefinition {
-  requireDirectory(osDir);
-  const def = readDefinition(osDir);
-  if (!def.verdict.valid) {
-    throw new UserError(`Ganeti refuses this OS definition: ${def.verdict.error}`, [`(ganeti-os validate ${osDir} says more)`]);
+/** `-` is standard input/output; a path is resolved from the working directory. */
+function streamEnd(ctx: Context, raw: string, script: string): StreamEnd {
+  if (raw !== '-') return path.resolve(ctx.cwd, raw);
+  if (!ctx.stdio) throw new UsageError(`${script}: no standard ${script === OS_SCRIPT_EXPORT ? 'output' : 'input'} here: give a file`);
+  return script === OS_SCRIPT_EXPORT ? ctx.stdio.output : ctx.stdio.input;
+}
+
+/**
+ * Refuse disks whose data is in use on this node (mounted, swap, held, busy), a disk given twice
+ * (also as a loop device on the same file), and an export/import stream that is one of the disks.
+ * No --force: writing over a mounted filesystem destroys it.
+ */
+function refuseDisksInUse(plans: DiskPlan[], stream: StreamEnd | undefined, script: string): void {
+  const ids: { index: number; id: DiskId; keys: Set<string> }[] = [];
+  plans.forEach((p, index) => {
+    if (p.createBytes !== undefined) return;
+    const id = diskId(p.shape.path);
+    if (!id) return;
+    const why = diskInUse(p.shape.path);
+    if (why.length) {
+      throw new UserError(`disk ${index} (${p.shape.path}) is in use: ${why.join('; ')}`, [
+        `${script} could overwrite or read half-written data that is in use; nothing was changed. Unmount it, swapoff it or stop what holds it first.`,
+      ]);
+    }
+    const keys = dataKeys(id);
+    for (const other of ids) {
+      if ([...keys].some((k) => other.keys.has(k))) {
+        throw new UsageError(`disk ${index} (${p.shape.path}) is the same data as disk ${other.index} (${other.id.path}): every disk of an instance must be its own`);
+      }
+    }
+    ids.push({ index, id, keys });
+  });
+  if (typeof stream === 'string') {
+    const sid = diskId(stream);
+    if (!sid) return;
+    const keys = dataKeys(sid);
+    const hit = ids.find((d) => [...keys].some((k) => d.keys.has(k)));
+    const flag = script === OS_SCRIPT_EXPORT ? '--output' : '--input';
+    if (hit) throw new UsageError(`${flag} ${stream} is disk ${hit.index} itself: the stream must be another file`);
+    if (script === OS_SCRIPT_EXPORT) {
+      const why = diskInUse(stream);
+      if (why.length) throw new UserError(`--output ${stream} is in use: ${why.join('; ')}`);
+    }
   }
-  return def;
 }
 
 function checkScript(def: OsDefinition, script: string): void {
@@ -165,10 +196,4 @@ function parseIndex(raw: string | undefined, count: number, script: string): num
   const i = Number(raw);
   if (i >= count) throw new UsageError(`--index ${i}: the instance has ${count} disk(s) (0-${count - 1})`);
   return i;
-}
-
-
-/** What the instance model needs of a definition. */
-function osForInstance(def: OsDefinition): OsForInstance {
-  return { name: def.name, maxApiVersion: def.maxApiVersion ?? 0, variants: def.variants, parameters: def.parameterFields.map((f) => f[0]) };
 }

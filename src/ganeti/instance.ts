@@ -30,6 +30,10 @@ export interface InstanceOptions {
   name?: string;
   variant?: string;
   nic?: string[];
+  /** Only describe the instance (--print-env): a disk of the wrong kind for its template is a warning, not an error. */
+  printEnv?: boolean;
+  /** false: no NIC at all (`--no-nics`); otherwise one default NIC when no --nic is given, as gnt-instance add makes. */
+  nics?: boolean;
   network?: string[];
   osparam?: string[];
   osparamPrivate?: string[];
@@ -56,6 +60,7 @@ export interface DiskPlan {
 
 export function keyValues(raw: string, what: string, allowed: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();
+  if (raw === '') return out;
   for (const part of raw.split(',')) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new UsageError(`malformed ${what} '${raw}': expected key=value[,key=value...] (keys: ${allowed.join(', ')})`);
@@ -139,7 +144,12 @@ export function parseDisk(cwd: string, log: Logger, raw: string, index: number, 
     throw new UsageError(`unknown file driver '${fileDriver}': use ${GANETI_DEFAULTS.fileDrivers.join(', ')}`);
   }
   const abs = path.resolve(cwd, p);
+  const refuse = (message: string) => {
+    if (!opts.printEnv) throw new UsageError(message);
+    log.warn(message);
+  };
   const sizeGiven = sizeRaw !== undefined ? parseSize(sizeRaw, `disk ${index}`) : undefined;
+  if (sizeGiven === 0) throw new UsageError(`disk ${index}: size 0 in '${raw}': a disk needs at least 1 MiB`);
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(abs);
@@ -160,13 +170,22 @@ export function parseDisk(cwd: string, log: Logger, raw: string, index: number, 
       throw new UserError(`disk ${index}: ${abs} does not exist; give a size to create it (--disk ${p}:SIZE, e.g. ${p}:2G)`);
     }
     if (!fs.existsSync(path.dirname(abs))) throw new UserError(`disk ${index}: directory ${path.dirname(abs)} does not exist`);
-    if (template === 'plain') log.warn(`disk ${index}: plain disks are block devices; ${abs} will be a regular file`);
+    if (template === 'plain') {
+      refuse(`disk ${index}: the plain disk template takes block devices (LVM volumes); ${abs} does not exist and would be a regular file: use --disk-template file`);
+    }
     return { shape: shape(sizeGiven), createBytes: sizeGiven * MIB };
   }
   if (st.isDirectory()) throw new UserError(`disk ${index}: ${abs} is a directory`);
   if (!st.isFile() && !st.isBlockDevice()) throw new UserError(`disk ${index}: ${abs} is neither a regular file nor a block device`);
-  if (template === 'plain' && !st.isBlockDevice()) log.warn(`disk ${index}: plain disks are block devices on a node, ${abs} is a regular file`);
-  return { shape: shape(sizeGiven ?? existingSizeMiB(st)) };
+  if (template === 'plain' && !st.isBlockDevice()) {
+    refuse(`disk ${index}: the plain disk template takes block devices (LVM volumes); ${abs} is a regular file: use --disk-template file`);
+  }
+  if (template !== 'plain' && st.isBlockDevice()) {
+    refuse(`disk ${index}: ${abs} is a block device, but the ${template} disk template takes regular files (Ganeti would attach it with losetup): use --disk-template plain`);
+  }
+  const size = sizeGiven ?? existingSizeMiB(st);
+  if (size === 0) throw new UserError(`disk ${index}: ${abs} holds less than 1 MiB (${st.isFile() ? `${st.size} bytes` : 'size unknown'}): Ganeti records disks in whole MiB, and a 0 MiB disk cannot hold an instance`);
+  return { shape: shape(size) };
 }
 
 const NIC_KEYS = ['mac', 'ip', 'mode', 'link', 'name', 'vlan', 'network', 'uuid'];
@@ -264,7 +283,10 @@ export function buildInstance(log: Logger, def: OsForInstance, opts: InstanceOpt
   }
 
   const networks = parseNetworks(opts.network ?? []);
-  const nics = (opts.nic ?? []).map((n, i) => parseNic(n, i, networks));
+  if (opts.nics === false && opts.nic?.length) throw new UsageError('--no-nics and --nic exclude each other');
+  // gnt-instance add without --net makes one NIC with a generated MAC and the cluster's default mode and link.
+  const nicArgs = opts.nic?.length ? opts.nic : opts.nics === false ? [] : [''];
+  const nics = nicArgs.map((n, i) => parseNic(n, i, networks));
   const now = pyFloatStr(Date.now() / 1000);
   const time = (raw: string | undefined, what: string) => {
     if (raw === undefined) return now;

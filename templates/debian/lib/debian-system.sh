@@ -219,9 +219,10 @@ deb_build_tarball() {
   gos_log "installing $SUITE ($ARCH) from $MIRROR with $tool${list:+, with $list}"
   case $tool in
     mmdebstrap)
-      # The hooks run in mmdebstrap's shell, with the chroot as $1.
+      # The hooks run in mmdebstrap's shell, with the chroot as $1. Not --quiet: its phase lines
+      # (downloading, extracting, installing) go to the log, where run and test show them as progress.
       # shellcheck disable=SC2016
-      local -a args=(--quiet --mode=root --variant="$INSTALL_VARIANT" --architectures="$ARCH"
+      local -a args=(--mode=root --variant="$INSTALL_VARIANT" --architectures="$ARCH"
         --components="${COMPONENTS// /,}"
         --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*'
         --customize-hook='if [ -f "$1"/lib/systemd/system/systemd-networkd.service ]; then chroot "$1" systemctl enable systemd-networkd.service; fi')
