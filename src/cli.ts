@@ -132,6 +132,26 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option('--json', 'print one JSON document describing the run')
     .action((script: string, opts: Record<string, unknown>) => dispatch('run', { ...opts, script }));
 
+  sub('test', "prove a definition installs, boots, exports, imports, renames and reinstalls, on throwaway disks under QEMU")
+    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option('--variant <v>', 'a variant to test (repeatable; default: the first listed)', collect)
+    .option('--osparam <k=v>', 'an OS parameter (repeatable)', collect)
+    .option('--nic <k=v,...>', 'a NIC as for run (repeatable; default: one NIC as gnt-instance add makes it)', collect)
+    .option('--no-nics', 'an instance without NICs')
+    .option('--network <k=v,...>', 'a network for --nic network=NAME, as for run (repeatable)', collect)
+    .option('--hypervisor <hv>', 'kvm (default), xen-pvm, xen-hvm, lxc, chroot or fake')
+    .option('--hvparam <k=v>', "a hypervisor parameter (repeatable), e.g. kernel_path= to boot the instance's own kernel", collect)
+    .option('--beparam <k=v>', 'a backend parameter (repeatable)', collect)
+    .option('--name <instance>', 'the instance name (default: instance1.example.com)')
+    .option('--disk-size <size>', 'disk 0 (MiB, or 512M, 2G...; default 2G); the import disk is a quarter larger')
+    .option('--accel <a>', 'QEMU accelerator: tcg (default) or kvm')
+    .option('--boot-timeout <seconds>', 'how long a boot may take to show readiness (default 600)')
+    .option('--ready <regex>', 'the console line that means ready (default: a login prompt)')
+    .option('--work-dir <dir>', 'where the throwaway disks and logs go (default: a new directory in $TMPDIR)')
+    .option('--keep', 'keep disks and logs (by default only the logs of a failed run are kept)')
+    .option('--json', 'print one JSON document with every step')
+    .action((opts: Record<string, unknown>) => dispatch('test', { ...opts, variants: opts.variant, variant: undefined }));
+
   return program;
 }
 
