@@ -84,7 +84,9 @@ export const LOGIN_PROMPT = /^\S+ login: ?$/m;
 /** The QEMU command line for a boot request (without the binary). */
 export function qemuArgs(req: BootRequest): string[] {
   const accel = req.accel ?? 'tcg';
-  const args = ['-accel', accel, '-m', String(req.memMiB ?? 1024), '-smp', '1', '-display', 'none', '-monitor', 'none', '-no-reboot', '-serial', `file:${req.consoleLog}`];
+  // -snapshot: the guest's writes go to a temporary overlay, so the disk stays as the script left
+  // it (a guest stopped without shutdown would leave a journal to replay for export and rename).
+  const args = ['-accel', accel, '-m', String(req.memMiB ?? 1024), '-smp', '1', '-display', 'none', '-monitor', 'none', '-no-reboot', '-snapshot', '-serial', `file:${req.consoleLog}`];
   const diskIf = (req.diskType ?? 'paravirtual') === 'paravirtual' ? 'virtio' : req.diskType === 'scsi' ? 'scsi' : 'ide';
   req.disks.forEach((d) => args.push('-drive', `file=${d},format=raw,if=${diskIf}`));
   const model = (req.nicType ?? 'paravirtual') === 'paravirtual' ? 'virtio-net-pci' : req.nicType!;

@@ -289,7 +289,7 @@ function runPlain(req: ScriptRequest, args: string[], env: EnvMap, logFile: stri
   return new Promise<RunResult>((resolve, reject) => {
     // stdin a pipe that is already closed, as RunCmd gives it (a Node 'pipe' would be a socket,
     // which makes bash read ~/.bashrc); `unset PWD` keeps sh from adding it to the environment.
-    const child = spawn('/bin/sh', ['-c', 'unset PWD; : | exec "$0" "$@"', file, ...args], { cwd: osDir, env, stdio: ['ignore', log, log] });
+    const child = spawn('/bin/sh', ['-c', 'unset PWD; : | exec "$0" "$@"', file, ...args], { cwd: osDir, env, stdio: ['ignore', log, log], detached: !!req.signal });
     const stop = abortHandler(child, req.signal);
     // Progress: the script's latest log line, with the time it has run.
     const timer = req.progress ? setInterval(() => req.progress!(`${script} ${elapsed(start)}: ${lastLogLine(logFile, offset).slice(0, 100)}`), 500) : undefined;
@@ -310,10 +310,20 @@ function runPlain(req: ScriptRequest, args: string[], env: EnvMap, logFile: stri
   });
 }
 
-/** Sends SIGTERM to the child when the signal aborts; returns the function that stops listening. */
+/**
+ * Sends SIGTERM to the child's process group when the signal aborts (the child was started in
+ * its own group: the script and everything it started get it, and run their cleanup traps);
+ * returns the function that stops listening.
+ */
 function abortHandler(child: ChildProcess, signal: AbortSignal | undefined): () => void {
   if (!signal) return () => undefined;
-  const onAbort = () => child.kill('SIGTERM');
+  const onAbort = () => {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      child.kill('SIGTERM');
+    }
+  };
   if (signal.aborted) onAbort();
   else signal.addEventListener('abort', onAbort, { once: true });
   return () => signal.removeEventListener('abort', onAbort);
@@ -349,6 +359,7 @@ function runImportExport(req: ScriptRequest, env: EnvMap, logFile: string, strea
       cwd: '/',
       env,
       stdio: [isExport ? 'ignore' : 'pipe', isExport ? 'pipe' : log, log, 'ignore', 'pipe'],
+      detached: !!req.signal,
     });
     const stop = abortHandler(child, req.signal);
     let bytes = 0;
