@@ -105,8 +105,10 @@ export interface ScriptRequest {
   stream?: StreamEnd;
   /** Directory of the log file (created 0750). */
   logDir: string;
-  /** A transient status line: the script's latest log line or the bytes streamed. */
+  /** A transient status line: the script's name, time and latest log line, or the bytes streamed ('' at the end). */
   progress?: (line: string) => void;
+  /** The bare phase (the latest log line, or the bytes streamed), for a caller that draws its own line. */
+  phase?: (text: string) => void;
   /** Aborting stops the script (SIGTERM to its process group, so its cleanup traps run). */
   signal?: AbortSignal;
 }
@@ -292,7 +294,12 @@ function runPlain(req: ScriptRequest, args: string[], env: EnvMap, logFile: stri
     const child = spawn('/bin/sh', ['-c', 'unset PWD; : | exec "$0" "$@"', file, ...args], { cwd: osDir, env, stdio: ['ignore', log, log], detached: !!req.signal });
     const stop = abortHandler(child, req.signal);
     // Progress: the script's latest log line, with the time it has run.
-    const timer = req.progress ? setInterval(() => req.progress!(`${script} ${elapsed(start)}: ${lastLogLine(logFile, offset).slice(0, 100)}`), 500) : undefined;
+    const tick = () => {
+      const line = lastLogLine(logFile, offset).slice(0, 100);
+      req.progress?.(`${script} ${elapsed(start)}: ${line}`);
+      if (line) req.phase?.(line);
+    };
+    const timer = req.progress || req.phase ? setInterval(tick, 500) : undefined;
     const done = () => {
       if (timer) clearInterval(timer);
       if (req.progress) req.progress('');
@@ -367,13 +374,15 @@ function runImportExport(req: ScriptRequest, env: EnvMap, logFile: string, strea
     let expected: number | undefined;
     let lastDraw = 0;
     const draw = (force = false) => {
-      if (!req.progress) return;
+      if (!req.progress && !req.phase) return;
       const now = Date.now();
       if (!force && now - lastDraw < 200) return;
       lastDraw = now;
       const of = expected ?? total;
       const pct = of ? ` (${Math.min(100, Math.floor((bytes * 100) / of))}%)` : '';
-      req.progress(`${script} disk/${env.EXPORT_INDEX ?? env.IMPORT_INDEX}: ${(bytes / MIB).toFixed(1)} MiB${of ? ` of ${(of / MIB).toFixed(1)} MiB` : ''}${pct}`);
+      const text = `${(bytes / MIB).toFixed(1)} MiB${of ? ` of ${(of / MIB).toFixed(1)} MiB` : ''}${pct} streamed`;
+      req.progress?.(`${script} disk/${env.EXPORT_INDEX ?? env.IMPORT_INDEX}: ${text}`);
+      req.phase?.(text);
     };
     const sizePipe = child.stdio[EXP_SIZE_FD] as NodeJS.ReadableStream;
     sizePipe.setEncoding('utf8');

@@ -107,7 +107,7 @@ export class LocalBackend implements Backend {
   }
 
   private request(sc: StepContext, script: string, inst: InstanceShape, extra: Partial<ScriptRequest> = {}): ScriptRequest {
-    return { script, osDir: this.o.def.osDir, inst, os: osInfo(this.o.def), logDir: this.logDir, progress: (l) => l && sc.phase(l), signal: sc.signal, ...extra };
+    return { script, osDir: this.o.def.osDir, inst, os: osInfo(this.o.def), logDir: this.logDir, phase: (l) => sc.phase(l), signal: sc.signal, ...extra };
   }
 
   /** A failed script as a failed step: Ganeti's reason, the log and its last lines (and error lines above them). */
