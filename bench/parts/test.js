@@ -14,7 +14,7 @@ const OS = 'debian-os';
 function prerequisites() {
   if (process.getuid && process.getuid() !== 0) return 'needs root';
   if (!lib.templateAvailable('debian')) return "no 'debian' template on this branch";
-  if (!lib.cliCommands().includes('test')) return "no 'test' command on this branch";
+  if (!lib.cliCommands().has('test')) return "no 'test' command on this branch";
   for (const c of ['qemu-system-x86_64', 'mmdebstrap', 'debugfs', 'sfdisk']) if (!lib.have(c)) return `${c} missing`;
   return null;
 }

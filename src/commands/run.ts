@@ -18,9 +18,9 @@ import {
   OS_SCRIPT_RENAME,
   OS_SCRIPT_VERIFY,
 } from '../ganeti/rules';
-import { DiskPlan, InstanceOptions, buildInstance, createSparse, parseDisk } from '../ganeti/instance';
+import { InstanceOptions, buildInstance, createSparse, parseDisk } from '../ganeti/instance';
 import { ScriptRequest, StreamEnd, bytesToMebibyte, defaultLogDir, runOsScript, scriptEnvironment, scriptFailure, scriptLogFile } from '../ganeti/runner';
-import { DiskId, dataKeys, diskId, diskInUse } from '../disk/in-use';
+import { refuseDisksInUse } from '../disk/in-use';
 import { OsDefinition } from '../definition/model';
 import { loadValidDefinition, osForInstance, osInfo } from '../definition/for-ganeti';
 import { describeInstalled } from '../boot/inspect';
@@ -102,7 +102,11 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
     return;
   }
   req.stream = isIe ? streamEnd(ctx, script === OS_SCRIPT_EXPORT ? opts.output! : opts.input!, script) : undefined;
-  refuseDisksInUse(plans, req.stream, script);
+  refuseDisksInUse(
+    plans.filter((p) => p.createBytes === undefined).map((p) => ({ index: plans.indexOf(p), path: p.shape.path })),
+    typeof req.stream === 'string' ? { flag: script === OS_SCRIPT_EXPORT ? '--output' : '--input', path: req.stream, written: script === OS_SCRIPT_EXPORT } : undefined,
+    script,
+  );
 
   for (const p of plans) if (p.createBytes !== undefined) createSparse(ctx.log, p.shape.path, p.createBytes);
 
@@ -136,45 +140,6 @@ function streamEnd(ctx: Context, raw: string, script: string): StreamEnd {
   if (raw !== '-') return path.resolve(ctx.cwd, raw);
   if (!ctx.stdio) throw new UsageError(`${script}: no standard ${script === OS_SCRIPT_EXPORT ? 'output' : 'input'} here: give a file`);
   return script === OS_SCRIPT_EXPORT ? ctx.stdio.output : ctx.stdio.input;
-}
-
-/**
- * Refuse disks whose data is in use on this node (mounted, swap, held, busy), a disk given twice
- * (also as a loop device on the same file), and an export/import stream that is one of the disks.
- * No --force: writing over a mounted filesystem destroys it.
- */
-function refuseDisksInUse(plans: DiskPlan[], stream: StreamEnd | undefined, script: string): void {
-  const ids: { index: number; id: DiskId; keys: Set<string> }[] = [];
-  plans.forEach((p, index) => {
-    if (p.createBytes !== undefined) return;
-    const id = diskId(p.shape.path);
-    if (!id) return;
-    const why = diskInUse(p.shape.path);
-    if (why.length) {
-      throw new UserError(`disk ${index} (${p.shape.path}) is in use: ${why.join('; ')}`, [
-        `${script} could overwrite or read half-written data that is in use; nothing was changed. Unmount it, swapoff it or stop what holds it first.`,
-      ]);
-    }
-    const keys = dataKeys(id);
-    for (const other of ids) {
-      if ([...keys].some((k) => other.keys.has(k))) {
-        throw new UsageError(`disk ${index} (${p.shape.path}) is the same data as disk ${other.index} (${other.id.path}): every disk of an instance must be its own`);
-      }
-    }
-    ids.push({ index, id, keys });
-  });
-  if (typeof stream === 'string') {
-    const sid = diskId(stream);
-    if (!sid) return;
-    const keys = dataKeys(sid);
-    const hit = ids.find((d) => [...keys].some((k) => d.keys.has(k)));
-    const flag = script === OS_SCRIPT_EXPORT ? '--output' : '--input';
-    if (hit) throw new UsageError(`${flag} ${stream} is disk ${hit.index} itself: the stream must be another file`);
-    if (script === OS_SCRIPT_EXPORT) {
-      const why = diskInUse(stream);
-      if (why.length) throw new UserError(`--output ${stream} is in use: ${why.join('; ')}`);
-    }
-  }
 }
 
 function checkScript(def: OsDefinition, script: string): void {

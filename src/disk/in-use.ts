@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { UsageError, UserError } from '../errors';
 
 const SYS_BLOCK = '/sys/class/block';
 
@@ -167,4 +168,39 @@ export function diskInUse(p: string): string[] {
     }
   }
   return [...new Set(out)];
+}
+
+/**
+ * Refuse (throw) disks whose data is in use on this node (UserError: mounted, swap, held, busy),
+ * a disk given twice, also as a loop device on the same file (UsageError), and a stream that is
+ * one of the disks (UsageError) or, when the script writes it, in use (UserError). `disks` are
+ * the existing ones with their instance index. No override: writing over a mounted filesystem
+ * destroys it.
+ */
+export function refuseDisksInUse(disks: { index: number; path: string }[], stream: { flag: string; path: string; written: boolean } | undefined, script: string): void {
+  const ids: { index: number; id: DiskId; keys: Set<string> }[] = [];
+  for (const { index, path: p } of disks) {
+    const id = diskId(p);
+    if (!id) continue;
+    const why = diskInUse(p);
+    if (why.length) {
+      throw new UserError(`disk ${index} (${p}) is in use: ${why.join('; ')}`, [
+        `${script} could overwrite or read half-written data that is in use; nothing was changed. Unmount it, swapoff it or stop what holds it first.`,
+      ]);
+    }
+    const keys = dataKeys(id);
+    const same = ids.find((other) => [...keys].some((k) => other.keys.has(k)));
+    if (same) throw new UsageError(`disk ${index} (${p}) is the same data as disk ${same.index} (${same.id.path}): every disk of an instance must be its own`);
+    ids.push({ index, id, keys });
+  }
+  if (!stream) return;
+  const sid = diskId(stream.path);
+  if (!sid) return;
+  const keys = dataKeys(sid);
+  const hit = ids.find((d) => [...keys].some((k) => d.keys.has(k)));
+  if (hit) throw new UsageError(`${stream.flag} ${stream.path} is disk ${hit.index} itself: the stream must be another file`);
+  if (stream.written) {
+    const why = diskInUse(stream.path);
+    if (why.length) throw new UserError(`${stream.flag} ${stream.path} is in use: ${why.join('; ')}`);
+  }
 }
