@@ -5,7 +5,7 @@
  *
  *   npm run bench                       everything (about 10-15 minutes on 2 cores)
  *   npm run bench -- --quick            fewer repetitions, no cold-cache runs, no 32 GiB disk
- *   npm run bench -- --parts cli,defs   only some parts: cli, defs, create, export, scale, steps, upgrade, cluster, pack, image
+ *   npm run bench -- --parts cli,defs   only some parts: cli, defs, create, export, scale, steps, upgrade, cluster, pack, image, test
  *                                       (memory is measured inside cli, defs and scale; steps
  *                                       traces where create/export/import spend their time)
  *   npm run bench -- --no-cold          skip the cold-cache creations (they download a system)
@@ -18,7 +18,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const lib = require('./lib');
 
-const PARTS = ['cli', 'create', 'export', 'scale', 'defs', 'steps', 'upgrade', 'cluster', 'pack', 'image'];
+const PARTS = ['cli', 'create', 'export', 'scale', 'defs', 'steps', 'upgrade', 'cluster', 'pack', 'image', 'test'];
 
 function parseArgs(argv) {
   const o = { quick: false, parts: PARTS.slice(), cold: true, out: path.join(__dirname, 'out', 'results.json') };
@@ -120,6 +120,7 @@ async function main() {
     ['cluster', () => require('./parts/cluster').runCluster(ctx)],
     ['pack', () => require('./parts/pack').runPack(ctx)],
     ['image', () => require('./parts/image').runImage(ctx)],
+    ['test', () => require('./parts/test').runTestPart(ctx)],
   ];
   for (const [name, fn] of order) {
     if (!opts.parts.includes(name)) continue;

@@ -36,4 +36,10 @@ export interface Context {
   out: Output;
   /** A transient status line (progress) on a terminal; absent when stderr is not one. */
   progress?: (line: string) => void;
+  /** The process's standard input and output as byte streams (for `run --input -` / `--output -`). */
+  stdio?: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream };
+  /** The effective user id (scripts run as root on a Ganeti node); absent when unknown. */
+  uid?: number;
+  /** An abort signal that fires on Ctrl-C (SIGINT) or SIGTERM; installs the handlers on first use. */
+  interrupt?: () => AbortSignal;
 }

@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Runner> = {
   'nodes-check': () => require('./commands/nodes-check').runNodesCheck,
   upgrade: () => require('./commands/upgrade').runUpgrade,
   cluster: () => require('./commands/cluster').runCluster,
+  test: () => require('./commands/test').runTest,
 };
 
 function isTty(fd: number): boolean {
@@ -53,7 +54,29 @@ export function processContext(): Context {
     },
     out: { write: (t: string) => void process.stdout.write(t) },
     progress: isTty(2) ? (line: string) => void process.stderr.write(line ? `\r\u001b[K${line}` : '\r\u001b[K') : undefined,
+    get stdio() {
+      return { input: process.stdin, output: process.stdout };
+    },
+    uid: process.getuid?.(),
+    interrupt: interruptSignal,
   };
+}
+
+let interruptController: AbortController | undefined;
+
+/** Ctrl-C or SIGTERM abort the signal (once); a second Ctrl-C exits at once. */
+function interruptSignal(): AbortSignal {
+  if (!interruptController) {
+    const c = new AbortController();
+    interruptController = c;
+    const on = (sig: NodeJS.Signals) => {
+      if (c.signal.aborted) process.exit(130);
+      c.abort(new Error(`interrupted (${sig})`));
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  }
+  return interruptController.signal;
 }
 
 function colour(text: string, code: string, env: Record<string, string | undefined>): string {

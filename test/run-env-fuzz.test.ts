@@ -49,6 +49,7 @@ function makeCase(i: number, osDir: string, disks: string[]): Case {
     else args.push('--disk', size ? `${p}:${size}` : p);
   }
   const nn = int(4);
+  if (!nn) args.push('--no-nics');
   for (let n = 0; n < nn; n++) {
     const nic: NonNullable<InstanceSpec['nics']>[number] = {};
     const kv: string[] = [];
@@ -171,7 +172,7 @@ describeSystem('run --print-env on random instance shapes', { ganeti: true }, ()
       const g = ganeti({ action: 'env', instance: c.spec, debug: c.debug });
       if (!g.ok) throw new Error(`${g.error}`);
       theirs = g.env as Record<string, string>;
-      if (c.script === 'rename') theirs = { ...theirs, OLD_INSTANCE_NAME: c.spec.name };
+      if (c.script === 'rename') theirs = { ...theirs, OLD_INSTANCE_NAME: 'instance1.example.com' }; // run's default: the fresh cluster's instance name
     }
     const r = await cli(root, ['run', c.script, '--os-dir', osDir, '--print-env', ...c.args]);
     if (r.code !== 0) throw new Error(`${r.stderr}\nargs: ${c.args.join(' ')}`);

@@ -87,7 +87,7 @@ describeSystem('run executes scripts as Ganeti does', { ganeti: true }, () => {
     const mdir = path.join(root, 'mlog2');
     const g = runRename({ name: 'new1', os: 'dumpos', os_dir: osDir, disks: [{ path: disk }] }, 'old1', gdir);
     expect(g.ok).toBe(true);
-    const r = await cli(root, ['run', 'rename', '--os-dir', osDir, '--name', 'new1', '--old-name', 'old1', '--disk', disk, '--log-dir', mdir]);
+    const r = await cli(root, ['run', 'rename', '--os-dir', osDir, '--name', 'new1', '--old-name', 'old1', '--disk', disk, '--no-nics', '--log-dir', mdir]);
     expect(r.code).toBe(0);
     const gl = readLog(gdir);
     const ml = readLog(mdir);

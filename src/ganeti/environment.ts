@@ -174,11 +174,12 @@ export function importEnvironment(inst: InstanceShape, os: OsInfo, index: number
 }
 
 /**
- * What the import-export daemon's child gets: the daemon's own environment (PATH) plus
- * Ganeti's, and EXP_SIZE_FD naming the pipe for the predicted size.
+ * What the import-export daemon's child gets: the daemon's own environment (PATH, and the
+ * LC_ALL=C that utils.StartDaemon's _BuildCmdEnvironment adds) plus Ganeti's, and EXP_SIZE_FD
+ * naming the pipe for the predicted size.
  */
 export function importExportCommandEnv(env: EnvMap, expSizeFd: number): EnvMap {
-  return { PATH: GANETI_DEFAULTS.hooksPath, ...env, EXP_SIZE_FD: String(expSizeFd) };
+  return { PATH: GANETI_DEFAULTS.hooksPath, LC_ALL: 'C', ...env, EXP_SIZE_FD: String(expSizeFd) };
 }
 
 /** utils.ParseUnit: a size in MiB, rounded up to a multiple of 4 (Ganeti's disk sizes). */

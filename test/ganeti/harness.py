@@ -143,8 +143,9 @@ def _run_ie(req, mode):
   disk = inst.disks_info[idx]
   ieio = constants.IEIO_SCRIPT
   env, prefix, suffix, exp_size = backend._GetImportExportIoCommand(inst, mode, ieio, (disk, idx))
-  # As the import-export daemon does: its own environment plus Ganeti's, EXP_SIZE_FD a pipe.
-  cmd_env = {"PATH": constants.HOOKS_PATH}
+  # As the import-export daemon does: its own environment (with the LC_ALL=C that
+  # utils.StartDaemon adds) plus Ganeti's, EXP_SIZE_FD a pipe.
+  cmd_env = {"PATH": constants.HOOKS_PATH, "LC_ALL": "C"}
   cmd_env.update(env)
   rfd, wfd = os.pipe()
   if exp_size == constants.IE_CUSTOM_SIZE:

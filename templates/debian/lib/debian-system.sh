@@ -256,9 +256,10 @@ deb_build_tarball() {
   gos_mktemp_dir tmp
   case $tool in
     mmdebstrap)
-      # The hooks run in mmdebstrap's shell, with the chroot as $1.
+      # The hooks run in mmdebstrap's shell, with the chroot as $1. Not --quiet: its phase lines
+      # (downloading, extracting, installing) go to the log, where run and test show them as progress.
       # shellcheck disable=SC2016
-      local -a args=(--quiet --mode=root --format=directory --variant="$INSTALL_VARIANT" --architectures="$ARCH"
+      local -a args=(--mode=root --format=directory --variant="$INSTALL_VARIANT" --architectures="$ARCH"
         --components="${COMPONENTS// /,}"
         --customize-hook='if [ -f "$1"/lib/systemd/system/systemd-networkd.service ]; then chroot "$1" systemctl enable systemd-networkd.service; fi')
       if [[ -n $list ]]; then args+=(--include="$list"); fi

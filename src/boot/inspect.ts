@@ -1,0 +1,172 @@
+/**
+ * Read-only looks at an instance disk, without mounting it and without loop devices: the
+ * partition table from `sfdisk --json`, filesystem types from `blkid -p`, files from ext2/3/4
+ * filesystems through `debugfs -c` (catastrophic mode: opens read-only, no journal replay),
+ * the MBR's boot code from the first sector. Used to say what a create installed and to check a
+ * booted disk afterwards.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { InstanceShape } from '../ganeti/environment';
+
+const SECTOR = 512;
+
+export interface Partition {
+  /** 1-based partition number. */
+  number: number;
+  /** Bytes. */
+  offset: number;
+  size: number;
+}
+
+export interface DiskLayout {
+  /** msdos, gpt or none (no partition table: a filesystem, or nothing, on the whole disk). */
+  style: 'msdos' | 'gpt' | 'none';
+  partitions: Partition[];
+}
+
+const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 4 * 1024 * 1024, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } });
+
+/** The partition table of `disk` (a file or block device), read with sfdisk --json. */
+export function diskLayout(disk: string): DiskLayout {
+  const r = run('sfdisk', ['--json', disk]);
+  if (r.status !== 0 || !r.stdout.trim()) return { style: 'none', partitions: [] };
+  const table = JSON.parse(r.stdout).partitiontable as { label: string; sectorsize?: number; partitions?: { node: string; start: number; size: number }[] };
+  const sector = table.sectorsize ?? SECTOR;
+  const partitions = (table.partitions ?? []).map((p) => ({ number: Number(/(\d+)$/.exec(p.node)?.[1] ?? 0), offset: p.start * sector, size: p.size * sector }));
+  return { style: table.label === 'dos' ? 'msdos' : 'gpt', partitions };
+}
+
+/** The filesystem type at `offset` bytes into `disk` (blkid -p), or undefined. */
+export function fsTypeAt(disk: string, offset: number): string | undefined {
+  const r = run('blkid', ['-p', '-o', 'value', '-s', 'TYPE', '-O', String(offset), disk]);
+  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+}
+
+/** Files of an ext2/3/4 filesystem inside a disk image or device, read through debugfs. */
+export class ExtReader {
+  constructor(
+    readonly disk: string,
+    readonly offset: number,
+    readonly fsType: string,
+  ) {}
+
+  private debugfs(request: string) {
+    return run('debugfs', ['-c', '-R', request, `${this.disk}?offset=${this.offset}`]);
+  }
+
+  /** The content of a regular file, or undefined when it is absent. */
+  read(file: string): string | undefined {
+    const r = this.debugfs(`cat "${file}"`);
+    if (r.status !== 0 || /File not found|not found by ext2_lookup|Attempt to read block from filesystem resulted/.test(r.stderr)) return undefined;
+    return r.stdout;
+  }
+
+  /** The names in a directory (without . and ..), or undefined when it is absent. */
+  list(dir: string): string[] | undefined {
+    const r = this.debugfs(`ls -p "${dir}"`);
+    if (r.status !== 0 || /File not found|not found by ext2_lookup/.test(r.stderr)) return undefined;
+    // ls -p: /inode/mode/uid/gid/name/size/
+    const names = r.stdout
+      .split('\n')
+      .map((l) => l.split('/'))
+      .filter((f) => f.length >= 7)
+      .map((f) => f[5])
+      .filter((n) => n && n !== '.' && n !== '..');
+    return names;
+  }
+}
+
+/** The root filesystem of an instance disk: the first partition (or the whole disk) whose ext filesystem holds /etc. */
+export function rootFilesystem(disk: string): { reader?: ExtReader; layout: DiskLayout; problem?: string } {
+  const layout = diskLayout(disk);
+  const places = layout.style === 'none' ? [{ number: 0, offset: 0, size: 0 }] : layout.partitions;
+  const seen: string[] = [];
+  for (const p of places) {
+    const type = fsTypeAt(disk, p.offset);
+    if (!type) continue;
+    seen.push(`${type}${p.number ? ` on partition ${p.number}` : ''}`);
+    if (!/^ext[234]$/.test(type)) continue;
+    const reader = new ExtReader(disk, p.offset, type);
+    if (reader.list('/etc')) return { reader, layout };
+  }
+  return {
+    layout,
+    problem: seen.length ? `no ext2/3/4 root filesystem with /etc (found ${seen.join(', ')})` : `no filesystem found (${layout.style === 'none' ? 'no partition table' : `${layout.style} table with ${layout.partitions.length} partition(s)`})`,
+  };
+}
+
+/** Which boot loader the MBR's boot code belongs to: GRUB, another, or none (all zero). */
+export function mbrBootCode(disk: string): 'GRUB' | 'other' | undefined {
+  const buf = Buffer.alloc(SECTOR);
+  const fd = fs.openSync(disk, 'r');
+  try {
+    fs.readSync(fd, buf, 0, SECTOR, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const code = buf.subarray(0, 440);
+  if (code.every((b) => b === 0)) return undefined;
+  return code.includes(Buffer.from('GRUB')) ? 'GRUB' : 'other';
+}
+
+/** What a create (or import) left on disk 0, and whether it boots by itself. */
+export interface Installed {
+  partitionStyle: DiskLayout['style'];
+  filesystem: string | null;
+  /** Kernel images in /boot (vmlinuz-*). */
+  kernels: string[];
+  initrds: string[];
+  bootLoader: 'GRUB' | 'other' | null;
+  /** True when the disk has a kernel and a boot loader: a BIOS can boot it. */
+  bootsByItself: boolean;
+  /** Why it does not boot by itself (the hypervisor's kernel, a container, nothing installed). */
+  reason?: string;
+  /** One line for people. */
+  summary: string;
+}
+
+/** A hypervisor parameter's value of the instance ('' when unset). */
+export const hvParam = (inst: InstanceShape, key: string): string => new Map(inst.hvparams).get(key) ?? '';
+
+const CONTAINERS = new Set(['lxc', 'chroot', 'fake']);
+
+/** Why an instance needs no kernel of its own under its hypervisor settings, or undefined when it does. */
+export function hostBoots(inst: InstanceShape): string | undefined {
+  if (CONTAINERS.has(inst.hypervisor)) return `the ${inst.hypervisor} hypervisor runs no kernel of the instance's`;
+  const kernel = hvParam(inst, 'kernel_path');
+  if (kernel && inst.hypervisor !== 'xen-hvm') return `the ${inst.hypervisor} hypervisor boots the node's kernel (kernel_path=${kernel})`;
+  return undefined;
+}
+
+/** Look at disk 0 of `inst` read-only and say what is installed: kernel and boot loader, yes or no, and why. */
+export function describeInstalled(inst: InstanceShape): Installed {
+  const disk = inst.disks[0].path;
+  const { reader, layout, problem } = rootFilesystem(disk);
+  const boot = reader?.list('/boot') ?? [];
+  const kernels = boot.filter((n) => n.startsWith('vmlinuz-')).sort();
+  const initrds = boot.filter((n) => n.startsWith('initrd.img-')).sort();
+  let bootLoader: Installed['bootLoader'] = null;
+  try {
+    bootLoader = mbrBootCode(disk) ?? null;
+  } catch {
+    bootLoader = null;
+  }
+  const bootsByItself = kernels.length > 0 && bootLoader !== null;
+  const host = hostBoots(inst);
+  let reason: string | undefined;
+  if (!bootsByItself) {
+    if (!reader) reason = problem;
+    else if (host) reason = host;
+    else if (!kernels.length) reason = 'the definition installed no kernel, and the hypervisor settings boot from the disk: it will not boot';
+    else reason = 'there is no boot code in the MBR: a BIOS cannot boot it';
+  }
+  const k = kernels.length ? `kernel ${kernels[kernels.length - 1].replace(/^vmlinuz-/, '')}` : 'no kernel';
+  const b = bootLoader === 'GRUB' ? 'GRUB in the MBR' : bootLoader ? 'boot code in the MBR' : 'no boot loader';
+  const summary = `${reader ? `${reader.fsType} root${layout.style === 'none' ? ' on the whole disk' : ` (${layout.style})`}` : 'no root filesystem'}, ${k}, ${b}${bootsByItself ? ': boots by itself' : `: does not boot by itself, because ${reason}`}`;
+  return { partitionStyle: layout.style, filesystem: reader?.fsType ?? null, kernels, initrds, bootLoader, bootsByItself, ...(reason ? { reason } : {}), summary };
+}
+
+/** A file's path as `debugfs` wants it (absolute, no trailing slash). */
+export const fsPath = (...parts: string[]): string => path.posix.join('/', ...parts);

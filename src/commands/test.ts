@@ -1,0 +1,196 @@
+/**
+ * `ganeti-os test`: prove a definition installs, boots, moves and renames before it reaches a
+ * cluster. Runs the lifecycle (src/lifecycle) on the local backend, once per variant, with a
+ * live progress line on a terminal, one line per step with its time, a verdict table on stdout
+ * (or one JSON document), and the logs kept and named when something failed. Exit 0 only when
+ * every step that applies passed; 130 when interrupted (QEMU stopped, disks released).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Context } from '../context';
+import { SilentFailure, UsageError, UserError } from '../errors';
+import { parseUnit } from '../ganeti/environment';
+import type { InstanceOptions } from '../ganeti/instance';
+import { loadValidDefinition } from '../definition/for-ganeti';
+import { Reporter, Step, StepResult, lifecyclePassed, runLifecycle } from '../lifecycle/lifecycle';
+import { LocalBackend } from '../lifecycle/local';
+
+export interface TestOptions extends InstanceOptions {
+  osDir?: string;
+  /** Variants to test (repeatable); default: the first listed. */
+  variants?: string[];
+  diskSize?: string;
+  keep?: boolean;
+  json?: boolean;
+  accel?: string;
+  bootTimeout?: string;
+  ready?: string;
+  workDir?: string;
+}
+
+/** One run of the lifecycle (one variant). */
+export interface TestRun {
+  os: string;
+  variant: string | null;
+  instance: string;
+  hypervisor: string;
+  ok: boolean;
+  /** Wall-clock seconds of the run, and the sum of its steps' seconds. */
+  seconds: number;
+  stepSeconds: number;
+  steps: StepResult[];
+  /** Where the logs are, when kept (failure or --keep). */
+  logs: string | null;
+}
+
+const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+const MARK: Record<StepResult['status'], string> = { passed: '✓', failed: '✗', skipped: '-' };
+
+const fmtTime = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m${String(Math.floor(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)} s`);
+
+/**
+ * The terminal reporter: a spinner line with the step, its phase and elapsed time (only when
+ * stderr is a terminal: ctx.progress), and one line per finished step on stderr.
+ */
+function terminalReporter(ctx: Context, prefix: string): Reporter & { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let frame = 0;
+  let current: { step: Step; text: string; start: number } | undefined;
+  const draw = () => {
+    if (!ctx.progress || !current) return;
+    const cols = Number(ctx.env.COLUMNS) || 100;
+    const line = `${FRAMES[frame++ % FRAMES.length]} ${prefix}${current.step.title} ${fmtTime((Date.now() - current.start) / 1000)}${current.text ? ` — ${current.text}` : ''}`;
+    ctx.progress(line.slice(0, cols - 1));
+  };
+  const stop = () => {
+    if (timer) clearInterval(timer);
+    timer = undefined;
+    if (ctx.progress) ctx.progress('');
+  };
+  return {
+    started(step) {
+      current = { step, text: '', start: Date.now() };
+      if (ctx.progress && !timer) timer = setInterval(draw, 120);
+      draw();
+    },
+    phase(step, text) {
+      if (current?.step === step) current.text = text.replace(/\s+/g, ' ').trim();
+    },
+    finished(r) {
+      stop();
+      current = undefined;
+      ctx.log.info(`${MARK[r.status]} ${prefix}${r.title.padEnd(26)} ${r.status === 'skipped' ? '        ' : fmtTime(r.seconds).padStart(8)}  ${r.status === 'passed' ? '' : `${r.status}: `}${r.detail}`);
+    },
+    stop,
+  };
+}
+
+/** The verdict table: one row per step. */
+function table(runs: TestRun[]): string {
+  const rows: string[][] = [['STEP', 'RESULT', 'TIME', 'DETAIL']];
+  for (const run of runs) {
+    const prefix = runs.length > 1 ? `${run.variant}: ` : '';
+    for (const s of run.steps) rows.push([prefix + s.title, s.status, s.status === 'skipped' ? '' : fmtTime(s.seconds), s.detail.length > 100 ? `${s.detail.slice(0, 97)}...` : s.detail]);
+  }
+  const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => [r[0].padEnd(w[0]), r[1].padEnd(w[1]), r[2].padStart(w[2]), r[3]].join('  ').trimEnd()).join('\n') + '\n';
+}
+
+/**
+ * Run the lifecycle of the definition in opts.osDir (default: the current directory) for each
+ * variant. Throws UsageError for bad options, UserError when the definition is refused or the
+ * work directory cannot be made, SilentFailure(1) when a step failed (after reporting), and
+ * SilentFailure(130) when interrupted.
+ */
+export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
+  const osDir = path.resolve(ctx.cwd, opts.osDir ?? '.');
+  if (ctx.uid !== undefined && ctx.uid !== 0) {
+    throw new UserError(`test runs the scripts as root, as a Ganeti node does, and this is user ${ctx.uid}: run it as root`);
+  }
+  const def = loadValidDefinition(osDir);
+  const size = parseUnit(opts.diskSize ?? '2G');
+  if (typeof size !== 'number' || size < 1) throw new UsageError(`--disk-size '${opts.diskSize}': give MiB or a number with M, G or T (e.g. 2G)`);
+  const accel = opts.accel ?? 'tcg';
+  if (accel !== 'tcg' && accel !== 'kvm') throw new UsageError(`--accel '${accel}': use tcg or kvm`);
+  const bootTimeout = Number(opts.bootTimeout ?? '600');
+  if (!Number.isFinite(bootTimeout) || bootTimeout <= 0) throw new UsageError(`--boot-timeout '${opts.bootTimeout}': give seconds`);
+  let ready: RegExp | undefined;
+  if (opts.ready !== undefined) {
+    try {
+      ready = new RegExp(opts.ready, 'm');
+    } catch (err) {
+      throw new UsageError(`--ready '${opts.ready}': ${(err as Error).message}`);
+    }
+  }
+  const variants = opts.variants?.length ? opts.variants : [undefined];
+  for (const v of variants) if (v !== undefined && !def.variants.includes(v)) throw new UsageError(`OS '${def.name}' has no variant '${v}' (variants: ${def.variants.join(', ') || 'none'})`);
+  const signal = ctx.interrupt ? ctx.interrupt() : new AbortController().signal;
+
+  let base: string;
+  try {
+    if (opts.workDir) {
+      base = path.resolve(ctx.cwd, opts.workDir);
+      fs.mkdirSync(base, { recursive: true, mode: 0o700 });
+      base = fs.mkdtempSync(path.join(base, `${def.name}-`));
+    } else {
+      base = fs.mkdtempSync(path.join(ctx.env.TMPDIR || os.tmpdir(), `ganeti-os-test-${def.name}-`));
+    }
+  } catch (err) {
+    throw new UserError(`cannot make a work directory: ${(err as Error).message}`);
+  }
+
+  const runs: TestRun[] = [];
+  try {
+    for (const variant of variants) {
+      const workDir = variants.length > 1 ? path.join(base, variant!) : base;
+      fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
+      const backend = new LocalBackend({ def, variant, instance: opts, diskSizeMiB: size, workDir, keep: !!opts.keep, accel, bootTimeout, ready, log: ctx.log });
+      const inst = backend.instance;
+      const prefix = variants.length > 1 ? `${variant}: ` : '';
+      if (!opts.json) ctx.log.info(`testing ${inst.os} as ${inst.name} (${inst.hypervisor}, ${inst.disks[0].size} MiB disk, ${inst.nics.length} NIC(s)) in ${workDir}`);
+      const reporter = terminalReporter(ctx, prefix);
+      const start = Date.now();
+      let steps: StepResult[];
+      try {
+        steps = await runLifecycle(backend, reporter, signal);
+      } finally {
+        reporter.stop();
+      }
+      const ok = lifecyclePassed(steps);
+      const kept = opts.keep || !ok ? workDir : null;
+      runs.push({
+        os: inst.os,
+        variant: variant ?? (def.variants[0] || null),
+        instance: inst.name,
+        hypervisor: inst.hypervisor,
+        ok,
+        seconds: (Date.now() - start) / 1000,
+        stepSeconds: steps.reduce((a, s) => a + s.seconds, 0),
+        steps,
+        logs: kept,
+      });
+      if (signal.aborted) break;
+    }
+  } finally {
+    if (!opts.keep && runs.every((r) => r.logs === null) && fs.existsSync(base)) fs.rmSync(base, { recursive: true, force: true });
+  }
+
+  const ok = !signal.aborted && runs.every((r) => r.ok);
+  if (opts.json) {
+    ctx.out.write(JSON.stringify({ definition: def.dir, ok, interrupted: signal.aborted, runs }, null, 2) + '\n');
+  } else {
+    ctx.out.write(table(runs));
+    for (const run of runs) {
+      for (const s of run.steps.filter((x) => x.status === 'failed')) {
+        ctx.log.info(`\n${run.variant ? `${run.variant}: ` : ''}${s.title} failed: ${s.detail}`);
+        if (s.logTail?.length) ctx.log.info(s.logTail.map((l) => `  | ${l}`).join('\n'));
+        for (const l of s.logs) ctx.log.info(`  log: ${l}`);
+      }
+      if (run.logs) ctx.log.info(`${run.ok ? 'kept' : 'logs kept'} in ${run.logs}`);
+    }
+    ctx.log.info(signal.aborted ? 'interrupted: QEMU stopped, disks released' : ok ? `${def.name}: every step that applies passed` : `${def.name}: FAILED`);
+  }
+  if (signal.aborted) throw new SilentFailure(130);
+  if (!ok) throw new SilentFailure(1);
+}

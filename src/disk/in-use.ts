@@ -1,0 +1,206 @@
+/**
+ * Whether a disk (a regular file or a block device) is in use on this node, read from the
+ * kernel's own tables: /proc/self/mountinfo, /proc/swaps, /sys/class/block (holders,
+ * partitions, loop devices and their backing files), and an O_EXCL open for block devices
+ * (the kernel refuses it while anything holds the device). A disk's data can be reached through
+ * the device itself, its partitions, any loop device on it (with an offset too) and their
+ * partitions: all of them are looked at.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UsageError, UserError } from '../errors';
+
+const SYS_BLOCK = '/sys/class/block';
+
+/** A disk as the kernel knows it: a file (device and inode) or a block device (its sysfs name). */
+export interface DiskId {
+  path: string;
+  kind: 'file' | 'block';
+  /** file: "dev:ino"; block: the sysfs name (loop5, sda1). */
+  key: string;
+}
+
+const readSys = (p: string): string | undefined => {
+  try {
+    return fs.readFileSync(p, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+};
+
+const list = (p: string): string[] => {
+  try {
+    return fs.readdirSync(p);
+  } catch {
+    return [];
+  }
+};
+
+/** The sysfs name of a block device number (st.rdev), e.g. loop5. */
+function blockName(rdev: number): string | undefined {
+  const major = Math.floor(rdev / 256) & 0xfff;
+  const minor = (rdev & 0xff) | ((Math.floor(rdev / 4096) & 0xfff00) >>> 0);
+  try {
+    return path.basename(fs.readlinkSync(`/sys/dev/block/${major}:${minor}`));
+  } catch {
+    return undefined;
+  }
+}
+
+/** What `p` is, or undefined when it does not exist. Throws for other stat errors. */
+export function diskId(p: string): DiskId | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  if (st.isBlockDevice()) return { path: p, kind: 'block', key: blockName(st.rdev) ?? `rdev:${st.rdev}` };
+  return { path: p, kind: 'file', key: `${st.dev}:${st.ino}` };
+}
+
+/** Loop devices (sysfs names) whose backing file or device is `id`. */
+function loopsOn(id: DiskId): string[] {
+  const out: string[] = [];
+  for (const name of list(SYS_BLOCK)) {
+    if (!name.startsWith('loop')) continue;
+    const backing = readSys(path.join(SYS_BLOCK, name, 'loop', 'backing_file'));
+    if (!backing) continue;
+    const b = diskId(backing.replace(/ \(deleted\)$/, ''));
+    if (b && b.key === id.key) out.push(name);
+  }
+  return out;
+}
+
+/** The partitions (sysfs names) of a block device. */
+function partitionsOf(name: string): string[] {
+  return list(path.join(SYS_BLOCK, name)).filter((e) => fs.existsSync(path.join(SYS_BLOCK, name, e, 'partition')));
+}
+
+/** Every block device through which `id`'s data is reachable: itself, loop devices on it, their partitions (and loops on those). */
+export function devicesOf(id: DiskId): string[] {
+  const seen = new Set<string>();
+  const visit = (d: DiskId) => {
+    if (d.kind === 'block') {
+      if (seen.has(d.key)) return;
+      seen.add(d.key);
+      for (const p of partitionsOf(d.key)) visit({ path: `/dev/${p}`, kind: 'block', key: p });
+    }
+    for (const l of loopsOn(d)) visit({ path: `/dev/${l}`, kind: 'block', key: l });
+  };
+  visit(id);
+  return [...seen];
+}
+
+/** The identities of the data behind `id`: itself, every device presenting it, and a loop device's backing file. */
+export function dataKeys(id: DiskId): Set<string> {
+  const keys = new Set<string>([id.key, ...devicesOf(id)]);
+  if (id.kind === 'block') {
+    // A loop device (or its partition) presents its backing file's data.
+    const base = fs.existsSync(path.join(SYS_BLOCK, id.key, 'partition')) ? path.basename(path.dirname(fs.realpathSync(path.join(SYS_BLOCK, id.key)))) : id.key;
+    const backing = readSys(path.join(SYS_BLOCK, base, 'loop', 'backing_file'));
+    const b = backing ? diskId(backing.replace(/ \(deleted\)$/, '')) : undefined;
+    if (b) for (const k of dataKeys(b)) keys.add(k);
+  }
+  return keys;
+}
+
+interface Mount {
+  devNo: string;
+  source: string;
+  target: string;
+}
+
+function mounts(): Mount[] {
+  const text = readSys('/proc/self/mountinfo') ?? '';
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const f = l.split(' ');
+      const dash = f.indexOf('-');
+      return { devNo: f[2], target: unescape(f[4]), source: unescape(f[dash + 2] ?? '') };
+    });
+}
+
+/**
+ * Why `p` must not be written to now, one sentence per finding (empty when it is free):
+ * mounted (itself, a partition, a loop device on it or a partition of one), active swap
+ * (a swap device or a swap file), held by another device (/sys/class/block/X/holders: device
+ * mapper, md, bcache), or busy (an exclusive open fails with EBUSY). A loop device merely
+ * attached to it is no finding (Ganeti's own file disks are attached while the instance runs).
+ */
+export function diskInUse(p: string): string[] {
+  const id = diskId(p);
+  if (!id) return [];
+  const out: string[] = [];
+  const devices = devicesOf(id);
+  const devNos = new Map<string, string>();
+  for (const d of devices) {
+    const n = readSys(path.join(SYS_BLOCK, d, 'dev'));
+    if (n) devNos.set(n, d);
+  }
+  const via = (d: string) => (d === id.key && id.kind === 'block' ? '' : ` through /dev/${d}`);
+  for (const m of mounts()) {
+    const byNo = devNos.get(m.devNo);
+    const bySource = m.source.startsWith('/dev/') && devices.includes(path.basename(m.source)) ? path.basename(m.source) : undefined;
+    const d = byNo ?? bySource;
+    if (d) out.push(`it is mounted on ${m.target}${via(d)}`);
+  }
+  const swaps = (readSys('/proc/swaps') ?? '').split('\n').slice(1).filter(Boolean);
+  for (const line of swaps) {
+    const file = line.split(/\s+/)[0].replace(/\\040/g, ' ');
+    const s = diskId(file);
+    if (!s) continue;
+    if (s.key === id.key || devices.includes(s.key)) out.push(`it is active swap${s.key === id.key ? '' : ` (${file})`}`);
+  }
+  for (const d of devices) {
+    const holders = list(path.join(SYS_BLOCK, d, 'holders'));
+    if (holders.length) out.push(`it is held by ${holders.map((h) => `/dev/${h}`).join(', ')}${via(d)}`);
+  }
+  if (id.kind === 'block' && !out.length) {
+    try {
+      fs.closeSync(fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_EXCL));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EBUSY') out.push('it is busy (another program holds it open exclusively)');
+    }
+  }
+  return [...new Set(out)];
+}
+
+/**
+ * Refuse (throw) disks whose data is in use on this node (UserError: mounted, swap, held, busy),
+ * a disk given twice, also as a loop device on the same file (UsageError), and a stream that is
+ * one of the disks (UsageError) or, when the script writes it, in use (UserError). `disks` are
+ * the existing ones with their instance index. No override: writing over a mounted filesystem
+ * destroys it.
+ */
+export function refuseDisksInUse(disks: { index: number; path: string }[], stream: { flag: string; path: string; written: boolean } | undefined, script: string): void {
+  const ids: { index: number; id: DiskId; keys: Set<string> }[] = [];
+  for (const { index, path: p } of disks) {
+    const id = diskId(p);
+    if (!id) continue;
+    const why = diskInUse(p);
+    if (why.length) {
+      throw new UserError(`disk ${index} (${p}) is in use: ${why.join('; ')}`, [
+        `${script} could overwrite or read half-written data that is in use; nothing was changed. Unmount it, swapoff it or stop what holds it first.`,
+      ]);
+    }
+    const keys = dataKeys(id);
+    const same = ids.find((other) => [...keys].some((k) => other.keys.has(k)));
+    if (same) throw new UsageError(`disk ${index} (${p}) is the same data as disk ${same.index} (${same.id.path}): every disk of an instance must be its own`);
+    ids.push({ index, id, keys });
+  }
+  if (!stream) return;
+  const sid = diskId(stream.path);
+  if (!sid) return;
+  const keys = dataKeys(sid);
+  const hit = ids.find((d) => [...keys].some((k) => d.keys.has(k)));
+  if (hit) throw new UsageError(`${stream.flag} ${stream.path} is disk ${hit.index} itself: the stream must be another file`);
+  if (stream.written) {
+    const why = diskInUse(stream.path);
+    if (why.length) throw new UserError(`${stream.flag} ${stream.path} is in use: ${why.join('; ')}`);
+  }
+}

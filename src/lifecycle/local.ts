@@ -1,0 +1,302 @@
+/**
+ * The local backend of `ganeti-os test`: a definition's whole life on throwaway sparse disks in
+ * a private work directory, each script run as a Ganeti node runs it (src/ganeti/runner.ts) for
+ * the instance gnt-instance add would build (src/ganeti/instance.ts):
+ *
+ *   verify (good values; a bad value per parameter with choices or a pattern must be refused)
+ *   → create → boot → export (announced size = bytes streamed) → import into a larger disk
+ *   → boot the import → rename (new name, then equal names) → reinstall.
+ *
+ * Steps a definition cannot do are reported as such (no kernel for the hypervisor settings,
+ * API below 20 for verify). Nothing of the work directory outlives close() but the logs of a
+ * failed run (or everything with keep).
+ */
+import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from '../context';
+import type { DiskShape, InstanceShape } from '../ganeti/environment';
+import { InstanceOptions, MIB, buildInstance, createSparse, parseDisk } from '../ganeti/instance';
+import { OS_API_V20, OS_SCRIPT_CREATE, OS_SCRIPT_EXPORT, OS_SCRIPT_IMPORT, OS_SCRIPT_RENAME, OS_SCRIPT_VERIFY } from '../ganeti/rules';
+import { ScriptOutcome, ScriptRequest, errorLines, runOsScript, tailFile } from '../ganeti/runner';
+import { bootPlan, bootUntilReady } from '../boot/qemu';
+import { diskChecks } from '../boot/checks';
+import { describeInstalled, rootFilesystem } from '../boot/inspect';
+import type { OsDefinition } from '../definition/model';
+import { osForInstance, osInfo } from '../definition/for-ganeti';
+import { Backend, Step, StepContext, StepOutcome, failed, passed, skipped } from './lifecycle';
+
+export interface LocalOptions {
+  def: OsDefinition;
+  /** The variant under test (undefined: the first listed, as --force-variant). */
+  variant?: string;
+  /** NICs, OS/hypervisor/backend parameters, hypervisor, name, as `run` takes them. */
+  instance: InstanceOptions;
+  /** Disk 0's size (MiB); the import disk is a quarter larger. */
+  diskSizeMiB: number;
+  /** A new, empty, private directory. */
+  workDir: string;
+  keep: boolean;
+  accel: 'tcg' | 'kvm';
+  /** Seconds to wait for readiness on the console. */
+  bootTimeout: number;
+  ready?: RegExp;
+  log: Logger;
+}
+
+/** A value the parameter's declared check must refuse, or undefined when it has no check. */
+export function badValue(choices: string[] | undefined, pattern: string | undefined): string | undefined {
+  if (choices?.length) {
+    for (const v of ['not-a-choice', 'not a choice', 'x']) if (!choices.includes(v)) return v;
+  }
+  if (pattern !== undefined) {
+    let re: RegExp;
+    try {
+      re = new RegExp(`^(?:${pattern})$`);
+    } catch {
+      return undefined;
+    }
+    for (const v of ['!bad value!', '%%', ' ', '-', 'x', '0', '$(reboot)']) if (!re.test(v)) return v;
+  }
+  return undefined;
+}
+
+const roundUp4 = (mib: number) => Math.ceil(mib / 4) * 4;
+
+export class LocalBackend implements Backend {
+  readonly name = 'local';
+  private readonly logDir: string;
+  private readonly disk0: string;
+  private readonly disk1: string;
+  private readonly stream: string;
+  private readonly inst: InstanceShape;
+  private readonly imported: InstanceShape;
+  private readonly newName: string;
+
+  constructor(private readonly o: LocalOptions) {
+    this.logDir = path.join(o.workDir, 'logs');
+    fs.mkdirSync(this.logDir, { recursive: true, mode: 0o750 });
+    this.disk0 = path.join(o.workDir, 'disk0.img');
+    this.disk1 = path.join(o.workDir, 'import-disk0.img');
+    this.stream = path.join(o.workDir, 'export-disk0.stream');
+    const shape = (p: string, mib: number): DiskShape => parseDisk(o.workDir, o.log, `${p}:${mib}`, 0, {}).shape;
+    this.inst = buildInstance(o.log, osForInstance(o.def), { ...o.instance, variant: o.variant }, [shape(this.disk0, o.diskSizeMiB)]);
+    this.imported = { ...this.inst, disks: [shape(this.disk1, roundUp4(o.diskSizeMiB * 1.25))] };
+    const [host, ...domain] = this.inst.name.split('.');
+    this.newName = [`${host}-renamed`, ...domain].join('.');
+  }
+
+  /** The instance under test (for reports). */
+  get instance(): InstanceShape {
+    return this.inst;
+  }
+
+  steps(): Step[] {
+    const canBoot = bootPlan(this.inst);
+    return [
+      { name: 'verify', title: 'verify parameters', run: (sc) => this.verify(sc) },
+      { name: 'create', title: 'create', run: (sc) => this.create(sc) },
+      { name: 'boot', title: 'boot', needs: ['create'], run: (sc) => this.boot(sc, this.inst, canBoot) },
+      { name: 'export', title: 'export disk 0', needs: ['create'], run: (sc) => this.export(sc) },
+      { name: 'import', title: 'import into a larger disk', needs: ['export'], run: (sc) => this.import(sc) },
+      { name: 'boot-import', title: 'boot the import', needs: ['import'], run: (sc) => this.boot(sc, this.imported, bootPlan(this.imported)) },
+      { name: 'rename', title: 'rename', needs: ['import'], run: (sc) => this.rename(sc) },
+      { name: 'reinstall', title: 'reinstall', needs: ['create'], run: (sc) => this.reinstall(sc) },
+    ];
+  }
+
+  private request(sc: StepContext, script: string, inst: InstanceShape, extra: Partial<ScriptRequest> = {}): ScriptRequest {
+    return { script, osDir: this.o.def.osDir, inst, os: osInfo(this.o.def), logDir: this.logDir, phase: (l) => sc.phase(l), signal: sc.signal, ...extra };
+  }
+
+  /** A failed script as a failed step: Ganeti's reason, the log and its last lines (and error lines above them). */
+  private scriptFailed(what: string, r: ScriptOutcome): StepOutcome {
+    const tail = tailFile(r.log, 20, r.logOffset);
+    const causes = errorLines(r.log, r.logOffset).filter((l) => !tail.includes(l));
+    return failed(`${what} ${r.failReason}`, { logs: [r.log], logTail: [...causes, ...tail] });
+  }
+
+  private async verify(sc: StepContext): Promise<StepOutcome> {
+    if ((this.o.def.maxApiVersion ?? 0) < OS_API_V20) return skipped(`API ${this.o.def.maxApiVersion}: Ganeti runs verify only for API 20`);
+    const checks: NonNullable<StepOutcome['checks']> = [];
+    const logs = new Set<string>();
+    const good = await runOsScript(this.request(sc, OS_SCRIPT_VERIFY, this.inst));
+    logs.add(good.log);
+    checks.push({ name: 'the given values', ok: good.ok, detail: good.ok ? 'accepted' : `refused (${good.failReason})` });
+    if (!good.ok) return this.scriptFailed('verify of the given values', good);
+    const declared = this.o.def.provenance?.answers.parameters ?? [];
+    for (const p of declared) {
+      if (sc.signal.aborted) break;
+      const bad = badValue(p.choices, p.pattern);
+      if (bad === undefined) continue;
+      const osparams: [string, string][] = [...this.inst.osparams.filter(([k]) => k !== p.name), [p.name, bad]];
+      const r = await runOsScript(this.request(sc, OS_SCRIPT_VERIFY, { ...this.inst, osparams }));
+      logs.add(r.log);
+      checks.push({ name: `${p.name}=${JSON.stringify(bad)}`, ok: !r.ok, detail: r.ok ? 'accepted, though it is not in the declared checks' : 'refused' });
+    }
+    const wrong = checks.filter((c) => !c.ok);
+    const detail = !this.o.def.provenance
+      ? 'given values accepted (the declared checks are unknown: ganeti-os did not write this definition)'
+      : checks.length > 1
+        ? `given values accepted, ${checks.length - 1} bad value(s) refused`
+        : 'given values accepted (no parameter declares choices or a pattern)';
+    return wrong.length ? failed(`verify accepted ${wrong.map((c) => c.name).join(', ')}`, { checks, logs: [...logs] }) : passed(detail, { checks, logs: [...logs] });
+  }
+
+  private async create(sc: StepContext): Promise<StepOutcome> {
+    createSparse({ info: () => undefined, warn: this.o.log.warn }, this.disk0, this.o.diskSizeMiB * MIB);
+    const r = await runOsScript(this.request(sc, OS_SCRIPT_CREATE, this.inst));
+    if (!r.ok) return this.scriptFailed('create', r);
+    return passed(describeInstalled(this.inst).summary, { logs: [r.log] });
+  }
+
+  private async boot(sc: StepContext, inst: InstanceShape, plan: ReturnType<typeof bootPlan>): Promise<StepOutcome> {
+    if (!plan.mode) return skipped(plan.reason);
+    if (plan.mode === 'disk') {
+      // Nothing bootable at all (no kernel and no boot loader): the definition does not install a system that boots by itself.
+      const installed = describeInstalled(inst);
+      if (!installed.kernels.length && !installed.bootLoader) return skipped(`not meant to boot by itself: ${installed.reason}`);
+    }
+    const hv = new Map(inst.hvparams);
+    const consoleLog = path.join(this.logDir, `console-${path.basename(inst.disks[0].path, '.img')}.log`);
+    const r = await bootUntilReady({
+      disks: inst.disks.map((d) => d.path),
+      macs: inst.nics.map((n) => n.mac),
+      plan,
+      consoleLog,
+      timeoutSeconds: this.o.bootTimeout,
+      ready: this.o.ready,
+      accel: this.o.accel,
+      diskType: hv.get('disk_type'),
+      nicType: hv.get('nic_type'),
+      signal: sc.signal,
+      onConsole: (line) => sc.phase(`booting (${plan.mode === 'node-kernel' ? "node's kernel" : 'from disk'}, ${this.o.accel}): ${line}`),
+    });
+    if (!r.ready) return failed(r.problem ?? 'not ready', { logs: [consoleLog], logTail: r.consoleTail.trimEnd().split('\n').slice(-20) });
+    sc.phase('checking the disk');
+    const checks = diskChecks(inst, r.matched);
+    const bad = checks.filter((c) => c.ok === false);
+    const detail = `ready after ${r.seconds.toFixed(0)} s ('${r.matched}'), ${plan.reason}`;
+    return bad.length ? failed(bad.map((c) => `${c.name}: ${c.detail}`).join('; '), { checks, logs: [consoleLog] }) : passed(detail, { checks, logs: [consoleLog] });
+  }
+
+  private async export(sc: StepContext): Promise<StepOutcome> {
+    const r = await runOsScript(this.request(sc, OS_SCRIPT_EXPORT, this.inst, { index: 0, stream: this.stream }));
+    if (!r.ok) return this.scriptFailed('export', r);
+    const bytes = r.bytes ?? 0;
+    if (!bytes) return failed('export succeeded but streamed nothing', { logs: [r.log] });
+    if (r.announced === undefined) {
+      return r.announcedRaw
+        ? failed(`export wrote ${JSON.stringify(r.announcedRaw.slice(0, 40))} on EXP_SIZE_FD, which Ganeti cannot read as bytes`, { logs: [r.log] })
+        : passed(`${bytes} bytes streamed, no size announced on EXP_SIZE_FD (Ganeti shows no progress)`, { logs: [r.log] });
+    }
+    if (r.announced !== bytes) {
+      return failed(`export announced ${r.announced} bytes on EXP_SIZE_FD but streamed ${bytes}`, { logs: [r.log] });
+    }
+    return passed(`${bytes} bytes streamed (${(bytes / MIB).toFixed(1)} MiB), as announced`, { logs: [r.log] });
+  }
+
+  private async import(sc: StepContext): Promise<StepOutcome> {
+    createSparse({ info: () => undefined, warn: this.o.log.warn }, this.disk1, this.imported.disks[0].size * MIB);
+    // A new disk holds old data (a recycled logical volume): a marker shows whether import wrote anything.
+    const marker = writeMarker(this.disk1);
+    const r = await runOsScript(this.request(sc, OS_SCRIPT_IMPORT, this.imported, { index: 0, stream: this.stream }));
+    if (!r.ok) return this.scriptFailed('import', r);
+    if (markerIntact(this.disk1, marker)) return failed(`import succeeded but did not write to the disk (it ignored its ${r.bytes} byte input)`, { logs: [r.log] });
+    return passed(`${r.bytes} bytes read into a ${this.imported.disks[0].size} MiB disk; ${describeInstalled(this.imported).summary}`, { logs: [r.log] });
+  }
+
+  private async rename(sc: StepContext): Promise<StepOutcome> {
+    const hostname = () => rootFilesystem(this.disk1).reader?.read('/etc/hostname')?.trim();
+    const before = hostname();
+    const renamed: InstanceShape = { ...this.imported, name: this.newName };
+    const r = await runOsScript(this.request(sc, OS_SCRIPT_RENAME, renamed, { oldName: this.inst.name }));
+    if (!r.ok) return this.scriptFailed(`rename ${this.inst.name} → ${this.newName}`, r);
+    const after = hostname();
+    const checks: NonNullable<StepOutcome['checks']> = [];
+    const short = (n: string) => n.split('.')[0];
+    if (before !== undefined && (before === this.inst.name || before === short(this.inst.name))) {
+      const ok = after === this.newName || after === short(this.newName);
+      checks.push({ name: 'hostname', ok, detail: `/etc/hostname ${JSON.stringify(before)} → ${JSON.stringify(after)}` });
+      if (!ok) return failed(`rename succeeded but did nothing: /etc/hostname is still ${JSON.stringify(after)}, not ${this.newName}`, { checks, logs: [r.log] });
+    } else {
+      checks.push({ name: 'hostname', ok: null, detail: before === undefined ? 'no /etc/hostname on the disk' : `/etc/hostname was ${JSON.stringify(before)}, not the instance name` });
+    }
+    // After every import Ganeti runs rename with equal names.
+    const same = await runOsScript(this.request(sc, OS_SCRIPT_RENAME, renamed, { oldName: this.newName }));
+    if (!same.ok) return this.scriptFailed(`rename with equal names (${this.newName}, as Ganeti runs it after an import)`, same);
+    checks.push({ name: 'equal names', ok: true, detail: 'accepted' });
+    return passed(`${this.inst.name} → ${this.newName}, then equal names`, { checks, logs: [r.log, same.log] });
+  }
+
+  private async reinstall(sc: StepContext): Promise<StepOutcome> {
+    const r = await runOsScript(this.request(sc, OS_SCRIPT_CREATE, this.inst, { reinstall: true }));
+    if (!r.ok) return this.scriptFailed('reinstall (INSTANCE_REINSTALL=1)', r);
+    return passed(describeInstalled(this.inst).summary, { logs: [r.log] });
+  }
+
+  /** Where the logs are (kept on failure). */
+  get logs(): string {
+    return this.logDir;
+  }
+
+  async close(keepLogs: boolean): Promise<void> {
+    releaseUnder(this.o.workDir);
+    if (this.o.keep) return;
+    for (const f of [this.disk0, this.disk1, this.stream]) fs.rmSync(f, { force: true });
+    if (!keepLogs) fs.rmSync(this.o.workDir, { recursive: true, force: true });
+  }
+}
+
+/** Random bytes in the first 64 KiB of a disk (what import must overwrite, whatever its layout). */
+function writeMarker(p: string): Buffer {
+  const marker = crypto.randomBytes(64 * 1024);
+  const fd = fs.openSync(p, 'r+');
+  try {
+    fs.writeSync(fd, marker, 0, marker.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return marker;
+}
+
+/** Whether the disk's first 64 KiB are still the marker. */
+function markerIntact(p: string, marker: Buffer): boolean {
+  const buf = Buffer.alloc(marker.length);
+  const fd = fs.openSync(p, 'r');
+  try {
+    fs.readSync(fd, buf, 0, buf.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return buf.equals(marker);
+}
+
+/**
+ * The safety net after the scripts' own cleanup: unmount whatever is mounted under `dir` or from
+ * a loop device on a file under it, and detach those loop devices. Scoped to `dir` only.
+ */
+export function releaseUnder(dir: string): void {
+  const loops = spawnSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' })
+    .stdout?.split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 2 && f[1].startsWith(dir + '/'))
+    .map((f) => f[0]) ?? [];
+  let mounts: string[] = [];
+  try {
+    mounts = fs
+      .readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '))
+      .filter((f) => f.length > 1 && (f[1].startsWith(dir + '/') || loops.some((l) => f[0] === l || f[0].startsWith(`${l}p`))))
+      .map((f) => f[1].replace(/\\040/g, ' '));
+  } catch {
+    // no /proc
+  }
+  for (const m of mounts.reverse()) spawnSync('umount', ['--lazy', m]);
+  for (const l of loops) {
+    spawnSync('partx', ['-d', l]);
+    spawnSync('losetup', ['--detach', l]);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * How the boot check starts an instance: as Ganeti's kvm hypervisor would (hv_kvm: -kernel,
+ * -initrd, -append "root=<root_path> <kernel_args> console=ttyS0,<speed>" when kernel_path is
+ * set; from the disk otherwise), never for container hypervisors, and never with a kernel the
+ * node does not have.
+ */
+import { InstanceShape } from '../src/ganeti/environment';
+import { buildInstance } from '../src/ganeti/instance';
+import { bootPlan, qemuArgs } from '../src/boot/qemu';
+import { badValue } from '../src/lifecycle/local';
+
+const log = { info: () => undefined, warn: () => undefined };
+const os = { name: 'x', maxApiVersion: 20, variants: [], parameters: [] };
+const inst = (hv: string[], hypervisor?: string): InstanceShape =>
+  buildInstance(log, os, { hvparam: hv, hypervisor }, [{ path: '/d/disk0.img', size: 2048, template: 'file', fileDriver: 'loop', mode: 'rw', uuid: 'u' }]);
+
+describe('boot plan', () => {
+  it("Ganeti's default kernel_path: the node's kernel, refused when the node lacks it", () => {
+    const p = bootPlan(inst([]), () => false);
+    expect(p.mode).toBeUndefined();
+    expect(p.reason).toBe("the kvm hypervisor boots the node's kernel (kernel_path=/boot/vmlinuz-3-kvmU), and /boot/vmlinuz-3-kvmU is not on this node (Ganeti would refuse to start the instance): the disk is not meant to boot by itself");
+  });
+
+  it('kernel_path set and present: -kernel, -initrd, -append as hv_kvm builds them', () => {
+    const i = inst(['kernel_path=/k', 'initrd_path=/i', 'root_path=/dev/vda', 'kernel_args=ro quiet', 'serial_speed=9600']);
+    const p = bootPlan(i, () => true);
+    expect(p).toMatchObject({ mode: 'node-kernel', kernel: '/k', initrd: '/i', append: 'root=/dev/vda ro quiet console=ttyS0,9600' });
+    const args = qemuArgs({ disks: ['/d/disk0.img'], macs: ['aa:00:00:00:00:01'], plan: p, consoleLog: '/c.log', timeoutSeconds: 1 });
+    expect(args.join(' ')).toContain('-kernel /k -initrd /i -append root=/dev/vda ro quiet console=ttyS0,9600');
+    expect(args.join(' ')).toContain('-accel tcg');
+    expect(args.join(' ')).toContain('-drive file=/d/disk0.img,format=raw,if=virtio');
+    expect(args.join(' ')).toContain('-nic user,model=virtio-net-pci,mac=aa:00:00:00:00:01');
+    expect(args).toContain('-snapshot');
+    const noSerial = bootPlan(inst(['kernel_path=/k', 'serial_console=false']), () => true);
+    expect(noSerial.append).toBe('root=/dev/vda1 ro');
+    expect(noSerial.initrd).toBeUndefined();
+  });
+
+  it('an empty kernel_path boots from the disk; containers are not booted', () => {
+    expect(bootPlan(inst(['kernel_path=']), () => false).mode).toBe('disk');
+    expect(bootPlan(inst([], 'lxc')).reason).toMatch(/lxc hypervisor runs no virtual machine/);
+    expect(bootPlan(inst(['initrd_path=/nope', 'kernel_path=/k']), (p) => p === '/k').reason).toMatch(/initrd_path \/nope is not on this node/);
+  });
+});
+
+describe('bad values for verify', () => {
+  it.each([
+    [['a', 'b'], undefined, 'not-a-choice'],
+    [['not-a-choice'], undefined, 'not a choice'],
+    [undefined, '[a-z]+', '!bad value!'],
+    [undefined, '.*', undefined],
+    [undefined, undefined, undefined],
+  ])('choices %j pattern %j: %j', (choices, pattern, want) => {
+    expect(badValue(choices as string[] | undefined, pattern as string | undefined)).toBe(want);
+  });
+});

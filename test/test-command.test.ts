@@ -1,0 +1,260 @@
+/**
+ * `ganeti-os test` end to end (the built CLI, as root, QEMU under TCG): the blank template is
+ * reported as not bootable and passes; definitions broken on purpose fail with the failing step
+ * named and its log shown and kept; Ctrl-C stops the scripts and QEMU and leaves no loop device,
+ * mount or disk behind; the debian template passes with its defaults (no kernel: the node's),
+ * with its own kernel (kernel_path=, gpt, a static NIC: two boots) and with the node's kernel
+ * by -kernel/-initrd (partition-style none, DHCP: two boots).
+ *
+ * Time: the blank and broken cases take about a minute together (two 15 s boot timeouts); the
+ * debian cases take 45 s + 2 × (2 TCG boots of ~50-120 s + ~40 s of scripts) with a warm cache.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BIN } from './helpers/cli';
+import { resources } from './helpers/disks';
+import { describeSystem } from './helpers/system';
+
+interface StepJson {
+  step: string;
+  status: 'passed' | 'failed' | 'skipped';
+  detail: string;
+  logs: string[];
+  logTail?: string[];
+  checks?: { name: string; ok: boolean | null; detail: string }[];
+}
+interface RunJson {
+  ok: boolean;
+  seconds: number;
+  stepSeconds: number;
+  steps: StepJson[];
+  logs: string | null;
+}
+
+const NEEDS = ['qemu-system-x86_64', 'debugfs', 'mke2fs', 'sfdisk', 'blkid', 'losetup', 'mmdebstrap', 'partx'];
+
+describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
+  let root: string;
+  let work: string;
+  beforeAll(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-testcmd-'));
+    work = path.join(root, 'work');
+    fs.mkdirSync(work);
+  });
+  afterAll(() => {
+    for (const l of resources(root, root).mounts) spawnSync('umount', [l.split(' ')[1]]);
+    for (const l of resources(root, root).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  const cli = (args: string[], timeoutS = 120) => {
+    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: root, encoding: 'utf8', timeout: timeoutS * 1000, env: { PATH: process.env.PATH, HOME: root } });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const testJson = (args: string[], timeoutS = 120) => {
+    const r = cli(['test', '--work-dir', work, '--json', ...args], timeoutS);
+    let doc: { ok: boolean; runs: RunJson[] };
+    try {
+      doc = JSON.parse(r.stdout);
+    } catch {
+      throw new Error(`no JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
+    }
+    const run = doc.runs[0];
+    const status = Object.fromEntries(run.steps.map((s) => [s.step, s.status]));
+    return { ...r, doc, run, status, step: (n: string) => run.steps.find((s) => s.step === n)! };
+  };
+  const newDef = (name: string, template: string) => {
+    const r = cli(['new', name, '--template', template, '--yes']);
+    expect(r.code).toBe(0);
+    return path.join(root, name);
+  };
+  /** A blank definition with some scripts replaced. */
+  const broken = (name: string, scripts: Record<string, string>) => {
+    const dir = newDef(name, 'blank');
+    for (const [s, body] of Object.entries(scripts)) fs.writeFileSync(path.join(dir, s), `#!/bin/bash\nset -e\n${body}\n`, { mode: 0o755 });
+    return dir;
+  };
+  // An ext4 filesystem on the whole disk with /etc/hostname, made without mounting.
+  const FS_CREATE = 'd=$(mktemp -d)\nmkdir -p "$d/etc" "$d/boot"\necho "$INSTANCE_NAME" > "$d/etc/hostname"\nmke2fs -q -F -t ext4 -d "$d" "$DISK_0_PATH"\nrm -rf "$d"';
+  // The same with a "kernel" in /boot and boot code that loops forever (jmp $) where GRUB would be.
+  const HANG_CREATE = FS_CREATE.replace('echo', ': > "$d/boot/vmlinuz-0-fake"\necho') + `\nprintf '\\xeb\\xfeGRUB' | dd of="$DISK_0_PATH" conv=notrunc status=none\nprintf '\\x55\\xaa' | dd of="$DISK_0_PATH" bs=1 seek=510 conv=notrunc status=none`;
+  const workEmpty = () => expect(fs.readdirSync(work)).toEqual([]);
+  const clearWork = () => {
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.mkdirSync(work);
+  };
+
+  it('passes for the blank template and reports it as not bootable; leaves nothing behind', () => {
+    const dir = newDef('blank-os', 'blank');
+    const t = testJson(['--os-dir', dir, '--disk-size', '64M']);
+    expect(t.code).toBe(0);
+    expect(t.doc.ok).toBe(true);
+    expect(t.status).toEqual({ verify: 'passed', create: 'passed', boot: 'skipped', export: 'passed', import: 'passed', 'boot-import': 'skipped', rename: 'passed', reinstall: 'passed' });
+    expect(t.step('boot').detail).toMatch(/not meant to boot by itself/);
+    expect(t.run.logs).toBeNull();
+    workEmpty();
+    const own = testJson(['--os-dir', dir, '--disk-size', '64M', '--hvparam', 'kernel_path=']);
+    expect(own.code).toBe(0);
+    expect(own.step('boot').detail).toMatch(/^not meant to boot by itself: no filesystem found/);
+    workEmpty();
+    // People: one line per step on stderr, the verdict table on stdout.
+    const human = cli(['test', '--os-dir', dir, '--disk-size', '64M', '--work-dir', work]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^STEP +RESULT +TIME +DETAIL\n/);
+    expect(human.stdout).toMatch(/^boot +skipped +the kvm hypervisor boots the node's kernel/m);
+    expect(human.stderr).toMatch(/^✓ export disk 0 +\d+\.\d s +67108864 bytes streamed \(64\.0 MiB\), as announced$/m);
+    expect(human.stderr).toMatch(/blank-os: every step that applies passed/);
+    workEmpty();
+  }, 120_000);
+
+  const failsAt = (name: string, dir: string, step: string, detail: RegExp, logLine: RegExp, extra: string[] = [], timeoutS = 120) => {
+    clearWork();
+    const t = testJson(['--os-dir', dir, '--disk-size', '64M', ...extra], timeoutS);
+    expect(t.code).toBe(1);
+    expect(t.doc.ok).toBe(false);
+    expect(t.status[step]).toBe('failed');
+    expect(t.run.steps.filter((s) => s.status === 'failed').map((s) => s.step)[0]).toBe(step);
+    expect(t.step(step).detail).toMatch(detail);
+    expect(t.run.logs).toBeTruthy();
+    for (const l of t.step(step).logs) expect(fs.existsSync(l)).toBe(true);
+    if (logLine.source !== '(?:)') expect(t.step(step).logs.map((l) => fs.readFileSync(l, 'latin1')).join('\n')).toMatch(logLine);
+    // For people: the step named, its log's last lines and path, where the logs are kept.
+    clearWork();
+    const h = cli(['test', '--os-dir', dir, '--disk-size', '64M', '--work-dir', work, ...extra], timeoutS);
+    expect(h.code).toBe(1);
+    const title = t.run.steps.find((s) => s.step === step)!;
+    expect(h.stderr).toMatch(new RegExp(`failed: ${detail.source.replace(/^\^|\$$/g, '')}`));
+    expect(h.stdout).toMatch(new RegExp(`^\\S.* +failed +`, 'm'));
+    const kept = /logs kept in (\S+)/.exec(h.stderr)?.[1];
+    expect(kept && fs.existsSync(path.join(kept, 'logs'))).toBeTruthy();
+    expect(h.stderr).toMatch(/ {2}log: \S+/);
+    expect(h.stderr).toMatch(new RegExp(`${name}: FAILED`));
+    void title;
+    // Disks and streams never outlive the run; only the logs stay.
+    expect(fs.readdirSync(kept!)).toEqual(['logs']);
+    expect(resources(work, work).loops).toEqual([]);
+    return { t, h };
+  };
+
+  it('fails at create when create exits 1, showing its last log lines', () => {
+    const dir = broken('bad-create', { create: 'echo "E: no mirror answers"\nexit 1' });
+    const { t, h } = failsAt('bad-create', dir, 'create', /^create exited with exit code 1$/, /E: no mirror answers/);
+    expect(t.step('create').logTail).toEqual(['E: no mirror answers']);
+    expect(h.stderr).toContain('  | E: no mirror answers');
+    expect(t.status).toMatchObject({ boot: 'skipped', export: 'skipped', import: 'skipped', rename: 'skipped', reinstall: 'skipped' });
+  }, 120_000);
+
+  it('fails at export when it streams less than it announced', () => {
+    const dir = broken('short-export', { export: 'size=$(stat -c %s "$EXPORT_DEVICE")\necho "$size" >&"$EXP_SIZE_FD"\nhead -c $((size / 2)) "$EXPORT_DEVICE"' });
+    failsAt('short-export', dir, 'export', /^export announced 67108864 bytes on EXP_SIZE_FD but streamed 33554432$/, /(?:)/);
+  }, 120_000);
+
+  it('fails at import when import ignores its input', () => {
+    const dir = broken('lazy-import', { import: 'cat >/dev/null' });
+    failsAt('lazy-import', dir, 'import', /^import succeeded but did not write to the disk \(it ignored its 67108864 byte input\)$/, /(?:)/);
+  }, 120_000);
+
+  it('fails at rename when rename does nothing', () => {
+    const dir = broken('idle-rename', { create: FS_CREATE, rename: 'exit 0' });
+    failsAt('idle-rename', dir, 'rename', /^rename succeeded but did nothing: \/etc\/hostname is still "instance1\.example\.com", not instance1-renamed\.example\.com$/, /(?:)/);
+  }, 120_000);
+
+  it('fails at boot when the disk does not boot, showing the console', () => {
+    const dir = broken('no-boot', { create: HANG_CREATE });
+    const { t } = failsAt('no-boot', dir, 'boot', /^no login prompt on the console within 10 s$/, /(?:)/, ['--hvparam', 'kernel_path=', '--boot-timeout', '10'], 240);
+    expect(t.step('boot').logs[0]).toMatch(/console-disk0\.log$/);
+    expect(t.status['boot-import']).toBe('failed');
+  }, 300_000);
+
+  it('Ctrl-C stops the script and QEMU and releases loop devices, mounts and disks', async () => {
+    // A create that holds a loop device and a mount (no cleanup of its own) and waits.
+    const dir = broken('hang-create', { create: 'l=$(losetup --find --show "$DISK_0_PATH")\nmkfs.ext4 -q "$l"\nm=$(dirname "$DISK_0_PATH")/mnt\nmkdir -p "$m"\nmount "$l" "$m"\necho mounted\nsleep 300' });
+    const interrupt = async (args: string[], when: (logs: string[], text: string) => boolean) => {
+      clearWork();
+      const child = spawn(process.execPath, [BIN, 'test', '--work-dir', work, '--disk-size', '64M', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const deadline = Date.now() + 60_000;
+      const logFiles = () => fs.readdirSync(work).flatMap((d) => (fs.existsSync(path.join(work, d, 'logs')) ? fs.readdirSync(path.join(work, d, 'logs')).map((f) => path.join(work, d, 'logs', f)) : []));
+      const seen = () => when(logFiles().map((f) => path.basename(f)), logFiles().map((f) => fs.readFileSync(f, 'latin1')).join('\n'));
+      while (!seen() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      expect(seen()).toBe(true);
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect(code).toBe(130);
+      expect(err).toMatch(/interrupted/);
+      expect(resources(work, work).loops).toEqual([]);
+      expect(resources(work, work).mounts).toEqual([]);
+      const left = fs.readdirSync(work).flatMap((d) => fs.readdirSync(path.join(work, d)));
+      expect(left.filter((f) => f.endsWith('.img'))).toEqual([]);
+      return err;
+    };
+    await interrupt(['--os-dir', dir], (_f, text) => /mounted/.test(text));
+    const hang = broken('hang-boot', { create: HANG_CREATE });
+    // The console log appears when QEMU starts: interrupt 3 s later.
+    const before = spawnSync('pgrep', ['-f', `qemu-system-x86_64.*${work}`], { encoding: 'utf8' }).stdout;
+    expect(before).toBe('');
+    let since = 0;
+    await interrupt(['--os-dir', hang, '--hvparam', 'kernel_path=', '--boot-timeout', '300'], (files) => {
+      if (!files.includes('console-disk0.log')) return false;
+      since ||= Date.now();
+      return Date.now() - since > 3000 && spawnSync('pgrep', ['-f', `qemu-system-x86_64.*${work}`], { encoding: 'utf8' }).stdout !== '';
+    });
+    expect(spawnSync('pgrep', ['-f', `qemu-system-x86_64.*${work}`], { encoding: 'utf8' }).stdout).toBe('');
+  }, 180_000);
+
+  describe('the debian template', () => {
+    let deb: string;
+    beforeAll(() => {
+      deb = newDef('debian-os', 'debian');
+    });
+
+    it('passes with its defaults: no kernel of its own, the boot reported as the node kernel\'s', () => {
+      clearWork();
+      const t = testJson(['--os-dir', deb], 900);
+      if (t.code !== 0) throw new Error(t.stderr);
+      expect(t.status).toEqual({ verify: 'passed', create: 'passed', boot: 'skipped', export: 'passed', import: 'passed', 'boot-import': 'skipped', rename: 'passed', reinstall: 'passed' });
+      expect(t.step('boot').detail).toMatch(/boots the node's kernel \(kernel_path=\/boot\/vmlinuz-3-kvmU\).*not meant to boot by itself/);
+      expect(t.step('verify').detail).toMatch(/given values accepted, \d+ bad value\(s\) refused/);
+      expect(t.step('export').detail).toMatch(/as announced$/);
+      workEmpty();
+    }, 900_000);
+
+    it('passes with its own kernel (kernel_path=), gpt and a static NIC: boots twice, address and hostname configured', () => {
+      clearWork();
+      const t = testJson(['--os-dir', deb, '--keep', '--hvparam', 'kernel_path=', '--osparam', 'partition-style=gpt', '--network', 'name=n1,subnet=192.0.2.0/24,gateway=192.0.2.1', '--nic', 'ip=192.0.2.10,network=n1'], 1500);
+      if (t.code !== 0) throw new Error(t.stderr);
+      expect(t.run.steps.every((s) => s.status === 'passed')).toBe(true);
+      for (const b of ['boot', 'boot-import']) {
+        const checks = Object.fromEntries(t.step(b).checks!.map((c) => [c.name, c.ok]));
+        expect(checks).toEqual({ hostname: true, 'login prompt': true, 'static address of NIC 0': true, 'root password': true });
+      }
+      expect(t.step('create').detail).toMatch(/ext4 root \(gpt\), kernel \S+, GRUB in the MBR: boots by itself/);
+    }, 1_500_000);
+
+    it("passes with the node's kernel (-kernel/-initrd, root=/dev/vda), partition-style none and DHCP", () => {
+      // The "node's kernel": the one the previous case installed, taken out of its disk.
+      const kept = fs.readdirSync(work).map((d) => path.join(work, d)).find((d) => fs.existsSync(path.join(d, 'disk0.img')))!;
+      const disk = path.join(kept, 'disk0.img');
+      const part = JSON.parse(spawnSync('sfdisk', ['--json', disk], { encoding: 'utf8' }).stdout).partitiontable.partitions[0];
+      const image = `${disk}?offset=${part.start * 512}`;
+      const boot = spawnSync('debugfs', ['-c', '-R', 'ls /boot', image], { encoding: 'utf8' }).stdout;
+      const kname = /vmlinuz-\S+/.exec(boot)![0];
+      const iname = /initrd\.img-\S+/.exec(boot)![0];
+      const kernel = path.join(root, 'vmlinuz');
+      const initrd = path.join(root, 'initrd.img');
+      spawnSync('debugfs', ['-c', '-R', `dump /boot/${kname} ${kernel}`, image]);
+      spawnSync('debugfs', ['-c', '-R', `dump /boot/${iname} ${initrd}`, image]);
+      clearWork();
+      const t = testJson(['--os-dir', deb, '--hvparam', `kernel_path=${kernel}`, '--hvparam', `initrd_path=${initrd}`, '--hvparam', 'root_path=/dev/vda', '--osparam', 'partition-style=none'], 1500);
+      if (t.code !== 0) throw new Error(t.stderr);
+      expect(t.run.steps.every((s) => s.status === 'passed')).toBe(true);
+      expect(t.step('create').detail).toMatch(/ext4 root on the whole disk, no kernel, no boot loader/);
+      expect(t.step('boot').detail).toContain(`boots the node's kernel ${kernel} with ${initrd}`);
+      expect(Object.fromEntries(t.step('boot').checks!.map((c) => [c.name, c.ok]))).toMatchObject({ hostname: true, 'static address': null, 'root password': true });
+      workEmpty();
+    }, 1_500_000);
+  });
+});
