@@ -31,6 +31,7 @@ deb_settings() {
   HOOKS_DIR=${HOOKS_DIR:-$GOS_SITE_DIR/hooks}
   SSH_AUTHORIZED_KEYS_FILE=${SSH_AUTHORIZED_KEYS_FILE:-$GOS_SITE_DIR/authorized_keys}
   EXPORT_COMPRESS=${EXPORT_COMPRESS:-none}
+  EXPORT_FORMAT=${EXPORT_FORMAT:-blocks}
   FAULT_AT=${FAULT_AT:-}
   [[ $CACHE_MAX_AGE_DAYS =~ ^[0-9]+$ ]] || gos_die "CACHE_MAX_AGE_DAYS must be a number of days, not '$CACHE_MAX_AGE_DAYS'"
   [[ $MIN_DISK_MIB =~ ^[0-9]+$ ]] || gos_die "MIN_DISK_MIB must be a number, not '$MIN_DISK_MIB'"
