@@ -386,6 +386,8 @@ gos_step_create() {
     ((DISK_COUNT >= 2)) || gos_die "parameter swap=yes needs a second disk (disk 1) to use as swap"
     swapdisk=${DISK_1_PATH-}
     [[ -n $swapdisk ]] || gos_die "parameter swap=yes: disk 1 has no DISK_1_PATH"
+    # mkswap runs after disk 0 is written: its disk must be fit for it before anything is.
+    (($(gos_disk_size "$swapdisk") >= 1048576)) || gos_die "parameter swap=yes: disk 1 ($swapdisk) is smaller than 1 MiB, too small for swap"
   fi
   deb_fault check
   size=$(gos_disk_size "$disk")
@@ -737,7 +739,12 @@ gos_step_import() {
     deb_attach_range "$img" 0 "${DEB_HDR[fssize]}" sdev
     "${DEB_FILTER[@]}" | deb_blocks_in "$sdev" "${DEB_HDR[fssize]}" || gos_die "could not read the block stream for disk $IMPORT_INDEX"
     e2fsck -fy -- "$sdev" >/dev/null 2>&1
-    (($? < 4)) || gos_die "the exported filesystem has errors e2fsck cannot fix"
+    (($? < 4)) || gos_die "the exported filesystem has errors e2fsck cannot fix; nothing was written"
+    if [[ $DEB_WANT_FS == "$fstype" ]]; then
+      # Shrunk to the partition it will get, while the disk is still untouched.
+      resize2fs -- "$sdev" "$((DEB_TARGET_ROOT_SIZE / 1024))K" >/dev/null 2>&1 ||
+        gos_die "the files of the exported filesystem do not fit the $((DEB_TARGET_ROOT_SIZE / 1048576)) MiB root partition disk $IMPORT_INDEX would get (resize2fs); nothing was written"
+    fi
   fi
   deb_fault import-partition
   deb_partition "$disk" "$style"
@@ -753,8 +760,6 @@ gos_step_import() {
       ;;
     stage)
       if [[ $DEB_WANT_FS == "$fstype" ]]; then
-        resize2fs -- "$sdev" "$((DEB_ROOT_SIZE / 1024))K" >/dev/null 2>&1 ||
-          gos_die "could not shrink the exported filesystem to the $((DEB_ROOT_SIZE / 1048576)) MiB partition of disk $IMPORT_INDEX (resize2fs): its files need more room"
         e2image -ra -- "$sdev" "$dev" >/dev/null 2>&1 || gos_die "could not copy the filesystem onto disk $IMPORT_INDEX (e2image)"
         deb_tune_new_fs "$dev" "$uuid"
         deb_mount "$dev" "$root"
