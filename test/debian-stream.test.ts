@@ -205,6 +205,7 @@ describeSystem('debian template: export/import streams of made-up layouts', { ro
   it.each([
     ['an extra partition on disk 0', 'label: dos\nstart=2048, size=200MiB, type=83, bootable\nsize=50MiB, type=83\n', 0],
     ['a gpt table with a third partition', 'label: gpt\n1 : start=4096, size=200MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n2 : start=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649\n3 : size=40MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\n', 0],
+    ['partition 1 where create does not put it', 'label: dos\nstart=63, type=83\n', 0],
     ['an extended partition', 'label: dos\nstart=2048, size=200MiB, type=83\ntype=5\nsize=20MiB, type=83\n', 1],
   ])('moves a disk with %s whole', (_what, table, index) => {
     const d = sparseDisk(disk('layout.img'), 300);

@@ -175,8 +175,9 @@ deb_install_grub() {
 # --- layouts and block-level streams --------------------------------------------------------
 
 # deb_layout_is_ours DISK: is DISK's partition table exactly one that create writes (msdos:
-# partition 1 alone; gpt: partition 1 and the BIOS boot partition 2 at 1-2 MiB; or none)? When
-# not, DEB_LAYOUT_WHY says what else is there. Anything else must travel whole.
+# partition 1 alone, from 1 MiB; gpt: partition 1 from 2 MiB and the BIOS boot partition 2 at
+# 1-2 MiB)? Partition 1 may end before the disk does (a grown disk). When not, DEB_LAYOUT_WHY
+# says what else is there. Anything else must travel whole. Needs DEB_STYLE (deb_locate_root).
 # shellcheck disable=SC2034
 DEB_LAYOUT_WHY=''
 deb_layout_is_ours() {
@@ -185,7 +186,8 @@ deb_layout_is_ours() {
   while read -r nr start sectors type; do
     n=$((n + 1))
     case $DEB_STYLE:$nr in
-      msdos:1 | gpt:1) ;;
+      msdos:1) ((start == DEB_MIB_SECTORS)) || bad+=" partition 1 starts at sector $start, not $DEB_MIB_SECTORS;" ;;
+      gpt:1) ((start == 2 * DEB_MIB_SECTORS)) || bad+=" partition 1 starts at sector $start, not $((2 * DEB_MIB_SECTORS));" ;;
       gpt:2) [[ $start == 2048 && $sectors == 2048 && ${type^^} == "$DEB_BIOS_BOOT_TYPE" ]] || bad+=" partition 2 ($start+$sectors, type $type) is not the BIOS boot partition;" ;;
       *) bad+=" partition $nr ($((sectors * DEB_SECTOR / 1048576)) MiB at sector $start);" ;;
     esac
