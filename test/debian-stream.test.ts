@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, runExport, runImport } from './helpers/ganeti';
-import { resources, sh, sparseDisk } from './helpers/disks';
+import { resources, sh, sparseDisk, withMountedRange as withFs } from './helpers/disks';
 import { describeSystem } from './helpers/system';
 
 const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
@@ -32,22 +32,6 @@ function withRange<T>(file: string, offset: number, size: number, fn: (dev: stri
   } finally {
     spawnSync('losetup', ['--detach', loop]);
   }
-}
-
-/** Run fn with the filesystem at OFFSET of FILE mounted; always unmounted and detached. */
-function withFs<T>(file: string, offset: number, size: number, fn: (root: string) => T, rw = false): T {
-  return withRange(file, offset, size, (dev) => {
-    const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-stream-'));
-    let mounted = false;
-    try {
-      sh('mount', ['-o', rw ? 'rw' : 'ro', dev, mnt]);
-      mounted = true;
-      return fn(mnt);
-    } finally {
-      if (mounted) spawnSync('umount', [mnt]);
-      fs.rmSync(mnt, { recursive: true, force: true });
-    }
-  }, !rw);
 }
 
 interface Part { nr: number; start: number; size: number }
