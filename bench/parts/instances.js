@@ -380,13 +380,14 @@ function fillTree(st, gib) {
   const f = fillSpec(gib);
   const script = `set -e
 cd "$1"
+text=$(cat /usr/share/common-licenses/GPL-3)
 i=0
 while [ "$i" -lt ${f.small} ]; do
   d=small/$((i / 200))
   [ -d "$d" ] || mkdir -p "$d"
-  head -c $(( (i * 7919) % 8000 + 100 )) /usr/share/common-licenses/GPL-3 > "$d/f$i"
+  printf '%s' "\${text:0:$(( (i * 7919) % 8000 + 100 ))}" > "$d/f$i"
   i=$((i + 1))
-done 2>/dev/null || true
+done
 mkdir -p medium large sparse
 i=0
 while [ "$i" -lt ${f.medium} ]; do head -c 2097152 /dev/urandom > "medium/m$i"; i=$((i + 1)); done
@@ -401,7 +402,7 @@ done
 `;
   lib.run('bash', ['-c', script, 'fill', dir]);
   const bytes = Number(lib.run('du', ['-sb', '--apparent-size', dir]).stdout.split('\t')[0]);
-  const used = Number(lib.run('du', ['-sb', dir]).stdout.split('\t')[0]);
+  const used = Number(lib.run('du', ['-s', '--block-size=1', dir]).stdout.split('\t')[0]);
   st[key] = { dir, bytes, used, files: f.small + f.medium + f.largeMiB.length + f.sparseGiB.length };
   return st[key];
 }
@@ -603,4 +604,4 @@ async function runScale(ctx) {
   return { rows, details: { data, errors: st.errors, leaks: st.leaks || [] } };
 }
 
-module.exports = { runCreate, runExport, runScale, setup, ensureWarm, create, instanceSpec, LABEL };
+module.exports = { runCreate, runExport, runScale, setup, ensureWarm, create, instanceSpec, fillTree, FILL, LABEL };
