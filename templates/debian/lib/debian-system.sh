@@ -265,7 +265,13 @@ deb_build_tarball() {
       if [[ -n $PROXY ]]; then args+=(--aptopt="Acquire::http::Proxy \"$PROXY\""); fi
       if [[ -n ${KEYRING-} ]]; then args+=(--keyring="$KEYRING"); fi
       deb_mmdebstrap_speed args
-      mmdebstrap "${args[@]}" "$SUITE" "$out" "$MIRROR" </dev/null >&2 || return 1
+      if ! mmdebstrap "${args[@]}" "$SUITE" "$out" "$MIRROR" </dev/null >&2; then
+        [[ $DPKG_SYNC == eatmydata ]] || return 1
+        # The hook fetches eatmydata from the mirror itself: without it, dpkg's own option.
+        gos_log "warning: the build with eatmydata failed; building again with dpkg --force-unsafe-io (set DPKG_SYNC=unsafe to skip eatmydata)"
+        args=("${args[@]/#--hook-dir=\/usr\/share\/mmdebstrap\/hooks\/eatmydata/--dpkgopt=force-unsafe-io}")
+        mmdebstrap "${args[@]}" "$SUITE" "$out" "$MIRROR" </dev/null >&2 || return 1
+      fi
       ;;
     debootstrap)
       gos_mktemp_dir tmp
