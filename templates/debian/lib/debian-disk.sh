@@ -312,7 +312,7 @@ deb_blocks_out() {
   while read -r t off len; do
     printf '%s %s %s\n' "$t" "$off" "$len"
     if [[ $t == D ]]; then
-      dd if="$dev" bs=4M iflag=skip_bytes,count_bytes skip="$off" count="$len" status=none || return 1
+      dd if="$dev" bs=1M iflag=skip_bytes,count_bytes skip="$off" count="$len" status=none || return 1
     fi
   done <"$plan"
   printf 'end\n'
@@ -341,9 +341,9 @@ deb_blocks_in() {
     if [[ $t == Z ]]; then
       # A loop device zeroes through its backing file (a hole in a file-backed disk).
       blkdiscard --zeroout --force --offset "$off" --length "$len" -- "$dev" 2>/dev/null ||
-        dd if=/dev/zero of="$dev" bs=4M oflag=seek_bytes seek="$off" iflag=count_bytes count="$len" conv=notrunc status=none || return 1
+        dd if=/dev/zero of="$dev" bs=1M oflag=seek_bytes seek="$off" iflag=count_bytes count="$len" conv=notrunc status=none || return 1
     else
-      dd of="$dev" bs=4M iflag=fullblock,count_bytes count="$len" oflag=seek_bytes seek="$off" conv=notrunc status=none || return 1
+      dd of="$dev" bs=1M iflag=fullblock,count_bytes count="$len" oflag=seek_bytes seek="$off" conv=notrunc status=none || return 1
     fi
   done
   gos_log "the block stream ended before its end record: it is truncated"

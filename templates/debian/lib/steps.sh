@@ -499,6 +499,19 @@ deb_decompressor() {
   DEB_FILTER=("${GOS_STREAM_FILTER[@]}")
 }
 
+# deb_to_payload CMD [ARG...]: run CMD with its output compressed onto stdout (no filter process
+# for an uncompressed stream: one copy of every byte less). Fails when either fails.
+deb_to_payload() {
+  local -
+  set -o pipefail
+  if [[ ${DEB_FILTER[0]} == cat ]]; then "$@"; else "$@" | "${DEB_FILTER[@]}"; fi
+}
+
+# deb_from_payload CMD [ARG...]: run CMD with the rest of the stream, decompressed, on stdin.
+deb_from_payload() {
+  if [[ ${DEB_FILTER[0]} == cat ]]; then "$@"; else "${DEB_FILTER[@]}" | "$@"; fi
+}
+
 DEB_TAR_OPTS=(--numeric-owner --xattrs --xattrs-include='*' --acls --sparse --one-file-system)
 
 # deb_export_kind DISK: what export makes of DISK: sets DEB_KIND (fs, swap or raw), DEB_FSTYPE,
@@ -596,11 +609,9 @@ gos_step_export() {
   printf '%s' "$header"
   case $kind in
     fsblocks)
-      local -
-      set -o pipefail
-      deb_blocks_out "$dev" "$plan" | "${DEB_FILTER[@]}" || gos_die "could not read the filesystem on disk $EXPORT_INDEX"
+      deb_to_payload deb_blocks_out "$dev" "$plan" || gos_die "could not read the filesystem on disk $EXPORT_INDEX"
       ;;
-    fs) tar "${DEB_TAR_OPTS[@]}" -C "$tmp/root" -cf - . | "${DEB_FILTER[@]}" ;;
+    fs) deb_to_payload tar "${DEB_TAR_OPTS[@]}" -C "$tmp/root" -cf - . ;;
     raw) gos_raw_export "$disk" "$compress" "${#header}" ;;
     swap) ;;
   esac
@@ -737,7 +748,7 @@ gos_step_import() {
     img=$tmp/stage.img
     truncate -s "${DEB_HDR[fssize]}" -- "$img" || gos_die "cannot make a scratch image in $tmp"
     deb_attach_range "$img" 0 "${DEB_HDR[fssize]}" sdev
-    "${DEB_FILTER[@]}" | deb_blocks_in "$sdev" "${DEB_HDR[fssize]}" || gos_die "could not read the block stream for disk $IMPORT_INDEX"
+    deb_from_payload deb_blocks_in "$sdev" "${DEB_HDR[fssize]}" || gos_die "could not read the block stream for disk $IMPORT_INDEX"
     e2fsck -fy -- "$sdev" >/dev/null 2>&1
     (($? < 4)) || gos_die "the exported filesystem has errors e2fsck cannot fix; nothing was written"
     if [[ $DEB_WANT_FS == "$fstype" ]]; then
@@ -754,7 +765,7 @@ gos_step_import() {
   deb_fault import-extract
   case $DEB_MODE in
     direct)
-      "${DEB_FILTER[@]}" | deb_blocks_in "$dev" "$DEB_ROOT_SIZE" || gos_die "could not write the block stream onto disk $IMPORT_INDEX"
+      deb_from_payload deb_blocks_in "$dev" "$DEB_ROOT_SIZE" || gos_die "could not write the block stream onto disk $IMPORT_INDEX"
       deb_tune_new_fs "$dev" "$uuid"
       deb_mount "$dev" "$root"
       ;;
@@ -776,7 +787,7 @@ gos_step_import() {
     files)
       deb_mkfs "$DEB_WANT_FS" "$dev" "$uuid" "${DEB_HDR[label]:-root}"
       deb_mount "$dev" "$root"
-      "${DEB_FILTER[@]}" | tar "${DEB_TAR_OPTS[@]}" -xpf - -C "$root" ||
+      deb_from_payload tar "${DEB_TAR_OPTS[@]}" -xpf - -C "$root" ||
         gos_die "could not unpack the stream onto disk $IMPORT_INDEX (is the disk large enough for the exported files?)"
       ;;
   esac
