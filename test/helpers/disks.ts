@@ -40,7 +40,12 @@ export function locateRoot(disk: string): RootFs {
 /** Run fn with disk's root filesystem mounted (read-only unless rw); always released. */
 export function withMounted<T>(disk: string, fn: (root: string) => T, rw = false): T {
   const where = locateRoot(disk);
-  const args = ['--find', '--show', '--offset', String(where.offset), '--sizelimit', String(where.size)];
+  return withMountedRange(disk, where.offset, where.size, fn, rw);
+}
+
+/** Run fn with the filesystem in `size` bytes of `disk` from `offset` mounted (read-only unless rw); always released. */
+export function withMountedRange<T>(disk: string, offset: number, size: number, fn: (root: string) => T, rw = false): T {
+  const args = ['--find', '--show', '--offset', String(offset), '--sizelimit', String(size)];
   if (!rw) args.push('--read-only');
   const loop = sh('losetup', [...args, disk]).trim();
   const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-inspect-'));

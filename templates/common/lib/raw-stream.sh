@@ -1,170 +1,97 @@
 # shellcheck shell=bash
-# A whole disk as a compressed raw stream, for export and import: one header line
-#   GANETI-OS-RAW 2 size=<bytes> compress=<zstd|gzip|none>
-# then, compressed, the disk's non-zero data as records (offset and length as big-endian 64-bit
-# numbers, then the bytes) and an end record (offset = the disk's size, length 0). Holes of a
-# file-backed disk are skipped without being read (SEEK_DATA/SEEK_HOLE), zero blocks are left
-# out, so export and import cost what the disk holds, not its size. Import refuses a disk
-# smaller than the exported one and a damaged or truncated stream, never writes past the disk's
-# end, never truncates a file-backed disk (its zeros become holes), and zeroes a block device
-# where the stream has no data. The record coder is Python 3 (present on every Ganeti node).
-# Sourced by a template's lib/steps.sh; uses the runtime's gos_* helpers.
+# Raw whole-disk streams, for every template that moves a disk it cannot read file by file: the
+# disk's bytes, compressed (runs of zeros, free space included, cost almost nothing), with the
+# stream's size announced on EXP_SIZE_FD, written back without growing a file-backed disk and,
+# where the target can be zeroed cheaply (a regular file, a loop device), without writing its
+# zeros (the target stays sparse). Sourced by a template's lib/steps.sh; needs lib/runtime.sh.
+#
+#   gos_raw_export DISK METHOD [PREFIX_BYTES]   disk -> stdout
+#   gos_raw_import DISK METHOD BYTES            stdin -> disk (exactly BYTES bytes)
+#
+# METHOD is none, gzip or zstd; gos_raw_method picks one for a raw stream.
 
-GOS_RAW_MAGIC='GANETI-OS-RAW 2'
-
-# The record coder: python3 -c "$GOS_RAW_CODER" export DEVICE SIZE | import DEVICE SIZE.
-# Exit status: 0 done, 2 the stream holds more than SIZE bytes or is damaged, 3 it ended early.
-GOS_RAW_CODER='
-import os, stat, struct, sys
-BLOCK = 1 << 20
-ZERO = bytes(BLOCK)
-REC = struct.Struct(">QQ")
-mode, dev, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-
-def data_ranges(fd):
-    """The ranges of a regular file that hold data (holes skipped), else everything."""
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        yield 0, size
-        return
-    pos = 0
-    while pos < size:
-        try:
-            start = os.lseek(fd, pos, os.SEEK_DATA)
-        except OSError:
-            return
-        if start >= size:
-            return
-        end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
-        yield start, end
-        pos = end
-
-def export():
-    fd = os.open(dev, os.O_RDONLY)
-    out = sys.stdout.buffer
-    for start, end in data_ranges(fd):
-        pos = start
-        while pos < end:
-            buf = os.pread(fd, min(BLOCK, end - pos), pos)
-            if not buf:
-                sys.exit("short read at byte %d" % pos)
-            if buf != ZERO[:len(buf)]:
-                out.write(REC.pack(pos, len(buf)))
-                out.write(buf)
-            pos += len(buf)
-    out.write(REC.pack(size, 0))
-    out.flush()
-
-def read_exact(inp, n):
-    parts, got = [], 0
-    while got < n:
-        chunk = inp.read(n - got)
-        if not chunk:
-            sys.exit(3)
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
-
-def zero(fd, start, end, is_block):
-    """Zeros where the stream has no data (a file was punched to zeros before)."""
-    if not is_block or end <= start:
-        return
-    try:
-        import fcntl
-        fcntl.ioctl(fd, 0x127f, struct.pack("QQ", start, end - start))  # BLKZEROOUT
-        return
-    except OSError:
-        pass
-    while start < end:
-        n = min(BLOCK, end - start)
-        os.pwrite(fd, ZERO[:n], start)
-        start += n
-
-def import_():
-    fd = os.open(dev, os.O_WRONLY)
-    is_block = stat.S_ISBLK(os.fstat(fd).st_mode)
-    inp = sys.stdin.buffer
-    done = 0
-    while True:
-        off, length = REC.unpack(read_exact(inp, REC.size))
-        if length == 0:
-            if off != size:
-                sys.exit(2)
-            zero(fd, done, size, is_block)
-            break
-        if off < done or off + length > size:
-            sys.exit(2)
-        zero(fd, done, off, is_block)
-        buf = read_exact(inp, length)
-        if os.pwrite(fd, buf, off) != length:
-            sys.exit("short write at byte %d" % off)
-        done = off + length
-    os.fsync(fd)
-    if inp.read(1):
-        sys.exit(2)
-
-export() if mode == "export" else import_()
-'
-
-# gos_raw_compressor KIND: the command that compresses stdin to stdout, one word per line
-# (KIND: zstd, gzip, none); zstd falls back to gzip on a node without it.
-gos_raw_compressor() {
-  case $1 in
-    zstd)
-      if command -v zstd >/dev/null; then
-        printf 'zstd\n-q\n-T0\n-3\n-c\n'
-      else
-        printf 'gzip\n-1\n-c\n'
-      fi
-      ;;
-    gzip) printf 'gzip\n-1\n-c\n' ;;
-    none) printf 'cat\n' ;;
-    *) gos_die "unknown export compression '$1': use zstd, gzip or none" ;;
+# gos_stream_filter compress|decompress METHOD: the filter command for METHOD, in
+# GOS_STREAM_FILTER (an array). Dies naming the method when it is unknown or not installed.
+gos_stream_filter() {
+  local way=$1 method=$2
+  case $way:$method in
+    *:none) GOS_STREAM_FILTER=(cat) ;;
+    compress:gzip) GOS_STREAM_FILTER=(gzip -1) ;;
+    compress:zstd) GOS_STREAM_FILTER=(zstd -q -T0 -1) ;;
+    decompress:gzip) GOS_STREAM_FILTER=(gzip -dc) ;;
+    decompress:zstd) GOS_STREAM_FILTER=(zstd -dcq) ;;
+    compress:*) gos_die "unknown stream compression '$method' (expected none, gzip or zstd)" ;;
+    *) gos_die "the stream is compressed with '$method', which this definition cannot read" ;;
   esac
+  command -v "${GOS_STREAM_FILTER[0]}" >/dev/null ||
+    gos_die "stream compression $method needs ${GOS_STREAM_FILTER[0]}, which is not installed on this node"
 }
 
-# gos_raw_export DEVICE KIND: the stream of DEVICE on stdout. The disk's size in bytes is
-# announced on EXP_SIZE_FD (an upper bound: the stream holds only data, compressed).
-gos_raw_export() {
-  local dev=$1 kind=$2 size
-  local -a comp
-  command -v python3 >/dev/null || gos_die "python3 is needed to export a disk (it is part of every Ganeti node)"
-  mapfile -t comp < <(gos_raw_compressor "$kind")
-  if [[ ${comp[0]} == gzip ]]; then kind=gzip; fi
-  if [[ ${comp[0]} == cat ]]; then kind=none; fi
-  size=$(gos_disk_size "$dev")
-  gos_announce_size "$size"
-  gos_debug "exporting $dev ($size bytes, $kind)"
-  printf '%s size=%s compress=%s\n' "$GOS_RAW_MAGIC" "$size" "$kind"
-  python3 -c "$GOS_RAW_CODER" export "$dev" "$size" | "${comp[@]}" || gos_die "could not read $dev"
-}
-
-# gos_raw_import DEVICE: write the stream on stdin onto DEVICE. Prints the exported disk's size.
-gos_raw_import() {
-  local dev=$1 line magic size kind disk_size rc=0
-  local -a decomp
-  command -v python3 >/dev/null || gos_die "python3 is needed to import a disk (it is part of every Ganeti node)"
-  IFS= read -r line || gos_die "the import stream is empty"
-  magic=${line% size=*}
-  [[ $magic == "$GOS_RAW_MAGIC" ]] || gos_die "the import stream is not a raw disk stream of this definition (it starts with '${line:0:40}')"
-  [[ $line =~ size=([0-9]+)\ compress=(zstd|gzip|none)$ ]] || gos_die "the import stream has a damaged header: '$line'"
-  size=${BASH_REMATCH[1]} kind=${BASH_REMATCH[2]}
-  disk_size=$(gos_disk_size "$dev")
-  ((disk_size >= size)) || gos_die "the target disk ($dev, $disk_size bytes) is smaller than the exported disk ($size bytes): use a disk at least as large"
-  case $kind in
-    zstd) command -v zstd >/dev/null || gos_die "the stream is zstd-compressed: install zstd"; decomp=(zstd -q -d -c) ;;
-    gzip) decomp=(gzip -d -c) ;;
-    none) decomp=(cat) ;;
-  esac
-  if [[ -f $dev ]] && ! fallocate --punch-hole --keep-size --offset 0 --length "$size" -- "$dev" 2>/dev/null; then
-    # No hole punching here: zeros are written instead, as on a block device.
-    dd if=/dev/zero of="$dev" bs=4M iflag=count_bytes count="$size" conv=notrunc status=none || gos_die "could not clear $dev"
+# gos_raw_method METHOD: the compression a raw stream uses when METHOD is asked for: METHOD itself,
+# except that none becomes zstd (else gzip), since a raw disk is mostly zeros or free space.
+gos_raw_method() {
+  if [[ $1 != none ]]; then
+    printf '%s' "$1"
+  elif command -v zstd >/dev/null; then
+    printf 'zstd'
+  else
+    printf 'gzip'
   fi
-  "${decomp[@]}" | python3 -c "$GOS_RAW_CODER" import "$dev" "$size" || rc=$?
-  case $rc in
-    0) ;;
-    2) gos_die "the import stream is damaged (a record beyond the $size bytes its header announces, or data after its end)" ;;
-    3) gos_die "the import stream ended before its end record (truncated stream)" ;;
-    *) gos_die "could not write the import stream onto $dev (damaged or truncated stream?)" ;;
+}
+
+# gos_raw_export DISK METHOD [PREFIX_BYTES]: write DISK's bytes, compressed with METHOD, to
+# stdout, after announcing PREFIX_BYTES (what the caller already wrote, e.g. a header) plus the
+# payload's size on EXP_SIZE_FD: exact without compression, else an estimate (the bytes the disk
+# file occupies, or the device's size). Reads the disk once, in order.
+gos_raw_export() {
+  local disk=$1 method=$2 prefix=${3:-0} size estimate
+  gos_stream_filter compress "$method"
+  size=$(gos_disk_size "$disk")
+  estimate=$size
+  if [[ $method != none && -f $disk ]]; then
+    estimate=$(($(stat -L -c '%b * %B' -- "$disk")))
+    if ((estimate > size)); then estimate=$size; fi
+  fi
+  gos_announce_size $((prefix + estimate))
+  gos_debug "raw stream of $disk: $size bytes, $method"
+  local -
+  set -o pipefail
+  dd if="$disk" bs=1M status=none | "${GOS_STREAM_FILTER[@]}" || gos_die "could not read disk $disk"
+}
+
+# gos_zero_disk DISK: make DISK read as zeros, cheaply, or fail (then nothing was changed): a
+# regular file gets its blocks deallocated, a loop device is zeroed through its backing file.
+# Other block devices are left alone (zeroing them would write every byte).
+gos_zero_disk() {
+  local disk=$1 name
+  if [[ -f $disk ]]; then
+    fallocate --punch-hole --keep-size --offset 0 --length "$(gos_disk_size "$disk")" -- "$disk" 2>/dev/null
+    return
+  fi
+  name=$(basename -- "$(readlink -f -- "$disk")")
+  [[ -b $disk && $name == loop* && -e /sys/block/$name/loop/backing_file ]] || return 1
+  blkdiscard --zeroout --force -- "$disk" 2>/dev/null
+}
+
+# gos_raw_import DISK METHOD BYTES: write the raw stream on stdin (compressed with METHOD, BYTES
+# bytes once decompressed) onto DISK. Refused before anything is written when BYTES exceeds the
+# disk; a stream longer or shorter than BYTES fails. A file-backed disk never grows.
+gos_raw_import() {
+  local disk=$1 method=$2 want=$3 size conv=notrunc,fsync got
+  [[ $want =~ ^[0-9]+$ ]] || gos_die "the raw stream's size '$want' is not a number"
+  size=$(gos_disk_size "$disk")
+  ((want <= size)) || gos_die "disk $disk is smaller ($size bytes) than the exported disk ($want bytes): nothing was written"
+  gos_stream_filter decompress "$method"
+  # Zeros need not be written where the disk already reads as zeros.
+  if gos_zero_disk "$disk"; then conv+=,sparse; fi
+  got=$("${GOS_STREAM_FILTER[@]}" 2>/dev/null | {
+    LC_ALL=C dd of="$disk" bs=1M iflag=fullblock,count_bytes count="$want" conv="$conv" 2>&1 >/dev/null |
+      sed -n 's/^\([0-9]*\) bytes.*/\1/p'
+    if (($(head -c 1 | wc -c) > 0)); then echo extra; fi
+  })
+  case $got in
+    *extra*) gos_die "the raw stream holds more than the $want bytes its header announces: is it damaged?" ;;
+    "$want") ;;
+    *) gos_die "the raw stream ended after ${got:-0} of $want bytes: it is truncated or damaged (disk $disk is incomplete)" ;;
   esac
-  printf '%s\n' "$size"
 }

@@ -171,3 +171,181 @@ deb_install_grub() {
   deb_write_at "$disk" $((sector * DEB_SECTOR)) "$root/boot/grub/i386-pc/core.img"
   deb_write_u64 "$disk" $((sector * DEB_SECTOR + 0x1f4)) $((sector + 1))
 }
+
+# --- layouts and block-level streams --------------------------------------------------------
+
+# deb_layout_is_ours DISK: is DISK's partition table exactly one that create writes (msdos:
+# partition 1 alone, from 1 MiB; gpt: partition 1 from 2 MiB and the BIOS boot partition 2 at
+# 1-2 MiB)? Partition 1 may end before the disk does (a grown disk). When not, DEB_LAYOUT_WHY
+# says what else is there. Anything else must travel whole. Needs DEB_STYLE (deb_locate_root).
+# shellcheck disable=SC2034
+DEB_LAYOUT_WHY=''
+deb_layout_is_ours() {
+  local disk=$1 nr start sectors type n=0 bad=''
+  DEB_LAYOUT_WHY=''
+  while read -r nr start sectors type; do
+    n=$((n + 1))
+    case $DEB_STYLE:$nr in
+      msdos:1) ((start == DEB_MIB_SECTORS)) || bad+=" partition 1 starts at sector $start, not $DEB_MIB_SECTORS;" ;;
+      gpt:1) ((start == 2 * DEB_MIB_SECTORS)) || bad+=" partition 1 starts at sector $start, not $((2 * DEB_MIB_SECTORS));" ;;
+      gpt:2) [[ $start == 2048 && $sectors == 2048 && ${type^^} == "$DEB_BIOS_BOOT_TYPE" ]] || bad+=" partition 2 ($start+$sectors, type $type) is not the BIOS boot partition;" ;;
+      *) bad+=" partition $nr ($((sectors * DEB_SECTOR / 1048576)) MiB at sector $start);" ;;
+    esac
+  done < <(partx --show --noheadings --output NR,START,SECTORS,TYPE -- "$disk" 2>/dev/null || true)
+  if [[ $DEB_STYLE == gpt ]] && ((n != 2)) && [[ -z $bad ]]; then bad+=" $n partitions where create writes 2;"; fi
+  if [[ -n $bad ]]; then
+    # shellcheck disable=SC2034
+    DEB_LAYOUT_WHY="its $DEB_STYLE table holds more than this definition writes:${bad%;}"
+    return 1
+  fi
+  return 0
+}
+
+# deb_target_root_size DISK STYLE: the size in bytes partition 1 (or the whole disk) would have
+# after deb_partition DISK STYLE, in DEB_TARGET_ROOT_SIZE; found on a sparse scratch file with the
+# same size (DISK is not touched).
+DEB_TARGET_ROOT_SIZE=''
+deb_target_root_size() {
+  local disk=$1 style=$2 size scratch
+  size=$(gos_disk_size "$disk")
+  DEB_TARGET_ROOT_SIZE=$size
+  [[ $style != none ]] || return 0
+  gos_mktemp_dir scratch
+  truncate -s "$size" -- "$scratch/table" || gos_die "cannot make a scratch file in $scratch"
+  # shellcheck disable=SC2034
+  DEB_TARGET_ROOT_SIZE=$(
+    deb_partition "$scratch/table" "$style"
+    deb_locate_root "$scratch/table"
+    printf '%s' "$DEB_ROOT_SIZE"
+  ) || gos_die "could not work out the root partition of a $style table on a disk of $size bytes"
+  rm -f -- "$scratch/table"
+}
+
+# deb_ext_info DEV: the counters of the ext2/3/4 filesystem on DEV (dumpe2fs -h): DEB_FS_BLOCK
+# (block size, bytes), DEB_FS_BLOCKS (blocks), DEB_FS_FREE (free blocks).
+deb_ext_info() {
+  local head
+  head=$(dumpe2fs -h -- "$1" 2>/dev/null) || gos_die "could not read the filesystem on $1 (dumpe2fs)"
+  DEB_FS_BLOCK=$(sed -n 's/^Block size:[[:space:]]*\([0-9]*\)$/\1/p' <<<"$head")
+  DEB_FS_BLOCKS=$(sed -n 's/^Block count:[[:space:]]*\([0-9]*\)$/\1/p' <<<"$head")
+  DEB_FS_FREE=$(sed -n 's/^Free blocks:[[:space:]]*\([0-9]*\)$/\1/p' <<<"$head")
+  [[ $DEB_FS_BLOCK =~ ^[0-9]+$ && $DEB_FS_BLOCKS =~ ^[0-9]+$ && $DEB_FS_FREE =~ ^[0-9]+$ ]] ||
+    gos_die "could not read the size of the filesystem on $1 (dumpe2fs)"
+}
+
+# deb_block_plan DEV: the records of a block-level copy of the ext2/3/4 filesystem on DEV, one a
+# line, in bytes: "D OFFSET LENGTH" (copy these bytes) and "Z OFFSET LENGTH" (zero them on the
+# target). Copied: every block the filesystem's bitmaps mark in use (dumpe2fs's free-block lists),
+# less the never-used tail of each inode table (the group's "unused inodes", on filesystems with
+# group checksums) and, when the filesystem is clean, less the journal's old contents (its first
+# block, the journal superblock, is copied; the rest is zeroed). Gaps under 256 KiB are copied
+# through, so the record count stays small.
+deb_block_plan() {
+  local dev=$1 recovery=no
+  if dumpe2fs -h -- "$dev" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery'; then recovery=yes; fi
+  {
+    dumpe2fs -- "$dev" 2>/dev/null || echo 'dumpe2fs failed'
+    echo '--journal--'
+    if [[ $recovery == no ]]; then debugfs -R 'stat <8>' -- "$dev" 2>/dev/null | sed -n '/^\(EXTENTS\|BLOCKS\):/,/^TOTAL/p'; fi
+  } | awk '
+    function tail_out(a, b) { if (b >= a) print "X", a, b }
+    /^dumpe2fs failed/ { exit 3 }
+    /^Block size:/ { bs = $3 }
+    /^Block count:/ { n = $3 }
+    /^Inode size:/ { isz = $3 }
+    /^Inodes per group:/ { ipg = $4 }
+    /^Group [0-9]+:/ { group++ }
+    /^  Inode table at / { split($4, r, "-"); it0 = r[1]; it1 = r[2] }
+    / unused inodes$/ {
+      for (i = 1; i <= NF; i++) if ($i == "unused") u = $(i - 1)
+      u += 0
+      if (u > 0 && it1 != "") tail_out(it0 + int(((ipg - u) * isz + bs - 1) / bs), it1)
+    }
+    /^  Free blocks: / {
+      sub(/^  Free blocks: */, "")
+      m = split($0, f, /, */)
+      for (i = 1; i <= m; i++) {
+        if (f[i] == "") continue
+        k = split(f[i], r, "-")
+        print "X", r[1], (k > 1 ? r[2] : r[1])
+      }
+    }
+    /^--journal--$/ { jr = 1; next }
+    jr {
+      m = split($0, f, /, */)
+      for (i = 1; i <= m; i++) {
+        if (f[i] !~ /^\([0-9]+(-[0-9]+)?\):[0-9]+(-[0-9]+)?$/) continue
+        split(f[i], lp, /[():]/)
+        split(lp[2], lg, "-"); split(lp[4], ph, "-")
+        a = ph[1] + 0; b = (ph[2] != "" ? ph[2] : ph[1]) + 0
+        if (lg[1] + 0 == 0) a++
+        if (b >= a) { print "X", a, b; print "Z", a, b }
+      }
+    }
+    END { if (!bs || !n) exit 3; print "N", n, bs }
+  ' | sort -k1,1 -k2,2n | awk '
+    $1 == "N" { n = $2; bs = $3 }
+    $1 == "X" { xa[++nx] = $2; xb[nx] = $3 }
+    $1 == "Z" { za[++nz] = $2; zb[nz] = $3 }
+    END {
+      gap = int(262144 / bs); if (gap < 1) gap = 1
+      pos = 0; start = -1
+      for (i = 1; i <= nx + 1; i++) {
+        if (i <= nx) { a = xa[i]; b = xb[i] } else { a = n; b = n }
+        if (b < pos) continue
+        if (a > pos) {
+          # [pos, a) is in use: extend the open record when the hole before it was small.
+          if (start >= 0 && pos - end <= gap) end = a
+          else { if (start >= 0) printf "D %.0f %.0f\n", start * bs, (end - start) * bs; start = pos; end = a }
+        }
+        if (b + 1 > pos) pos = b + 1
+      }
+      if (start >= 0) printf "D %.0f %.0f\n", start * bs, (end - start) * bs
+      for (i = 1; i <= nz; i++) printf "Z %.0f %.0f\n", za[i] * bs, (zb[i] - za[i] + 1) * bs
+    }'
+}
+
+# deb_blocks_out DEV PLAN: write the block-level payload for the records in the file PLAN to
+# stdout: each record's line, and after a D line its bytes; then "end".
+deb_blocks_out() {
+  local dev=$1 plan=$2 t off len
+  while read -r t off len; do
+    printf '%s %s %s\n' "$t" "$off" "$len"
+    if [[ $t == D ]]; then
+      dd if="$dev" bs=1M iflag=skip_bytes,count_bytes skip="$off" count="$len" status=none || return 1
+    fi
+  done <"$plan"
+  printf 'end\n'
+}
+
+# deb_blocks_size PLAN: the payload's exact size in bytes.
+deb_blocks_size() {
+  awk '{ s += length($0) + 1; if ($1 == "D") s += $3 } END { printf "%.0f", s + 4 }' "$1"
+}
+
+# deb_blocks_in DEV LIMIT: write a block-level payload from stdin onto DEV (LIMIT bytes long);
+# every record must lie inside it. Fails on a damaged or truncated payload.
+deb_blocks_in() {
+  local dev=$1 limit=$2 t off len
+  while IFS=' ' read -r t off len; do
+    case $t in
+      end) blockdev --flushbufs "$dev" 2>/dev/null || sync
+        return 0 ;;
+      D | Z) ;;
+      *) gos_log "damaged block record '$t ${off-} ${len-}'"; return 1 ;;
+    esac
+    if ! [[ $off =~ ^[0-9]+$ && $len =~ ^[0-9]+$ ]] || ((off + len > limit)); then
+      gos_log "block record '$t $off $len' does not fit the $limit bytes of the filesystem"
+      return 1
+    fi
+    if [[ $t == Z ]]; then
+      # A loop device zeroes through its backing file (a hole in a file-backed disk).
+      blkdiscard --zeroout --force --offset "$off" --length "$len" -- "$dev" 2>/dev/null ||
+        dd if=/dev/zero of="$dev" bs=1M oflag=seek_bytes seek="$off" iflag=count_bytes count="$len" conv=notrunc status=none || return 1
+    else
+      dd of="$dev" bs=1M iflag=fullblock,count_bytes count="$len" oflag=seek_bytes seek="$off" conv=notrunc status=none || return 1
+    fi
+  done
+  gos_log "the block stream ended before its end record: it is truncated"
+  return 1
+}

@@ -4,6 +4,8 @@
 # parameters. Sourced by lib/runtime.sh, which provides the gos_* helpers and the cleanup stack.
 
 # shellcheck source=/dev/null
+. "$GOS_DIR/lib/raw-stream.sh"
+# shellcheck source=/dev/null
 . "$GOS_DIR/lib/debian-disk.sh"
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/debian-system.sh"
@@ -326,6 +328,8 @@ gos_step_create() {
     ((DISK_COUNT >= 2)) || gos_die "parameter swap=yes needs a second disk (disk 1) to use as swap"
     swapdisk=${DISK_1_PATH-}
     [[ -n $swapdisk ]] || gos_die "parameter swap=yes: disk 1 has no DISK_1_PATH"
+    # mkswap runs after disk 0 is written: its disk must be fit for it before anything is.
+    (($(gos_disk_size "$swapdisk") >= 1048576)) || gos_die "parameter swap=yes: disk 1 ($swapdisk) is smaller than 1 MiB, too small for swap"
   fi
   deb_fault check
   size=$(gos_disk_size "$disk")
@@ -422,82 +426,138 @@ gos_step_create() {
 }
 
 # --- export / import ------------------------------------------------------------------------
+# A stream is a text header (DEB_STREAM_MAGIC, key=value lines, "end") and a payload:
+#   kind=fsblocks  the root (or data) filesystem's used blocks (deb_block_plan), default
+#   kind=fs        a GNU tar archive of its files (EXPORT_FORMAT=files, and every stream written
+#                  before the block format existed)
+#   kind=raw       the whole disk (lib/raw-stream.sh), for any layout create does not make
+#   kind=swap      nothing: import makes swap with the same UUID and label
 
-# deb_compressor METHOD: the payload filter of an export stream, in DEB_FILTER.
+# deb_compressor METHOD / deb_decompressor METHOD: the payload filter, in DEB_FILTER.
 deb_compressor() {
-  case $1 in
-    none) DEB_FILTER=(cat) ;;
-    gzip) DEB_FILTER=(gzip -1) ;;
-    zstd) DEB_FILTER=(zstd -q -T0 -3) ;;
-    *) gos_die "EXPORT_COMPRESS must be none, gzip or zstd, not '$1'" ;;
-  esac
-  command -v "${DEB_FILTER[0]}" >/dev/null || gos_die "EXPORT_COMPRESS is $1 but ${DEB_FILTER[0]} is not installed"
+  gos_stream_filter compress "$1"
+  DEB_FILTER=("${GOS_STREAM_FILTER[@]}")
 }
 
-# deb_decompressor METHOD: the filter reading it back, in DEB_FILTER.
 deb_decompressor() {
-  case $1 in
-    none) DEB_FILTER=(cat) ;;
-    gzip) DEB_FILTER=(gzip -dc) ;;
-    zstd) DEB_FILTER=(zstd -dcq) ;;
-    *) gos_die "the stream is compressed with '$1', which this definition cannot read" ;;
-  esac
-  command -v "${DEB_FILTER[0]}" >/dev/null || gos_die "the stream is compressed with $1 but ${DEB_FILTER[0]} is not installed"
+  gos_stream_filter decompress "$1"
+  DEB_FILTER=("${GOS_STREAM_FILTER[@]}")
+}
+
+# deb_to_payload CMD [ARG...]: run CMD with its output compressed onto stdout (no filter process
+# for an uncompressed stream: one copy of every byte less). Fails when either fails.
+deb_to_payload() {
+  local -
+  set -o pipefail
+  if [[ ${DEB_FILTER[0]} == cat ]]; then "$@"; else "$@" | "${DEB_FILTER[@]}"; fi
+}
+
+# deb_from_payload CMD [ARG...]: run CMD with the rest of the stream, decompressed, on stdin.
+deb_from_payload() {
+  if [[ ${DEB_FILTER[0]} == cat ]]; then "$@"; else "${DEB_FILTER[@]}" | "$@"; fi
 }
 
 DEB_TAR_OPTS=(--numeric-owner --xattrs --xattrs-include='*' --acls --sparse --one-file-system)
 
+# deb_export_kind DISK: what export makes of DISK: sets DEB_KIND (fs, swap or raw), DEB_FSTYPE,
+# DEB_STYLE, DEB_ROOT_* and DEB_KIND_WHY (why a disk goes raw). A filesystem travels by itself
+# only in a layout create makes; everything else (more partitions, unknown filesystems, LVM or
+# RAID signatures, another partition table) travels whole.
+deb_export_kind() {
+  local disk=$1 pttype
+  DEB_KIND=raw DEB_KIND_WHY='' DEB_STYLE=none
+  DEB_FSTYPE=$(deb_fs_type "$disk")
+  if [[ $DEB_FSTYPE == swap ]]; then
+    DEB_KIND=swap
+    return 0
+  fi
+  pttype=$(blkid -p -o value -s PTTYPE -- "$disk" 2>/dev/null || true)
+  if [[ $pttype != dos && $pttype != gpt ]]; then
+    if [[ -n $pttype ]]; then
+      DEB_KIND_WHY="it holds a '$pttype' partition table"
+    elif [[ $DEB_FSTYPE != ext[234] ]]; then
+      DEB_KIND_WHY="it holds ${DEB_FSTYPE:+a $DEB_FSTYPE signature, }no ext2/3/4 filesystem this definition can read"
+    else
+      DEB_KIND=fs DEB_ROOT_OFFSET=0 DEB_ROOT_SIZE=$(gos_disk_size "$disk")
+    fi
+    return 0
+  fi
+  deb_locate_root "$disk"
+  if ! deb_layout_is_ours "$disk"; then
+    DEB_KIND_WHY=$DEB_LAYOUT_WHY
+    return 0
+  fi
+  DEB_FSTYPE=$(blkid -p -o value -s TYPE -O "$DEB_ROOT_OFFSET" -- "$disk" 2>/dev/null || true)
+  if [[ $DEB_FSTYPE == ext[234] ]]; then
+    DEB_KIND=fs
+  else
+    DEB_KIND_WHY="its partition 1 holds ${DEB_FSTYPE:-no filesystem it recognises}, not ext2/3/4"
+  fi
+}
+
 gos_step_export() {
   deb_settings
-  local disk=$EXPORT_DEVICE tmp dev fstype kind=raw style=none uuid='' label='' boot=none header size tarsize compress
+  local disk=$EXPORT_DEVICE tmp dev='' kind fstype style=none uuid='' label='' boot=none header size compress plan='' used='' fssize='' format=$EXPORT_FORMAT
   compress=$EXPORT_COMPRESS
   deb_compressor "$compress"
+  case $format in
+    blocks | files) ;;
+    *) gos_die "EXPORT_FORMAT must be blocks or files, not '$format'" ;;
+  esac
   gos_mktemp_dir tmp
   deb_fault export-locate
-  fstype=$(deb_fs_type "$disk")
-  if [[ $fstype == swap ]]; then
-    kind=swap
-    uuid=$(blkid -p -o value -s UUID -- "$disk" 2>/dev/null || true)
-    label=$(blkid -p -o value -s LABEL -- "$disk" 2>/dev/null || true)
-  else
-    local pttype
-    pttype=$(blkid -p -o value -s PTTYPE -- "$disk" 2>/dev/null || true)
-    if [[ $pttype == dos || $pttype == gpt || $fstype == ext[234] ]]; then
-      deb_locate_root "$disk"
-      deb_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev ro
-      fstype=$(deb_fs_type "$dev")
-      if [[ $fstype == ext[234] ]]; then
-        kind=fs style=$DEB_STYLE
-        uuid=$(blkid -p -o value -s UUID -- "$dev" 2>/dev/null || true)
-        label=$(blkid -p -o value -s LABEL -- "$dev" 2>/dev/null || true)
-      fi
-    fi
-  fi
-  size=$(gos_disk_size "$disk")
-  if [[ $kind == fs ]]; then
-    deb_fault export-mount
-    deb_mount_ro "$dev" "$tmp/root"
-    if [[ -f $tmp/root/boot/grub/i386-pc/core.img && -f $tmp/root/boot/grub/grub.cfg ]]; then boot=grub-bios; fi
-  fi
-  header=$(printf '%s\n' "$DEB_STREAM_MAGIC" "kind=$kind" "style=$style" "fstype=$fstype" "uuid=$uuid" \
-    "label=$label" "bootloader=$boot" "compress=$compress" "size=$size" "end")
-  header+=$'\n'
+  deb_export_kind "$disk"
+  kind=$DEB_KIND
+  fstype=$DEB_FSTYPE
   case $kind in
-    fs)
-      # GNU tar writing to /dev/null reads no file data: it just counts the archive's bytes.
-      tarsize=$(tar "${DEB_TAR_OPTS[@]}" -C "$tmp/root" --totals -cf /dev/null . 2>&1 >/dev/null |
-        sed -n 's/^Total bytes written: \([0-9]*\).*/\1/p')
-      if [[ $compress == none && -n $tarsize ]]; then gos_announce_size $((${#header} + tarsize)); fi
+    swap)
+      uuid=$(blkid -p -o value -s UUID -- "$disk" 2>/dev/null || true)
+      label=$(blkid -p -o value -s LABEL -- "$disk" 2>/dev/null || true)
       ;;
+    fs)
+      style=$DEB_STYLE
+      deb_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev ro
+      uuid=$(blkid -p -o value -s UUID -- "$dev" 2>/dev/null || true)
+      label=$(blkid -p -o value -s LABEL -- "$dev" 2>/dev/null || true)
+      deb_ext_info "$dev"
+      fssize=$((DEB_FS_BLOCK * DEB_FS_BLOCKS))
+      used=$((DEB_FS_BLOCK * (DEB_FS_BLOCKS - DEB_FS_FREE)))
+      deb_fault export-mount
+      # Read-only, without replaying a journal: only to see what the disk boots with.
+      deb_mount_ro "$dev" "$tmp/root"
+      if [[ -f $tmp/root/boot/grub/i386-pc/core.img && -f $tmp/root/boot/grub/grub.cfg ]]; then boot=grub-bios; fi
+      if [[ $format == blocks ]]; then
+        gos_pop_cleanup
+        kind=fsblocks
+        plan=$tmp/plan
+        deb_block_plan "$dev" >"$plan" || gos_die "could not work out the blocks in use on disk $EXPORT_INDEX (dumpe2fs)"
+        [[ -s $plan ]] || gos_die "the filesystem on disk $EXPORT_INDEX has no blocks in use: dumpe2fs could not read it"
+      fi
+      ;;
+    raw)
+      compress=$(gos_raw_method "$compress")
+      gos_log "disk $EXPORT_INDEX travels whole (raw, $compress): $DEB_KIND_WHY"
+      ;;
+  esac
+  size=$(gos_disk_size "$disk")
+  header=$(printf '%s\n' "$DEB_STREAM_MAGIC" "kind=$kind" "style=$style" "fstype=$fstype" "uuid=$uuid" \
+    "label=$label" "bootloader=$boot" "compress=$compress" "size=$size" ${fssize:+"fssize=$fssize"} ${used:+"used=$used"} "end")
+  header+=$'\n'
+  # The stream's size from the filesystem's own counters (the block plan, or the bytes in use).
+  case $kind in
+    fsblocks) if [[ $compress == none ]]; then gos_announce_size $((${#header} + $(deb_blocks_size "$plan"))); fi ;;
+    fs) if [[ $compress == none ]]; then gos_announce_size $((${#header} + used)); fi ;;
     swap) gos_announce_size "${#header}" ;;
-    raw) if [[ $compress == none ]]; then gos_announce_size $((${#header} + size)); fi ;;
   esac
   gos_log "exporting disk $EXPORT_INDEX as a ${kind} stream${fstype:+ ($fstype, partition style $style)}"
   deb_fault export-stream
   printf '%s' "$header"
   case $kind in
-    fs) tar "${DEB_TAR_OPTS[@]}" -C "$tmp/root" -cf - . | "${DEB_FILTER[@]}" ;;
-    raw) dd if="$disk" bs=1M status=none | "${DEB_FILTER[@]}" ;;
+    fsblocks)
+      deb_to_payload deb_blocks_out "$dev" "$plan" || gos_die "could not read the filesystem on disk $EXPORT_INDEX"
+      ;;
+    fs) deb_to_payload tar "${DEB_TAR_OPTS[@]}" -C "$tmp/root" -cf - . ;;
+    raw) gos_raw_export "$disk" "$compress" "${#header}" ;;
     swap) ;;
   esac
 }
@@ -526,14 +586,78 @@ deb_read_header() {
 
 # deb_check_header: values that reach commands and arithmetic must have their expected form.
 deb_check_header() {
-  [[ ${DEB_HDR[size]:-0} =~ ^[0-9]+$ ]] || gos_die "the import stream's header is damaged (size '${DEB_HDR[size]}')"
+  local k
+  for k in size fssize used; do
+    [[ ${DEB_HDR[$k]:-0} =~ ^[0-9]+$ ]] || gos_die "the import stream's header is damaged ($k '${DEB_HDR[$k]}')"
+  done
   [[ -z ${DEB_HDR[uuid]-} || ${DEB_HDR[uuid]} =~ ^[0-9a-fA-F-]+$ ]] || gos_die "the import stream's header is damaged (uuid '${DEB_HDR[uuid]}')"
   [[ ${DEB_HDR[label]-} =~ ^[A-Za-z0-9_.-]*$ ]] || gos_die "the import stream's header is damaged (label '${DEB_HDR[label]}')"
 }
 
+# deb_import_plan DISK: how import puts a filesystem stream onto DISK, decided before the disk is
+# touched. Sets DEB_MODE: direct (the blocks onto the new partition, grown to it), stage (the
+# blocks into a scratch image first: shrunk to a smaller partition, or copied file by file into
+# another filesystem type), files (a tar stream unpacked into a new filesystem); and DEB_WANT_FS,
+# the type the disk gets. Dies, with nothing written, when the disk cannot hold the data.
+deb_import_plan() {
+  local disk=$1 kind=${DEB_HDR[kind]} fstype=${DEB_HDR[fstype]} part want used=${DEB_HDR[used]:-} fssize=${DEB_HDR[fssize]:-} free
+  deb_target_root_size "$disk" "${DEB_HDR[style]}"
+  part=$DEB_TARGET_ROOT_SIZE
+  want=$fstype
+  if [[ $IMPORT_INDEX == 0 ]]; then
+    want=$(gos_param filesystem)
+    [[ -n $want ]] || want=$fstype
+    if [[ $want != "$fstype" ]]; then
+      gos_log "the stream holds an $fstype filesystem; the instance's filesystem parameter is $want: disk 0 gets $want, with the files copied into it"
+    fi
+  elif [[ -n $(gos_param filesystem) && $(gos_param filesystem) != "$fstype" ]]; then
+    gos_log "disk $IMPORT_INDEX keeps its exported $fstype filesystem (the filesystem parameter applies to disk 0 only: the instance's fstab names this disk's type)"
+  fi
+  DEB_WANT_FS=$want
+  # Room for the data, its metadata and a journal in the new filesystem.
+  if [[ -n $used ]] && ((used + used / 10 + 32 * 1048576 > part)); then
+    gos_die "disk $IMPORT_INDEX is too small: its root partition would hold $((part / 1048576)) MiB, the exported filesystem has $((used / 1048576)) MiB in use (at least $(((used + used / 10 + 32 * 1048576) / 1048576 + 2)) MiB needed); nothing was written"
+  fi
+  if [[ $kind == fs ]]; then
+    DEB_MODE=files
+    ((part >= MIN_DISK_MIB * 1048576 / 2)) || gos_die "disk $IMPORT_INDEX is too small: $((part / 1048576)) MiB; nothing was written"
+    return 0
+  fi
+  [[ -n $fssize && -n $used ]] || gos_die "the import stream's header is damaged (a block stream without fssize and used)"
+  if [[ $want == "$fstype" ]] && ((fssize <= part)); then
+    DEB_MODE=direct
+    return 0
+  fi
+  DEB_MODE=stage
+  # The scratch image holds the blocks in use; it lives in TMPDIR, checked before the disk is touched.
+  free=$(($(stat -f -c '%a * %S' -- "${TMPDIR:-/tmp}")))
+  if ((free < used + 64 * 1048576)); then
+    gos_die "disk $IMPORT_INDEX needs the exported filesystem ($((fssize / 1048576)) MiB, $((used / 1048576)) MiB in use) $( ((fssize > part)) && printf 'shrunk to %s MiB' $((part / 1048576)) || printf 'converted to %s' "$want"), through a scratch copy in ${TMPDIR:-/tmp}, which has only $((free / 1048576)) MiB free: set TMPDIR or use a larger disk; nothing was written"
+  fi
+  gos_log "disk $IMPORT_INDEX: through a scratch copy in ${TMPDIR:-/tmp} ($( ((fssize > part)) && printf 'the exported filesystem of %s MiB is shrunk to the %s MiB partition' $((fssize / 1048576)) $((part / 1048576)) || printf 'copied file by file into %s' "$want"))"
+}
+
+# deb_tune_new_fs DEV UUID: a block copy's filesystem made this instance's: journal replayed
+# if the export came from a live disk, grown to fill DEV, given UUID (instantly: metadata_csum_seed).
+deb_tune_new_fs() {
+  local dev=$1 uuid=$2
+  if dumpe2fs -h -- "$dev" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery'; then
+    e2fsck -E journal_only -y -- "$dev" >/dev/null 2>&1
+    (($? < 4)) || gos_die "could not replay the journal of the imported filesystem (e2fsck)"
+  fi
+  resize2fs -f -- "$dev" >/dev/null 2>&1 || gos_die "could not grow the imported filesystem to its partition (resize2fs)"
+  if [[ -n $uuid ]]; then
+    if dumpe2fs -h -- "$dev" 2>/dev/null | grep -q '^Filesystem features:.*metadata_csum' &&
+      ! dumpe2fs -h -- "$dev" 2>/dev/null | grep -q '^Filesystem features:.*metadata_csum_seed'; then
+      tune2fs -O metadata_csum_seed -- "$dev" >/dev/null 2>&1 || gos_die "could not prepare the imported filesystem for its new UUID (tune2fs)"
+    fi
+    tune2fs -U "$uuid" -- "$dev" >/dev/null 2>&1 || gos_die "could not give the imported filesystem its UUID (tune2fs)"
+  fi
+}
+
 gos_step_import() {
   deb_settings
-  local disk=$IMPORT_DEVICE tmp dev uuid root size old style fstype kind extra
+  local disk=$IMPORT_DEVICE tmp dev uuid root size old style fstype kind img sdev
   gos_mktemp_dir tmp
   deb_read_header
   deb_check_header
@@ -543,13 +667,8 @@ gos_step_import() {
   deb_fault import-check
   case $kind in
     raw)
-      ((size >= ${DEB_HDR[size]:-0})) || gos_die "disk $IMPORT_INDEX is smaller ($size bytes) than the exported disk (${DEB_HDR[size]} bytes)"
-      # Never more bytes than the disk holds: a file-backed disk must not grow.
-      "${DEB_FILTER[@]}" | {
-        dd of="$disk" bs=1M iflag=fullblock,count_bytes count="$size" conv=notrunc,fsync status=none || exit 1
-        extra=$(head -c 1 | wc -c)
-        ((extra == 0)) || exit 2
-      } || gos_die "could not write the raw stream onto disk $IMPORT_INDEX ($disk, $size bytes): is it smaller than the exported disk?"
+      deb_fault import-raw
+      gos_raw_import "$disk" "${DEB_HDR[compress]-none}" "${DEB_HDR[size]:-0}"
       gos_log "imported disk $IMPORT_INDEX (raw)"
       return 0
       ;;
@@ -559,28 +678,71 @@ gos_step_import() {
       gos_log "imported disk $IMPORT_INDEX (swap)"
       return 0
       ;;
-    fs) ;;
+    fs | fsblocks) ;;
     *) gos_die "the import stream holds a disk of unknown kind '$kind'" ;;
   esac
   [[ $fstype == ext[234] ]] || gos_die "the import stream holds an unsupported filesystem '$fstype'"
   [[ $style == msdos || $style == gpt || $style == none ]] || gos_die "the import stream has an unknown partition style '$style'"
-  ((size >= MIN_DISK_MIB * 1048576 / 2)) || gos_die "disk $IMPORT_INDEX is too small: $((size / 1048576)) MiB"
-  deb_fault import-partition
-  deb_partition "$disk" "$style"
-  deb_locate_root "$disk"
-  deb_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev
+  deb_import_plan "$disk"
   # The root disk gets a new filesystem UUID (fstab and the boot loader follow it); another disk
   # keeps its UUID, so that the instance's own fstab still finds it.
   old=${DEB_HDR[uuid]-}
   if [[ $IMPORT_INDEX == 0 || -z $old ]]; then uuid=$(deb_new_uuid); else uuid=$old; fi
-  deb_mkfs "$fstype" "$dev" "$uuid" "${DEB_HDR[label]:-root}"
+  if [[ $DEB_MODE == stage ]]; then
+    # The blocks go to a sparse scratch image first (nothing on the disk yet).
+    img=$tmp/stage.img
+    truncate -s "${DEB_HDR[fssize]}" -- "$img" || gos_die "cannot make a scratch image in $tmp"
+    deb_attach_range "$img" 0 "${DEB_HDR[fssize]}" sdev
+    deb_from_payload deb_blocks_in "$sdev" "${DEB_HDR[fssize]}" || gos_die "could not read the block stream for disk $IMPORT_INDEX"
+    e2fsck -fy -- "$sdev" >/dev/null 2>&1
+    (($? < 4)) || gos_die "the exported filesystem has errors e2fsck cannot fix; nothing was written"
+    if [[ $DEB_WANT_FS == "$fstype" ]]; then
+      # Shrunk to the partition it will get, while the disk is still untouched.
+      resize2fs -- "$sdev" "$((DEB_TARGET_ROOT_SIZE / 1024))K" >/dev/null 2>&1 ||
+        gos_die "the files of the exported filesystem do not fit the $((DEB_TARGET_ROOT_SIZE / 1048576)) MiB root partition disk $IMPORT_INDEX would get (resize2fs); nothing was written"
+    fi
+  fi
+  deb_fault import-partition
+  deb_partition "$disk" "$style"
+  deb_locate_root "$disk"
+  deb_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev
   root=$tmp/root
-  deb_mount "$dev" "$root"
   deb_fault import-extract
-  "${DEB_FILTER[@]}" | tar "${DEB_TAR_OPTS[@]}" -xpf - -C "$root" ||
-    gos_die "could not unpack the stream onto disk $IMPORT_INDEX (is the disk large enough for the exported files?)"
+  case $DEB_MODE in
+    direct)
+      deb_from_payload deb_blocks_in "$dev" "$DEB_ROOT_SIZE" || gos_die "could not write the block stream onto disk $IMPORT_INDEX"
+      deb_tune_new_fs "$dev" "$uuid"
+      deb_mount "$dev" "$root"
+      ;;
+    stage)
+      if [[ $DEB_WANT_FS == "$fstype" ]]; then
+        e2image -ra -- "$sdev" "$dev" >/dev/null 2>&1 || gos_die "could not copy the filesystem onto disk $IMPORT_INDEX (e2image)"
+        deb_tune_new_fs "$dev" "$uuid"
+        deb_mount "$dev" "$root"
+      else
+        deb_mkfs "$DEB_WANT_FS" "$dev" "$uuid" "${DEB_HDR[label]:-root}"
+        deb_mount "$dev" "$root"
+        deb_mount_ro "$sdev" "$tmp/stage"
+        (
+          set -o pipefail
+          tar "${DEB_TAR_OPTS[@]}" -C "$tmp/stage" -cf - . | tar "${DEB_TAR_OPTS[@]}" -xpf - -C "$root"
+        ) || gos_die "could not copy the files into the new $DEB_WANT_FS filesystem of disk $IMPORT_INDEX"
+      fi
+      ;;
+    files)
+      deb_mkfs "$DEB_WANT_FS" "$dev" "$uuid" "${DEB_HDR[label]:-root}"
+      deb_mount "$dev" "$root"
+      deb_from_payload tar "${DEB_TAR_OPTS[@]}" -xpf - -C "$root" ||
+        gos_die "could not unpack the stream onto disk $IMPORT_INDEX (is the disk large enough for the exported files?)"
+      ;;
+  esac
   if [[ -n $old && $old != "$uuid" && -f $root/etc/fstab ]]; then
     sed -i -e "s/UUID=$old\b/UUID=$uuid/g" "$root/etc/fstab"
+  fi
+  if [[ $DEB_WANT_FS != "$fstype" && -f $root/etc/fstab ]]; then
+    # The root entry names the filesystem type it now has.
+    awk -v u="UUID=$uuid" -v t="$DEB_WANT_FS" 'BEGIN { OFS = "\t" } $1 == u && $2 == "/" { $3 = t } { print }' "$root/etc/fstab" >"$root/etc/.fstab.ganeti-os" &&
+      cat -- "$root/etc/.fstab.ganeti-os" >"$root/etc/fstab" && rm -f -- "$root/etc/.fstab.ganeti-os"
   fi
   if [[ ${DEB_HDR[bootloader]-} == grub-bios ]]; then
     deb_fault import-bootloader
@@ -590,7 +752,7 @@ gos_step_import() {
     deb_install_grub "$disk" "$style" "$root"
   fi
   deb_fault import-finish
-  gos_log "imported disk $IMPORT_INDEX: $fstype root $uuid (was $old), partition style $style"
+  gos_log "imported disk $IMPORT_INDEX: $DEB_WANT_FS root $uuid (was $fstype $old), partition style $style, from a $kind stream ($DEB_MODE)"
   # Identity (lib/debian-identity.sh): the rename Ganeti runs next reads this marker.
   if [[ $IMPORT_INDEX == 0 ]]; then deb_mark_imported "$root"; fi
 }

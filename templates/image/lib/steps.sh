@@ -6,7 +6,7 @@
 # Sourced by lib/runtime.sh, which provides the gos_* helpers and the cleanup stack.
 
 # shellcheck source=/dev/null
-. "$GOS_DIR/lib/raw-stream.sh"
+. "$GOS_DIR/lib/image-stream.sh"
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/image-cache.sh"
 # shellcheck source=/dev/null
