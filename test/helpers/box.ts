@@ -106,6 +106,22 @@ export function hostSnapshot(stateDirs: string[]): HostSnapshot {
   return { trees, mounts, links, boxLoops, boxProcesses };
 }
 
+/**
+ * The host as `before` showed it, for this box: the same trees and mounts, and no loop device,
+ * link or process that was not there before. Another box on the machine may go down meanwhile
+ * (its loop devices and links vanish), which says nothing about this one.
+ */
+export function expectHostAsBefore(before: HostSnapshot, stateDirs: string[]): void {
+  const now = hostSnapshot(stateDirs);
+  const added = (a: string[], b: string[]) => a.filter((x) => !b.includes(x));
+  expect({ trees: now.trees, mounts: now.mounts }).toEqual({ trees: before.trees, mounts: before.mounts });
+  expect({ links: added(now.links, before.links), boxLoops: added(now.boxLoops, before.boxLoops), boxProcesses: added(now.boxProcesses, before.boxProcesses) }).toEqual({
+    links: [],
+    boxLoops: [],
+    boxProcesses: [],
+  });
+}
+
 /** Wait (polling) until fn is true; false after `seconds`. */
 export async function eventually(fn: () => boolean, seconds: number): Promise<boolean> {
   const end = Date.now() + seconds * 1000;
