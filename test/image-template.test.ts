@@ -24,7 +24,7 @@ beforeAll(() => {
 
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-const LIBS = ['lib/steps.sh', 'lib/image-cache.sh', 'lib/image-disk.sh', 'lib/image-seed.sh', 'lib/image-stream.sh'];
+const LIBS = ['lib/steps.sh', 'lib/image-cache.sh', 'lib/image-disk.sh', 'lib/image-seed.sh'];
 
 describe('image template', () => {
   it('is offered by new', () => {

@@ -6,7 +6,7 @@
 # Sourced by lib/runtime.sh, which provides the gos_* helpers and the cleanup stack.
 
 # shellcheck source=/dev/null
-. "$GOS_DIR/lib/image-stream.sh"
+. "$GOS_DIR/lib/raw-stream.sh"
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/image-cache.sh"
 # shellcheck source=/dev/null
@@ -115,7 +115,7 @@ img_put_seed_root_from() {
 
 gos_step_export() {
   img_settings
-  gos_raw_export "$EXPORT_DEVICE" "$EXPORT_COMPRESS"
+  gos_raw_stream_export "$EXPORT_DEVICE" "$EXPORT_COMPRESS"
 }
 
 gos_step_import() {
@@ -123,7 +123,7 @@ gos_step_import() {
   local tmp seed_disk seed_index
   gos_mktemp_dir tmp
   img_fault import
-  gos_raw_import "$IMPORT_DEVICE" >/dev/null
+  gos_raw_stream_import "$IMPORT_DEVICE" >/dev/null
   img_fault import-finish
   seed_index=$(gos_param seed-disk)
   if ((IMPORT_INDEX == 0)); then
