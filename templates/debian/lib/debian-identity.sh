@@ -14,6 +14,11 @@ DEB_IMPORT_MARKER=var/lib/ganeti-os/imported
 # deb_mark_imported ROOT: (import, disk 0, data in place) mark the disk as just imported.
 deb_mark_imported() {
   local root=$1
+  # Only a system has an identity to renew; a data filesystem gains no directories of ours.
+  if [[ ! -d $root/var/lib || -L $root/var/lib ]]; then
+    gos_log "disk 0 has no /var/lib: not a system whose identity a rename would renew; no import marker"
+    return 0
+  fi
   if ! mkdir -p -- "$root/${DEB_IMPORT_MARKER%/*}" ||
     ! printf 'instance=%s\nuuid=%s\ntime=%s\n' "${INSTANCE_NAME-}" "${INSTANCE_UUID-}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$root/$DEB_IMPORT_MARKER"; then
     gos_die "could not write the import marker /$DEB_IMPORT_MARKER on disk 0"
