@@ -8,7 +8,7 @@ import type { Context } from '../context';
 import { SilentFailure, UsageError, UserError } from '../errors';
 import { DEFAULT_STATE_DIR, down, MAX_NODES, nodeArgv, runningBox, status, up } from '../cluster/box';
 import { CLEAN_ENV } from '../cluster/host';
-import { runLifecycle } from '../cluster/lifecycle';
+import { runLifecycle } from '../lifecycle/cluster';
 
 export interface ClusterOptions {
   action: 'up' | 'down' | 'status' | 'exec' | 'test';

@@ -15,9 +15,9 @@ import fse from 'fs-extra';
 import { UserError } from '../errors';
 import { readDefinition, requireDirectory } from '../definition/model';
 import { PACKAGE_ROOT } from '../paths';
-import { BoxState, INNER_STATE, INSTANCE_NAMES, inNode, nodeArgv } from './box';
-import { CLEAN_ENV, run, RunResult } from './host';
-import { PROVIDER } from './files';
+import { BoxState, INNER_STATE, INSTANCE_NAMES, inNode, nodeArgv } from '../cluster/box';
+import { CLEAN_ENV, run, RunResult } from '../cluster/host';
+import { PROVIDER } from '../cluster/files';
 
 export interface LifecycleOptions {
   box: BoxState;
