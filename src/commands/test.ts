@@ -15,6 +15,7 @@ import { SilentFailure, UsageError, UserError } from '../errors';
 import { parseUnit } from '../ganeti/environment';
 import type { InstanceOptions } from '../ganeti/instance';
 import { loadValidDefinition } from '../definition/for-ganeti';
+import { GANETI_DEFAULTS } from '../ganeti/defaults';
 import { fillHvparams } from '../ganeti/instance';
 import { BoxState, resolveStateDir, runningBox } from '../cluster/box';
 import { ClusterBackend } from '../lifecycle/cluster';
@@ -138,6 +139,8 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
   if (!cluster) {
     const given = (['state', 'diskTemplate', 'memory', 'boot', 'prefill', 'badOsparam'] as const).filter((k) => opts[k] !== undefined);
     if (given.length) throw new UsageError(`${given.map(flag).join(', ')} only with --cluster`);
+    // Before anything else: a parameter the hypervisor does not have (fake has no kernel_path).
+    fillHvparams(opts.hypervisor ?? GANETI_DEFAULTS.defaultHypervisor, opts.hvparam);
   }
   if (ctx.uid !== undefined && ctx.uid !== 0) {
     throw new UserError(`test runs the scripts as root, as a Ganeti node does, and this is user ${ctx.uid}: run it as root`);

@@ -309,6 +309,8 @@ export class ClusterBackend implements Backend {
     const r = await gnt(this.master, ran.command, { signal: sc.signal, onLine: (l) => sc.phase(l) });
     if ((await instanceNames(this.master)).includes(first)) this.created.add(first);
     if (r.status !== 0) return failed(`exit ${r.status}: ${tail(r.stderr + r.stdout)}${osLogTail(this.o.box, 'import', this.osName, first)}`);
+    // Rename and reinstall go on with the restored instance: it has the identity a booted original has (a machine-id).
+    this.current = first;
     sc.phase('reading the disk (read-only)');
     const checks = identityChecks(before, await this.identity(first), 'kept', `restored as ${first}`);
     return this.judged(`${first} removed and restored from its export: the same machine`, checks);
