@@ -1,4 +1,4 @@
-/** `ganeti-os cluster`: the command line's refusals, which need no box (and no root). */
+/** `ganeti-os cluster` and `ganeti-os test --cluster`: the command line's refusals, which need no box (and no root). */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,12 +16,18 @@ describe('ganeti-os cluster (command line)', () => {
     [['cluster', 'up', '--nodes', 'three'], /--nodes wants a number from 1 to 8, not 'three'/],
     [['cluster', 'up', '--nodes', '0'], /--nodes wants a number from 1 to 8/],
     [['cluster', 'up', '--nodes', '9'], /--nodes wants a number from 1 to 8/],
-    [['cluster', 'test', '--hypervisor', 'xen-pvm'], /--hypervisor must be kvm or fake/],
-    [['cluster', 'test', '--disk-template', 'plain'], /--disk-template must be file or ext/],
-    [['cluster', 'test', '--disk-size', '1G'], /--disk-size wants a positive whole number/],
-    [['cluster', 'test', '--osparam', 'a=b,c=d'], /'a=b,c=d' is not name=value/],
+    [['test', '--cluster', '--hypervisor', 'xen-pvm'], /--hypervisor must be kvm or fake with --cluster/],
+    [['test', '--cluster', '--disk-template', 'plain'], /--disk-template must be file or ext/],
+    [['test', '--cluster', '--memory', '1G'], /--memory wants a positive whole number of MiB/],
+    [['test', '--cluster', '--osparam', 'a=b,c=d'], /'a=b,c=d' is not name=value/],
+    [['test', '--cluster', '--keep', '--accel', 'kvm'], /--accel, --keep: not with --cluster/],
+    [['test', '--disk-template', 'ext', '--no-prefill'], /--disk-template, --prefill only with --cluster/],
+    // Ganeti's fake hypervisor (hv_fake.py) has only migration_mode: no kernel_path to set.
+    [['test', '--cluster', '--hypervisor', 'fake', '--hvparam', 'kernel_path='], /Unknown parameter 'kernel_path' \(fake hypervisor parameters: migration_mode\)/],
+    [['test', '--hypervisor', 'fake', '--hvparam', 'kernel_path='], /Unknown parameter 'kernel_path' \(fake hypervisor parameters: migration_mode\)/],
   ])('%j is a usage error, before anything is touched', async (args, message) => {
-    const r = await runInProcess([...args, '--state', state()], { cwd: work });
+    const local = args[0] === 'test' && !args.includes('--cluster');
+    const r = await runInProcess([...args, ...(args[0] === 'test' ? ['--os-dir', work] : []), ...(local ? [] : ['--state', state()])], { cwd: work });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(fs.existsSync(state())).toBe(false);
@@ -32,14 +38,19 @@ describe('ganeti-os cluster (command line)', () => {
     expect(r.code).toBe(2);
   });
 
-  it('exec, test and status name the missing box', async () => {
-    for (const args of [['exec', '--', 'true'], ['test', '--os-dir', work]]) {
-      const r = await runInProcess(['cluster', ...args.slice(0, 1), '--state', state(), ...args.slice(1)], { cwd: work });
+  it('exec, test --cluster and status name the missing box and how to start one', async () => {
+    for (const args of [['cluster', 'exec', '--state', state(), '--', 'true'], ['test', '--cluster', '--state', state(), '--os-dir', work]]) {
+      const r = await runInProcess(args, { cwd: work });
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`no cluster box runs at ${state()}`);
+      expect(r.stderr).toContain(`no cluster box runs at ${state()} ('ganeti-os cluster up --state ${state()}' starts one)`);
     }
     const s = await runInProcess(['cluster', 'status', '--state', state(), '--json'], { cwd: work });
     expect(s.code).toBe(1);
     expect(JSON.parse(s.stdout)).toMatchObject({ state: 'absent', stateDir: state() });
+  });
+
+  it('cluster test is gone: the lifecycle through the box is test --cluster', async () => {
+    const r = await runInProcess(['cluster', 'test', '--state', state()], { cwd: work });
+    expect(r.code).toBe(2);
   });
 });

@@ -1,48 +1,26 @@
 /**
- * `ganeti-os cluster test`: every template's lifecycle through a real box (install, gnt-os
+ * `ganeti-os test --cluster`: every template's lifecycle through a real box (install, gnt-os
  * diagnose/info, add with a bad value and a bad variant refused, start — a login prompt on kvm —,
- * export, import, rename, reinstall, remove, verify), and the failures it must report.
+ * export, import, (debian) restore, rename, reinstall, remove, verify), the failures it must
+ * report, and (issue 16) the debian template's identity through Ganeti's own import/rename:
+ * a copy gets new SSH host keys and an empty machine-id, a restore, a rename and a reinstall keep
+ * them (fake hypervisor: no boot, a site hook stands in for the machine-id a first boot writes).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeSystem } from './helpers/system';
-import { box, BOX_NEED, expectHostAsBefore, hostSnapshot, onBox } from './helpers/box';
+import { box, BOX_NEED, hostSnapshot, LifecycleRun, onBox, testOnBox } from './helpers/box';
 import { BIN, REPO } from './helpers/cli';
+import { loopDevices, loopsBackedUnder } from '../src/cluster/host';
 
 jest.setTimeout(1800000);
 
-interface Step {
-  name: string;
-  ok: boolean;
-  seconds: number;
-  detail?: string;
-  skipped?: boolean;
-}
-interface Result {
-  ok: boolean;
-  os: string;
-  variant: string | null;
-  steps: Step[];
-}
+/** The steps every lifecycle has (machine names). */
+const STEPS = ['install', 'diagnose', 'os-info', 'bad-osparam', 'bad-variant', 'add', 'start', 'export', 'import', 'rename', 'reinstall', 'remove', 'cleanup', 'cluster-verify'];
 
-const STEPS = [
-  'install',
-  'gnt-os diagnose',
-  'gnt-os info',
-  'bad parameter refused',
-  'bad variant refused',
-  'gnt-instance add',
-  'gnt-backup export',
-  'gnt-backup import (runs rename)',
-  'gnt-instance rename',
-  'gnt-instance reinstall',
-  'gnt-instance remove',
-  'gnt-cluster verify',
-];
-
-describeSystem('cluster test (lifecycle through the box)', { ...BOX_NEED, commands: [...BOX_NEED.commands, 'mmdebstrap', 'qemu-system-x86_64'] }, () => {
+describeSystem('test --cluster (the lifecycle through the box)', { ...BOX_NEED, commands: [...BOX_NEED.commands, 'mmdebstrap', 'qemu-system-x86_64'] }, () => {
   let work: string;
   let state: string;
   let before: ReturnType<typeof hostSnapshot>;
@@ -53,18 +31,13 @@ describeSystem('cluster test (lifecycle through the box)', { ...BOX_NEED, comman
     if (r.status !== 0) throw new Error(r.stderr);
     return path.join(work, name);
   };
-  const lifecycle = (dir: string, args: string[]): { code: number; result: Result; stderr: string } => {
-    const r = box(['test', '--os-dir', dir, '--json', ...args], state, {}, 1800000);
-    let result: Result;
-    try {
-      result = JSON.parse(r.stdout) as Result;
-    } catch {
-      throw new Error(`no JSON from cluster test (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-    }
-    timings[`${path.basename(dir)} ${args.join(' ')}`] = Object.fromEntries(result.steps.map((s) => [s.name, s.seconds]));
-    return { code: r.code, result, stderr: r.stderr };
+  const lifecycle = (dir: string, args: string[]): { code: number; result: LifecycleRun; stderr: string } => {
+    const { code, run, stderr } = testOnBox(dir, args, state);
+    timings[`${path.basename(dir)} ${args.join(' ')}`] = Object.fromEntries(run.steps.map((s) => [s.step, s.seconds]));
+    return { code, result: run, stderr };
   };
-  const step = (r: Result, name: string) => r.steps.find((s) => s.name.startsWith(name));
+  const step = (r: LifecycleRun, name: string) => r.steps.find((s) => s.step === name);
+  const failures = (r: LifecycleRun) => r.steps.filter((s) => s.status === 'failed');
   const instances = () => onBox(state, ['gnt-instance', 'list', '--no-headers', '-o', 'name']).trim();
 
   beforeAll(() => {
@@ -77,28 +50,54 @@ describeSystem('cluster test (lifecycle through the box)', { ...BOX_NEED, comman
   afterAll(() => {
     box(['down'], state);
     // eslint-disable-next-line no-console
-    console.log(`cluster test step times (s):\n${JSON.stringify(timings, null, 1)}`);
+    console.log(`test --cluster step times (s):\n${JSON.stringify(timings, null, 1)}`);
     fs.rmSync(work, { recursive: true, force: true });
   });
 
   it('debian with its defaults on kvm: every step passes and the instance reaches a login prompt', () => {
     const { code, result } = lifecycle(newDef('debian-os', 'debian'), []);
-    expect(result.steps.filter((s) => !s.ok)).toEqual([]);
+    expect(failures(result)).toEqual([]);
     expect(code).toBe(0);
     expect(result.ok).toBe(true);
+    expect(result.backend).toBe('cluster');
     expect(result.variant).toBe('bookworm');
-    for (const name of STEPS) expect(step(result, name)?.ok).toBe(true);
-    expect(step(result, 'gnt-instance start (login prompt')?.detail).toMatch(/login prompt after .*login:/);
+    for (const name of [...STEPS.filter((n) => n !== 'cleanup'), 'prefill', 'restore']) expect([name, step(result, name)?.status]).toEqual([name, 'passed']);
+    expect(step(result, 'start')?.detail).toMatch(/ready after .*login:/);
     // The bad value was one outside a declared parameter's choices, refused by the master.
-    expect(step(result, 'bad parameter refused')?.skipped).toBeFalsy();
+    expect(step(result, 'bad-osparam')?.detail).toMatch(/filesystem/);
     expect(instances()).toBe('');
   });
 
-  it('debian on fake with ext disks (no kernel installed) and a parameter', () => {
-    const { code, result } = lifecycle(path.join(work, 'debian-os'), ['--hypervisor', 'fake', '--disk-template', 'ext', '--osparam', 'filesystem=ext3']);
-    expect(result.steps.filter((s) => !s.ok)).toEqual([]);
+  it('debian on fake with ext disks (issue 16): a copy is a new machine; a restore, a rename and a reinstall keep it', () => {
+    // A site hook stands in for the first boot, which writes /etc/machine-id (the fake hypervisor boots nothing).
+    const dir = newDef('debian-id', 'debian');
+    fs.mkdirSync(path.join(dir, 'hooks'));
+    fs.writeFileSync(
+      path.join(dir, 'hooks', '50-machine-id'),
+      '#!/bin/sh\nset -eu\n[ "${INSTANCE_REINSTALL:-0}" != 1 ] || exit 0\n[ -s "$TARGET/etc/machine-id" ] || od -An -N16 -tx1 /dev/urandom | tr -d " \\n" >"$TARGET/etc/machine-id"\n',
+      { mode: 0o755 },
+    );
+    fs.appendFileSync(path.join(dir, 'defaults.conf'), 'HOOKS_DIR=/srv/ganeti/os/debian-id/hooks\n');
+    const { code, result } = lifecycle(dir, ['--hypervisor', 'fake', '--disk-template', 'ext', '--osparam', 'filesystem=ext3']);
+    expect(failures(result)).toEqual([]);
     expect(code).toBe(0);
-    expect(step(result, 'gnt-instance start')?.name).toBe('gnt-instance start');
+    expect(step(result, 'start')?.title).toBe('gnt-instance start');
+    const checks = (name: string) => Object.fromEntries((step(result, name)?.checks ?? []).map((c) => [c.name, c]));
+    const copy = checks('import');
+    expect(copy['SSH host keys']).toMatchObject({ ok: true, detail: expect.stringMatching(/new \(.*ssh_host_ed25519_key/) });
+    // The original had a machine-id (the hook's), the copy an empty one.
+    expect(copy['machine-id']).toMatchObject({ ok: true, detail: expect.stringMatching(/: empty .*exported instance's: [0-9a-f]{32}\)/) });
+    for (const name of ['restore', 'rename', 'reinstall']) {
+      const c = checks(name);
+      expect([name, c['SSH host keys']?.ok, c['SSH host keys']?.detail]).toEqual([name, true, expect.stringMatching(/kept \(.*ssh_host_ed25519_key/)]);
+      expect([name, c['machine-id']?.ok, c['machine-id']?.detail]).toEqual([name, true, expect.stringMatching(/kept \([0-9a-f]{32}\)/)]);
+    }
+    // The rename scripts' logs say which case was taken.
+    const logs = path.join(state, 'nodes', 'node1', 'var-log-ganeti', 'os');
+    const said = fs.readdirSync(logs).filter((f) => f.startsWith('rename-debian-id')).map((f) => fs.readFileSync(path.join(logs, f), 'utf8')).join('\n');
+    expect(said).toMatch(/new identity: imported from instance\d\.example\.com as instance\d\.example\.com/);
+    expect(said).toMatch(/identity kept: imported under its exported name/);
+    expect(said).toMatch(/identity kept: a plain rename/);
     expect(instances()).toBe('');
   });
 
@@ -106,9 +105,12 @@ describeSystem('cluster test (lifecycle through the box)', { ...BOX_NEED, comman
     const blank = newDef('blank-os', 'blank');
     for (const args of [['--no-boot', '--disk-size', '64'], ['--hypervisor', 'fake', '--disk-size', '64', '--disk-template', 'ext']]) {
       const { code, result } = lifecycle(blank, args);
-      expect(result.steps.filter((s) => !s.ok)).toEqual([]);
+      expect(failures(result)).toEqual([]);
       expect(code).toBe(0);
-      expect(step(result, 'bad parameter refused')?.skipped).toBe(true);
+      expect(step(result, 'bad-osparam')?.status).toBe('skipped');
+      // Identity checks and the restore are the debian template's.
+      expect(step(result, 'restore')).toBeUndefined();
+      expect(step(result, 'import')?.checks).toBeUndefined();
     }
     expect(instances()).toBe('');
   });
@@ -119,31 +121,30 @@ describeSystem('cluster test (lifecycle through the box)', { ...BOX_NEED, comman
     const { code, result } = lifecycle(dir, ['--hypervisor', 'fake', '--disk-size', '16']);
     expect(code).toBe(1);
     expect(result.ok).toBe(false);
-    const add = step(result, 'gnt-instance add');
-    expect(add?.ok).toBe(false);
+    const add = step(result, 'add');
+    expect(add?.status).toBe('failed');
     expect(add?.detail).toMatch(/stays in the configuration \(ADMIN_down\)/);
     expect(add?.detail).toContain('create fails on purpose');
-    expect(step(result, 'cleanup')?.ok).toBe(true);
-    expect(step(result, 'gnt-cluster verify')?.ok).toBe(true);
-    expect(step(result, 'gnt-backup export')).toBeUndefined();
+    expect(step(result, 'cleanup')?.status).toBe('passed');
+    expect(step(result, 'cluster-verify')?.status).toBe('passed');
+    expect(step(result, 'export')).toMatchObject({ status: 'skipped', detail: expect.stringMatching(/^needs add/) });
     expect(instances()).toBe('');
   });
 
   it('a bad variant and a failing verify are refused by the master; nothing stays behind', () => {
-    const blank = path.join(work, 'blank-os');
-    const v = lifecycle(blank, ['--hypervisor', 'fake', '--disk-size', '16', '--variant', 'no-such']);
-    expect(v.code).toBe(1);
-    expect(step(v.result, 'gnt-instance add')?.ok).toBe(false);
-    expect(step(v.result, 'gnt-instance add')?.detail).toMatch(/variant/i);
-    expect(step(v.result, 'cleanup')).toBeUndefined();
-
     const dir = newDef('failing-verify', 'blank');
+    // --variant is checked against the definition before the box is touched.
+    const v = spawnSync(process.execPath, [BIN, 'test', '--cluster', '--state', state, '--os-dir', dir, '--variant', 'no-such'], { encoding: 'utf8' });
+    expect(v.status).toBe(2);
+    expect(v.stderr).toMatch(/has no variant 'no-such'/);
+
     fs.writeFileSync(path.join(dir, 'verify'), '#!/bin/sh\necho "verify refuses everything" >&2\nexit 1\n', { mode: 0o755 });
     const f = lifecycle(dir, ['--hypervisor', 'fake', '--disk-size', '16']);
     expect(f.code).toBe(1);
-    expect(step(f.result, 'gnt-instance add')?.ok).toBe(false);
-    expect(step(f.result, 'gnt-instance add')?.detail).toContain('verify refuses everything');
-    expect(step(f.result, 'gnt-cluster verify')?.ok).toBe(true);
+    expect(step(f.result, 'add')?.status).toBe('failed');
+    expect(step(f.result, 'add')?.detail).toContain('verify refuses everything');
+    expect(step(f.result, 'cleanup')?.status).toBe('skipped');
+    expect(step(f.result, 'cluster-verify')?.status).toBe('passed');
     expect(instances()).toBe('');
   });
 
@@ -159,23 +160,30 @@ describeSystem('cluster test (lifecycle through the box)', { ...BOX_NEED, comman
     );
     const without = lifecycle(dir, ['--hypervisor', 'fake', '--disk-size', '16', '--no-prefill']);
     expect(without.code).toBe(1);
-    expect(step(without.result, 'gnt-instance add')?.detail).toContain('no route out and no cache');
+    expect(step(without.result, 'add')?.detail).toContain('no route out and no cache');
     const withPrefill = lifecycle(dir, ['--hypervisor', 'fake', '--disk-size', '16', '--prefill']);
-    expect(withPrefill.result.steps.filter((x) => !x.ok)).toEqual([]);
-    expect(step(withPrefill.result, 'prefill')?.ok).toBe(true);
+    expect(failures(withPrefill.result)).toEqual([]);
+    expect(step(withPrefill.result, 'prefill')?.status).toBe('passed');
     expect(fs.existsSync(cache)).toBe(false);
     expect(fs.readFileSync(path.join(state, 'nodes', 'node1', 'var.upper', 'cache', path.basename(cache), 'filled'), 'utf8')).toBe('filled\n');
     expect(instances()).toBe('');
   });
 
   it('refuses without a running box, naming how to start one', () => {
-    const r = box(['test', '--os-dir', path.join(work, 'blank-os')], path.join(work, 'no-box'));
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/no cluster box runs at .*cluster up/);
+    const r = spawnSync(process.execPath, [BIN, 'test', '--cluster', '--state', path.join(work, 'no-box'), '--os-dir', path.join(work, 'blank-os')], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/no cluster box runs at .*'ganeti-os cluster up --state /);
   });
 
   it('leaves the host as it was after down', () => {
+    // Loop devices are matched by backing inode under this box's state directory: other boxes on
+    // this machine attach volumes with the same in-box paths (/srv/volumes/...).
+    const key = (l: { name: string; backDev: string; backIno: number }) => `${l.name} ${l.backDev}/${l.backIno}`;
+    const ours = loopsBackedUnder(state).map(key);
     expect(box(['down'], state).code).toBe(0);
-    expectHostAsBefore(before, [state]);
+    expect(loopDevices().map(key).filter((l) => ours.includes(l))).toEqual([]);
+    const { boxLoops: _after, ...after } = hostSnapshot([state]);
+    const { boxLoops: _before, ...was } = before;
+    expect(after).toEqual(was);
   });
 });

@@ -1,7 +1,7 @@
 'use strict';
 /**
  * The cluster box: `ganeti-os cluster up` (1 and 3 nodes; per step: Ganeti's init, each
- * `gnt-node add`, verify), `down`, and the time of every gnt-* step of `ganeti-os cluster test`
+ * `gnt-node add`, verify), `down`, and the time of every gnt-* step of `ganeti-os test --cluster`
  * for the blank template (fake) and the debian template (kvm under TCG, login prompt awaited;
  * skipped with --quick). Needs root and Debian's `ganeti` package.
  */
@@ -38,12 +38,12 @@ async function runCluster(ctx) {
         if (!o.quick && lib.have('mmdebstrap')) defs.push(['debian-os', 'debian', []]);
         for (const [name, template, args] of defs) {
           cli(['new', name, '--template', template, '--yes', '-C', work]);
-          const t = cli(['cluster', 'test', '--state', state, '--os-dir', path.join(work, name), '--json', ...args], true);
+          const t = cli(['test', '--cluster', '--state', state, '--os-dir', path.join(work, name), '--json', ...args], true);
           const result = JSON.parse(t.stdout);
           details[`test-${template}`] = result;
-          for (const s of result.steps) {
-            if (s.skipped) continue;
-            rows.push({ part: 'cluster', item: `${template}${args.includes('fake') ? ' (fake)' : ' (kvm)'}: ${s.name}`, value: s.seconds, unit: 's', note: s.ok ? '' : `FAILED: ${(s.detail || '').split('\n')[0]}` });
+          for (const s of result.runs[0].steps) {
+            if (s.status === 'skipped') continue;
+            rows.push({ part: 'cluster', item: `${template}${args.includes('fake') ? ' (fake)' : ' (kvm)'}: ${s.title}`, value: s.seconds, unit: 's', note: s.status === 'passed' ? '' : `FAILED: ${(s.detail || '').split('\n')[0]}` });
           }
         }
       }

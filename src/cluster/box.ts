@@ -30,6 +30,11 @@ export const MAX_NODES = 8;
 export const INSTANCE_NAMES = Array.from({ length: 20 }, (_v, i) => ({ name: `instance${i + 1}.${DOMAIN}`, ip: `${NETWORK_PREFIX}.${101 + i}` }));
 
 export const DEFAULT_STATE_DIR = '/var/lib/ganeti-os/cluster';
+
+/** The box's state directory: `--state` (relative to cwd), else $GANETI_OS_CLUSTER_STATE, else DEFAULT_STATE_DIR. */
+export function resolveStateDir(cwd: string, state: string | undefined, env: Record<string, string | undefined>): string {
+  return path.resolve(cwd, state ?? env.GANETI_OS_CLUSTER_STATE ?? DEFAULT_STATE_DIR);
+}
 const STATE_FILE = 'box.json';
 const LOCK_FILE = 'box.lock';
 const LOG_FILE = 'box.log';

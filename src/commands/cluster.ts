@@ -1,38 +1,25 @@
 /**
  * `ganeti-os cluster up|down|status|exec`: a disposable real Ganeti 3.0 cluster in namespaces
- * (src/cluster/box.ts).
+ * (src/cluster/box.ts). A definition's lifecycle through it is `ganeti-os test --cluster`.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { SilentFailure, UsageError, UserError } from '../errors';
-import { DEFAULT_STATE_DIR, down, MAX_NODES, nodeArgv, runningBox, status, up } from '../cluster/box';
+import { DEFAULT_STATE_DIR, down, MAX_NODES, nodeArgv, resolveStateDir, runningBox, status, up } from '../cluster/box';
 import { CLEAN_ENV } from '../cluster/host';
-import { runLifecycle } from '../cluster/lifecycle';
 
 export interface ClusterOptions {
-  action: 'up' | 'down' | 'status' | 'exec' | 'test';
+  action: 'up' | 'down' | 'status' | 'exec';
   state?: string;
   nodes?: string;
   node?: string;
   json?: boolean;
   command?: string[];
-  osDir?: string;
-  variant?: string;
-  osparam?: string[];
-  badOsparam?: string | false;
-  hypervisor?: string;
-  hvparam?: string[];
-  diskTemplate?: string;
-  diskSize?: string;
-  memory?: string;
-  boot?: boolean;
-  bootTimeout?: string;
-  prefill?: boolean;
 }
 
 export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<void> {
-  const stateDir = path.resolve(ctx.cwd, opts.state ?? ctx.env.GANETI_OS_CLUSTER_STATE ?? DEFAULT_STATE_DIR);
+  const stateDir = resolveStateDir(ctx.cwd, opts.state, ctx.env);
   const stateFlag = stateDir === DEFAULT_STATE_DIR ? '' : ` --state ${stateDir}`;
   switch (opts.action) {
     case 'up': {
@@ -59,7 +46,8 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
             'use it:',
             `  ganeti-os cluster exec${stateFlag} -- gnt-instance list`,
             `  ganeti-os cluster exec${stateFlag} -- gnt-os diagnose`,
-            `install an OS definition: copy it to ${path.join(stateDir, 'nodes', '<node>', 'srv', 'ganeti', 'os')}/ on every node`,
+            `test an OS definition through it: ganeti-os test --cluster${stateFlag} --os-dir DIR`,
+            `install an OS definition by hand: copy it to ${path.join(stateDir, 'nodes', '<node>', 'srv', 'ganeti', 'os')}/ on every node`,
             `stop it: ganeti-os cluster down${stateFlag}`,
             '',
           ].join('\n'),
@@ -108,51 +96,6 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
       const r = spawnSync(full[0], full.slice(1), { stdio: 'inherit', env });
       if (r.error) throw new UserError(`cannot run ${argv[0]} in the box: ${r.error.message}`);
       if (r.status !== 0) throw new SilentFailure(r.status ?? 1);
-      return;
-    }
-    case 'test': {
-      const hypervisor = opts.hypervisor ?? 'kvm';
-      if (hypervisor !== 'kvm' && hypervisor !== 'fake') throw new UsageError(`--hypervisor must be kvm or fake, not '${hypervisor}'`);
-      const diskTemplate = opts.diskTemplate ?? 'file';
-      if (diskTemplate !== 'file' && diskTemplate !== 'ext') throw new UsageError(`--disk-template must be file or ext, not '${diskTemplate}'`);
-      const num = (v: string | undefined, dflt: number, what: string) => {
-        if (v === undefined) return dflt;
-        if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`${what} wants a positive whole number, not '${v}'`);
-        return Number(v);
-      };
-      for (const kv of [...(opts.osparam ?? []), ...(opts.hvparam ?? []), ...(typeof opts.badOsparam === 'string' ? [opts.badOsparam] : [])]) {
-        if (!/^[^=,]+=[^,]*$/.test(kv)) throw new UsageError(`'${kv}' is not name=value (without commas)`);
-      }
-      const osDir = path.resolve(ctx.cwd, opts.osDir ?? '.');
-      const diskMib = num(opts.diskSize, 1024, '--disk-size');
-      const memoryMib = num(opts.memory, 512, '--memory');
-      const bootTimeoutSeconds = num(opts.bootTimeout, 600, '--boot-timeout');
-      const box = runningBox(stateDir);
-      const result = await runLifecycle({
-        box,
-        osDir,
-        variant: opts.variant,
-        osparams: opts.osparam ?? [],
-        badOsparam: opts.badOsparam === false ? null : opts.badOsparam,
-        hypervisor,
-        hvparams: opts.hvparam ?? [],
-        diskTemplate,
-        diskMib,
-        memoryMib,
-        boot: opts.boot ?? 'auto',
-        bootTimeoutSeconds,
-        prefill: opts.prefill ?? 'auto',
-        log: (l) => ctx.log.info(l),
-      });
-      if (opts.json) {
-        ctx.out.write(JSON.stringify(result, null, 2) + '\n');
-      } else {
-        for (const s of result.steps) {
-          ctx.out.write(`${s.skipped ? 'skip' : s.ok ? 'ok  ' : 'FAIL'} ${s.seconds.toFixed(1).padStart(6)} s  ${s.name}${s.detail && (s.skipped || !s.ok) ? `: ${s.detail.split('\n')[0]}` : ''}\n`);
-        }
-        ctx.out.write(`${result.ok ? 'passed' : 'FAILED'}: ${result.os}${result.variant ? `+${result.variant}` : ''} on ${result.hypervisor}, ${result.diskTemplate} disks, ${result.seconds.toFixed(1)} s\n`);
-      }
-      if (!result.ok) throw new SilentFailure();
       return;
     }
     default:

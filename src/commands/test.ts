@@ -1,9 +1,11 @@
 /**
  * `ganeti-os test`: prove a definition installs, boots, moves and renames before it reaches a
- * cluster. Runs the lifecycle (src/lifecycle) on the local backend, once per variant, with a
- * live progress line on a terminal, one line per step with its time, a verdict table on stdout
- * (or one JSON document), and the logs kept and named when something failed. Exit 0 only when
- * every step that applies passed; 130 when interrupted (QEMU stopped, disks released).
+ * cluster. Runs the lifecycle (src/lifecycle) once per variant on the local backend (throwaway
+ * disks, QEMU) or, with --cluster, on the cluster backend (the running box's gnt-* commands),
+ * with a live progress line on a terminal, one line per step with its time, a verdict table on
+ * stdout (or one JSON document), and the logs kept and named when something failed. Exit 0
+ * only when every step that applies passed; 130 when interrupted (QEMU stopped, disks released,
+ * the box's instances removed).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,7 +15,11 @@ import { SilentFailure, UsageError, UserError } from '../errors';
 import { parseUnit } from '../ganeti/environment';
 import type { InstanceOptions } from '../ganeti/instance';
 import { loadValidDefinition } from '../definition/for-ganeti';
-import { Reporter, Step, StepResult, lifecyclePassed, runLifecycle } from '../lifecycle/lifecycle';
+import { GANETI_DEFAULTS } from '../ganeti/defaults';
+import { fillHvparams } from '../ganeti/instance';
+import { BoxState, resolveStateDir, runningBox } from '../cluster/box';
+import { ClusterBackend } from '../lifecycle/cluster';
+import { Backend, Reporter, Step, StepResult, lifecyclePassed, runLifecycle } from '../lifecycle/lifecycle';
 import { LocalBackend } from '../lifecycle/local';
 
 export interface TestOptions extends InstanceOptions {
@@ -27,10 +33,34 @@ export interface TestOptions extends InstanceOptions {
   bootTimeout?: string;
   ready?: string;
   workDir?: string;
+  /** Through the running cluster box instead of local disks. */
+  cluster?: boolean;
+  /** The box's state directory (--cluster). */
+  state?: string;
+  /** --cluster: file or ext. */
+  diskTemplate?: string;
+  /** --cluster: instance memory, MiB. */
+  memory?: string;
+  /** --cluster: wait for the console (undefined: kvm and a debian-template definition). */
+  boot?: boolean;
+  /** --cluster: run create on the host first (undefined: debian-template definitions). */
+  prefill?: boolean;
+  /** --cluster: a value the master must refuse; false: skip that step. */
+  badOsparam?: string | false;
+}
+
+/** What --cluster needs, checked before anything runs. */
+interface ClusterSettings {
+  box: BoxState;
+  hypervisor: 'kvm' | 'fake';
+  diskTemplate: 'file' | 'ext';
+  memoryMib: number;
 }
 
 /** One run of the lifecycle (one variant). */
 export interface TestRun {
+  /** local or cluster. */
+  backend: string;
   os: string;
   variant: string | null;
   instance: string;
@@ -80,7 +110,7 @@ function terminalReporter(ctx: Context, prefix: string): Reporter & { stop(): vo
     finished(r) {
       stop();
       current = undefined;
-      ctx.log.info(`${MARK[r.status]} ${prefix}${r.title.padEnd(26)} ${r.status === 'skipped' ? '        ' : fmtTime(r.seconds).padStart(8)}  ${r.status === 'passed' ? '' : `${r.status}: `}${r.detail}`);
+      ctx.log.info(`${MARK[r.status]} ${prefix}${r.title.padEnd(31)} ${r.status === 'skipped' ? '        ' : fmtTime(r.seconds).padStart(8)}  ${r.status === 'passed' ? '' : `${r.status}: `}${r.detail}`);
     },
     stop,
   };
@@ -105,11 +135,18 @@ function table(runs: TestRun[]): string {
  */
 export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
   const osDir = path.resolve(ctx.cwd, opts.osDir ?? '.');
+  const cluster = opts.cluster ? clusterSettings(ctx, opts) : undefined;
+  if (!cluster) {
+    const given = (['state', 'diskTemplate', 'memory', 'boot', 'prefill', 'badOsparam'] as const).filter((k) => opts[k] !== undefined);
+    if (given.length) throw new UsageError(`${given.map(flag).join(', ')} only with --cluster`);
+    // Before anything else: a parameter the hypervisor does not have (fake has no kernel_path).
+    fillHvparams(opts.hypervisor ?? GANETI_DEFAULTS.defaultHypervisor, opts.hvparam);
+  }
   if (ctx.uid !== undefined && ctx.uid !== 0) {
     throw new UserError(`test runs the scripts as root, as a Ganeti node does, and this is user ${ctx.uid}: run it as root`);
   }
   const def = loadValidDefinition(osDir);
-  const size = parseUnit(opts.diskSize ?? '2G');
+  const size = parseUnit(opts.diskSize ?? (cluster ? '1024' : '2G'));
   if (typeof size !== 'number' || size < 1) throw new UsageError(`--disk-size '${opts.diskSize}': give MiB or a number with M, G or T (e.g. 2G)`);
   const accel = opts.accel ?? 'tcg';
   if (accel !== 'tcg' && accel !== 'kvm') throw new UsageError(`--accel '${accel}': use tcg or kvm`);
@@ -127,28 +164,57 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
   for (const v of variants) if (v !== undefined && !def.variants.includes(v)) throw new UsageError(`OS '${def.name}' has no variant '${v}' (variants: ${def.variants.join(', ') || 'none'})`);
   const signal = ctx.interrupt ? ctx.interrupt() : new AbortController().signal;
 
-  let base: string;
-  try {
-    if (opts.workDir) {
-      base = path.resolve(ctx.cwd, opts.workDir);
-      fs.mkdirSync(base, { recursive: true, mode: 0o700 });
-      base = fs.mkdtempSync(path.join(base, `${def.name}-`));
-    } else {
-      base = fs.mkdtempSync(path.join(ctx.env.TMPDIR || os.tmpdir(), `ganeti-os-test-${def.name}-`));
+  let base: string | undefined;
+  if (!cluster) {
+    try {
+      if (opts.workDir) {
+        base = path.resolve(ctx.cwd, opts.workDir);
+        fs.mkdirSync(base, { recursive: true, mode: 0o700 });
+        base = fs.mkdtempSync(path.join(base, `${def.name}-`));
+      } else {
+        base = fs.mkdtempSync(path.join(ctx.env.TMPDIR || os.tmpdir(), `ganeti-os-test-${def.name}-`));
+      }
+    } catch (err) {
+      throw new UserError(`cannot make a work directory: ${(err as Error).message}`);
     }
-  } catch (err) {
-    throw new UserError(`cannot make a work directory: ${(err as Error).message}`);
   }
+
+  /** The backend for one variant, what it tests (for the narration and the report), and where its logs are. */
+  const open = async (variant: string | undefined): Promise<{ backend: Backend; os: string; instance: string; hypervisor: string; says: string; logs: string | null }> => {
+    if (cluster) {
+      const backend = await ClusterBackend.open({
+        box: cluster.box,
+        def,
+        variant,
+        osparams: opts.osparam ?? [],
+        badOsparam: opts.badOsparam === false ? null : opts.badOsparam,
+        hypervisor: cluster.hypervisor,
+        hvparams: opts.hvparam ?? [],
+        diskTemplate: cluster.diskTemplate,
+        diskMib: Math.ceil(size),
+        memoryMib: cluster.memoryMib,
+        boot: opts.boot ?? 'auto',
+        bootTimeout,
+        ready,
+        prefill: opts.prefill ?? 'auto',
+      });
+      const says = `${backend.osName} as ${backend.names.first} (${cluster.hypervisor}, ${cluster.diskTemplate} disk of ${size} MiB) through the box at ${cluster.box.stateDir}`;
+      return { backend, os: backend.osName, instance: backend.names.first, hypervisor: cluster.hypervisor, says, logs: null };
+    }
+    const workDir = variants.length > 1 ? path.join(base!, variant!) : base!;
+    fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
+    const backend = new LocalBackend({ def, variant, instance: opts, diskSizeMiB: size, workDir, keep: !!opts.keep, accel, bootTimeout, ready, log: ctx.log });
+    const inst = backend.instance;
+    const says = `${inst.os} as ${inst.name} (${inst.hypervisor}, ${inst.disks[0].size} MiB disk, ${inst.nics.length} NIC(s)) in ${workDir}`;
+    return { backend, os: inst.os, instance: inst.name, hypervisor: inst.hypervisor, says, logs: workDir };
+  };
 
   const runs: TestRun[] = [];
   try {
     for (const variant of variants) {
-      const workDir = variants.length > 1 ? path.join(base, variant!) : base;
-      fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
-      const backend = new LocalBackend({ def, variant, instance: opts, diskSizeMiB: size, workDir, keep: !!opts.keep, accel, bootTimeout, ready, log: ctx.log });
-      const inst = backend.instance;
+      const { backend, os: osName, instance, hypervisor, says, logs } = await open(variant);
       const prefix = variants.length > 1 ? `${variant}: ` : '';
-      if (!opts.json) ctx.log.info(`testing ${inst.os} as ${inst.name} (${inst.hypervisor}, ${inst.disks[0].size} MiB disk, ${inst.nics.length} NIC(s)) in ${workDir}`);
+      if (!opts.json) ctx.log.info(`testing ${says}`);
       const reporter = terminalReporter(ctx, prefix);
       const start = Date.now();
       let steps: StepResult[];
@@ -158,39 +224,66 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
         reporter.stop();
       }
       const ok = lifecyclePassed(steps);
-      const kept = opts.keep || !ok ? workDir : null;
       runs.push({
-        os: inst.os,
+        backend: backend.name,
+        os: osName,
         variant: variant ?? (def.variants[0] || null),
-        instance: inst.name,
-        hypervisor: inst.hypervisor,
+        instance,
+        hypervisor,
         ok,
         seconds: (Date.now() - start) / 1000,
         stepSeconds: steps.reduce((a, s) => a + s.seconds, 0),
         steps,
-        logs: kept,
+        logs: logs && (opts.keep || !ok) ? logs : null,
       });
       if (signal.aborted) break;
     }
   } finally {
-    if (!opts.keep && runs.every((r) => r.logs === null) && fs.existsSync(base)) fs.rmSync(base, { recursive: true, force: true });
+    if (base && !opts.keep && runs.every((r) => r.logs === null) && fs.existsSync(base)) fs.rmSync(base, { recursive: true, force: true });
   }
 
   const ok = !signal.aborted && runs.every((r) => r.ok);
   if (opts.json) {
-    ctx.out.write(JSON.stringify({ definition: def.dir, ok, interrupted: signal.aborted, runs }, null, 2) + '\n');
+    ctx.out.write(JSON.stringify({ definition: def.dir, backend: cluster ? 'cluster' : 'local', ...(cluster ? { state: cluster.box.stateDir } : {}), ok, interrupted: signal.aborted, runs }, null, 2) + '\n');
   } else {
     ctx.out.write(table(runs));
     for (const run of runs) {
       for (const s of run.steps.filter((x) => x.status === 'failed')) {
         ctx.log.info(`\n${run.variant ? `${run.variant}: ` : ''}${s.title} failed: ${s.detail}`);
+        if (s.command) ctx.log.info(`  ran: ${s.command.join(' ')}`);
         if (s.logTail?.length) ctx.log.info(s.logTail.map((l) => `  | ${l}`).join('\n'));
         for (const l of s.logs) ctx.log.info(`  log: ${l}`);
       }
       if (run.logs) ctx.log.info(`${run.ok ? 'kept' : 'logs kept'} in ${run.logs}`);
     }
-    ctx.log.info(signal.aborted ? 'interrupted: QEMU stopped, disks released' : ok ? `${def.name}: every step that applies passed` : `${def.name}: FAILED`);
+    ctx.log.info(signal.aborted ? (cluster ? "interrupted: this run's instances removed from the box" : 'interrupted: QEMU stopped, disks released') : ok ? `${def.name}: every step that applies passed` : `${def.name}: FAILED`);
   }
   if (signal.aborted) throw new SilentFailure(130);
   if (!ok) throw new SilentFailure(1);
+}
+
+const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/**
+ * The --cluster settings: refuses (UsageError) options only the local backend has, a hypervisor
+ * or disk template the box does not enable, malformed parameters and hypervisor parameters the
+ * hypervisor does not have (the fake hypervisor has no kernel_path: hv_fake.py); then the running
+ * box (UserError naming `ganeti-os cluster up` when none runs there).
+ */
+function clusterSettings(ctx: Context, opts: TestOptions): ClusterSettings {
+  const local = (['nic', 'network', 'beparam', 'name', 'accel', 'workDir', 'keep'] as const).filter((k) => opts[k] !== undefined).map(flag);
+  if (opts.nics === false) local.push('--no-nics');
+  if (local.length) throw new UsageError(`${local.join(', ')}: not with --cluster (the box's instances get Ganeti's defaults; see ganeti-os test --help)`);
+  const hypervisor = opts.hypervisor ?? 'kvm';
+  if (hypervisor !== 'kvm' && hypervisor !== 'fake') throw new UsageError(`--hypervisor must be kvm or fake with --cluster (the box enables those two), not '${hypervisor}'`);
+  const diskTemplate = opts.diskTemplate ?? 'file';
+  if (diskTemplate !== 'file' && diskTemplate !== 'ext') throw new UsageError(`--disk-template must be file or ext, not '${diskTemplate}'`);
+  for (const kv of [...(opts.osparam ?? []), ...(opts.hvparam ?? []), ...(typeof opts.badOsparam === 'string' ? [opts.badOsparam] : [])]) {
+    if (!/^[^=,]+=[^,]*$/.test(kv)) throw new UsageError(`'${kv}' is not name=value (without commas)`);
+  }
+  fillHvparams(hypervisor, opts.hvparam);
+  const memory = opts.memory ?? '512';
+  if (!/^\d+$/.test(memory) || Number(memory) < 1) throw new UsageError(`--memory wants a positive whole number of MiB, not '${memory}'`);
+  const box = runningBox(resolveStateDir(ctx.cwd, opts.state, ctx.env));
+  return { box, hypervisor, diskTemplate, memoryMib: Number(memory) };
 }

@@ -1,4 +1,22 @@
 /**
+ * The hypervisor parameters an instance gets: Ganeti 3.0's defaults for `hypervisor` with the
+ * given "name=value" overrides, each converted to its type (utils.ForceDictType). A parameter the
+ * hypervisor does not have is refused, as hv_base's CheckParameterSyntax refuses it ("Parameter
+ * '%s' is not supported"): the fake hypervisor (hv_fake.py) has only migration_mode, so no
+ * kernel_path. Throws UsageError naming the parameter and the hypervisor's parameters.
+ */
+export function fillHvparams(hypervisor: string, raws: string[] | undefined): [string, string][] {
+  const defaults = GANETI_DEFAULTS.hv[hypervisor];
+  if (!defaults) throw new UsageError(`unknown hypervisor '${hypervisor}': use one of ${Object.keys(GANETI_DEFAULTS.hv).join(', ')}`);
+  try {
+    return fillParams(defaults, (raws ?? []).map((r) => keyValue(r, '--hvparam')), `${hypervisor} hypervisor`);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/**
  * The instance `gnt-instance add` would build on a freshly initialised cluster, from
  * command-line style options (disks, NICs, networks, parameters, variant): Ganeti's opcode
  * checks (_CheckOSVariant, _CheckOSPList, ParseUnit, ForceDictType) and its defaults.
@@ -250,7 +268,7 @@ export function buildInstance(log: Logger, def: OsForInstance, opts: InstanceOpt
       throw new UsageError((err as Error).message);
     }
   };
-  const hvparams = typed(opts.hvparam, 'hv', GANETI_DEFAULTS.hv[hypervisor]);
+  const hvparams = fillHvparams(hypervisor, opts.hvparam);
   const beparams = typed(opts.beparam, 'be', GANETI_DEFAULTS.be);
 
   // FillDict(instance.osparams, instance.osparams_private.Unprivate())

@@ -23,7 +23,9 @@ export interface StepResult {
   logs: string[];
   /** The last lines of the log that shows the failure. */
   logTail?: string[];
-  /** Sub-checks (verify's values, the disk checks after a boot). */
+  /** The command the step ran, when it ran one (the cluster backend's gnt-* commands). */
+  command?: string[];
+  /** Sub-checks (verify's values, the disk checks after a boot, the identity checks). */
   checks?: { name: string; ok: boolean | null; detail: string }[];
 }
 

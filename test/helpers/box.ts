@@ -29,6 +29,46 @@ export function box(args: string[], stateDir: string, env: Record<string, string
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** One step of `ganeti-os test --json` (src/lifecycle/lifecycle.ts StepResult). */
+export interface LifecycleStep {
+  step: string;
+  title: string;
+  status: 'passed' | 'failed' | 'skipped';
+  seconds: number;
+  detail: string;
+  command?: string[];
+  checks?: { name: string; ok: boolean | null; detail: string }[];
+}
+
+/** One run of `ganeti-os test --json` (one variant). */
+export interface LifecycleRun {
+  backend: string;
+  os: string;
+  variant: string | null;
+  ok: boolean;
+  steps: LifecycleStep[];
+}
+
+/**
+ * `ganeti-os test --cluster --state DIR --os-dir OSDIR --json ARGS` (the built CLI): its exit
+ * code, its one run (throws when there is no JSON document), and stderr.
+ */
+export function testOnBox(osDir: string, args: string[], stateDir: string, timeout = 1800000): { code: number; run: LifecycleRun; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, 'test', '--cluster', '--state', stateDir, '--os-dir', osDir, '--json', ...args], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root' },
+    timeout,
+  });
+  let doc: { runs: LifecycleRun[] };
+  try {
+    doc = JSON.parse(r.stdout) as { runs: LifecycleRun[] };
+  } catch {
+    throw new Error(`no JSON from test --cluster (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  }
+  return { code: r.status ?? -1, run: doc.runs[0], stderr: r.stderr };
+}
+
 /** Run a command on the box's master with `cluster exec`; throws with its output on failure. */
 export function onBox(stateDir: string, argv: string[]): string {
   const r = box(['exec', '--', ...argv], stateDir);

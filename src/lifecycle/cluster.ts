@@ -1,0 +1,370 @@
+/**
+ * The cluster backend of `ganeti-os test --cluster`: a definition's lifecycle through a running
+ * box's real Ganeti commands (src/cluster), each a step of the one lifecycle (lifecycle.ts):
+ *
+ *   install on every node → (prefill: create once on the host, for caches that download)
+ *   → gnt-os diagnose → gnt-os info → a bad parameter value and a bad variant refused by the
+ *   master → gnt-instance add → start (on kvm: ready on the serial console) → gnt-backup export
+ *   → gnt-backup import as a new instance (Ganeti runs rename after it) → (debian template: a
+ *   restore under the exported name) → gnt-instance rename → reinstall → remove → gnt-cluster
+ *   verify.
+ *
+ * For debian-template definitions the instance disks are read read-only after the steps
+ * (identity.ts, issue 16): the copy must have new SSH host keys and an empty machine-id (unless
+ * copy-identity=keep is given); the restore, rename and reinstall must keep them.
+ *
+ * Ganeti's code explains each check: cmdlib/instance_create.py (LUInstanceCreate: variant and
+ * OS parameter checks on the master, import), cmdlib/backup.py (export), hv_kvm (serial socket).
+ * Instances it created are removed by its own steps, and by close() after a failure or Ctrl-C.
+ */
+import { UserError } from '../errors';
+import type { BoxNode, BoxState } from '../cluster/box';
+import { INSTANCE_NAMES } from '../cluster/box';
+import { PROVIDER } from '../cluster/files';
+import { diskOnHost, gnt, installDefinition, instanceNames, instanceStatus, KNOWN_FINDINGS, osLogTail, prefill, startAndWaitForConsole, tail } from '../cluster/gnt';
+import type { OsDefinition } from '../definition/model';
+import { Identity, identityChecks, readIdentity } from './identity';
+import { Backend, Step, StepContext, StepOutcome, failed, passed, skipped } from './lifecycle';
+
+export interface ClusterBackendOptions {
+  box: BoxState;
+  /** A definition Ganeti accepts; its name is the OS name. */
+  def: OsDefinition;
+  /** Default: the first variant (none for a definition without variants.list). */
+  variant?: string;
+  /** `-O` parameters for add and reinstall, "name=value". */
+  osparams: string[];
+  /** A value the master must refuse, "name=value"; null: skip; undefined: one outside a declared parameter's choices. */
+  badOsparam?: string | null;
+  hypervisor: 'kvm' | 'fake';
+  /** Extra `-H` parameters for the instance, "name=value". */
+  hvparams: string[];
+  diskTemplate: 'file' | 'ext';
+  /** Disk 0, MiB. */
+  diskMib: number;
+  /** Memory of the instance, MiB. */
+  memoryMib: number;
+  /** Wait for readiness on the serial console (kvm only); 'auto': kvm and a debian-template definition. */
+  boot: boolean | 'auto';
+  /** Seconds to wait for readiness on the console. */
+  bootTimeout: number;
+  /** The console text that means ready (default: a login prompt). */
+  ready?: RegExp;
+  /** Run create once on the host first, so caches that need a download are filled ('auto': debian template). */
+  prefill: boolean | 'auto';
+}
+
+/** Thrown inside a step: fails it with this message. */
+class StepFailed extends Error {}
+
+/** What a step ran, attached to its outcome. */
+interface Ran {
+  command?: string[];
+}
+
+export class ClusterBackend implements Backend {
+  readonly name = 'cluster';
+  private readonly master: BoxNode;
+  private readonly os: string;
+  readonly variant: string | null;
+  /** OS name as Ganeti takes it: OS+VARIANT. */
+  readonly osName: string;
+  private readonly isDebian: boolean;
+  private readonly boot: boolean;
+  private readonly doPrefill: boolean;
+  private readonly common: string[];
+  private readonly osp: string[];
+  /** Instances this run added that still exist. */
+  private readonly created = new Set<string>();
+  /** The instance the next steps act on (the import, once it passed; the renamed one...). */
+  private current: string;
+  private exported = false;
+  private originalIdentity?: Identity;
+
+  private constructor(
+    private readonly o: ClusterBackendOptions,
+    /** Free instance names: the first add, the import, the rename. */
+    readonly names: { first: string; imported: string; renamed: string },
+  ) {
+    this.master = o.box.nodes[0];
+    this.os = o.def.name;
+    this.variant = o.variant ?? (o.def.variants.length ? o.def.variants[0] : null);
+    this.osName = this.variant ? `${this.os}+${this.variant}` : this.os;
+    this.isDebian = o.def.provenance?.template === 'debian';
+    this.boot = o.boot === 'auto' ? o.hypervisor === 'kvm' && this.isDebian : o.boot && o.hypervisor === 'kvm';
+    this.doPrefill = o.prefill === 'auto' ? this.isDebian : o.prefill;
+    const hv = [o.hypervisor, ...o.hvparams].join(',');
+    const disk = `0:size=${o.diskMib}M${o.diskTemplate === 'ext' ? `,provider=${PROVIDER}` : ''}`;
+    this.common = ['-t', o.diskTemplate, '--disk', disk, '-H', hv, '-B', `minmem=${o.memoryMib}M,maxmem=${o.memoryMib}M`, '--no-ip-check', '--no-name-check', '-n', this.master.name];
+    this.osp = o.osparams.length ? ['-O', o.osparams.join(',')] : [];
+    this.current = names.first;
+  }
+
+  /**
+   * A backend for a running box: picks three instance names the cluster does not use. Throws
+   * UserError when fewer than three are free.
+   */
+  static async open(o: ClusterBackendOptions): Promise<ClusterBackend> {
+    const existing = new Set(await instanceNames(o.box.nodes[0]));
+    const free = INSTANCE_NAMES.map((i) => i.name).filter((n) => !existing.has(n));
+    if (free.length < 3) throw new UserError('the box has no free instance names left: remove some instances first (ganeti-os cluster exec -- gnt-instance list)');
+    return new ClusterBackend(o, { first: free[0], imported: free[1], renamed: free[2] });
+  }
+
+  steps(): Step[] {
+    const step = (name: string, title: string, needs: string[], fn: (sc: StepContext, ran: Ran) => Promise<StepOutcome>): Step => ({
+      name,
+      title,
+      needs,
+      run: async (sc) => {
+        const ran: Ran = {};
+        try {
+          return { ...(await fn(sc, ran)), ...ran };
+        } catch (err) {
+          return failed(err instanceof Error ? err.message : String(err), ran);
+        }
+      },
+    });
+    const ready = this.doPrefill ? ['install', 'prefill'] : ['install'];
+    const steps: Step[] = [
+      step('install', 'install on every node', [], async () => {
+        installDefinition(this.o.box, this.o.def.osDir, this.os);
+        return passed(`${this.o.box.nodes.length} node(s): /srv/ganeti/os/${this.os}`);
+      }),
+    ];
+    if (this.doPrefill) {
+      steps.push(
+        step('prefill', 'prefill (create on the host)', ['install'], async (sc, ran) => {
+          sc.phase('running create on the host, /var overlaid into the box');
+          ran.command = prefill(this.o.box, { osDir: this.o.def.osDir, variant: this.variant, instance: this.names.first, hypervisor: this.o.hypervisor, hvparams: this.o.hvparams, osparams: this.o.osparams, diskMib: this.o.diskMib });
+          return passed("the caches create filled on the host are in the master's /var");
+        }),
+      );
+    }
+    steps.push(
+      step('diagnose', 'gnt-os diagnose', ready, (sc, ran) => this.diagnose(sc, ran)),
+      step('os-info', 'gnt-os info', ['diagnose'], (sc, ran) => this.osInfo(sc, ran)),
+      step('bad-osparam', 'bad parameter refused', ['diagnose'], (sc, ran) => this.badOsparam(sc, ran)),
+      step('bad-variant', 'bad variant refused', ['diagnose'], (sc, ran) => this.refused(sc, ran, `${this.os}+no-such-variant`, [], 'an unknown variant')),
+      step('add', 'gnt-instance add', ['diagnose'], (sc, ran) => this.add(sc, ran)),
+      step('start', this.boot ? 'gnt-instance start (console)' : 'gnt-instance start', ['add'], (sc, ran) => this.start(sc, ran)),
+      step('export', 'gnt-backup export', ['add'], async (sc, ran) => {
+        await this.must(sc, ran, ['gnt-backup', 'export', '-n', this.master.name, this.names.first]);
+        this.exported = true;
+        return passed(`${this.names.first} to /var/lib/ganeti/export/${this.names.first}`);
+      }),
+      step('import', 'gnt-backup import (runs rename)', ['export'], (sc, ran) => this.importCopy(sc, ran)),
+    );
+    if (this.isDebian) steps.push(step('restore', 'gnt-backup import (restore)', ['export'], (sc, ran) => this.restore(sc, ran)));
+    steps.push(
+      step('rename', 'gnt-instance rename', ['add'], (sc, ran) => this.rename(sc, ran)),
+      step('reinstall', 'gnt-instance reinstall', ['add'], (sc, ran) => this.reinstall(sc, ran)),
+      step('remove', 'gnt-instance remove', ['add'], async (sc, ran) => {
+        const removed = [...this.created];
+        for (const name of removed) {
+          await this.must(sc, ran, ['gnt-instance', 'remove', '-f', '--shutdown-timeout', '0', name]);
+          this.created.delete(name);
+        }
+        const hadExport = this.exported;
+        await gnt(this.master, ['gnt-backup', 'remove', this.names.first], { signal: sc.signal });
+        this.exported = false;
+        return passed(`${removed.join(', ')}${hadExport ? ' and the export' : ''}`);
+      }),
+      step('cleanup', 'cleanup (instances left behind)', [], async (sc, ran) => {
+        if (!this.created.size) return skipped('nothing left behind');
+        const left = [...this.created];
+        await this.removeLeftovers(sc, ran);
+        return passed(`removed ${left.join(', ')}`);
+      }),
+      step('cluster-verify', 'gnt-cluster verify', [], async (sc, ran) => {
+        const argv = ['gnt-cluster', 'verify', '--error-codes', ...Object.keys(KNOWN_FINDINGS).flatMap((k) => ['-I', k])];
+        const r = await this.must(sc, ran, argv);
+        const findings = r.stdout.split('\n').filter((l) => /- (ERROR|WARNING):/.test(l) && !Object.keys(KNOWN_FINDINGS).some((k) => l.includes(`:${k}:`)));
+        if (findings.length) return failed(findings.join('\n'), ran);
+        return passed(`clean; known findings ignored: ${Object.entries(KNOWN_FINDINGS).map(([k, v]) => `${k} (${v})`).join('; ')}`);
+      }),
+    );
+    return steps;
+  }
+
+  /** Run a gnt-* command on the master, its output lines as the step's phase; throws StepFailed on a non-zero exit. */
+  private async must(sc: StepContext, ran: Ran, argv: string[], extra = ''): Promise<Awaited<ReturnType<typeof gnt>>> {
+    ran.command = argv;
+    const r = await gnt(this.master, argv, { signal: sc.signal, onLine: (l) => sc.phase(l) });
+    if (r.status !== 0) throw new StepFailed(`exit ${r.status}: ${tail(r.stderr + r.stdout)}${extra}`);
+    return r;
+  }
+
+  private async diagnose(sc: StepContext, ran: Ran): Promise<StepOutcome> {
+    const out = (await this.must(sc, ran, ['gnt-os', 'diagnose'])).stdout;
+    const block = out.split(/\n(?=OS: )/).find((b) => b.startsWith(`OS: ${this.os} `));
+    if (!block) throw new StepFailed(`${this.os} is not listed:\n${tail(out)}`);
+    if (!block.startsWith(`OS: ${this.os} [global status: valid]`)) throw new StepFailed(tail(block));
+    const listed = /Variants: \[([^\]]*)\]/.exec(block)?.[1].split(',').map((v) => v.trim()).filter(Boolean) ?? [];
+    const want = this.o.def.variants;
+    if (listed.join(',') !== want.join(',')) throw new StepFailed(`variants ${listed.join(', ')}; expected ${want.join(', ')}`);
+    return passed(`valid${listed.length ? `, variants ${listed.join(', ')}` : ''}`);
+  }
+
+  private async osInfo(sc: StepContext, ran: Ran): Promise<StepOutcome> {
+    const out = (await this.must(sc, ran, ['gnt-os', 'info', this.os])).stdout;
+    if (!/valid: True/.test(out)) throw new StepFailed(`not valid:\n${tail(out)}`);
+    for (const v of this.o.def.variants) if (!new RegExp(`\\b${escapeRe(v)}\\b`).test(out)) throw new StepFailed(`variant ${v} missing:\n${tail(out)}`);
+    for (const p of this.o.def.parameters) if (!out.includes(p.name)) throw new StepFailed(`parameter ${p.name} missing:\n${tail(out)}`);
+    return passed(`valid, ${this.o.def.parameters.length} parameter(s)`);
+  }
+
+  private async badOsparam(sc: StepContext, ran: Ran): Promise<StepOutcome> {
+    const bad = this.o.badOsparam === undefined ? badValueFromChoices(this.o.def) : this.o.badOsparam;
+    if (!bad) return skipped('no parameter with declared choices (give one with --bad-osparam name=value)');
+    return this.refused(sc, ran, this.osName, ['-O', bad], bad);
+  }
+
+  /** gnt-instance add with something the master must refuse: passes when it is refused and no instance stays. */
+  private async refused(sc: StepContext, ran: Ran, osName: string, extra: string[], what: string): Promise<StepOutcome> {
+    const first = this.names.first;
+    ran.command = ['gnt-instance', 'add', '-o', osName, ...this.common, '--no-start', ...extra, first];
+    const r = await gnt(this.master, ran.command, { signal: sc.signal, onLine: (l) => sc.phase(l) });
+    if ((await instanceNames(this.master)).includes(first)) {
+      this.created.add(first);
+      return failed(`the master accepted ${what}: the instance was added`);
+    }
+    if (r.status === 0) return failed(`gnt-instance add with ${what} succeeded`);
+    return passed(tail(r.stderr + r.stdout, 3).replace(/\s*\n\s*/g, ' '));
+  }
+
+  private async add(sc: StepContext, ran: Ran): Promise<StepOutcome> {
+    const first = this.names.first;
+    ran.command = ['gnt-instance', 'add', '-o', this.osName, ...this.common, ...this.osp, '--no-start', first];
+    const r = await gnt(this.master, ran.command, { signal: sc.signal, onLine: (l) => sc.phase(l) });
+    if ((await instanceNames(this.master)).includes(first)) this.created.add(first);
+    if (r.status !== 0) {
+      const state = this.created.has(first) ? `; ${first} stays in the configuration (${await instanceStatus(this.master, first)})` : '';
+      return failed(`exit ${r.status}${state}: ${tail(r.stderr + r.stdout)}${osLogTail(this.o.box, 'add', this.osName, first)}`);
+    }
+    return passed(`${first} (${this.osName}, ${this.o.hypervisor}, ${this.o.diskTemplate} disk of ${this.o.diskMib} MiB)`);
+  }
+
+  private async start(sc: StepContext, ran: Ran): Promise<StepOutcome> {
+    const first = this.names.first;
+    let detail: string;
+    if (this.boot) {
+      ran.command = ['gnt-instance', 'start', first];
+      const r = await startAndWaitForConsole(this.o.box, first, { timeoutSeconds: this.o.bootTimeout, ready: this.o.ready, signal: sc.signal, onConsole: (l) => sc.phase(`console: ${l}`) });
+      detail = `ready after ${r.seconds.toFixed(1)} s: ${r.line}`;
+    } else {
+      await this.must(sc, ran, ['gnt-instance', 'start', first]);
+      const status = await instanceStatus(this.master, first);
+      if (!/running/.test(status)) throw new StepFailed(`status after start: ${status}`);
+      detail = `${first} ${status}`;
+    }
+    // A booted guest is shut down cleanly (ACPI; Ganeti kills it after the timeout), so export reads a clean filesystem.
+    sc.phase('gnt-instance shutdown');
+    const stop = await gnt(this.master, ['gnt-instance', 'shutdown', '--timeout', this.boot ? '180' : '0', first], { signal: sc.signal });
+    if (stop.status !== 0) throw new StepFailed(`gnt-instance shutdown: exit ${stop.status}: ${tail(stop.stderr + stop.stdout)}`);
+    return passed(`${detail}; shut down`);
+  }
+
+  /** The exported instance's identity (read once, before anything replaces its disk). */
+  private async original(): Promise<Identity> {
+    if (!this.originalIdentity) this.originalIdentity = readIdentity(await diskOnHost(this.o.box, this.names.first));
+    return this.originalIdentity;
+  }
+
+  private async identity(name: string): Promise<Identity> {
+    return readIdentity(await diskOnHost(this.o.box, name));
+  }
+
+  /** Identity checks as a step's outcome: failed when one of them is false. */
+  private judged(detail: string, checks: ReturnType<typeof identityChecks>): StepOutcome {
+    const bad = checks.filter((c) => c.ok === false);
+    return bad.length ? failed(bad.map((c) => `${c.name}: ${c.detail}`).join('; '), { checks }) : passed(detail, { checks });
+  }
+
+  private async importCopy(sc: StepContext, ran: Ran): Promise<StepOutcome> {
+    const { first, imported } = this.names;
+    const before = this.isDebian ? await this.original() : undefined;
+    ran.command = ['gnt-backup', 'import', ...this.common, '--src-node', this.master.name, '--src-dir', `/var/lib/ganeti/export/${first}`, '--net', '0:mac=generate', imported];
+    const r = await gnt(this.master, ran.command, { signal: sc.signal, onLine: (l) => sc.phase(l) });
+    if ((await instanceNames(this.master)).includes(imported)) this.created.add(imported);
+    if (r.status !== 0) return failed(`exit ${r.status}: ${tail(r.stderr + r.stdout)}${osLogTail(this.o.box, 'import', this.osName, imported)}`);
+    this.current = imported;
+    const detail = `${imported} from ${first}'s export`;
+    if (!before) return passed(detail);
+    sc.phase('reading the disks (read-only)');
+    const keep = this.o.osparams.includes('copy-identity=keep');
+    const checks = identityChecks(before, await this.identity(imported), keep ? 'kept' : 'new', `imported as ${imported} from ${first}${keep ? ' with copy-identity=keep' : ''}`);
+    return this.judged(`${detail}: ${keep ? 'identity kept (copy-identity=keep)' : 'a new machine (new SSH host keys, empty machine-id)'}`, checks);
+  }
+
+  /** A restore: the exported instance removed, then imported under its own name (rename with equal names): the same machine. */
+  private async restore(sc: StepContext, ran: Ran): Promise<StepOutcome> {
+    const first = this.names.first;
+    const before = await this.original();
+    if (this.created.has(first)) {
+      await this.must(sc, ran, ['gnt-instance', 'remove', '-f', '--shutdown-timeout', '0', first]);
+      this.created.delete(first);
+    }
+    ran.command = ['gnt-backup', 'import', ...this.common, '--src-node', this.master.name, '--src-dir', `/var/lib/ganeti/export/${first}`, first];
+    const r = await gnt(this.master, ran.command, { signal: sc.signal, onLine: (l) => sc.phase(l) });
+    if ((await instanceNames(this.master)).includes(first)) this.created.add(first);
+    if (r.status !== 0) return failed(`exit ${r.status}: ${tail(r.stderr + r.stdout)}${osLogTail(this.o.box, 'import', this.osName, first)}`);
+    // Rename and reinstall go on with the restored instance: it has the identity a booted original has (a machine-id).
+    this.current = first;
+    sc.phase('reading the disk (read-only)');
+    const checks = identityChecks(before, await this.identity(first), 'kept', `restored as ${first}`);
+    return this.judged(`${first} removed and restored from its export: the same machine`, checks);
+  }
+
+  private async rename(sc: StepContext, ran: Ran): Promise<StepOutcome> {
+    const from = this.current;
+    const to = this.names.renamed;
+    const before = this.isDebian ? await this.identity(from) : undefined;
+    await this.must(sc, ran, ['gnt-instance', 'rename', '-f', '--no-ip-check', '--no-name-check', from, to]);
+    this.created.delete(from);
+    this.created.add(to);
+    this.current = to;
+    if (!before) return passed(`${from} → ${to}`);
+    sc.phase('reading the disk (read-only)');
+    return this.judged(`${from} → ${to}: the same machine`, identityChecks(before, await this.identity(to), 'kept', `renamed ${from} → ${to}`));
+  }
+
+  private async reinstall(sc: StepContext, ran: Ran): Promise<StepOutcome> {
+    const name = this.current;
+    const before = this.isDebian ? await this.identity(name) : undefined;
+    await this.must(sc, ran, ['gnt-instance', 'reinstall', '-f', ...this.osp, name], osLogTail(this.o.box, 'add', this.osName, name));
+    if (!before) return passed(name);
+    sc.phase('reading the disk (read-only)');
+    return this.judged(`${name}: the same machine`, identityChecks(before, await this.identity(name), 'kept', `reinstalled ${name}`));
+  }
+
+  private async removeLeftovers(sc: StepContext | undefined, ran: Ran): Promise<void> {
+    for (const name of [...this.created]) {
+      const argv = ['gnt-instance', 'remove', '-f', '--shutdown-timeout', '0', name];
+      ran.command = argv;
+      const r = await gnt(this.master, argv, { signal: sc?.signal });
+      if (r.status !== 0) throw new StepFailed(`gnt-instance remove ${name}: exit ${r.status}: ${tail(r.stderr + r.stdout)}`);
+      this.created.delete(name);
+    }
+    if (this.exported) await gnt(this.master, ['gnt-backup', 'remove', this.names.first], { signal: sc?.signal });
+    this.exported = false;
+  }
+
+  /** Remove whatever this run left in the box (after Ctrl-C the steps that would have are skipped). Never throws. */
+  async close(): Promise<void> {
+    if (!this.created.size && !this.exported) return;
+    try {
+      await this.removeLeftovers(undefined, {});
+    } catch {
+      // Reported by the cleanup step when the run got there; the box's down removes everything anyway.
+    }
+  }
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A "name=value" the master must refuse: outside the choices of the first parameter that declares some. */
+function badValueFromChoices(def: OsDefinition): string | null {
+  const p = (def.provenance?.answers.parameters ?? []).find((x) => Array.isArray(x.choices) && x.choices.length);
+  return p ? `${p.name}=not-one-of-${(p.choices as string[]).join('-')}` : null;
+}
