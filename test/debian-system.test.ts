@@ -14,25 +14,8 @@ import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename } from './helpers/ganeti';
 import { locateRoot, resources, sh, sparseDisk, withMounted } from './helpers/disks';
 import { bootUntil } from './helpers/qemu';
-import { GANETI_PYTHON, GANETI_PYTHONPATH, describeSystem } from './helpers/system';
-
-/** The harness, asynchronously (to run two Ganeti operations at once). */
-function ganetiAsync(request: Record<string, unknown>): Promise<{ ok: boolean; error?: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(GANETI_PYTHON, [path.join(__dirname, 'ganeti', 'harness.py')], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', PYTHONPATH: GANETI_PYTHONPATH } });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', reject);
-    p.on('exit', () => {
-      try {
-        resolve(JSON.parse(out));
-      } catch (e) {
-        reject(e);
-      }
-    });
-    p.stdin.end(JSON.stringify(request));
-  });
-}
+import { describeSystem } from './helpers/system';
+import { ganetiAsync } from './helpers/ganeti-async';
 
 const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGanetiOsTestKeyOnlyForTestsXXXXXXXXXXXXXXXX test@ganeti-os';

@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { withMountedRange } from './disks';
 
 const HELPERS = __dirname;
 const REPO = path.join(__dirname, '..', '..');
@@ -70,20 +70,7 @@ export function partitions(disk: string): { label: string; lastlba?: number; par
 export function withPartition<T>(disk: string, nr: number, fn: (root: string) => T, rw = false): T {
   const p = partitions(disk).partitions.find((x) => x.nr === nr);
   if (!p) throw new Error(`${disk}: no partition ${nr}`);
-  const args = ['--find', '--show', '--offset', String(p.start * 512), '--sizelimit', String(p.sectors * 512)];
-  if (!rw) args.push('--read-only');
-  const loop = execFileSync('losetup', [...args, disk], { encoding: 'utf8' }).trim();
-  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-image-inspect-'));
-  let mounted = false;
-  try {
-    execFileSync('mount', ['-o', rw ? 'rw' : 'ro', loop, mnt]);
-    mounted = true;
-    return fn(mnt);
-  } finally {
-    if (mounted) spawnSync('umount', [mnt]);
-    spawnSync('losetup', ['--detach', loop]);
-    fs.rmSync(mnt, { recursive: true, force: true });
-  }
+  return withMountedRange(disk, p.start * 512, p.sectors * 512, fn, rw);
 }
 
 /** Filesystem facts of partition nr (blkid by offset, no loop device). */
