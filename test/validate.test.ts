@@ -126,6 +126,18 @@ describe('validate', () => {
     expect(s.code).toBe(1);
   });
 
+  (hasShellcheck ? it : it.skip)('--shellcheck also reads the files the scripts run: what they source, lib/*.sh, defaults.conf, variants/*.conf', async () => {
+    const d = path.join(root, 'sc-lib');
+    expect((await cli(root, ['new', 'sc-lib', '--template', 'blank', '--yes'])).code).toBe(0);
+    expect((await cli(root, ['validate', d, '--shellcheck', '--strict'])).code).toBe(0);
+    fs.appendFileSync(path.join(d, 'lib', 'steps.sh'), '\nwipe_it() {\n  rm -rf $DIR/*\n}\n');
+    fs.appendFileSync(path.join(d, 'defaults.conf'), '\nLIST=$(ls $HOME)\n');
+    const r = await cli(root, ['validate', d, '--shellcheck', '--json']);
+    const found = (JSON.parse(r.stdout).results[0].warnings as { code: string; file?: string }[]).map((p) => `${p.file}:${p.code}`);
+    expect(found).toEqual(expect.arrayContaining(['lib/steps.sh:shellcheck-SC2115', 'defaults.conf:shellcheck-SC2086']));
+    expect((await cli(root, ['validate', d, '--shellcheck', '--strict'])).code).toBe(1);
+  });
+
   it('--shellcheck without shellcheck: a clear error', async () => {
     const d = mk('sc2');
     const r = await cli(root, ['validate', d, '--shellcheck'], { PATH: path.join(root, 'empty-bin') });

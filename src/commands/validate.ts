@@ -14,6 +14,7 @@ import { Problem, findProblems } from '../definition/checks';
 import { OS_API_V20, OS_SCRIPTS, OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, OS_SCRIPT_VERIFY } from '../ganeti/rules';
 import { OsDefinition, readDefinition } from '../definition/model';
 import { pyReprStr } from '../ganeti/pyfmt';
+import { shellOf, sourcedFiles } from '../definition/script-reading';
 
 export interface ValidateOptions {
   dirs?: string[];
@@ -199,12 +200,58 @@ interface ShellcheckComment {
   message: string;
 }
 
+/**
+ * shellcheck's findings, as warnings, on the definition's shell scripts and on every shell file
+ * they run: what they source from the definition (lib/*.sh, a common.sh), lib/*.sh, and the
+ * configuration they source (defaults.conf, variants/*.conf) -- in a ganeti-os definition the
+ * scripts are short shims and the logic lives in those files. Sourced files have no #! line:
+ * they are checked as the shell of the scripts that source them.
+ */
 function shellcheckProblems(shellcheck: string, def: OsDefinition): Problem[] {
   // Only shell scripts: shellcheck refuses other interpreters (SC1071), which says nothing about them.
   const scripts = OS_SCRIPTS.filter((s) => def.files[s]?.kind === 'file' && isShellScript(def.files[s].path));
   if (!scripts.length) return [];
-  const r = spawnSync(shellcheck, ['--format=json1', '--external-sources', '--source-path=SCRIPTDIR', ...scripts], {
-    cwd: def.dir,
+  const shells = new Set(scripts.map((s) => shellOf(readHead(path.join(def.dir, s)))));
+  const shell = shells.size === 1 && shells.has('sh') ? 'sh' : 'bash';
+  const isRegular = (rel: string) => {
+    try {
+      return fs.statSync(path.join(def.dir, rel)).isFile();
+    } catch {
+      return false;
+    }
+  };
+  const listed = (sub: string, re: RegExp) => {
+    try {
+      return fs.readdirSync(path.join(def.dir, sub)).filter((n) => re.test(n)).map((n) => `${sub}/${n}`);
+    } catch {
+      return [];
+    }
+  };
+  const sourced = [...new Set([...sourcedFiles(def.dir).map((f) => f.rel), ...listed('lib', /\.sh$/), 'defaults.conf', ...listed('variants', /\.conf$/)])]
+    .filter((rel) => !scripts.includes(rel) && isRegular(rel))
+    .sort();
+  const out = runShellcheck(shellcheck, def.dir, scripts, []);
+  if (sourced.length) out.push(...runShellcheck(shellcheck, def.dir, sourced, [`--shell=${shell}`]));
+  return out;
+}
+
+function readHead(file: string): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(256);
+      return buf.subarray(0, fs.readSync(fd, buf, 0, 256, 0)).toString('latin1');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
+function runShellcheck(shellcheck: string, dir: string, files: string[], extra: string[]): Problem[] {
+  const r = spawnSync(shellcheck, ['--format=json1', '--external-sources', '--source-path=SCRIPTDIR', ...extra, ...files], {
+    cwd: dir,
     encoding: 'utf8',
     maxBuffer: 32 * 1024 * 1024,
   });
