@@ -228,6 +228,18 @@ describe('template settings and release names are checked', () => {
     expect(r.code).toBe(0);
   });
 
+  it('settings read by a name made at run time (NETWORK_<LINK>_*, for any link) are known; a near miss is not', async () => {
+    const d = await newDef('deb');
+    const ok = await runCommand(runAddVariant, d, { variant: 'bookworm', set: ['NETWORK_GNT_BR0_PREFIX=24', 'NETWORK_GNT_BR0_GATEWAY=198.51.100.1', 'NETWORK_XEN_BR1_GATEWAY6=2001:db8::1'] });
+    expect(ok.code).toBe(0);
+    expect(fs.readFileSync(path.join(d, 'variants', 'bookworm.conf'), 'utf8')).toMatch(/^NETWORK_GNT_BR0_PREFIX=24$/m);
+    const before = treeHash(d);
+    const bad = await runCommand(runAddVariant, d, { variant: 'bookworm', set: ['NETWORK_GNT_BR0_NETMASK=24'] });
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/NETWORK_<LINK>_PREFIX/);
+    expect(treeHash(d)).toBe(before);
+  });
+
   it('new --variant with a name that is not a release the template knows warns, listing them', async () => {
     const r = await runCommand(runNew, work, { name: 'deb', yes: true, variant: ['web'] });
     expect(r.err).toMatch(/'web'.*not a release/);

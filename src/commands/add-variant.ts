@@ -22,7 +22,7 @@ import {
 } from '../definition/maintain';
 import { Plan, PlanOp, isUntouched } from '../definition/plan';
 import type { DefinitionSpec, VariantSpec } from '../definition/spec';
-import { knownSettingKeys, unknownReleaseWarnings, variantSettings } from '../definition/templates';
+import { isKnownSetting, knownSettingKeys, unknownReleaseWarnings, variantSettings } from '../definition/templates';
 import { parseSetting } from '../definition/validate-spec';
 
 export interface AddVariantOptions extends MaintainOptions {
@@ -49,12 +49,12 @@ export async function runAddVariant(ctx: Context, opts: AddVariantOptions): Prom
     checkVariantsVisibility(l, true, l.maxApi, v, opts.force);
     if (l.template && Object.keys(given).length) {
       const known = knownSettingKeys(l.template);
-      const unknown = Object.keys(given).filter((k) => known.length && !known.includes(k));
+      const unknown = Object.keys(given).filter((k) => !isKnownSetting(l.template!, k, known));
       if (unknown.length && !opts.force) {
         const hints = unknown.map((k) => [k, closest(k, known)]).filter(([, c]) => c).map(([k, c]) => `${k}: did you mean ${c}?`);
         throw new UsageError(`the ${l.template.manifest.name} template's scripts read no setting ${unknown.join(', ')}; nothing was changed`, [
           ...hints,
-          `Settings they read: ${known.join(', ')}.`,
+          `Settings they read: ${[...known, ...(l.template.manifest.settingPatterns ?? [])].join(', ')}.`,
           'Fix the name, or run again with --force to write it anyway (for your own hooks).',
         ]);
       }

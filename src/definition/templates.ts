@@ -52,6 +52,11 @@ export interface TemplateManifest {
   variantKeys?: VariantKey[];
   /** Settings for variants this template knows by name. */
   knownVariants?: Record<string, Record<string, string>>;
+  /**
+   * Families of settings its scripts read by a name made at run time, e.g. `NETWORK_<LINK>_PREFIX`
+   * (a `<WORD>` stands for upper-case letters, digits and `_`).
+   */
+  settingPatterns?: string[];
   files: ManifestFile[];
   /**
    * Debian relations of the definition's .deb (`ganeti-os pack`): the packages whose tools the
@@ -153,6 +158,17 @@ export function knownSettingKeys(t: Template): string[] {
     for (const m of text.matchAll(/^#?\s*(?:export\s+)?([A-Z][A-Z0-9_]*)=/gm)) keys.add(m[1]);
   }
   return [...keys];
+}
+
+/**
+ * Whether `key` is a setting template `t`'s scripts read: one of knownSettingKeys(t) or of a
+ * family its manifest declares (`settingPatterns`, e.g. NETWORK_<LINK>_PREFIX for every link).
+ */
+export function isKnownSetting(t: Template, key: string, known = knownSettingKeys(t)): boolean {
+  if (!known.length || known.includes(key)) return true;
+  return (t.manifest.settingPatterns ?? []).some((p) =>
+    new RegExp(`^${p.split(/<[A-Z]+>/).map((x) => x.replace(/[^A-Z0-9_]/g, '')).join('[A-Z0-9_]+')}$`).test(key),
+  );
 }
 
 /**
