@@ -55,9 +55,18 @@ export async function runAddParam(ctx: Context, opts: AddParamOptions): Promise<
         } catch (err) {
           if (!(err instanceof UsageError)) throw err;
           throw new UsageError(`${err.message}; nothing was changed`, [
-            `'${name}' keeps what was not given (default, choices, pattern): give --default with --choices or --pattern to change them together.`,
+            opts.default !== undefined && opts.choices === undefined && known.choices
+              ? `'${name}' keeps its choices (${known.choices.join(', ')}): give --choices with the new default among them to change both.`
+              : `'${name}' keeps what was not given (default, choices, pattern): give --default with --choices or --pattern to change them together.`,
           ]);
         }
+      }
+      // Choices with no default: the scripts would see '' when Ganeti passes no value, which
+      // the choices refuse.
+      if (param.choices && param.default === undefined) {
+        throw new UsageError(`parameter ${name} has choices (${param.choices.join(', ')}) but no default; nothing was changed`, [
+          `Give --default ${param.choices[0]} (or another of the choices): it is what the scripts see when an instance names no value.`,
+        ]);
       }
       const parameters = known ? old.parameters.map((p) => (p.name === name ? param : p)) : [...old.parameters, param];
       const spec: DefinitionSpec = { ...old, parameters };
