@@ -185,6 +185,15 @@ deb_public_url() {
   printf '%s' "$1" | sed -E 's#^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@#\1#'
 }
 
+# deb_installer_output CMD...: run an installer (mmdebstrap, debootstrap) with its output (both
+# streams) on stderr, the log, less the user names and passwords of URLs in it (its hooks print
+# the mirror URL they fetch from). Exits with the installer's status.
+deb_installer_output() {
+  local -
+  set -o pipefail
+  "$@" </dev/null 2>&1 | sed -u -E 's#([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@[:space:]]*@#\1#g' >&2
+}
+
 # deb_scrub_node_settings ROOT: remove from an installed tree what belongs to the node that
 # installed it, not to the instance: the proxy (mmdebstrap's --aptopt file, any
 # Acquire::*::Proxy setting), the node's /etc/resolv.conf and /etc/hostname (mmdebstrap and
@@ -303,13 +312,13 @@ deb_build_tarball() {
       if [[ -n $PROXY ]]; then args+=(--aptopt="Acquire::http::Proxy \"$PROXY\""); fi
       if [[ -n ${KEYRING-} ]]; then args+=(--keyring="$KEYRING"); fi
       deb_mmdebstrap_speed args
-      if ! mmdebstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR" </dev/null >&2; then
+      if ! deb_installer_output mmdebstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR"; then
         [[ $DPKG_SYNC == eatmydata ]] || return 1
         # The hook fetches eatmydata from the mirror itself: without it, dpkg's own option.
         gos_log "warning: the build with eatmydata failed; building again with dpkg --force-unsafe-io (set DPKG_SYNC=unsafe to skip eatmydata)"
         args=("${args[@]/#--hook-dir=\/usr\/share\/mmdebstrap\/hooks\/eatmydata/--dpkgopt=force-unsafe-io}")
         rm -rf -- "$tmp/root"
-        mmdebstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR" </dev/null >&2 || return 1
+        deb_installer_output mmdebstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR" || return 1
       fi
       ;;
     debootstrap)
@@ -323,7 +332,7 @@ deb_build_tarball() {
       if [[ -n $list ]]; then args+=(--include="$list"); fi
       if [[ $INSTALL_VARIANT == minbase ]]; then args+=(--variant=minbase); fi
       if [[ -n ${KEYRING-} ]]; then args+=(--keyring="$KEYRING"); fi
-      debootstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR" </dev/null >&2 || return 1
+      deb_installer_output debootstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR" || return 1
       rm -f -- "$tmp/root"/var/cache/apt/archives/*.deb
       rm -rf -- "$tmp/root"/var/lib/apt/lists/*_Packages "$tmp/root/debootstrap"
       if [[ -f $tmp/root/lib/systemd/system/systemd-networkd.service ]]; then
