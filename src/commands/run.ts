@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { UsageError, UserError } from '../errors';
+import { SilentFailure, UsageError, UserError } from '../errors';
 import { GANETI_DEFAULTS } from '../ganeti/defaults';
 import {
   OS_API_V20,
@@ -111,7 +111,14 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   for (const p of plans) if (p.createBytes !== undefined) createSparse(ctx.log, p.shape.path, p.createBytes);
 
   ctx.log.info(`running ${script} of ${def.dir} for ${inst.name}; log: ${scriptLogFile(req)}`);
+  // Ctrl-C or SIGTERM stops the script (SIGTERM to its process group) and waits for it to
+  // release what it holds (its EXIT trap), instead of leaving it to finish alone.
+  req.signal = ctx.interrupt?.();
   const result = await runOsScript(req);
+  if (req.signal?.aborted) {
+    ctx.log.info(`interrupted: ${script} stopped (${result.signal ? `signal ${result.signal}` : `exit code ${result.exitCode}`}); its log: ${result.log}`);
+    throw new SilentFailure(130);
+  }
 
   const summary: Record<string, unknown> = { script, ok: result.ok, exitCode: result.exitCode, signal: result.signal, log: result.log };
   if (isIe) {

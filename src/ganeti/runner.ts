@@ -311,8 +311,10 @@ function runPlain(req: ScriptRequest, args: string[], env: EnvMap, logFile: stri
       reject(new UserError(`cannot run ${file}: ${err.message}`));
     });
     child.on('close', (code, sig) => {
-      done();
-      resolve({ code, signal: signalNumber(sig) });
+      void afterGroup(child, req.signal).then(() => {
+        done();
+        resolve({ code, signal: signalNumber(sig) });
+      });
     });
   });
 }
@@ -334,6 +336,30 @@ function abortHandler(child: ChildProcess, signal: AbortSignal | undefined): () 
   if (signal.aborted) onAbort();
   else signal.addEventListener('abort', onAbort, { once: true });
   return () => signal.removeEventListener('abort', onAbort);
+}
+
+/**
+ * Resolves once nothing of the child's process group is left, when the run was aborted (else at
+ * once): the shell Ganeti's command line starts may end before the script it runs has finished
+ * its cleanup trap, and a caller that reports "interrupted" must not leave it running. Polls
+ * every 100 ms, for at most `limitMs` (60 s).
+ */
+function afterGroup(child: ChildProcess, signal: AbortSignal | undefined, limitMs = 60_000): Promise<void> {
+  if (!signal?.aborted || !child.pid) return Promise.resolve();
+  const pgid = child.pid;
+  const until = Date.now() + limitMs;
+  return new Promise((resolve) => {
+    const check = () => {
+      try {
+        process.kill(-pgid, 0);
+      } catch {
+        return resolve();
+      }
+      if (Date.now() > until) return resolve();
+      setTimeout(check, 100);
+    };
+    check();
+  });
 }
 
 const shellQuote = (s: string) => (/^[-\w.:,+/@%=]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
@@ -435,7 +461,8 @@ function runImportExport(req: ScriptRequest, env: EnvMap, logFile: string, strea
       stop();
       reject(new UserError(`cannot run bash: ${err.message}`));
     });
-    child.on('close', (code, sig) => {
+    child.on('close', (code, sig) => void afterGroup(child, req.signal).then(() => closed(code, sig)));
+    const closed = (code: number | null, sig: NodeJS.Signals | null) => {
       stop();
       if (req.progress) {
         draw(true);
@@ -463,7 +490,7 @@ function runImportExport(req: ScriptRequest, env: EnvMap, logFile: string, strea
         announced: parsed && 'value' in parsed ? Number(parsed.value) : undefined,
         announcedRaw: announcedRaw || undefined,
       });
-    });
+    };
   });
 }
 

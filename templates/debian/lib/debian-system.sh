@@ -23,6 +23,7 @@ deb_settings() {
   INSTALLER=${INSTALLER:-auto}
   INSTALL_VARIANT=${INSTALL_VARIANT:-important}
   DPKG_SYNC=${DPKG_SYNC:-auto}
+  BUILD_TMPFS=${BUILD_TMPFS:-auto}
   BASE_PACKAGES=${BASE_PACKAGES-openssh-server systemd-resolved ca-certificates}
   PROXY=${PROXY:-}
   GENERATE_CACHE=${GENERATE_CACHE:-yes}
@@ -43,6 +44,8 @@ deb_settings() {
   fi
   [[ $DPKG_SYNC == eatmydata || $DPKG_SYNC == unsafe || $DPKG_SYNC == safe ]] ||
     gos_die "DPKG_SYNC must be auto, eatmydata, unsafe or safe, not '$DPKG_SYNC'"
+  [[ $BUILD_TMPFS == auto || $BUILD_TMPFS == no || $BUILD_TMPFS =~ ^[1-9][0-9]*$ ]] ||
+    gos_die "BUILD_TMPFS must be auto, no or a size in MiB, not '$BUILD_TMPFS'"
   if [[ -z $ARCH ]]; then
     ARCH=$(dpkg --print-architecture 2>/dev/null) || gos_die "ARCH is not set and dpkg cannot tell this node's architecture"
   fi
@@ -290,15 +293,57 @@ deb_mmdebstrap_speed() {
     --customize-hook='for d in "$1"/var/cache/apt/archives/*.deb; do [ -f "$d" ] || continue; [ -e "$DEB_PACKAGE_POOL/${d##*/}" ] || ln "$d" "$DEB_PACKAGE_POOL/" 2>/dev/null || cp "$d" "$DEB_PACKAGE_POOL/" || true; rm -f "$d"; done')
 }
 
-# deb_build_tarball OUT PACKAGES...: install the base system into a directory, take out what
-# belongs to this node (deb_scrub_node_settings) and the SSH host keys, and pack it as OUT.
-deb_build_tarball() {
-  local out=$1 tool list tmp
+# deb_build_area DIR: mount a tmpfs on DIR (created) for the base system to be built in, when
+# BUILD_TMPFS allows: auto when this node has at least 4 GiB of memory available (the tmpfs may
+# then grow to half of it; a base system takes 250-700 MiB, for about a minute), or a size in
+# MiB. dpkg writes tens of thousands of files: in memory a build takes about two thirds of the
+# time it takes on a disk's filesystem (bench/RESULTS.md), and the tree is packed into the cache
+# at the end anyway. Released at exit (a build never leaves a mount behind). Returns 1, with
+# nothing mounted, when no tmpfs is used (no, too little memory, or the mount was refused).
+deb_build_area() {
+  local dir=$1 mib avail_kib
+  case $BUILD_TMPFS in
+    no) return 1 ;;
+    auto)
+      avail_kib=$(sed -n 's/^MemAvailable: *\([0-9]*\) kB$/\1/p' /proc/meminfo 2>/dev/null)
+      if [[ -z $avail_kib ]] || ((avail_kib < 4 * 1024 * 1024)); then
+        gos_debug "building on disk: less than 4 GiB of memory available (BUILD_TMPFS=auto)"
+        return 1
+      fi
+      mib=$((avail_kib / 2048))
+      ;;
+    *) mib=$BUILD_TMPFS ;;
+  esac
+  mkdir -p -- "$dir" || return 1
+  if ! mount -t tmpfs -o "size=${mib}m,mode=0700" ganeti-os-build "$dir" 2>/dev/null; then
+    gos_log "warning: could not mount a tmpfs to build the base system in; building in ${TMPDIR:-/tmp}"
+    return 1
+  fi
+  gos_push_cleanup deb_release_build_area "$dir"
+  gos_log "building the base system in memory (a tmpfs of at most $mib MiB; BUILD_TMPFS)"
+}
+
+# deb_release_build_area DIR: unmount the tmpfs on DIR and whatever an interrupted installer
+# left mounted inside it (lazily when something still holds it).
+deb_release_build_area() {
+  mountpoint -q -- "$1" || return 0
+  umount --recursive -- "$1" 2>/dev/null || umount --recursive --lazy -- "$1"
+}
+
+# deb_build_area_full DIR: is the tmpfs on DIR (nearly) full, so that a build failed for room?
+deb_build_area_full() {
+  local used
+  used=$(df --output=pcent -- "$1" 2>/dev/null | sed -n '2s/[^0-9]//gp')
+  [[ -n $used ]] && ((used >= 90))
+}
+
+# deb_install_tree ROOT PACKAGES...: install the base system with PACKAGES into the directory
+# ROOT (which must not exist yet) with mmdebstrap, else debootstrap; one attempt.
+deb_install_tree() {
+  local root=$1 tool list
   shift
   tool=$(deb_installer)
   list=$(printf '%s\n' "$@" | paste -sd, -)
-  gos_log "installing $SUITE ($ARCH) from $(deb_public_url "$MIRROR") with $tool${list:+, with $list}"
-  gos_mktemp_dir tmp
   case $tool in
     mmdebstrap)
       # The hooks run in mmdebstrap's shell, with the chroot as $1. Not --quiet: its phase lines
@@ -312,14 +357,7 @@ deb_build_tarball() {
       if [[ -n $PROXY ]]; then args+=(--aptopt="Acquire::http::Proxy \"$PROXY\""); fi
       if [[ -n ${KEYRING-} ]]; then args+=(--keyring="$KEYRING"); fi
       deb_mmdebstrap_speed args
-      if ! deb_installer_output mmdebstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR"; then
-        [[ $DPKG_SYNC == eatmydata ]] || return 1
-        # The hook fetches eatmydata from the mirror itself: without it, dpkg's own option.
-        gos_log "warning: the build with eatmydata failed; building again with dpkg --force-unsafe-io (set DPKG_SYNC=unsafe to skip eatmydata)"
-        args=("${args[@]/#--hook-dir=\/usr\/share\/mmdebstrap\/hooks\/eatmydata/--dpkgopt=force-unsafe-io}")
-        rm -rf -- "$tmp/root"
-        deb_installer_output mmdebstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR" || return 1
-      fi
+      deb_installer_output mmdebstrap "${args[@]}" "$SUITE" "$root" "$MIRROR" || return 1
       ;;
     debootstrap)
       # systemd-resolved's maintainer scripts break debootstrap's second stage (it replaces
@@ -332,20 +370,49 @@ deb_build_tarball() {
       if [[ -n $list ]]; then args+=(--include="$list"); fi
       if [[ $INSTALL_VARIANT == minbase ]]; then args+=(--variant=minbase); fi
       if [[ -n ${KEYRING-} ]]; then args+=(--keyring="$KEYRING"); fi
-      deb_installer_output debootstrap "${args[@]}" "$SUITE" "$tmp/root" "$MIRROR" || return 1
-      rm -f -- "$tmp/root"/var/cache/apt/archives/*.deb
-      rm -rf -- "$tmp/root"/var/lib/apt/lists/*_Packages "$tmp/root/debootstrap"
-      if [[ -f $tmp/root/lib/systemd/system/systemd-networkd.service ]]; then
-        mkdir -p "$tmp/root/etc/systemd/system/multi-user.target.wants" "$tmp/root/etc/systemd/system/sockets.target.wants"
-        ln -sf /lib/systemd/system/systemd-networkd.service "$tmp/root/etc/systemd/system/multi-user.target.wants/"
-        ln -sf /lib/systemd/system/systemd-networkd.socket "$tmp/root/etc/systemd/system/sockets.target.wants/"
+      deb_installer_output debootstrap "${args[@]}" "$SUITE" "$root" "$MIRROR" || return 1
+      rm -f -- "$root"/var/cache/apt/archives/*.deb
+      rm -rf -- "$root"/var/lib/apt/lists/*_Packages "$root/debootstrap"
+      if [[ -f $root/lib/systemd/system/systemd-networkd.service ]]; then
+        mkdir -p "$root/etc/systemd/system/multi-user.target.wants" "$root/etc/systemd/system/sockets.target.wants"
+        ln -sf /lib/systemd/system/systemd-networkd.service "$root/etc/systemd/system/multi-user.target.wants/"
+        ln -sf /lib/systemd/system/systemd-networkd.socket "$root/etc/systemd/system/sockets.target.wants/"
       fi
       ;;
   esac
-  rm -f -- "$tmp/root"/etc/ssh/ssh_host_*
-  deb_scrub_node_settings "$tmp/root"
-  tar --numeric-owner --xattrs --xattrs-include='*' --acls -C "$tmp/root" -cf "$out" . || return 1
-  gos_pop_cleanup
+}
+
+# deb_build_tarball OUT PACKAGES...: install the base system into a directory (in memory when
+# deb_build_area allows it; again on disk when it did not fit there), take out what belongs to
+# this node (deb_scrub_node_settings) and the SSH host keys, and pack it as OUT. The tree stays
+# until the script exits, its path in DEB_BUILT_TREE, so that deb_base_image need not unpack OUT.
+deb_build_tarball() {
+  local out=$1 list tmp root
+  shift
+  list=$(printf '%s\n' "$@" | paste -sd, -)
+  gos_log "installing $SUITE ($ARCH) from $(deb_public_url "$MIRROR") with $(deb_installer)${list:+, with $list}"
+  gos_mktemp_dir tmp
+  root=$tmp/root
+  if deb_build_area "$tmp/ram"; then root=$tmp/ram/root; fi
+  # Each retry changes one thing for good, so there are at most three attempts.
+  until deb_install_tree "$root" "$@"; do
+    if [[ $root == "$tmp/ram/root" ]] && deb_build_area_full "$tmp/ram"; then
+      gos_log "warning: the base system did not fit in the tmpfs; building it again on disk in ${TMPDIR:-/tmp} (BUILD_TMPFS: a larger size in MiB, or no)"
+      deb_release_build_area "$tmp/ram"
+      root=$tmp/root
+    elif [[ $(deb_installer) == mmdebstrap && $DPKG_SYNC == eatmydata ]]; then
+      # The hook fetches eatmydata from the mirror itself: without it, dpkg's own option.
+      gos_log "warning: the build with eatmydata failed; building again with dpkg --force-unsafe-io (set DPKG_SYNC=unsafe to skip eatmydata)"
+      DPKG_SYNC=unsafe
+      rm -rf --one-file-system -- "$root"
+    else
+      return 1
+    fi
+  done
+  rm -f -- "$root"/etc/ssh/ssh_host_*
+  deb_scrub_node_settings "$root"
+  tar --numeric-owner --xattrs --xattrs-include='*' --acls -C "$root" -cf "$out" . || return 1
+  DEB_BUILT_TREE=$root
 }
 
 # deb_base_tarball VAR PACKAGES...: a tarball of the base system with PACKAGES, from the cache
@@ -385,6 +452,7 @@ deb_base_tarball() {
     deb_build_tarball "$tmp" "${pkgs[@]}" || gos_die "the installation of the base system failed (see the messages above)"
     chmod 0644 -- "$tmp"
     mv -f -- "$tmp" "$file" || gos_die "cannot move the new base system into the cache ($file)"
+    DEB_BUILT_TAR=$file
     gos_log "cached the base system as $file"
   fi
   exec {lockfd}>&-
@@ -414,12 +482,17 @@ deb_base_image() {
   if [[ -f $file && $file -nt $tar ]]; then
     gos_log "using the cached $fstype image $file"
   else
-    tree=$(mktemp -d "$CACHE_DIR/.$name.XXXXXX") || gos_die "cannot create a directory in $CACHE_DIR"
-    gos_push_cleanup rm -rf --one-file-system -- "$tree"
-    tmp=$tree.img
+    tmp=$(mktemp "$CACHE_DIR/.$name.XXXXXX") || gos_die "cannot create a file in $CACHE_DIR"
     gos_push_cleanup rm -f -- "$tmp"
-    tar --numeric-owner --xattrs --xattrs-include='*' --acls -xpf "$tar" -C "$tree" ||
-      gos_die "could not unpack the base system to make its $fstype image"
+    if [[ -n ${DEB_BUILT_TREE-} && ${DEB_BUILT_TAR-} == "$tar" && -d $DEB_BUILT_TREE ]]; then
+      # This create has just built TAR: its tree is still there (in memory, usually).
+      tree=$DEB_BUILT_TREE
+    else
+      tree=$(mktemp -d "$CACHE_DIR/.$name.XXXXXX") || gos_die "cannot create a directory in $CACHE_DIR"
+      gos_push_cleanup rm -rf --one-file-system -- "$tree"
+      tar --numeric-owner --xattrs --xattrs-include='*' --acls -xpf "$tar" -C "$tree" ||
+        gos_die "could not unpack the base system to make its $fstype image"
+    fi
     # Room for the files, their inodes (one per 16 KiB, as mke2fs gives a disk) and the journal.
     kib=$(du -skx -- "$tree" | cut -f1)
     files=$(find "$tree" -xdev | wc -l)
@@ -437,7 +510,7 @@ deb_base_image() {
       gos_log "warning: could not make a $fstype image of the base system (mke2fs -d); unpacking the tarball instead"
       file=''
     fi
-    gos_pop_cleanup
+    if [[ $tree != "${DEB_BUILT_TREE-}" ]]; then gos_pop_cleanup; fi
     gos_pop_cleanup
   fi
   exec {lockfd}>&-
