@@ -278,11 +278,14 @@ async function runCreate(ctx) {
   if (o.cold) {
     // The old design's cold create too: the base-system build (mmdebstrap options) changed.
     const coldKinds = [...kinds.filter((k) => k === 'ref'), ...(st.old && !st.errors.old ? ['old'] : []), ...kinds.filter((k) => k === 'ours')];
-    for (const k of coldKinds) {
-      ctx.log(`create: ${LABEL[k]}, cold cache`);
-      const r = await create(st, k, 2, { cold: true });
-      cold[k].push(r.seconds);
-      fs.rmSync(r.disk, { force: true });
+    const rounds = o.coldRuns || 1;
+    for (let i = 0; i < rounds; i++) {
+      for (const k of coldKinds) {
+        ctx.log(`create: ${LABEL[k]}, cold cache, run ${i + 1}/${rounds}`);
+        const r = await create(st, k, 2, { cold: true });
+        cold[k].push(r.seconds);
+        fs.rmSync(r.disk, { force: true });
+      }
     }
   }
   for (const k of kinds) await ensureWarm(ctx, st, k);

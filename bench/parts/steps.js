@@ -13,32 +13,43 @@ const inst = require('./instances');
 
 const TOP = 6;
 
-/** Run `script` of the definition with Ganeti's environment plus `extra`, traced. */
+/**
+ * Run `script` of the definition with Ganeti's environment plus `extra`, traced: every line of
+ * its standard error (xtrace lines and the installers' own output) stamped by perl on arrival.
+ */
 async function traced(st, def, script, instance, extra, io) {
   const envAnswer = await lib.ganeti({ action: 'env', instance });
   if (!envAnswer.answer.ok) throw new Error(`OSEnvironment failed: ${envAnswer.answer.error}`);
   const ps4 = path.join(st.work, 'ps4.sh');
-  fs.writeFileSync(ps4, 'PS4=\'+ $EPOCHREALTIME \'\n');
+  fs.writeFileSync(ps4, 'PS4=\'+ \'\n');
   const env = { ...envAnswer.answer.env, ...extra, BASH_ENV: ps4 };
   delete env.PS4;
   const trace = path.join(st.work, `trace-${script}.txt`);
-  const shell = `exec bash -x ./${script} ${io} 2>${JSON.stringify(trace)}`;
+  const stamp = `perl -MTime::HiRes=time -pe '$_ = sprintf("@%.6f ", time) . $_' >${JSON.stringify(trace)}`;
+  const shell = `set -o pipefail; bash -x ./${script} <${JSON.stringify(io.stdin)} 2>&1 >${JSON.stringify(io.stdout)} | ${stamp}`;
   const r = await lib.runSampled('bash', ['-c', shell], { env, cwd: def.dir });
   if (r.status !== 0) throw new Error(`${script} failed (${r.status}): ${fs.readFileSync(trace, 'utf8').slice(-1500)}`);
   return { seconds: r.seconds, steps: summarise(fs.readFileSync(trace, 'utf8')) };
 }
 
+/**
+ * Where the time went: the gap after each line is charged to the command running then (the
+ * latest xtrace line) or, while an installer runs, to its latest phase line ("I: ...").
+ */
 function summarise(text) {
   const stamped = [];
   for (const line of text.split('\n')) {
-    const m = /^(\++) (\d+\.\d+) (.*)$/.exec(line);
-    if (m) stamped.push({ t: Number(m[2]), cmd: m[3] });
+    const m = /^@(\d+\.\d+) (.*)$/.exec(line);
+    if (m) stamped.push({ t: Number(m[1]), text: m[2] });
   }
   const costs = new Map();
+  let current = '(start)';
   for (let i = 0; i + 1 < stamped.length; i++) {
+    const x = /^\++ (.*)$/.exec(stamped[i].text);
+    if (x) current = x[1].replace(/\/tmp\/[^ ]*/g, '<tmp>').slice(0, 110);
+    else if (/^I: /.test(stamped[i].text)) current = `installer: ${phaseOf(stamped[i].text.slice(3))}`;
     const dt = stamped[i + 1].t - stamped[i].t;
-    const key = stamped[i].cmd.replace(/\/tmp\/[^ ]*/g, '<tmp>').slice(0, 110);
-    costs.set(key, (costs.get(key) || 0) + dt);
+    costs.set(current, (costs.get(current) || 0) + dt);
   }
   const total = stamped.length > 1 ? stamped[stamped.length - 1].t - stamped[0].t : 0;
   return {
@@ -50,6 +61,16 @@ function summarise(text) {
   };
 }
 
+/** An installer's phase from its line: "installing essential", "Unpacking" (names and versions dropped). */
+const phaseOf = (line) =>
+  line
+    .split(/\s+/)
+    .filter((w) => w && !/[\d.:/]/.test(w))
+    .slice(0, 2)
+    .join(' ');
+
+const shortCmd = (cmd) => (cmd.startsWith('installer: ') ? cmd : cmd.replace(/ --?[a-z][a-z-]*(=\S+)?/g, '').split(' ').slice(0, 3).join(' '));
+
 async function runSteps(ctx) {
   const st = inst.setup(ctx);
   const rows = [];
@@ -59,21 +80,35 @@ async function runSteps(ctx) {
       rows.push({ part: 'steps', item: `${k}: where create/export/import time goes`, unavailable: `${inst.LABEL[k]}: ${st.errors[k]}` });
       continue;
     }
-    await inst.ensureWarm(ctx, st, k);
     const def = st[k];
+    if (ctx.opts.cold) {
+      // A cold create (the tool's cache emptied, as the create part does), traced: the split
+      // between the installer's phases, packing the cache, and the instance itself.
+      ctx.log(`steps: ${inst.LABEL[k]} create, cold cache (traced)`);
+      fs.rmSync(def.cache, { recursive: true, force: true });
+      const cold = lib.sparseDisk(path.join(st.work, `disk-steps-${k}-cold.img`), 2048);
+      try {
+        details[k] = { createCold: await traced(st, def, 'create', inst.instanceSpec(def, cold, 2048), {}, { stdin: '/dev/null', stdout: '/dev/null' }) };
+      } finally {
+        const leaked = lib.releaseDisk(cold);
+        if (leaked.length) (st.leaks = st.leaks || []).push({ kind: k, step: 'steps', leaked });
+        fs.rmSync(cold, { force: true });
+      }
+    }
+    await inst.ensureWarm(ctx, st, k);
     const disk = lib.sparseDisk(path.join(st.work, `disk-steps-${k}.img`), 2048);
     const target = lib.sparseDisk(path.join(st.work, `disk-steps-${k}-import.img`), 2048);
     const stream = path.join(st.work, `stream-steps-${k}`);
     const spec = inst.instanceSpec(def, disk, 2048);
     const spec2 = inst.instanceSpec(def, target, 2048);
-    details[k] = {};
+    details[k] = details[k] || {};
     try {
       ctx.log(`steps: ${inst.LABEL[k]} create, export, import (traced)`);
-      details[k].create = await traced(st, def, 'create', spec, {}, '</dev/null >/dev/null');
+      details[k].create = await traced(st, def, 'create', spec, {}, { stdin: '/dev/null', stdout: '/dev/null' });
       lib.releaseDisk(disk);
-      details[k].export = await traced(st, def, 'export', spec, { EXPORT_DEVICE: disk, EXPORT_DISK_PATH: disk, EXPORT_INDEX: '0' }, `</dev/null >${JSON.stringify(stream)}`);
+      details[k].export = await traced(st, def, 'export', spec, { EXPORT_DEVICE: disk, EXPORT_DISK_PATH: disk, EXPORT_INDEX: '0' }, { stdin: '/dev/null', stdout: stream });
       lib.releaseDisk(disk);
-      details[k].import = await traced(st, def, 'import', spec2, { IMPORT_DEVICE: target, IMPORT_DISK_PATH: target, IMPORT_INDEX: '0' }, `<${JSON.stringify(stream)} >/dev/null`);
+      details[k].import = await traced(st, def, 'import', spec2, { IMPORT_DEVICE: target, IMPORT_DISK_PATH: target, IMPORT_INDEX: '0' }, { stdin: stream, stdout: '/dev/null' });
     } finally {
       for (const f of [disk, target]) {
         const leaked = lib.releaseDisk(f);
@@ -82,16 +117,22 @@ async function runSteps(ctx) {
       }
       fs.rmSync(stream, { force: true });
     }
-    for (const script of ['create', 'export', 'import']) {
-      const d = details[k][script];
+    for (const [key, script, what] of [
+      ['createCold', 'create', 'create, cold cache'],
+      ['create', 'create', 'create'],
+      ['export', 'export', 'export'],
+      ['import', 'import', 'import'],
+    ]) {
+      const d = details[k][key];
+      if (!d) continue;
       rows.push({
         part: 'steps',
-        item: `${k} ${script} (traced, by hand with Ganeti's environment)`,
+        item: `${k} ${what} (traced, by hand with Ganeti's environment)`,
         value: d.steps.total,
         unit: 's',
         note: d.steps.top
-          .slice(0, 4)
-          .map((s) => `${s.seconds.toFixed(2)} s ${s.cmd.replace(/ --?[a-z][a-z-]*(=\S+)?/g, '').split(' ').slice(0, 3).join(' ')}`)
+          .slice(0, key === 'createCold' ? 6 : 4)
+          .map((s) => `${s.seconds.toFixed(2)} s ${shortCmd(s.cmd)}`)
           .join(' | '),
       });
     }
