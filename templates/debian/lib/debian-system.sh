@@ -272,8 +272,9 @@ deb_installer() {
 #   crashed build is thrown away, so the syncs protect nothing;
 # - one package download cache for every base system of this architecture (all suites, all
 #   package sets), $CACHE_DIR/packages/$ARCH: packages already there are hard-linked into the
-#   build (apt does not fetch them again), new downloads are linked back before mmdebstrap's
-#   cleanup, and nothing of it goes into the tarball. Entries age out with the cache.
+#   build (copied when it is in a tmpfs; apt does not fetch them again), new downloads are linked
+#   or copied back before mmdebstrap's cleanup, and nothing of it goes into the tarball. Entries
+#   age out with the cache.
 deb_mmdebstrap_speed() {
   local -n _args=$1
   local pool
