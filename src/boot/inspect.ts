@@ -164,7 +164,7 @@ export function describeInstalled(inst: InstanceShape): Installed {
   }
   const k = kernels.length ? `kernel ${kernels[kernels.length - 1].replace(/^vmlinuz-/, '')}` : 'no kernel';
   const b = bootLoader === 'GRUB' ? 'GRUB in the MBR' : bootLoader ? 'boot code in the MBR' : 'no boot loader';
-  const summary = `${reader ? `${reader.fsType} root${layout.style === 'none' ? ' on the whole disk' : ` (${layout.style})`}` : 'no root filesystem'}, ${k}, ${b}${bootsByItself ? ': boots by itself' : `: does not boot by itself, because ${reason}`}`;
+  const summary = `${reader ? `${reader.fsType} root${layout.style === 'none' ? ' on the whole disk' : ` (${layout.style})`}` : 'no root filesystem'}, ${k}, ${b}${bootsByItself ? ': boots by itself' : reader && host ? `: does not boot by itself, nor does it need to: ${reason}` : `: does not boot by itself, because ${reason}`}`;
   return { partitionStyle: layout.style, filesystem: reader?.fsType ?? null, kernels, initrds, bootLoader, bootsByItself, ...(reason ? { reason } : {}), summary };
 }
 

@@ -20,7 +20,7 @@ import {
 } from '../ganeti/rules';
 import { InstanceOptions, buildInstance, createSparse, parseDisk } from '../ganeti/instance';
 import { ScriptRequest, StreamEnd, bytesToMebibyte, defaultLogDir, runOsScript, scriptEnvironment, scriptFailure, scriptLogFile } from '../ganeti/runner';
-import { refuseDisksInUse } from '../disk/in-use';
+import { leftOn, loopDevicesOn, refuseDisksInUse } from '../disk/in-use';
 import { OsDefinition } from '../definition/model';
 import { loadValidDefinition, osForInstance, osInfo } from '../definition/for-ganeti';
 import { describeInstalled } from '../boot/inspect';
@@ -114,13 +114,17 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   // Ctrl-C or SIGTERM stops the script (SIGTERM to its process group) and waits for it to
   // release what it holds (its EXIT trap), instead of leaving it to finish alone.
   req.signal = ctx.interrupt?.();
+  const attached = inst.disks.map((d) => loopDevicesOn(d.path));
   const result = await runOsScript(req);
+  // A script must release every loop device and mount it made, on every path: say so when not.
+  const left = inst.disks.flatMap((d, i) => leftOn(d.path, attached[i]).map((why) => `disk ${i} (${d.path}): ${why}`));
+  for (const l of left) ctx.log.warn(`${script} left ${l}: release it (umount, losetup --detach) before the disk is used again`);
   if (req.signal?.aborted) {
-    ctx.log.info(`interrupted: ${script} stopped (${result.signal ? `signal ${result.signal}` : `exit code ${result.exitCode}`}); its log: ${result.log}`);
+    ctx.log.info(`interrupted: sent SIGTERM to ${script}, which ended with ${result.signal ? `signal ${result.signal}` : `exit code ${result.exitCode}`}${left.length ? '' : ', its disks released'}; its log: ${result.log}`);
     throw new SilentFailure(130);
   }
 
-  const summary: Record<string, unknown> = { script, ok: result.ok, exitCode: result.exitCode, signal: result.signal, log: result.log };
+  const summary: Record<string, unknown> = { script, ok: result.ok, exitCode: result.exitCode, signal: result.signal, log: result.log, left };
   if (isIe) {
     summary.bytes = result.bytes;
     summary.announcedBytes = result.announced ?? null;

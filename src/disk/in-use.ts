@@ -73,6 +73,22 @@ function loopsOn(id: DiskId): string[] {
   return out;
 }
 
+/** Loop devices (/dev paths) attached to the file or block device `p` (any offset); empty when `p` does not exist. */
+export function loopDevicesOn(p: string): string[] {
+  const id = diskId(p);
+  return id ? loopsOn(id).map((n) => `/dev/${n}`) : [];
+}
+
+/**
+ * What a script left holding disk `p` that was not there before it ran (`before`: loopDevicesOn(p)
+ * then): loop devices still attached to it, and every finding of diskInUse (mounted, swap, held).
+ * One sentence per finding; empty when the disk was released.
+ */
+export function leftOn(p: string, before: string[]): string[] {
+  const loops = loopDevicesOn(p).filter((l) => !before.includes(l));
+  return [...diskInUse(p), ...(loops.length ? [`${loops.join(', ')} still attached to it`] : [])];
+}
+
 /** The partitions (sysfs names) of a block device. */
 function partitionsOf(name: string): string[] {
   return list(path.join(SYS_BLOCK, name)).filter((e) => fs.existsSync(path.join(SYS_BLOCK, name, e, 'partition')));

@@ -51,12 +51,44 @@ gos_pop_cleanup() {
 gos_run_cleanup() {
   local rc=$? i step
   set +e
+  # Nothing cuts the releases short: a second Ctrl-C or SIGTERM waits for them. Background jobs
+  # (key generation) end first, so that nothing of ours still holds a mount.
+  trap '' INT TERM HUP
+  local -a jobs_left=()
+  mapfile -t jobs_left < <(jobs -p)
+  if ((${#jobs_left[@]})); then
+    kill "${jobs_left[@]}" 2>/dev/null
+    wait 2>/dev/null
+  fi
   for ((i = ${#GOS_CLEANUP[@]} - 1; i >= 0; i--)); do
     step=${GOS_CLEANUP[i]}
     eval "$step" || gos_log "warning: cleanup step failed: $step"
   done
   GOS_CLEANUP=()
   return "$rc"
+}
+
+# gos_umount DIR: unmount DIR; when it is busy (a process of an interrupted script still ending),
+# try again for about two seconds, then detach it lazily (the kernel frees it with its last user).
+gos_umount() {
+  local tries=0
+  while ((tries++ < 10)); do
+    umount -- "$1" 2>/dev/null && return 0
+    mountpoint -q -- "$1" || return 0
+    sleep 0.2
+  done
+  gos_log "warning: $1 is still busy; unmounting it lazily"
+  umount --lazy -- "$1"
+}
+
+# gos_umount_under DIR: unmount DIR and every mount below it, deepest first (what an interrupted
+# installer such as mmdebstrap leaves in its chroot: proc, sys, dev/pts). Paths with blanks are
+# not matched (temporary directories have none).
+gos_umount_under() {
+  local dir=${1%/} m
+  local -a below=()
+  mapfile -t below < <(awk -v d="$dir" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts | sort -r -u)
+  for m in "${below[@]}"; do gos_umount "$m"; done
 }
 
 trap gos_run_cleanup EXIT

@@ -83,7 +83,7 @@ deb_mount() {
   local dev=$1 dir=$2 mopts=${3-}
   mkdir -p -- "$dir"
   mount ${mopts:+-o "$mopts"} -- "$dev" "$dir" || gos_die "could not mount $dev on $dir"
-  gos_push_cleanup umount -- "$dir"
+  gos_push_cleanup gos_umount "$dir"
 }
 
 # deb_mount_ro DEV DIR: mount a filesystem read-only without writing to it (a snapshot of a
@@ -92,11 +92,11 @@ deb_mount_ro() {
   local dev=$1 dir=$2
   mkdir -p -- "$dir"
   if mount -o ro -- "$dev" "$dir" 2>/dev/null; then
-    gos_push_cleanup umount -- "$dir"
+    gos_push_cleanup gos_umount "$dir"
     return 0
   fi
   mount -o ro,noload -- "$dev" "$dir" || gos_die "could not mount $dev read-only"
-  gos_push_cleanup umount -- "$dir"
+  gos_push_cleanup gos_umount "$dir"
 }
 
 # deb_fs_type DEV: the filesystem type on DEV (empty when none is recognised).

@@ -190,11 +190,13 @@ deb_public_url() {
 
 # deb_installer_output CMD...: run an installer (mmdebstrap, debootstrap) with its output (both
 # streams) on stderr, the log, less the user names and passwords of URLs in it (its hooks print
-# the mirror URL they fetch from). Exits with the installer's status.
+# the mirror URL they fetch from); also into the file DEB_INSTALLER_LOG when it is set. Exits
+# with the installer's status.
 deb_installer_output() {
   local -
   set -o pipefail
-  "$@" </dev/null 2>&1 | sed -u -E 's#([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@[:space:]]*@#\1#g' >&2
+  "$@" </dev/null 2>&1 | sed -u -E 's#([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@[:space:]]*@#\1#g' |
+    tee -a -- "${DEB_INSTALLER_LOG:-/dev/null}" >&2
 }
 
 # deb_scrub_node_settings ROOT: remove from an installed tree what belongs to the node that
@@ -320,22 +322,16 @@ deb_build_area() {
     gos_log "warning: could not mount a tmpfs to build the base system in; building in ${TMPDIR:-/tmp}"
     return 1
   fi
-  gos_push_cleanup deb_release_build_area "$dir"
   gos_log "building the base system in memory (a tmpfs of at most $mib MiB; BUILD_TMPFS)"
 }
 
-# deb_release_build_area DIR: unmount the tmpfs on DIR and whatever an interrupted installer
-# left mounted inside it (lazily when something still holds it).
-deb_release_build_area() {
-  mountpoint -q -- "$1" || return 0
-  umount --recursive -- "$1" 2>/dev/null || umount --recursive --lazy -- "$1"
-}
-
-# deb_build_area_full DIR: is the tmpfs on DIR (nearly) full, so that a build failed for room?
+# deb_build_area_full DIR LOG: did a build in the tmpfs on DIR fail for room? It is (nearly) full,
+# or the installer's output LOG says so (apt deletes a download that did not fit).
 deb_build_area_full() {
   local used
   used=$(df --output=pcent -- "$1" 2>/dev/null | sed -n '2s/[^0-9]//gp')
-  [[ -n $used ]] && ((used >= 90))
+  [[ -n $used ]] && ((used >= 90)) && return 0
+  grep -q 'No space left on device' -- "$2" 2>/dev/null
 }
 
 # deb_install_tree ROOT PACKAGES...: install the base system with PACKAGES into the directory
@@ -393,13 +389,16 @@ deb_build_tarball() {
   list=$(printf '%s\n' "$@" | paste -sd, -)
   gos_log "installing $SUITE ($ARCH) from $(deb_public_url "$MIRROR") with $(deb_installer)${list:+, with $list}"
   gos_mktemp_dir tmp
+  # Whatever an interrupted installer leaves mounted in its chroot, and the tmpfs, go first.
+  gos_push_cleanup gos_umount_under "$tmp"
   root=$tmp/root
   if deb_build_area "$tmp/ram"; then root=$tmp/ram/root; fi
+  DEB_INSTALLER_LOG=$tmp/installer.log
   # Each retry changes one thing for good, so there are at most three attempts.
-  until deb_install_tree "$root" "$@"; do
-    if [[ $root == "$tmp/ram/root" ]] && deb_build_area_full "$tmp/ram"; then
+  until : >"$DEB_INSTALLER_LOG" && deb_install_tree "$root" "$@"; do
+    if [[ $root == "$tmp/ram/root" ]] && deb_build_area_full "$tmp/ram" "$DEB_INSTALLER_LOG"; then
       gos_log "warning: the base system did not fit in the tmpfs; building it again on disk in ${TMPDIR:-/tmp} (BUILD_TMPFS: a larger size in MiB, or no)"
-      deb_release_build_area "$tmp/ram"
+      gos_umount_under "$tmp/ram"
       root=$tmp/root
     elif [[ $(deb_installer) == mmdebstrap && $DPKG_SYNC == eatmydata ]]; then
       # The hook fetches eatmydata from the mirror itself: without it, dpkg's own option.
@@ -412,6 +411,7 @@ deb_build_tarball() {
   done
   rm -f -- "$root"/etc/ssh/ssh_host_*
   deb_scrub_node_settings "$root"
+  DEB_INSTALLER_LOG=''
   tar --numeric-owner --xattrs --xattrs-include='*' --acls -C "$root" -cf "$out" . || return 1
   DEB_BUILT_TREE=$root
 }

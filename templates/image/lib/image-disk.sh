@@ -119,7 +119,7 @@ img_mount() {
   if [[ $fstype == xfs ]]; then opts+=,nouuid; fi
   mkdir -p -- "$dir"
   mount -t "$fstype" -o "$opts" -- "$dev" "$dir" || gos_die "could not mount the instance's $fstype root filesystem ($dev)"
-  gos_push_cleanup umount -- "$dir"
+  gos_push_cleanup gos_umount "$dir"
 }
 
 # img_check_ext DEV: e2fsck an ext2/3/4 filesystem (fixes what it can; fails on what it cannot).
