@@ -3,6 +3,7 @@
  * closed stdin and log, compared with Ganeti's own InstanceOsAdd / RunRenameInstance output;
  * export/import through bash with EXP_SIZE_FD; failures show the log's last 20 lines.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -196,5 +197,39 @@ describeSystem('run executes scripts as Ganeti does', { ganeti: true }, () => {
     const r = await cli(root, a);
     expect(r.code).toBe(code);
     expect(r.stderr).toMatch(re as RegExp);
+  });
+});
+
+describeSystem('run reports what a script warned about and what it left on a disk', { root: true, ganeti: true, commands: ['losetup'] }, () => {
+  let root: string;
+  afterAll(() => {
+    if (root) fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it("shows the script's warnings once each, and a loop device it left attached to disk 0", async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-run-left-'));
+    // A careless create: warns (one warning twice) and leaves its loop device attached.
+    const LEAKY = `#!/bin/bash
+echo "create: warning: the mirror is slow" >&2
+echo "create: warning: the mirror is slow" >&2
+echo "create: warning: building on disk" >&2
+echo "create: not a warning" >&2
+losetup --find --show -- "$DISK_0_PATH"
+`;
+    const dir = writeCase(path.join(root, 'os'), { name: 'leaky', files: def({ create: { mode: 0o755, content: LEAKY } }) });
+    const disk = path.join(root, 'disk.img');
+    fs.writeFileSync(disk, Buffer.alloc(4 * 1024 * 1024));
+    try {
+      const r = await cli(root, ['run', 'create', '--os-dir', dir, '--disk', disk, '--log-dir', path.join(root, 'log')]);
+      expect(r.code).toBe(0);
+      expect(r.stderr.match(/create said: the mirror is slow/g)).toHaveLength(1);
+      expect(r.stderr).toMatch(/create said: building on disk/);
+      expect(r.stderr).not.toMatch(/not a warning/);
+      expect(r.stderr).toMatch(new RegExp(`create left disk 0 \\(${disk.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\): /dev/loop\\d+ still attached to it`));
+    } finally {
+      for (const l of execFileSync('losetup', ['--associated', disk, '--output', 'NAME', '--noheadings'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+        execFileSync('losetup', ['--detach', l.trim()]);
+      }
+    }
   });
 });

@@ -19,7 +19,7 @@ import {
   OS_SCRIPT_VERIFY,
 } from '../ganeti/rules';
 import { InstanceOptions, buildInstance, createSparse, parseDisk } from '../ganeti/instance';
-import { ScriptRequest, StreamEnd, bytesToMebibyte, defaultLogDir, runOsScript, scriptEnvironment, scriptFailure, scriptLogFile } from '../ganeti/runner';
+import { ScriptRequest, StreamEnd, bytesToMebibyte, defaultLogDir, readFrom, runOsScript, scriptEnvironment, scriptFailure, scriptLogFile } from '../ganeti/runner';
 import { leftOn, loopDevicesOn, refuseDisksInUse } from '../disk/in-use';
 import { OsDefinition } from '../definition/model';
 import { loadValidDefinition, osForInstance, osInfo } from '../definition/for-ganeti';
@@ -116,6 +116,10 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   req.signal = ctx.interrupt?.();
   const attached = inst.disks.map((d) => loopDevicesOn(d.path));
   const result = await runOsScript(req);
+  // The script's own warnings (a fallback taken, a setting ignored) would otherwise stay in its log.
+  const said = scriptWarnings(readFrom(result.log, result.logOffset), script);
+  for (const w of said.shown) ctx.log.warn(`${script} said: ${w}`);
+  if (said.more) ctx.log.warn(`${script} gave ${said.more} more warning(s): see its log`);
   // A script must release every loop device and mount it made, on every path: say so when not.
   const left = inst.disks.flatMap((d, i) => leftOn(d.path, attached[i]).map((why) => `disk ${i} (${d.path}): ${why}`));
   for (const l of left) ctx.log.warn(`${script} left ${l}: release it (umount, losetup --detach) before the disk is used again`);
@@ -144,6 +148,16 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   if (opts.json) ctx.out.write(JSON.stringify(summary, null, 2) + '\n');
   if (!result.ok) throw scriptFailure(result);
   if (!opts.json) ctx.log.info(`${script} succeeded`);
+}
+
+/**
+ * The warnings a script wrote to its log ("SCRIPT: warning: TEXT" lines, as the templates'
+ * gos_log words them), each once: at most `max` (5) of them, and how many more there were.
+ */
+export function scriptWarnings(log: string, script: string, max = 5): { shown: string[]; more: number } {
+  const prefix = `${script}: warning: `;
+  const all = [...new Set(log.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length).trim()))];
+  return { shown: all.slice(0, max), more: Math.max(0, all.length - max) };
 }
 
 /** `-` is standard input/output; a path is resolved from the working directory. */

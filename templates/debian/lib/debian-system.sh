@@ -306,11 +306,14 @@ deb_mmdebstrap_speed() {
 deb_build_area() {
   local dir=$1 mib avail_kib
   case $BUILD_TMPFS in
-    no) return 1 ;;
+    no)
+      gos_log "building the base system on disk in ${TMPDIR:-/tmp} (BUILD_TMPFS=no)"
+      return 1
+      ;;
     auto)
       avail_kib=$(sed -n 's/^MemAvailable: *\([0-9]*\) kB$/\1/p' /proc/meminfo 2>/dev/null)
       if [[ -z $avail_kib ]] || ((avail_kib < 4 * 1024 * 1024)); then
-        gos_debug "building on disk: less than 4 GiB of memory available (BUILD_TMPFS=auto)"
+        gos_log "building the base system on disk in ${TMPDIR:-/tmp}: less than 4 GiB of memory available (BUILD_TMPFS=auto)"
         return 1
       fi
       mib=$((avail_kib / 2048))
