@@ -40,6 +40,6 @@ export interface Context {
   stdio?: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream };
   /** The effective user id (scripts run as root on a Ganeti node); absent when unknown. */
   uid?: number;
-  /** An abort signal that fires on Ctrl-C (SIGINT) or SIGTERM; installs the handlers on first use. */
+  /** An abort signal that fires on Ctrl-C (SIGINT), SIGTERM or SIGHUP; installs the handlers on first use. */
   interrupt?: () => AbortSignal;
 }

@@ -64,17 +64,28 @@ export function processContext(): Context {
 
 let interruptController: AbortController | undefined;
 
-/** Ctrl-C or SIGTERM abort the signal (once); a second Ctrl-C exits at once. */
+/**
+ * Ctrl-C, SIGTERM or SIGHUP (the terminal or ssh session closed) abort the signal (once): what
+ * runs is stopped and released. A second one exits at once, saying that the release may still
+ * be going on.
+ */
 function interruptSignal(): AbortSignal {
   if (!interruptController) {
     const c = new AbortController();
     interruptController = c;
     const on = (sig: NodeJS.Signals) => {
-      if (c.signal.aborted) process.exit(130);
+      if (c.signal.aborted) {
+        try {
+          process.stderr.write(`ganeti-os: ${sig} again: exiting without waiting; what was stopped may still be releasing its disks (see its log)\n`);
+        } finally {
+          process.exit(130);
+        }
+      }
       c.abort(new Error(`interrupted (${sig})`));
     };
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
+    process.on('SIGHUP', on);
   }
   return interruptController.signal;
 }

@@ -151,9 +151,10 @@ describeSystem('debian template: building the base system in memory', { root: tr
 
   /**
    * `ganeti-os run create` on a new 1 GiB disk `d` in its own process group, Ctrl-C'd (SIGINT to
-   * the group) once `ready()` says so (polled every 100 ms); its exit code and standard error.
+   * the group) once `ready()` says so (polled every 100 ms), or sent `signal` alone; its exit code
+   * and standard error.
    */
-  const interruptCreate = async (d: string, style: string, ready: () => boolean) => {
+  const interruptCreate = async (d: string, style: string, ready: () => boolean, signal: NodeJS.Signals = 'SIGINT') => {
     const child = spawn(process.execPath, [CLI, 'run', 'create', '--os-dir', ws.osDir, '--disk', `${d}:1G`, '--osparam', 'install-kernel=no', '--osparam', `partition-style=${style}`], {
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -162,7 +163,8 @@ describeSystem('debian template: building the base system in memory', { root: tr
     const poll = setInterval(() => {
       if (interrupted || !ready()) return;
       interrupted = true;
-      process.kill(-child.pid!, 'SIGINT');
+      if (signal === 'SIGINT') process.kill(-child.pid!, 'SIGINT');
+      else child.kill(signal);
     }, 100);
     let err = '';
     child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
@@ -197,15 +199,15 @@ describeSystem('debian template: building the base system in memory', { root: tr
     expect(fs.existsSync(cache) ? fs.readdirSync(cache).filter((f) => f.endsWith('.tar')) : []).toEqual([]);
   }, 600_000);
 
-  it('Ctrl-C while the new system is mounted (a site hook running) exits 130 with the disk released', async () => {
+  it.each([['Ctrl-C', 'SIGINT'], ['the terminal closing', 'SIGHUP']] as [string, NodeJS.Signals][])('%s while the new system is mounted (a site hook running): exit 130, the disk released', async (_what, signal) => {
     // The base system cached by the first test; a site hook holds create while disk 0 is mounted.
     const hooks = path.join(ws.work, 'hooks-wait');
-    const marker = path.join(ws.work, 'hook-started');
+    const marker = path.join(ws.work, `hook-started-${signal}`);
     fs.mkdirSync(hooks, { recursive: true });
     fs.writeFileSync(path.join(hooks, '50-wait'), `#!/bin/sh\ncd "$TARGET" && touch ${marker} && sleep 60\n`, { mode: 0o755 });
     setConfig([`CACHE_DIR=${cacheOf('ram')}`, `HOOKS_DIR=${hooks}`]);
-    const d = path.join(ws.work, 'hook.img');
-    const r = await interruptCreate(d, 'msdos', () => fs.existsSync(marker));
+    const d = path.join(ws.work, `hook-${signal}.img`);
+    const r = await interruptCreate(d, 'msdos', () => fs.existsSync(marker), signal);
     expect(r.interrupted).toBe(true);
     expect(r.code).toBe(130);
     expect(r.err).toMatch(/its disks released/);
