@@ -24,7 +24,7 @@ beforeAll(() => {
 
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-const LIBS = ['lib/steps.sh', 'lib/image-cache.sh', 'lib/image-disk.sh', 'lib/image-seed.sh'];
+const LIBS = ['lib/steps.sh', 'lib/image-cache.sh', 'lib/image-disk.sh', 'lib/image-seed.sh', 'lib/raw-stream.sh', 'lib/dns-servers.sh'];
 
 describe('image template', () => {
   it('is offered by new', () => {
@@ -81,12 +81,12 @@ describe('image template: network-config from Ganeti NIC settings', () => {
       'gos_die() { gos_log "$*"; exit 1; }',
       'gos_param() { local v="OSP_${1^^}"; v=${v//-/_}; printf "%s" "${!v-}"; }',
       'GOS_OS_NAME=cloud INTERFACE_NAME_PREFIX=${INTERFACE_NAME_PREFIX-eth}',
-      '. "$1"',
+      '. "$1"; . "$2"',
       'f=$(mktemp); trap \'rm -f "$f"\' EXIT',
       'img_write_network_config "$f" || { echo NONE; exit 0; }',
       'grep -v "^#" "$f"',
     ].join('\n');
-    const r = spawnSync('bash', ['-c', script, 'x', path.join(osDir, 'lib', 'image-seed.sh')], {
+    const r = spawnSync('bash', ['-c', script, 'x', path.join(osDir, 'lib', 'dns-servers.sh'), path.join(osDir, 'lib', 'image-seed.sh')], {
       encoding: 'utf8',
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', INSTANCE_NAME: 'vm1.example.org', OSP_NETWORK: 'auto', OSP_DEFAULT_ROUTE_NIC: 'auto', OSP_DNS_SERVERS: '192.0.2.53', NIC_COUNT: '1', NIC_0_MAC: 'AA:00:00:00:00:01', NIC_0_MODE: 'bridged', NIC_0_LINK: 'br0', ...env },
     });

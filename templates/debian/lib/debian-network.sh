@@ -161,20 +161,6 @@ deb_nic_is_static() {
   [[ ${DEB_NIC_KIND[$1]-} == static ]]
 }
 
-# deb_nameservers: the name servers for static addresses (the parameter, else the node's).
-deb_nameservers() {
-  local given
-  given=$(gos_param dns-servers)
-  if [[ -n $given ]]; then
-    local -a list
-    read -r -a list <<<"$given"
-    printf '%s\n' "${list[@]}"
-    return 0
-  fi
-  [[ -f /etc/resolv.conf ]] || return 0
-  awk '$1 == "nameserver" && $2 !~ /^127\./ && $2 != "::1" { print $2 }' /etc/resolv.conf
-}
-
 # deb_route GATEWAY FAMILY METRIC: a [Route] section for a default route.
 deb_route() {
   local gw=$1 fam=$2 metric=$3
@@ -223,7 +209,7 @@ deb_write_network() {
           if [[ ${DEB_NIC_RA[i]} == yes ]]; then printf 'IPv6AcceptRA=yes\n'; fi
           while IFS= read -r ns; do
             if [[ -n $ns ]]; then printf 'DNS=%s\n' "$ns"; fi
-          done < <(deb_nameservers)
+          done < <(gos_nameservers)
           if [[ -n $domain ]]; then printf 'Domains=%s\n' "$domain"; fi
           if [[ -n ${DEB_NIC_GW4[i]} ]]; then deb_route "${DEB_NIC_GW4[i]}" 4 "$metric"; fi
           if [[ -n ${DEB_NIC_GW6[i]} ]]; then deb_route "${DEB_NIC_GW6[i]}" 6 "$metric"; fi
@@ -247,12 +233,12 @@ deb_host_address() {
 }
 
 # deb_write_resolv_conf ROOT: an /etc/resolv.conf for a system that has none of its own (no
-# systemd-resolved, whose stub is a symlink): the name servers of deb_nameservers and the
+# systemd-resolved, whose stub is a symlink): the name servers of gos_nameservers and the
 # instance's domain. Nothing is written when there is no name server to name.
 deb_write_resolv_conf() {
   local root=$1 domain ns list
   [[ -e $root/etc/resolv.conf || -L $root/etc/resolv.conf ]] && return 0
-  list=$(deb_nameservers)
+  list=$(gos_nameservers)
   [[ -n $list ]] || return 0
   domain=${INSTANCE_NAME#*.}
   {

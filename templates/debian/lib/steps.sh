@@ -6,6 +6,8 @@
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/raw-stream.sh"
 # shellcheck source=/dev/null
+. "$GOS_DIR/lib/dns-servers.sh"
+# shellcheck source=/dev/null
 . "$GOS_DIR/lib/debian-disk.sh"
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/debian-system.sh"
@@ -27,15 +29,7 @@ gos_check_param() {
         return 1
       fi
       ;;
-    dns-servers)
-      local s
-      for s in $2; do
-        [[ $s =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ || $s == *:* ]] || {
-          gos_log "invalid value '$2' for parameter dns-servers: '$s' is not an IP address"
-          return 1
-        }
-      done
-      ;;
+    dns-servers) gos_check_dns_servers "$2" || return 1 ;;
   esac
   return 0
 }

@@ -114,19 +114,6 @@ img_default_route_nic() {
   done
 }
 
-# img_nameservers: for static addresses (the parameter, else the node's own).
-img_nameservers() {
-  local given
-  given=$(gos_param dns-servers)
-  if [[ -n $given ]]; then
-    local -a list
-    read -r -a list <<<"$given"
-    printf '%s\n' "${list[@]}"
-  elif [[ -f /etc/resolv.conf ]]; then
-    awk '$1 == "nameserver" && $2 !~ /^127\./ && $2 != "::1" { print $2 }' /etc/resolv.conf
-  fi
-}
-
 # img_write_network_config FILE: cloud-init network configuration version 2, one entry per NIC
 # matched by its MAC address. Returns 1 (and writes nothing) when parameter network is none or
 # the instance has no NIC.
@@ -141,7 +128,7 @@ img_write_network_config() {
   done
   ((i < ${NIC_COUNT:-0})) || return 1
   route=$(img_default_route_nic)
-  mapfile -t servers < <(img_nameservers)
+  mapfile -t servers < <(gos_nameservers)
   domain=${INSTANCE_NAME#*.}
   if [[ $domain == "$INSTANCE_NAME" ]]; then domain=''; fi
   {

@@ -8,6 +8,8 @@
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/raw-stream.sh"
 # shellcheck source=/dev/null
+. "$GOS_DIR/lib/dns-servers.sh"
+# shellcheck source=/dev/null
 . "$GOS_DIR/lib/image-cache.sh"
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/image-disk.sh"
@@ -19,15 +21,7 @@
 # Checks beyond choices and patterns (called by gos_check_params for each parameter given).
 gos_check_param() {
   case $1 in
-    dns-servers)
-      local s
-      for s in $2; do
-        [[ $s =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ || $s == *:* ]] || {
-          gos_log "invalid value '$2' for parameter dns-servers: '$s' is not an IP address"
-          return 1
-        }
-      done
-      ;;
+    dns-servers) gos_check_dns_servers "$2" || return 1 ;;
     user-data)
       if [[ -n $2 && ! (-f $2 && -r $2) ]]; then
         gos_log "invalid value '$2' for parameter user-data: no readable file $2 on this node (it must exist on every node)"
