@@ -7,7 +7,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { InstanceShape } from '../ganeti/environment';
 
 const SECTOR = 512;
@@ -167,6 +166,3 @@ export function describeInstalled(inst: InstanceShape): Installed {
   const summary = `${reader ? `${reader.fsType} root${layout.style === 'none' ? ' on the whole disk' : ` (${layout.style})`}` : 'no root filesystem'}, ${k}, ${b}${bootsByItself ? ': boots by itself' : reader && host ? `: does not boot by itself, nor does it need to: ${reason}` : `: does not boot by itself, because ${reason}`}`;
   return { partitionStyle: layout.style, filesystem: reader?.fsType ?? null, kernels, initrds, bootLoader, bootsByItself, ...(reason ? { reason } : {}), summary };
 }
-
-/** A file's path as `debugfs` wants it (absolute, no trailing slash). */
-export const fsPath = (...parts: string[]): string => path.posix.join('/', ...parts);

@@ -26,8 +26,3 @@ export function osForInstance(def: OsDefinition): OsForInstance {
 export function osInfo(def: OsDefinition): OsInfo {
   return { name: def.name, apiVersions: def.apiVersions ?? [], variants: def.variants };
 }
-
-/** Whether the definition has the script as a regular file (create_untrusted counts for create only when asked for). */
-export function hasScript(def: OsDefinition, script: string): boolean {
-  return def.files[script]?.kind === 'file';
-}

@@ -2,7 +2,6 @@
  * From answers to a plan: render the template, compare with what is on disk, and add the
  * provenance record. Every command that (re)generates files goes through `planDefinition`.
  */
-import * as path from 'node:path';
 import type { Context } from '../context';
 import { recoverInterrupted } from './writer';
 import { Plan, PlanOp, planDelete, planWrite } from './plan';
@@ -56,10 +55,6 @@ export function provenanceOp(root: string, template: Template, spec: DefinitionS
   };
   const [op] = planWrite(root, [{ path: PROVENANCE_FILE, content: formatProvenance(record), mode: 0o644, owner: 'tool' }], { force: true });
   return op;
-}
-
-export function relTo(root: string, abs: string): string {
-  return path.relative(root, abs);
 }
 
 /**

@@ -69,8 +69,7 @@ export interface InstanceShape {
   secondaryNodes: string[];
 }
 
-/** objects.OS.GetName / GetVariant. */
-export const osGetName = (os: string) => os.split('+', 1)[0];
+/** objects.OS.GetVariant: the part of an OS name after its "+". */
 export function osGetVariant(os: string): string {
   const i = os.indexOf('+');
   return i < 0 ? '' : os.slice(i + 1);

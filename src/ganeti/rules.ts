@@ -179,12 +179,6 @@ export function pyIntParse(s: string): { value: bigint } | { error: string } {
   return { value: negative ? -v : v };
 }
 
-/** Python's int() on a string, as a JS number (undefined when Python would raise). */
-export function pyInt(s: string): number | undefined {
-  const r = pyIntParse(s);
-  return 'value' in r ? Number(r.value) : undefined;
-}
-
 export interface ParsedApiVersions {
   ok: true;
   versions: number[];
