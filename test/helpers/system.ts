@@ -7,6 +7,18 @@ import * as fs from 'node:fs';
 
 export const REQUIRED = process.env.GANETI_OS_SYSTEM_TESTS === 'required';
 
+/**
+ * The long matrix (every template on every Ganeti release, every firmware, burnin...) runs with
+ * GANETI_OS_MATRIX=full (`npm run test:matrix`); `npm test` and CI run the cases marked for them,
+ * so CI stays inside its time budget.
+ */
+export const FULL_MATRIX = process.env.GANETI_OS_MATRIX === 'full';
+
+/** `all` with the full matrix, else only the cases `inCi` keeps. */
+export function matrixCases<T>(all: readonly T[], inCi: (c: T) => boolean): T[] {
+  return FULL_MATRIX ? [...all] : all.filter(inCi);
+}
+
 const which = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v "$1" >/dev/null 2>&1`, 'sh', cmd]).status === 0;
 
 export const GANETI_PYTHON = '/usr/bin/python3';
