@@ -308,42 +308,46 @@ function installCleanup() {
 
 // --- the node's apt mirror ------------------------------------------------------------------
 
-/** The Debian mirror this node's apt sources use for its own release (read now, never fixed). */
+/**
+ * The Debian mirror this node's apt sources use for its own release (read now, never fixed):
+ * the product's own reading (dist/debian/apt-sources.js, src/debian/apt-sources.ts), null when
+ * the sources name none.
+ */
 function nodeMirror() {
-  const entries = [];
-  const dir = '/etc/apt/sources.list.d';
-  const files = ['/etc/apt/sources.list'];
-  try {
-    for (const f of fs.readdirSync(dir).sort()) files.push(path.join(dir, f));
-  } catch {
-    /* none */
-  }
-  for (const f of files) {
-    let text;
-    try {
-      text = fs.readFileSync(f, 'utf8');
-    } catch {
-      continue;
-    }
-    if (f.endsWith('.sources')) {
-      for (const stanza of text.split(/\n\s*\n/)) {
-        const get = (k) => {
-          const m = new RegExp(`^${k}:\\s*(.*)$`, 'mi').exec(stanza.replace(/^#.*$/gm, ''));
-          return m ? m[1].trim().split(/\s+/) : [];
-        };
-        if (!get('Types').includes('deb')) continue;
-        if ((get('Enabled')[0] || 'yes') === 'no') continue;
-        for (const uri of get('URIs')) entries.push({ uri, suites: get('Suites') });
-      }
-    } else if (f.endsWith('.list')) {
-      for (const line of text.split('\n')) {
-        const m = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line);
-        if (m) entries.push({ uri: m[1], suites: [m[2]] });
-      }
-    }
-  }
-  const main = entries.find((e) => /^https?:/.test(e.uri) && e.suites.some((s) => !/[-/](security|updates|backports)/.test(s)));
-  return main ? main.uri.replace(/\/$/, '') : null;
+  return require(path.join(ROOT, 'dist', 'debian', 'apt-sources')).nodeMirror() || null;
+}
+
+/**
+ * Download Debian package `name` of release `suite` (e.g. trixie) from this node's mirror with
+ * a private apt configuration in `dir` (its own source list, lists, cache and status: the node's
+ * sources and package state are not touched; its apt.conf.d, e.g. a proxy, still applies) and
+ * unpack it (dpkg-deb -x) into `dir/root`, never installing it. Returns { deb, root, version }.
+ * Throws when there is no mirror or apt fails.
+ */
+function debianPackage(name, suite, dir) {
+  const mirror = nodeMirror();
+  if (!mirror) throw new Error("no Debian mirror in this node's apt sources");
+  const etc = path.join(dir, 'etc');
+  for (const d of [etc, path.join(dir, 'lists', 'partial'), path.join(dir, 'cache', 'archives', 'partial'), path.join(dir, 'debs')]) fs.mkdirSync(d, { recursive: true });
+  const list = path.join(etc, 'sources.list');
+  fs.writeFileSync(list, `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} ${suite} main\n`);
+  fs.writeFileSync(path.join(dir, 'status'), '');
+  const opts = [
+    ['Dir::Etc::sourcelist', list],
+    ['Dir::Etc::sourceparts', '-'],
+    ['Dir::State::lists', path.join(dir, 'lists')],
+    ['Dir::State::status', path.join(dir, 'status')],
+    ['Dir::Cache', path.join(dir, 'cache')],
+    ['APT::Sandbox::User', 'root'],
+  ].flatMap(([k, v]) => ['-o', `${k}=${v}`]);
+  run('apt-get', ['-q', ...opts, 'update']);
+  run('apt-get', ['-q', ...opts, 'download', name], { cwd: path.join(dir, 'debs') });
+  const deb = fs.readdirSync(path.join(dir, 'debs')).find((f) => f.startsWith(`${name}_`) && f.endsWith('.deb'));
+  if (!deb) throw new Error(`apt-get download ${name} (${suite}) left no .deb`);
+  const root = path.join(dir, 'root');
+  run('dpkg-deb', ['-x', path.join(dir, 'debs', deb), root]);
+  const version = run('dpkg-deb', ['-f', path.join(dir, 'debs', deb), 'Version']).stdout.trim();
+  return { deb: path.join(dir, 'debs', deb), root, version };
 }
 
 // --- machine description --------------------------------------------------------------------
@@ -402,5 +406,6 @@ module.exports = {
   cleanupAll,
   installCleanup,
   nodeMirror,
+  debianPackage,
   machine,
 };

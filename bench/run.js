@@ -5,7 +5,7 @@
  *
  *   npm run bench                       everything (about 10-15 minutes on 2 cores)
  *   npm run bench -- --quick            fewer repetitions, no cold-cache runs, no 32 GiB disk
- *   npm run bench -- --parts cli,defs   only some parts: cli, defs, create, export, scale, steps, upgrade, cluster, pack, image, test
+ *   npm run bench -- --parts cli,defs   only some parts: cli, defs, create, trixie, export, scale, steps, upgrade, cluster, pack, image, test
  *                                       (memory is measured inside cli, defs and scale; steps
  *                                       traces where create/export/import spend their time)
  *   npm run bench -- --no-cold          skip the cold-cache creations (they download a system)
@@ -18,7 +18,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const lib = require('./lib');
 
-const PARTS = ['cli', 'create', 'export', 'scale', 'defs', 'steps', 'upgrade', 'cluster', 'pack', 'image', 'test'];
+const PARTS = ['cli', 'create', 'trixie', 'export', 'scale', 'defs', 'steps', 'upgrade', 'cluster', 'pack', 'image', 'test'];
 
 function parseArgs(argv) {
   const o = { quick: false, parts: PARTS.slice(), cold: true, out: path.join(__dirname, 'out', 'results.json') };
@@ -116,6 +116,7 @@ async function main() {
     ['cli', () => require('./parts/cli').runCli(opts)],
     ['defs', () => require('./parts/defs').runDefs(ctx)],
     ['create', () => require('./parts/instances').runCreate(ctx)],
+    ['trixie', () => require('./parts/trixie').runTrixie(ctx)],
     ['export', () => require('./parts/instances').runExport(ctx)],
     ['scale', () => require('./parts/instances').runScale(ctx)],
     ['steps', () => require('./parts/steps').runSteps(ctx)],

@@ -60,7 +60,7 @@ describeSystem('test --cluster (the lifecycle through the box)', { ...BOX_NEED, 
     expect(code).toBe(0);
     expect(result.ok).toBe(true);
     expect(result.backend).toBe('cluster');
-    expect(result.variant).toBe('bookworm');
+    expect(result.variant).toBe('trixie');
     for (const name of [...STEPS.filter((n) => n !== 'cleanup'), 'prefill', 'restore']) expect([name, step(result, name)?.status]).toEqual([name, 'passed']);
     expect(step(result, 'start')?.detail).toMatch(/ready after .*login:/);
     // The bad value was one outside a declared parameter's choices, refused by the master.

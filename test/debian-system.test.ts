@@ -137,6 +137,8 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
       expect(dhcp).not.toMatch(/^Address=/m);
       expect(fs.existsSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/systemd-networkd.service'))).toBe(true);
       expect(fs.readlinkSync(path.join(root, 'etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service'))).toMatch(/serial-getty@\.service$/);
+      // A quiet console once the system runs: only critical kernel messages after systemd-sysctl.
+      expect(read(root, 'etc/sysctl.d/90-ganeti-os-console.conf')).toMatch(/^kernel\.printk = 3 4 1 7$/m);
       // Root: locked password, our key.
       const shadowRoot = read(root, 'etc/shadow').split('\n').find((l) => l.startsWith('root:'))!.split(':')[1];
       expect(shadowRoot).toMatch(/^[!*]/);

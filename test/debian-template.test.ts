@@ -31,8 +31,9 @@ describe('debian template', () => {
     expect(JSON.parse(fs.readFileSync(path.join(osDir, '.ganeti-os.json'), 'utf8')).template ?? 'debian').toBe('debian');
   });
 
-  it('has bookworm (default) and trixie variants with their settings', () => {
-    expect(fs.readFileSync(path.join(osDir, 'variants.list'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'))).toEqual(['bookworm', 'trixie']);
+  it('has trixie (default) and bookworm variants with their settings', () => {
+    expect(fs.readFileSync(path.join(osDir, 'variants.list'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'))).toEqual(['trixie', 'bookworm']);
+    expect(fs.readFileSync(path.join(osDir, 'variants', 'bookworm.conf'), 'utf8')).toMatch(/^SUITE=bookworm$/m);
     const conf = fs.readFileSync(path.join(osDir, 'variants', 'trixie.conf'), 'utf8');
     expect(conf).toMatch(/^SUITE=trixie$/m);
     // Unset: left commented so a site-wide MIRROR still applies.
@@ -68,7 +69,7 @@ describeSystem('debian template: Ganeti', { ganeti: true }, () => {
     const r = tryOsFromDisk(osDir);
     expect(r.error).toBeUndefined();
     expect(r.ok).toBe(true);
-    expect(r.os!.variants).toEqual(['bookworm', 'trixie']);
+    expect(r.os!.variants).toEqual(['trixie', 'bookworm']);
     expect(r.os!.parameters.map((p) => p[0])).toEqual(
       expect.arrayContaining(['filesystem', 'partition-style', 'install-kernel', 'network', 'ssh-authorized-keys', 'root-password-hash', 'extra-packages', 'swap', 'dns-servers', 'copy-identity']),
     );

@@ -246,6 +246,19 @@ describe('template settings and release names are checked', () => {
     expect(r.err).toMatch(/bookworm/);
     expect(r.err).toMatch(/add-variant web --set SUITE=/);
   });
+
+  it('knows trixie, bookworm, forky and sid as Debian releases: no warning, SUITE is the name', async () => {
+    const r = await runCommand(runNew, work, { name: 'releases', yes: true, variant: ['trixie', 'bookworm', 'forky', 'sid'] });
+    expect(r.code).toBe(0);
+    expect(r.err).not.toMatch(/not a release/);
+    for (const v of ['trixie', 'bookworm', 'forky', 'sid']) expect(fs.readFileSync(path.join(work, 'releases', 'variants', `${v}.conf`), 'utf8')).toMatch(new RegExp(`^SUITE=${v}$`, 'm'));
+    const d = await newDef('deb-sid');
+    for (const v of ['forky', 'sid']) {
+      const a = await runCommand(runAddVariant, d, { variant: v });
+      expect(a.code).toBe(0);
+      expect(a.err).not.toMatch(/not a release/);
+    }
+  });
 });
 
 describeSystem("Ganeti's own code: why variants appearing or going is refused", { ganeti: true }, () => {

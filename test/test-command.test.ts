@@ -4,10 +4,14 @@
  * named and its log shown and kept; Ctrl-C stops the scripts and QEMU and leaves no loop device,
  * mount or disk behind; the debian template passes with its defaults (no kernel: the node's),
  * with its own kernel (kernel_path=, gpt, a static NIC: two boots) and with the node's kernel
- * by -kernel/-initrd (partition-style none, DHCP: two boots).
+ * by -kernel/-initrd (partition-style none, DHCP: two boots). Those run the template's default
+ * variant, trixie; bookworm is built and booted to its login prompt once (its whole `test` under
+ * FULL_MATRIX, `npm run test:matrix`).
  *
  * Time: the blank and broken cases take about a minute together (two 15 s boot timeouts); the
- * debian cases take 45 s + 2 × (2 TCG boots of ~50-120 s + ~40 s of scripts) with a warm cache.
+ * debian cases take 45 s + 2 × (2 TCG boots of ~50-120 s + ~40 s of scripts) with a warm cache,
+ * plus ~30 s per release whose base system is not cached yet; bookworm's boot adds ~1.5 min
+ * (its full lifecycle ~3-4 min).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,7 +19,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BIN } from './helpers/cli';
 import { resources } from './helpers/disks';
-import { describeSystem } from './helpers/system';
+import { FULL_MATRIX, describeSystem } from './helpers/system';
+import { bootUntilReady } from '../src/boot/qemu';
 
 interface StepJson {
   step: string;
@@ -232,6 +237,9 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
         expect(checks).toEqual({ hostname: true, 'login prompt': true, 'static address of NIC 0': true, 'root password': true });
       }
       expect(t.step('create').detail).toMatch(/ext4 root \(gpt\), kernel \S+, GRUB in the MBR: boots by itself/);
+      // The default variant is trixie (Debian 13), and its console stays quiet after the prompt.
+      const console0 = fs.readFileSync(t.step('boot').logs[0], 'latin1').replace(/\r/g, '');
+      expect(console0).toMatch(/Debian GNU\/Linux 13 instance1 ttyS0/);
     }, 1_500_000);
 
     it("passes with the node's kernel (-kernel/-initrd, root=/dev/vda), partition-style none and DHCP", () => {
@@ -256,5 +264,31 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
       expect(Object.fromEntries(t.step('boot').checks!.map((c) => [c.name, c.ok]))).toMatchObject({ hostname: true, 'static address': null, 'root password': true });
       workEmpty();
     }, 1_500_000);
+
+    if (FULL_MATRIX) {
+      it('bookworm: passes with its own kernel (kernel_path=): boots twice', () => {
+        clearWork();
+        const t = testJson(['--os-dir', deb, '--variant', 'bookworm', '--hvparam', 'kernel_path='], 1500);
+        if (t.code !== 0) throw new Error(t.stderr);
+        expect(t.run.steps.every((s) => s.status === 'passed')).toBe(true);
+        expect(t.step('boot').checks!.find((c) => c.name === 'login prompt')?.ok).toBe(true);
+        expect(t.step('create').detail).toMatch(/kernel \S+, GRUB in the MBR: boots by itself/);
+        workEmpty();
+      }, 1_500_000);
+    } else {
+      it('bookworm: create with its own kernel, then a boot to the login prompt as test boots it', async () => {
+        clearWork();
+        const disk = path.join(work, 'bookworm.img');
+        const made = cli(['run', 'create', '--os-dir', deb, '--variant', 'bookworm', '--disk', `${disk}:2048`, '--hvparam', 'kernel_path=', '--log-dir', path.join(work, 'logs')], 900);
+        if (made.code !== 0) throw new Error(made.stderr);
+        expect(made.stderr).toMatch(/installed bookworm/);
+        const consoleLog = path.join(work, 'console-bookworm.log');
+        const r = await bootUntilReady({ disks: [disk], macs: ['aa:00:00:12:34:56'], plan: { mode: 'disk', reason: 'bookworm' }, consoleLog, timeoutSeconds: 600 });
+        if (!r.ready) throw new Error(`${r.problem}\n${r.consoleTail}`);
+        expect(r.matched).toBe('instance1 login:');
+        expect(fs.readFileSync(consoleLog, 'latin1')).toMatch(/Debian GNU\/Linux 12 instance1 ttyS0/);
+        clearWork();
+      }, 1_500_000);
+    }
   });
 });

@@ -140,6 +140,45 @@ describe('upgrade: untouched definitions from the starting commit', () => {
   });
 });
 
+describe("upgrade: the template's default variant moved (debian: bookworm → trixie)", () => {
+  const listed = (dir: string) => read(path.join(dir, 'variants.list')).split('\n').filter((l) => l && !l.startsWith('#'));
+  it.each(['debian', 'debian-maint'])('%s: says so once and leaves the admin\'s variants.list, its order and its configurations alone', async (set) => {
+    const dir = copy(set);
+    expect(loadTemplate('debian').manifest.defaults.variants.slice(0, 2)).toEqual(['trixie', 'bookworm']);
+    const before = listed(dir);
+    expect(before[0]).toBe('bookworm');
+    const confs = treeHash(path.join(dir, 'variants'));
+    const r = await upgrade(dir);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/note: The debian template's default variant is now trixie \(new definitions list trixie, bookworm\)\. This definition keeps bookworm as its default: its variants\.list is yours and was left as it is; 'ganeti-os add-variant trixie --first' makes it this definition's default\./);
+    expect(listed(dir)).toEqual(before);
+    expect(provenance(dir).answers.variants.map((v) => v.name)).toEqual(before);
+    expect(treeHash(path.join(dir, 'variants'))).toBe(confs);
+    expect(provenance(dir).templateVariants).toEqual(loadTemplate('debian').manifest.defaults.variants);
+    // Said once: the next upgrade knows the template's default of the last one.
+    const again = await upgrade(dir);
+    expect(again.code).toBe(0);
+    expect(again.out).not.toMatch(/default variant/);
+    // The admin's own choice afterwards is kept too, and the note stays silent.
+    const moved = await runCommand(runAddVariant, dir, { variant: 'trixie', first: true });
+    expect(moved.code).toBe(0);
+    expect(listed(dir)[0]).toBe('trixie');
+    expect((await upgrade(dir)).out).not.toMatch(/default variant/);
+  });
+
+  it('is silent for a definition whose default is already the template\'s, and for one written by this version', async () => {
+    const dir = copy('debian');
+    expect((await runCommand(runAddVariant, dir, { variant: 'trixie', first: true })).code).toBe(0);
+    expect((await upgrade(dir)).out).not.toMatch(/default variant/);
+    const fresh = path.join(path.dirname(dir), 'fresh');
+    const made = await runInProcess(['new', 'fresh', '--yes'], { cwd: path.dirname(dir) });
+    expect(made.code).toBe(0);
+    expect(listed(fresh).slice(0, 2)).toEqual(['trixie', 'bookworm']);
+    expect(provenance(fresh).templateVariants).toEqual(loadTemplate('debian').manifest.defaults.variants);
+    expect((await upgrade(fresh)).out).not.toMatch(/default variant/);
+  });
+});
+
 describe('upgrade: the admin edited files of an old definition (hashes only)', () => {
   it('the template did not change them: the edits stay, nothing beside', async () => {
     // Files the template has not changed since the fixtures were written (computed: templates move on).

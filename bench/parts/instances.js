@@ -77,54 +77,60 @@ function setup(ctx) {
   }
 
   // The reference.
-  if (!fs.existsSync(path.join(lib.REFERENCE_OS, 'create'))) {
-    st.errors.ref = `ganeti-instance-debootstrap is not installed (${lib.REFERENCE_OS})`;
-  } else if (!st.mirror) {
-    st.errors.ref = 'no Debian mirror found in this node\'s apt sources';
-  } else if (!lib.have('debootstrap') || !lib.have('dump') || !lib.have('restore')) {
-    st.errors.ref = 'debootstrap, dump or restore is not installed';
-  } else {
-    const dir = path.join(st.work, 'os-ref', 'debootstrap');
-    fs.mkdirSync(path.dirname(dir));
-    fs.cpSync(lib.REFERENCE_OS, dir, { recursive: true, verbatimSymlinks: false, dereference: true });
-    const confFile = path.join(st.work, 'ref-default.conf');
-    const variants = path.join(st.work, 'ref-variants');
-    const hooks = path.join(st.work, 'ref-hooks');
-    fs.mkdirSync(variants);
-    fs.mkdirSync(hooks);
-    fs.writeFileSync(path.join(variants, 'default.conf'), '');
-    const extra = (st.extraPackages || []).join(',');
-    fs.writeFileSync(
-      confFile,
-      [
-        '# ganeti-instance-debootstrap configured by the ganeti-os benchmarks',
-        `MIRROR="${st.mirror}"`,
-        `SUITE="${SUITE}"`,
-        'PARTITION_STYLE="none"',
-        `EXTRA_PKGS="${extra}"`,
-        'GENERATE_CACHE="yes"',
-        'CLEAN_CACHE="14"',
-        `VARIANTS_DIR="${variants}"`,
-        `CUSTOMIZE_DIR="${hooks}"`,
-        '',
-      ].join('\n'),
-    );
-    const common = path.join(dir, 'common.sh');
-    let text = fs.readFileSync(common, 'utf8');
-    // Its cache is keyed by release and architecture only: keep one per package set.
-    const cache = path.join(CACHE_ROOT, extra ? `ref-${extra.replace(/[^a-z0-9.+-]+/g, '_')}` : 'ref');
-    const before = text;
-    text = text.replace(/^DEFAULT_FILE=.*$/m, `DEFAULT_FILE="${confFile}"`).replace(/^CACHE_DIR=.*$/m, `CACHE_DIR="${cache}"`);
-    if (text === before || !text.includes(confFile) || !text.includes(cache)) {
-      st.errors.ref = 'could not point the reference copy at the bench configuration (common.sh changed?)';
-    } else {
-      fs.writeFileSync(common, text);
-      st.ref = { dir, osName: 'debootstrap+default', cache, osparams: {}, config: fs.readFileSync(confFile, 'utf8') };
-    }
-  }
+  const ref = setupReference(st, lib.REFERENCE_OS, SUITE, 'ref');
+  if (ref.error) st.errors.ref = ref.error;
+  else st.ref = ref.def;
   st.n = 0;
   st.instances = {};
   return st;
+}
+
+/**
+ * A configured copy of a ganeti-instance-debootstrap OS directory (`source`: the installed
+ * 0.16, or another version unpacked by the bench) that installs `suite` from this node's mirror
+ * into a bench-owned cache (`CACHE_ROOT/<tag>-<packages>`), in `st.work/os-<tag>`. Returns
+ * { def } or { error } (why it cannot run here).
+ */
+function setupReference(st, source, suite, tag) {
+  if (!fs.existsSync(path.join(source, 'create'))) return { error: `ganeti-instance-debootstrap is not there (${source})` };
+  if (!st.mirror) return { error: "no Debian mirror found in this node's apt sources" };
+  if (!lib.have('debootstrap') || !lib.have('dump') || !lib.have('restore')) return { error: 'debootstrap, dump or restore is not installed' };
+  const dir = path.join(st.work, `os-${tag}`, 'debootstrap');
+  fs.mkdirSync(path.dirname(dir));
+  fs.cpSync(source, dir, { recursive: true, verbatimSymlinks: false, dereference: true });
+  const confFile = path.join(st.work, `${tag}-default.conf`);
+  const variants = path.join(st.work, `${tag}-variants`);
+  const hooks = path.join(st.work, `${tag}-hooks`);
+  fs.mkdirSync(variants);
+  fs.mkdirSync(hooks);
+  fs.writeFileSync(path.join(variants, 'default.conf'), '');
+  const extra = (st.extraPackages || []).join(',');
+  fs.writeFileSync(
+    confFile,
+    [
+      '# ganeti-instance-debootstrap configured by the ganeti-os benchmarks',
+      `MIRROR="${st.mirror}"`,
+      `SUITE="${suite}"`,
+      'PARTITION_STYLE="none"',
+      `EXTRA_PKGS="${extra}"`,
+      'GENERATE_CACHE="yes"',
+      'CLEAN_CACHE="14"',
+      `VARIANTS_DIR="${variants}"`,
+      `CUSTOMIZE_DIR="${hooks}"`,
+      '',
+    ].join('\n'),
+  );
+  const common = path.join(dir, 'common.sh');
+  let text = fs.readFileSync(common, 'utf8');
+  // Its cache is keyed by release and architecture only: keep one per package set.
+  const cache = path.join(CACHE_ROOT, extra ? `${tag}-${extra.replace(/[^a-z0-9.+-]+/g, '_')}` : tag);
+  const before = text;
+  text = text.replace(/^DEFAULT_FILE=.*$/m, `DEFAULT_FILE="${confFile}"`).replace(/^CACHE_DIR=.*$/m, `CACHE_DIR="${cache}"`);
+  if (text === before || !text.includes(confFile) || !text.includes(cache)) {
+    return { error: 'could not point the reference copy at the bench configuration (common.sh changed?)' };
+  }
+  fs.writeFileSync(common, text);
+  return { def: { dir, osName: 'debootstrap+default', cache, osparams: {}, config: fs.readFileSync(confFile, 'utf8') } };
 }
 
 /** The old design: our definition with the template's scripts of OLD_COMMIT, and its own cache. */
@@ -243,8 +249,8 @@ async function ensureWarm(ctx, st, kind) {
   let has = false;
   try {
     const files = fs.readdirSync(def.cache);
-    // Ours also caches a filesystem image of the tarball, made by its first create.
-    has = files.some((f) => f.endsWith('.tar')) && (kind === 'ref' || files.some((f) => f.endsWith('.img')));
+    // Ours also caches a filesystem image of the tarball, made by its first create (the references, ref*, do not).
+    has = files.some((f) => f.endsWith('.tar')) && (kind.startsWith('ref') || files.some((f) => f.endsWith('.img')));
   } catch {
     has = false;
   }
@@ -607,4 +613,4 @@ async function runScale(ctx) {
   return { rows, details: { data, errors: st.errors, leaks: st.leaks || [] } };
 }
 
-module.exports = { runCreate, runExport, runScale, setup, ensureWarm, create, instanceSpec, fillTree, FILL, LABEL };
+module.exports = { runCreate, runExport, runScale, setup, setupReference, ensureWarm, create, instanceSpec, fillTree, FILL, LABEL, CACHE_ROOT };

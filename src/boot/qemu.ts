@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { InstanceShape } from '../ganeti/environment';
 import { hostBoots, hvParam } from './inspect';
+import { consoleReady, consoleText } from './console';
 
 /** How QEMU boots the instance: from its disk (BIOS), or with a kernel from the node. */
 export interface BootPlan {
@@ -78,9 +79,6 @@ export interface BootResult {
   consoleTail: string;
 }
 
-/** Ganeti's login-prompt-like readiness: `<host> login:` at the end of a console line. */
-export const LOGIN_PROMPT = /^\S+ login: ?$/m;
-
 /** The QEMU command line for a boot request (without the binary). */
 export function qemuArgs(req: BootRequest): string[] {
   const accel = req.accel ?? 'tcg';
@@ -130,9 +128,6 @@ class ConsoleTail {
   }
 }
 
-// Terminal escapes and carriage returns the console carries.
-const clean = (s: string) => s.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
-
 /**
  * Boot the disks under QEMU and wait until the console shows readiness, QEMU exits, the
  * timeout passes or the signal aborts; QEMU is stopped (SIGTERM, then SIGKILL) before this
@@ -141,7 +136,6 @@ const clean = (s: string) => s.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(
 export async function bootUntilReady(req: BootRequest): Promise<BootResult> {
   if (!req.plan.mode) throw new Error(`not bootable: ${req.plan.reason}`);
   fs.writeFileSync(req.consoleLog, '');
-  const ready = req.ready ?? LOGIN_PROMPT;
   const start = Date.now();
   const seconds = () => (Date.now() - start) / 1000;
   const qemu = spawn('qemu-system-x86_64', qemuArgs(req), { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -154,12 +148,12 @@ export async function bootUntilReady(req: BootRequest): Promise<BootResult> {
   void gone.then(() => (exited = true));
   const tail = new ConsoleTail(req.consoleLog);
   let window = '';
-  const result = (ok: boolean, extra: Partial<BootResult>): BootResult => ({ ready: ok, seconds: seconds(), consoleTail: clean(tail.text), ...extra });
+  const result = (ok: boolean, extra: Partial<BootResult>): BootResult => ({ ready: ok, seconds: seconds(), consoleTail: consoleText(tail.text), ...extra });
   try {
     for (;;) {
-      window = clean(window + tail.poll()).slice(-8192);
-      const m = ready.exec(window);
-      if (m) return result(true, { matched: m[0].trim() });
+      window = consoleText(window + tail.poll()).slice(-8192);
+      const matched = consoleReady(window, req.ready);
+      if (matched) return result(true, { matched });
       if (req.onConsole) req.onConsole((window.trimEnd().split('\n').pop() ?? '').slice(0, 100), seconds());
       if (spawnError) throw new Error(`cannot start qemu-system-x86_64: ${spawnError.message}`);
       if (exited) return result(false, { problem: `QEMU exited before the instance was ready${stderr.trim() ? `: ${stderr.trim()}` : ''}` });

@@ -216,21 +216,22 @@ export function prefill(box: BoxState, o: PrefillOptions): string[] {
 /**
  * Start a kvm instance while reading its serial console socket (connected in a retry loop
  * before `start`: Ganeti starts QEMU with -S and continues it after its own setup, so nothing is
- * missed). Resolves with the seconds until `ready` (default: a login prompt) and the console's
- * last line; rejects (Error) when start fails, after the timeout (seconds) with the console's
- * end, or when aborted. `onConsole` gets each console line.
+ * missed). `ready` reads everything the console said so far and returns what shows readiness
+ * (src/boot/console.ts consoleReady), undefined before. Resolves with the seconds until then
+ * and that text; rejects (Error) when start fails, after the timeout (seconds) with the
+ * console's end, or when aborted. `onConsole` gets each console line.
  */
 export async function startAndWaitForConsole(
   box: BoxState,
   instance: string,
-  o: { timeoutSeconds: number; ready?: RegExp; signal?: AbortSignal; onConsole?: (line: string) => void },
+  o: { timeoutSeconds: number; ready: (console: string) => string | undefined; signal?: AbortSignal; onConsole?: (line: string) => void },
 ): Promise<{ seconds: number; line: string }> {
   const master = box.nodes[0];
-  const ready = o.ready ?? /login: *$/m;
   const sock = `/var/run/ganeti/kvm-hypervisor/ctrl/${instance}.serial`;
   const reader = nodeArgv(master, ['sh', '-c', 'while ! socat -u UNIX-CONNECT:"$1" STDOUT 2>/dev/null; do sleep 0.2; done', 'sh', sock]);
   const child = spawn(reader[0], reader.slice(1), { env: CLEAN_ENV, detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
   let console = '';
+  let matched: string | undefined;
   const t0 = Date.now();
   try {
     const seen = new Promise<boolean>((resolve) => {
@@ -241,7 +242,8 @@ export async function startAndWaitForConsole(
         if (console.length > 65536) console = console.slice(-32768);
         const last = clean(console).trimEnd().split('\n').slice(-1)[0];
         if (last && o.onConsole) o.onConsole(last.trim());
-        if (ready.test(clean(console))) {
+        matched = o.ready(console);
+        if (matched !== undefined) {
           clearTimeout(timer);
           resolve(true);
         }
@@ -251,10 +253,9 @@ export async function startAndWaitForConsole(
     if (start.status !== 0) throw new Error(`gnt-instance start: exit ${start.status}: ${tail(start.stderr + start.stdout)}`);
     if (!(await seen)) {
       if (o.signal?.aborted) throw new Error('interrupted');
-      throw new Error(`not ready (${ready}) on the serial console within ${o.timeoutSeconds} s; the console ended with:\n${tail(clean(console), 15)}`);
+      throw new Error(`not ready on the serial console within ${o.timeoutSeconds} s; the console ended with:\n${tail(clean(console), 15)}`);
     }
-    const line = clean(console).trim().split('\n').filter((l) => l.trim()).slice(-1)[0] ?? '';
-    return { seconds: (Date.now() - t0) / 1000, line: line.trim() };
+    return { seconds: (Date.now() - t0) / 1000, line: matched ?? '' };
   } finally {
     try {
       process.kill(-(child.pid as number), 'SIGKILL');

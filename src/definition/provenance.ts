@@ -31,6 +31,8 @@ export interface Provenance {
   templateVersion?: string;
   /** The template's own parameters at that version, so `upgrade` tells the template's changes from the admin's. */
   templateParameters?: ParamSpec[];
+  /** The template's own variants at that version, its default first, so `upgrade` can tell when the default moved. */
+  templateVariants?: string[];
   /**
    * The base render: the exact text the template produced for each recorded file, before any edit
    * (schema 2). `upgrade` merges the admin's changes (disk vs base) with the template's (base vs new).

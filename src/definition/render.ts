@@ -9,7 +9,7 @@ import { PROVENANCE_FILE, PROVENANCE_SCHEMA, Provenance, ProvenanceFile, formatM
 import { toolVersion } from '../paths';
 import type { DefinitionSpec } from './spec';
 import { RenderedFile, Template, renderTemplate } from './templates';
-import { baseRender, templateParameters, templateVersion } from './upgrade-record';
+import { baseRender, templateParameters, templateVariants, templateVersion } from './upgrade-record';
 
 export interface PlanDefinitionOptions {
   force?: boolean;
@@ -51,6 +51,7 @@ export function provenanceOp(root: string, template: Template, spec: DefinitionS
     // The version moves only with `new` and `upgrade`: other commands re-render single files.
     templateVersion: previous ? previous.templateVersion : templateVersion(template),
     templateParameters: previous ? previous.templateParameters : templateParameters(template),
+    templateVariants: previous ? previous.templateVariants : templateVariants(template),
     base: baseRender(template, spec, ops, files, previous?.base),
   };
   const [op] = planWrite(root, [{ path: PROVENANCE_FILE, content: formatProvenance(record), mode: 0o644, owner: 'tool' }], { force: true });

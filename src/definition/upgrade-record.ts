@@ -60,6 +60,26 @@ export function templateParameters(t: Template): ParamSpec[] {
   return t.manifest.defaults.parameters.map((p) => ({ ...p, ...(p.choices ? { choices: [...p.choices] } : {}) }));
 }
 
+/** The template's own variants (its default first), as recorded with the version. */
+export function templateVariants(t: Template): string[] {
+  return [...t.manifest.defaults.variants];
+}
+
+/**
+ * A note when the template's default variant moved since a definition was written (`recorded`:
+ * the template's variants then; undefined for definitions that did not record them) and the
+ * definition's own default (`variants[0]`) is not the new one; undefined otherwise. The
+ * definition's variants.list is the admin's: upgrade never reorders it, the note says how to.
+ */
+export function defaultVariantNote(t: Template, recorded: string[] | undefined, variants: string[]): string | undefined {
+  const now = t.manifest.defaults.variants[0];
+  const mine = variants[0];
+  if (now === undefined || mine === undefined || mine === now) return undefined;
+  if (recorded !== undefined && recorded[0] === now) return undefined;
+  const how = variants.includes(now) ? `'ganeti-os add-variant ${now} --first' makes it this definition's default` : `'ganeti-os add-variant ${now} --first' adds it as this definition's default`;
+  return `The ${t.manifest.name} template's default variant is now ${now} (new definitions list ${t.manifest.defaults.variants.join(', ')}${recorded?.[0] ? `; it was ${recorded[0]}` : ''}). This definition keeps ${mine} as its default: its variants.list is yours and was left as it is; ${how}.`;
+}
+
 /**
  * The base render to record next to `files` (the provenance's files after `ops`): for each
  * recorded path the plan writes, the template's rendering of it for `spec` (not the text

@@ -28,7 +28,7 @@ import type { DefinitionSpec, ParamSpec } from './spec';
 import { RenderedFile, Template, renderTemplate } from './templates';
 import { hasConflictMarkers } from './checks';
 import { MergeLabels, merge3 } from './upgrade-merge';
-import { templateParameters, templateVersion } from './upgrade-record';
+import { defaultVariantNote, templateParameters, templateVariants, templateVersion } from './upgrade-record';
 
 /** Where a new version goes when it cannot be merged into an edited file of an old definition. */
 export const BESIDE_SUFFIX = '.ganeti-os-new';
@@ -244,6 +244,8 @@ export function planUpgrade(l: Loaded): UpgradePlan {
   const to = templateVersion(t);
   const { parameters, notes } = upgradeParameters(l.spec.parameters, prov.templateParameters, templateParameters(t));
   const spec: DefinitionSpec = { ...l.spec, parameters };
+  const variantNote = defaultVariantNote(t, prov.templateVariants, spec.variants.map((v) => v.name));
+  if (variantNote) notes.push(variantNote);
   const rendered = renderTemplate(t, spec);
   const byPath = new Map(rendered.map((f) => [f.path, f]));
   const recordedBase = prov.base ?? {};
@@ -378,6 +380,7 @@ export function planUpgrade(l: Loaded): UpgradePlan {
     files,
     templateVersion: to,
     templateParameters: templateParameters(t),
+    templateVariants: templateVariants(t),
     base,
   };
   const provCur = readCurrent(path.join(l.root, PROVENANCE_FILE));

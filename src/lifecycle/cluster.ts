@@ -21,6 +21,7 @@ import { UserError } from '../errors';
 import type { BoxNode, BoxState } from '../cluster/box';
 import { INSTANCE_NAMES } from '../cluster/box';
 import { PROVIDER } from '../cluster/files';
+import { consoleReady } from '../boot/console';
 import { diskOnHost, gnt, installDefinition, instanceNames, instanceStatus, KNOWN_FINDINGS, osLogTail, prefill, startAndWaitForConsole, tail } from '../cluster/gnt';
 import type { OsDefinition } from '../definition/model';
 import { Identity, identityChecks, readIdentity } from './identity';
@@ -250,7 +251,7 @@ export class ClusterBackend implements Backend {
     let detail: string;
     if (this.boot) {
       ran.command = ['gnt-instance', 'start', first];
-      const r = await startAndWaitForConsole(this.o.box, first, { timeoutSeconds: this.o.bootTimeout, ready: this.o.ready, signal: sc.signal, onConsole: (l) => sc.phase(`console: ${l}`) });
+      const r = await startAndWaitForConsole(this.o.box, first, { timeoutSeconds: this.o.bootTimeout, ready: (text) => consoleReady(text, this.o.ready), signal: sc.signal, onConsole: (l) => sc.phase(`console: ${l}`) });
       detail = `ready after ${r.seconds.toFixed(1)} s: ${r.line}`;
     } else {
       await this.must(sc, ran, ['gnt-instance', 'start', first]);

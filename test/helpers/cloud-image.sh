@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Recipe of the bootable Debian cloud image the image template's end-to-end test installs:
-# bookworm from the node's own apt mirror (mmdebstrap), cloud-init (NoCloud only),
+# Recipe of the bootable Debian cloud images the image template's end-to-end test installs:
+# a release (bookworm unless SUITE is given, e.g. trixie) from the node's own apt mirror
+# (mmdebstrap), cloud-init (NoCloud only),
 # cloud-guest-utils, ifupdown, the cloud kernel, GRUB for BIOS written without partition
 # devices (the debian template's deb_install_grub). GPT: partition 1 = ext4 root from 2 MiB,
 # partition 2 = BIOS boot at 1-2 MiB. Console on ttyS0. Written as qcow2 to OUT.
 #
-# usage: cloud-image.sh OUT.qcow2 REPO_DIR
-# test/helpers/cloud-image.ts hashes this file to key its cache: change the recipe, get a new image.
+# usage: cloud-image.sh OUT.qcow2 REPO_DIR [SUITE]
+# test/helpers/images.ts hashes this file to key its cache: change the recipe, get a new image.
 set -euo pipefail
-out=$1 repo=$2
+out=$1 repo=$2 suite=${3:-bookworm}
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
 # The debian template's helpers: the node's mirror and GRUB without partition devices.
@@ -30,7 +31,7 @@ root=$work/root
 mmdebstrap --quiet --variant=apt --components=main \
   --include=linux-image-cloud-amd64,grub-pc-bin,cloud-init,cloud-guest-utils,ifupdown,isc-dhcp-client,systemd-sysv,udev,netbase,iproute2,openssh-server,e2fsprogs \
   --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
-  bookworm "$root" "$mirror" >&2
+  "$suite" "$root" "$mirror" >&2
 
 uuid=$(cat /proc/sys/kernel/random/uuid)
 version=$(find "$root/boot" -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' | sed 's/^vmlinuz-//' | sort -V | tail -n 1)
@@ -49,7 +50,7 @@ set timeout=0
 insmod part_gpt
 insmod ext2
 search --no-floppy --fs-uuid --set=root $uuid
-menuentry 'Debian cloud test image' {
+menuentry 'Debian $suite cloud test image' {
 	linux /boot/vmlinuz-$version root=UUID=$uuid ro console=ttyS0,115200n8
 	initrd /boot/initrd.img-$version
 }

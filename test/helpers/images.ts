@@ -94,8 +94,11 @@ export function isZero(file: string, bytes: number): boolean {
   return spawnSync('cmp', ['-s', '-n', String(bytes), file, '/dev/zero']).status === 0;
 }
 
-/** The bootable Debian cloud image (qcow2), built once per recipe version and kept in cacheDir. */
-export function bootableImage(cacheDir = '/var/cache/ganeti-os/test-images'): BuiltImage {
+/**
+ * The bootable Debian cloud image (qcow2) of release `suite` (bookworm, trixie), built once per
+ * recipe version and release and kept in cacheDir.
+ */
+export function bootableImage(suite = 'bookworm', cacheDir = '/var/cache/ganeti-os/test-images'): BuiltImage {
   const recipe = path.join(HELPERS, 'cloud-image.sh');
   const key = createHash('sha256')
     .update(fs.readFileSync(recipe))
@@ -103,10 +106,10 @@ export function bootableImage(cacheDir = '/var/cache/ganeti-os/test-images'): Bu
     .digest('hex')
     .slice(0, 16);
   fs.mkdirSync(cacheDir, { recursive: true });
-  const file = path.join(cacheDir, `debian-cloud-${key}.qcow2`);
+  const file = path.join(cacheDir, `debian-cloud-${suite}-${key}.qcow2`);
   if (!fs.existsSync(file)) {
     // One builder at a time (flock); the recipe renames its result into place.
-    execFileSync('flock', [path.join(cacheDir, '.lock'), 'sh', '-c', '[ -f "$1" ] || bash "$2" "$1" "$3"', 'sh', file, recipe, REPO], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('flock', [path.join(cacheDir, '.lock'), 'sh', '-c', '[ -f "$1" ] || bash "$2" "$1" "$3" "$4"', 'sh', file, recipe, REPO, suite], { stdio: ['ignore', 'ignore', 'inherit'] });
   }
   const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', file], { encoding: 'utf8' }));
   return { path: file, sha256: sha256(file), size: info['virtual-size'] };

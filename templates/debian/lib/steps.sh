@@ -134,8 +134,17 @@ deb_serial_speed() {
   printf '%s' "$speed"
 }
 
+# deb_write_console ROOT: a getty on the serial console the hypervisor offers, and a console
+# that stays quiet once the system runs: kernel.printk lets only critical kernel messages
+# (levels 0-2: panics, oopses) through after systemd-sysctl, early in userspace. Everything
+# before it (the kernel's boot, the initramfs, mounting the root) still shows, and dmesg and
+# the journal keep every message. Not the kernel command line: that would hide the messages
+# of a boot that fails before userspace, and kernel_path boots take Ganeti's kernel_args.
 deb_write_console() {
   local root=$1 port
+  mkdir -p -- "$root/etc/sysctl.d"
+  printf '# Written by the %s OS definition: kernel messages below critical stay off the console\n# once the system runs (dmesg and the journal keep them). Boot messages are not affected.\nkernel.printk = 3 4 1 7\n' \
+    "$GOS_OS_NAME" >"$root/etc/sysctl.d/90-ganeti-os-console.conf"
   port=$(deb_serial_port)
   [[ -n $port ]] || return 0
   mkdir -p -- "$root/etc/systemd/system/getty.target.wants"

@@ -1,0 +1,91 @@
+/**
+ * Readiness on a serial console (src/boot/console.ts), the one matcher `test` and `test
+ * --cluster` use, on consoles captured from real boots (test/fixtures/console, see its README):
+ * a trixie instance whose late kernel messages land on the login prompt's line (the case that
+ * made `test` wait 600 s for "no login prompt"), the same instance with the template's quiet
+ * console, and a bookworm instance, each also fed in pieces the way a console reader gets them.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { consoleReady, consoleText, withoutKernelMessages } from '../src/boot/console';
+
+const FIXTURES = path.join(__dirname, 'fixtures', 'console');
+const captured = (name: string) => fs.readFileSync(path.join(FIXTURES, name), 'latin1');
+
+/** Feed `text` in pieces of `size` bytes (a console read); the first prefix where it is ready, and what it matched. */
+function firstReady(text: string, size: number, ready?: RegExp): { at: number; matched: string } | undefined {
+  for (let end = size; ; end += size) {
+    const matched = consoleReady(text.slice(0, Math.min(end, text.length)), ready);
+    if (matched !== undefined) return { at: Math.min(end, text.length), matched };
+    if (end >= text.length) return undefined;
+  }
+}
+
+describe('consoleReady on captured consoles', () => {
+  it.each([
+    ['trixie-kernel-on-prompt.log', 'instance1 login:'],
+    ['trixie-quiet.log', 'instance1 login:'],
+    ['bookworm.log', 'instance1 login:'],
+  ])('%s: ready at its login prompt, whole and fed in pieces', (file, prompt) => {
+    const text = captured(file);
+    expect(consoleReady(text)).toBe(prompt);
+    const promptAt = consoleText(text).indexOf(prompt);
+    expect(promptAt).toBeGreaterThan(0);
+    // Nothing before the prompt counts as ready; in pieces of any size it is found once whole.
+    expect(consoleReady(text.slice(0, text.indexOf(prompt.slice(0, -3))))).toBeUndefined();
+    for (const size of [1, 7, 64, 4096]) expect(firstReady(text, size)?.matched).toBe(prompt);
+  });
+
+  it('finds the prompt whose line carries a kernel message, which the old end-of-line pattern missed', () => {
+    const text = captured('trixie-kernel-on-prompt.log');
+    const line = consoleText(text).split('\n').find((l) => l.startsWith('instance1 login:'))!;
+    expect(line).toMatch(/^instance1 login: \[ *\d+\.\d+\] \S/);
+    // The pattern `test` and `test --cluster` used before.
+    expect(/^\S+ login: ?$/m.test(consoleText(text))).toBe(false);
+    expect(/login: *$/m.test(consoleText(text))).toBe(false);
+    expect(consoleReady(text)).toBe('instance1 login:');
+  });
+
+  it('the quiet console (kernel.printk) prints no kernel message after the prompt', () => {
+    const text = consoleText(captured('trixie-quiet.log'));
+    expect(text.slice(text.indexOf('instance1 login:'))).not.toMatch(/\[ *\d+\.\d+\] /);
+  });
+});
+
+describe('consoleReady: kernel messages anywhere', () => {
+  const banner = '\r\nDebian GNU/Linux 13 web1 ttyS0\r\n\r\n';
+  it.each([
+    ['after the prompt', `${banner}web1 login: [   71.930541] powernow_k8: Power state transitions not supported\r\n`],
+    ['before the prompt on its line', `${banner}[   71.930541] powernow_k8: Power state transitions not supported\r\nweb1 login: `],
+    ['inside the prompt', `${banner}web1 lo[   71.930541] powernow_k8: Power state transitions not supported\r\ngin: `],
+    ['two of them, with escapes', `${banner}\u001b[0mweb1 login: [   71.9] a\r\n[   72.1] b\r\n`],
+  ])('%s', (_what, text) => {
+    expect(consoleReady(text)).toBe('web1 login:');
+  });
+
+  it('is not ready before the prompt is whole, nor on text that only mentions logins', () => {
+    expect(consoleReady(`${banner}web1 log`)).toBeUndefined();
+    expect(consoleReady(`${banner}web1 log[    9.1] msg\r\n`)).toBeUndefined();
+    expect(consoleReady('[  OK  ] Started systemd-logind.service - User Login Management.\r\n')).toBeUndefined();
+    expect(consoleReady('Starting getty... the login: prompt follows\n')).toBeUndefined();
+    expect(consoleReady('')).toBeUndefined();
+  });
+
+  it('withoutKernelMessages keeps everything else as written', () => {
+    expect(withoutKernelMessages('a\n[    1.000000] x y\nb\n[  OK  ] Reached target\n')).toBe('a\nb\n[  OK  ] Reached target\n');
+  });
+});
+
+describe('consoleReady with --ready REGEX', () => {
+  it('matches in the console without kernel messages, else as written; trimmed', () => {
+    expect(consoleReady('boot\nREADY[   5.1] virtio: x\n now\n', /READY now$/m)).toBe('READY now');
+    expect(consoleReady('[    5.100000] virtio_net virtio0 eth0: renamed\n', /virtio_net \S+ eth0/)).toBe('virtio_net virtio0 eth0');
+    expect(consoleReady('web1 login: [ 1.0] x\n', /login: *$/m)).toBe('login:');
+    expect(consoleReady('booting\n', /READY/)).toBeUndefined();
+  });
+
+  it('a global pattern gives the same answer every time (its lastIndex is not used)', () => {
+    const re = /GOS-READY/g;
+    for (let i = 0; i < 3; i++) expect(consoleReady('x GOS-READY y', re)).toBe('GOS-READY');
+  });
+});
