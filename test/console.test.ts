@@ -1,9 +1,11 @@
 /**
  * Readiness on a serial console (src/boot/console.ts), the one matcher `test` and `test
  * --cluster` use, on consoles captured from real boots (test/fixtures/console, see its README):
- * a trixie instance whose late kernel messages land on the login prompt's line (the case that
- * made `test` wait 600 s for "no login prompt"), the same instance with the template's quiet
- * console, and a bookworm instance, each also fed in pieces the way a console reader gets them.
+ * trixie instances whose kernel prints messages after the login prompt, so that they land on
+ * the prompt's line (the case that made `test` wait 600 s for "no login prompt"), with the
+ * console the template used to leave (every kernel message shown) and with its quiet console
+ * (kernel.printk = 3 4 1 7: only the critical one shows), and a bookworm instance; each also fed
+ * in pieces the way a console reader gets them.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -23,9 +25,9 @@ function firstReady(text: string, size: number, ready?: RegExp): { at: number; m
 
 describe('consoleReady on captured consoles', () => {
   it.each([
-    ['trixie-kernel-on-prompt.log', 'instance1 login:'],
+    ['trixie-loud.log', 'instance1 login:'],
     ['trixie-quiet.log', 'instance1 login:'],
-    ['bookworm.log', 'instance1 login:'],
+    ['bookworm-quiet.log', 'instance1 login:'],
   ])('%s: ready at its login prompt, whole and fed in pieces', (file, prompt) => {
     const text = captured(file);
     expect(consoleReady(text)).toBe(prompt);
@@ -36,19 +38,36 @@ describe('consoleReady on captured consoles', () => {
     for (const size of [1, 7, 64, 4096]) expect(firstReady(text, size)?.matched).toBe(prompt);
   });
 
-  it('finds the prompt whose line carries a kernel message, which the old end-of-line pattern missed', () => {
-    const text = captured('trixie-kernel-on-prompt.log');
+  it.each(['trixie-loud.log', 'trixie-quiet.log', 'bookworm-quiet.log'])('%s: finds the prompt whose line carries a kernel message, which the old end-of-line patterns missed', (file) => {
+    const text = captured(file);
     const line = consoleText(text).split('\n').find((l) => l.startsWith('instance1 login:'))!;
-    expect(line).toMatch(/^instance1 login: \[ *\d+\.\d+\] \S/);
-    // The pattern `test` and `test --cluster` used before.
+    expect(line).toMatch(/^instance1 login: \[ *\d+\.\d+\] ganeti-os-test: a late kernel message/);
+    // The patterns `test` and `test --cluster` used before.
     expect(/^\S+ login: ?$/m.test(consoleText(text))).toBe(false);
     expect(/login: *$/m.test(consoleText(text))).toBe(false);
     expect(consoleReady(text)).toBe('instance1 login:');
   });
 
-  it('the quiet console (kernel.printk) prints no kernel message after the prompt', () => {
+  it('the quiet console: after the prompt only the critical kernel message shows; the old console shows both', () => {
+    const after = (file: string) => {
+      const text = consoleText(captured(file));
+      return text.slice(text.indexOf('instance1 login:'));
+    };
+    expect(after('trixie-loud.log')).toMatch(/a late kernel message \(err\)[^]*a late kernel message \(crit\)/);
+    for (const file of ['trixie-quiet.log', 'bookworm-quiet.log']) {
+      expect(after(file)).toMatch(/a late kernel message \(crit\)/);
+      expect(after(file)).not.toMatch(/\(err\)/);
+    }
+  });
+
+  it('leaves agetty\'s terminal probes and systemd\'s escapes out of the text', () => {
     const text = consoleText(captured('trixie-quiet.log'));
-    expect(text.slice(text.indexOf('instance1 login:'))).not.toMatch(/\[ *\d+\.\d+\] /);
+    expect(text).not.toMatch(/\u001b/);
+    expect(text).toMatch(/^Debian GNU\/Linux 13 instance1\S* ttyS0$/m);
+    expect(consoleText('\u001b[!p\u001b]104\u0007\u001b[?7h\u001b[6n\u001b[32766;32766H\u001b[6n\r\nweb1 login: ')).toBe('\nweb1 login: ');
+    expect(consoleText('\u001bM\u001b[K[\u001b[0;32m  OK  \u001b[0m] Started')).toBe('[  OK  ] Started');
+    // A sequence cut off at the end of a read stays until the rest arrives.
+    expect(consoleText('web1 \u001b[0')).toBe('web1 \u001b[0');
   });
 });
 

@@ -139,6 +139,8 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
       expect(fs.readlinkSync(path.join(root, 'etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service'))).toMatch(/serial-getty@\.service$/);
       // A quiet console once the system runs: only critical kernel messages after systemd-sysctl.
       expect(read(root, 'etc/sysctl.d/90-ganeti-os-console.conf')).toMatch(/^kernel\.printk = 3 4 1 7$/m);
+      // The serial getty waits for its device however slow the boot is.
+      expect(read(root, 'etc/systemd/system/dev-ttyS0.device.d/90-ganeti-os.conf')).toMatch(/^JobRunningTimeoutSec=15min$/m);
       // Root: locked password, our key.
       const shadowRoot = read(root, 'etc/shadow').split('\n').find((l) => l.startsWith('root:'))!.split(':')[1];
       expect(shadowRoot).toMatch(/^[!*]/);

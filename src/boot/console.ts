@@ -6,10 +6,18 @@
  * (`instance1 login: [   71.93] powernow_k8: ...`) or even in the middle of it.
  */
 
-/** Console text without terminal escape sequences and carriage returns. */
+/**
+ * Console text without terminal escape sequences (CSI such as colours and agetty's `ESC [ ! p`
+ * and `ESC [ 6 n` probes, OSC such as `ESC ] 104 BEL`, and two-byte escapes such as systemd's
+ * `ESC M`) and carriage returns. A sequence cut off at the end stays until the rest arrives.
+ */
 export function consoleText(raw: string): string {
-  // eslint-disable-next-line no-control-regex
-  return raw.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+  return (
+    raw
+      // eslint-disable-next-line no-control-regex
+      .replace(/\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|\u001b[0-9=<>@-Z\\^_]/g, '')
+      .replace(/\r/g, '')
+  );
 }
 
 /**

@@ -147,8 +147,11 @@ deb_write_console() {
     "$GOS_OS_NAME" >"$root/etc/sysctl.d/90-ganeti-os-console.conf"
   port=$(deb_serial_port)
   [[ -n $port ]] || return 0
-  mkdir -p -- "$root/etc/systemd/system/getty.target.wants"
+  mkdir -p -- "$root/etc/systemd/system/getty.target.wants" "$root/etc/systemd/system/dev-$port.device.d"
   ln -sfn /lib/systemd/system/serial-getty@.service "$root/etc/systemd/system/getty.target.wants/serial-getty@$port.service"
+  # A slow boot (a loaded node, software emulation) must not lose the serial getty: systemd
+  # otherwise gives up on the console's device after 90 s (DefaultDeviceTimeoutSec).
+  printf '[Unit]\nJobRunningTimeoutSec=15min\n' >"$root/etc/systemd/system/dev-$port.device.d/90-ganeti-os.conf"
 }
 
 # deb_write_root_access ROOT: root's password (locked unless a hash is given) and SSH keys.
