@@ -101,6 +101,10 @@ describe('consoleReady with --ready REGEX', () => {
     expect(consoleReady('[    5.100000] virtio_net virtio0 eth0: renamed\n', /virtio_net \S+ eth0/)).toBe('virtio_net virtio0 eth0');
     expect(consoleReady('web1 login: [ 1.0] x\n', /login: *$/m)).toBe('login:');
     expect(consoleReady('booting\n', /READY/)).toBeUndefined();
+    // Lookaheads only (every marker somewhere, in any order): an empty match is ready.
+    const all = /^(?=[^]*GOS-TEST host=a)(?=[^]*a login:)/;
+    expect(consoleReady('GOS-TEST host=a\n[ 9.0] x\na login: ', all)).toBe('');
+    expect(consoleReady('GOS-TEST host=a\n', all)).toBeUndefined();
   });
 
   it('a global pattern gives the same answer every time (its lastIndex is not used)', () => {

@@ -41,8 +41,8 @@ const LOGIN_PROMPT = /^(\S+) login:/m;
  * returned as `<host> login:`), found after the kernel messages are taken out, so a message
  * printed after the prompt, before it on the same line or inside it hides nothing; with `ready`
  * (`test --ready REGEX`), its first match in the console without kernel messages, else in the
- * console as written (a pattern may look for a kernel message), trimmed. Undefined while not
- * ready. Pure: call it again on the longer text as more arrives (a prompt that arrives in pieces
+ * console as written (a pattern may look for a kernel message), trimmed (a pattern of lookaheads only
+ * matches '': ready all the same). Undefined while not ready. Pure: call it again on the longer text as more arrives (a prompt that arrives in pieces
  * matches once it is whole).
  */
 export function consoleReady(raw: string, ready?: RegExp): string | undefined {

@@ -153,7 +153,7 @@ export async function bootUntilReady(req: BootRequest): Promise<BootResult> {
     for (;;) {
       window = consoleText(window + tail.poll()).slice(-8192);
       const matched = consoleReady(window, req.ready);
-      if (matched) return result(true, { matched });
+      if (matched !== undefined) return result(true, { matched });
       if (req.onConsole) req.onConsole((window.trimEnd().split('\n').pop() ?? '').slice(0, 100), seconds());
       if (spawnError) throw new Error(`cannot start qemu-system-x86_64: ${spawnError.message}`);
       if (exited) return result(false, { problem: `QEMU exited before the instance was ready${stderr.trim() ? `: ${stderr.trim()}` : ''}` });
