@@ -22,7 +22,8 @@ import {
   parseVariantsList,
   pyStrip,
 } from '../ganeti/rules';
-import { readDefinition, readUtf8, requireDirectory } from './model';
+import { readDefinition, requireDirectory } from './model';
+import { readUtf8 } from '../ganeti/loader';
 import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
 import { PROVENANCE_FILE, Provenance, parseProvenance } from './provenance';
 import { pyReprStr } from '../ganeti/pyfmt';
