@@ -21,7 +21,10 @@ import {
   parseParametersList,
   parseVariantsList,
   pyStrip,
+  splitLines,
+  joinLines,
 } from '../ganeti/rules';
+import type { Line } from '../ganeti/rules';
 import { readDefinition, requireDirectory } from './model';
 import { readUtf8 } from '../ganeti/loader';
 import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
@@ -273,29 +276,6 @@ function reconcile(answers: DefinitionSpec, l: Loaded, t: Template): DefinitionS
 
 // ------------------------------------------------------------------------------------------
 // Line-by-line edits (pure: text in, text out)
-
-export interface Line {
-  /** The line without its terminator. */
-  text: string;
-  /** Its terminator ('' for a last line without one). */
-  eol: string;
-}
-
-/** Split as Python's str.splitlines() does (Ganeti's reading), keeping each terminator. */
-export function splitLines(text: string): Line[] {
-  const out: Line[] = [];
-  const re = /([^\n\r\u000b\u000c\u001c\u001d\u001e\u0085\u2028\u2029]*)(\r\n|[\n\r\u000b\u000c\u001c\u001d\u001e\u0085\u2028\u2029]|$)/gu;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) {
-    if (m[0] === '') break;
-    out.push({ text: m[1], eol: m[2] });
-  }
-  return out;
-}
-
-export function joinLines(lines: Line[]): string {
-  return lines.map((l) => l.text + l.eol).join('');
-}
 
 /** The terminator new lines get: the file's own (LF or CRLF), LF by default. */
 function newlineOf(lines: Line[]): string {

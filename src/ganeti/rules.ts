@@ -123,11 +123,39 @@ export function pySplit1(s: string): string[] {
   return j === chars.length ? [first] : [first, chars.slice(j).join('')];
 }
 
+/** The characters Python's str.splitlines() ends a line at ("\r\n" counts as one boundary). */
+const PY_LINE_BREAKS = '\\n\\r\\u000b\\u000c\\u001c\\u001d\\u001e\\u0085\\u2028\\u2029';
+const PY_LINE_BREAK_RE = new RegExp(`\\r\\n|[${PY_LINE_BREAKS}]`, 'u');
+
 /** Python's str.splitlines(): splits on every line boundary Python knows, drops the final empty piece. */
 export function pySplitLines(s: string): string[] {
-  const parts = s.split(/\r\n|[\n\r\u000b\u000c\u001c\u001d\u001e\u0085\u2028\u2029]/u);
+  const parts = s.split(PY_LINE_BREAK_RE);
   if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
   return parts;
+}
+
+export interface Line {
+  /** The line without its terminator. */
+  text: string;
+  /** Its terminator ('' for a last line without one). */
+  eol: string;
+}
+
+/** Python's str.splitlines(keepends=True), each line with its terminator apart. */
+export function splitLines(text: string): Line[] {
+  const out: Line[] = [];
+  const re = new RegExp(`([^${PY_LINE_BREAKS}]*)(\\r\\n|[${PY_LINE_BREAKS}]|$)`, 'gu');
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    if (m[0] === '') break;
+    out.push({ text: m[1], eol: m[2] });
+  }
+  return out;
+}
+
+/** The text `splitLines` split, back together. */
+export function joinLines(lines: Line[]): string {
+  return lines.map((l) => l.text + l.eol).join('');
 }
 
 /** What Python's text-mode open() does to line ends when reading (universal newlines). */
