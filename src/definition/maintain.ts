@@ -20,7 +20,9 @@ import {
   parseApiVersions,
   parseParametersList,
   parseVariantsList,
+  checkOsVariant,
   pyStrip,
+  seesVariants,
   splitLines,
   joinLines,
 } from '../ganeti/rules';
@@ -550,23 +552,24 @@ export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: Regenerate
 
 /**
  * Refuse (UserError, unless `force`) a change after which Ganeti would start or stop seeing
- * variants for `l`: instance names carry the variant or not (Ganeti's _CheckOSVariant), so every
- * existing instance would fail reinstall, import and the other OS operations. `after`: whether
- * Ganeti sees variants afterwards; `top`: the highest API listed afterwards; `variant`: the
- * variant instances would be moved to.
+ * variants for `l` (seesVariants): instance names carry the variant or not (Ganeti's
+ * _CheckOSVariant), so every existing instance would fail reinstall, import and the other OS
+ * operations. `after`: the highest API listed afterwards and the variants listed afterwards
+ * (the first is the one instances would be moved to).
  */
-export function checkVariantsVisibility(l: Loaded, after: boolean, top: number, variant: string, force?: boolean): void {
-  const before = l.maxApi >= OS_API_V15 && l.variants.length > 0;
-  if (before === after || force) return;
+export function checkVariantsVisibility(l: Loaded, after: { maxApi: number; variants: readonly string[] }, force?: boolean): void {
+  const before = seesVariants(l.maxApi, l.variants);
+  const top = after.maxApi;
+  if (before === seesVariants(top, after.variants) || force) return;
   if (!before) {
     const now = l.maxApi < OS_API_V15 ? `API ${l.maxApi}` : l.variantsFile.exists ? 'its variants.list lists none' : 'no variants.list';
     throw new UserError(`${l.name} has no variants now (${now}); with API ${top} and a variant, Ganeti requires one in every instance's OS name; nothing was changed`, [
-      `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "OS name '${l.name}' must include a variant".`,
-      `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${variant}).`,
+      `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "${checkOsVariant(l.name, l.name, after.variants)}".`,
+      `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${after.variants[0]}).`,
     ]);
   }
   const n = l.variants.length;
-  throw new UserError(`${l.name} has ${n} variant${n === 1 ? '' : 's'} (${l.variants.join(', ')}), but API ${top} has none: Ganeti would refuse every instance installed as ${l.name}+VARIANT ("OS '${l.name}' does not support variants"); nothing was changed`, [
+  throw new UserError(`${l.name} has ${n} variant${n === 1 ? '' : 's'} (${l.variants.join(', ')}), but API ${top} has none: Ganeti would refuse every instance installed as ${l.name}+VARIANT ("${checkOsVariant(l.name, `${l.name}+VARIANT`, [])}"); nothing was changed`, [
     `Run again with --force once no instance uses a variant: the scripts then always use the first variant's configuration, '${l.variants[0]}'.`,
   ]);
 }

@@ -94,6 +94,29 @@ export function checkParamDescription(name: string, description: string): string
   return undefined;
 }
 
+/**
+ * Whether Ganeti sees variants for an OS: _TryOSFromDisk reads variants.list only when the
+ * highest listed API version (`maxApi`) is 15 or more, and an OS has variants when that file
+ * lists at least one (`listed`). Then every instance's OS name must carry one (checkOsVariant).
+ */
+export function seesVariants(maxApi: number, listed: readonly string[]): boolean {
+  return maxApi >= OS_API_V15 && listed.length > 0;
+}
+
+/**
+ * backend._CheckOSVariant: Ganeti's error, word for word, for an instance's OS name `name`
+ * (`os` or `os+variant`) given the variants Ganeti read for OS `os` (`supported`); undefined
+ * when Ganeti accepts the name.
+ */
+export function checkOsVariant(os: string, name: string, supported: readonly string[]): string | undefined {
+  const i = name.indexOf('+');
+  const variant = i >= 0 ? name.slice(i + 1) : '';
+  if (!supported.length) return variant ? `OS '${os}' does not support variants ('${variant}' passed)` : undefined;
+  if (!variant) return `OS name '${name}' must include a variant`;
+  if (!supported.includes(variant)) return `OS '${os}' does not support variant '${variant}'`;
+  return undefined;
+}
+
 /** The environment variable a parameter reaches scripts as (backend.OSCoreEnv). */
 export function paramEnvName(name: string): string {
   return 'OSP_' + name.toUpperCase().replace(/-/g, '_');
