@@ -27,8 +27,7 @@ import {
   joinLines,
 } from '../ganeti/rules';
 import type { Line } from '../ganeti/rules';
-import { readDefinition, requireDirectory } from './model';
-import { readUtf8 } from '../ganeti/loader';
+import { TextFile, editableText, readDefinition, readTextFile, requireDirectory } from './model';
 import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
 import { PROVENANCE_FILE, Provenance, parseProvenance } from './provenance';
 import { pyReprStr } from '../ganeti/pyfmt';
@@ -47,18 +46,10 @@ export interface MaintainOptions {
   force?: boolean;
 }
 
-/** A list file as found on disk (following a symlink to its target). */
-export interface ListFile {
+/** A list file as found on disk (following a symlink to its target: the file really edited). */
+export interface ListFile extends TextFile {
   /** Name inside the definition. */
   rel: string;
-  abs: string;
-  exists: boolean;
-  /** Content ('' when missing). */
-  text: string;
-  mode: number;
-  isSymlink: boolean;
-  /** The file a symlink resolves to (the one that is really edited). */
-  realPath?: string;
 }
 
 export interface Loaded {
@@ -85,45 +76,7 @@ export interface Loaded {
 // Loading
 
 function readList(root: string, rel: string): ListFile {
-  const abs = path.join(root, rel);
-  let isSymlink = false;
-  let linkTarget = '';
-  try {
-    const l = fs.lstatSync(abs);
-    isSymlink = l.isSymbolicLink();
-    if (isSymlink) linkTarget = fs.readlinkSync(abs);
-  } catch {
-    return { rel, abs, exists: false, text: '', mode: 0o644, isSymlink: false };
-  }
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && isSymlink) {
-      throw new UserError(`${rel} in ${root} is a symlink to ${linkTarget}, which does not exist; nothing was changed`, [
-        'Create the file it points to (or remove the dangling link), then run the command again.',
-      ]);
-    }
-    throw new UserError(`cannot read ${abs}: ${code ?? 'error'}; nothing was changed`);
-  }
-  if (!st.isFile()) throw new UserError(`${abs} is not a regular file; nothing was changed`);
-  const r = readUtf8(abs);
-  if ('errno' in r) throw new UserError(`cannot read ${abs}: ${r.errno}; nothing was changed`);
-  if ('badUtf8' in r) {
-    throw new UserError(`${abs} is not valid UTF-8 (Ganeti's OS scan crashes on it); nothing was changed`, [
-      'Fix its encoding by hand, then run the command again.',
-    ]);
-  }
-  return {
-    rel,
-    abs,
-    exists: true,
-    text: r.text,
-    mode: st.mode & 0o7777,
-    isSymlink,
-    realPath: isSymlink ? fs.realpathSync(abs) : undefined,
-  };
+  return { ...editableText(readTextFile(path.join(root, rel))), rel };
 }
 
 /**
@@ -177,16 +130,9 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
   }
   const hint = 'Run the command inside an OS definition directory, or name one with --os-dir DIR.';
   const apiAbs = path.join(root, OS_API_FILE);
-  let apiSt: fs.Stats;
-  try {
-    apiSt = fs.statSync(apiAbs);
-  } catch {
-    throw new UserError(`${root} is not an OS definition: it has no ${OS_API_FILE}`, [hint]);
-  }
-  if (!apiSt.isFile()) throw new UserError(`${apiAbs} is not a regular file`);
-  const apiText = readUtf8(apiAbs);
-  if ('errno' in apiText) throw new UserError(`cannot read ${apiAbs}: ${apiText.errno}`);
-  if ('badUtf8' in apiText) throw new UserError(`${apiAbs} is not valid UTF-8 (Ganeti's OS scan crashes on it); fix it by hand`);
+  const apiText = readTextFile(apiAbs);
+  if (apiText.kind === 'missing') throw new UserError(`${root} is not an OS definition: it has no ${OS_API_FILE}`, [hint]);
+  editableText(apiText);
   const parsed = parseApiVersions(apiText.text);
   if (!parsed.ok) {
     throw new UserError(`${apiAbs} is not a list of versions: Ganeti cannot convert ${pyReprStr(pyStrip(parsed.bad))} to an integer`, [
@@ -436,20 +382,9 @@ export function textOp(rel: string, file: { exists: boolean; text: string; mode:
   return { ...base, kind: 'update', reason: 'edited in place' };
 }
 
-/** Read a plain file for `textOp` (undefined content when missing). */
-export function readText(abs: string): { exists: boolean; text: string; mode: number; realPath?: string } {
-  let lst: fs.Stats;
-  try {
-    lst = fs.lstatSync(abs);
-  } catch {
-    return { exists: false, text: '', mode: 0o644 };
-  }
-  const r = readUtf8(abs);
-  if ('errno' in r) throw new UserError(`cannot read ${abs}: ${r.errno}; nothing was changed`);
-  if ('badUtf8' in r) throw new UserError(`${abs} is not valid UTF-8; nothing was changed`);
-  const st = fs.statSync(abs);
-  if (!st.isFile()) throw new UserError(`${abs} is not a regular file; nothing was changed`);
-  return { exists: true, text: r.text, mode: st.mode & 0o7777, realPath: lst.isSymbolicLink() ? fs.realpathSync(abs) : undefined };
+/** Read a plain file for `textOp` (not there: `exists` false); a UserError when it cannot be edited. */
+export function readText(abs: string): TextFile {
+  return editableText(readTextFile(abs));
 }
 
 export interface RegenerateOptions {

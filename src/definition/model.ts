@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { UserError } from '../errors';
 import { OS_API_FILE, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FILE, effectiveApiVersion } from '../ganeti/rules';
 import { FileState, OsVerdict, Parameter, statFile, tryOsFromDisk } from '../ganeti/loader';
+import { pyDecodeUtf8 } from '../ganeti/pyfmt';
 import { Provenance, PROVENANCE_FILE, readProvenance } from './provenance';
 
 export type { FileState, OsVerdict, Parameter };
@@ -39,6 +40,80 @@ export interface OsDefinition {
   osDir: string;
   /** Present when ganeti-os wrote the definition. */
   provenance?: Provenance;
+}
+
+/**
+ * A text file of a definition as ganeti-os edits it: its bytes decoded as strict UTF-8 (as
+ * Python decodes them: a BOM and the line ends kept as they are), or why that cannot be done.
+ */
+export interface TextFile {
+  abs: string;
+  /** 'file': a regular file (perhaps through a symlink) holding UTF-8 text; 'other': see `problem`. */
+  kind: 'missing' | 'file' | 'other';
+  /** kind === 'file'. */
+  exists: boolean;
+  /** The content ('' unless kind is 'file'). */
+  text: string;
+  /** Permission bits after following a link (0o644 unless kind is 'file'). */
+  mode: number;
+  isSymlink: boolean;
+  /** What a symlink says it points to. */
+  linkTarget?: string;
+  /** The file a symlink resolves to: the one really read and written. */
+  realPath?: string;
+  /** Kind 'other': why, in words ("not a regular file", "not valid UTF-8", ...). */
+  problem?: string;
+  /** Kind 'other': the errno of the call that failed, if one did. */
+  errno?: string;
+}
+
+/**
+ * Read `abs` as a definition's text file. Never throws and never blocks on a FIFO or device: only
+ * a regular file is read. Every command that reads a file to edit or merge it reads it here.
+ */
+export function readTextFile(abs: string): TextFile {
+  let isSymlink = false;
+  let linkTarget: string | undefined;
+  try {
+    if (fs.lstatSync(abs).isSymbolicLink()) {
+      isSymlink = true;
+      linkTarget = fs.readlinkSync(abs);
+    }
+  } catch {
+    return { abs, kind: 'missing', exists: false, text: '', mode: 0o644, isSymlink: false };
+  }
+  const other = (problem: string, errno?: string): TextFile => ({ abs, kind: 'other', exists: false, text: '', mode: 0o644, isSymlink, linkTarget, problem, errno });
+  const code = (err: unknown) => (err as NodeJS.ErrnoException).code ?? 'error';
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch (err) {
+    if (code(err) === 'ENOENT' && isSymlink) return other(`a symlink to ${linkTarget}, which does not exist`, 'ENOENT');
+    return other(`unreadable: ${code(err)}`, code(err));
+  }
+  if (!st.isFile()) return other('not a regular file');
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(abs);
+  } catch (err) {
+    return other(`unreadable: ${code(err)}`, code(err));
+  }
+  const r = pyDecodeUtf8(buf);
+  if ('error' in r) return other('not valid UTF-8');
+  return { abs, kind: 'file', exists: true, text: r.text, mode: st.mode & 0o7777, isSymlink, linkTarget, realPath: isSymlink ? fs.realpathSync(abs) : undefined };
+}
+
+/** `f` unless ganeti-os cannot edit it: then a UserError saying why (and that nothing was changed). */
+export function editableText(f: TextFile): TextFile {
+  if (f.kind !== 'other') return f;
+  if (f.isSymlink && f.errno === 'ENOENT') {
+    throw new UserError(`${f.abs} is ${f.problem}; nothing was changed`, ['Create the file it points to (or remove the dangling link), then run the command again.']);
+  }
+  if (f.errno) throw new UserError(`cannot read ${f.abs}: ${f.errno}; nothing was changed`);
+  if (f.problem === 'not valid UTF-8') {
+    throw new UserError(`${f.abs} is not valid UTF-8; nothing was changed`, ['Fix its encoding by hand, then run the command again.']);
+  }
+  throw new UserError(`${f.abs} is ${f.problem}; nothing was changed`);
 }
 
 /** A directory the user named: a clear error unless it exists and is a directory. */
