@@ -27,9 +27,9 @@ import {
   joinLines,
 } from '../ganeti/rules';
 import type { Line } from '../ganeti/rules';
-import { TextFile, editableText, readDefinition, readTextFile, requireDirectory } from './model';
+import { OsDefinition, TextFile, editableText, readDefinition, readTextFile, requireDirectory } from './model';
 import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
-import { PROVENANCE_FILE, Provenance, parseProvenance } from './provenance';
+import type { Provenance } from './provenance';
 import { pyReprStr } from '../ganeti/pyfmt';
 import { applyAndReport } from './report';
 import { JOURNAL_FILE } from './writer';
@@ -54,6 +54,8 @@ export interface ListFile extends TextFile {
 
 export interface Loaded {
   root: string;
+  /** The model this view was made from (Ganeti's verdict, every file's state). */
+  def: OsDefinition;
   /** Directory base name: what Ganeti calls the OS. */
   name: string;
   /** As listed in ganeti_api_version. */
@@ -74,10 +76,6 @@ export interface Loaded {
 
 // ------------------------------------------------------------------------------------------
 // Loading
-
-function readList(root: string, rel: string): ListFile {
-  return { ...editableText(readTextFile(path.join(root, rel))), rel };
-}
 
 /**
  * Run a maintenance command's `body` on the definition named by `opts` (the current directory
@@ -118,7 +116,7 @@ export function withFsErrors<T>(root: string, fn: () => T): T {
   }
 }
 
-/** Read the definition a maintenance command acts on; every problem is a clear error. */
+/** Read the definition a maintenance command acts on (after rolling back an interrupted write); every problem is a clear error. */
 export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>): Loaded {
   const root = path.resolve(ctx.cwd, opts.osDir ?? '.');
   requireDirectory(root);
@@ -128,22 +126,31 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
   } else {
     recoverBeforePlanning(ctx, root);
   }
+  return editable(readDefinition(root));
+}
+
+/**
+ * The definition as the maintenance commands and upgrade edit it: its list files readable, its
+ * API versions parsable, and its record (when there is one) intact, with the template it names.
+ * Throws UserError (nothing was changed) for anything they cannot work on.
+ */
+export function editable(def: OsDefinition): Loaded {
+  const root = def.dir;
   const hint = 'Run the command inside an OS definition directory, or name one with --os-dir DIR.';
-  const apiAbs = path.join(root, OS_API_FILE);
-  const apiText = readTextFile(apiAbs);
+  const apiText = def.text.api;
   if (apiText.kind === 'missing') throw new UserError(`${root} is not an OS definition: it has no ${OS_API_FILE}`, [hint]);
   editableText(apiText);
   const parsed = parseApiVersions(apiText.text);
   if (!parsed.ok) {
-    throw new UserError(`${apiAbs} is not a list of versions: Ganeti cannot convert ${pyReprStr(pyStrip(parsed.bad))} to an integer`, [
+    throw new UserError(`${apiText.abs} is not a list of versions: Ganeti cannot convert ${pyReprStr(pyStrip(parsed.bad))} to an integer`, [
       'Fix it by hand (one version per line, e.g. 20, 15, 10), then run the command again.',
     ]);
   }
-  if (!parsed.versions.length) throw new UserError(`${apiAbs} lists no API version; fix it by hand (e.g. 20, 15, 10 on separate lines)`);
+  if (!parsed.versions.length) throw new UserError(`${apiText.abs} lists no API version; fix it by hand (e.g. 20, 15, 10 on separate lines)`);
   const apiVersions = parsed.versions;
 
-  const variantsFile = readList(root, OS_VARIANTS_FILE);
-  const parametersFile = readList(root, OS_PARAMETERS_FILE);
+  const variantsFile: ListFile = { ...editableText(def.text.variants), rel: OS_VARIANTS_FILE };
+  const parametersFile: ListFile = { ...editableText(def.text.parameters), rel: OS_PARAMETERS_FILE };
   const variants = [...new Set(parseVariantsList(variantsFile.text))];
   const parameters = parseParametersList(parametersFile.text)
     .filter((l) => l.fields.length > 0)
@@ -151,7 +158,8 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
 
   const loaded: Loaded = {
     root,
-    name: path.basename(root),
+    name: def.name,
+    def,
     apiVersions,
     maxApi: Math.max(...apiVersions),
     variantsFile,
@@ -160,16 +168,12 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
     parameters,
   };
 
-  if (fs.existsSync(path.join(root, PROVENANCE_FILE))) {
-    let text: string;
-    try {
-      text = fs.readFileSync(path.join(root, PROVENANCE_FILE), 'utf8');
-    } catch (err) {
-      throw new UserError(`cannot read ${path.join(root, PROVENANCE_FILE)}: ${errorMessage(err)}; nothing was changed`);
-    }
-    const prov = parseProvenance(text);
+  const record = def.text.record;
+  if (record.kind !== 'missing' && !(record.isSymlink && record.errno === 'ENOENT')) {
+    if (record.errno) throw new UserError(`cannot read ${record.abs}: ${record.errno}; nothing was changed`);
+    const prov = def.provenance;
     if (!prov || !validAnswers(prov.answers)) {
-      throw new UserError(`${path.join(root, PROVENANCE_FILE)} is damaged: ganeti-os cannot tell which files it wrote; nothing was changed`, [
+      throw new UserError(`${record.abs} is damaged: ganeti-os cannot tell which files it wrote; nothing was changed`, [
         'Restore it from a backup, or remove it to maintain the definition as one ganeti-os did not write.',
       ]);
     }

@@ -10,7 +10,7 @@ import { UserError } from '../errors';
 import { OS_API_FILE, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FILE, effectiveApiVersion } from '../ganeti/rules';
 import { FileState, OsVerdict, Parameter, statFile, tryOsFromDisk } from '../ganeti/loader';
 import { pyDecodeUtf8 } from '../ganeti/pyfmt';
-import { Provenance, PROVENANCE_FILE, readProvenance } from './provenance';
+import { Provenance, PROVENANCE_FILE, parseProvenance } from './provenance';
 
 export type { FileState, OsVerdict, Parameter };
 
@@ -38,8 +38,13 @@ export interface OsDefinition {
   parameterFields: string[][];
   /** The OS path as Ganeti spells it in messages (base_dir + "/" + name). */
   osDir: string;
-  /** Present when ganeti-os wrote the definition. */
+  /** Present when ganeti-os wrote the definition (and its record can be read). */
   provenance?: Provenance;
+  /**
+   * The files ganeti-os edits line by line, as it reads them to edit them (the raw text, whatever
+   * the API version; a symlink followed), and the record file ganeti-os keeps (.ganeti-os.json).
+   */
+  text: { api: TextFile; variants: TextFile; parameters: TextFile; record: TextFile };
 }
 
 /**
@@ -127,7 +132,12 @@ export function requireDirectory(dir: string): void {
   if (!st.isDirectory()) throw new UserError(`${dir} is not a directory`);
 }
 
-/** Read a definition directory into the model. Never throws for a broken definition: see `verdict`. */
+/**
+ * Read a definition directory into the model: Ganeti's verdict and what it reads, every file's
+ * state, the list files' text as ganeti-os edits them and what ganeti-os recorded. The one
+ * loader: every command reads a definition through it. Never throws for a broken definition:
+ * see `verdict` (and, for the maintenance commands, maintain.editable).
+ */
 export function readDefinition(dir: string): OsDefinition {
   const abs = path.resolve(dir);
   const r = tryOsFromDisk(abs);
@@ -136,6 +146,7 @@ export function readDefinition(dir: string): OsDefinition {
     if (!files[f]) files[f] = statFile(abs, f);
   }
   const scripts = OS_SCRIPTS.filter((s) => files[s].kind === 'file');
+  const record = readTextFile(path.join(abs, PROVENANCE_FILE));
   return {
     dir: abs,
     name: path.basename(abs),
@@ -150,7 +161,13 @@ export function readDefinition(dir: string): OsDefinition {
     parameterFields: r.parameterFields,
     osDir: r.osDir,
     trusted: r.trusted,
-    provenance: readProvenance(abs),
+    provenance: record.exists ? parseProvenance(record.text) : undefined,
+    text: {
+      api: readTextFile(path.join(abs, OS_API_FILE)),
+      variants: readTextFile(path.join(abs, OS_VARIANTS_FILE)),
+      parameters: readTextFile(path.join(abs, OS_PARAMETERS_FILE)),
+      record,
+    },
   };
 }
 
