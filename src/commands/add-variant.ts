@@ -22,7 +22,8 @@ import {
 } from '../definition/maintain';
 import { Plan, PlanOp, isUntouched } from '../definition/plan';
 import type { DefinitionSpec, VariantSpec } from '../definition/spec';
-import { isKnownSetting, knownSettingKeys, unknownReleaseWarnings, variantSettings } from '../definition/templates';
+import { unknownReleaseWarnings, variantSettings } from '../definition/templates';
+import { isFamily, isKnownSetting } from '../definition/settings';
 import { parseSetting } from '../definition/validate-spec';
 
 export interface AddVariantOptions extends MaintainOptions {
@@ -48,13 +49,14 @@ export async function runAddVariant(ctx: Context, opts: AddVariantOptions): Prom
     const v = opts.variant;
     checkVariantsVisibility(l, { maxApi: l.maxApi, variants: l.variants.length ? l.variants : [v] }, opts.force);
     if (l.template && Object.keys(given).length) {
-      const known = knownSettingKeys(l.template);
-      const unknown = Object.keys(given).filter((k) => !isKnownSetting(l.template!, k, known));
+      const settings = l.template.settings;
+      const unknown = Object.keys(given).filter((k) => !isKnownSetting(settings, k));
       if (unknown.length && !opts.force) {
+        const known = settings.filter((st) => !isFamily(st)).map((st) => st.key);
         const hints = unknown.map((k) => [k, closest(k, known)]).filter(([, c]) => c).map(([k, c]) => `${k}: did you mean ${c}?`);
         throw new UsageError(`the ${l.template.manifest.name} template's scripts read no setting ${unknown.join(', ')}; nothing was changed`, [
           ...hints,
-          `Settings they read: ${[...known, ...(l.template.manifest.settingPatterns ?? [])].join(', ')}.`,
+          `Settings they read: ${settings.map((st) => st.key).join(', ')}.`,
           'Fix the name, or run again with --force to write it anyway (for your own hooks).',
         ]);
       }
