@@ -293,6 +293,8 @@ export function templateData(t: Template, spec: DefinitionSpec): Record<string, 
     variantKeys: variantKeys(t.settings),
     /** defaults.conf's documentation of the settings (defaults.conf.hbs). */
     settingsDoc: renderSettingsDoc(t.settings),
+    /** The settings table by key, for documentation that names a default ({{settings.CACHE_DIR.default}}). */
+    settings: Object.fromEntries(t.settings.map((st) => [st.key, st])),
   };
 }
 
