@@ -548,6 +548,23 @@ export function symlinkNote(file: ListFile): string | undefined {
   return `${file.rel} is a symlink: the file edited is its target, ${file.realPath}.`;
 }
 
+/** What an edit of a definition (src/definition/edits/) produces: its plan, and what the command says about it. */
+export interface Edit {
+  plan: Plan;
+  /** One line saying what was done (or would be, with --dry-run). */
+  summary: string;
+  /** The facts --json adds to the plan. */
+  facts: Record<string, unknown>;
+  /** Warnings said before the plan is applied. */
+  warnings: string[];
+}
+
+/** Say an edit's warnings, then apply and report its plan (`finish`). */
+export function report(ctx: Context, edit: Edit, opts: MaintainOptions): void {
+  for (const w of edit.warnings) ctx.log.warn(w);
+  finish(ctx, edit.plan, opts, edit.summary, edit.facts);
+}
+
 /** Apply and report, then say whether Ganeti would accept the result. */
 export function finish(ctx: Context, plan: Plan, opts: MaintainOptions, summary: string, extra: Record<string, unknown>): void {
   applyAndReport(ctx, plan, { dryRun: opts.dryRun, json: opts.json, summary, extra });
