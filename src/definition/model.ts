@@ -159,7 +159,7 @@ export interface TryOsResult {
 
 /**
  * Ganeti's verdict for one OS directory, as backend._TryOSFromDisk(name, base_dir) reaches it,
- * message for message. `dir` is made absolute and normalised first (the harness and
+ * message for message (the same code in Ganeti 3.0 and 3.1: see src/ganeti/rules.ts). `dir` is made absolute and normalised first (the harness and
  * DiagnoseOS pass such paths); `baseDir`/`name` can be given as DiagnoseOS splits them.
  */
 export function tryOsFromDisk(dir: string, split?: { baseDir: string; name: string }): TryOsResult {
