@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { CORPUS, CRASH_CORPUS, EXTRA_ENTRIES, writeCase, writeCorpus } from './helpers/corpus';
 import { GanetiAnswer, ganetiBatch } from './helpers/ganeti';
 import { describeReleases } from './helpers/system';
-import { diagnoseOs } from '../src/commands/diagnose';
+import { diagnoseOs } from '../src/ganeti/diagnose';
 import { ValidateResult, validateOne } from '../src/commands/validate';
 
 let root: string;
