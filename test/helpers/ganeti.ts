@@ -73,5 +73,5 @@ export const runRename = (instance: InstanceSpec, oldName: string, logdir?: stri
   ganeti({ action: 'rename', instance, old_name: oldName, logdir });
 export const runExport = (instance: InstanceSpec, index: number, output: string) => ganeti({ action: 'export', instance, index, output });
 export const runImport = (instance: InstanceSpec, index: number, input: string) => ganeti({ action: 'import', instance, index, input });
-export const validateOs = (osDir: string, osName: string, osparams: Record<string, string>, forceVariant = false) =>
-  ganeti({ action: 'validate', os_dir: osDir, os_name: osName, osparams, force_variant: forceVariant });
+export const validateOs = (osDir: string, osName: string, osparams: Record<string, string>, forceVariant = false, release: GanetiRelease = '3.0') =>
+  ganeti({ action: 'validate', os_dir: osDir, os_name: osName, osparams, force_variant: forceVariant }, release);
