@@ -1,6 +1,6 @@
 /**
- * `ganeti-os run <script>`: run one script of a definition as Ganeti 3.0 or 3.1 (`--ganeti`)
- * runs it, with the environment it builds for an equivalent instance on a freshly initialised cluster
+ * `ganeti-os run <script>`: run one script of a definition as Ganeti (`--ganeti`) runs it, with the
+ * environment it builds for an equivalent instance on a freshly initialised cluster
  * (backend.InstanceOsAdd, RunRenameInstance, ValidateOS, and the import-export daemon for
  * export/import). Never creates or changes anything but the given disks, the export output and
  * its own log, and never a disk that is in use.
