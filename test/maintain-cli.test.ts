@@ -85,7 +85,7 @@ describeSystem('maintenance sequences through the CLI, judged by Ganeti 3.0', { 
     expect(doc.operations.find((o) => o.path === 'parameters.list')?.action).toBe('update');
     expect(doc.operations.find((o) => o.path === 'lib/parameters.sh')?.action).toBe('update');
     expect(validateOs(dir, 'myos+trixie', { filesystem: 'zfs' }).ok).toBe(false);
-    expect(validateOs(dir, 'myos+trixie', { filesystem: 'xfs' }).ok).toBe(true);
+    expect(validateOs(dir, 'myos+trixie', { filesystem: 'xfs' })).toEqual({ ok: true });
 
     // Dry run: a plan, no change.
     const before = treeHash(dir);
