@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import type { Context } from '../src/context';
 import { main } from '../src/main';
 import { def, writeCase } from './helpers/corpus';
-import { BIN, cli, scriptedPrompter } from './helpers/cli';
+import { BIN, binForOtherUser, cli, scriptedPrompter } from './helpers/cli';
 import { resources, sh } from './helpers/disks';
 import { describeSystem } from './helpers/system';
 
@@ -140,12 +140,19 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
   });
 
   it('refuses to run create as another user than root, naming it', () => {
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'run', 'create', '--os-dir', osDir], { cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/nonexistent' } });
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/create runs as root on a Ganeti node, and this is user 65534/);
-    fs.chmodSync(root, 0o755); // the definition readable by the other user
-    const e = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'run', 'create', '--os-dir', osDir, '--print-env'], { cwd: '/', encoding: 'utf8' });
-    expect(e.status).toBe(0);
+    // That user runs a copy of the CLI when the checkout is closed to it (a clone under /root).
+    const other = binForOtherUser();
+    try {
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, other.bin, 'run', 'create', '--os-dir', osDir], { cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/nonexistent' } });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/create runs as root on a Ganeti node, and this is user 65534/);
+      fs.chmodSync(root, 0o755); // the definition readable by the other user
+      const e = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, other.bin, 'run', 'create', '--os-dir', osDir, '--print-env'], { cwd: '/', encoding: 'utf8' });
+      expect(e.stderr).toBe('');
+      expect(e.status).toBe(0);
+    } finally {
+      other.dispose();
+    }
   });
 
   it('says what create installed on disk 0 and why it does not boot by itself', async () => {

@@ -97,3 +97,32 @@ export async function cli(cwd: string, args: string[], env: Record<string, strin
   const r = await runInProcess(args, { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env } as Record<string, string> });
   return { code: r.code, stdout: r.stdout, stderr: r.stderr.replace(/\n$/, '') };
 }
+
+/**
+ * The built CLI where another user (the tests that check refusals as uid 65534) can run it,
+ * wherever the checkout sits (a clone in /root, mode 0700 on Debian, is closed to others): the
+ * checkout itself when that user can already run it, else a copy of what the package ships
+ * (bin/, dist/, templates/, package.json) and its runtime dependencies (package-lock.json's
+ * non-dev entries) in a directory of its own, readable by everyone. Needs root (setpriv).
+ * `dispose` removes the copy, if one was made.
+ */
+export function binForOtherUser(uid = 65534): { bin: string; dispose: () => void } {
+  const asOther = (bin: string) =>
+    spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, bin, '--version'], { cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  if (asOther(BIN).status === 0) return { bin: BIN, dispose: () => undefined };
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'ganeti-os-cli-copy-'));
+  fs.chmodSync(copy, 0o755);
+  const lock = JSON.parse(fs.readFileSync(path.join(REPO, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; devOptional?: boolean }> };
+  const runtime = Object.entries(lock.packages)
+    .filter(([p, v]) => p.startsWith('node_modules/') && !v.dev && !v.devOptional && fs.existsSync(path.join(REPO, p)))
+    .map(([p]) => p);
+  for (const p of ['bin', 'dist', 'templates', 'package.json', ...runtime]) fs.cpSync(path.join(REPO, p), path.join(copy, p), { recursive: true });
+  for (const d of [copy, ...fs.readdirSync(copy, { recursive: true, withFileTypes: true }).map((e) => path.join(e.parentPath, e.name))]) {
+    const st = fs.lstatSync(d);
+    if (!st.isSymbolicLink()) fs.chmodSync(d, (st.mode & 0o7777) | (st.isDirectory() || st.mode & 0o100 ? 0o555 : 0o444));
+  }
+  const bin = path.join(copy, 'bin', 'ganeti-os.js');
+  const check = asOther(bin);
+  if (check.status !== 0) throw new Error(`uid ${uid} cannot run the copy of the CLI in ${copy}: ${check.stderr}`);
+  return { bin, dispose: () => fs.rmSync(copy, { recursive: true, force: true }) };
+}
