@@ -76,7 +76,7 @@ class SummaryReporter {
           lines.push(`    ${rel(b.file)}: ${b.block} (${b.tests})`);
         }
       }
-      if (otherSkipped) lines.push(`  skipped in the test files themselves (it.skip, describe.skip, todo): ${otherSkipped}`);
+      if (otherSkipped) lines.push(`  not run for other reasons (it.skip, todo, a -t filter): ${otherSkipped}`);
     }
     const skipped = results.numPendingTests + results.numTodoTests;
     lines.push(`jest: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${skipped} skipped`);
