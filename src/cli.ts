@@ -9,6 +9,12 @@ export type Dispatch = (command: string, options: Record<string, unknown>) => Pr
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
+/** The help of every --os-dir: how a command finds the definition it acts on (src/commands/definition-dir.ts). */
+const OS_DIR_HELP = 'the definition directory (default: the current one, or the nearest directory above it that holds a definition)';
+
+/** --os-dir on a command that acts on one definition. */
+const osDirOption = (cmd: Command): Command => cmd.option('--os-dir <dir>', OS_DIR_HELP);
+
 export function buildProgram(version: string, dispatch: Dispatch): Command {
   const program = new Command('ganeti-os')
     .description('Write, maintain, validate and test Ganeti OS definitions.')
@@ -45,17 +51,18 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option('--json', 'print one JSON document describing what was (or would be) written')
     .action((name: string, opts: Record<string, unknown>) => dispatch('new', { ...opts, name }));
 
-  sub('info', 'show what ganeti-os and Ganeti read from a definition')
-    .argument('[dir]', 'the definition directory (default: the current one)')
+  osDirOption(
+    sub('info', 'show what ganeti-os and Ganeti read from a definition: status, API versions, variants, parameters with their defaults and choices')
+      .argument('[dir]', `${OS_DIR_HELP}; the same as --os-dir`),
+  )
     .option('--json', 'print one JSON document')
     .action((dir: string | undefined, opts: Record<string, unknown>) => dispatch('info', { ...opts, dir }));
 
-  // Maintenance commands: they act on the definition in the current directory unless --os-dir.
-  const maintain = (name: string, description: string) =>
-    sub(name, description)
-      .option('--os-dir <dir>', 'the definition directory (default: the current one)')
-      .option('--dry-run', 'print what would change; change nothing')
-      .option('--force', 'also replace or remove files you edited (your changes to them are lost)')
+  // Maintenance commands: they act on the definition in (or above) the current directory unless --os-dir.
+  const maintain = (name: string, description: string, help: { dryRun?: string; force?: string } = {}) =>
+    osDirOption(sub(name, description))
+      .option('--dry-run', help.dryRun ?? 'print what would change; change nothing')
+      .option('--force', help.force ?? 'also replace or remove files you edited (your changes to them are lost)')
       .option('--json', 'print one JSON document describing what was (or would be) changed');
 
   maintain('add-variant', 'add a variant to variants.list, with its variants/<variant>.conf')
@@ -84,14 +91,15 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
   maintain('remove-param', 'remove an OS parameter from parameters.list and its checks')
     .argument('<name>', 'the parameter to remove')
     .action((name: string, opts: Record<string, unknown>) => dispatch('remove-param', { ...opts, name }));
-  sub('upgrade', "bring a definition up to this ganeti-os's templates, merging in your edits (conflicts: exit 1)")
-    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
-    .option('--dry-run', 'print what would change, as a unified diff; change nothing')
-    .option('--json', 'print one JSON document describing what was (or would be) changed')
+  maintain('upgrade', "bring a definition up to this ganeti-os's templates, merging in your edits (conflicts: exit 1)", {
+    dryRun: 'print what would change, as a unified diff; change nothing',
+    force: "where you and the template both changed a file, take the template's version instead of merging (yours is backed up in .ganeti-os/backups/); defaults.conf and variants/*.conf stay yours",
+  })
     .action((opts: Record<string, unknown>) => dispatch('upgrade', opts));
 
   sub('validate', "Ganeti 3.0's verdict on OS definition directories, then what breaks later")
-    .argument('[dir...]', 'definition directories (default: the current one)')
+    .argument('[dir...]', 'definition directories (default: the current one, or the nearest directory above it that holds a definition)')
+    .option('--os-dir <dir>', 'a definition directory, as the arguments (repeatable)', collect)
     .option('--json', 'print one JSON document')
     .option('--strict', 'treat warnings as failures')
     .option('--shellcheck', "add shellcheck's findings on the scripts (needs shellcheck)")
@@ -104,7 +112,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
 
   sub('run', 'run one script of a definition with the environment Ganeti 3.0 gives it')
     .argument('<script>', 'create, import, export, rename or verify (also create_untrusted)')
-    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option('--os-dir <dir>', OS_DIR_HELP)
     .option(
       '--disk <path[:size]>',
       'a disk (repeatable); a missing file is created sparse with SIZE (MiB, or 512M, 2G, 1T); also path=P,size=S,name=N,mode=ro|rw,template=T,uuid=U',
@@ -139,10 +147,10 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .action((script: string, opts: Record<string, unknown>) => dispatch('run', { ...opts, script }));
 
   sub('pack', 'build the definition as a Debian package (ganeti-os-<name>_<version>_all.deb)')
-    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option('--os-dir <dir>', OS_DIR_HELP)
     .option('--version <version>', 'the package version (default: the last packed one if nothing changed, 1 the first time); must increase whenever the definition changes')
     .option('--output <dir>', 'where the .deb goes (default: the current directory)')
-    .option('--maintainer <"Name <address>">', 'the Maintainer field (default: the last release\'s, else $DEBFULLNAME <$DEBEMAIL>, else ganeti@<this host\'s mail domain>)')
+    .option('--maintainer <"Name <address>">', 'the Maintainer field, a real address (default: the last release\'s, else $DEBFULLNAME <$DEBEMAIL>, else your user and host names, as dh_make does)')
     .option('--json', 'print one JSON document describing the package')
     .action((opts: Record<string, unknown>) => dispatch('pack', opts));
 
@@ -186,7 +194,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .action((command: string[], opts: Record<string, unknown>) => dispatch('cluster', { ...opts, command, action: 'exec' }));
 
   sub('test', 'prove a definition installs, boots, exports, imports, renames and reinstalls: on throwaway disks under QEMU, or with --cluster through the cluster box')
-    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option('--os-dir <dir>', OS_DIR_HELP)
     .option('--variant <v>', 'a variant to test (repeatable; default: the first listed)', collect)
     .option('--osparam <k=v>', 'an OS parameter (repeatable)', collect)
     .option('--nic <k=v,...>', 'a NIC as for run (repeatable; default: one NIC as gnt-instance add makes it)', collect)

@@ -6,6 +6,7 @@ import { MaintainOptions, facts, finish, maintainDefinition, mergeParam, paramet
 import type { Plan } from '../definition/plan';
 import type { DefinitionSpec, ParamSpec } from '../definition/spec';
 import { checkParamSpec } from '../definition/validate-spec';
+import { definitionDir } from './definition-dir';
 
 export interface AddParamOptions extends MaintainOptions {
   name: string;
@@ -26,7 +27,7 @@ export async function runAddParam(ctx: Context, opts: AddParamOptions): Promise<
   if (opts.pattern !== undefined) param.pattern = opts.pattern;
   checkParamSpec(param);
 
-  await maintainDefinition(ctx, opts, (l) => {
+  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => {
     if (l.maxApi < OS_API_V20) {
       throw new UserError(`${l.name} uses OS interface version ${l.maxApi}, which has no parameters (Ganeti reads parameters.list from version 20); nothing was changed`, [
         "Run 'ganeti-os bump-api 20' first, then add the parameter.",

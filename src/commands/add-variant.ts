@@ -24,6 +24,7 @@ import { Plan, PlanOp, isUntouched } from '../definition/plan';
 import type { DefinitionSpec, VariantSpec } from '../definition/spec';
 import { isKnownSetting, knownSettingKeys, unknownReleaseWarnings, variantSettings } from '../definition/templates';
 import { parseSetting } from '../definition/validate-spec';
+import { definitionDir } from './definition-dir';
 
 export interface AddVariantOptions extends MaintainOptions {
   variant: string;
@@ -39,7 +40,7 @@ export async function runAddVariant(ctx: Context, opts: AddVariantOptions): Prom
     const [k, v] = parseSetting(s);
     given[k] = v;
   }
-  await maintainDefinition(ctx, opts, (l) => {
+  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => {
     if (l.maxApi < OS_API_V15) {
       throw new UserError(`${l.name} uses OS interface version ${l.maxApi}, which has no variants (Ganeti reads variants.list from version 15); nothing was changed`, [
         `Run 'ganeti-os bump-api 15' (or 20) first, then add the variant.`,

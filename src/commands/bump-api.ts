@@ -34,6 +34,7 @@ import type { DefinitionSpec } from '../definition/spec';
 import { variantSettings } from '../definition/templates';
 import { checkApiVersion } from '../definition/validate-spec';
 import { apiRejection } from '../definition/checks';
+import { definitionDir } from './definition-dir';
 
 export interface BumpApiOptions extends MaintainOptions {
   version: string;
@@ -47,7 +48,7 @@ export async function runBumpApi(ctx: Context, opts: BumpApiOptions): Promise<vo
   if (!/^\d+$/.test(text)) throw new UsageError(`invalid API version '${opts.version}': give 10, 15 or 20`);
   const v = Number(text);
   checkApiVersion(v);
-  await maintainDefinition(ctx, opts, (l) => {
+  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => {
 
     const versions = newVersions(l, v, !!opts.only);
     const top = Math.max(...versions);

@@ -33,7 +33,7 @@ export async function runNew(ctx: Context, opts: NewOptions): Promise<void> {
 
 async function createDefinition(ctx: Context, opts: NewOptions): Promise<void> {
   const bad = checkOsName(opts.name);
-  if (bad) throw new UsageError(bad);
+  if (bad) throw new UsageError(bad, pathHint(opts.name));
   const ask = ctx.interactive && !opts.yes && !opts.json;
 
   // Check every flag before asking anything.
@@ -98,11 +98,35 @@ async function createDefinition(ctx: Context, opts: NewOptions): Promise<void> {
       summary: `Created ${root} (template ${template.manifest.name}, API ${apiVersions.join(', ')})`,
       extra: { name: spec.name, template: spec.template, apiVersions, variants: variantNames, parameters: spec.parameters.map((p) => p.name) },
     });
+    if (!opts.dryRun && !opts.json) ctx.log.info(nextSteps(ctx, root, plan.ops.map((o) => o.path), top));
   };
   // A new definition appears by one rename; writing into an existing directory (--force) is
   // done in place, under its lock like any maintenance command.
   if (opts.dryRun || !fs.existsSync(root)) write();
   else await withLock(path.join(root, LOCK_FILE), root, write);
+}
+
+/** For a name that is a path (`new ~/os/web`): the same definition with -C. */
+function pathHint(name: string): string[] {
+  if (!name.includes('/')) return [];
+  const base = path.basename(name);
+  if (!base || checkOsName(base)) return ["The name is the OS definition's directory name; put its parent in -C DIR."];
+  return [`'${name}' is a path: to create ${base} in ${path.dirname(name)}, run: ganeti-os new ${base} -C ${path.dirname(name)}`];
+}
+
+/** What to do with a new definition, for the end of `new` (on stderr). */
+function nextSteps(ctx: Context, root: string, files: string[], topApi: number): string {
+  const rel = path.relative(ctx.cwd, root);
+  const where = rel && !rel.startsWith('..') ? rel : root;
+  const steps: [string, string][] = [[`cd ${where}`, '']];
+  if (files.includes('defaults.conf')) steps.push(['$EDITOR defaults.conf', 'the settings of every variant']);
+  steps.push(['ganeti-os validate', "Ganeti's verdict, and what would break later"]);
+  if (topApi >= OS_API_V15) steps.push(['ganeti-os add-variant NAME', topApi >= OS_API_V20 ? 'another variant (add-param: an OS parameter)' : 'another variant']);
+  steps.push([`${ctx.uid === 0 ? '' : 'sudo '}ganeti-os test`, 'create, boot, export, import, rename on throwaway disks (as root)']);
+  steps.push(['ganeti-os pack', `a .deb for your nodes; 'ganeti-os rollout' installs it from the master`]);
+  if (files.includes('README.md')) steps.push(['less README.md', 'installing it on the nodes by hand, and more']);
+  const width = Math.max(...steps.map(([c]) => c.length)) + 2;
+  return ['Next steps:', ...steps.map(([c, what]) => `  ${c.padEnd(width)}${what}`.trimEnd())].join('\n');
 }
 
 function mergeParams(base: ParamSpec[], extra: { name: string; description: string }[]): ParamSpec[] {

@@ -5,6 +5,7 @@ import { OS_API_V20, OS_PARAMETERS_FILE, checkParamName, paramEnvName } from '..
 import { MaintainOptions, facts, finish, maintainDefinition, parameterLineProblems, planRegenerate, removeParameterLine, textOp } from '../definition/maintain';
 import type { Plan } from '../definition/plan';
 import type { DefinitionSpec } from '../definition/spec';
+import { definitionDir } from './definition-dir';
 
 export interface RemoveParamOptions extends MaintainOptions {
   name: string;
@@ -14,7 +15,7 @@ export async function runRemoveParam(ctx: Context, opts: RemoveParamOptions): Pr
   const name = opts.name;
   const bad = checkParamName(name);
   if (bad) throw new UsageError(bad);
-  await maintainDefinition(ctx, opts, (l) => {
+  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => {
     // Below API 20 a definition ganeti-os wrote keeps its parameters in the answers only (for their defaults).
     const hidden = l.provenance && l.maxApi < OS_API_V20 ? l.spec!.parameters : [];
     const known = [...l.parameters, ...hidden.filter((p) => !l.parameters.some((q) => q.name === p.name))];

@@ -18,6 +18,7 @@ import {
 } from '../definition/maintain';
 import { Plan, PlanOp } from '../definition/plan';
 import type { DefinitionSpec } from '../definition/spec';
+import { definitionDir } from './definition-dir';
 
 export interface RemoveVariantOptions extends MaintainOptions {
   variant: string;
@@ -26,7 +27,7 @@ export interface RemoveVariantOptions extends MaintainOptions {
 export async function runRemoveVariant(ctx: Context, opts: RemoveVariantOptions): Promise<void> {
   const bad = checkVariantName(opts.variant);
   if (bad) throw new UsageError(bad);
-  await maintainDefinition(ctx, opts, (l) => {
+  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => {
     const v = opts.variant;
     if (!l.variantsFile.exists) throw new UserError(`${l.name} has no variants.list, so no variant '${v}'; nothing was changed`);
     if (!l.variants.includes(v)) {

@@ -12,6 +12,12 @@
  *  - the admin's files (defaults.conf, variants/*.conf) are never rewritten: settings the
  *    template introduced are reported.
  *
+ * With `force` (as the other maintenance commands' --force: files you edited are replaced), a
+ * file both the admin and the template changed gets the template's version instead of a merge
+ * (the admin's is in the backup), a dropped file the admin changed is removed, and a file still
+ * holding conflict markers is replaced too; the admin's own files (defaults.conf,
+ * variants/*.conf) and files the template did not change stay as they are.
+ *
  * Definitions written before the base was recorded (hashes only) are upgraded with what they
  * have: a file still as written (or whose template output did not change) is handled exactly; a
  * file both edited and changed by the template keeps the admin's version and gets the new one
@@ -59,7 +65,9 @@ export type Outcome =
   /** The admin's file: never rewritten. */
   | 'yours'
   /** Cannot be handled (not a regular file, not UTF-8, a dangling symlink): left alone. */
-  | 'skipped';
+  | 'skipped'
+  /** --force: the admin and the template both changed it; the template's version replaced the admin's (backed up). */
+  | 'replaced';
 
 export interface FileOutcome {
   path: string;
@@ -230,10 +238,11 @@ function op(rel: string, cur: Current, content: string, mode: number, owner: 'to
 
 /**
  * The upgrade of a loaded ganeti-os definition to the template of the same name as this
- * ganeti-os ships it. Reads the disk, writes nothing. Throws UserError for a definition
- * ganeti-os did not write.
+ * ganeti-os ships it (`force`: the template's version wins where both changed a file, see
+ * above). Reads the disk, writes nothing. Throws UserError for a definition ganeti-os did not
+ * write, or (without `force`) one still holding conflict markers.
  */
-export function planUpgrade(l: Loaded): UpgradePlan {
+export function planUpgrade(l: Loaded, opts: { force?: boolean } = {}): UpgradePlan {
   if (!l.provenance || !l.template || !l.spec) {
     throw new UserError(`${l.root} was not written by ganeti-os (it has no ${PROVENANCE_FILE}): there is no template to upgrade it to; nothing was changed`, [
       'Maintain it with add-variant, add-param and the other commands, or write a new one with ganeti-os new and move your changes over.',
@@ -267,10 +276,11 @@ export function planUpgrade(l: Loaded): UpgradePlan {
 
   const current = new Map(rendered.map((f) => [f.path, readCurrent(path.join(l.root, f.path))]));
   const unresolved = [...current].filter(([, c]) => c.kind === 'file' && hasConflictMarkers(c.text!)).map(([rel]) => rel);
-  if (unresolved.length) {
+  if (unresolved.length && !opts.force) {
     throw new UserError(`${l.root} still has conflict markers from an earlier upgrade; nothing was changed`, [
       ...unresolved.map((rel) => `  ${rel}`),
-      'Resolve them first (keep what you want, remove the <<<<<<< ||||||| ======= >>>>>>> lines), then upgrade again.',
+      'Resolve them first (keep what you want, remove the <<<<<<< ||||||| ======= >>>>>>> lines), then upgrade again;',
+      "or upgrade --force to take the template's version of every file you and the template both changed (yours are backed up).",
     ]);
   }
   for (const f of rendered) {
@@ -324,6 +334,12 @@ export function planUpgrade(l: Loaded): UpgradePlan {
       outcomes.push({ path: rel, outcome: 'unchanged', ...(modeChange ? { mode: modeChange } : {}) });
       continue;
     }
+    if (opts.force && (b === undefined || b !== f.content || hasConflictMarkers(text))) {
+      // Edited by the admin, changed by the template: --force takes the template's version.
+      ops.push(op(rel, cur, f.content, f.mode, f.owner));
+      outcomes.push({ path: rel, outcome: 'replaced', before: text, after: f.content, detail: 'your changes replaced by the template (--force); yours are in the backup' });
+      continue;
+    }
     if (b === undefined) {
       // Old definition, edited file, changed template: the admin's stays; the new one beside it.
       const beside = rel + BESIDE_SUFFIX;
@@ -361,9 +377,9 @@ export function planUpgrade(l: Loaded): UpgradePlan {
       continue;
     }
     const untouched = rec.sha256 === sha256(cur.text!) || recordedBase[rel] === cur.text;
-    if (untouched) {
+    if (untouched || opts.force) {
       ops.push({ path: rel, kind: 'delete', realPath: cur.realPath });
-      outcomes.push({ path: rel, outcome: 'removed', before: cur.text });
+      outcomes.push({ path: rel, outcome: 'removed', before: cur.text, ...(untouched ? {} : { detail: 'the template no longer has it; you had changed it (--force); yours is in the backup' }) });
     } else {
       outcomes.push({ path: rel, outcome: 'kept-dropped', detail: 'the template no longer has it, but you changed it: kept, and no longer tracked by ganeti-os' });
     }
