@@ -15,6 +15,19 @@ const OS_DIR_HELP = 'the definition directory (default: the current one, or the 
 /** --os-dir on a command that acts on one definition. */
 const osDirOption = (cmd: Command): Command => cmd.option('--os-dir <dir>', OS_DIR_HELP);
 
+/** The examples of `ganeti-os --help` and of the manual page: [command line, what it does]. */
+export const EXAMPLES: [string, string][] = [
+  ['ganeti-os new debian-os', 'a complete, working OS definition'],
+  ['ganeti-os new my-os --template blank --api 20,15 --variant default --yes', ''],
+  ['ganeti-os info debian-os', 'what Ganeti will see'],
+  ['ganeti-os completion bash > ~/.local/share/bash-completion/completions/ganeti-os', ''],
+];
+
+export const EXIT_STATUS = 'Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal error.';
+
+/** The shells `ganeti-os completion` writes a script for. */
+export const COMPLETION_SHELLS = ['bash', 'zsh', 'fish'];
+
 export function buildProgram(version: string, dispatch: Dispatch): Command {
   const program = new Command('ganeti-os')
     .description('Write, maintain, validate and test Ganeti OS definitions.')
@@ -24,16 +37,7 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .exitOverride()
     .configureHelp({ sortSubcommands: false })
     .enablePositionalOptions();
-  program.addHelpText(
-    'after',
-    `
-Examples:
-  ganeti-os new debian-os                 a complete, working OS definition
-  ganeti-os new my-os --template blank --api 20,15 --variant default --yes
-  ganeti-os info debian-os                what Ganeti will see
-
-Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal error.`,
-  );
+  program.addHelpText('after', `\nExamples:\n${EXAMPLES.map(([c, what]) => `  ${what ? c.padEnd(38) + what : c}`.trimEnd()).join('\n')}\n\n${EXIT_STATUS}`);
 
   const sub = (name: string, description: string) =>
     program.command(name).description(description).exitOverride().showHelpAfterError('(run with --help for usage)');
@@ -223,7 +227,78 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option('--json', 'print one JSON document with every step')
     .action((opts: Record<string, unknown>) => dispatch('test', { ...opts, variants: opts.variant, variant: undefined }));
 
+  sub('completion', `print a shell script that completes ganeti-os's commands, options, templates and, inside a definition, its variants and parameters (${COMPLETION_SHELLS.join(', ')})`)
+    .argument('<shell>', `${COMPLETION_SHELLS.join(', ')}; e.g. ganeti-os completion bash > ~/.local/share/bash-completion/completions/ganeti-os, or source <(ganeti-os completion bash) in ~/.bashrc`)
+    .action((shell: string) => dispatch('completion', { shell }));
+  // What the completion scripts call: the candidates for the command line typed so far.
+  program
+    .command('__complete', { hidden: true })
+    .exitOverride()
+    .option('--shell <shell>', 'the shell asking')
+    .argument('[line...]', 'the command line up to the cursor (after --)')
+    .action((line: string[], opts: Record<string, unknown>) => dispatch('__complete', { ...opts, line: line.join(' '), program: describeProgram(program) }));
+
   return program;
+}
+
+export interface OptionSpec {
+  /** As written in help: "-C, --directory <parent>". */
+  flags: string;
+  long?: string;
+  short?: string;
+  /** The value's name ("<dir>"), absent for a flag. */
+  value?: string;
+  repeatable: boolean;
+  description: string;
+}
+
+export interface ArgumentSpec {
+  name: string;
+  required: boolean;
+  variadic: boolean;
+  description: string;
+}
+
+/** A command as data: what the manual pages and the completion are made from. */
+export interface CommandSpec {
+  name: string;
+  /** From the program down: ['ganeti-os', 'cluster', 'up']. */
+  path: string[];
+  description: string;
+  arguments: ArgumentSpec[];
+  /** Its options, -h/--help (and the program's -V/--version) included. */
+  options: OptionSpec[];
+  commands: CommandSpec[];
+  hidden: boolean;
+  /** After `--` everything is its arguments (cluster exec). */
+  passThrough: boolean;
+}
+
+/** The program built by buildProgram, as data (no commander types), for man pages and completion. */
+export function describeProgram(cmd: Command, parents: string[] = []): CommandSpec {
+  const c = cmd as Command & { _hidden?: boolean; _passThroughOptions?: boolean; _versionOptionName?: string };
+  const path = [...parents, cmd.name()];
+  const options: OptionSpec[] = cmd.options
+    .filter((o) => !o.hidden)
+    .map((o) => ({
+      flags: o.flags,
+      long: o.long,
+      short: o.short,
+      value: /[<[][^>\]]*[>\]]/.exec(o.flags)?.[0],
+      repeatable: o.parseArg === collect,
+      description: o.description,
+    }));
+  options.push({ flags: '-h, --help', long: '--help', short: '-h', repeatable: false, description: 'show help' });
+  return {
+    name: cmd.name(),
+    path,
+    description: cmd.description(),
+    arguments: cmd.registeredArguments.map((a) => ({ name: a.name(), required: a.required, variadic: a.variadic, description: a.description })),
+    options,
+    commands: cmd.commands.map((sub) => describeProgram(sub, path)),
+    hidden: !!c._hidden,
+    passThrough: !!c._passThroughOptions,
+  };
 }
 
 const OS_SEARCH_DIRS = '/srv/ganeti/os, /usr/local/lib/ganeti/os, /usr/lib/ganeti/os, /usr/share/ganeti/os';

@@ -26,6 +26,8 @@ const COMMANDS: Record<string, () => Runner> = {
   upgrade: () => require('./commands/upgrade').runUpgrade,
   cluster: () => require('./commands/cluster').runCluster,
   test: () => require('./commands/test').runTest,
+  completion: () => require('./commands/completion').runCompletion,
+  __complete: () => require('./commands/complete').runComplete,
 };
 
 function isTty(fd: number): boolean {
