@@ -1,14 +1,12 @@
 /** The line-by-line edits of variants.list, parameters.list and variant configurations. */
-import { parseParametersList, parseVariantsList } from '../src/ganeti/rules';
+import { joinLines, parseParametersList, parseVariantsList, splitLines } from '../src/ganeti/rules';
 import {
   addVariantLine,
-  joinLines,
   parameterLineProblems,
   removeParameterLine,
   removeVariantLine,
   setConfValues,
   setParameterLine,
-  splitLines,
 } from '../src/definition/maintain';
 
 describe('splitLines', () => {

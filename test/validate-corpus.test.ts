@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { CORPUS, CRASH_CORPUS, EXTRA_ENTRIES, writeCase, writeCorpus } from './helpers/corpus';
 import { ganeti, tryOsFromDisk } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
-import { diagnoseOs } from '../src/commands/diagnose';
+import { diagnoseOs } from '../src/ganeti/diagnose';
 import { validateOne } from '../src/commands/validate';
 
 describeSystem('validate agrees with _TryOSFromDisk on the corpus', { ganeti: true }, () => {

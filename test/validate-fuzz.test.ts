@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { def, writeCase } from './helpers/corpus';
 import { ganeti } from './helpers/ganeti';
-import { diagnoseOs } from '../src/commands/diagnose';
+import { diagnoseOs } from '../src/ganeti/diagnose';
 import { describeSystem } from './helpers/system';
 
 let seed = 12345;

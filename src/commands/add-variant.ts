@@ -47,7 +47,7 @@ export async function runAddVariant(ctx: Context, opts: AddVariantOptions): Prom
       ]);
     }
     const v = opts.variant;
-    checkVariantsVisibility(l, true, l.maxApi, v, opts.force);
+    checkVariantsVisibility(l, { maxApi: l.maxApi, variants: l.variants.length ? l.variants : [v] }, opts.force);
     if (l.template && Object.keys(given).length) {
       const known = knownSettingKeys(l.template);
       const unknown = Object.keys(given).filter((k) => !isKnownSetting(l.template!, k, known));

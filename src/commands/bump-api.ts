@@ -73,8 +73,8 @@ export async function runBumpApi(ctx: Context, opts: BumpApiOptions): Promise<vo
       );
     }
     // Whether Ganeti sees variants changes the names instances carry: never silently.
-  checkVariantsVisibility(l, top >= OS_API_V15, top, l.variants[0] ?? DEFAULT_VARIANT, opts.force);
-  const warning = apiRejection(l.root, versions);
+    checkVariantsVisibility(l, { maxApi: top, variants: l.variants.length ? l.variants : [DEFAULT_VARIANT] }, opts.force);
+    const warning = apiRejection(l.root, versions);
     if (warning) ctx.log.warn(`${warning}; ${opts.dryRun ? 'bump-api would write it anyway' : 'writing it anyway'}: check the scripts, then run 'ganeti-os validate'.`);
 
     const plan = l.provenance ? planOwn(l, v, versions, opts) : planForeign(l, v, versions);

@@ -16,6 +16,7 @@ import {
   OS_SCRIPT_CREATE_UNTRUSTED,
   OS_SCRIPT_VERIFY,
   OS_VARIANTS_FILE,
+  checkOsVariant,
   checkParamName,
   checkVariantName,
   parseParametersList,
@@ -184,7 +185,7 @@ export function findProblems(def: OsDefinition): Problem[] {
     // Ganeti sees no variants, but the definition has them: every NAME+VARIANT is refused.
     const vl = def.files[OS_VARIANTS_FILE];
     const confs = variantConfigFiles(def.dir);
-    const why = `Ganeti reads no variants, so it refuses every instance named ${def.name}+VARIANT ("OS '${def.name}' does not support variants")`;
+    const why = `Ganeti reads no variants, so it refuses every instance named ${def.name}+VARIANT ("${checkOsVariant(def.name, `${def.name}+VARIANT`, [])}")`;
     if (vl?.isSymlink && vl.kind === 'missing') {
       warn('variants-none', `${OS_VARIANTS_FILE} is a symlink to ${vl.linkTarget}, which does not exist: ${why}${confs.length ? `, while ${confs.join(', ')} exist` : ''}`, OS_VARIANTS_FILE, undefined, 'error');
     } else if (confs.length || def.provenance?.answers.variants?.length) {

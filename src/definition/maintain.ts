@@ -20,11 +20,16 @@ import {
   parseApiVersions,
   parseParametersList,
   parseVariantsList,
+  checkOsVariant,
   pyStrip,
+  seesVariants,
+  splitLines,
+  joinLines,
 } from '../ganeti/rules';
-import { readDefinition, readUtf8, requireDirectory } from './model';
+import type { Line } from '../ganeti/rules';
+import { OsDefinition, TextFile, editableText, readDefinition, readTextFile, requireDirectory } from './model';
 import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
-import { PROVENANCE_FILE, Provenance, parseProvenance } from './provenance';
+import type { Provenance } from './provenance';
 import { pyReprStr } from '../ganeti/pyfmt';
 import { applyAndReport } from './report';
 import { JOURNAL_FILE } from './writer';
@@ -41,22 +46,16 @@ export interface MaintainOptions {
   force?: boolean;
 }
 
-/** A list file as found on disk (following a symlink to its target). */
-export interface ListFile {
+/** A list file as found on disk (following a symlink to its target: the file really edited). */
+export interface ListFile extends TextFile {
   /** Name inside the definition. */
   rel: string;
-  abs: string;
-  exists: boolean;
-  /** Content ('' when missing). */
-  text: string;
-  mode: number;
-  isSymlink: boolean;
-  /** The file a symlink resolves to (the one that is really edited). */
-  realPath?: string;
 }
 
 export interface Loaded {
   root: string;
+  /** The model this view was made from (Ganeti's verdict, every file's state). */
+  def: OsDefinition;
   /** Directory base name: what Ganeti calls the OS. */
   name: string;
   /** As listed in ganeti_api_version. */
@@ -77,48 +76,6 @@ export interface Loaded {
 
 // ------------------------------------------------------------------------------------------
 // Loading
-
-function readList(root: string, rel: string): ListFile {
-  const abs = path.join(root, rel);
-  let isSymlink = false;
-  let linkTarget = '';
-  try {
-    const l = fs.lstatSync(abs);
-    isSymlink = l.isSymbolicLink();
-    if (isSymlink) linkTarget = fs.readlinkSync(abs);
-  } catch {
-    return { rel, abs, exists: false, text: '', mode: 0o644, isSymlink: false };
-  }
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && isSymlink) {
-      throw new UserError(`${rel} in ${root} is a symlink to ${linkTarget}, which does not exist; nothing was changed`, [
-        'Create the file it points to (or remove the dangling link), then run the command again.',
-      ]);
-    }
-    throw new UserError(`cannot read ${abs}: ${code ?? 'error'}; nothing was changed`);
-  }
-  if (!st.isFile()) throw new UserError(`${abs} is not a regular file; nothing was changed`);
-  const r = readUtf8(abs);
-  if ('errno' in r) throw new UserError(`cannot read ${abs}: ${r.errno}; nothing was changed`);
-  if ('badUtf8' in r) {
-    throw new UserError(`${abs} is not valid UTF-8 (Ganeti's OS scan crashes on it); nothing was changed`, [
-      'Fix its encoding by hand, then run the command again.',
-    ]);
-  }
-  return {
-    rel,
-    abs,
-    exists: true,
-    text: r.text,
-    mode: st.mode & 0o7777,
-    isSymlink,
-    realPath: isSymlink ? fs.realpathSync(abs) : undefined,
-  };
-}
 
 /**
  * Run a maintenance command's `body` on the definition named by `opts` (the current directory
@@ -159,7 +116,7 @@ export function withFsErrors<T>(root: string, fn: () => T): T {
   }
 }
 
-/** Read the definition a maintenance command acts on; every problem is a clear error. */
+/** Read the definition a maintenance command acts on (after rolling back an interrupted write); every problem is a clear error. */
 export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>): Loaded {
   const root = path.resolve(ctx.cwd, opts.osDir ?? '.');
   requireDirectory(root);
@@ -169,29 +126,31 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
   } else {
     recoverBeforePlanning(ctx, root);
   }
+  return editable(readDefinition(root));
+}
+
+/**
+ * The definition as the maintenance commands and upgrade edit it: its list files readable, its
+ * API versions parsable, and its record (when there is one) intact, with the template it names.
+ * Throws UserError (nothing was changed) for anything they cannot work on.
+ */
+export function editable(def: OsDefinition): Loaded {
+  const root = def.dir;
   const hint = 'Run the command inside an OS definition directory, or name one with --os-dir DIR.';
-  const apiAbs = path.join(root, OS_API_FILE);
-  let apiSt: fs.Stats;
-  try {
-    apiSt = fs.statSync(apiAbs);
-  } catch {
-    throw new UserError(`${root} is not an OS definition: it has no ${OS_API_FILE}`, [hint]);
-  }
-  if (!apiSt.isFile()) throw new UserError(`${apiAbs} is not a regular file`);
-  const apiText = readUtf8(apiAbs);
-  if ('errno' in apiText) throw new UserError(`cannot read ${apiAbs}: ${apiText.errno}`);
-  if ('badUtf8' in apiText) throw new UserError(`${apiAbs} is not valid UTF-8 (Ganeti's OS scan crashes on it); fix it by hand`);
+  const apiText = def.text.api;
+  if (apiText.kind === 'missing') throw new UserError(`${root} is not an OS definition: it has no ${OS_API_FILE}`, [hint]);
+  editableText(apiText);
   const parsed = parseApiVersions(apiText.text);
   if (!parsed.ok) {
-    throw new UserError(`${apiAbs} is not a list of versions: Ganeti cannot convert ${pyReprStr(pyStrip(parsed.bad))} to an integer`, [
+    throw new UserError(`${apiText.abs} is not a list of versions: Ganeti cannot convert ${pyReprStr(pyStrip(parsed.bad))} to an integer`, [
       'Fix it by hand (one version per line, e.g. 20, 15, 10), then run the command again.',
     ]);
   }
-  if (!parsed.versions.length) throw new UserError(`${apiAbs} lists no API version; fix it by hand (e.g. 20, 15, 10 on separate lines)`);
+  if (!parsed.versions.length) throw new UserError(`${apiText.abs} lists no API version; fix it by hand (e.g. 20, 15, 10 on separate lines)`);
   const apiVersions = parsed.versions;
 
-  const variantsFile = readList(root, OS_VARIANTS_FILE);
-  const parametersFile = readList(root, OS_PARAMETERS_FILE);
+  const variantsFile: ListFile = { ...editableText(def.text.variants), rel: OS_VARIANTS_FILE };
+  const parametersFile: ListFile = { ...editableText(def.text.parameters), rel: OS_PARAMETERS_FILE };
   const variants = [...new Set(parseVariantsList(variantsFile.text))];
   const parameters = parseParametersList(parametersFile.text)
     .filter((l) => l.fields.length > 0)
@@ -199,7 +158,8 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
 
   const loaded: Loaded = {
     root,
-    name: path.basename(root),
+    name: def.name,
+    def,
     apiVersions,
     maxApi: Math.max(...apiVersions),
     variantsFile,
@@ -208,16 +168,12 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
     parameters,
   };
 
-  if (fs.existsSync(path.join(root, PROVENANCE_FILE))) {
-    let text: string;
-    try {
-      text = fs.readFileSync(path.join(root, PROVENANCE_FILE), 'utf8');
-    } catch (err) {
-      throw new UserError(`cannot read ${path.join(root, PROVENANCE_FILE)}: ${errorMessage(err)}; nothing was changed`);
-    }
-    const prov = parseProvenance(text);
+  const record = def.text.record;
+  if (record.kind !== 'missing' && !(record.isSymlink && record.errno === 'ENOENT')) {
+    if (record.errno) throw new UserError(`cannot read ${record.abs}: ${record.errno}; nothing was changed`);
+    const prov = def.provenance;
     if (!prov || !validAnswers(prov.answers)) {
-      throw new UserError(`${path.join(root, PROVENANCE_FILE)} is damaged: ganeti-os cannot tell which files it wrote; nothing was changed`, [
+      throw new UserError(`${record.abs} is damaged: ganeti-os cannot tell which files it wrote; nothing was changed`, [
         'Restore it from a backup, or remove it to maintain the definition as one ganeti-os did not write.',
       ]);
     }
@@ -272,29 +228,6 @@ function reconcile(answers: DefinitionSpec, l: Loaded, t: Template): DefinitionS
 
 // ------------------------------------------------------------------------------------------
 // Line-by-line edits (pure: text in, text out)
-
-export interface Line {
-  /** The line without its terminator. */
-  text: string;
-  /** Its terminator ('' for a last line without one). */
-  eol: string;
-}
-
-/** Split as Python's str.splitlines() does (Ganeti's reading), keeping each terminator. */
-export function splitLines(text: string): Line[] {
-  const out: Line[] = [];
-  const re = /([^\n\r\u000b\u000c\u001c\u001d\u001e\u0085\u2028\u2029]*)(\r\n|[\n\r\u000b\u000c\u001c\u001d\u001e\u0085\u2028\u2029]|$)/gu;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) {
-    if (m[0] === '') break;
-    out.push({ text: m[1], eol: m[2] });
-  }
-  return out;
-}
-
-export function joinLines(lines: Line[]): string {
-  return lines.map((l) => l.text + l.eol).join('');
-}
 
 /** The terminator new lines get: the file's own (LF or CRLF), LF by default. */
 function newlineOf(lines: Line[]): string {
@@ -453,20 +386,9 @@ export function textOp(rel: string, file: { exists: boolean; text: string; mode:
   return { ...base, kind: 'update', reason: 'edited in place' };
 }
 
-/** Read a plain file for `textOp` (undefined content when missing). */
-export function readText(abs: string): { exists: boolean; text: string; mode: number; realPath?: string } {
-  let lst: fs.Stats;
-  try {
-    lst = fs.lstatSync(abs);
-  } catch {
-    return { exists: false, text: '', mode: 0o644 };
-  }
-  const r = readUtf8(abs);
-  if ('errno' in r) throw new UserError(`cannot read ${abs}: ${r.errno}; nothing was changed`);
-  if ('badUtf8' in r) throw new UserError(`${abs} is not valid UTF-8; nothing was changed`);
-  const st = fs.statSync(abs);
-  if (!st.isFile()) throw new UserError(`${abs} is not a regular file; nothing was changed`);
-  return { exists: true, text: r.text, mode: st.mode & 0o7777, realPath: lst.isSymbolicLink() ? fs.realpathSync(abs) : undefined };
+/** Read a plain file for `textOp` (not there: `exists` false); a UserError when it cannot be edited. */
+export function readText(abs: string): TextFile {
+  return editableText(readTextFile(abs));
 }
 
 export interface RegenerateOptions {
@@ -569,23 +491,24 @@ export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: Regenerate
 
 /**
  * Refuse (UserError, unless `force`) a change after which Ganeti would start or stop seeing
- * variants for `l`: instance names carry the variant or not (Ganeti's _CheckOSVariant), so every
- * existing instance would fail reinstall, import and the other OS operations. `after`: whether
- * Ganeti sees variants afterwards; `top`: the highest API listed afterwards; `variant`: the
- * variant instances would be moved to.
+ * variants for `l` (seesVariants): instance names carry the variant or not (Ganeti's
+ * _CheckOSVariant), so every existing instance would fail reinstall, import and the other OS
+ * operations. `after`: the highest API listed afterwards and the variants listed afterwards
+ * (the first is the one instances would be moved to).
  */
-export function checkVariantsVisibility(l: Loaded, after: boolean, top: number, variant: string, force?: boolean): void {
-  const before = l.maxApi >= OS_API_V15 && l.variants.length > 0;
-  if (before === after || force) return;
+export function checkVariantsVisibility(l: Loaded, after: { maxApi: number; variants: readonly string[] }, force?: boolean): void {
+  const before = seesVariants(l.maxApi, l.variants);
+  const top = after.maxApi;
+  if (before === seesVariants(top, after.variants) || force) return;
   if (!before) {
     const now = l.maxApi < OS_API_V15 ? `API ${l.maxApi}` : l.variantsFile.exists ? 'its variants.list lists none' : 'no variants.list';
     throw new UserError(`${l.name} has no variants now (${now}); with API ${top} and a variant, Ganeti requires one in every instance's OS name; nothing was changed`, [
-      `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "OS name '${l.name}' must include a variant".`,
-      `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${variant}).`,
+      `Every existing instance installed as plain '${l.name}' would then fail reinstall, import and every other OS operation with "${checkOsVariant(l.name, l.name, after.variants)}".`,
+      `Run again with --force if no instance uses ${l.name} yet, or after moving them to ${l.name}+VARIANT (gnt-instance modify -o ${l.name}+${after.variants[0]}).`,
     ]);
   }
   const n = l.variants.length;
-  throw new UserError(`${l.name} has ${n} variant${n === 1 ? '' : 's'} (${l.variants.join(', ')}), but API ${top} has none: Ganeti would refuse every instance installed as ${l.name}+VARIANT ("OS '${l.name}' does not support variants"); nothing was changed`, [
+  throw new UserError(`${l.name} has ${n} variant${n === 1 ? '' : 's'} (${l.variants.join(', ')}), but API ${top} has none: Ganeti would refuse every instance installed as ${l.name}+VARIANT ("${checkOsVariant(l.name, `${l.name}+VARIANT`, [])}"); nothing was changed`, [
     `Run again with --force once no instance uses a variant: the scripts then always use the first variant's configuration, '${l.variants[0]}'.`,
   ]);
 }

@@ -1,63 +1,18 @@
 /**
  * The OS-definition model: reading a directory yields one typed value. Ganeti's verdict
- * (`tryOsFromDisk`) is computed exactly as backend._TryOSFromDisk computes it, with the same
- * first error in the same words; everything ganeti-os knows beyond that goes into `problems`.
+ * (`tryOsFromDisk`, src/ganeti/loader.ts) is computed exactly as backend._TryOSFromDisk computes
+ * it, with the same first error in the same words; everything ganeti-os knows beyond that goes
+ * into `problems`.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
-import {
-  OS_API_FILE,
-  OS_API_V15,
-  OS_API_V20,
-  OS_API_VERSIONS,
-  OS_PARAMETERS_FILE,
-  OS_SCRIPTS,
-  OS_SCRIPT_CREATE,
-  OS_SCRIPT_CREATE_UNTRUSTED,
-  OS_SCRIPT_VERIFY,
-  OS_VARIANTS_FILE,
-  EXT_PLUGIN_MASK,
-  effectiveApiVersion,
-  parseApiVersions,
-  pyUniversalNewlines,
-  parseParametersList,
-  parseVariantsList,
-} from '../ganeti/rules';
-import { OS_API_VERSIONS_REPR, pyDecodeUtf8, pyErrnoName, pyReprIntList } from '../ganeti/pyfmt';
-import { Provenance, PROVENANCE_FILE, readProvenance } from './provenance';
+import { OS_API_FILE, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FILE, effectiveApiVersion } from '../ganeti/rules';
+import { FileState, OsVerdict, Parameter, statFile, tryOsFromDisk } from '../ganeti/loader';
+import { pyDecodeUtf8 } from '../ganeti/pyfmt';
+import { Provenance, PROVENANCE_FILE, parseProvenance } from './provenance';
 
-export interface FileState {
-  /** Name inside the definition directory. */
-  name: string;
-  path: string;
-  /** What stat() (following links) found. */
-  kind: 'file' | 'directory' | 'other' | 'missing' | 'error';
-  /** errno code for kind 'error' or 'missing' (ENOENT, EACCES, ELOOP...). */
-  errno?: string;
-  isSymlink: boolean;
-  linkTarget?: string;
-  /** Permission bits, after following links. */
-  mode?: number;
-}
-
-export interface Parameter {
-  name: string;
-  description: string;
-}
-
-export interface OsVerdict {
-  valid: boolean;
-  /** Ganeti's message when invalid, word for word (for a crash: str() of the exception). */
-  error?: string;
-  /**
-   * Set when Ganeti does not return a verdict but raises (the exception's class name, e.g.
-   * UnicodeDecodeError): on a node this aborts the whole OS scan, so every OS there disappears.
-   */
-  crash?: string;
-  /** The file Ganeti was reading when it raised. */
-  crashFile?: string;
-}
+export type { FileState, OsVerdict, Parameter };
 
 export interface OsDefinition {
   dir: string;
@@ -83,203 +38,87 @@ export interface OsDefinition {
   parameterFields: string[][];
   /** The OS path as Ganeti spells it in messages (base_dir + "/" + name). */
   osDir: string;
-  /** Present when ganeti-os wrote the definition. */
+  /** Present when ganeti-os wrote the definition (and its record can be read). */
   provenance?: Provenance;
+  /**
+   * The files ganeti-os edits line by line, as it reads them to edit them (the raw text, whatever
+   * the API version; a symlink followed), and the record file ganeti-os keeps (.ganeti-os.json).
+   */
+  text: { api: TextFile; variants: TextFile; parameters: TextFile; record: TextFile };
 }
 
-export function statFile(dir: string, name: string, full?: string): FileState {
-  const p = full ?? path.join(dir, name);
+/**
+ * A text file of a definition as ganeti-os edits it: its bytes decoded as strict UTF-8 (as
+ * Python decodes them: a BOM and the line ends kept as they are), or why that cannot be done.
+ */
+export interface TextFile {
+  abs: string;
+  /** 'file': a regular file (perhaps through a symlink) holding UTF-8 text; 'other': see `problem`. */
+  kind: 'missing' | 'file' | 'other';
+  /** kind === 'file'. */
+  exists: boolean;
+  /** The content ('' unless kind is 'file'). */
+  text: string;
+  /** Permission bits after following a link (0o644 unless kind is 'file'). */
+  mode: number;
+  isSymlink: boolean;
+  /** What a symlink says it points to. */
+  linkTarget?: string;
+  /** The file a symlink resolves to: the one really read and written. */
+  realPath?: string;
+  /** Kind 'other': why, in words ("not a regular file", "not valid UTF-8", ...). */
+  problem?: string;
+  /** Kind 'other': the errno of the call that failed, if one did. */
+  errno?: string;
+}
+
+/**
+ * Read `abs` as a definition's text file. Never throws and never blocks on a FIFO or device: only
+ * a regular file is read. Every command that reads a file to edit or merge it reads it here.
+ */
+export function readTextFile(abs: string): TextFile {
   let isSymlink = false;
   let linkTarget: string | undefined;
   try {
-    const l = fs.lstatSync(p);
-    if (l.isSymbolicLink()) {
+    if (fs.lstatSync(abs).isSymbolicLink()) {
       isSymlink = true;
-      linkTarget = fs.readlinkSync(p);
+      linkTarget = fs.readlinkSync(abs);
     }
   } catch {
-    // reported by stat below
+    return { abs, kind: 'missing', exists: false, text: '', mode: 0o644, isSymlink: false };
   }
+  const other = (problem: string, errno?: string): TextFile => ({ abs, kind: 'other', exists: false, text: '', mode: 0o644, isSymlink, linkTarget, problem, errno });
+  const code = (err: unknown) => (err as NodeJS.ErrnoException).code ?? 'error';
+  let st: fs.Stats;
   try {
-    const st = fs.statSync(p);
-    const kind = st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
-    return { name, path: p, kind, isSymlink, linkTarget, mode: st.mode & 0o7777 };
+    st = fs.statSync(abs);
   } catch (err) {
-    const code = pyErrnoName(err);
-    return {
-      name,
-      path: p,
-      kind: code === 'ENOENT' ? 'missing' : 'error',
-      errno: code,
-      isSymlink,
-      linkTarget,
-    };
+    if (code(err) === 'ENOENT' && isSymlink) return other(`a symlink to ${linkTarget}, which does not exist`, 'ENOENT');
+    return other(`unreadable: ${code(err)}`, code(err));
   }
-}
-
-/**
- * utils.ReadFile: `open(name, "r", encoding="utf-8").read()` — strict UTF-8 (a bad byte raises
- * UnicodeDecodeError, which Ganeti does not catch), universal newlines, BOM kept.
- */
-export function readUtf8(p: string): { text: string } | { errno: string } | { badUtf8: string } {
+  if (!st.isFile()) return other('not a regular file');
   let buf: Buffer;
   try {
-    buf = fs.readFileSync(p);
+    buf = fs.readFileSync(abs);
   } catch (err) {
-    return { errno: pyErrnoName(err) };
+    return other(`unreadable: ${code(err)}`, code(err));
   }
   const r = pyDecodeUtf8(buf);
-  if ('error' in r) return { badUtf8: r.error };
-  return { text: pyUniversalNewlines(r.text) };
+  if ('error' in r) return other('not valid UTF-8');
+  return { abs, kind: 'file', exists: true, text: r.text, mode: st.mode & 0o7777, isSymlink, linkTarget, realPath: isSymlink ? fs.realpathSync(abs) : undefined };
 }
 
-/** os.path.isdir(): stat() follows links; any error means "no". */
-function isDir(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
+/** `f` unless ganeti-os cannot edit it: then a UserError saying why (and that nothing was changed). */
+export function editableText(f: TextFile): TextFile {
+  if (f.kind !== 'other') return f;
+  if (f.isSymlink && f.errno === 'ENOENT') {
+    throw new UserError(`${f.abs} is ${f.problem}; nothing was changed`, ['Create the file it points to (or remove the dangling link), then run the command again.']);
   }
-}
-
-export interface TryOsResult {
-  verdict: OsVerdict;
-  apiVersions?: number[];
-  /** The exact listed versions (Python ints are unbounded). */
-  apiVersionsExact?: bigint[];
-  /** The OS path as Ganeti spells it (base_dir + "/" + name). */
-  osDir: string;
-  files: Record<string, FileState>;
-  variants: string[];
-  parameters: Parameter[];
-  /** Raw `parameters.list` fields, as Ganeti keeps them (`line.split(None, 1)`). */
-  parameterFields: string[][];
-  trusted: boolean;
-}
-
-/**
- * Ganeti's verdict for one OS directory, as backend._TryOSFromDisk(name, base_dir) reaches it,
- * message for message. `dir` is made absolute and normalised first (the harness and
- * DiagnoseOS pass such paths); `baseDir`/`name` can be given as DiagnoseOS splits them.
- */
-export function tryOsFromDisk(dir: string, split?: { baseDir: string; name: string }): TryOsResult {
-  const abs = path.resolve(dir);
-  const name = split ? split.name : path.basename(abs);
-  const baseDir = split ? split.baseDir : path.dirname(abs);
-  // utils.FindFile: os.path.sep.join([dir_name, name]), no normalisation.
-  const osDir = `${baseDir}/${name}`;
-  const files: Record<string, FileState> = {};
-  let apiVersions: number[] | undefined;
-  let apiVersionsExact: bigint[] | undefined;
-  const fail = (error: string, crash?: string, crashFile?: string): TryOsResult => ({
-    verdict: crash ? { valid: false, error, crash, crashFile } : { valid: false, error },
-    apiVersions,
-    apiVersionsExact,
-    osDir,
-    files,
-    variants: [],
-    parameters: [],
-    parameterFields: [],
-    trusted: true,
-  });
-  const join = (f: string) => `${osDir}/${f}`;
-
-  // utils.FindFile(name, [base_dir], os.path.isdir)
-  if (!EXT_PLUGIN_MASK.test(name) || !isDir(osDir)) {
-    return fail(`Directory for OS ${name} not found in search path`);
+  if (f.errno) throw new UserError(`cannot read ${f.abs}: ${f.errno}; nothing was changed`);
+  if (f.problem === 'not valid UTF-8') {
+    throw new UserError(`${f.abs} is not valid UTF-8; nothing was changed`, ['Fix its encoding by hand, then run the command again.']);
   }
-
-  // _OSOndiskAPIVersion
-  const apiState = statFile(osDir, OS_API_FILE, join(OS_API_FILE));
-  files[OS_API_FILE] = apiState;
-  if (apiState.kind === 'missing' || apiState.kind === 'error') {
-    return fail(`Required file '${OS_API_FILE}' not found under path ${osDir}: ${apiState.errno}`);
-  }
-  if (apiState.kind !== 'file') {
-    return fail(`File '${OS_API_FILE}' in ${osDir} is not a regular file`);
-  }
-  const apiText = readUtf8(apiState.path);
-  if ('errno' in apiText) {
-    return fail(`Error while reading the API version file at ${apiState.path}: ${apiText.errno}`);
-  }
-  if ('badUtf8' in apiText) return fail(apiText.badUtf8, 'UnicodeDecodeError', apiState.path);
-  const parsed = parseApiVersions(apiText.text);
-  if (!parsed.ok) return fail(`API version(s) can't be converted to integer: ${parsed.error}`);
-  apiVersions = parsed.versions;
-  apiVersionsExact = parsed.exact;
-  if (!parsed.exact.some((v) => OS_API_VERSIONS.includes(Number(v)) && BigInt(Number(v)) === v)) {
-    return fail(`API version mismatch for path '${osDir}': found ${pyReprIntList(parsed.exact)}, want ${OS_API_VERSIONS_REPR}.`);
-  }
-  const maxv = parsed.exact.reduce((a, b) => (b > a ? b : a));
-
-  // os_files: OS_SCRIPTS (required unless noted), then variants/parameters files.
-  const osFiles: [string, boolean][] = OS_SCRIPTS.map((s) => [s, true]);
-  const setRequired = (file: string, required: boolean) => {
-    const e = osFiles.find(([f]) => f === file);
-    if (e) e[1] = required;
-    else osFiles.push([file, required]);
-  };
-  setRequired(OS_SCRIPT_CREATE, false);
-  setRequired(OS_SCRIPT_CREATE_UNTRUSTED, false);
-  if (maxv >= BigInt(OS_API_V15)) setRequired(OS_VARIANTS_FILE, false);
-  if (maxv >= BigInt(OS_API_V20)) setRequired(OS_PARAMETERS_FILE, true);
-  else osFiles.splice(osFiles.findIndex(([f]) => f === OS_SCRIPT_VERIFY), 1);
-
-  const present = new Set<string>();
-  for (const [file, required] of osFiles) {
-    const st = statFile(osDir, file, join(file));
-    files[file] = st;
-    if (st.kind === 'missing' || st.kind === 'error') {
-      if (st.errno === 'ENOENT' && !required) continue;
-      return fail(`File '${file}' under path '${osDir}' is missing (${st.errno})`);
-    }
-    if (st.kind !== 'file') {
-      return fail(`File '${file}' under path '${osDir}' is not a regular file`);
-    }
-    if (OS_SCRIPTS.includes(file) && ((st.mode ?? 0) & 0o100) === 0) {
-      return fail(`File '${file}' under path '${osDir}' is not executable`);
-    }
-    present.add(file);
-  }
-  if (!present.has(OS_SCRIPT_CREATE) && !present.has(OS_SCRIPT_CREATE_UNTRUSTED)) {
-    return fail(`A create script (trusted or untrusted) under path '${osDir}' must exist`);
-  }
-
-  let variants: string[] = [];
-  if (present.has(OS_VARIANTS_FILE)) {
-    const r = readUtf8(files[OS_VARIANTS_FILE].path);
-    if ('errno' in r) {
-      if (r.errno !== 'ENOENT') {
-        return fail(`Error while reading the OS variants file at ${files[OS_VARIANTS_FILE].path}: ${r.errno}`);
-      }
-    } else if ('badUtf8' in r) {
-      return fail(r.badUtf8, 'UnicodeDecodeError', files[OS_VARIANTS_FILE].path);
-    } else {
-      variants = parseVariantsList(r.text);
-    }
-  }
-
-  let parameterFields: string[][] = [];
-  if (present.has(OS_PARAMETERS_FILE)) {
-    const r = readUtf8(files[OS_PARAMETERS_FILE].path);
-    if ('errno' in r) {
-      return fail(`Error while reading the OS parameters file at ${files[OS_PARAMETERS_FILE].path}: ${r.errno}`);
-    }
-    if ('badUtf8' in r) return fail(r.badUtf8, 'UnicodeDecodeError', files[OS_PARAMETERS_FILE].path);
-    parameterFields = parseParametersList(r.text).map((l) => l.fields);
-  }
-
-  return {
-    verdict: { valid: true },
-    apiVersions,
-    apiVersionsExact,
-    osDir,
-    files,
-    variants,
-    parameters: parameterFields.map((f) => ({ name: f[0] ?? '', description: f[1] ?? '' })),
-    parameterFields,
-    trusted: !present.has(OS_SCRIPT_CREATE_UNTRUSTED),
-  };
+  throw new UserError(`${f.abs} is ${f.problem}; nothing was changed`);
 }
 
 /** A directory the user named: a clear error unless it exists and is a directory. */
@@ -293,7 +132,12 @@ export function requireDirectory(dir: string): void {
   if (!st.isDirectory()) throw new UserError(`${dir} is not a directory`);
 }
 
-/** Read a definition directory into the model. Never throws for a broken definition: see `verdict`. */
+/**
+ * Read a definition directory into the model: Ganeti's verdict and what it reads, every file's
+ * state, the list files' text as ganeti-os edits them and what ganeti-os recorded. The one
+ * loader: every command reads a definition through it. Never throws for a broken definition:
+ * see `verdict` (and, for the maintenance commands, maintain.editable).
+ */
 export function readDefinition(dir: string): OsDefinition {
   const abs = path.resolve(dir);
   const r = tryOsFromDisk(abs);
@@ -302,6 +146,7 @@ export function readDefinition(dir: string): OsDefinition {
     if (!files[f]) files[f] = statFile(abs, f);
   }
   const scripts = OS_SCRIPTS.filter((s) => files[s].kind === 'file');
+  const record = readTextFile(path.join(abs, PROVENANCE_FILE));
   return {
     dir: abs,
     name: path.basename(abs),
@@ -316,7 +161,13 @@ export function readDefinition(dir: string): OsDefinition {
     parameterFields: r.parameterFields,
     osDir: r.osDir,
     trusted: r.trusted,
-    provenance: readProvenance(abs),
+    provenance: record.exists ? parseProvenance(record.text) : undefined,
+    text: {
+      api: readTextFile(path.join(abs, OS_API_FILE)),
+      variants: readTextFile(path.join(abs, OS_VARIANTS_FILE)),
+      parameters: readTextFile(path.join(abs, OS_PARAMETERS_FILE)),
+      record,
+    },
   };
 }
 

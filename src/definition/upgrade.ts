@@ -23,9 +23,9 @@
  * file both edited and changed by the template keeps the admin's version and gets the new one
  * beside it (`<file>.ganeti-os-new`), listed. The whole upgrade is one plan for the writer.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError, errorMessage } from '../errors';
+import { UserError } from '../errors';
+import { TextFile, readTextFile } from './model';
 import { Plan, PlanOp } from './plan';
 import { PROVENANCE_FILE, PROVENANCE_SCHEMA, Provenance, ProvenanceFile, formatMode, formatProvenance, sha256 } from './provenance';
 import { toolVersion } from '../paths';
@@ -163,40 +163,9 @@ export function upgradeParameters(current: ParamSpec[], old: ParamSpec[] | undef
 // ------------------------------------------------------------------------------------------
 // Reading the disk
 
-interface Current {
-  /** 'missing', a readable text file (perhaps through a symlink), or something we leave alone. */
-  kind: 'missing' | 'file' | 'other';
-  text?: string;
-  mode?: number;
-  /** The symlink's target, which is what gets written. */
-  realPath?: string;
-  why?: string;
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-function readCurrent(abs: string): Current {
-  let lst: fs.Stats;
-  try {
-    lst = fs.lstatSync(abs);
-  } catch {
-    return { kind: 'missing' };
-  }
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch {
-    return { kind: 'other', why: `a symlink to ${fs.readlinkSync(abs)}, which does not exist` };
-  }
-  if (!st.isFile()) return { kind: 'other', why: 'not a regular file' };
-  let text: string;
-  try {
-    text = utf8.decode(fs.readFileSync(abs));
-  } catch (err) {
-    return { kind: 'other', why: err instanceof TypeError ? 'not valid UTF-8' : `unreadable: ${errorMessage(err)}` };
-  }
-  return { kind: 'file', text, mode: st.mode & 0o7777, realPath: lst.isSymbolicLink() ? fs.realpathSync(abs) : undefined };
-}
+/** A file as upgrade finds it: missing, a readable text file (perhaps through a symlink), or something it leaves alone. */
+type Current = TextFile;
+const readCurrent = readTextFile;
 
 // ------------------------------------------------------------------------------------------
 // Settings of the admin's configuration files
@@ -288,7 +257,7 @@ export function planUpgrade(l: Loaded, opts: { force?: boolean } = {}): UpgradeP
     const cur = current.get(rel)!;
     const rec = prov.files[rel];
     if (cur.kind === 'other') {
-      outcomes.push({ path: rel, outcome: 'skipped', detail: cur.why });
+      outcomes.push({ path: rel, outcome: 'skipped', detail: cur.problem });
       keepRecord(rel);
       continue;
     }
@@ -344,7 +313,7 @@ export function planUpgrade(l: Loaded, opts: { force?: boolean } = {}): UpgradeP
       // Old definition, edited file, changed template: the admin's stays; the new one beside it.
       const beside = rel + BESIDE_SUFFIX;
       const bcur = readCurrent(path.join(l.root, beside));
-      if (bcur.kind === 'other') throw new UserError(`${path.join(l.root, beside)} is in the way (${bcur.why}); nothing was changed`);
+      if (bcur.kind === 'other') throw new UserError(`${path.join(l.root, beside)} is in the way (${bcur.problem}); nothing was changed`);
       ops.push({ ...op(beside, bcur, f.content, f.mode, f.owner), owner: undefined });
       if (modeChange) ops.push(op(rel, cur, text, mode, f.owner));
       outcomes.push({ path: rel, outcome: 'beside', beside, before: bcur.text, after: f.content, ...(modeChange ? { mode: modeChange } : {}) });
@@ -373,7 +342,7 @@ export function planUpgrade(l: Loaded, opts: { force?: boolean } = {}): UpgradeP
     }
     if (cur.kind === 'missing') continue;
     if (cur.kind === 'other') {
-      outcomes.push({ path: rel, outcome: 'skipped', detail: cur.why });
+      outcomes.push({ path: rel, outcome: 'skipped', detail: cur.problem });
       continue;
     }
     const untouched = rec.sha256 === sha256(cur.text!) || recordedBase[rel] === cur.text;

@@ -29,7 +29,7 @@ import type { Logger } from '../context';
 import { UsageError, UserError } from '../errors';
 import { DiskShape, InstanceShape, NetworkShape, NicShape, defaultMac, fillParams, newUuid, parseUnit, pyFloatStr } from './environment';
 import { GANETI_DEFAULTS } from './defaults';
-import { OS_API_V20 } from './rules';
+import { OS_API_V20, checkOsVariant } from './rules';
 
 /** What the instance model needs of an OS: its name, API versions, variants, declared parameters. */
 export interface OsForInstance {
@@ -293,9 +293,9 @@ export function buildInstance(log: Logger, def: OsForInstance, opts: InstanceOpt
   // _CheckOSVariant, for an explicit variant (without one, Ganeti's --force-variant behaviour).
   let osName = def.name;
   if (opts.variant !== undefined) {
-    if (!def.variants.length) throw new UserError(`OS '${def.name}' does not support variants ('${opts.variant}' passed)`);
-    if (!def.variants.includes(opts.variant)) throw new UserError(`OS '${def.name}' does not support variant '${opts.variant}'`);
     osName = `${def.name}+${opts.variant}`;
+    const refused = checkOsVariant(def.name, osName, def.variants);
+    if (refused) throw new UserError(refused);
   } else if (def.variants.length) {
     log.info(`no --variant: OS_VARIANT is the first listed, '${def.variants[0]}' (as with gnt-instance add --force-variant)`);
   }

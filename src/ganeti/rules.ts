@@ -94,6 +94,29 @@ export function checkParamDescription(name: string, description: string): string
   return undefined;
 }
 
+/**
+ * Whether Ganeti sees variants for an OS: _TryOSFromDisk reads variants.list only when the
+ * highest listed API version (`maxApi`) is 15 or more, and an OS has variants when that file
+ * lists at least one (`listed`). Then every instance's OS name must carry one (checkOsVariant).
+ */
+export function seesVariants(maxApi: number, listed: readonly string[]): boolean {
+  return maxApi >= OS_API_V15 && listed.length > 0;
+}
+
+/**
+ * backend._CheckOSVariant: Ganeti's error, word for word, for an instance's OS name `name`
+ * (`os` or `os+variant`) given the variants Ganeti read for OS `os` (`supported`); undefined
+ * when Ganeti accepts the name.
+ */
+export function checkOsVariant(os: string, name: string, supported: readonly string[]): string | undefined {
+  const i = name.indexOf('+');
+  const variant = i >= 0 ? name.slice(i + 1) : '';
+  if (!supported.length) return variant ? `OS '${os}' does not support variants ('${variant}' passed)` : undefined;
+  if (!variant) return `OS name '${name}' must include a variant`;
+  if (!supported.includes(variant)) return `OS '${os}' does not support variant '${variant}'`;
+  return undefined;
+}
+
 /** The environment variable a parameter reaches scripts as (backend.OSCoreEnv). */
 export function paramEnvName(name: string): string {
   return 'OSP_' + name.toUpperCase().replace(/-/g, '_');
@@ -123,11 +146,39 @@ export function pySplit1(s: string): string[] {
   return j === chars.length ? [first] : [first, chars.slice(j).join('')];
 }
 
+/** The characters Python's str.splitlines() ends a line at ("\r\n" counts as one boundary). */
+const PY_LINE_BREAKS = '\\n\\r\\u000b\\u000c\\u001c\\u001d\\u001e\\u0085\\u2028\\u2029';
+const PY_LINE_BREAK_RE = new RegExp(`\\r\\n|[${PY_LINE_BREAKS}]`, 'u');
+
 /** Python's str.splitlines(): splits on every line boundary Python knows, drops the final empty piece. */
 export function pySplitLines(s: string): string[] {
-  const parts = s.split(/\r\n|[\n\r\u000b\u000c\u001c\u001d\u001e\u0085\u2028\u2029]/u);
+  const parts = s.split(PY_LINE_BREAK_RE);
   if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
   return parts;
+}
+
+export interface Line {
+  /** The line without its terminator. */
+  text: string;
+  /** Its terminator ('' for a last line without one). */
+  eol: string;
+}
+
+/** Python's str.splitlines(keepends=True), each line with its terminator apart. */
+export function splitLines(text: string): Line[] {
+  const out: Line[] = [];
+  const re = new RegExp(`([^${PY_LINE_BREAKS}]*)(\\r\\n|[${PY_LINE_BREAKS}]|$)`, 'gu');
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    if (m[0] === '') break;
+    out.push({ text: m[1], eol: m[2] });
+  }
+  return out;
+}
+
+/** The text `splitLines` split, back together. */
+export function joinLines(lines: Line[]): string {
+  return lines.map((l) => l.text + l.eol).join('');
 }
 
 /** What Python's text-mode open() does to line ends when reading (universal newlines). */
