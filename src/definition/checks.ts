@@ -1,6 +1,7 @@
 /**
  * What ganeti-os finds wrong or risky in a definition beyond Ganeti's own verdict: things
- * Ganeti accepts on disk but that break later (see ganeti-facts.md). `validate` reports these
+ * Ganeti accepts on disk but that break later (each checked against Ganeti 3.0's own code in
+ * test/validate-broken.test.ts). `validate` reports these
  * as warnings; `info` lists them.
  */
 import * as fs from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * The environment Ganeti 3.0 gives OS scripts, built as backend.OSCoreEnv, OSEnvironment and
  * _GetImportExportIoCommand build it, for an instance on a freshly initialised cluster with
- * Ganeti's default settings (the tables in ganeti-defaults.ts, generated from Ganeti itself).
+ * Ganeti's default settings (the tables in defaults.ts, generated from Ganeti itself by scripts/gen-ganeti-defaults.py).
  */
 import { randomUUID } from 'node:crypto';
 import { GANETI_DEFAULTS, GanetiParamDefault } from './defaults';

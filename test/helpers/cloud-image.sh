@@ -6,7 +6,7 @@
 # partition 2 = BIOS boot at 1-2 MiB. Console on ttyS0. Written as qcow2 to OUT.
 #
 # usage: cloud-image.sh OUT.qcow2 REPO_DIR
-# test/helpers/cloud-image.ts hashes this file to key its cache: change the recipe, get a new image.
+# test/helpers/images.ts hashes this file to key its cache: change the recipe, get a new image.
 set -euo pipefail
 out=$1 repo=$2
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
