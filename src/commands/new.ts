@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { UsageError, UserError } from '../errors';
+import { UsageError, UserError, withFsErrors } from '../errors';
 import { planDefinition, recoverBeforePlanning } from '../definition/render';
 import { OS_API_FILE, OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
 import { applyAndReport } from '../definition/report';
@@ -10,7 +10,6 @@ import type { DefinitionSpec, ParamSpec, VariantSpec } from '../definition/spec'
 import { DEFAULT_TEMPLATE, RenderedFile, Template, listTemplates, loadTemplate, unknownReleaseWarnings, variantSettings } from '../definition/templates';
 import { PROVENANCE_FILE } from '../definition/provenance';
 import { LOCK_FILE, withLock } from '../definition/lock';
-import { withFsErrors } from '../definition/maintain';
 import { checkParamsNeedApi20, checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../definition/validate-spec';
 
 export interface NewOptions {

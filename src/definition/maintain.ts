@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { GanetiOsError, UserError, errorMessage } from '../errors';
+import { UserError, errorMessage, withFsErrors } from '../errors';
 import { LOCK_FILE, withLock } from './lock';
 import { provenanceOp, recoverBeforePlanning } from './render';
 import {
@@ -95,26 +95,8 @@ export async function maintainDefinition(ctx: Context, opts: Pick<MaintainOption
   });
 }
 
-/**
- * `fn`, with Node's filesystem errors (anything carrying an errno code) turned into a UserError
- * naming the call, the file and the cause (exit 1, not 70). Used around planning, which writes
- * nothing; a promise `fn` returns is handled the same way.
- */
-export function withFsErrors<T>(root: string, fn: () => T): T {
-  const convert = (err: unknown): never => {
-    const e = err as NodeJS.ErrnoException;
-    if (err instanceof Error && !(err instanceof GanetiOsError) && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
-      throw new UserError(`cannot work on ${root}: ${errorMessage(err)}; nothing was changed`);
-    }
-    throw err;
-  };
-  try {
-    const r = fn();
-    return (r instanceof Promise ? r.catch(convert) : r) as T;
-  } catch (err) {
-    return convert(err);
-  }
-}
+// withFsErrors lives with the errors it makes (src/errors.ts); re-exported for the commands.
+export { withFsErrors };
 
 /** Read the definition a maintenance command acts on (after rolling back an interrupted write); every problem is a clear error. */
 export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>): Loaded {
