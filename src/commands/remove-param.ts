@@ -1,10 +1,9 @@
 /** `ganeti-os remove-param <name>`: drop an OS parameter from parameters.list and its checks. */
 import type { Context } from '../context';
-import { UsageError, UserError } from '../errors';
-import { OS_API_V20, OS_PARAMETERS_FILE, checkParamName, paramEnvName } from '../ganeti/rules';
-import { MaintainOptions, facts, finish, maintainDefinition, parameterLineProblems, planRegenerate, removeParameterLine, textOp } from '../definition/maintain';
-import type { Plan } from '../definition/plan';
-import type { DefinitionSpec } from '../definition/spec';
+import { UsageError } from '../errors';
+import { checkParamName } from '../ganeti/rules';
+import { MaintainOptions, maintainDefinition, report } from '../definition/maintain';
+import { removeParam } from '../definition/edits/remove-param';
 import { definitionDir } from './definition-dir';
 
 export interface RemoveParamOptions extends MaintainOptions {
@@ -12,57 +11,7 @@ export interface RemoveParamOptions extends MaintainOptions {
 }
 
 export async function runRemoveParam(ctx: Context, opts: RemoveParamOptions): Promise<void> {
-  const name = opts.name;
-  const bad = checkParamName(name);
+  const bad = checkParamName(opts.name);
   if (bad) throw new UsageError(bad);
-  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => {
-    // Below API 20 a definition ganeti-os wrote keeps its parameters in the answers only (for their defaults).
-    const hidden = l.provenance && l.maxApi < OS_API_V20 ? l.spec!.parameters : [];
-    const known = [...l.parameters, ...hidden.filter((p) => !l.parameters.some((q) => q.name === p.name))];
-    if (!known.some((p) => p.name === name)) {
-      throw new UserError(`${l.name} has no parameter '${name}'; nothing was changed`, [`Its parameters: ${known.map((p) => p.name).join(', ') || '(none)'}`]);
-    }
-    // The template's own parameters are read by its scripts: without them (and their default)
-    // every instance operation that needs the value fails.
-    const own = l.template?.manifest.defaults.parameters.find((p) => p.name === name);
-    if (own && !opts.force) {
-      throw new UserError(`'${name}' is a parameter of the ${l.template!.manifest.name} template itself: its scripts read it, and without it (and its default${own.default !== undefined ? ` '${own.default}'` : ''}) they get an empty value and fail; nothing was changed`, [
-        own.default !== undefined
-          ? `To fix its value, keep it and set the default: ganeti-os add-param ${name} ${JSON.stringify(own.description)} --default VALUE.`
-          : 'Keep it, or run again with --force if you changed the scripts not to need it.',
-        'Run again with --force if you changed the scripts not to need it.',
-      ]);
-    }
-    if (!l.parameters.some((p) => p.name === name)) {
-      const spec: DefinitionSpec = { ...l.spec!, parameters: l.spec!.parameters.filter((p) => p.name !== name) };
-      const plan = planRegenerate(l, spec, { force: opts.force });
-      plan.notes.push(`Ganeti sees no parameters below API 20; the scripts no longer get a default for ${name}, and bump-api 20 will not declare it again.`);
-      const names = spec.parameters.map((p) => p.name);
-      finish(ctx, plan, opts, `Removed parameter '${name}' from ${l.name}`, { command: 'remove-param', parameter: name, ...facts(l, l.apiVersions, l.variants, []), keptParameters: names });
-      return;
-    }
-    const problems = parameterLineProblems(l.parametersFile.text).filter((p) => p.text.trim().split(/\s+/u)[0] !== name);
-    if (problems.length) {
-      throw new UserError(`${l.parametersFile.abs} has lines Ganeti mishandles; fix them by hand first; nothing was changed`, problems.map((p) => `  line ${p.line}: ${JSON.stringify(p.text)}: ${p.problem}`));
-    }
-    const edit = removeParameterLine(l.parametersFile.text, name);
-    let plan: Plan;
-    if (l.provenance) {
-      const spec: DefinitionSpec = { ...l.spec!, parameters: l.spec!.parameters.filter((p) => p.name !== name) };
-      plan = planRegenerate(l, spec, { force: opts.force, parametersText: edit.text });
-    } else {
-      plan = {
-        root: l.root,
-        ops: [textOp(OS_PARAMETERS_FILE, l.parametersFile, edit.text)],
-        notes: [`${l.name} was not written by ganeti-os: remove what its scripts (verify included) do with ${paramEnvName(name)} by hand.`],
-      };
-    }
-    if (edit.droppedBlank) plan.notes.push(`Removed ${edit.droppedBlank} blank line(s) from parameters.list: Ganeti's parameter check crashes on them.`);
-    const names = l.parameters.map((p) => p.name).filter((n) => n !== name);
-    finish(ctx, plan, opts, `Removed parameter '${name}' from ${l.name}${names.length ? ` (parameters: ${names.join(', ')})` : ' (no parameters left)'}`, {
-      command: 'remove-param',
-      parameter: name,
-      ...facts(l, l.apiVersions, l.variants, names),
-    });
-  });
+  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => report(ctx, removeParam(l, { name: opts.name, force: opts.force }), opts));
 }

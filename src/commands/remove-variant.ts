@@ -1,23 +1,9 @@
 /** `ganeti-os remove-variant <variant>`: drop a variant from variants.list and its configuration. */
-import * as path from 'node:path';
 import type { Context } from '../context';
-import { UsageError, UserError } from '../errors';
-import { OS_VARIANTS_FILE, checkVariantName } from '../ganeti/rules';
-import {
-  MaintainOptions,
-  facts,
-  finish,
-  foreignVariantsDir,
-  maintainDefinition,
-  planPath,
-  planRegenerate,
-  readText,
-  removeVariantLine,
-  symlinkNote,
-  textOp,
-} from '../definition/maintain';
-import { Plan, PlanOp } from '../definition/plan';
-import type { DefinitionSpec } from '../definition/spec';
+import { UsageError } from '../errors';
+import { checkVariantName } from '../ganeti/rules';
+import { MaintainOptions, maintainDefinition, report } from '../definition/maintain';
+import { removeVariant } from '../definition/edits/remove-variant';
 import { definitionDir } from './definition-dir';
 
 export interface RemoveVariantOptions extends MaintainOptions {
@@ -27,42 +13,5 @@ export interface RemoveVariantOptions extends MaintainOptions {
 export async function runRemoveVariant(ctx: Context, opts: RemoveVariantOptions): Promise<void> {
   const bad = checkVariantName(opts.variant);
   if (bad) throw new UsageError(bad);
-  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => {
-    const v = opts.variant;
-    if (!l.variantsFile.exists) throw new UserError(`${l.name} has no variants.list, so no variant '${v}'; nothing was changed`);
-    if (!l.variants.includes(v)) {
-      throw new UserError(`${l.name} has no variant '${v}'; nothing was changed`, [`Its variants: ${l.variants.join(', ') || '(none)'}`]);
-    }
-    const names = l.variants.filter((n) => n !== v);
-    if (!names.length) {
-      throw new UserError(`'${v}' is the only variant of ${l.name}: a definition with variants.list needs at least one; nothing was changed`, [
-        'Add another variant first (ganeti-os add-variant NAME): Ganeti needs a variant to install with.',
-      ]);
-    }
-    const { text } = removeVariantLine(l.variantsFile.text, v);
-    let plan: Plan;
-    if (l.provenance) {
-      const spec: DefinitionSpec = { ...l.spec!, variants: l.spec!.variants.filter((x) => x.name !== v) };
-      plan = planRegenerate(l, spec, { force: opts.force, variantsText: text });
-    } else {
-      const ops: PlanOp[] = [textOp(OS_VARIANTS_FILE, l.variantsFile, text)];
-      const notes: string[] = [];
-      const dir = foreignVariantsDir(l);
-      const abs = dir ? path.join(dir, `${v}.conf`) : undefined;
-      const conf = abs ? readText(abs) : undefined;
-      if (abs && conf?.exists) {
-        if (opts.force) ops.push({ path: planPath(l.root, abs), kind: 'delete', realPath: abs });
-        else notes.push(`Kept ${abs}: without a .ganeti-os.json, ganeti-os cannot tell whether it holds your settings. Remove it by hand, or run again with --force.`);
-      }
-      plan = { root: l.root, ops, notes };
-    }
-    const note = symlinkNote(l.variantsFile);
-    if (note) plan.notes.unshift(note);
-    if (l.variants[0] === v) plan.notes.push(`'${names[0]}' is now the default variant (the first in variants.list).`);
-    finish(ctx, plan, opts, `Removed variant '${v}' from ${l.name} (variants: ${names.join(', ')})`, {
-      command: 'remove-variant',
-      variant: v,
-      ...facts(l, l.apiVersions, names, l.parameters.map((p) => p.name)),
-    });
-  });
+  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => report(ctx, removeVariant(l, { variant: opts.variant, force: opts.force }), opts));
 }

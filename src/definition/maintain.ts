@@ -34,6 +34,7 @@ import { pyReprStr } from '../ganeti/pyfmt';
 import { applyAndReport } from './report';
 import { JOURNAL_FILE } from './writer';
 import { shq } from './shell';
+import { confAssignment } from './settings';
 import { VariantConfigSource, shellTexts, variantConfigSource } from './script-reading';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from './spec';
 import { RenderedFile, Template, loadTemplate, renderTemplate, variantSettings } from './templates';
@@ -337,18 +338,13 @@ function firstField(line: string): string | undefined {
 export function setConfValues(text: string, settings: Record<string, string>): string {
   let lines = splitLines(text);
   for (const [key, value] of Object.entries(settings)) {
-    const re = new RegExp(`^(\\s*)(export\\s+)?${key}=`);
+    const found = lines.map((l, i) => ({ i, a: confAssignment(l.text) })).filter((x) => x.a?.key === key);
+    const set = found.filter((x) => !x.a!.commented);
     // An unset key is written as a commented-out assignment (`# KEY=`): setting it takes that line.
-    const unset = new RegExp(`^\\s*#\\s*${key}=\\s*$`);
-    let at = -1;
-    lines.forEach((l, i) => {
-      if (re.test(l.text)) at = i;
-    });
-    if (at < 0) at = lines.findIndex((l) => unset.test(l.text));
-    const m = at >= 0 ? re.exec(lines[at].text) ?? undefined : undefined;
-    const assignment = `${m ? m[1] + (m[2] ?? '') : ''}${key}=${shq(value)}`;
-    if (at >= 0) {
-      lines[at] = { text: assignment, eol: lines[at].eol };
+    const at = set.length ? set[set.length - 1] : found.find((x) => x.a!.value.trim() === '');
+    const assignment = `${at?.a!.lead ?? ''}${key}=${shq(value)}`;
+    if (at) {
+      lines[at.i] = { text: assignment, eol: lines[at.i].eol };
     } else {
       lines = terminated(lines);
       lines.push({ text: assignment, eol: newlineOf(lines) });
@@ -532,6 +528,23 @@ export function planPath(root: string, abs: string): string {
 export function symlinkNote(file: ListFile): string | undefined {
   if (!file.isSymlink || !file.realPath) return undefined;
   return `${file.rel} is a symlink: the file edited is its target, ${file.realPath}.`;
+}
+
+/** What an edit of a definition (src/definition/edits/) produces: its plan, and what the command says about it. */
+export interface Edit {
+  plan: Plan;
+  /** One line saying what was done (or would be, with --dry-run). */
+  summary: string;
+  /** The facts --json adds to the plan. */
+  facts: Record<string, unknown>;
+  /** Warnings said before the plan is applied. */
+  warnings: string[];
+}
+
+/** Say an edit's warnings, then apply and report its plan (`finish`). */
+export function report(ctx: Context, edit: Edit, opts: MaintainOptions): void {
+  for (const w of edit.warnings) ctx.log.warn(w);
+  finish(ctx, edit.plan, opts, edit.summary, edit.facts);
 }
 
 /** Apply and report, then say whether Ganeti would accept the result. */

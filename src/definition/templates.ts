@@ -10,6 +10,7 @@ import { formatApiVersions, formatParametersList, paramEnvName } from '../ganeti
 import { TEMPLATES_DIR, toolVersion } from '../paths';
 import { shq } from './shell';
 import { DefinitionSpec, ParamSpec, VariantSpec, maxApi } from './spec';
+import { Setting, defaultFor, renderSettingsDoc, renderSettingsSh, variantKeys } from './settings';
 
 export type Owner = 'tool' | 'user';
 
@@ -19,7 +20,7 @@ export interface ManifestFile {
   /** File under the template folder; rendered with Handlebars when it ends in .hbs. */
   source?: string;
   /** Built-in generator instead of a source file. */
-  generator?: 'api-version' | 'variants-list' | 'parameters-list' | 'parameters-sh' | 'variant-conf';
+  generator?: 'api-version' | 'variants-list' | 'parameters-list' | 'parameters-sh' | 'settings-sh' | 'variant-conf';
   mode: string;
   owner: Owner;
   /** Only when the highest listed API version is at least this. */
@@ -27,13 +28,6 @@ export interface ManifestFile {
   each?: 'variant';
   /** Extra Handlebars data for this file. */
   data?: Record<string, unknown>;
-}
-
-export interface VariantKey {
-  key: string;
-  description: string;
-  /** Default value; `{variant}` is replaced by the variant's name. */
-  default: string;
 }
 
 export interface TemplateManifest {
@@ -48,15 +42,13 @@ export interface TemplateManifest {
     variants: string[];
     parameters: ParamSpec[];
   };
-  /** The settings every variants/<variant>.conf carries. */
-  variantKeys?: VariantKey[];
+  /**
+   * The settings its scripts read (src/definition/settings.ts): added to its base templates',
+   * a key already there replaced in place.
+   */
+  settings?: Setting[];
   /** Settings for variants this template knows by name. */
   knownVariants?: Record<string, Record<string, string>>;
-  /**
-   * Families of settings its scripts read by a name made at run time, e.g. `NETWORK_<LINK>_PREFIX`
-   * (a `<WORD>` stands for upper-case letters, digits and `_`).
-   */
-  settingPatterns?: string[];
   files: ManifestFile[];
   /**
    * Debian relations of the definition's .deb (`ganeti-os pack`): the packages whose tools the
@@ -76,7 +68,8 @@ export interface Template {
   manifest: TemplateManifest;
   /** Files of the whole base chain, resolved to their folders. */
   files: { file: ManifestFile; dir: string }[];
-  variantKeys: VariantKey[];
+  /** The settings table of the whole base chain. */
+  settings: Setting[];
   knownVariants: Record<string, Record<string, string>>;
 }
 
@@ -111,12 +104,19 @@ export function loadTemplate(name: string): Template {
   }
   const manifest = readManifest(name);
   const files: { file: ManifestFile; dir: string }[] = [];
-  let variantKeys: VariantKey[] = [];
+  const settings: Setting[] = [];
+  const addSettings = (more: readonly Setting[]) => {
+    for (const st of more) {
+      const i = settings.findIndex((e) => e.key === st.key);
+      if (i >= 0) settings[i] = st;
+      else settings.push(st);
+    }
+  };
   let knownVariants: Record<string, Record<string, string>> = {};
   for (const base of manifest.base ?? []) {
     const t = loadTemplate(base);
     for (const f of t.files) files.push(f);
-    variantKeys = t.variantKeys;
+    addSettings(t.settings);
     knownVariants = { ...knownVariants, ...t.knownVariants };
   }
   for (const f of manifest.files) {
@@ -125,50 +125,17 @@ export function loadTemplate(name: string): Template {
     if (i >= 0) files[i] = entry;
     else files.push(entry);
   }
-  if (manifest.variantKeys) variantKeys = manifest.variantKeys;
+  addSettings(manifest.settings ?? []);
   if (manifest.knownVariants) knownVariants = { ...knownVariants, ...manifest.knownVariants };
-  return { manifest, files, variantKeys, knownVariants };
+  return { manifest, files, settings, knownVariants };
 }
 
 /** Settings for a new variant: the template's defaults, what it knows of that name, then the user's. */
 export function variantSettings(t: Template, variant: string, given: Record<string, string> = {}): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const k of t.variantKeys) out[k.key] = k.default.replace(/\{variant\}/g, variant);
+  for (const k of variantKeys(t.settings)) out[k.key] = defaultFor(k, variant);
   Object.assign(out, t.knownVariants[variant] ?? {}, given);
   return out;
-}
-
-/**
- * The settings a variant's configuration can carry for template `t`: its variant keys and every
- * setting its defaults.conf documents (`KEY=` or `#KEY=` lines; a variant may override those,
- * e.g. KEYRING for an Ubuntu release). Empty when the template declares no variant keys: then
- * the settings are the admin's own and any name goes.
- */
-export function knownSettingKeys(t: Template): string[] {
-  if (!t.variantKeys.length) return [];
-  const keys = new Set(t.variantKeys.map((k) => k.key));
-  for (const { file, dir } of t.files) {
-    if (file.owner !== 'user' || !file.source || file.each) continue;
-    let text: string;
-    try {
-      text = fs.readFileSync(path.join(dir, file.source), 'utf8');
-    } catch {
-      continue;
-    }
-    for (const m of text.matchAll(/^#?\s*(?:export\s+)?([A-Z][A-Z0-9_]*)=/gm)) keys.add(m[1]);
-  }
-  return [...keys];
-}
-
-/**
- * Whether `key` is a setting template `t`'s scripts read: one of knownSettingKeys(t) or of a
- * family its manifest declares (`settingPatterns`, e.g. NETWORK_<LINK>_PREFIX for every link).
- */
-export function isKnownSetting(t: Template, key: string, known = knownSettingKeys(t)): boolean {
-  if (!known.length || known.includes(key)) return true;
-  return (t.manifest.settingPatterns ?? []).some((p) =>
-    new RegExp(`^${p.split(/<[A-Z]+>/).map((x) => x.replace(/[^A-Z0-9_]/g, '')).join('[A-Z0-9_]+')}$`).test(key),
-  );
 }
 
 /**
@@ -177,13 +144,13 @@ export function isKnownSetting(t: Template, key: string, known = knownSettingKey
  * message per variant, naming the known ones and how to set the value; [] when all are known.
  */
 export function unknownReleaseWarnings(t: Template, variants: { name: string; settings: Record<string, string> }[], given: Record<string, string> = {}): string[] {
-  const byName = t.variantKeys.filter((k) => k.default.includes('{variant}'));
+  const byName = variantKeys(t.settings).filter((k) => k.default?.includes('{variant}'));
   if (!byName.length) return [];
   const known = Object.keys(t.knownVariants);
   const out: string[] = [];
   for (const v of variants) {
     if (known.includes(v.name)) continue;
-    const keys = byName.filter((k) => given[k.key] === undefined && v.settings[k.key] === k.default.replace(/\{variant\}/g, v.name));
+    const keys = byName.filter((k) => given[k.key] === undefined && v.settings[k.key] === defaultFor(k, v.name));
     if (!keys.length) continue;
     const what = keys.map((k) => `${k.key}=${v.name}`).join(', ');
     out.push(
@@ -204,17 +171,18 @@ export function renderVariantConf(t: Template, spec: DefinitionSpec, v: VariantS
     '',
   ];
   const described = new Set<string>();
-  for (const k of t.variantKeys) {
+  const keys = variantKeys(t.settings);
+  for (const k of keys) {
     described.add(k.key);
     lines.push(`# ${k.description}`);
-    const value = v.settings[k.key] ?? k.default.replace(/\{variant\}/g, v.name);
+    const value = v.settings[k.key] ?? defaultFor(k, v.name);
     // Empty means "not set here": left commented out so a site-wide value (defaults.conf,
     // /etc/default/<os>, site.conf) still applies. `add-variant --set` fills the line in.
     lines.push(value === '' ? `# ${k.key}=` : `${k.key}=${shq(value)}`);
   }
   const extra = Object.keys(v.settings).filter((k) => !described.has(k));
   if (extra.length) {
-    if (t.variantKeys.length) lines.push('');
+    if (keys.length) lines.push('');
     for (const k of extra) lines.push(`${k}=${shq(v.settings[k])}`);
   }
   return lines.join('\n') + '\n';
@@ -322,7 +290,11 @@ export function templateData(t: Template, spec: DefinitionSpec): Record<string, 
     variants: spec.variants.map((v, i) => ({ ...v, isDefault: i === 0, settingsList: Object.entries(v.settings).map(([key, value]) => ({ key, value })) })),
     defaultVariant: spec.variants[0]?.name ?? '',
     parameters: spec.parameters.map((p) => ({ ...p, env: paramEnvName(p.name), choicesText: p.choices?.join(', ') })),
-    variantKeys: t.variantKeys,
+    variantKeys: variantKeys(t.settings),
+    /** defaults.conf's documentation of the settings (defaults.conf.hbs). */
+    settingsDoc: renderSettingsDoc(t.settings),
+    /** The settings table by key, for documentation that names a default ({{settings.CACHE_DIR.default}}). */
+    settings: Object.fromEntries(t.settings.map((st) => [st.key, st])),
   };
 }
 
@@ -351,6 +323,9 @@ export function renderTemplate(t: Template, spec: DefinitionSpec): RenderedFile[
           break;
         case 'parameters-sh':
           content = renderParametersSh(spec);
+          break;
+        case 'settings-sh':
+          content = renderSettingsSh(t.settings, t.manifest.name, t.manifest.defaults.variants[0] ?? '');
           break;
         case 'variant-conf':
           if (!v) throw new UserError(`template ${t.manifest.name}: variant-conf needs "each": "variant"`);

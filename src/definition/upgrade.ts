@@ -33,6 +33,7 @@ import type { Loaded } from './maintain';
 import type { DefinitionSpec, ParamSpec } from './spec';
 import { RenderedFile, Template, renderTemplate } from './templates';
 import { hasConflictMarkers } from './checks';
+import { confKeys } from './settings';
 import { MergeLabels, merge3 } from './upgrade-merge';
 import { templateParameters, templateVersion } from './upgrade-record';
 
@@ -170,22 +171,11 @@ const readCurrent = readTextFile;
 // ------------------------------------------------------------------------------------------
 // Settings of the admin's configuration files
 
-const SETTING_RE = /^\s*#?\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)=/;
-
-function settingKeys(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const m = SETTING_RE.exec(line);
-    if (m && !out.has(m[1])) out.set(m[1], line);
-  }
-  return out;
-}
-
 /** Settings (KEY=, set or shown commented out) of `next` that neither `base` nor `current` has. */
 export function newSettings(current: string, base: string | undefined, next: string): { key: string; line: string }[] {
-  const have = settingKeys(current);
-  const had = base !== undefined ? settingKeys(base) : new Map<string, string>();
-  return [...settingKeys(next)].filter(([k]) => !have.has(k) && !had.has(k)).map(([key, line]) => ({ key, line }));
+  const have = confKeys(current);
+  const had = base !== undefined ? confKeys(base) : new Map<string, string>();
+  return [...confKeys(next)].filter(([k]) => !have.has(k) && !had.has(k)).map(([key, line]) => ({ key, line }));
 }
 
 // ------------------------------------------------------------------------------------------

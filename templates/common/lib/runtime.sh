@@ -241,6 +241,13 @@ gos_resolve_variant() {
   GOS_VARIANT=${known[0]-}
 }
 
+# gos_check_setting KEY PATTERN WHAT: die unless setting KEY's value matches ^(PATTERN)$ (the
+# form the template's settings table gives it; lib/settings.sh calls this).
+gos_check_setting() {
+  local re="^($2)\$"
+  [[ ${!1} =~ $re ]] || gos_die "$1 must be $3, not '${!1}'"
+}
+
 gos_load_config() {
   GOS_OS_NAME=${OS_NAME:-$(basename "$GOS_DIR")}
   GOS_SITE_DIR=$GOS_SYSCONFDIR/ganeti/$GOS_OS_NAME
@@ -362,6 +369,9 @@ gos_step_verify() {
 
 # --- main -----------------------------------------------------------------------------------
 
+# The template's settings (gos_settings), generated from its settings table, then its steps.
+# shellcheck source=/dev/null
+. "$GOS_DIR/lib/settings.sh"
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/steps.sh"
 

@@ -10,42 +10,16 @@ DEB_CACHE_FORMAT=2
 # Where the node's apt configuration lives (a test may point it elsewhere).
 DEB_APT_ETC=${DEB_APT_ETC:-/etc/apt}
 
-# deb_settings: every setting with its default (the configuration layers are already read).
+# deb_settings: every setting with its default and its form checked (gos_settings, from the
+# template's settings table in lib/settings.sh), then what is worked out on the node.
 deb_settings() {
-  SUITE=${SUITE:-${GOS_VARIANT:-bookworm}}
-  COMPONENTS=${COMPONENTS:-main}
+  gos_settings
   COMPONENTS=${COMPONENTS//,/ }
-  ARCH=${ARCH:-}
-  MIRROR=${MIRROR:-}
-  EXTRA_PKGS=${EXTRA_PKGS:-}
   EXTRA_PKGS=${EXTRA_PKGS//,/ }
-  KERNEL_PACKAGES=${KERNEL_PACKAGES:-}
-  INSTALLER=${INSTALLER:-auto}
-  INSTALL_VARIANT=${INSTALL_VARIANT:-important}
-  DPKG_SYNC=${DPKG_SYNC:-auto}
-  BUILD_TMPFS=${BUILD_TMPFS:-auto}
-  BASE_PACKAGES=${BASE_PACKAGES-openssh-server systemd-resolved ca-certificates}
-  PROXY=${PROXY:-}
-  GENERATE_CACHE=${GENERATE_CACHE:-yes}
-  CACHE_DIR=${CACHE_DIR:-/var/cache/ganeti-os/debian}
-  CACHE_MAX_AGE_DAYS=${CACHE_MAX_AGE_DAYS:-14}
-  CACHE_IMAGES=${CACHE_IMAGES:-yes}
-  MIN_DISK_MIB=${MIN_DISK_MIB:-512}
-  HOOKS_DIR=${HOOKS_DIR:-$GOS_SITE_DIR/hooks}
-  SSH_AUTHORIZED_KEYS_FILE=${SSH_AUTHORIZED_KEYS_FILE:-$GOS_SITE_DIR/authorized_keys}
-  EXPORT_COMPRESS=${EXPORT_COMPRESS:-none}
-  EXPORT_FORMAT=${EXPORT_FORMAT:-blocks}
-  FAULT_AT=${FAULT_AT:-}
-  [[ $CACHE_MAX_AGE_DAYS =~ ^[0-9]+$ ]] || gos_die "CACHE_MAX_AGE_DAYS must be a number of days, not '$CACHE_MAX_AGE_DAYS'"
-  [[ $MIN_DISK_MIB =~ ^[0-9]+$ ]] || gos_die "MIN_DISK_MIB must be a number, not '$MIN_DISK_MIB'"
   if [[ $DPKG_SYNC == auto ]]; then
     DPKG_SYNC=unsafe
     if [[ -d /usr/share/mmdebstrap/hooks/eatmydata ]] && command -v dpkg-architecture >/dev/null; then DPKG_SYNC=eatmydata; fi
   fi
-  [[ $DPKG_SYNC == eatmydata || $DPKG_SYNC == unsafe || $DPKG_SYNC == safe ]] ||
-    gos_die "DPKG_SYNC must be auto, eatmydata, unsafe or safe, not '$DPKG_SYNC'"
-  [[ $BUILD_TMPFS == auto || $BUILD_TMPFS == no || $BUILD_TMPFS =~ ^[1-9][0-9]*$ ]] ||
-    gos_die "BUILD_TMPFS must be auto, no or a size in MiB, not '$BUILD_TMPFS'"
   if [[ -z $ARCH ]]; then
     ARCH=$(dpkg --print-architecture 2>/dev/null) || gos_die "ARCH is not set and dpkg cannot tell this node's architecture"
   fi
@@ -228,6 +202,7 @@ deb_scrub_node_settings() {
 # deb_is_ubuntu: does the variant install Ubuntu (by mirror or well-known codename)?
 deb_is_ubuntu() {
   if [[ $MIRROR == *ubuntu* ]]; then return 0; fi
+  # shellcheck disable=SC2153 # SUITE is a setting: lib/settings.sh assigns it
   case $SUITE in
     trusty | xenial | bionic | focal | jammy | kinetic | lunar | mantic | noble | oracular | plucky | questing) return 0 ;;
   esac

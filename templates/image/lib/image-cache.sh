@@ -12,17 +12,11 @@
 IMG_FILE='' IMG_FORMAT='' IMG_VSIZE='' IMG_PTTYPE=''
 IMG_PARTS=() IMG_PART_START=() IMG_PART_SECTORS=() IMG_PART_FS=()
 
-# img_settings: every setting with its default, checked.
+# img_settings: every setting with its default and its form checked (gos_settings, from the
+# template's settings table in lib/settings.sh).
 img_settings() {
-  : "${IMAGE:=}" "${SHA256:=}" "${FORMAT:=auto}" "${ROOT_PARTITION:=auto}" "${USER_DATA:=}"
-  : "${CACHE_DIR:=/var/cache/ganeti-os/images}" "${CACHE_MAX_AGE_DAYS:=30}" "${PROXY:=}" "${DOWNLOAD_TIMEOUT:=3600}"
-  : "${INTERFACE_NAME_PREFIX=eth}" "${DEFAULT_ROUTE_NIC:=}" "${EXPORT_COMPRESS:=zstd}"
-  [[ -z $DEFAULT_ROUTE_NIC || $DEFAULT_ROUTE_NIC =~ ^[0-9]+$ ]] || gos_die "DEFAULT_ROUTE_NIC must be a NIC index (0, 1, ...), not '$DEFAULT_ROUTE_NIC'"
+  gos_settings
   SHA256=${SHA256,,}
-  [[ $CACHE_MAX_AGE_DAYS =~ ^[0-9]+$ ]] || gos_die "CACHE_MAX_AGE_DAYS must be a number of days, not '$CACHE_MAX_AGE_DAYS'"
-  [[ $DOWNLOAD_TIMEOUT =~ ^[0-9]+$ ]] || gos_die "DOWNLOAD_TIMEOUT must be a number of seconds, not '$DOWNLOAD_TIMEOUT'"
-  [[ $INTERFACE_NAME_PREFIX =~ ^[a-z][a-z0-9]{0,8}$ || -z $INTERFACE_NAME_PREFIX ]] ||
-    gos_die "INTERFACE_NAME_PREFIX must be a few lower-case letters (e.g. eth), not '$INTERFACE_NAME_PREFIX'"
 }
 
 # img_fault STEP: fail here when the (test-only) setting FAULT_AT names this step.
@@ -36,6 +30,7 @@ img_fault() {
 # img_variant_problem: why the variant's image settings are unusable (empty when they are fine).
 img_variant_problem() {
   local v=${GOS_VARIANT:-default}
+  # shellcheck disable=SC2153 # FORMAT is a setting: lib/settings.sh assigns it
   if [[ -z $IMAGE ]]; then
     printf "variant '%s' has no IMAGE: set one with 'ganeti-os add-variant %s --set IMAGE=PATH-OR-URL --set SHA256=...'" "$v" "$v"
   elif [[ ! $SHA256 =~ ^[0-9a-f]{64}$ ]]; then
