@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { runAddVariant } from '../src/commands/add-variant';
 import { runNew } from '../src/commands/new';
 import { readTextFile } from '../src/definition/model';
-import { read, runCommand, tempDir } from './maintain-support';
+import { read, runCommand, tempDir } from './helpers/cli';
 
 let work: string;
 beforeEach(() => {

@@ -13,7 +13,7 @@ import { runRemoveParam } from '../src/commands/remove-param';
 import { runRemoveVariant } from '../src/commands/remove-variant';
 import { tryOsFromDisk, validateOs } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
-import { foreignCopy, read, runCommand, tempDir, treeHash } from './maintain-support';
+import { foreignCopy, read, runCommand, tempDir, treeHash } from './helpers/cli';
 
 let work: string;
 let dir: string;

@@ -14,7 +14,7 @@ import { runRemoveParam } from '../src/commands/remove-param';
 import { runRemoveVariant } from '../src/commands/remove-variant';
 import { instanceOsAdd, tryOsFromDisk, validateOs } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
-import { read, runCommand, tempDir, treeHash } from './maintain-support';
+import { read, runCommand, tempDir, treeHash } from './helpers/cli';
 
 let work: string;
 let dir: string;

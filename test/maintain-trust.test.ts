@@ -12,7 +12,7 @@ import { runBumpApi } from '../src/commands/bump-api';
 import { runNew } from '../src/commands/new';
 import { runRemoveParam } from '../src/commands/remove-param';
 import { runRemoveVariant } from '../src/commands/remove-variant';
-import { foreignCopy, read, runCommand, tempDir, treeHash } from './maintain-support';
+import { foreignCopy, read, runCommand, tempDir, treeHash } from './helpers/cli';
 import { validateOs } from './helpers/ganeti';
 import { checkOsVariant } from '../src/ganeti/rules';
 import { readDefinition } from '../src/definition/model';

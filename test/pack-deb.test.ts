@@ -18,7 +18,7 @@ jest.setTimeout(120000);
 const MAINTAINER = 'Site Admin <admin@example.org>';
 let work: string;
 beforeEach(() => {
-  work = tempDir('ganeti-os-packdeb-');
+  work = tempDir('packdeb');
 });
 afterEach(() => fs.rmSync(work, { recursive: true, force: true }));
 

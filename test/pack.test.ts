@@ -17,7 +17,7 @@ const VERSION = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf
 let work: string;
 let tgz: string;
 beforeAll(() => {
-  work = tempDir('ganeti-os-pack-');
+  work = tempDir('pack');
   fs.chmodSync(work, 0o755); // the other user reads the package from here
 });
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));

@@ -52,7 +52,7 @@ describeSystem('rollout on a real 3-node cluster', { root: true, ganeti: true, c
   };
 
   beforeAll(() => {
-    work = tempDir('ganeti-os-rollout-box-');
+    work = tempDir('rollout-box');
     state = path.join(work, 'box');
     const up = cli(['cluster', 'up', '--nodes', '3', '--state', state], 600000);
     if (up.code !== 0) throw new Error(`cluster up failed: ${up.stderr}`);

@@ -20,7 +20,7 @@ import { templateVersion } from '../src/definition/upgrade-record';
 import { LOCK_FILE } from '../src/definition/lock';
 import { JOURNAL_FILE } from '../src/definition/writer';
 import { BIN, runInProcess } from './helpers/cli';
-import { captureContext, runCommand, treeHash } from './maintain-support';
+import { captureContext, runCommand, treeHash } from './helpers/cli';
 import { FIXTURE_COMMIT, age, fixture, gitMerge, modeOf, provenance, read, recordExtra, setLine, sha, upgrade, writeProvenance } from './upgrade-support';
 
 const works: string[] = [];

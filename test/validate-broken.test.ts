@@ -13,7 +13,7 @@ import { def, writeCase } from './helpers/corpus';
 import { cli } from './helpers/cli';
 import { tryOsFromDisk, validateOs } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
-import { runCommand, treeHash } from './maintain-support';
+import { runCommand, treeHash } from './helpers/cli';
 
 let root: string;
 beforeAll(() => {

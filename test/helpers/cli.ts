@@ -1,11 +1,17 @@
-/** Running ganeti-os in tests: in-process with a fake context, or as the built CLI. */
+/**
+ * Running ganeti-os in tests: in-process with a fake context (main, or one command's function),
+ * or as the built CLI (also as another user). Files and trees: ./trees.ts, re-exported here.
+ */
 import { spawnSync, SpawnSyncReturns } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Choice, Context, Prompter } from '../../src/context';
-import { main } from '../../src/main';
+import { main, reportError } from '../../src/main';
+import { noPrompter } from '../../src/prompter';
+
+export { FOREIGN_FIXTURE, foreignCopy, read, snapshotTree, tempDir, treeHash } from './trees';
+export type { TreeEntry } from './trees';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(REPO, 'bin', 'ganeti-os.js');
@@ -59,37 +65,37 @@ export function runCli(args: string[], opts: { cwd?: string; input?: string; env
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, raw: r };
 }
 
-export function tempDir(prefix = 'ganeti-os-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+/** A context that collects what a command writes (no terminal, no colour). */
+export interface CapturedContext {
+  ctx: Context;
+  out: () => string;
+  err: () => string;
 }
 
-export interface TreeEntry {
-  path: string;
-  type: 'file' | 'dir' | 'symlink';
-  mode: string;
-  sha256?: string;
-  target?: string;
-}
-
-/** Every entry below `root` with type, mode and content hash: for "nothing changed" checks and golden trees. */
-export function snapshotTree(root: string): TreeEntry[] {
-  const out: TreeEntry[] = [];
-  if (!fs.existsSync(root)) return out;
-  const walk = (dir: string) => {
-    for (const name of fs.readdirSync(dir).sort()) {
-      const abs = path.join(dir, name);
-      const rel = path.relative(root, abs);
-      const st = fs.lstatSync(abs);
-      const mode = '0' + (st.mode & 0o7777).toString(8);
-      if (st.isSymbolicLink()) out.push({ path: rel, type: 'symlink', mode, target: fs.readlinkSync(abs) });
-      else if (st.isDirectory()) {
-        out.push({ path: rel, type: 'dir', mode });
-        walk(abs);
-      } else out.push({ path: rel, type: 'file', mode, sha256: crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex') });
-    }
+export function captureContext(cwd: string): CapturedContext {
+  let out = '';
+  let err = '';
+  const ctx: Context = {
+    cwd,
+    env: { NO_COLOR: '1' },
+    interactive: false,
+    prompter: noPrompter,
+    log: { info: (m) => void (err += m + '\n'), warn: (m) => void (err += `warning: ${m}\n`) },
+    out: { write: (t) => void (out += t) },
   };
-  walk(root);
-  return out;
+  return { ctx, out: () => out, err: () => err };
+}
+
+/** Run a command function as main would: returns the exit code and what it printed. */
+export async function runCommand<O>(fn: (ctx: Context, opts: O) => Promise<void>, cwd: string, opts: O): Promise<{ code: number; out: string; err: string }> {
+  const c = captureContext(cwd);
+  let code = 0;
+  try {
+    await fn(c.ctx, opts);
+  } catch (e) {
+    code = reportError(c.ctx, e);
+  }
+  return { code, out: c.out(), err: c.err() };
 }
 
 /** Run the CLI in-process without a terminal; collect stdout, stderr and the exit code. */
