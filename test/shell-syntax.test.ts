@@ -1,7 +1,7 @@
 /**
  * The syntax checks of validate (src/definition/shell-syntax.ts): one bash process for every
- * bash file of a definition, nothing in them run, and exactly what `bash -n FILE` /
- * `sh -n FILE` say of each file alone, however the files are broken.
+ * bash file of a clean definition (bash --pretty-print), nothing in them run, and exactly what
+ * `bash -n FILE` / `sh -n FILE` say of each file alone, however the files are broken.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

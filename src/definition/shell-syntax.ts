@@ -1,12 +1,17 @@
 /**
- * Syntax checks of a definition's shell files in one bash process: for each file, a subshell
- * (a fork of that bash, no new program) sources the file's text behind a `set -n` line, so the
- * text is parsed as `bash -n FILE` parses it and nothing in it runs (noexec is set before the
- * first line of the file is read; the text reaches bash as data, never as part of its own
- * script). A clean definition costs one bash instead of one per file. Files run by /bin/sh get
- * `sh -n FILE` each (no template of ours has one).
+ * Syntax checks of a definition's shell files in one bash process. Every bash file's text goes
+ * into one script, each inside a function body of its own (`__gos_syntax_N() {` … `}`), and
+ * `bash --pretty-print` parses it: like `bash -n` it runs nothing, and its output shows the
+ * functions it found. When it parses and shows exactly __gos_syntax_0 … N-1 at the top level,
+ * every file parsed on its own (a quote or heredoc left open in one file would have swallowed
+ * the next one's function). Otherwise — a syntax error somewhere, or a bash without
+ * --pretty-print (before 5.2) — each file gets `bash -n FILE` (one sh looping over them), whose
+ * messages are the ones reported. Files run by /bin/sh always get `sh -n FILE` (no template of
+ * ours has one). A clean definition costs one bash instead of one per file.
  */
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 export interface SyntaxError {
   /** The shell that found it: 'bash' or 'sh'. */
@@ -17,39 +22,49 @@ export interface SyntaxError {
   message: string;
 }
 
-/**
- * For each file given: its text behind `set -n`, sourced in a subshell; the files whose parse
- * failed, with the messages, NUL-separated. `$(< f)` reads without running anything either.
- */
-const BASH_CHECK = `for f; do m=$( ( source /dev/stdin <<< "set -n"$'\\n'"$(< "$f")" ) 2>&1 ) || printf '%s\\0%s\\0' "$f" "$m"; done`;
-const SH_CHECK = `for f; do m=$(sh -n "$f" 2>&1) || printf '%s\\0%s\\0' "$f" "$m"; done`;
+/** True when every text parses on its own, from one `bash --pretty-print`. */
+function allParse(texts: string[], cwd: string): boolean {
+  const script = texts.map((t, i) => `__gos_syntax_${i}() {\n:\n${t}${t === '' || t.endsWith('\n') ? '' : '\n'}}\n`).join('');
+  const r = spawnSync('bash', ['--pretty-print'], { cwd, input: script, encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'], maxBuffer: 64 * 1024 * 1024, timeout: 30000 });
+  if (r.status !== 0) return false;
+  const found = [...r.stdout.matchAll(/^__gos_syntax_(\d+) \(\)\s*$/gm)].map((m) => Number(m[1]));
+  return found.length === texts.length && found.every((n, i) => n === i);
+}
 
 /**
  * The syntax errors of `files` (path relative to `dir`, or absolute for files on the node →
  * the shell that runs or sources it), word for word as `bash -n FILE` / `sh -n FILE` run in
- * `dir` report them, in the order of `files`. Nothing is reported when bash cannot run.
+ * `dir` report them, in the order of `files`. A file that cannot be read is left to the other
+ * checks; nothing is reported when the shells cannot run.
  */
 export function shellSyntaxErrors(dir: string, files: Map<string, 'bash' | 'sh'>): SyntaxError[] {
-  const out: SyntaxError[] = [];
-  const of = (shell: 'bash' | 'sh') => [...files].filter(([, s]) => s === shell).map(([rel]) => rel);
-  for (const shell of ['bash', 'sh'] as const) {
-    const list = of(shell);
-    if (!list.length) continue;
-    const r = spawnSync('bash', ['-c', shell === 'bash' ? BASH_CHECK : SH_CHECK, 'bash', ...list], {
-      cwd: dir,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-      timeout: 30000,
-    });
-    if (r.error) continue;
-    const f = r.stdout.split('\0');
-    for (let i = 0; i + 1 < f.length; i += 2) {
-      const rel = f[i];
-      // The sourced text is one line longer (set -n) and named /dev/stdin.
-      const message = shell === 'bash' ? f[i + 1].replace(/\/dev\/stdin: line (\d+):/g, (_m, n: string) => `${rel}: line ${Number(n) - 1}:`) : f[i + 1];
-      out.push({ shell, rel, message: message.endsWith('\n') ? message : `${message}\n` });
+  const bash: string[] = [];
+  const texts: string[] = [];
+  const each: [string, string][] = [];
+  for (const [rel, shell] of files) {
+    if (shell === 'sh') {
+      each.push(['sh', rel]);
+      continue;
+    }
+    try {
+      texts.push(fs.readFileSync(path.resolve(dir, rel), 'utf8'));
+      bash.push(rel);
+    } catch {
+      // unreadable: reported elsewhere
     }
   }
+  if (bash.length && !allParse(texts, dir)) each.push(...bash.map((rel): [string, string] => ['bash', rel]));
+  if (!each.length) return [];
+  const r = spawnSync('sh', ['-c', 'while [ $# -gt 0 ]; do out=$("$1" -n "$2" 2>&1) || printf "%s\\0%s\\0%s\\0" "$1" "$2" "$out"; shift 2; done', 'sh', ...each.flat()], {
+    cwd: dir,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 30000,
+  });
+  if (r.error) return [];
+  const out: SyntaxError[] = [];
+  const f = r.stdout.split('\0');
+  for (let i = 0; i + 2 < f.length; i += 3) out.push({ shell: f[i] as 'bash' | 'sh', rel: f[i + 1], message: `${f[i + 2]}\n` });
   const order = [...files.keys()];
   return out.sort((a, b) => order.indexOf(a.rel) - order.indexOf(b.rel));
 }
