@@ -3,8 +3,8 @@
  * The two lanes of the test suite (jest projects, see jest.config.js), decided by what a file
  * needs rather than by a list kept by hand:
  *   unit   — no root, no Debian packages: runs in parallel, in seconds, as any user;
- *   system — a file that calls describeSystem (test/helpers/system.ts) needs root, Ganeti or
- *            Debian tools somewhere: its files run one at a time (they share loop devices,
+ *   system — a file that calls describeSystem or describeReleases (test/helpers/system.ts)
+ *            needs root, Ganeti or Debian tools somewhere: its files run one at a time (they share loop devices,
  *            Ganeti's directories and caches), after the unit lane.
  * A new test file lands in the right lane by itself.
  */
@@ -24,9 +24,13 @@ function testFiles(dir = TEST_DIR) {
   return out.sort();
 }
 
-/** True when the file (a path) asks for root, Ganeti or Debian tools through describeSystem. */
+/**
+ * True when the file (a path) asks for root, Ganeti or Debian tools: it calls describeSystem or
+ * describeReleases, or imports anything else of test/helpers/system.ts (its gates and matrix).
+ */
 function isSystemFile(file) {
-  return /\bdescribeSystem\b/.test(fs.readFileSync(file, 'utf8'));
+  const text = fs.readFileSync(file, 'utf8');
+  return /\bdescribe(System|Releases)\b/.test(text) || /from '\.\/helpers\/system'/.test(text);
 }
 
 /** { unit: [...paths], system: [...paths] } of every test file below test/. */

@@ -3,6 +3,7 @@
  * naming what is missing; with GANETI_OS_SYSTEM_TESTS=required (CI) a missing piece fails.
  */
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { GANETI_RELEASES, GanetiRelease } from '../../src/ganeti/releases';
 import { GANETI_PYTHON, ganetiCode } from './ganeti-code';
 
