@@ -155,6 +155,31 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
     }
   });
 
+  it("as another user, a loop device on a file that user cannot see (another's, in a closed directory) is not an error", () => {
+    const closed = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-closed-'));
+    const hidden = path.join(closed, 'hidden.img');
+    fs.writeFileSync(hidden, '');
+    fs.truncateSync(hidden, 8 * 1024 * 1024);
+    const loop = sh('losetup', ['--find', '--show', hidden]).trim();
+    const other = binForOtherUser();
+    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-otherlog-'));
+    fs.chmodSync(logDir, 0o777);
+    try {
+      fs.chmodSync(root, 0o755);
+      const d = img('seen.img');
+      fs.chmodSync(d, 0o666);
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, other.bin, 'run', 'verify', '--os-dir', osDir, '--disk', d, '--log-dir', logDir], { cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/nonexistent' } });
+      expect(r.stderr).not.toMatch(/internal error|EACCES/);
+      expect(r.stderr).toMatch(/refused value/);
+      expect(r.status).toBe(1);
+    } finally {
+      other.dispose();
+      sh('losetup', ['--detach', loop]);
+      fs.rmSync(closed, { recursive: true, force: true });
+      fs.rmSync(logDir, { recursive: true, force: true });
+    }
+  });
+
   it('says what create installed on disk 0 and why it does not boot by itself', async () => {
     const d = img('summary.img');
     const r = await cli(root, ['run', 'create', '--os-dir', osDir, '--disk', d, '--log-dir', logs, '--json']);

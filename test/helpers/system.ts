@@ -21,8 +21,7 @@ export function matrixCases<T>(all: readonly T[], inCi: (c: T) => boolean): T[] 
   return FULL_MATRIX ? [...all] : all.filter(inCi);
 }
 
-const which = (cmd: string, PATH = process.env.PATH ?? ''): boolean =>
-  spawnSync('sh', ['-c', `command -v "$1" >/dev/null 2>&1`, 'sh', cmd], { env: { ...process.env, PATH } }).status === 0;
+const which = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v "$1" >/dev/null 2>&1`, 'sh', cmd]).status === 0;
 
 /** Where Debian keeps the administrator's tools (losetup, sfdisk, mkfs.*): on root's PATH, not a user's. */
 const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
@@ -62,7 +61,7 @@ export function missing(need: Need): string[] {
   }
   for (const c of need.commands ?? []) {
     if (which(c)) continue;
-    if (user && which(c, SBIN.join(':'))) root = true;
+    if (user && SBIN.some((d) => fs.existsSync(`${d}/${c}`))) root = true;
     else out.push(`command ${c}`);
   }
   return root ? ['root', ...out] : out;
