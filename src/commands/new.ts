@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { UsageError, UserError } from '../errors';
-import { recoverBeforePlanning } from '../definition/render';
+import { recoverBeforePlanning } from '../definition/recover';
 import { work } from '../definition/worker';
 import { OS_API_FILE, OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
 import { applyAndReport } from '../definition/report';

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { Context } from '../context';
 import { GanetiOsError, UserError, errorMessage } from '../errors';
 import { LOCK_FILE, withLock } from './lock';
-import { recoverBeforePlanning } from './render';
+import { recoverBeforePlanning } from './recover';
 import {
   OS_API_FILE,
   OS_API_V15,
