@@ -14,7 +14,6 @@
  *
  * The worker reads the disk and writes nothing; the writer applies its plan.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { OS_API_FILE, OS_PARAMETERS_FILE, OS_VARIANTS_FILE } from '../ganeti/rules';
@@ -246,7 +245,7 @@ export function work(w: Work): Worked {
         files.push({ path: f.path, outcome: 'yours' });
         continue;
       }
-      if (maintaining && isDocumentation(f.path) && !w.force && onDisk && !isUntouched(prev, f.path, fs.readFileSync(abs(f.path)))) {
+      if (maintaining && isDocumentation(f.path) && !w.force && onDisk && !isUntouched(prev, f.path, editable(cur).text)) {
         // Documentation never stands between the admin and a change: an edited one is kept.
         notes.push(`Kept ${f.path} as you edited it; it may no longer describe the definition exactly (--force replaces it with the generated one).`);
         files.push({ path: f.path, outcome: 'kept' });
@@ -260,7 +259,7 @@ export function work(w: Work): Worked {
       if (rendered.has(f.path) || LIST_FILES.has(f.path) || w.keep?.includes(f.path) || readTextFile(abs(f.path)).kind === 'missing') continue;
       if (f.owner === 'user') {
         const cur = editable(readTextFile(abs(f.path)));
-        if (w.force || isUntouched(prev, f.path, Buffer.from(cur.text, 'utf8'))) {
+        if (w.force || isUntouched(prev, f.path, cur.text)) {
           push({ path: f.path, kind: 'delete', realPath: cur.realPath }, 'removed');
         } else {
           notes.push(`Kept ${f.path}: you edited it. Remove it by hand, or run again with --force.`);

@@ -111,7 +111,7 @@ function planOwn(l: Loaded, opts: AddVariantEdit, given: Record<string, string>,
   const conf = readText(path.join(l.root, rel));
   if (conf.exists && Object.keys(given).length) {
     // The file is the user's: set the keys in place, keep the rest. Record it only if it was untouched.
-    const untouched = isUntouched(l.provenance, rel, Buffer.from(conf.text, 'utf8'));
+    const untouched = isUntouched(l.provenance, rel, conf.text);
     extraOps.push(textOp(rel, conf, setConfValues(conf.text, given), untouched ? 'user' : undefined));
   }
   const plan = work(maintenance(l, spec, { force: opts.force, variantsText: listText, extraOps })).plan;
