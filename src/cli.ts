@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 export type Dispatch = (command: string, options: Record<string, unknown>) => Promise<void>;
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+const GANETI_OPTION = ['--ganeti <release>', "the Ganeti release to follow: 3.0 or 3.1 (default: the one installed on this node, else 3.1)"] as const;
 
 export function buildProgram(version: string, dispatch: Dispatch): Command {
   const program = new Command('ganeti-os')
@@ -90,19 +91,21 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option('--json', 'print one JSON document describing what was (or would be) changed')
     .action((opts: Record<string, unknown>) => dispatch('upgrade', opts));
 
-  sub('validate', "Ganeti 3.0's verdict on OS definition directories, then what breaks later")
+  sub('validate', "Ganeti's verdict on OS definition directories, then what breaks later")
     .argument('[dir...]', 'definition directories (default: the current one)')
     .option('--json', 'print one JSON document')
     .option('--strict', 'treat warnings as failures')
     .option('--shellcheck', "add shellcheck's findings on the scripts (needs shellcheck)")
+    .option(...GANETI_OPTION)
     .action((dirs: string[], opts: Record<string, unknown>) => dispatch('validate', { ...opts, dirs }));
 
   sub('diagnose', "what 'gnt-os diagnose' would say for this node")
     .argument('[search-dir...]', `OS search directories (default: Ganeti's on Debian: ${OS_SEARCH_DIRS})`)
     .option('--json', 'print one JSON document')
+    .option(...GANETI_OPTION)
     .action((dirs: string[], opts: Record<string, unknown>) => dispatch('diagnose', { ...opts, dirs }));
 
-  sub('run', 'run one script of a definition with the environment Ganeti 3.0 gives it')
+  sub('run', 'run one script of a definition with the environment Ganeti gives it')
     .argument('<script>', 'create, import, export, rename or verify (also create_untrusted)')
     .option('--os-dir <dir>', 'the definition directory (default: the current one)')
     .option(
@@ -136,6 +139,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option('--primary-node <node>', 'INSTANCE_PRIMARY_NODE (default: node1.example.com)')
     .option('--secondary-node <node>', 'a secondary node (repeatable)', collect)
     .option('--json', 'print one JSON document describing the run')
+    .option(...GANETI_OPTION)
     .action((script: string, opts: Record<string, unknown>) => dispatch('run', { ...opts, script }));
 
   sub('pack', 'build the definition as a Debian package (ganeti-os-<name>_<version>_all.deb)')
@@ -213,6 +217,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option('--bad-osparam <name=value>', "--cluster: a value the master must refuse (default: one outside a declared parameter's choices)")
     .option('--no-bad-osparam', '--cluster: skip the refused-value step')
     .option('--json', 'print one JSON document with every step')
+    .option(...GANETI_OPTION)
     .action((opts: Record<string, unknown>) => dispatch('test', { ...opts, variants: opts.variant, variant: undefined }));
 
   return program;

@@ -12,7 +12,7 @@ import { badValue } from '../src/lifecycle/local';
 const log = { info: () => undefined, warn: () => undefined };
 const os = { name: 'x', maxApiVersion: 20, variants: [], parameters: [] };
 const inst = (hv: string[], hypervisor?: string): InstanceShape =>
-  buildInstance(log, os, { hvparam: hv, hypervisor }, [{ path: '/d/disk0.img', size: 2048, template: 'file', fileDriver: 'loop', mode: 'rw', uuid: 'u' }]);
+  buildInstance(log, os, { hvparam: hv, hypervisor, release: '3.0' }, [{ path: '/d/disk0.img', size: 2048, template: 'file', fileDriver: 'loop', mode: 'rw', uuid: 'u' }]);
 
 describe('boot plan', () => {
   it("Ganeti's default kernel_path: the node's kernel, refused when the node lacks it", () => {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { def, writeCase } from './helpers/corpus';
 import { cli } from './helpers/cli';
 import { ganeti } from './helpers/ganeti';
-import { describeSystem } from './helpers/system';
+import { describeReleases, describeSystem } from './helpers/system';
 
 let root: string;
 let d1: string;
@@ -80,24 +80,24 @@ describe('diagnose', () => {
   });
 });
 
-describeSystem('diagnose agrees with backend.DiagnoseOS', { ganeti: true }, () => {
+describeReleases('diagnose agrees with backend.DiagnoseOS', {}, (release) => {
   it('names that are not UTF-8 come out as os.listdir names them (surrogateescape)', async () => {
-    const odd = path.join(root, 'odd');
+    const odd = path.join(root, `odd-${release}`);
     fs.mkdirSync(odd);
     fs.mkdirSync(Buffer.concat([Buffer.from(odd + '/a'), Buffer.from([0xff]), Buffer.from('b')]));
     fs.writeFileSync(Buffer.concat([Buffer.from(odd + '/x'), Buffer.from([0xf0, 0x9f, 0x98]), Buffer.from('y')]), '');
     fs.mkdirSync(path.join(odd, 'caf\u00e9'));
-    const g = ganeti({ action: 'diagnose', dirs: [odd] });
-    const r = await cli(root, ['diagnose', odd, '--json']);
-    expect(JSON.parse(r.stdout).diagnoseOS).toEqual(g.result);
+    const g = ganeti({ action: 'diagnose', dirs: [odd] }, release);
+    const r = await cli(root, ['diagnose', odd, '--json', '--ganeti', release]);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ganeti: release, diagnoseOS: g.result });
     expect(JSON.parse(r.stdout).entries.map((e: { name: string }) => e.name)).toContain('a\udcffb');
   });
 
   it('same rows, same order, over several search directories', async () => {
-    const g = ganeti({ action: 'diagnose', dirs: [d1, d2] });
+    const g = ganeti({ action: 'diagnose', dirs: [d1, d2] }, release);
     expect(g.ok).toBe(true);
-    const r = await cli(root, ['diagnose', d1, d2, '--json']);
-    expect(JSON.parse(r.stdout).diagnoseOS).toEqual(g.result);
+    const r = await cli(root, ['diagnose', d1, d2, '--json', '--ganeti', release]);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ganeti: release, diagnoseOS: g.result });
   });
 });
 

@@ -16,7 +16,7 @@ import { foreignCopy, read, runCommand, tempDir, treeHash } from './maintain-sup
 import { validateOs } from './helpers/ganeti';
 import { checkOsVariant } from '../src/ganeti/rules';
 import { readDefinition } from '../src/definition/model';
-import { describeSystem } from './helpers/system';
+import { describeReleases, describeSystem } from './helpers/system';
 
 let work: string;
 beforeEach(() => {
@@ -266,14 +266,16 @@ describeSystem("Ganeti's own code: why variants appearing or going is refused", 
     expect((await runCommand(runBumpApi, d, { version: '10', force: true })).code).toBe(0);
     expect(validateOs(d, 'bl+default', {}).error).toMatch(/does not support variants/);
   });
+});
 
+describeReleases("Ganeti's own variant check", {}, (release) => {
   it("checkOsVariant says what _CheckOSVariant says, word for word, for every kind of name", async () => {
     const withVariants = await newDef('wv', { template: 'blank', variant: ['default', 'other'] });
     const without = await newDef('nv', { template: 'blank', api: '10' });
     for (const d of [withVariants, without]) {
       const def = readDefinition(d);
       for (const name of [def.name, `${def.name}+default`, `${def.name}+other`, `${def.name}+nope`]) {
-        const g = validateOs(d, name, {});
+        const g = validateOs(d, name, {}, false, release);
         expect({ name, error: checkOsVariant(def.name, name, def.variants) }).toEqual({ name, error: g.ok ? undefined : g.error });
       }
     }

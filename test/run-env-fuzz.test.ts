@@ -1,15 +1,19 @@
 /**
- * Seeded random instance shapes: `run --print-env` against Ganeti's OSEnvironment (and the
- * import/export environments) for every hypervisor, disk template, NIC and parameter mix.
+ * Seeded random instance shapes: `run --print-env --ganeti R` against release R's own
+ * OSEnvironment (and the import/export environments) for every hypervisor, disk template, NIC
+ * and parameter mix, on Ganeti 3.0 and 3.1 (the hypervisor parameters drawn from that release's
+ * table). CI runs every shape on the release installed here and a third of them on the other;
+ * the full matrix (FULL_MATRIX) runs them all on both.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { GANETI_DEFAULTS } from '../src/ganeti/defaults';
+import { GanetiDefaultsTable, ganetiDefaults } from '../src/ganeti/defaults';
+import { GanetiRelease, installedRelease } from '../src/ganeti/releases';
 import { def, writeCase } from './helpers/corpus';
 import { cli } from './helpers/cli';
-import { InstanceSpec, ganeti } from './helpers/ganeti';
-import { describeSystem } from './helpers/system';
+import { InstanceSpec, ganetiBatch } from './helpers/ganeti';
+import { describeReleases, matrixCases } from './helpers/system';
 
 let seed = 4242;
 const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
@@ -28,8 +32,8 @@ interface Case {
   index: number;
 }
 
-function makeCase(i: number, osDir: string, disks: string[]): Case {
-  const hv = pick(GANETI_DEFAULTS.hypervisors);
+function makeCase(i: number, osDir: string, disks: string[], table: GanetiDefaultsTable): Case {
+  const hv = pick(table.hypervisors);
   const args: string[] = ['--name', `inst${i}.example.com`, '--hypervisor', hv];
   const spec: InstanceSpec = { name: `inst${i}.example.com`, os: 'fz', os_dir: osDir, hypervisor: hv, disks: [], nics: [] };
   const variant = pick([undefined, 'default', 'minimal']);
@@ -62,7 +66,7 @@ function makeCase(i: number, osDir: string, disks: string[]): Case {
       kv.push(`ip=${nic.ip}`);
     }
     if (rnd() < 0.5) {
-      nic.mode = pick(GANETI_DEFAULTS.nicModes);
+      nic.mode = pick(table.nicModes);
       kv.push(`mode=${nic.mode}`);
     }
     if (rnd() < 0.5) {
@@ -102,7 +106,7 @@ function makeCase(i: number, osDir: string, disks: string[]): Case {
     if (!kv.length) nic.mode = 'bridged';
   }
   const hvp: Record<string, unknown> = {};
-  for (const p of GANETI_DEFAULTS.hv[hv]) {
+  for (const p of table.hv[hv]) {
     if (rnd() > 0.15) continue;
     if (p.type === 'bool') {
       const b = rnd() < 0.5;
@@ -119,7 +123,7 @@ function makeCase(i: number, osDir: string, disks: string[]): Case {
     }
   }
   const bep: Record<string, unknown> = {};
-  for (const p of GANETI_DEFAULTS.be) {
+  for (const p of table.be) {
     if (rnd() > 0.3) continue;
     const v = p.type === 'bool' ? rnd() < 0.5 : p.type === 'size' ? 4 * (1 + int(4096)) : 1 + int(64);
     bep[p.key] = v;
@@ -142,7 +146,10 @@ function makeCase(i: number, osDir: string, disks: string[]): Case {
   return { spec, args, debug, script, index };
 }
 
-describeSystem('run --print-env on random instance shapes', { ganeti: true }, () => {
+const SHAPES = Array.from({ length: 30 }, (_, i) => i);
+const shapesFor = (release: GanetiRelease) => matrixCases(SHAPES, (i) => release === (installedRelease() ?? '3.0') || i % 3 === 0);
+
+describeReleases('run --print-env on random instance shapes', {}, (release) => {
   let root: string;
   let osDir: string;
   let disks: string[];
@@ -158,23 +165,38 @@ describeSystem('run --print-env on random instance shapes', { ganeti: true }, ()
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  it.each(Array.from({ length: 30 }, (_, i) => [i]))('shape %i', async (i) => {
-    seed = 1000 + (i as number) * 7919;
-    const c = makeCase(i as number, osDir, disks);
-    let theirs: Record<string, string>;
-    if (c.script === 'export' || c.script === 'import') {
-      const f = path.join(root, `stream${i}`);
-      fs.writeFileSync(f, '');
-      const g = ganeti({ action: c.script, instance: c.spec, index: c.index, [c.script === 'export' ? 'output' : 'input']: c.script === 'export' ? '/dev/null' : f });
-      theirs = g.env as Record<string, string>;
-      c.args.push('--index', String(c.index));
-    } else {
-      const g = ganeti({ action: 'env', instance: c.spec, debug: c.debug });
-      if (!g.ok) throw new Error(`${g.error}`);
-      theirs = g.env as Record<string, string>;
+  /** This release's answer for each shape, asked in one run of its code. */
+  const cases = new Map<number, { c: Case; theirs: Record<string, string> }>();
+  beforeAll(() => {
+    const made = shapesFor(release).map((i) => {
+      seed = 1000 + i * 7919;
+      return { i, c: makeCase(i, osDir, disks, ganetiDefaults(release)) };
+    });
+    const answers = ganetiBatch(
+      made.map(({ i, c }) => {
+        if (c.script === 'create' || c.script === 'rename') return { action: 'env', instance: c.spec, debug: c.debug };
+        const f = path.join(root, `stream${i}`);
+        fs.writeFileSync(f, '');
+        return { action: c.script, instance: c.spec, index: c.index, [c.script === 'export' ? 'output' : 'input']: c.script === 'export' ? '/dev/null' : f };
+      }),
+      release,
+    );
+    made.forEach(({ i, c }, k) => {
+      const g = answers[k];
+      if (c.script === 'create' || c.script === 'rename') {
+        if (!g.ok) throw new Error(`shape ${i}: ${g.error}`);
+      } else {
+        c.args.push('--index', String(c.index));
+      }
+      let theirs = g.env as Record<string, string>;
       if (c.script === 'rename') theirs = { ...theirs, OLD_INSTANCE_NAME: 'instance1.example.com' }; // run's default: the fresh cluster's instance name
-    }
-    const r = await cli(root, ['run', c.script, '--os-dir', osDir, '--print-env', ...c.args]);
+      cases.set(i, { c, theirs });
+    });
+  });
+
+  it.each(shapesFor(release).map((i) => [i]))('shape %i', async (i) => {
+    const { c, theirs } = cases.get(i as number)!;
+    const r = await cli(root, ['run', c.script, '--os-dir', osDir, '--print-env', '--ganeti', release, ...c.args]);
     if (r.code !== 0) throw new Error(`${r.stderr}\nargs: ${c.args.join(' ')}`);
     const mine = JSON.parse(r.stdout);
     expect(normalise(mine)).toEqual(normalise(theirs));

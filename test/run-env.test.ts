@@ -1,7 +1,7 @@
 /**
- * `run --print-env` must equal Ganeti 3.0's own OSEnvironment (and the export/import
- * environments of _GetImportExportIoCommand) for many instance shapes. Random UUIDs and times
- * are normalised; everything else must match exactly.
+ * `run --print-env --ganeti R` must equal release R's own OSEnvironment (and the export/import
+ * environments of _GetImportExportIoCommand) for many instance shapes, on Ganeti 3.0 and 3.1.
+ * Random UUIDs and times are normalised; everything else must match exactly.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { main } from '../src/main';
 import type { Context } from '../src/context';
 import { def, writeCase } from './helpers/corpus';
-import { InstanceSpec, osEnvironment, ganeti } from './helpers/ganeti';
-import { describeSystem } from './helpers/system';
+import { GanetiAnswer, InstanceSpec, ganetiBatch } from './helpers/ganeti';
+import { describeReleases } from './helpers/system';
 
 function fakeCtx(cwd: string) {
   const out: string[] = [];
@@ -42,7 +42,7 @@ interface Shape {
   debug?: number;
 }
 
-describeSystem('run --print-env equals Ganeti OSEnvironment', { ganeti: true }, () => {
+describeReleases('run --print-env equals Ganeti OSEnvironment', {}, (release) => {
   let root: string;
   let osDir: string;
   let osDir10: string;
@@ -119,14 +119,35 @@ describeSystem('run --print-env equals Ganeti OSEnvironment', { ganeti: true }, 
     { label: 'fake, sharedfile', spec: { name: 'i', hypervisor: 'fake', disks: [{ path: disk1, template: 'sharedfile' }] }, args: ['--name', 'i', '--hypervisor', 'fake', '--disk-template', 'sharedfile', '--disk', disk1] },
   ];
 
-  it.each(shapes().map((s) => [s.label]))('%s', async (label) => {
-    const s = shapes().find((x) => x.label === label)!;
+  const specOf = (s: Shape) => {
     const spec = { ...s.spec, os: s.spec.variant ? `envos+${s.spec.variant}` : 'envos', os_dir: osDir } as InstanceSpec;
     delete (spec as { variant?: string }).variant;
-    const g = osEnvironment(spec, s.debug ?? 0);
+    return spec;
+  };
+  const oldSpec = (): InstanceSpec => ({ name: 'old', os: 'oldos', os_dir: osDir10, disks: [{ path: disk1 }], osparams: { x: '1' } });
+  const ieSpec = (): InstanceSpec => ({ name: 'x', os: 'envos', os_dir: osDir, disks: [{ path: disk1 }, { path: disk2 }], nics: [{}] });
+  const stream = (script: string) => path.join(root, `stream-${script}`);
+  /** This release's answers, asked in one run of its code: each shape, API 10, export, import. */
+  let theirs: GanetiAnswer[];
+  beforeAll(() => {
+    fs.writeFileSync(stream('import'), '');
+    theirs = ganetiBatch(
+      [
+        ...shapes().map((s) => ({ action: 'env', instance: specOf(s), debug: s.debug ?? 0 })),
+        { action: 'env', instance: oldSpec(), debug: 0 },
+        { action: 'export', instance: ieSpec(), index: 1, output: stream('export') },
+        { action: 'import', instance: ieSpec(), index: 1, input: stream('import') },
+      ],
+      release,
+    );
+  });
+
+  it.each(shapes().map((s, i) => [s.label, i]))('%s', async (label, i) => {
+    const s = shapes()[i as number];
+    const g = theirs[i as number];
     if (!g.ok) throw new Error(`${g.error}\n${g.traceback}`);
     const noNics = s.spec.nics?.length ? [] : ['--no-nics']; // without --nic, run (as gnt-instance add) makes one NIC
-    const r = await cli(root, ['run', 'create', '--os-dir', osDir, '--print-env', ...s.args, ...noNics]);
+    const r = await cli(root, ['run', 'create', '--os-dir', osDir, '--print-env', '--ganeti', release, ...s.args, ...noNics]);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     expect(normalise(JSON.parse(r.stdout))).toEqual(normalise(g.env as Record<string, string>));
@@ -134,24 +155,19 @@ describeSystem('run --print-env equals Ganeti OSEnvironment', { ganeti: true }, 
   });
 
   it('API 10: no variant, OSP_ still exported', async () => {
-    const spec: InstanceSpec = { name: 'old', os: 'oldos', os_dir: osDir10, disks: [{ path: disk1 }], osparams: { x: '1' } };
-    const g = osEnvironment(spec);
-    const r = await cli(root, ['run', 'create', '--os-dir', osDir10, '--print-env', '--name', 'old', '--disk', disk1, '--osparam', 'x=1', '--no-nics']);
+    const g = theirs[shapes().length];
+    const r = await cli(root, ['run', 'create', '--os-dir', osDir10, '--print-env', '--ganeti', release, '--name', 'old', '--disk', disk1, '--osparam', 'x=1', '--no-nics']);
     expect(r.code).toBe(0);
     expect(normalise(JSON.parse(r.stdout))).toEqual(normalise(g.env as Record<string, string>));
   });
 
   it('export and import environments match _GetImportExportIoCommand', async () => {
-    const spec: InstanceSpec = { name: 'x', os: 'envos', os_dir: osDir, disks: [{ path: disk1 }, { path: disk2 }], nics: [{}] };
-    for (const script of ['export', 'import']) {
-      const out = path.join(root, `stream-${script}`);
-      if (script === 'import') fs.writeFileSync(out, '');
-      const g = ganeti({ action: script, instance: spec, index: 1, [script === 'export' ? 'output' : 'input']: out });
-      const r = await cli(root, ['run', script, '--os-dir', osDir, '--print-env', '--name', 'x', '--disk', disk1, '--disk', disk2, '--nic', 'mode=bridged', '--index', '1']);
+    for (const [k, script] of ['export', 'import'].entries()) {
+      const g = theirs[shapes().length + 1 + k];
+      const r = await cli(root, ['run', script, '--os-dir', osDir, '--print-env', '--ganeti', release, '--name', 'x', '--disk', disk1, '--disk', disk2, '--nic', 'mode=bridged', '--index', '1']);
       expect(r.code).toBe(0);
       const mine = normalise(JSON.parse(r.stdout));
-      const theirs = normalise(g.env as Record<string, string>);
-      expect(mine).toEqual(theirs);
+      expect(mine).toEqual(normalise(g.env as Record<string, string>));
     }
   });
 });

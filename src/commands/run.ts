@@ -1,5 +1,5 @@
 /**
- * `ganeti-os run <script>`: run one script of a definition as Ganeti 3.0 runs it, with the
+ * `ganeti-os run <script>`: run one script of a definition as Ganeti (`--ganeti`) runs it, with the
  * environment it builds for an equivalent instance on a freshly initialised cluster
  * (backend.InstanceOsAdd, RunRenameInstance, ValidateOS, and the import-export daemon for
  * export/import). Never creates or changes anything but the given disks, the export output and
@@ -24,9 +24,12 @@ import { leftOn, loopDevicesOn, refuseDisksInUse } from '../disk/in-use';
 import { OsDefinition } from '../definition/model';
 import { loadValidDefinition, osForInstance, osInfo } from '../definition/for-ganeti';
 import { describeInstalled } from '../boot/inspect';
+import { chooseRelease, followedText } from '../ganeti/releases';
 
 export interface RunOptions extends InstanceOptions {
   script: string;
+  /** --ganeti: the release whose environment to build (default: chooseRelease's). */
+  ganeti?: string;
   osDir?: string;
   index?: string;
   oldName?: string;
@@ -48,6 +51,7 @@ const SCRIPTS = [OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, OS_SCRIPT_IMPORT,
  * definition Ganeti refuses, or a failed script (Ganeti's message).
  */
 export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
+  const followed = chooseRelease(opts.ganeti);
   const script = opts.script;
   if (!SCRIPTS.includes(script)) {
     throw new UsageError(`unknown script '${script}': use one of ${SCRIPTS.join(', ')}`);
@@ -66,7 +70,7 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
     throw new UsageError(`unknown file driver '${opts.fileDriver}': use ${GANETI_DEFAULTS.fileDrivers.join(', ')}`);
   }
   const plans = (opts.disk ?? []).map((d, i) => parseDisk(ctx.cwd, ctx.log, d, i, opts));
-  const inst = buildInstance(ctx.log, osForInstance(def), opts, plans.map((p) => p.shape));
+  const inst = buildInstance(ctx.log, osForInstance(def), { ...opts, release: followed.release }, plans.map((p) => p.shape));
 
   const isIe = script === OS_SCRIPT_EXPORT || script === OS_SCRIPT_IMPORT;
   let index = 0;
@@ -98,6 +102,7 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
     progress: ctx.progress,
   };
   if (opts.printEnv) {
+    ctx.log.info(`the environment ${followedText(followed)} gives ${script}`);
     ctx.out.write(JSON.stringify(scriptEnvironment(req).env, null, 2) + '\n');
     return;
   }
@@ -110,7 +115,7 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
 
   for (const p of plans) if (p.createBytes !== undefined) createSparse(ctx.log, p.shape.path, p.createBytes);
 
-  ctx.log.info(`running ${script} of ${def.dir} for ${inst.name}; log: ${scriptLogFile(req)}`);
+  ctx.log.info(`running ${script} of ${def.dir} for ${inst.name} as ${followedText(followed)} runs it; log: ${scriptLogFile(req)}`);
   // Ctrl-C or SIGTERM stops the script (SIGTERM to its process group) and waits for it to
   // release what it holds (its EXIT trap), instead of leaving it to finish alone.
   req.signal = ctx.interrupt?.();
@@ -128,7 +133,7 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
     throw new SilentFailure(130);
   }
 
-  const summary: Record<string, unknown> = { script, ok: result.ok, exitCode: result.exitCode, signal: result.signal, log: result.log, left };
+  const summary: Record<string, unknown> = { ganeti: followed.release, script, ok: result.ok, exitCode: result.exitCode, signal: result.signal, log: result.log, left };
   if (isIe) {
     summary.bytes = result.bytes;
     summary.announcedBytes = result.announced ?? null;

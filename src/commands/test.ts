@@ -21,9 +21,12 @@ import { BoxState, resolveStateDir, runningBox } from '../cluster/box';
 import { ClusterBackend } from '../lifecycle/cluster';
 import { Backend, Reporter, Step, StepResult, lifecyclePassed, runLifecycle } from '../lifecycle/lifecycle';
 import { LocalBackend } from '../lifecycle/local';
+import { chooseRelease, followedText } from '../ganeti/releases';
 
 export interface TestOptions extends InstanceOptions {
   osDir?: string;
+  /** --ganeti: the release whose environments the local lifecycle builds (default: chooseRelease's). */
+  ganeti?: string;
   /** Variants to test (repeatable); default: the first listed. */
   variants?: string[];
   diskSize?: string;
@@ -134,13 +137,14 @@ function table(runs: TestRun[]): string {
  * SilentFailure(130) when interrupted.
  */
 export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
+  const followed = chooseRelease(opts.ganeti);
   const osDir = path.resolve(ctx.cwd, opts.osDir ?? '.');
   const cluster = opts.cluster ? clusterSettings(ctx, opts) : undefined;
   if (!cluster) {
     const given = (['state', 'diskTemplate', 'memory', 'boot', 'prefill', 'badOsparam'] as const).filter((k) => opts[k] !== undefined);
     if (given.length) throw new UsageError(`${given.map(flag).join(', ')} only with --cluster`);
     // Before anything else: a parameter the hypervisor does not have (fake has no kernel_path).
-    fillHvparams(opts.hypervisor ?? GANETI_DEFAULTS.defaultHypervisor, opts.hvparam);
+    fillHvparams(opts.hypervisor ?? GANETI_DEFAULTS.defaultHypervisor, opts.hvparam, followed.release);
   }
   if (ctx.uid !== undefined && ctx.uid !== 0) {
     throw new UserError(`test runs the scripts as root, as a Ganeti node does, and this is user ${ctx.uid}: run it as root`);
@@ -203,9 +207,9 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
     }
     const workDir = variants.length > 1 ? path.join(base!, variant!) : base!;
     fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
-    const backend = new LocalBackend({ def, variant, instance: opts, diskSizeMiB: size, workDir, keep: !!opts.keep, accel, bootTimeout, ready, log: ctx.log });
+    const backend = new LocalBackend({ def, variant, instance: { ...opts, release: followed.release }, diskSizeMiB: size, workDir, keep: !!opts.keep, accel, bootTimeout, ready, log: ctx.log });
     const inst = backend.instance;
-    const says = `${inst.os} as ${inst.name} (${inst.hypervisor}, ${inst.disks[0].size} MiB disk, ${inst.nics.length} NIC(s)) in ${workDir}`;
+    const says = `${inst.os} as ${inst.name} (${inst.hypervisor}, ${inst.disks[0].size} MiB disk, ${inst.nics.length} NIC(s)) in ${workDir}, following ${followedText(followed)}`;
     return { backend, os: inst.os, instance: inst.name, hypervisor: inst.hypervisor, says, logs: workDir };
   };
 
@@ -281,7 +285,7 @@ function clusterSettings(ctx: Context, opts: TestOptions): ClusterSettings {
   for (const kv of [...(opts.osparam ?? []), ...(opts.hvparam ?? []), ...(typeof opts.badOsparam === 'string' ? [opts.badOsparam] : [])]) {
     if (!/^[^=,]+=[^,]*$/.test(kv)) throw new UsageError(`'${kv}' is not name=value (without commas)`);
   }
-  fillHvparams(hypervisor, opts.hvparam);
+  fillHvparams(hypervisor, opts.hvparam, chooseRelease(opts.ganeti).release);
   const memory = opts.memory ?? '512';
   if (!/^\d+$/.test(memory) || Number(memory) < 1) throw new UsageError(`--memory wants a positive whole number of MiB, not '${memory}'`);
   const box = runningBox(resolveStateDir(ctx.cwd, opts.state, ctx.env));

@@ -1,5 +1,5 @@
 /**
- * `ganeti-os validate [dir...]`: Ganeti 3.0's verdict on each directory (backend._TryOSFromDisk,
+ * `ganeti-os validate [dir...]`: Ganeti's verdict (`--ganeti`) on each directory (backend._TryOSFromDisk,
  * same first error in the same words), then what ganeti-os sees that breaks later. The exit
  * status answers "will instance operations work?": 1 when Ganeti refuses a definition or when
  * it accepts it but an error finding (syntax error in a sourced file, a script the kernel cannot
@@ -15,9 +15,12 @@ import { OS_API_V20, OS_SCRIPTS, OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, O
 import { OsDefinition, readDefinition } from '../definition/model';
 import { pyReprStr } from '../ganeti/pyfmt';
 import { shellOf, sourcedFiles } from '../definition/script-reading';
+import { chooseRelease, followedText } from '../ganeti/releases';
 
 export interface ValidateOptions {
   dirs?: string[];
+  /** --ganeti: the release whose verdict to give (default: chooseRelease's). */
+  ganeti?: string;
   json?: boolean;
   strict?: boolean;
   shellcheck?: boolean;
@@ -62,13 +65,17 @@ export interface ValidateResult {
 }
 
 export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<void> {
+  // The OS loader is the same in every supported release (see model.ts): the verdict does not
+  // depend on the release, but the output says which one it stands for.
+  const followed = chooseRelease(opts.ganeti);
   const dirs = opts.dirs && opts.dirs.length ? opts.dirs : ['.'];
   const shellcheck = opts.shellcheck ? findShellcheck(ctx) : undefined;
   const results = dirs.map((d) => validateOne(path.resolve(ctx.cwd, d), { strict: !!opts.strict, shellcheck }));
   const ok = results.every((r) => r.passed);
   if (opts.json) {
-    ctx.out.write(JSON.stringify({ ok, strict: !!opts.strict, results }, null, 2) + '\n');
+    ctx.out.write(JSON.stringify({ ok, strict: !!opts.strict, ganeti: followed.release, results }, null, 2) + '\n');
   } else {
+    ctx.log.info(`following ${followedText(followed)}`);
     const lines: string[] = [];
     for (const r of results) {
       if (r.valid) {

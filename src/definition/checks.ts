@@ -132,7 +132,7 @@ export function findProblems(def: OsDefinition): Problem[] {
     }
     const unsupported = (def.apiVersions ?? []).filter((v) => !OS_API_VERSIONS.includes(v));
     if (unsupported.length && def.verdict.valid) {
-      warn('api-unsupported', `${OS_API_FILE} lists ${unsupported.join(', ')}, which Ganeti 3.0 does not support (it uses ${def.apiVersion})`, OS_API_FILE, undefined, 'info');
+      warn('api-unsupported', `${OS_API_FILE} lists ${unsupported.join(', ')}, which Ganeti does not support (it uses ${def.apiVersion})`, OS_API_FILE, undefined, 'info');
     }
   }
   if (regular(OS_SCRIPT_CREATE) && regular(OS_SCRIPT_CREATE_UNTRUSTED)) {

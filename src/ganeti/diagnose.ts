@@ -1,6 +1,6 @@
 /**
- * backend.DiagnoseOS as Ganeti 3.0 computes it (utils.ListVisibleFiles + _TryOSFromDisk for every
- * entry of every search directory), which entries an earlier directory hides, and the text
+ * backend.DiagnoseOS as Ganeti computes it, 3.0 and 3.1 alike (utils.ListVisibleFiles +
+ * _TryOSFromDisk for every entry of every search directory), which entries an earlier directory hides, and the text
  * `gnt-os diagnose` (client/gnt_os.py) prints from it.
  */
 import * as fs from 'node:fs';

@@ -1,7 +1,8 @@
 /**
- * The environment Ganeti 3.0 gives OS scripts, built as backend.OSCoreEnv, OSEnvironment and
- * _GetImportExportIoCommand build it, for an instance on a freshly initialised cluster with
- * Ganeti's default settings (the tables in ganeti-defaults.ts, generated from Ganeti itself).
+ * The environment Ganeti gives OS scripts, built as backend.OSCoreEnv, OSEnvironment and
+ * _GetImportExportIoCommand build it (the same code in 3.0 and 3.1: see rules.ts), for an
+ * instance on a freshly initialised cluster with Ganeti's default settings (defaults.ts,
+ * generated from each release itself; the instance's hvparams carry its release's defaults).
  */
 import { randomUUID } from 'node:crypto';
 import { GANETI_DEFAULTS, GanetiParamDefault } from './defaults';

@@ -1,18 +1,26 @@
 /**
- * The hypervisor parameters an instance gets: Ganeti 3.0's defaults for `hypervisor` with the
- * given "name=value" overrides, each converted to its type (utils.ForceDictType). A parameter the
+ * The hypervisor parameters an instance gets: the `release`'s defaults for `hypervisor` (they
+ * differ: kvm's disk_discard and vhost_net, xen's xen_cmd gone in 3.1) with the given
+ * "name=value" overrides, each converted to its type (utils.ForceDictType). A parameter the
  * hypervisor does not have is refused, as hv_base's CheckParameterSyntax refuses it ("Parameter
  * '%s' is not supported"): the fake hypervisor (hv_fake.py) has only migration_mode, so no
  * kernel_path. Throws UsageError naming the parameter and the hypervisor's parameters.
  */
-export function fillHvparams(hypervisor: string, raws: string[] | undefined): [string, string][] {
-  const defaults = GANETI_DEFAULTS.hv[hypervisor];
-  if (!defaults) throw new UsageError(`unknown hypervisor '${hypervisor}': use one of ${Object.keys(GANETI_DEFAULTS.hv).join(', ')}`);
+export function fillHvparams(hypervisor: string, raws: string[] | undefined, release: GanetiRelease): [string, string][] {
+  const table = ganetiDefaults(release);
+  const defaults = table.hv[hypervisor];
+  if (!defaults) throw new UsageError(`unknown hypervisor '${hypervisor}': use one of ${Object.keys(table.hv).join(', ')}`);
+  const pairs = (raws ?? []).map((r) => keyValue(r, '--hvparam'));
   try {
-    return fillParams(defaults, (raws ?? []).map((r) => keyValue(r, '--hvparam')), `${hypervisor} hypervisor`);
+    return fillParams(defaults, pairs, `${hypervisor} hypervisor`);
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    throw new UsageError((err as Error).message);
+    // A parameter another release has (xen_cmd, gone in 3.1): say which release it belongs to.
+    const known = (key: string, r: GanetiRelease) => !!ganetiDefaults(r).hv[hypervisor]?.some((p) => p.key === key);
+    const elsewhere = pairs
+      .filter(([k]) => !known(k, release))
+      .flatMap(([k]) => GANETI_RELEASES.filter((r) => known(k, r.release)).map((r) => `'${k}' is a parameter of Ganeti ${r.release}'s ${hypervisor} (--ganeti ${r.release}), not of ${release}'s`));
+    throw new UsageError([(err as Error).message, ...elsewhere].join('; '));
   }
 }
 
@@ -28,7 +36,8 @@ import * as path from 'node:path';
 import type { Logger } from '../context';
 import { UsageError, UserError } from '../errors';
 import { DiskShape, InstanceShape, NetworkShape, NicShape, defaultMac, fillParams, newUuid, parseUnit, pyFloatStr } from './environment';
-import { GANETI_DEFAULTS } from './defaults';
+import { GANETI_DEFAULTS, ganetiDefaults } from './defaults';
+import { GANETI_RELEASES, GanetiRelease } from './releases';
 import { OS_API_V20, checkOsVariant } from './rules';
 
 /** What the instance model needs of an OS: its name, API versions, variants, declared parameters. */
@@ -42,6 +51,8 @@ export interface OsForInstance {
 
 /** The options that shape an instance (as `gnt-instance add` takes them). */
 export interface InstanceOptions {
+  /** The Ganeti release whose cluster builds the instance (its defaults); buildInstance needs it. */
+  release?: GanetiRelease;
   disk?: string[];
   diskTemplate?: string;
   fileDriver?: string;
@@ -251,16 +262,17 @@ export function parseNic(raw: string, index: number, networks: Map<string, Netwo
 }
 
 /**
- * The instance `gnt-instance add` would build for `opts` with these disks: filled hv/be
- * parameters, OS parameters checked against the OS (_CheckOSPList), the variant checked
+ * The instance `gnt-instance add` of Ganeti `opts.release` would build for `opts` with these
+ * disks: filled hv/be parameters (that release's defaults), OS parameters checked against the OS (_CheckOSPList), the variant checked
  * (_CheckOSVariant), NICs, times and UUIDs. Throws UsageError / UserError naming the problem.
  */
-export function buildInstance(log: Logger, def: OsForInstance, opts: InstanceOptions, disks: DiskShape[]): InstanceShape {
-  const hypervisor = opts.hypervisor ?? GANETI_DEFAULTS.defaultHypervisor;
-  if (!GANETI_DEFAULTS.hv[hypervisor]) {
-    throw new UsageError(`unknown hypervisor '${hypervisor}': use one of ${Object.keys(GANETI_DEFAULTS.hv).join(', ')}`);
+export function buildInstance(log: Logger, def: OsForInstance, opts: InstanceOptions & { release: GanetiRelease }, disks: DiskShape[]): InstanceShape {
+  const table = ganetiDefaults(opts.release);
+  const hypervisor = opts.hypervisor ?? table.defaultHypervisor;
+  if (!table.hv[hypervisor]) {
+    throw new UsageError(`unknown hypervisor '${hypervisor}': use one of ${Object.keys(table.hv).join(', ')}`);
   }
-  const typed = (raws: string[] | undefined, what: string, defaults: typeof GANETI_DEFAULTS.be) => {
+  const typed = (raws: string[] | undefined, what: string, defaults: typeof table.be) => {
     const pairs = (raws ?? []).map((r) => keyValue(r, `--${what}param`));
     try {
       return fillParams(defaults, pairs, what === 'hv' ? `${hypervisor} hypervisor` : 'backend');
@@ -268,8 +280,8 @@ export function buildInstance(log: Logger, def: OsForInstance, opts: InstanceOpt
       throw new UsageError((err as Error).message);
     }
   };
-  const hvparams = fillHvparams(hypervisor, opts.hvparam);
-  const beparams = typed(opts.beparam, 'be', GANETI_DEFAULTS.be);
+  const hvparams = fillHvparams(hypervisor, opts.hvparam, opts.release);
+  const beparams = typed(opts.beparam, 'be', table.be);
 
   // FillDict(instance.osparams, instance.osparams_private.Unprivate())
   const merged = new Map<string, string>();

@@ -1,7 +1,7 @@
 /**
- * Ganeti's OS loader: backend._TryOSFromDisk as Ganeti 3.0 runs it on one OS directory, message
- * for message, with utils.ReadFile's reading (strict UTF-8, universal newlines) and the file
- * checks it makes on the way. The verdict is Ganeti's; what ganeti-os adds lives in
+ * Ganeti's OS loader: backend._TryOSFromDisk as Ganeti runs it on one OS directory (the same code
+ * in 3.0 and 3.1: see rules.ts), message for message, with utils.ReadFile's reading (strict
+ * UTF-8, universal newlines) and the file checks it makes on the way. The verdict is Ganeti's; what ganeti-os adds lives in
  * src/definition/.
  */
 import * as fs from 'node:fs';

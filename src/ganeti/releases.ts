@@ -66,3 +66,20 @@ export function chooseRelease(raw: string | undefined, root = '/'): { release: G
   if (installed) return { release: installed, why: 'installed' };
   return { release: NEWEST_RELEASE, why: 'default' };
 }
+
+/** What chooseRelease decided. */
+export type ReleaseChoice = ReturnType<typeof chooseRelease>;
+
+/**
+ * The release a command followed and why, for its narration: "Ganeti 3.1 (installed on this
+ * node)", "Ganeti 3.0 (--ganeti)", "Ganeti 3.1 (none installed on this node: Debian stable's)".
+ */
+export function followedText(choice: ReleaseChoice): string {
+  const why =
+    choice.why === 'option'
+      ? '--ganeti'
+      : choice.why === 'installed'
+        ? 'installed on this node'
+        : `none installed on this node: Debian ${releaseInfo(choice.release).debianSuite}'s`;
+  return `Ganeti ${choice.release} (${why})`;
+}

@@ -1,6 +1,14 @@
 /**
  * Ganeti's own rules for OS definitions, named as Ganeti names them (lib/constants.py,
- * lib/backend.py of Ganeti 3.0). Everything else in ganeti-os consults this module.
+ * lib/backend.py). Everything else in ganeti-os consults this module.
+ *
+ * They hold for every supported release alike. Checked on Debian's packages, bookworm's
+ * ganeti-3.0 3.0.2-3 against trixie's ganeti-3.1 3.1.0~rc2-3: backend.py differs only by a new
+ * ResizeDisk (so _OSOndiskAPIVersion, _TryOSFromDisk, DiagnoseOS, OSCoreEnv, OSEnvironment,
+ * _GetImportExportIoCommand, InstanceOsAdd, RunRenameInstance and ValidateOS are the same
+ * code), objects.py and utils/ are identical, and no OS_* constant changed. What does differ
+ * for an instance is data: the hypervisor defaults in defaults.ts. The test suite holds both
+ * releases' own code to this (test/ganeti/harness.py on each).
  */
 import { pyDecimal, pyReprTrunc } from './pyfmt';
 

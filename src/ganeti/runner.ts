@@ -1,7 +1,7 @@
 /**
- * Running an OS script the way a Ganeti 3.0 node runs it: utils.RunCmd for create, rename and
- * verify (environment reset, working directory the OS directory, stdin closed, output appended
- * to the log), and the import-export daemon's `bash -o errexit -o pipefail` pipeline for
+ * Running an OS script the way a Ganeti node runs it (3.0 and 3.1 alike): utils.RunCmd for
+ * create, rename and verify (environment reset, working directory the OS directory, stdin
+ * closed, output appended to the log), and the import-export daemon's `bash -o errexit -o pipefail` pipeline for
  * export/import with the EXP_SIZE_FD pipe. Log names as backend._InstanceLogName.
  */
 import { ChildProcess, spawn } from 'node:child_process';
@@ -138,7 +138,7 @@ export interface ScriptOutcome {
 export const DEFAULT_OLD_NAME = DEFAULT_INSTANCE;
 
 /**
- * The environment and arguments Ganeti 3.0 gives `req.script`: ValidateOS (verify, core
+ * The environment and arguments Ganeti gives `req.script`: ValidateOS (verify, core
  * environment, debug 0, argument `parameters`), _GetImportExportIoCommand (export/import, debug
  * 0, EXP_SIZE_FD, and the LC_ALL=C that StartDaemon adds), OSEnvironment for create and rename
  * (with INSTANCE_REINSTALL / OLD_INSTANCE_NAME).

@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import type { Logger } from '../context';
 import type { DiskShape, InstanceShape } from '../ganeti/environment';
 import { InstanceOptions, MIB, buildInstance, createSparse, parseDisk } from '../ganeti/instance';
+import type { GanetiRelease } from '../ganeti/releases';
 import { OS_API_V20, OS_SCRIPT_CREATE, OS_SCRIPT_EXPORT, OS_SCRIPT_IMPORT, OS_SCRIPT_RENAME, OS_SCRIPT_VERIFY } from '../ganeti/rules';
 import { ScriptOutcome, ScriptRequest, errorLines, runOsScript, tailFile } from '../ganeti/runner';
 import { bootPlan, bootUntilReady } from '../boot/qemu';
@@ -31,8 +32,8 @@ export interface LocalOptions {
   def: OsDefinition;
   /** The variant under test (undefined: the first listed, as --force-variant). */
   variant?: string;
-  /** NICs, OS/hypervisor/backend parameters, hypervisor, name, as `run` takes them. */
-  instance: InstanceOptions;
+  /** NICs, OS/hypervisor/backend parameters, hypervisor, name, as `run` takes them, and the Ganeti release whose defaults apply. */
+  instance: InstanceOptions & { release: GanetiRelease };
   /** Disk 0's size (MiB); the import disk is a quarter larger. */
   diskSizeMiB: number;
   /** A new, empty, private directory. */

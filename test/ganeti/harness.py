@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-"""Drive real Ganeti 3.0 code (backend.py) on one node, without a cluster.
+"""Drive real Ganeti code (backend.py) on one node, without a cluster.
 
-Reads one JSON request on stdin, prints one JSON answer on stdout. Run it with Debian's
-/usr/bin/python3 and PYTHONPATH=/usr/share/ganeti/3.0.
+Reads one JSON request on stdin, prints one JSON answer on stdout; or a JSON list of requests,
+answered in order by a list (one Python start-up for many questions). Run it with Debian's
+/usr/bin/python3 and PYTHONPATH set to one release's code: /usr/share/ganeti/3.0 (bookworm's
+ganeti-3.0), or Debian trixie's ganeti-3.1 as test/helpers/ganeti-code.ts unpacks it (it imports
+under bookworm's Python 3.11). Nothing here differs per release.
 
 Patched, because they need a live cluster or a system-wide install (and only these):
   * backend._OpenRealBD: Ganeti looks the disk up among activated block devices (LVM, DRBD,
@@ -203,16 +206,25 @@ def handle(req):
   raise ValueError("unknown action %r" % action)
 
 
+_PATCHED_DEFAULTS = (pathutils.OS_SEARCH_PATH, pathutils.LOG_OS_DIR)
+
+
+def answer(req):
+  # Each request of a batch starts from the same patched state.
+  pathutils.OS_SEARCH_PATH, pathutils.LOG_OS_DIR = _PATCHED_DEFAULTS
+  try:
+    return handle(req)
+  except errors.GenericError as err:
+    return {"ok": False, "error": str(err.args[0]) if err.args else str(err),
+            "type": err.__class__.__name__}
+  except Exception as err:  # pylint: disable=broad-except
+    return {"ok": False, "error": str(err), "type": err.__class__.__name__,
+            "traceback": traceback.format_exc()}
+
+
 def main():
   req = json.load(sys.stdin)
-  try:
-    ans = handle(req)
-  except errors.GenericError as err:
-    ans = {"ok": False, "error": str(err.args[0]) if err.args else str(err),
-           "type": err.__class__.__name__}
-  except Exception as err:  # pylint: disable=broad-except
-    ans = {"ok": False, "error": str(err), "type": err.__class__.__name__,
-           "traceback": traceback.format_exc()}
+  ans = [answer(r) for r in req] if isinstance(req, list) else answer(req)
   json.dump(ans, sys.stdout)
   sys.stdout.write("\n")
 

@@ -3,7 +3,8 @@
  * naming what is missing; with GANETI_OS_SYSTEM_TESTS=required (CI) a missing piece fails.
  */
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
+import { GANETI_RELEASES, GanetiRelease } from '../../src/ganeti/releases';
+import { GANETI_PYTHON, ganetiCode } from './ganeti-code';
 
 export const REQUIRED = process.env.GANETI_OS_SYSTEM_TESTS === 'required';
 
@@ -21,12 +22,23 @@ export function matrixCases<T>(all: readonly T[], inCi: (c: T) => boolean): T[] 
 
 const which = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v "$1" >/dev/null 2>&1`, 'sh', cmd]).status === 0;
 
-export const GANETI_PYTHON = '/usr/bin/python3';
-export const GANETI_PYTHONPATH = '/usr/share/ganeti/3.0';
+export { GANETI_PYTHON };
+
+/**
+ * PYTHONPATH of Ganeti `release`'s own code (test/helpers/ganeti-code.ts: 3.0 installed, 3.1
+ * installed or fetched into a cache). Throws naming what is missing: gate the test with
+ * describeSystem's `ganeti` need.
+ */
+export function ganetiPythonPath(release: GanetiRelease = '3.0'): string {
+  const code = ganetiCode(release);
+  if (!code.ok) throw new Error(`no Ganeti ${release} code: ${code.missing}`);
+  return code.pythonPath;
+}
 
 export interface Need {
   root?: boolean;
-  ganeti?: boolean;
+  /** Ganeti's Python code: true for 3.0 (installed), or the release. */
+  ganeti?: boolean | GanetiRelease;
   commands?: string[];
 }
 
@@ -34,8 +46,9 @@ export interface Need {
 export function missing(need: Need): string[] {
   const out: string[] = [];
   if (need.root && process.getuid?.() !== 0) out.push('root');
-  if (need.ganeti && !(fs.existsSync(GANETI_PYTHON) && fs.existsSync(`${GANETI_PYTHONPATH}/ganeti/backend.py`))) {
-    out.push('Debian package ganeti-3.0 (/usr/share/ganeti/3.0/ganeti)');
+  if (need.ganeti) {
+    const code = ganetiCode(need.ganeti === true ? '3.0' : need.ganeti);
+    if (!code.ok) out.push(code.missing);
   }
   for (const c of need.commands ?? []) if (!which(c)) out.push(`command ${c}`);
   return out;
@@ -63,4 +76,14 @@ export function describeSystem(name: string, need: Need, fn: () => void): void {
   // eslint-disable-next-line no-console
   console.warn(`SKIPPED ${why} (set up the machine as .ci/run does to run them)`);
   describe.skip(name, fn);
+}
+
+/**
+ * One describeSystem block per supported Ganeti release (oldest first), each needing that
+ * release's own code: `fn(release)` declares the tests that hold ganeti-os to it. The block is
+ * named "NAME (Ganeti 3.1)"; a release whose code cannot be had skips (or fails, when
+ * required) naming why.
+ */
+export function describeReleases(name: string, need: Omit<Need, 'ganeti'>, fn: (release: GanetiRelease) => void): void {
+  for (const { release } of GANETI_RELEASES) describeSystem(`${name} (Ganeti ${release})`, { ...need, ganeti: release }, () => fn(release));
 }
