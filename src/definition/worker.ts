@@ -14,6 +14,7 @@
  *
  * The worker reads the disk and writes nothing; the writer applies its plan.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { OS_API_FILE, OS_PARAMETERS_FILE, OS_VARIANTS_FILE } from '../ganeti/rules';
@@ -22,10 +23,9 @@ import { TextFile, editableText as editable, readTextFile } from './model';
 import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
 import { PROVENANCE_FILE, PROVENANCE_SCHEMA, Provenance, ProvenanceFile, formatMode, formatProvenance, sha256 } from './provenance';
 import { confKeys } from './settings';
-import { hasConflictMarkers } from './checks';
 import type { DefinitionSpec } from './spec';
 import { RenderedFile, Template, renderTemplate } from './templates';
-import { MergeLabels, merge3 } from './upgrade-merge';
+import { MergeLabels, hasConflictMarkers, merge3 } from './upgrade-merge';
 import { templateParameters, templateVersion } from './upgrade-record';
 
 /** Where a new version goes when it cannot be merged into an edited file of an old definition. */
@@ -212,6 +212,15 @@ export function work(w: Work): Worked {
   const notes: string[] = [];
   const files: FileOutcome[] = [];
   const abs = (rel: string) => path.join(w.root, rel);
+  /** Something is there (a dangling symlink too), as lstat sees it. */
+  const exists = (rel: string) => {
+    try {
+      fs.lstatSync(abs(rel));
+      return true;
+    } catch {
+      return false;
+    }
+  };
   const merging = w.before === 'recorded';
 
   if (!merging) {
@@ -226,15 +235,16 @@ export function work(w: Work): Worked {
     };
     for (const f of after) {
       if (maintaining && LIST_FILES.has(f.path)) continue;
-      const cur = readTextFile(abs(f.path));
-      const onDisk = cur.kind !== 'missing';
       const b = before.get(f.path);
       // Affected: rendered differently (or only now). A missing file of ours is restored too; a
-      // missing file of the user's is only created when the change brings it.
-      if (b && b.content === f.content && b.mode === f.mode && !(f.owner === 'tool' && !onDisk)) {
+      // missing file of the user's is only created when the change brings it. (Only an affected
+      // file is read.)
+      if (b && b.content === f.content && b.mode === f.mode && !(f.owner === 'tool' && !exists(f.path))) {
         files.push({ path: f.path, outcome: 'unchanged' });
         continue;
       }
+      const cur = readTextFile(abs(f.path));
+      const onDisk = cur.kind !== 'missing';
       if (maintaining && f.path === OS_API_FILE) {
         // Nothing of the user's can live in it (no comments): rewritten from the versions read from it.
         push(textOp(f.path, editable(cur), f.content, 'tool'), 'updated');
@@ -256,7 +266,7 @@ export function work(w: Work): Worked {
     }
     // Files the answers no longer render.
     for (const f of before.values()) {
-      if (rendered.has(f.path) || LIST_FILES.has(f.path) || w.keep?.includes(f.path) || readTextFile(abs(f.path)).kind === 'missing') continue;
+      if (rendered.has(f.path) || LIST_FILES.has(f.path) || w.keep?.includes(f.path) || !exists(f.path)) continue;
       if (f.owner === 'user') {
         const cur = editable(readTextFile(abs(f.path)));
         if (w.force || isUntouched(prev, f.path, cur.text)) {
