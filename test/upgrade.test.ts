@@ -13,7 +13,7 @@ import { runAddVariant } from '../src/commands/add-variant';
 import { loadDefinition } from '../src/definition/maintain';
 import { PROVENANCE_FILE } from '../src/definition/provenance';
 import { loadTemplate, renderTemplate } from '../src/definition/templates';
-import { BESIDE_SUFFIX, STATE_DIR, planUpgrade, upgradeParameters } from '../src/definition/upgrade';
+import { BESIDE_SUFFIX, STATE_DIR, upgradeDefinition, upgradeParameters } from '../src/definition/upgrade';
 import { applyUpgrade } from '../src/definition/upgrade-apply';
 import { merge3, textLines } from '../src/definition/upgrade-merge';
 import { templateVersion } from '../src/definition/upgrade-record';
@@ -434,7 +434,7 @@ describe('upgrade: safety', () => {
     fs.rmSync(path.join(dir, STATE_DIR), { recursive: true, force: true });
     const before = treeHash(dir);
     for (const step of [0, 2]) {
-      const up = planUpgrade(loadDefinition(captureContext(dir).ctx, {}));
+      const up = upgradeDefinition(loadDefinition(captureContext(dir).ctx, {}));
       expect(() =>
         applyUpgrade(up, {
           hooks: {
@@ -452,7 +452,7 @@ describe('upgrade: safety', () => {
     fs.mkdirSync(path.join(dir, STATE_DIR, 'backups', 'earlier'), { recursive: true });
     fs.writeFileSync(path.join(dir, STATE_DIR, 'backups', 'earlier', 'create'), 'an earlier backup\n');
     const withBackup = treeHash(dir);
-    const up = planUpgrade(loadDefinition(captureContext(dir).ctx, {}));
+    const up = upgradeDefinition(loadDefinition(captureContext(dir).ctx, {}));
     expect(() => applyUpgrade(up, { hooks: { beforeCommitStep: () => { throw new Error('disk full (injected)'); } } })).toThrow(/nothing was changed|put back/);
     expect(treeHash(dir)).toBe(withBackup);
     expect(fs.readdirSync(path.join(dir, STATE_DIR, 'backups'))).toEqual(['earlier']);

@@ -3,11 +3,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { UsageError, UserError, withFsErrors } from '../errors';
-import { planDefinition, recoverBeforePlanning } from '../definition/render';
+import { recoverBeforePlanning } from '../definition/recover';
+import { work } from '../definition/worker';
 import { OS_API_FILE, OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
 import { applyAndReport } from '../definition/report';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from '../definition/spec';
-import { DEFAULT_TEMPLATE, RenderedFile, Template, listTemplates, loadTemplate, unknownReleaseWarnings, variantSettings } from '../definition/templates';
+import { DEFAULT_TEMPLATE, Template, listTemplates, loadTemplate, unknownReleaseWarnings, variantSettings } from '../definition/templates';
 import { PROVENANCE_FILE } from '../definition/provenance';
 import { LOCK_FILE, withLock } from '../definition/lock';
 import { checkParamsNeedApi20, checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../definition/validate-spec';
@@ -82,15 +83,8 @@ async function createDefinition(ctx: Context, opts: NewOptions): Promise<void> {
   const write = () => {
     if (opts.force && fs.existsSync(root)) recoverBeforePlanning(ctx, root);
     // --force replaces the template's own files in the way, never a file that would be the
-    // admin's (defaults.conf, variants/*.conf): those are kept as they are.
-    const kept: string[] = [];
-    const only = (f: RenderedFile) => {
-      if (f.owner !== 'user' || !fs.existsSync(path.join(root, f.path))) return true;
-      kept.push(f.path);
-      return false;
-    };
-    const plan = planDefinition(root, template, spec, { force: opts.force, only });
-    for (const k of kept) plan.notes.push(`Kept the existing ${k} as it is (it is yours; ganeti-os never rewrites it).`);
+    // admin's (defaults.conf, variants/*.conf): the worker keeps those as they are.
+    const { plan } = work({ root, template, spec, before: 'nothing', force: opts.force });
     applyAndReport(ctx, plan, {
       dryRun: opts.dryRun,
       json: opts.json,

@@ -3,7 +3,7 @@ import type { Context } from '../context';
 import { UserError } from '../errors';
 import { Loaded, maintainDefinition } from '../definition/maintain';
 import { planToJson } from '../definition/plan';
-import { FileOutcome, Outcome, UpgradePlan, planUpgrade } from '../definition/upgrade';
+import { FileOutcome, Outcome, UpgradePlan, upgradeDefinition } from '../definition/upgrade';
 import { applyUpgrade, upgradeDiff } from '../definition/upgrade-apply';
 import { readDefinition } from '../definition/model';
 import { definitionDir } from './definition-dir';
@@ -69,7 +69,7 @@ export async function runUpgrade(ctx: Context, opts: UpgradeOptions): Promise<vo
 }
 
 function upgradeLoaded(ctx: Context, l: Loaded, opts: UpgradeOptions): void {
-  const up = planUpgrade(l, { force: opts.force });
+  const up = upgradeDefinition(l, { force: opts.force });
   const backup = opts.dryRun ? undefined : applyUpgrade(up);
   if (opts.json) {
     const doc = {

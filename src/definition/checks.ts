@@ -27,6 +27,9 @@ import type { OsDefinition } from './model';
 import { JOURNAL_FILE } from './writer';
 import { ShellText, apiVersionRejection, nodeSourcedFiles, shellOf, shellTexts, sourcedFiles, variantConfigSource } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
+import { conflictMarkerLines } from './upgrade-merge';
+
+export { conflictMarkerLines, hasConflictMarkers } from './upgrade-merge';
 
 export interface Problem {
   /**
@@ -337,34 +340,6 @@ export function shellSyntaxFindings(def: Pick<OsDefinition, 'dir' | 'files'>, te
     });
   }
   return out;
-}
-
-/**
- * The marker lines of every merge-conflict block in `text`, as git (`merge-file`, `--diff3`)
- * and `upgrade`'s merge write them: a `<<<<<<<` line, later a `>>>>>>>` line, and the
- * `|||||||` and `=======` lines between. A lone `=======` (a Markdown underline) or an unclosed
- * `<<<<<<<` is no conflict. Lines are 1-based. The one test for conflict markers: validate,
- * pack and upgrade all use it.
- */
-export function conflictMarkerLines(text: string): { line: number; text: string }[] {
-  const lines = text.split(/\r?\n/);
-  const out: { line: number; text: string }[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (!/^<{7}(?: |$)/.test(lines[i])) continue;
-    let end = i + 1;
-    while (end < lines.length && !/^>{7}(?: |$)/.test(lines[end])) end++;
-    if (end === lines.length) break;
-    for (let k = i; k <= end; k++) {
-      if (/^(?:<{7}|\|{7}|>{7})(?: |$)/.test(lines[k]) || /^={7}$/.test(lines[k])) out.push({ line: k + 1, text: lines[k] });
-    }
-    i = end;
-  }
-  return out;
-}
-
-/** Whether `text` holds a merge-conflict block (see conflictMarkerLines). */
-export function hasConflictMarkers(text: string): boolean {
-  return conflictMarkerLines(text).length > 0;
 }
 
 /**
