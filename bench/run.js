@@ -45,7 +45,7 @@ function parseArgs(argv) {
     }
   }
   Object.assign(o, {
-    cliRuns: o.quick ? 7 : 15,
+    cliRuns: 10,
     cliWarmup: 2,
     memRuns: o.quick ? 3 : 5,
     warmRuns: o.quick ? 1 : 3,

@@ -10,6 +10,25 @@ export type Dispatch = (command: string, options: Record<string, unknown>) => Pr
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 const GANETI_OPTION = ['--ganeti <release>', "the Ganeti release to follow: 3.0 or 3.1 (default: the one installed on this node, else 3.1)"] as const;
 
+/** The help of every --os-dir: how a command finds the definition it acts on (src/commands/definition-dir.ts). */
+const OS_DIR_HELP = 'the definition directory (default: the current one, or the nearest directory above it that holds a definition)';
+
+/** --os-dir on a command that acts on one definition. */
+const osDirOption = (cmd: Command): Command => cmd.option('--os-dir <dir>', OS_DIR_HELP);
+
+/** The examples of `ganeti-os --help` and of the manual page: [command line, what it does]. */
+export const EXAMPLES: [string, string][] = [
+  ['ganeti-os new debian-os', 'a complete, working OS definition'],
+  ['ganeti-os new my-os --template blank --api 20,15 --variant default --yes', ''],
+  ['ganeti-os info debian-os', 'what Ganeti will see'],
+  ['ganeti-os completion bash > ~/.local/share/bash-completion/completions/ganeti-os', ''],
+];
+
+export const EXIT_STATUS = 'Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal error.';
+
+/** The shells `ganeti-os completion` writes a script for. */
+export const COMPLETION_SHELLS = ['bash', 'zsh', 'fish'];
+
 export function buildProgram(version: string, dispatch: Dispatch): Command {
   const program = new Command('ganeti-os')
     .description('Write, maintain, validate and test Ganeti OS definitions.')
@@ -19,16 +38,7 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .exitOverride()
     .configureHelp({ sortSubcommands: false })
     .enablePositionalOptions();
-  program.addHelpText(
-    'after',
-    `
-Examples:
-  ganeti-os new debian-os                 a complete, working OS definition
-  ganeti-os new my-os --template blank --api 20,15 --variant default --yes
-  ganeti-os info debian-os                what Ganeti will see
-
-Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal error.`,
-  );
+  program.addHelpText('after', `\nExamples:\n${EXAMPLES.map(([c, what]) => `  ${what ? c.padEnd(38) + what : c}`.trimEnd()).join('\n')}\n\n${EXIT_STATUS}`);
 
   const sub = (name: string, description: string) =>
     program.command(name).description(description).exitOverride().showHelpAfterError('(run with --help for usage)');
@@ -46,17 +56,18 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option('--json', 'print one JSON document describing what was (or would be) written')
     .action((name: string, opts: Record<string, unknown>) => dispatch('new', { ...opts, name }));
 
-  sub('info', 'show what ganeti-os and Ganeti read from a definition')
-    .argument('[dir]', 'the definition directory (default: the current one)')
+  osDirOption(
+    sub('info', 'show what ganeti-os and Ganeti read from a definition: status, API versions, variants, parameters with their defaults and choices')
+      .argument('[dir]', `${OS_DIR_HELP}; the same as --os-dir`),
+  )
     .option('--json', 'print one JSON document')
     .action((dir: string | undefined, opts: Record<string, unknown>) => dispatch('info', { ...opts, dir }));
 
-  // Maintenance commands: they act on the definition in the current directory unless --os-dir.
-  const maintain = (name: string, description: string) =>
-    sub(name, description)
-      .option('--os-dir <dir>', 'the definition directory (default: the current one)')
-      .option('--dry-run', 'print what would change; change nothing')
-      .option('--force', 'also replace or remove files you edited (your changes to them are lost)')
+  // Maintenance commands: they act on the definition in (or above) the current directory unless --os-dir.
+  const maintain = (name: string, description: string, help: { dryRun?: string; force?: string } = {}) =>
+    osDirOption(sub(name, description))
+      .option('--dry-run', help.dryRun ?? 'print what would change; change nothing')
+      .option('--force', help.force ?? 'also replace or remove files you edited (your changes to them are lost)')
       .option('--json', 'print one JSON document describing what was (or would be) changed');
 
   maintain('add-variant', 'add a variant to variants.list, with its variants/<variant>.conf')
@@ -85,14 +96,15 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
   maintain('remove-param', 'remove an OS parameter from parameters.list and its checks')
     .argument('<name>', 'the parameter to remove')
     .action((name: string, opts: Record<string, unknown>) => dispatch('remove-param', { ...opts, name }));
-  sub('upgrade', "bring a definition up to this ganeti-os's templates, merging in your edits (conflicts: exit 1)")
-    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
-    .option('--dry-run', 'print what would change, as a unified diff; change nothing')
-    .option('--json', 'print one JSON document describing what was (or would be) changed')
+  maintain('upgrade', "bring a definition up to this ganeti-os's templates, merging in your edits (conflicts: exit 1)", {
+    dryRun: 'print what would change, as a unified diff; change nothing',
+    force: "where you and the template both changed a file, take the template's version instead of merging (yours is backed up in .ganeti-os/backups/); defaults.conf and variants/*.conf stay yours",
+  })
     .action((opts: Record<string, unknown>) => dispatch('upgrade', opts));
 
   sub('validate', "Ganeti's verdict on OS definition directories, then what breaks later")
-    .argument('[dir...]', 'definition directories (default: the current one)')
+    .argument('[dir...]', 'definition directories (default: the current one, or the nearest directory above it that holds a definition)')
+    .option('--os-dir <dir>', 'a definition directory, as the arguments (repeatable)', collect)
     .option('--json', 'print one JSON document')
     .option('--strict', 'treat warnings as failures')
     .option('--shellcheck', "add shellcheck's findings on the scripts (needs shellcheck)")
@@ -107,7 +119,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
 
   sub('run', 'run one script of a definition with the environment Ganeti gives it')
     .argument('<script>', 'create, import, export, rename or verify (also create_untrusted)')
-    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option('--os-dir <dir>', OS_DIR_HELP)
     .option(
       '--disk <path[:size]>',
       'a disk (repeatable); a missing file is created sparse with SIZE (MiB, or 512M, 2G, 1T); also path=P,size=S,name=N,mode=ro|rw,template=T,uuid=U',
@@ -143,10 +155,10 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .action((script: string, opts: Record<string, unknown>) => dispatch('run', { ...opts, script }));
 
   sub('pack', 'build the definition as a Debian package (ganeti-os-<name>_<version>_all.deb)')
-    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option('--os-dir <dir>', OS_DIR_HELP)
     .option('--version <version>', 'the package version (default: the last packed one if nothing changed, 1 the first time); must increase whenever the definition changes')
     .option('--output <dir>', 'where the .deb goes (default: the current directory)')
-    .option('--maintainer <"Name <address>">', 'the Maintainer field (default: the last release\'s, else $DEBFULLNAME <$DEBEMAIL>, else ganeti@<this host\'s mail domain>)')
+    .option('--maintainer <"Name <address>">', 'the Maintainer field, a real address (default: the last release\'s, else $DEBFULLNAME <$DEBEMAIL>, else your user and host names, as dh_make does)')
     .option('--json', 'print one JSON document describing the package')
     .action((opts: Record<string, unknown>) => dispatch('pack', opts));
 
@@ -190,7 +202,7 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .action((command: string[], opts: Record<string, unknown>) => dispatch('cluster', { ...opts, command, action: 'exec' }));
 
   sub('test', 'prove a definition installs, boots, exports, imports, renames and reinstalls: on throwaway disks under QEMU, or with --cluster through the cluster box')
-    .option('--os-dir <dir>', 'the definition directory (default: the current one)')
+    .option('--os-dir <dir>', OS_DIR_HELP)
     .option('--variant <v>', 'a variant to test (repeatable; default: the first listed)', collect)
     .option('--osparam <k=v>', 'an OS parameter (repeatable)', collect)
     .option('--nic <k=v,...>', 'a NIC as for run (repeatable; default: one NIC as gnt-instance add makes it)', collect)
@@ -220,7 +232,78 @@ Exit status: 0 success, 1 failure, 2 usage error, 130 cancelled, 70 internal err
     .option(...GANETI_OPTION)
     .action((opts: Record<string, unknown>) => dispatch('test', { ...opts, variants: opts.variant, variant: undefined }));
 
+  sub('completion', `print a shell script that completes ganeti-os's commands, options, templates and, inside a definition, its variants and parameters (${COMPLETION_SHELLS.join(', ')})`)
+    .argument('<shell>', `${COMPLETION_SHELLS.join(', ')}; e.g. ganeti-os completion bash > ~/.local/share/bash-completion/completions/ganeti-os, or source <(ganeti-os completion bash) in ~/.bashrc`)
+    .action((shell: string) => dispatch('completion', { shell }));
+  // What the completion scripts call: the candidates for the command line typed so far.
+  program
+    .command('__complete', { hidden: true })
+    .exitOverride()
+    .option('--shell <shell>', 'the shell asking')
+    .argument('[line...]', 'the command line up to the cursor (after --)')
+    .action((line: string[], opts: Record<string, unknown>) => dispatch('__complete', { ...opts, line: line.join(' '), program: describeProgram(program) }));
+
   return program;
+}
+
+export interface OptionSpec {
+  /** As written in help: "-C, --directory <parent>". */
+  flags: string;
+  long?: string;
+  short?: string;
+  /** The value's name ("<dir>"), absent for a flag. */
+  value?: string;
+  repeatable: boolean;
+  description: string;
+}
+
+export interface ArgumentSpec {
+  name: string;
+  required: boolean;
+  variadic: boolean;
+  description: string;
+}
+
+/** A command as data: what the manual pages and the completion are made from. */
+export interface CommandSpec {
+  name: string;
+  /** From the program down: ['ganeti-os', 'cluster', 'up']. */
+  path: string[];
+  description: string;
+  arguments: ArgumentSpec[];
+  /** Its options, -h/--help (and the program's -V/--version) included. */
+  options: OptionSpec[];
+  commands: CommandSpec[];
+  hidden: boolean;
+  /** After `--` everything is its arguments (cluster exec). */
+  passThrough: boolean;
+}
+
+/** The program built by buildProgram, as data (no commander types), for man pages and completion. */
+export function describeProgram(cmd: Command, parents: string[] = []): CommandSpec {
+  const c = cmd as Command & { _hidden?: boolean; _passThroughOptions?: boolean; _versionOptionName?: string };
+  const path = [...parents, cmd.name()];
+  const options: OptionSpec[] = cmd.options
+    .filter((o) => !o.hidden)
+    .map((o) => ({
+      flags: o.flags,
+      long: o.long,
+      short: o.short,
+      value: /[<[][^>\]]*[>\]]/.exec(o.flags)?.[0],
+      repeatable: o.parseArg === collect,
+      description: o.description,
+    }));
+  options.push({ flags: '-h, --help', long: '--help', short: '-h', repeatable: false, description: 'show help' });
+  return {
+    name: cmd.name(),
+    path,
+    description: cmd.description(),
+    arguments: cmd.registeredArguments.map((a) => ({ name: a.name(), required: a.required, variadic: a.variadic, description: a.description })),
+    options,
+    commands: cmd.commands.map((sub) => describeProgram(sub, path)),
+    hidden: !!c._hidden,
+    passThrough: !!c._passThroughOptions,
+  };
 }
 
 const OS_SEARCH_DIRS = '/srv/ganeti/os, /usr/local/lib/ganeti/os, /usr/lib/ganeti/os, /usr/share/ganeti/os';

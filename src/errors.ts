@@ -50,3 +50,24 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * `fn`, with Node's filesystem errors (anything carrying an errno code) turned into a UserError
+ * naming the call, the file and the cause (exit 1, not 70). Used around planning, which writes
+ * nothing; a promise `fn` returns is handled the same way.
+ */
+export function withFsErrors<T>(root: string, fn: () => T): T {
+  const convert = (err: unknown): never => {
+    const e = err as NodeJS.ErrnoException;
+    if (err instanceof Error && !(err instanceof GanetiOsError) && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+      throw new UserError(`cannot work on ${root}: ${errorMessage(err)}; nothing was changed`);
+    }
+    throw err;
+  };
+  try {
+    const r = fn();
+    return (r instanceof Promise ? r.catch(convert) : r) as T;
+  } catch (err) {
+    return convert(err);
+  }
+}

@@ -26,6 +26,8 @@ const COMMANDS: Record<string, () => Runner> = {
   upgrade: () => require('./commands/upgrade').runUpgrade,
   cluster: () => require('./commands/cluster').runCluster,
   test: () => require('./commands/test').runTest,
+  completion: () => require('./commands/completion').runCompletion,
+  __complete: () => require('./commands/complete').runComplete,
 };
 
 function isTty(fd: number): boolean {
@@ -108,18 +110,20 @@ export async function main(argv: string[], ctx: Context): Promise<number> {
     const load = COMMANDS[command];
     await load()(ctx, options as never);
   });
-  program.configureOutput({
-    writeOut: (s) => ctx.out.write(s),
-    writeErr: (s) => errWrite(s),
-  });
+  // The parser's errors read as the tool's own: "ganeti-os: error: unknown option '--x'".
+  const output = {
+    writeOut: (s: string) => ctx.out.write(s),
+    writeErr: (s: string) => errWrite(s),
+    outputError: (s: string, write: (s: string) => void) => write(`ganeti-os: ${s.replace(/^error:/, colour('error:', '31', ctx.env))}`),
+  };
   // Every level of subcommand (`cluster up`, ...) writes through the context too.
   const configure = (cmds: readonly import('commander').Command[]): void => {
     for (const c of cmds) {
-      c.configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => errWrite(s) });
+      c.configureOutput(output);
       configure(c.commands);
     }
   };
-  configure(program.commands);
+  configure([program]);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT_OK;

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeSystem } from './helpers/system';
 import { box, BOX_NEED, eventually, expectHostAsBefore, hostSnapshot, onBox } from './helpers/box';
-import { BIN, REPO } from './helpers/cli';
+import { BIN, REPO, binForOtherUser } from './helpers/cli';
 
 jest.setTimeout(240000);
 
@@ -103,11 +103,13 @@ describeSystem('cluster box (one node)', BOX_NEED, () => {
 
   it('refuses without root, without the ganeti package, in a used or foreign state directory', () => {
     const state = path.join(work, 'refuse');
-    const nobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'cluster', 'up', '--state', state], {
+    const other = binForOtherUser();
+    const nobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, other.bin, 'cluster', 'up', '--state', state], {
       encoding: 'utf8',
       cwd: '/',
       env: { PATH: process.env.PATH },
     });
+    other.dispose();
     expect(nobody.status).toBe(1);
     expect(nobody.stderr).toMatch(/missing root/);
     expect(fs.existsSync(state)).toBe(false);

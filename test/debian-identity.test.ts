@@ -171,7 +171,7 @@ describeSystem('debian template: identity across import and rename (issue 16)', 
       fs.writeFileSync(path.join(root, 'var/lib/ganeti-os/imported'), 'instance=web1.example.com\nuuid=x\ntime=2026-01-01T00:00:00Z\n');
     }, true);
     fs.rmSync(logdir, { recursive: true, force: true });
-    expect(runRename(instance('web1c.example.com', web1), 'web1b.example.com', logdir).ok).toBe(true);
+    expect(runRename(instance('web1c.example.com', web1), 'web1b.example.com', logdir)).toEqual({ ok: true });
     const stale = identity(web1);
     expect(stale.keys).toEqual(original.keys);
     expect(stale.machineId).toBe(MACHINE_ID);
@@ -182,7 +182,7 @@ describeSystem('debian template: identity across import and rename (issue 16)', 
     const web2 = path.join(work, 'web2.img');
     const before = identity(web2);
     fs.rmSync(logdir, { recursive: true, force: true });
-    expect(runRename(instance('web2b.example.com', web2), 'web2.example.com', logdir).ok).toBe(true);
+    expect(runRename(instance('web2b.example.com', web2), 'web2.example.com', logdir)).toEqual({ ok: true });
     expect(identity(web2).keys).toEqual(before.keys);
   }, 600_000);
 

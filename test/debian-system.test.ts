@@ -298,7 +298,7 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
       expect(read(root, 'etc/ssh/ssh_host_ed25519_key.pub')).toContain('root@inst1.example.com');
     });
     // Ganeti runs rename after every import, with equal names.
-    expect(runRename(inst, 'inst1.example.com', logdir).ok).toBe(true);
+    expect(runRename(inst, 'inst1.example.com', logdir)).toEqual({ ok: true });
   }, 300_000);
 
   it('boots the imported disk under qemu to a login prompt with the instance name', async () => {
@@ -329,7 +329,7 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
       expect(net).toContain('Gateway=198.51.100.1');
     });
     // Equal names succeed; a disk that is neither the old nor the new name is refused.
-    expect(runRename(renamed, 'web2.example.org', logdir).ok).toBe(true);
+    expect(runRename(renamed, 'web2.example.org', logdir)).toEqual({ ok: true });
     const other = runRename(instance('third.example.com', [disk('d0.img')]), 'second.example.com', logdir);
     expect(other.ok).toBe(false);
     expect(String(other.error)).toMatch(/hostname is 'web2\.example\.org', neither the old name second\.example\.com nor the new name third\.example\.com/);

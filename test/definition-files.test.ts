@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { runAddVariant } from '../src/commands/add-variant';
 import { runNew } from '../src/commands/new';
 import { readTextFile } from '../src/definition/model';
-import { read, runCommand, tempDir } from './maintain-support';
+import { read, runCommand, tempDir } from './helpers/cli';
+import { age, fixture, upgrade } from './upgrade-support';
 
 let work: string;
 beforeEach(() => {
@@ -59,6 +60,26 @@ describe('readTextFile', () => {
       expect(readTextFile(path.join(d, 'dangling'))).toMatchObject({ kind: 'other', problem: `a symlink to ${path.join(d, 'nowhere')}, which does not exist` });
     } finally {
       fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('upgrade reads a file as maintenance does', () => {
+  it("keeps the BOM the admin's editor added to a file the template changed since", async () => {
+    const { dir, work: w } = fixture('blank');
+    try {
+      expect((await upgrade(dir)).code).toBe(0);
+      const rel = 'README.md';
+      // The template's README changed since it was written (its last line), and the admin's editor added a BOM.
+      const old = age(dir, rel, (t) => t.replace(/\n([^\n]+)\n$/, '\n$1 (older)\n'));
+      fs.writeFileSync(path.join(dir, rel), '\ufeff' + old);
+      const r = await upgrade(dir);
+      expect(r.code).toBe(0);
+      const now = read(path.join(dir, rel));
+      expect(now.startsWith('\ufeff')).toBe(true);
+      expect(now).not.toMatch(/\(older\)/);
+    } finally {
+      fs.rmSync(w, { recursive: true, force: true });
     }
   });
 });

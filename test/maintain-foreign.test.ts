@@ -13,7 +13,7 @@ import { runRemoveParam } from '../src/commands/remove-param';
 import { runRemoveVariant } from '../src/commands/remove-variant';
 import { tryOsFromDisk, validateOs } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
-import { foreignCopy, read, runCommand, tempDir, treeHash } from './maintain-support';
+import { foreignCopy, read, runCommand, tempDir, treeHash } from './helpers/cli';
 
 let work: string;
 let dir: string;
@@ -63,7 +63,7 @@ describeSystem('maintaining a definition ganeti-os did not write (ganeti-instanc
     expect(sc.stdout + sc.stderr).toBe('');
     expect(fs.existsSync(path.join(dir, '.ganeti-os.json'))).toBe(false);
     expectGaneti({ api: [20, 15, 10, 5], variants: ['default', 'bookworm'], parameters: ['filesystem'] });
-    expect(validateOs(dir, 'debootstrap+bookworm', { filesystem: 'ext4' }).ok).toBe(true);
+    expect(validateOs(dir, 'debootstrap+bookworm', { filesystem: 'ext4' })).toEqual({ ok: true });
 
     ok(await runCommand(runAddVariant, dir, { variant: 'trixie', first: true }));
     expectGaneti({ api: [20, 15, 10, 5], variants: ['trixie', 'default', 'bookworm'], parameters: ['filesystem'] });
@@ -84,7 +84,7 @@ describeSystem('maintaining a definition ganeti-os did not write (ganeti-instanc
     ok(r);
     expect(r.err).toMatch(/OSP_ROOT_SIZE/);
     expectGaneti({ api: [20, 15, 10, 5], variants: ['default'], parameters: ['filesystem', 'root-size'] });
-    expect(validateOs(dir, 'debootstrap+default', { filesystem: 'ext4', 'root-size': '4G' }).ok).toBe(true);
+    expect(validateOs(dir, 'debootstrap+default', { filesystem: 'ext4', 'root-size': '4G' })).toEqual({ ok: true });
     const bad = validateOs(dir, 'debootstrap+default', { filesystem: 'btrfs' });
     expect(bad.ok).toBe(false);
     expect(bad.error).toMatch(/filesystem/);
@@ -124,7 +124,7 @@ describeSystem('maintaining a definition ganeti-os did not write (ganeti-instanc
     ok(await runCommand(runBumpApi, dir, { version: '20', force: true }));
     // Scripts written for 10 only are not claimed to handle 15.
     expectGaneti({ api: [20, 10, 5], variants: ['default'], parameters: ['filesystem'] });
-    expect(validateOs(dir, 'debootstrap+default', { filesystem: 'ext3' }).ok).toBe(true);
+    expect(validateOs(dir, 'debootstrap+default', { filesystem: 'ext3' })).toEqual({ ok: true });
   });
 
   it('bump-api 20 on one without verify or parameters.list adds a verify script that Ganeti runs', async () => {
@@ -138,9 +138,9 @@ describeSystem('maintaining a definition ganeti-os did not write (ganeti-instanc
     expectGaneti({ api: [20, 15, 10], variants: ['default'], parameters: [] });
     expect(fs.statSync(path.join(dir, 'verify')).mode & 0o777).toBe(0o755);
     expect(read(path.join(dir, 'parameters.list'))).toBe('');
-    expect(validateOs(dir, 'debootstrap+default', {}).ok).toBe(true);
+    expect(validateOs(dir, 'debootstrap+default', {})).toEqual({ ok: true });
     ok(await runCommand(runAddParam, dir, { name: 'size', description: 'Root size' }));
-    expect(validateOs(dir, 'debootstrap+default', { size: '1G' }).ok).toBe(true);
+    expect(validateOs(dir, 'debootstrap+default', { size: '1G' })).toEqual({ ok: true });
     for (const extra of [[], ['-x']]) {
       const sc = spawnSync('shellcheck', [...extra, 'verify'], { cwd: dir, encoding: 'utf8' });
       expect(sc.stdout + sc.stderr).toBe('');

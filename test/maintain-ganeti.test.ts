@@ -14,7 +14,7 @@ import { runRemoveParam } from '../src/commands/remove-param';
 import { runRemoveVariant } from '../src/commands/remove-variant';
 import { instanceOsAdd, tryOsFromDisk, validateOs } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
-import { read, runCommand, tempDir, treeHash } from './maintain-support';
+import { read, runCommand, tempDir, treeHash } from './helpers/cli';
 
 let work: string;
 let dir: string;
@@ -141,7 +141,7 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     expect(treeHash(dir)).toBe(before);
 
     // Ganeti's own variant check agrees.
-    expect(validateOs(dir, 'myos+bookworm', {}).ok).toBe(true);
+    expect(validateOs(dir, 'myos+bookworm', {})).toEqual({ ok: true });
     const gone = validateOs(dir, 'myos+trixie', {});
     expect(gone.ok).toBe(false);
     expect(gone.error).toMatch(/trixie/);
@@ -164,8 +164,8 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     expectGaneti(dir, { api: [20, 15, 10], variants: ['default'], parameters: ['filesystem', 'root-size'] });
     expect(read(path.join(dir, 'parameters.list'))).toBe('filesystem The root filesystem\nroot-size Size of the root partition\n');
 
-    expect(validateOs(dir, 'myos+default', { filesystem: 'xfs', 'root-size': '10G' }).ok).toBe(true);
-    expect(validateOs(dir, 'myos', {}, true).ok).toBe(true);
+    expect(validateOs(dir, 'myos+default', { filesystem: 'xfs', 'root-size': '10G' })).toEqual({ ok: true });
+    expect(validateOs(dir, 'myos', {}, true)).toEqual({ ok: true });
     let bad = validateOs(dir, 'myos+default', { filesystem: 'btrfs' });
     expect(bad.ok).toBe(false);
     expect(bad.error).toMatch(/parameter filesystem/);
@@ -191,7 +191,7 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     const unknown = validateOs(dir, 'myos+default', { filesystem: 'xfs' });
     expect(unknown.ok).toBe(false);
     expect(unknown.error).toMatch(/not supported.*filesystem/);
-    expect(validateOs(dir, 'myos+default', { 'root-size': '8G' }).ok).toBe(true);
+    expect(validateOs(dir, 'myos+default', { 'root-size': '8G' })).toEqual({ ok: true });
 
     ok(await removeParam('root-size'));
     expectGaneti(dir, { api: [20, 15, 10], variants: ['default'], parameters: [] });
@@ -242,7 +242,7 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     expectGaneti(dir, { api: [20, 15, 10], variants: ['default'] });
     expect(fs.statSync(path.join(dir, 'verify')).mode & 0o777).toBe(0o755);
     expect(treeHash(dir)).toBe(start);
-    expect(validateOs(dir, 'myos+default', {}).ok).toBe(true);
+    expect(validateOs(dir, 'myos+default', {})).toEqual({ ok: true });
 
     r = await bumpApi('20', { only: true });
     ok(r);
@@ -276,7 +276,7 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     expectGaneti(dir, { api: [15, 10], variants: ['default'] });
     ok(await bumpApi('20'));
     expectGaneti(dir, { api: [20, 15, 10], variants: ['default'] });
-    expect(validateOs(dir, 'myos+default', {}).ok).toBe(true);
+    expect(validateOs(dir, 'myos+default', {})).toEqual({ ok: true });
   });
 
   it('bump-api 15 from a definition written for API 10 adds variants.list with a default variant', async () => {
@@ -291,7 +291,7 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     ok(await bumpApi('20'));
     expectGaneti(dir, { api: [20, 15, 10], variants: ['default'] });
     ok(await addParam('size', 'Root size', { default: '4G' }));
-    expect(validateOs(dir, 'old10+default', { size: '8G' }).ok).toBe(true);
+    expect(validateOs(dir, 'old10+default', { size: '8G' })).toEqual({ ok: true });
     expectShellcheckClean(dir);
   });
 
@@ -333,7 +333,7 @@ describeSystem('maintaining a ganeti-os definition, judged by Ganeti 3.0', { gan
     ok(r);
     expect(r.err).toMatch(/Declared again the parameters kept from API 20: size/);
     expectGaneti(dir, { api: [20, 15, 10], variants: ['default', 'bookworm'], parameters: ['size'] });
-    expect(validateOs(dir, 'myos+bookworm', { size: '8G' }).ok).toBe(true);
+    expect(validateOs(dir, 'myos+bookworm', { size: '8G' })).toEqual({ ok: true });
     expect(paramSeen(dir, 'size')).toBe('4G');
   });
 

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { readProvenance, sha256 } from '../src/definition/provenance';
+import { sha256 } from '../src/definition/provenance';
+import { readDefinition } from '../src/definition/model';
 import { DEFAULT_TEMPLATE } from '../src/definition/templates';
 import { describeSystem } from './helpers/system';
 import { runInProcess, scriptedPrompter, snapshotTree, tempDir } from './helpers/cli';
@@ -54,7 +55,7 @@ describe('new: the blank template', () => {
     const r = await newOs(['myos', '--template', 'blank', '--param', 'size=Disk size', '--yes']);
     expect(r.code).toBe(0);
     const root = path.join(parent, 'myos');
-    const prov = readProvenance(root)!;
+    const prov = readDefinition(root).provenance!;
     expect(prov.template).toBe('blank');
     expect(prov.answers.parameters.map((p) => p.name)).toEqual(['size']);
     const files = snapshotTree(root).filter((e) => e.type === 'file' && e.path !== '.ganeti-os.json');
@@ -86,7 +87,7 @@ describe('new: the blank template', () => {
   it('uses the default template without --template', async () => {
     const r = await newOs(['myos', '--yes']);
     expect(r.code).toBe(0);
-    expect(readProvenance(path.join(parent, 'myos'))!.template).toBe(DEFAULT_TEMPLATE);
+    expect(readDefinition(path.join(parent, 'myos')).provenance!.template).toBe(DEFAULT_TEMPLATE);
   });
 });
 

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { runInProcess, tempDir, REPO } from './helpers/cli';
 import { ganeti } from './helpers/ganeti';
@@ -17,7 +18,7 @@ jest.setTimeout(120000);
 const MAINTAINER = 'Site Admin <admin@example.org>';
 let work: string;
 beforeEach(() => {
-  work = tempDir('ganeti-os-packdeb-');
+  work = tempDir('packdeb');
 });
 afterEach(() => fs.rmSync(work, { recursive: true, force: true }));
 
@@ -163,6 +164,31 @@ describeSystem('pack: the .deb', { commands: ['dpkg-deb', 'dpkg'] }, () => {
     const changelog = sh('sh', ['-c', `dpkg-deb --fsys-tarfile ${ok.stdout.trim()} | tar -xO ./usr/share/doc/ganeti-os-vos/changelog.gz | zcat`]).stdout;
     expect(changelog.match(/^ganeti-os-vos \(([^)]+)\)/gm)).toEqual(['ganeti-os-vos (1.1)', 'ganeti-os-vos (1)']);
     expect(changelog).toContain('* Changed: lib/steps.sh.');
+  });
+
+  it('without a maintainer, takes the user and host names as dh_make does, with a note; later versions keep it', async () => {
+    const dir = await newDef('fallback', 'blank');
+    const first = await cli(['pack', '--os-dir', dir]);
+    expect(first.code).toBe(0);
+    const login = os.userInfo().username;
+    const maintainer = field(first.stdout.trim(), 'Maintainer');
+    expect(maintainer).toMatch(new RegExp(`^[^<]+ <${login}@[^>]+>$`));
+    expect(first.stderr).toContain(`note: Maintainer: ${maintainer}, your user and host names, as dh_make takes them`);
+    fs.appendFileSync(path.join(dir, 'defaults.conf'), '# changed\n');
+    const second = await cli(['pack', '--os-dir', dir, '--version', '2']);
+    expect(second.code).toBe(0);
+    expect(field(second.stdout.trim(), 'Maintainer')).toBe(maintainer);
+    expect(second.stderr).not.toContain('note: Maintainer');
+    // DEBFULLNAME and DEBEMAIL, as for Debian's other tools; an address that is none is refused.
+    const dir2 = await newDef('fromenv', 'blank');
+    const env = await cli(['pack', '--os-dir', dir2], { DEBFULLNAME: 'Site Admin', DEBEMAIL: 'admin@example.org' });
+    expect(field(env.stdout.trim(), 'Maintainer')).toBe('Site Admin <admin@example.org>');
+    const bad = await cli(['pack', '--os-dir', dir2, '--output', 'x'], { DEBEMAIL: 'nobody' });
+    expect(bad.code).toBe(0); // the first release's maintainer is kept: DEBEMAIL is not read again
+    const dir3 = await newDef('badenv', 'blank');
+    const refused = await cli(['pack', '--os-dir', dir3], { DEBEMAIL: 'nobody' });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/DEBEMAIL 'nobody' is not a mail address/);
   });
 
   it('refuses a definition Ganeti rejects, merge-conflict markers, links out of it and a bad maintainer', async () => {

@@ -13,7 +13,6 @@ import { describeSystem } from './helpers/system';
 
 jest.setTimeout(900000);
 
-const HAVE_BOX = fs.existsSync(path.join(REPO, 'src', 'commands', 'cluster.ts'));
 const NODES = ['node1.example.com', 'node2.example.com', 'node3.example.com'];
 
 interface NodeReport {
@@ -23,13 +22,7 @@ interface NodeReport {
   install?: string;
 }
 
-const maybe = HAVE_BOX ? describeSystem : (name: string, _n: unknown, fn: () => void) => {
-  // eslint-disable-next-line no-console
-  console.warn(`SKIPPED ${name}: this tree has no 'ganeti-os cluster' (the box comes from the cluster branch)`);
-  describe.skip(name, fn);
-};
-
-maybe('rollout on a real 3-node cluster', { root: true, ganeti: true, commands: ['gnt-cluster', 'dpkg-deb', 'sshd', 'socat'] }, () => {
+describeSystem('rollout on a real 3-node cluster', { root: true, ganeti: true, commands: ['gnt-cluster', 'dpkg-deb', 'sshd', 'socat'] }, () => {
   let work: string;
   let state: string;
   /** The master's /srv, seen from the host (the box's documented way in). */
@@ -59,7 +52,7 @@ maybe('rollout on a real 3-node cluster', { root: true, ganeti: true, commands: 
   };
 
   beforeAll(() => {
-    work = tempDir('ganeti-os-rollout-box-');
+    work = tempDir('rollout-box');
     state = path.join(work, 'box');
     const up = cli(['cluster', 'up', '--nodes', '3', '--state', state], 600000);
     if (up.code !== 0) throw new Error(`cluster up failed: ${up.stderr}`);

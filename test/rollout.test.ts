@@ -120,7 +120,7 @@ describe('parsing what gnt-cluster prints (it exits 0 when nodes fail)', () => {
 
 let work: string;
 beforeEach(() => {
-  work = tempDir('ganeti-os-rollout-');
+  work = tempDir('rollout');
 });
 afterEach(() => fs.rmSync(work, { recursive: true, force: true }));
 

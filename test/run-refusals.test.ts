@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import type { Context } from '../src/context';
 import { main } from '../src/main';
 import { def, writeCase } from './helpers/corpus';
-import { BIN, cli, scriptedPrompter } from './helpers/cli';
+import { BIN, binForOtherUser, cli, scriptedPrompter } from './helpers/cli';
 import { resources, sh } from './helpers/disks';
 import { describeSystem } from './helpers/system';
 
@@ -140,12 +140,44 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
   });
 
   it('refuses to run create as another user than root, naming it', () => {
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'run', 'create', '--os-dir', osDir], { cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/nonexistent' } });
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/create runs as root on a Ganeti node, and this is user 65534/);
-    fs.chmodSync(root, 0o755); // the definition readable by the other user
-    const e = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'run', 'create', '--os-dir', osDir, '--print-env'], { cwd: '/', encoding: 'utf8' });
-    expect(e.status).toBe(0);
+    // That user runs a copy of the CLI when the checkout is closed to it (a clone under /root).
+    const other = binForOtherUser();
+    try {
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, other.bin, 'run', 'create', '--os-dir', osDir], { cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/nonexistent' } });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/create runs as root on a Ganeti node, and this is user 65534/);
+      fs.chmodSync(root, 0o755); // the definition readable by the other user
+      const e = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, other.bin, 'run', 'create', '--os-dir', osDir, '--print-env'], { cwd: '/', encoding: 'utf8' });
+      expect(e.stderr).not.toMatch(/MODULE_NOT_FOUND|error/);
+      expect(e.status).toBe(0);
+    } finally {
+      other.dispose();
+    }
+  });
+
+  it("as another user, a loop device on a file that user cannot see (another's, in a closed directory) is not an error", () => {
+    const closed = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-closed-'));
+    const hidden = path.join(closed, 'hidden.img');
+    fs.writeFileSync(hidden, '');
+    fs.truncateSync(hidden, 8 * 1024 * 1024);
+    const loop = sh('losetup', ['--find', '--show', hidden]).trim();
+    const other = binForOtherUser();
+    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-otherlog-'));
+    fs.chmodSync(logDir, 0o777);
+    try {
+      fs.chmodSync(root, 0o755);
+      const d = img('seen.img');
+      fs.chmodSync(d, 0o666);
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, other.bin, 'run', 'verify', '--os-dir', osDir, '--disk', d, '--log-dir', logDir], { cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/nonexistent' } });
+      expect(r.stderr).not.toMatch(/internal error|EACCES/);
+      expect(r.stderr).toMatch(/refused value/);
+      expect(r.status).toBe(1);
+    } finally {
+      other.dispose();
+      sh('losetup', ['--detach', loop]);
+      fs.rmSync(closed, { recursive: true, force: true });
+      fs.rmSync(logDir, { recursive: true, force: true });
+    }
   });
 
   it('says what create installed on disk 0 and why it does not boot by itself', async () => {

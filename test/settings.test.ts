@@ -10,7 +10,7 @@ import { runNew } from '../src/commands/new';
 import { loadTemplate } from '../src/definition/templates';
 import { Setting, isFamily } from '../src/definition/settings';
 import { runAddVariant } from '../src/commands/add-variant';
-import { BIN, REPO, read, runCommand, tempDir } from './maintain-support';
+import { BIN, REPO, read, runCommand, tempDir } from './helpers/cli';
 import { fixture, upgrade } from './upgrade-support';
 
 const works: string[] = [];

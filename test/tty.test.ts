@@ -8,7 +8,9 @@ import { describeSystem } from './helpers/system';
 jest.setTimeout(60000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const tmux = (...args: string[]) => spawnSync('tmux', ['-L', 'ganeti-os-test', ...args], { encoding: 'utf8' });
+// tmux runs the session's command with the user's login shell: SHELL set, so that an account
+// whose shell is nologin (nobody, as CI's user tests run) runs it too.
+const tmux = (...args: string[]) => spawnSync('tmux', ['-L', 'ganeti-os-test', ...args], { encoding: 'utf8', env: { ...process.env, SHELL: '/bin/sh' } });
 
 async function waitFor(re: RegExp, ms = 15000): Promise<string> {
   const end = Date.now() + ms;

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runUpgrade } from '../src/commands/upgrade';
 import { PROVENANCE_FILE, Provenance } from '../src/definition/provenance';
-import { runCommand, tempDir } from './maintain-support';
+import { runCommand, tempDir } from './helpers/cli';
 
 export const FIXTURES = path.join(__dirname, 'fixtures', 'upgrade');
 export const FIXTURE_COMMIT = fs.readFileSync(path.join(FIXTURES, 'COMMIT'), 'utf8').trim();

@@ -13,14 +13,14 @@ import { runAddVariant } from '../src/commands/add-variant';
 import { loadDefinition } from '../src/definition/maintain';
 import { PROVENANCE_FILE } from '../src/definition/provenance';
 import { loadTemplate, renderTemplate } from '../src/definition/templates';
-import { BESIDE_SUFFIX, STATE_DIR, planUpgrade, upgradeParameters } from '../src/definition/upgrade';
+import { BESIDE_SUFFIX, STATE_DIR, upgradeDefinition, upgradeParameters } from '../src/definition/upgrade';
 import { applyUpgrade } from '../src/definition/upgrade-apply';
 import { merge3, textLines } from '../src/definition/upgrade-merge';
 import { templateVersion } from '../src/definition/upgrade-record';
 import { LOCK_FILE } from '../src/definition/lock';
 import { JOURNAL_FILE } from '../src/definition/writer';
 import { BIN, runInProcess } from './helpers/cli';
-import { captureContext, runCommand, treeHash } from './maintain-support';
+import { captureContext, runCommand, treeHash } from './helpers/cli';
 import { FIXTURE_COMMIT, age, fixture, gitMerge, modeOf, provenance, read, recordExtra, setLine, sha, upgrade, writeProvenance } from './upgrade-support';
 
 const works: string[] = [];
@@ -473,7 +473,7 @@ describe('upgrade: safety', () => {
     fs.rmSync(path.join(dir, STATE_DIR), { recursive: true, force: true });
     const before = treeHash(dir);
     for (const step of [0, 2]) {
-      const up = planUpgrade(loadDefinition(captureContext(dir).ctx, {}));
+      const up = upgradeDefinition(loadDefinition(captureContext(dir).ctx, {}));
       expect(() =>
         applyUpgrade(up, {
           hooks: {
@@ -491,7 +491,7 @@ describe('upgrade: safety', () => {
     fs.mkdirSync(path.join(dir, STATE_DIR, 'backups', 'earlier'), { recursive: true });
     fs.writeFileSync(path.join(dir, STATE_DIR, 'backups', 'earlier', 'create'), 'an earlier backup\n');
     const withBackup = treeHash(dir);
-    const up = planUpgrade(loadDefinition(captureContext(dir).ctx, {}));
+    const up = upgradeDefinition(loadDefinition(captureContext(dir).ctx, {}));
     expect(() => applyUpgrade(up, { hooks: { beforeCommitStep: () => { throw new Error('disk full (injected)'); } } })).toThrow(/nothing was changed|put back/);
     expect(treeHash(dir)).toBe(withBackup);
     expect(fs.readdirSync(path.join(dir, STATE_DIR, 'backups'))).toEqual(['earlier']);

@@ -16,7 +16,7 @@ import type { Context } from '../src/context';
 import { runAddVariant } from '../src/commands/add-variant';
 import { runBumpApi } from '../src/commands/bump-api';
 import { runNew } from '../src/commands/new';
-import { BIN, REPO, runCommand, tempDir, treeHash } from './maintain-support';
+import { BIN, REPO, runCommand, tempDir, treeHash } from './helpers/cli';
 import { describeSystem } from './helpers/system';
 
 // The module object the code under test calls through (ts-jest's import wrappers read it at call time).

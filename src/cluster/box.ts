@@ -5,7 +5,7 @@
  * killing the box's PID 1 ends every process of it, and the mounts and links go with its
  * namespaces. What the kernel keeps (loop devices) is found by backing inode and detached.
  *
- * Follows /work/shared/spec/cluster-facts.md; Ganeti's bootstrap.py (InitCluster) explains the
+ * Ganeti's bootstrap.py (InitCluster) explains the
  * init options, cmdlib/node.py (LUNodeAdd) the join.
  */
 import { spawn } from 'node:child_process';

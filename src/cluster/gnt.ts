@@ -16,7 +16,7 @@ import { BoxNode, BoxState, INNER_STATE, nodeArgv } from './box';
 import { NODE_DIRS, VOLUME_DIR } from './files';
 import { CLEAN_ENV, run, RunResult } from './host';
 
-/** Findings gnt-cluster verify always reports in a box here (cluster-facts.md): ignored with -I. */
+/** Findings gnt-cluster verify always reports in a box here, whatever the definition: ignored with -I. */
 export const KNOWN_FINDINGS: Record<string, string> = {
   ENODESETUP: 'this kernel has no /proc/sysrq-trigger (cannot be faked in a namespace)',
 };

@@ -6,6 +6,7 @@ import { MaintainOptions, maintainDefinition, report } from '../definition/maint
 import { addParam } from '../definition/edits/add-param';
 import type { ParamSpec } from '../definition/spec';
 import { checkParamSpec } from '../definition/validate-spec';
+import { definitionDir } from './definition-dir';
 
 export interface AddParamOptions extends MaintainOptions {
   name: string;
@@ -26,5 +27,5 @@ export async function runAddParam(ctx: Context, opts: AddParamOptions): Promise<
   if (opts.pattern !== undefined) param.pattern = opts.pattern;
   checkParamSpec(param);
 
-  await maintainDefinition(ctx, opts, (l) => report(ctx, addParam(l, { param, force: opts.force }), opts));
+  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => report(ctx, addParam(l, { param, force: opts.force }), opts));
 }

@@ -5,6 +5,7 @@ import { checkVariantName } from '../ganeti/rules';
 import { MaintainOptions, maintainDefinition, report } from '../definition/maintain';
 import { addVariant } from '../definition/edits/add-variant';
 import { parseSetting } from '../definition/validate-spec';
+import { definitionDir } from './definition-dir';
 
 export interface AddVariantOptions extends MaintainOptions {
   variant: string;
@@ -20,5 +21,5 @@ export async function runAddVariant(ctx: Context, opts: AddVariantOptions): Prom
     const [k, v] = parseSetting(s);
     settings[k] = v;
   }
-  await maintainDefinition(ctx, opts, (l) => report(ctx, addVariant(l, { variant: opts.variant, settings, first: opts.first, force: opts.force }), opts));
+  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => report(ctx, addVariant(l, { variant: opts.variant, settings, first: opts.first, force: opts.force }), opts));
 }

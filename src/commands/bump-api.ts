@@ -4,6 +4,7 @@ import { UsageError } from '../errors';
 import { MaintainOptions, maintainDefinition, report } from '../definition/maintain';
 import { bumpApi } from '../definition/edits/bump-api';
 import { checkApiVersion } from '../definition/validate-spec';
+import { definitionDir } from './definition-dir';
 
 export interface BumpApiOptions extends MaintainOptions {
   version: string;
@@ -15,5 +16,5 @@ export async function runBumpApi(ctx: Context, opts: BumpApiOptions): Promise<vo
   if (!/^\d+$/.test(text)) throw new UsageError(`invalid API version '${opts.version}': give 10, 15 or 20`);
   const v = Number(text);
   checkApiVersion(v);
-  await maintainDefinition(ctx, opts, (l) => report(ctx, bumpApi(l, { version: v, only: opts.only, force: opts.force, dryRun: opts.dryRun }), opts));
+  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => report(ctx, bumpApi(l, { version: v, only: opts.only, force: opts.force, dryRun: opts.dryRun }), opts));
 }

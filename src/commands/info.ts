@@ -1,19 +1,26 @@
 /** `ganeti-os info [dir]`: what the model read from a definition. */
 import * as path from 'node:path';
 import type { Context } from '../context';
+import { UsageError } from '../errors';
 import { findProblems } from '../definition/checks';
 import { OS_SCRIPTS } from '../ganeti/rules';
 import { readDefinition, requireDirectory } from '../definition/model';
 import { formatMode } from '../definition/provenance';
 import { templateStatus } from '../definition/upgrade-status';
+import type { ParamSpec } from '../definition/spec';
+import { definitionDir } from './definition-dir';
 
 export interface InfoOptions {
   dir?: string;
+  osDir?: string;
   json?: boolean;
 }
 
 export async function runInfo(ctx: Context, opts: InfoOptions): Promise<void> {
-  const dir = path.resolve(ctx.cwd, opts.dir ?? '.');
+  if (opts.dir !== undefined && opts.osDir !== undefined && path.resolve(ctx.cwd, opts.dir) !== path.resolve(ctx.cwd, opts.osDir)) {
+    throw new UsageError(`two definitions given: '${opts.dir}' and --os-dir '${opts.osDir}'; give one`);
+  }
+  const dir = definitionDir(ctx, opts.dir ?? opts.osDir);
   requireDirectory(dir);
   const def = readDefinition(dir);
   const problems = findProblems(def);
@@ -32,7 +39,7 @@ export async function runInfo(ctx: Context, opts: InfoOptions): Promise<void> {
     apiVersion: def.apiVersion ?? null,
     scripts,
     variants: def.variants,
-    parameters: def.parameters,
+    parameters: withChecks(def.parameters, def.provenance?.answers.parameters),
     trusted: def.trusted,
     generatedBy: def.provenance ? { tool: def.provenance.tool, version: def.provenance.version, template: def.provenance.template } : null,
     templateStatus: def.provenance ? templateStatus(def.provenance) : null,
@@ -50,7 +57,7 @@ export async function runInfo(ctx: Context, opts: InfoOptions): Promise<void> {
     `  scripts:    ${Object.entries(scripts).map(([n, s]) => `${n} ${s.mode ?? s.kind}`).join(', ') || '-'}`,
     `  variants:   ${def.variants.length ? def.variants.map((v, i) => (i === 0 ? `${v} (default)` : v)).join(', ') : '-'}`,
     `  parameters: ${def.parameters.length ? '' : '-'}`,
-    ...def.parameters.map((p) => `    ${p.name.padEnd(20)} ${p.description}`),
+    ...doc.parameters.flatMap((p) => [`    ${p.name.padEnd(20)} ${p.description}`, ...(checksText(p) ? [`    ${''.padEnd(20)} ${checksText(p)}`] : [])]),
     `  written by: ${doc.generatedBy ? `ganeti-os ${doc.generatedBy.version}, template ${doc.generatedBy.template}` : 'not ganeti-os'}`,
     ...(doc.templateStatus ? [`  template:   ${doc.templateStatus.summary}`] : []),
   ];
@@ -59,4 +66,31 @@ export async function runInfo(ctx: Context, opts: InfoOptions): Promise<void> {
     for (const p of problems) lines.push(`    ${p.severity}: ${p.message}`);
   }
   ctx.out.write(lines.join('\n') + '\n');
+}
+
+/**
+ * The declared parameters with the default, choices and pattern ganeti-os recorded for them
+ * (in .ganeti-os.json: `verify` and lib/parameters.sh enforce them); a definition ganeti-os did
+ * not write has only names and descriptions.
+ */
+function withChecks(params: { name: string; description: string }[], recorded: ParamSpec[] | undefined): ParamSpec[] {
+  return params.map((p) => {
+    const r = recorded?.find((q) => q.name === p.name);
+    return {
+      ...p,
+      ...(r?.default !== undefined ? { default: r.default } : {}),
+      ...(r?.choices ? { choices: r.choices } : {}),
+      ...(r?.pattern !== undefined ? { pattern: r.pattern } : {}),
+    };
+  });
+}
+
+function checksText(p: ParamSpec): string {
+  return [
+    p.default !== undefined ? `default: ${p.default === '' ? "'' (empty)" : p.default}` : '',
+    p.choices ? `choices: ${p.choices.join(', ')}` : '',
+    p.pattern !== undefined ? `pattern: ${p.pattern}` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
 }

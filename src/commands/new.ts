@@ -2,15 +2,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { UsageError, UserError } from '../errors';
-import { planDefinition, recoverBeforePlanning } from '../definition/render';
+import { UsageError, UserError, withFsErrors } from '../errors';
+import { recoverBeforePlanning } from '../definition/recover';
+import { work } from '../definition/worker';
 import { OS_API_FILE, OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
 import { applyAndReport } from '../definition/report';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from '../definition/spec';
-import { DEFAULT_TEMPLATE, RenderedFile, Template, listTemplates, loadTemplate, unknownReleaseWarnings, variantSettings } from '../definition/templates';
+import { DEFAULT_TEMPLATE, Template, listTemplates, loadTemplate, unknownReleaseWarnings, variantSettings } from '../definition/templates';
 import { PROVENANCE_FILE } from '../definition/provenance';
 import { LOCK_FILE, withLock } from '../definition/lock';
-import { withFsErrors } from '../definition/maintain';
 import { checkParamsNeedApi20, checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../definition/validate-spec';
 
 export interface NewOptions {
@@ -33,7 +33,7 @@ export async function runNew(ctx: Context, opts: NewOptions): Promise<void> {
 
 async function createDefinition(ctx: Context, opts: NewOptions): Promise<void> {
   const bad = checkOsName(opts.name);
-  if (bad) throw new UsageError(bad);
+  if (bad) throw new UsageError(bad, pathHint(opts.name));
   const ask = ctx.interactive && !opts.yes && !opts.json;
 
   // Check every flag before asking anything.
@@ -83,26 +83,43 @@ async function createDefinition(ctx: Context, opts: NewOptions): Promise<void> {
   const write = () => {
     if (opts.force && fs.existsSync(root)) recoverBeforePlanning(ctx, root);
     // --force replaces the template's own files in the way, never a file that would be the
-    // admin's (defaults.conf, variants/*.conf): those are kept as they are.
-    const kept: string[] = [];
-    const only = (f: RenderedFile) => {
-      if (f.owner !== 'user' || !fs.existsSync(path.join(root, f.path))) return true;
-      kept.push(f.path);
-      return false;
-    };
-    const plan = planDefinition(root, template, spec, { force: opts.force, only });
-    for (const k of kept) plan.notes.push(`Kept the existing ${k} as it is (it is yours; ganeti-os never rewrites it).`);
+    // admin's (defaults.conf, variants/*.conf): the worker keeps those as they are.
+    const { plan } = work({ root, template, spec, before: 'nothing', force: opts.force });
     applyAndReport(ctx, plan, {
       dryRun: opts.dryRun,
       json: opts.json,
       summary: `Created ${root} (template ${template.manifest.name}, API ${apiVersions.join(', ')})`,
       extra: { name: spec.name, template: spec.template, apiVersions, variants: variantNames, parameters: spec.parameters.map((p) => p.name) },
     });
+    if (!opts.dryRun && !opts.json) ctx.log.info(nextSteps(ctx, root, plan.ops.map((o) => o.path), top));
   };
   // A new definition appears by one rename; writing into an existing directory (--force) is
   // done in place, under its lock like any maintenance command.
   if (opts.dryRun || !fs.existsSync(root)) write();
   else await withLock(path.join(root, LOCK_FILE), root, write);
+}
+
+/** For a name that is a path (`new ~/os/web`): the same definition with -C. */
+function pathHint(name: string): string[] {
+  if (!name.includes('/')) return [];
+  const base = path.basename(name);
+  if (!base || checkOsName(base)) return ["The name is the OS definition's directory name; put its parent in -C DIR."];
+  return [`'${name}' is a path: to create ${base} in ${path.dirname(name)}, run: ganeti-os new ${base} -C ${path.dirname(name)}`];
+}
+
+/** What to do with a new definition, for the end of `new` (on stderr). */
+function nextSteps(ctx: Context, root: string, files: string[], topApi: number): string {
+  const rel = path.relative(ctx.cwd, root);
+  const where = rel && !rel.startsWith('..') ? rel : root;
+  const steps: [string, string][] = [[`cd ${where}`, '']];
+  if (files.includes('defaults.conf')) steps.push(['$EDITOR defaults.conf', 'the settings of every variant']);
+  steps.push(['ganeti-os validate', "Ganeti's verdict, and what would break later"]);
+  if (topApi >= OS_API_V15) steps.push(['ganeti-os add-variant NAME', topApi >= OS_API_V20 ? 'another variant (add-param: an OS parameter)' : 'another variant']);
+  steps.push([`${ctx.uid === 0 ? '' : 'sudo '}ganeti-os test`, 'create, boot, export, import, rename on throwaway disks (as root)']);
+  steps.push(['ganeti-os pack', `a .deb for your nodes; 'ganeti-os rollout' installs it from the master`]);
+  if (files.includes('README.md')) steps.push(['less README.md', 'installing it on the nodes by hand, and more']);
+  const width = Math.max(...steps.map(([c]) => c.length)) + 2;
+  return ['Next steps:', ...steps.map(([c, what]) => `  ${c.padEnd(width)}${what}`.trimEnd())].join('\n');
 }
 
 function mergeParams(base: ParamSpec[], extra: { name: string; description: string }[]): ParamSpec[] {

@@ -6,6 +6,7 @@ import type { Context } from '../context';
 import { UsageError } from '../errors';
 import { requireDirectory } from '../definition/model';
 import { buildPackage } from '../package/build';
+import { definitionDir } from './definition-dir';
 
 export interface PackOptions {
   osDir?: string;
@@ -16,7 +17,7 @@ export interface PackOptions {
 }
 
 export async function runPack(ctx: Context, opts: PackOptions): Promise<void> {
-  const osDir = path.resolve(ctx.cwd, opts.osDir ?? '.');
+  const osDir = definitionDir(ctx, opts.osDir);
   requireDirectory(osDir);
   const sde = ctx.env.SOURCE_DATE_EPOCH;
   if (sde !== undefined && !/^\d+$/.test(sde)) throw new UsageError(`SOURCE_DATE_EPOCH must be a number of seconds, not '${sde}'`);
@@ -27,9 +28,11 @@ export async function runPack(ctx: Context, opts: PackOptions): Promise<void> {
     maintainer: opts.maintainer,
     env: ctx.env,
     mailDomain: mailDomain(),
+    user: account(),
     now: sde !== undefined ? Number(sde) : Math.floor(Date.now() / 1000),
   });
   for (const w of r.warnings) ctx.log.warn(w);
+  for (const n of r.notes) ctx.log.info(`note: ${n}`);
   if (opts.json) {
     ctx.out.write(JSON.stringify(r, null, 2) + '\n');
     return;
@@ -40,6 +43,23 @@ export async function runPack(ctx: Context, opts: PackOptions): Promise<void> {
       `${r.depends.length ? `; Depends: ${r.depends.join(', ')}` : ''}`,
   );
   ctx.out.write(r.deb + '\n');
+}
+
+/** The account running pack: its login and the full name in its passwd entry (GECOS, first field). */
+function account(): { login: string; fullName?: string } {
+  let login: string;
+  try {
+    login = os.userInfo().username;
+  } catch {
+    return { login: `uid${process.getuid?.() ?? ''}` };
+  }
+  try {
+    const entry = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${login}:`));
+    const gecos = entry?.split(':')[4]?.split(',')[0]?.trim();
+    return { login, ...(gecos ? { fullName: gecos } : {}) };
+  } catch {
+    return { login };
+  }
 }
 
 /** Debian's mail domain: /etc/mailname, else the host name. */

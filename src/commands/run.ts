@@ -24,6 +24,7 @@ import { leftOn, loopDevicesOn, refuseDisksInUse } from '../disk/in-use';
 import { OsDefinition } from '../definition/model';
 import { loadValidDefinition, osForInstance, osInfo } from '../definition/for-ganeti';
 import { describeInstalled } from '../boot/inspect';
+import { definitionDir } from './definition-dir';
 import { chooseRelease, followedText } from '../ganeti/releases';
 
 export interface RunOptions extends InstanceOptions {
@@ -59,7 +60,7 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   if (!opts.printEnv && script !== OS_SCRIPT_VERIFY && ctx.uid !== undefined && ctx.uid !== 0) {
     throw new UserError(`${script} runs as root on a Ganeti node, and this is user ${ctx.uid}: run it as root (sudo ganeti-os run ${script} ...), or use --print-env to see its environment`);
   }
-  const osDir = path.resolve(ctx.cwd, opts.osDir ?? '.');
+  const osDir = definitionDir(ctx, opts.osDir);
   const def = loadValidDefinition(osDir);
   checkScript(def, script);
 

@@ -21,6 +21,7 @@ import { BoxState, resolveStateDir, runningBox } from '../cluster/box';
 import { ClusterBackend } from '../lifecycle/cluster';
 import { Backend, Reporter, Step, StepResult, lifecyclePassed, runLifecycle } from '../lifecycle/lifecycle';
 import { LocalBackend } from '../lifecycle/local';
+import { definitionDir } from './definition-dir';
 import { chooseRelease, followedText } from '../ganeti/releases';
 
 export interface TestOptions extends InstanceOptions {
@@ -138,7 +139,7 @@ function table(runs: TestRun[]): string {
  */
 export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
   const followed = chooseRelease(opts.ganeti);
-  const osDir = path.resolve(ctx.cwd, opts.osDir ?? '.');
+  const osDir = definitionDir(ctx, opts.osDir);
   const cluster = opts.cluster ? clusterSettings(ctx, opts) : undefined;
   if (!cluster) {
     const given = (['state', 'diskTemplate', 'memory', 'boot', 'prefill', 'badOsparam'] as const).filter((k) => opts[k] !== undefined);

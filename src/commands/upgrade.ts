@@ -3,13 +3,15 @@ import type { Context } from '../context';
 import { UserError } from '../errors';
 import { Loaded, maintainDefinition } from '../definition/maintain';
 import { planToJson } from '../definition/plan';
-import { FileOutcome, Outcome, UpgradePlan, planUpgrade } from '../definition/upgrade';
+import { FileOutcome, Outcome, UpgradePlan, upgradeDefinition } from '../definition/upgrade';
 import { applyUpgrade, upgradeDiff } from '../definition/upgrade-apply';
 import { readDefinition } from '../definition/model';
+import { definitionDir } from './definition-dir';
 
 export interface UpgradeOptions {
   osDir?: string;
   dryRun?: boolean;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -26,6 +28,7 @@ const SHOWN: Record<Outcome, string | undefined> = {
   'stays-deleted': '  deleted',
   yours: undefined,
   skipped: '? skipped',
+  replaced: 'R replaced',
 };
 
 function line(f: FileOutcome): string | undefined {
@@ -62,11 +65,11 @@ function summaryText(up: UpgradePlan, dryRun: boolean, backup?: string): string 
  * command on the same definition serialise. Throws UserError on conflicts (written, exit 1).
  */
 export async function runUpgrade(ctx: Context, opts: UpgradeOptions): Promise<void> {
-  await maintainDefinition(ctx, opts, (l) => upgradeLoaded(ctx, l, opts));
+  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => upgradeLoaded(ctx, l, opts));
 }
 
 function upgradeLoaded(ctx: Context, l: Loaded, opts: UpgradeOptions): void {
-  const up = planUpgrade(l);
+  const up = upgradeDefinition(l, { force: opts.force });
   const backup = opts.dryRun ? undefined : applyUpgrade(up);
   if (opts.json) {
     const doc = {

@@ -15,10 +15,13 @@ import { OS_API_V20, OS_SCRIPTS, OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, O
 import { OsDefinition, readDefinition } from '../definition/model';
 import { pyReprStr } from '../ganeti/pyfmt';
 import { shellOf, sourcedFiles } from '../definition/script-reading';
+import { definitionDir } from './definition-dir';
 import { chooseRelease, followedText } from '../ganeti/releases';
 
 export interface ValidateOptions {
   dirs?: string[];
+  /** --os-dir, repeatable: more definition directories, as the arguments. */
+  osDir?: string[];
   /** --ganeti: the release whose verdict to give (default: chooseRelease's). */
   ganeti?: string;
   json?: boolean;
@@ -68,9 +71,10 @@ export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<
   // The OS loader is the same in every supported release (see model.ts): the verdict does not
   // depend on the release, but the output says which one it stands for.
   const followed = chooseRelease(opts.ganeti);
-  const dirs = opts.dirs && opts.dirs.length ? opts.dirs : ['.'];
+  const given = [...(opts.dirs ?? []), ...(opts.osDir ?? [])];
+  const dirs = given.length ? given.map((d) => definitionDir(ctx, d)) : [definitionDir(ctx)];
   const shellcheck = opts.shellcheck ? findShellcheck(ctx) : undefined;
-  const results = dirs.map((d) => validateOne(path.resolve(ctx.cwd, d), { strict: !!opts.strict, shellcheck }));
+  const results = dirs.map((d) => validateOne(d, { strict: !!opts.strict, shellcheck }));
   const ok = results.every((r) => r.passed);
   if (opts.json) {
     ctx.out.write(JSON.stringify({ ok, strict: !!opts.strict, ganeti: followed.release, results }, null, 2) + '\n');

@@ -1,10 +1,12 @@
 /**
  * What ganeti-os finds wrong or risky in a definition beyond Ganeti's own verdict: things
- * Ganeti accepts on disk but that break later (see ganeti-facts.md). `validate` reports these
+ * Ganeti accepts on disk but that break later (each checked against Ganeti 3.0's own code in
+ * test/validate-broken.test.ts). `validate` reports these
  * as warnings; `info` lists them.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { shellSyntaxErrors } from './shell-syntax';
 import {
   OS_API_FILE,
   OS_API_V15,
@@ -23,9 +25,11 @@ import {
 } from '../ganeti/rules';
 import type { OsDefinition } from './model';
 import { JOURNAL_FILE } from './writer';
-import { spawnSync } from 'node:child_process';
 import { ShellText, apiVersionRejection, nodeSourcedFiles, shellOf, shellTexts, sourcedFiles, variantConfigSource } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
+import { conflictMarkerLines } from './upgrade-merge';
+
+export { conflictMarkerLines, hasConflictMarkers } from './upgrade-merge';
 
 export interface Problem {
   /**
@@ -323,57 +327,19 @@ export function shellSyntaxFindings(def: Pick<OsDefinition, 'dir' | 'files'>, te
   for (const f of ['defaults.conf', ...variantConfigFiles(def.dir)]) if (!shells.has(f) && fs.existsSync(path.join(def.dir, f))) shells.set(f, sourcedShell);
   // Files on this node the scripts source too: they fail here as surely.
   for (const f of nodeConfigFiles(def, texts)) if (!shells.has(f)) shells.set(f, sourcedShell);
-  // One shell runs every check (a fork per file instead of a process spawn from Node).
-  const args = [...shells].flatMap(([rel, sh]) => [sh, rel]);
-  const r = spawnSync('sh', ['-c', 'while [ $# -gt 0 ]; do out=$("$1" -n "$2" 2>&1) || printf "%s\\0%s\\0%s\\0" "$1" "$2" "$out"; shift 2; done', 'sh', ...args], {
-    cwd: def.dir,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-    timeout: 30000,
-  });
-  if (r.error) return out;
-  const f = r.stdout.split('\0');
-  for (let i = 0; i + 2 < f.length; i += 3) {
-    const [sh, rel, text] = [f[i], f[i + 1], f[i + 2]];
-    const msg = text.trim().split('\n')[0].replace(`${rel}: `, '');
+  // One shell process per shell for every file (src/definition/shell-syntax.ts).
+  for (const e of shellSyntaxErrors(def.dir, shells)) {
+    const msg = e.message.trim().split('\n')[0].replace(`${e.rel}: `, '');
     const line = /line (\d+)/.exec(msg);
     out.push({
       severity: 'error',
       code: 'shell-syntax',
-      message: `${rel} has a syntax error (${sh} -n: ${msg}): every script that runs or sources it fails`,
-      file: rel,
+      message: `${e.rel} has a syntax error (${e.shell} -n: ${msg}): every script that runs or sources it fails`,
+      file: e.rel,
       ...(line ? { line: Number(line[1]) } : {}),
     });
   }
   return out;
-}
-
-/**
- * The marker lines of every merge-conflict block in `text`, as git (`merge-file`, `--diff3`)
- * and `upgrade`'s merge write them: a `<<<<<<<` line, later a `>>>>>>>` line, and the
- * `|||||||` and `=======` lines between. A lone `=======` (a Markdown underline) or an unclosed
- * `<<<<<<<` is no conflict. Lines are 1-based. The one test for conflict markers: validate,
- * pack and upgrade all use it.
- */
-export function conflictMarkerLines(text: string): { line: number; text: string }[] {
-  const lines = text.split(/\r?\n/);
-  const out: { line: number; text: string }[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (!/^<{7}(?: |$)/.test(lines[i])) continue;
-    let end = i + 1;
-    while (end < lines.length && !/^>{7}(?: |$)/.test(lines[end])) end++;
-    if (end === lines.length) break;
-    for (let k = i; k <= end; k++) {
-      if (/^(?:<{7}|\|{7}|>{7})(?: |$)/.test(lines[k]) || /^={7}$/.test(lines[k])) out.push({ line: k + 1, text: lines[k] });
-    }
-    i = end;
-  }
-  return out;
-}
-
-/** Whether `text` holds a merge-conflict block (see conflictMarkerLines). */
-export function hasConflictMarkers(text: string): boolean {
-  return conflictMarkerLines(text).length > 0;
 }
 
 /**

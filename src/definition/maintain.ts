@@ -8,9 +8,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { GanetiOsError, UserError, errorMessage } from '../errors';
+import { UserError, errorMessage, withFsErrors } from '../errors';
 import { LOCK_FILE, withLock } from './lock';
-import { provenanceOp, recoverBeforePlanning } from './render';
+import { recoverBeforePlanning } from './recover';
 import {
   OS_API_FILE,
   OS_API_V15,
@@ -28,7 +28,7 @@ import {
 } from '../ganeti/rules';
 import type { Line } from '../ganeti/rules';
 import { OsDefinition, TextFile, editableText, readDefinition, readTextFile, requireDirectory } from './model';
-import { Plan, PlanOp, isUntouched, planDelete, planWrite } from './plan';
+import type { Plan } from './plan';
 import type { Provenance } from './provenance';
 import { pyReprStr } from '../ganeti/pyfmt';
 import { applyAndReport } from './report';
@@ -37,7 +37,8 @@ import { shq } from './shell';
 import { confAssignment } from './settings';
 import { VariantConfigSource, shellTexts, variantConfigSource } from './script-reading';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from './spec';
-import { RenderedFile, Template, loadTemplate, renderTemplate, variantSettings } from './templates';
+import { Template, loadTemplate, variantSettings } from './templates';
+import type { Work } from './worker';
 
 /** Options every maintenance command takes. */
 export interface MaintainOptions {
@@ -96,26 +97,8 @@ export async function maintainDefinition(ctx: Context, opts: Pick<MaintainOption
   });
 }
 
-/**
- * `fn`, with Node's filesystem errors (anything carrying an errno code) turned into a UserError
- * naming the call, the file and the cause (exit 1, not 70). Used around planning, which writes
- * nothing; a promise `fn` returns is handled the same way.
- */
-export function withFsErrors<T>(root: string, fn: () => T): T {
-  const convert = (err: unknown): never => {
-    const e = err as NodeJS.ErrnoException;
-    if (err instanceof Error && !(err instanceof GanetiOsError) && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
-      throw new UserError(`cannot work on ${root}: ${errorMessage(err)}; nothing was changed`);
-    }
-    throw err;
-  };
-  try {
-    const r = fn();
-    return (r instanceof Promise ? r.catch(convert) : r) as T;
-  } catch (err) {
-    return convert(err);
-  }
-}
+// withFsErrors lives with the errors it makes (src/errors.ts); re-exported for the commands.
+export { withFsErrors };
 
 /** Read the definition a maintenance command acts on (after rolling back an interrupted write); every problem is a clear error. */
 export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>): Loaded {
@@ -374,115 +357,27 @@ export function setConfValues(text: string, settings: Record<string, string>): s
 // ------------------------------------------------------------------------------------------
 // Planning
 
-/** An in-place edit of a text file (or its creation). `owner` set: record it in provenance. */
-export function textOp(rel: string, file: { exists: boolean; text: string; mode: number; realPath?: string }, content: string, owner?: 'tool' | 'user'): PlanOp {
-  const base = { path: rel, content, mode: file.exists ? file.mode : 0o644, owner, realPath: file.realPath };
-  if (!file.exists) return { ...base, kind: 'create' };
-  if (file.text === content) return { ...base, kind: 'identical' };
-  return { ...base, kind: 'update', reason: 'edited in place' };
-}
-
 /** Read a plain file for `textOp` (not there: `exists` false); a UserError when it cannot be edited. */
 export function readText(abs: string): TextFile {
   return editableText(readTextFile(abs));
 }
 
-export interface RegenerateOptions {
-  force?: boolean;
-  /** New content of variants.list / parameters.list; `null` removes the file. */
-  variantsText?: string | null;
-  parametersText?: string | null;
-  /** Further ops (configuration edits), recorded in provenance when they carry an owner. */
-  extraOps?: PlanOp[];
-  /** Files that are never removed even when the new answers no longer render them. */
-  keep?: string[];
-}
-
-const LIST_FILES = new Set([OS_VARIANTS_FILE, OS_PARAMETERS_FILE]);
-
 /**
- * The plan for a ganeti-os definition moving from `l.spec` to `spec`: the list files edited in
- * place, every other file whose rendering the change affects rewritten (tool's) or created
- * (user's, only when missing), files no longer rendered removed (a user's edited file is kept
- * unless --force), and the provenance record updated.
+ * The worker's input for changing ganeti-os definition `l` to answers `spec` (before: its
+ * recorded answers); `more` adds the list files' new text, configuration edits and files kept.
  */
-export function planRegenerate(l: Loaded, spec: DefinitionSpec, opts: RegenerateOptions): Plan {
-  const t = l.template!;
-  const prov = l.provenance!;
-  const notes: string[] = [];
-  const before = renderTemplate(t, l.spec!);
-  const after = renderTemplate(t, spec);
-  const old = new Map(before.map((f) => [f.path, f]));
-  const onDisk = (rel: string) => {
-    try {
-      fs.lstatSync(path.join(l.root, rel));
-      return true;
-    } catch {
-      return false;
-    }
+export function maintenance(l: Loaded, spec: DefinitionSpec, more: Pick<Work, 'force' | 'extraOps' | 'keep'> & { variantsText?: string | null; parametersText?: string | null } = {}): Work {
+  return {
+    root: l.root,
+    template: l.template!,
+    spec,
+    previous: l.provenance,
+    before: { answers: l.spec! },
+    force: more.force,
+    extraOps: more.extraOps,
+    keep: more.keep,
+    lists: { variants: { file: l.variantsFile, text: more.variantsText }, parameters: { file: l.parametersFile, text: more.parametersText } },
   };
-  // Affected: rendered differently (or only now). A missing file of ours is restored too; a
-  // missing file of the user's is only created when the change brings it.
-  const changed = (f: RenderedFile) => {
-    const o = old.get(f.path);
-    return !o || o.content !== f.content || o.mode !== f.mode || (f.owner === 'tool' && !onDisk(f.path));
-  };
-  const wanted: RenderedFile[] = [];
-  let apiOp: PlanOp | undefined;
-  for (const f of after) {
-    if (LIST_FILES.has(f.path) || !changed(f)) continue;
-    if (f.path === OS_API_FILE) {
-      // Nothing of the user's can live in it (no comments): rewritten from the versions read from it.
-      apiOp = textOp(f.path, readText(path.join(l.root, f.path)), f.content, 'tool');
-      continue;
-    }
-    if (f.owner === 'user' && onDisk(f.path)) {
-      if (!old.has(f.path)) notes.push(`Kept the existing ${f.path} as it is (it is yours).`);
-      continue;
-    }
-    if (isDocumentation(f.path) && !opts.force && onDisk(f.path) && !isUntouched(prov, f.path, fs.readFileSync(path.join(l.root, f.path)))) {
-      // Documentation never stands between the admin and a change: an edited one is kept.
-      notes.push(`Kept ${f.path} as you edited it; it may no longer describe the definition exactly (--force replaces it with the generated one).`);
-      continue;
-    }
-    wanted.push(f);
-  }
-  const ops: PlanOp[] = [...(apiOp ? [apiOp] : []), ...planWrite(l.root, wanted, { force: opts.force, provenance: prov })];
-
-  const renderedNow = new Set(after.map((f) => f.path));
-  for (const f of before) {
-    if (renderedNow.has(f.path) || LIST_FILES.has(f.path) || opts.keep?.includes(f.path) || !onDisk(f.path)) continue;
-    if (f.owner === 'user') {
-      const cur = readText(path.join(l.root, f.path));
-      if (opts.force || isUntouched(prov, f.path, Buffer.from(cur.text, 'utf8'))) {
-        ops.push({ path: f.path, kind: 'delete', realPath: cur.realPath });
-      } else {
-        notes.push(`Kept ${f.path}: you edited it. Remove it by hand, or run again with --force.`);
-      }
-      continue;
-    }
-    const op = planDelete(l.root, f.path, { force: opts.force, provenance: prov });
-    if (op) ops.push(op);
-  }
-
-  const listOp = (file: ListFile, text: string | null | undefined, renderedPath: string) => {
-    if (text === undefined) return;
-    if (text === null) {
-      if (!file.exists) return;
-      const op = planDelete(l.root, file.rel, { force: opts.force, provenance: prov });
-      if (op) ops.push(op);
-      return;
-    }
-    const content = file.exists ? text : (after.find((f) => f.path === renderedPath)?.content ?? text);
-    ops.push(textOp(file.rel, file, content, 'tool'));
-  };
-  listOp(l.variantsFile, opts.variantsText, OS_VARIANTS_FILE);
-  listOp(l.parametersFile, opts.parametersText, OS_PARAMETERS_FILE);
-  ops.push(...(opts.extraOps ?? []));
-  const record = provenanceOp(l.root, t, spec, ops, prov);
-  if (record.kind === 'update') record.reason = 'what ganeti-os wrote';
-  ops.push(record);
-  return { root: l.root, ops, notes };
 }
 
 /**
@@ -507,11 +402,6 @@ export function checkVariantsVisibility(l: Loaded, after: { maxApi: number; vari
   throw new UserError(`${l.name} has ${n} variant${n === 1 ? '' : 's'} (${l.variants.join(', ')}), but API ${top} has none: Ganeti would refuse every instance installed as ${l.name}+VARIANT ("${checkOsVariant(l.name, `${l.name}+VARIANT`, [])}"); nothing was changed`, [
     `Run again with --force once no instance uses a variant: the scripts then always use the first variant's configuration, '${l.variants[0]}'.`,
   ]);
-}
-
-/** Generated documentation (README.md, DEBIAN.md): an edited copy is kept, never a conflict. */
-export function isDocumentation(rel: string): boolean {
-  return /\.md$/i.test(rel);
 }
 
 /**

@@ -84,8 +84,10 @@ export function readTextFile(abs: string): TextFile {
       isSymlink = true;
       linkTarget = fs.readlinkSync(abs);
     }
-  } catch {
-    return { abs, kind: 'missing', exists: false, text: '', mode: 0o644, isSymlink: false };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { abs, kind: 'missing', exists: false, text: '', mode: 0o644, isSymlink: false };
+    return { abs, kind: 'other', exists: false, text: '', mode: 0o644, isSymlink: false, problem: `unreadable: ${code}`, errno: code };
   }
   const other = (problem: string, errno?: string): TextFile => ({ abs, kind: 'other', exists: false, text: '', mode: 0o644, isSymlink, linkTarget, problem, errno });
   const code = (err: unknown) => (err as NodeJS.ErrnoException).code ?? 'error';

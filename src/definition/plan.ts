@@ -1,8 +1,8 @@
 /**
  * Plans: what a command wants on disk, computed without touching it. The writer applies them.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { editableText, readTextFile } from './model';
 import { Provenance, formatMode, sha256 } from './provenance';
 import type { Owner } from './templates';
 
@@ -43,41 +43,21 @@ export interface PlanOptions {
   provenance?: Provenance;
 }
 
-interface OnDisk {
-  exists: boolean;
-  content?: Buffer;
-  mode?: number;
-  realPath?: string;
-  isSymlink?: boolean;
-  notAFile?: boolean;
-}
-
-function onDisk(abs: string): OnDisk {
-  let isSymlink = false;
-  try {
-    isSymlink = fs.lstatSync(abs).isSymbolicLink();
-  } catch {
-    return { exists: false };
-  }
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch {
-    // Dangling symlink: replace the link itself.
-    return { exists: true, isSymlink, notAFile: false, content: Buffer.alloc(0), mode: 0 };
-  }
-  if (!st.isFile()) return { exists: true, notAFile: true, isSymlink };
-  return {
-    exists: true,
-    content: fs.readFileSync(abs),
-    mode: st.mode & 0o7777,
-    realPath: isSymlink ? fs.realpathSync(abs) : undefined,
-    isSymlink,
-  };
+/** What is at `abs`, as planWrite and planDelete compare it (the one reader: model.readTextFile). */
+function onDisk(abs: string): { exists: boolean; notAFile?: boolean; text?: string; mode?: number; realPath?: string } {
+  const f = readTextFile(abs);
+  if (f.kind === 'missing') return { exists: false };
+  if (f.kind === 'file') return { exists: true, text: f.text, mode: f.mode, realPath: f.realPath };
+  // Dangling symlink: replace the link itself.
+  if (f.isSymlink && f.errno === 'ENOENT') return { exists: true, text: '', mode: 0 };
+  if (f.problem === 'not a regular file') return { exists: true, notAFile: true };
+  // A read that failed is an error naming it; a file that is not UTF-8 is not what ganeti-os wrote.
+  if (f.errno) editableText(f);
+  return { exists: true, mode: 0 };
 }
 
 /** Whether the file on disk is exactly what ganeti-os recorded writing. */
-export function isUntouched(provenance: Provenance | undefined, rel: string, content: Buffer | undefined): boolean {
+export function isUntouched(provenance: Provenance | undefined, rel: string, content: string | Buffer | undefined): boolean {
   const rec = provenance?.files[rel];
   return !!rec && content !== undefined && rec.sha256 === sha256(content);
 }
@@ -91,11 +71,11 @@ export function planWrite(root: string, files: DesiredFile[], opts: PlanOptions 
     if (cur.notAFile) {
       return { ...base, kind: 'conflict' as const, reason: 'exists and is not a regular file' };
     }
-    const same = cur.content!.equals(Buffer.from(f.content, 'utf8'));
+    const same = cur.text === f.content;
     if (same && cur.mode === f.mode) return { ...base, kind: 'identical' as const };
     if (same) return { ...base, kind: 'update' as const, reason: `mode ${formatMode(cur.mode!)} → ${formatMode(f.mode)}` };
     if (opts.force) return { ...base, kind: 'update' as const, reason: 'replaced (--force)' };
-    if (isUntouched(opts.provenance, f.path, cur.content)) return { ...base, kind: 'update' as const };
+    if (isUntouched(opts.provenance, f.path, cur.text)) return { ...base, kind: 'update' as const };
     const reason = opts.provenance?.files[f.path] ? 'edited since ganeti-os wrote it' : 'not written by ganeti-os';
     return { ...base, kind: 'conflict' as const, reason };
   });
@@ -106,7 +86,7 @@ export function planDelete(root: string, rel: string, opts: PlanOptions = {}): P
   const cur = onDisk(abs);
   if (!cur.exists) return undefined;
   if (cur.notAFile) return { path: rel, kind: 'conflict', reason: 'to be removed, but it is not a regular file' };
-  if (opts.force || isUntouched(opts.provenance, rel, cur.content)) return { path: rel, kind: 'delete', realPath: cur.realPath };
+  if (opts.force || isUntouched(opts.provenance, rel, cur.text)) return { path: rel, kind: 'delete', realPath: cur.realPath };
   const reason = opts.provenance?.files[rel] ? 'to be removed, but edited since ganeti-os wrote it' : 'to be removed, but not written by ganeti-os';
   return { path: rel, kind: 'conflict', reason };
 }

@@ -3,8 +3,6 @@
  * files it owns and that are untouched from the ones the user edited.
  */
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { DefinitionSpec, ParamSpec } from './spec';
 
 export const PROVENANCE_FILE = '.ganeti-os.json';
@@ -46,16 +44,6 @@ export function sha256(content: string | Buffer): string {
 
 export function formatMode(mode: number): string {
   return '0' + (mode & 0o7777).toString(8).padStart(3, '0');
-}
-
-export function readProvenance(dir: string): Provenance | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(dir, PROVENANCE_FILE), 'utf8');
-  } catch {
-    return undefined;
-  }
-  return parseProvenance(text);
 }
 
 /** `.ganeti-os.json`'s text as a record; undefined when it is not one. */

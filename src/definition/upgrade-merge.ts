@@ -76,3 +76,31 @@ export function merge3(current: string, base: string, next: string, labels: Merg
   }
   return { text, conflicts };
 }
+
+/**
+ * The marker lines of every merge-conflict block in `text`, as git (`merge-file`, `--diff3`)
+ * and `upgrade`'s merge write them: a `<<<<<<<` line, later a `>>>>>>>` line, and the
+ * `|||||||` and `=======` lines between. A lone `=======` (a Markdown underline) or an unclosed
+ * `<<<<<<<` is no conflict. Lines are 1-based. The one test for conflict markers: validate,
+ * pack and upgrade all use it.
+ */
+export function conflictMarkerLines(text: string): { line: number; text: string }[] {
+  const lines = text.split(/\r?\n/);
+  const out: { line: number; text: string }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^<{7}(?: |$)/.test(lines[i])) continue;
+    let end = i + 1;
+    while (end < lines.length && !/^>{7}(?: |$)/.test(lines[end])) end++;
+    if (end === lines.length) break;
+    for (let k = i; k <= end; k++) {
+      if (/^(?:<{7}|\|{7}|>{7})(?: |$)/.test(lines[k]) || /^={7}$/.test(lines[k])) out.push({ line: k + 1, text: lines[k] });
+    }
+    i = end;
+  }
+  return out;
+}
+
+/** Whether `text` holds a merge-conflict block (see conflictMarkerLines). */
+export function hasConflictMarkers(text: string): boolean {
+  return conflictMarkerLines(text).length > 0;
+}

@@ -2,15 +2,13 @@
  * What a definition records so that `upgrade` can bring it to newer templates later: the
  * template's version (a content hash of its tree) and the base render (the exact text the
  * template produced for every file ganeti-os tracks). Both go into `.ganeti-os.json`, written
- * by `provenanceOp` with every plan, so the base is current after every command that writes.
+ * by the worker (worker.ts) with every plan, so the base is current after every command that writes.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { PlanOp } from './plan';
-import type { ProvenanceFile } from './provenance';
-import type { DefinitionSpec, ParamSpec } from './spec';
-import { Template, renderTemplate } from './templates';
+import type { ParamSpec } from './spec';
+import type { Template } from './templates';
 
 const versions = new Map<string, string>();
 
@@ -80,25 +78,3 @@ export function defaultVariantNote(t: Template, recorded: string[] | undefined, 
   return `The ${t.manifest.name} template's default variant is now ${now} (new definitions list ${t.manifest.defaults.variants.join(', ')}${recorded?.[0] ? `; it was ${recorded[0]}` : ''}). This definition keeps ${mine} as its default: its variants.list is yours and was left as it is; ${how}.`;
 }
 
-/**
- * The base render to record next to `files` (the provenance's files after `ops`): for each
- * recorded path the plan writes, the template's rendering of it for `spec` (not the text
- * written, which may hold the admin's lines, as an in-place edit of variants.list does); for
- * the others, what `previous` held. Pure; throws what rendering throws.
- */
-export function baseRender(
-  t: Template,
-  spec: DefinitionSpec,
-  ops: readonly PlanOp[],
-  files: Record<string, ProvenanceFile>,
-  previous?: Record<string, string>,
-): Record<string, string> {
-  const written = new Set(ops.filter((o) => o.kind !== 'conflict' && o.kind !== 'delete' && o.owner && o.content !== undefined).map((o) => o.path));
-  const rendered = written.size ? new Map(renderTemplate(t, spec).map((f) => [f.path, f.content])) : new Map<string, string>();
-  const base: Record<string, string> = {};
-  for (const p of Object.keys(files)) {
-    const text = (written.has(p) ? rendered.get(p) : undefined) ?? previous?.[p];
-    if (text !== undefined) base[p] = text;
-  }
-  return base;
-}

@@ -15,69 +15,25 @@
  * Definitions written before the base was recorded (hashes only) are upgraded with what they
  * have: a file still as written (or whose template output did not change) is handled exactly; a
  * file both edited and changed by the template keeps the admin's version and gets the new one
- * beside it (`<file>.ganeti-os-new`), listed. The whole upgrade is one plan for the writer.
+ * beside it (`<file>.ganeti-os-new`), listed. The whole upgrade is one plan for the writer,
+ * made by the worker (worker.ts) with the recorded base as its "before"; this module brings the
+ * answers along (the template's parameters, three ways) and says what `info` should know.
  */
-import * as path from 'node:path';
 import { UserError } from '../errors';
-import { TextFile, readTextFile } from './model';
-import { Plan, PlanOp } from './plan';
-import { PROVENANCE_FILE, PROVENANCE_SCHEMA, Provenance, ProvenanceFile, formatMode, formatProvenance, sha256 } from './provenance';
-import { toolVersion } from '../paths';
+import type { Plan } from './plan';
+import { PROVENANCE_FILE, Provenance, sha256 } from './provenance';
 import type { Loaded } from './maintain';
 import type { DefinitionSpec, ParamSpec } from './spec';
-import { RenderedFile, Template, renderTemplate } from './templates';
-import { hasConflictMarkers } from './checks';
-import { confKeys } from './settings';
-import { MergeLabels, merge3 } from './upgrade-merge';
-import { defaultVariantNote, templateParameters, templateVariants, templateVersion } from './upgrade-record';
+import { Template, renderTemplate } from './templates';
+import type { MergeLabels } from './upgrade-merge';
+import { BESIDE_SUFFIX, FileOutcome, Outcome, work } from './worker';
+import { defaultVariantNote, templateParameters, templateVersion } from './upgrade-record';
 
-/** Where a new version goes when it cannot be merged into an edited file of an old definition. */
-export const BESIDE_SUFFIX = '.ganeti-os-new';
 /** The definition's state directory (hidden; Ganeti only lists directories of the search path). */
 export const STATE_DIR = '.ganeti-os';
 
-export type Outcome =
-  /** Already what the new template renders (perhaps a mode fixed). */
-  | 'unchanged'
-  /** The admin had not changed it: the new render replaces it. */
-  | 'updated'
-  /** The template did not change it: the admin's version stays. */
-  | 'kept'
-  /** Both changed it; the changes merged cleanly. */
-  | 'merged'
-  /** Both changed the same lines: written with conflict markers. */
-  | 'conflict'
-  /** New in the template. */
-  | 'created'
-  /** Old definition, file edited and changed by the template: new version written beside it. */
-  | 'beside'
-  /** Dropped by the template and never changed by the admin. */
-  | 'removed'
-  /** Dropped by the template, but the admin changed it: kept, no longer tracked. */
-  | 'kept-dropped'
-  /** The admin deleted it: it stays deleted. */
-  | 'stays-deleted'
-  /** The admin's file: never rewritten. */
-  | 'yours'
-  /** Cannot be handled (not a regular file, not UTF-8, a dangling symlink): left alone. */
-  | 'skipped';
-
-export interface FileOutcome {
-  path: string;
-  outcome: Outcome;
-  /** Conflict blocks written (outcome 'conflict'). */
-  conflicts?: number;
-  /** Settings (KEY) the template introduced that the admin's file lacks, with the template's line. */
-  newSettings?: { key: string; line: string }[];
-  /** The file written beside (outcome 'beside'). */
-  beside?: string;
-  /** Old and new mode, when the mode changes. */
-  mode?: { from: string; to: string };
-  /** The file as it is on disk and as it will be, for diffs (undefined: absent). */
-  before?: string;
-  after?: string;
-  detail?: string;
-}
+export { BESIDE_SUFFIX };
+export type { FileOutcome, Outcome };
 
 export interface UpgradePlan {
   plan: Plan;
@@ -153,46 +109,12 @@ export function upgradeParameters(current: ParamSpec[], old: ParamSpec[] | undef
   return { parameters: out, notes };
 }
 
-// ------------------------------------------------------------------------------------------
-// Reading the disk
-
-/** A file as upgrade finds it: missing, a readable text file (perhaps through a symlink), or something it leaves alone. */
-type Current = TextFile;
-const readCurrent = readTextFile;
-
-// ------------------------------------------------------------------------------------------
-// Settings of the admin's configuration files
-
-/** Settings (KEY=, set or shown commented out) of `next` that neither `base` nor `current` has. */
-export function newSettings(current: string, base: string | undefined, next: string): { key: string; line: string }[] {
-  const have = confKeys(current);
-  const had = base !== undefined ? confKeys(base) : new Map<string, string>();
-  return [...confKeys(next)].filter(([k]) => !have.has(k) && !had.has(k)).map(([key, line]) => ({ key, line }));
-}
-
-// ------------------------------------------------------------------------------------------
-// Planning
-
-/** Modes, three ways: the admin's change wins over the template's. */
-function mergeMode(current: number, base: number | undefined, next: number): number {
-  if (base === undefined) return current === next ? current : next;
-  if (current === base) return next;
-  return current;
-}
-
-function op(rel: string, cur: Current, content: string, mode: number, owner: 'tool' | 'user'): PlanOp {
-  const base = { path: rel, content, mode, owner, realPath: cur.realPath };
-  if (cur.kind === 'missing') return { ...base, kind: 'create' };
-  if (cur.text === content && cur.mode === mode) return { ...base, kind: 'identical' };
-  return { ...base, kind: 'update', reason: cur.text === content ? `mode ${formatMode(cur.mode!)} → ${formatMode(mode)}` : undefined };
-}
-
 /**
  * The upgrade of a loaded ganeti-os definition to the template of the same name as this
  * ganeti-os ships it. Reads the disk, writes nothing. Throws UserError for a definition
  * ganeti-os did not write.
  */
-export function planUpgrade(l: Loaded): UpgradePlan {
+export function upgradeDefinition(l: Loaded, opts: { force?: boolean } = {}): UpgradePlan {
   if (!l.provenance || !l.template || !l.spec) {
     throw new UserError(`${l.root} was not written by ganeti-os (it has no ${PROVENANCE_FILE}): there is no template to upgrade it to; nothing was changed`, [
       'Maintain it with add-variant, add-param and the other commands, or write a new one with ganeti-os new and move your changes over.',
@@ -205,152 +127,20 @@ export function planUpgrade(l: Loaded): UpgradePlan {
   const spec: DefinitionSpec = { ...l.spec, parameters };
   const variantNote = defaultVariantNote(t, prov.templateVariants, spec.variants.map((v) => v.name));
   if (variantNote) notes.push(variantNote);
-  const rendered = renderTemplate(t, spec);
-  const byPath = new Map(rendered.map((f) => [f.path, f]));
-  const recordedBase = prov.base ?? {};
-  const files: Record<string, ProvenanceFile> = {};
-  const base: Record<string, string> = {};
-  const ops: PlanOp[] = [];
-  const outcomes: FileOutcome[] = [];
-  const labels = (rel: string): MergeLabels => ({
+  const labels = (rel: string, known: boolean): MergeLabels => ({
     current: `${rel} (yours)`,
-    base: `${rel} (template ${t.manifest.name} ${prov.templateVersion ?? `of ganeti-os ${prov.version}`})`,
+    base: known ? `${rel} (template ${t.manifest.name} ${prov.templateVersion ?? `of ganeti-os ${prov.version}`})` : `${rel} (not in the template before)`,
     next: `${rel} (template ${t.manifest.name} ${to})`,
   });
-  const record = (f: RenderedFile) => {
-    files[f.path] = { sha256: sha256(f.content), mode: formatMode(f.mode), owner: f.owner };
-    base[f.path] = f.content;
-  };
-  const keepRecord = (rel: string) => {
-    if (prov.files[rel]) files[rel] = prov.files[rel];
-    if (recordedBase[rel] !== undefined) base[rel] = recordedBase[rel];
-  };
-
-  const current = new Map(rendered.map((f) => [f.path, readCurrent(path.join(l.root, f.path))]));
-  const unresolved = [...current].filter(([, c]) => c.kind === 'file' && hasConflictMarkers(c.text!)).map(([rel]) => rel);
-  if (unresolved.length) {
-    throw new UserError(`${l.root} still has conflict markers from an earlier upgrade; nothing was changed`, [
-      ...unresolved.map((rel) => `  ${rel}`),
-      'Resolve them first (keep what you want, remove the <<<<<<< ||||||| ======= >>>>>>> lines), then upgrade again.',
-    ]);
-  }
-  for (const f of rendered) {
-    const rel = f.path;
-    const cur = current.get(rel)!;
-    const rec = prov.files[rel];
-    if (cur.kind === 'other') {
-      outcomes.push({ path: rel, outcome: 'skipped', detail: cur.problem });
-      keepRecord(rel);
-      continue;
-    }
-    if (cur.kind === 'missing') {
-      if (rec) {
-        outcomes.push({ path: rel, outcome: 'stays-deleted' });
-        record(f);
-      } else {
-        ops.push(op(rel, cur, f.content, f.mode, f.owner));
-        outcomes.push({ path: rel, outcome: 'created', after: f.content });
-        record(f);
-      }
-      continue;
-    }
-    const text = cur.text!;
-    // What the template rendered last time: recorded, or known because it equals the file as
-    // written (sha) or the new render (the template output did not change).
-    let b: string | undefined = recordedBase[rel];
-    if (b === undefined && rec) {
-      if (rec.sha256 === sha256(f.content)) b = f.content;
-      else if (rec.sha256 === sha256(text)) b = text;
-    }
-    if (!rec) b = '';
-    if (f.owner === 'user') {
-      const added = newSettings(text, b, f.content);
-      outcomes.push({ path: rel, outcome: 'yours', ...(added.length ? { newSettings: added } : {}) });
-      if (!rec) record(f);
-      else {
-        // Its record stays (remove-variant tells untouched from edited by it). Its base becomes
-        // the new render: the settings it introduces are reported once, by this upgrade, and
-        // the next upgrade reports only what the template introduces after it.
-        files[rel] = rec;
-        base[rel] = f.content;
-      }
-      continue;
-    }
-    const baseMode = rec ? parseInt(rec.mode, 8) : undefined;
-    const mode = mergeMode(cur.mode!, baseMode, f.mode);
-    const modeChange = mode !== cur.mode ? { from: formatMode(cur.mode!), to: formatMode(mode) } : undefined;
-    record(f);
-    if (text === f.content) {
-      if (modeChange) ops.push(op(rel, cur, text, mode, f.owner));
-      outcomes.push({ path: rel, outcome: 'unchanged', ...(modeChange ? { mode: modeChange } : {}) });
-      continue;
-    }
-    if (b === undefined) {
-      // Old definition, edited file, changed template: the admin's stays; the new one beside it.
-      const beside = rel + BESIDE_SUFFIX;
-      const bcur = readCurrent(path.join(l.root, beside));
-      if (bcur.kind === 'other') throw new UserError(`${path.join(l.root, beside)} is in the way (${bcur.problem}); nothing was changed`);
-      ops.push({ ...op(beside, bcur, f.content, f.mode, f.owner), owner: undefined });
-      if (modeChange) ops.push(op(rel, cur, text, mode, f.owner));
-      outcomes.push({ path: rel, outcome: 'beside', beside, before: bcur.text, after: f.content, ...(modeChange ? { mode: modeChange } : {}) });
-      continue;
-    }
-    const m = merge3(text, b, f.content, rec ? labels(rel) : { ...labels(rel), base: `${rel} (not in the template before)` });
-    const outcome: Outcome = m.conflicts ? 'conflict' : m.text === f.content && text === b ? 'updated' : m.text === text ? 'kept' : 'merged';
-    if (m.text !== text || modeChange) ops.push(op(rel, cur, m.text, mode, f.owner));
-    outcomes.push({
-      path: rel,
-      outcome,
-      ...(m.conflicts ? { conflicts: m.conflicts } : {}),
-      ...(modeChange ? { mode: modeChange } : {}),
-      ...(m.text !== text ? { before: text, after: m.text } : {}),
-    });
-  }
-
-  // Recorded files the template no longer renders.
-  for (const rel of Object.keys(prov.files).sort()) {
-    if (byPath.has(rel) || rel === PROVENANCE_FILE) continue;
-    const rec = prov.files[rel];
-    const cur = readCurrent(path.join(l.root, rel));
-    if (rec.owner === 'user') {
-      keepRecord(rel);
-      continue;
-    }
-    if (cur.kind === 'missing') continue;
-    if (cur.kind === 'other') {
-      outcomes.push({ path: rel, outcome: 'skipped', detail: cur.problem });
-      continue;
-    }
-    const untouched = rec.sha256 === sha256(cur.text!) || recordedBase[rel] === cur.text;
-    if (untouched) {
-      ops.push({ path: rel, kind: 'delete', realPath: cur.realPath });
-      outcomes.push({ path: rel, outcome: 'removed', before: cur.text });
-    } else {
-      outcomes.push({ path: rel, outcome: 'kept-dropped', detail: 'the template no longer has it, but you changed it: kept, and no longer tracked by ganeti-os' });
-    }
-  }
-
-  const provenance: Provenance = {
-    schema: PROVENANCE_SCHEMA,
-    tool: 'ganeti-os',
-    version: toolVersion(),
-    template: t.manifest.name,
-    answers: spec,
-    files,
-    templateVersion: to,
-    templateParameters: templateParameters(t),
-    templateVariants: templateVariants(t),
-    base,
-  };
-  const provCur = readCurrent(path.join(l.root, PROVENANCE_FILE));
-  ops.push({ ...op(PROVENANCE_FILE, provCur, formatProvenance(provenance), 0o644, 'tool'), reason: 'what ganeti-os wrote' });
+  const { plan, files } = work({ root: l.root, template: t, spec, previous: prov, before: 'recorded', labels, force: opts.force });
+  plan.notes.push(...notes);
   return {
-    plan: { root: l.root, ops, notes },
-    files: outcomes,
+    plan,
+    files,
     template: t.manifest.name,
     from: prov.templateVersion,
     to,
-    conflicted: outcomes.filter((o) => o.outcome === 'conflict').map((o) => o.path),
+    conflicted: files.filter((o) => o.outcome === 'conflict').map((o) => o.path),
     notes,
   };
 }

@@ -60,6 +60,19 @@ export function diskId(p: string): DiskId | undefined {
   return { path: p, kind: 'file', key: `${st.dev}:${st.ino}` };
 }
 
+/**
+ * diskId of a file the node names (a loop device's backing file, a swap file), or undefined when
+ * it is gone or this user cannot see it (another user's file under a directory closed to us):
+ * not a reason to fail, since the disk we were given is one we can see.
+ */
+function seenDiskId(p: string): DiskId | undefined {
+  try {
+    return diskId(p);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Loop devices (sysfs names) whose backing file or device is `id`. */
 function loopsOn(id: DiskId): string[] {
   const out: string[] = [];
@@ -67,7 +80,7 @@ function loopsOn(id: DiskId): string[] {
     if (!name.startsWith('loop')) continue;
     const backing = readSys(path.join(SYS_BLOCK, name, 'loop', 'backing_file'));
     if (!backing) continue;
-    const b = diskId(backing.replace(/ \(deleted\)$/, ''));
+    const b = seenDiskId(backing.replace(/ \(deleted\)$/, ''));
     if (b && b.key === id.key) out.push(name);
   }
   return out;
@@ -116,7 +129,7 @@ export function dataKeys(id: DiskId): Set<string> {
     // A loop device (or its partition) presents its backing file's data.
     const base = fs.existsSync(path.join(SYS_BLOCK, id.key, 'partition')) ? path.basename(path.dirname(fs.realpathSync(path.join(SYS_BLOCK, id.key)))) : id.key;
     const backing = readSys(path.join(SYS_BLOCK, base, 'loop', 'backing_file'));
-    const b = backing ? diskId(backing.replace(/ \(deleted\)$/, '')) : undefined;
+    const b = backing ? seenDiskId(backing.replace(/ \(deleted\)$/, '')) : undefined;
     if (b) for (const k of dataKeys(b)) keys.add(k);
   }
   return keys;
@@ -168,7 +181,7 @@ export function diskInUse(p: string): string[] {
   const swaps = (readSys('/proc/swaps') ?? '').split('\n').slice(1).filter(Boolean);
   for (const line of swaps) {
     const file = line.split(/\s+/)[0].replace(/\\040/g, ' ');
-    const s = diskId(file);
+    const s = seenDiskId(file);
     if (!s) continue;
     if (s.key === id.key || devices.includes(s.key)) out.push(`it is active swap${s.key === id.key ? '' : ` (${file})`}`);
   }

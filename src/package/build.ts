@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import fse from 'fs-extra';
-import { UserError } from '../errors';
+import { UsageError, UserError } from '../errors';
 import { readDefinition } from '../definition/model';
 import { JOURNAL_FILE } from '../definition/writer';
 import { loadTemplate } from '../definition/templates';
@@ -41,11 +41,16 @@ export interface PackInput {
   outputDir: string;
   /** Requested version; default: the last packed one when nothing changed, "1" the first time. */
   version?: string;
-  /** "Name <address>"; default: the last release's, else DEBFULLNAME/DEBEMAIL, else ganeti@<mail domain>. */
+  /**
+   * "Name <address>", checked as Debian wants it (a real, non-local address); default: the last
+   * release's, else DEBFULLNAME/DEBEMAIL (or NAME/EMAIL), else the user and host, as dh_make does.
+   */
   maintainer?: string;
   env: Record<string, string | undefined>;
-  /** The mail domain for the default maintainer address (/etc/mailname, else the host's FQDN). */
+  /** The mail domain for the default maintainer address (/etc/mailname, else the host name). */
   mailDomain: string;
+  /** The account running pack: login and full name (the passwd entry's GECOS), for the last fallback. */
+  user: { login: string; fullName?: string };
   /** Seconds since the epoch for a new release (SOURCE_DATE_EPOCH when set, else now). */
   now: number;
 }
@@ -64,6 +69,8 @@ export interface PackResult {
   depends: string[];
   suggests: string[];
   warnings: string[];
+  /** Worth knowing, not a problem (e.g. where the Maintainer field came from). */
+  notes: string[];
 }
 
 /** One entry of the definition that goes into the package. */
@@ -119,8 +126,17 @@ export function buildPackage(input: PackInput): PackResult {
     throw new UserError(`${path.join(def.dir, RELEASE_FILE)} belongs to package ${record.package}, not ${pkg}`, ['was the directory renamed? the OS name decides the package name']);
   }
   const latest = record?.releases[0];
-  const maintainer = input.maintainer ?? latest?.maintainer ?? defaultMaintainer(input.env, input.mailDomain);
-  checkMaintainer(maintainer);
+  const notes: string[] = [];
+  let maintainer: string;
+  if (input.maintainer !== undefined) {
+    checkMaintainer(input.maintainer);
+    maintainer = input.maintainer;
+  } else if (latest) maintainer = latest.maintainer;
+  else {
+    const m = defaultMaintainer(input.env, input.mailDomain, input.user);
+    maintainer = m.maintainer;
+    if (m.note) notes.push(m.note);
+  }
 
   const files: Record<string, string> = {};
   for (const e of entries) if (e.kind !== 'dir') files[e.rel] = e.kind === 'link' ? `link ${e.target}` : `${modeOf(e).toString(8)} ${sha256(e.content!)}`;
@@ -234,6 +250,7 @@ export function buildPackage(input: PackInput): PackResult {
       depends: relations.depends,
       suggests: relations.suggests,
       warnings,
+      notes,
     };
   } finally {
     fse.removeSync(stage);
@@ -246,17 +263,28 @@ function modeOf(e: Entry): number {
   return e.mode & 0o100 ? 0o755 : 0o644;
 }
 
-function defaultMaintainer(env: Record<string, string | undefined>, mailDomain: string): string {
-  const name = env.DEBFULLNAME || env.NAME || 'Ganeti administrators';
+/**
+ * The Maintainer field when none was given and nothing was packed before, as Debian's tools find
+ * it: DEBFULLNAME (or NAME) and DEBEMAIL (or EMAIL, either may be "Name <address>"); without an
+ * address, dh_make's fallback: the user's full name (else login) and login@<mail domain>, with a
+ * note saying so (lintian flags a local address; the package works). Throws UsageError for a
+ * DEBEMAIL/EMAIL that is not an address.
+ */
+function defaultMaintainer(env: Record<string, string | undefined>, mailDomain: string, user: { login: string; fullName?: string }): { maintainer: string; note?: string } {
+  const name = env.DEBFULLNAME || env.NAME || user.fullName || user.login;
   const mail = env.DEBEMAIL || env.EMAIL;
-  if (mail && /</.test(mail)) return mail;
-  if (mail) return `${name} <${mail}>`;
-  if (!mailDomain.includes('.')) {
-    throw new UserError(`no maintainer address: this host's name ('${mailDomain}') has no domain`, [
-      'pass --maintainer "Full Name <address@example.org>", or set DEBFULLNAME and DEBEMAIL as for other Debian tools',
-    ]);
+  if (mail) {
+    const maintainer = /</.test(mail) ? mail : `${name} <${mail}>`;
+    if (!/^[^<>,\n]+ <[^<>@\s]+@[^<>@\s]+>$/.test(maintainer)) {
+      throw new UsageError(`${env.DEBEMAIL ? 'DEBEMAIL' : 'EMAIL'} '${mail}' is not a mail address ("address@domain" or "Full Name <address@domain>")`);
+    }
+    return { maintainer };
   }
-  return `${name} <ganeti@${mailDomain}>`;
+  const maintainer = `${name} <${user.login}@${mailDomain}>`;
+  return {
+    maintainer,
+    note: `Maintainer: ${maintainer}, your user and host names, as dh_make takes them (lintian wants a real address); later versions keep it unless you pass --maintainer "Full Name <address>" (DEBFULLNAME and DEBEMAIL give one to a first pack)`,
+  };
 }
 
 /** Depends/Suggests of a template along its base chain (template.json "package"), deduplicated. */

@@ -12,7 +12,12 @@ Patched, because they need a live cluster or a system-wide install (and only the
     file storage daemons); here the disk is a plain file or block device whose path we know.
   * pathutils.OS_SEARCH_PATH: the OS under test lives in a temporary directory instead of
     /srv/ganeti/os; Ganeti's lookup code itself runs unchanged.
-  * pathutils.LOG_OS_DIR (only when the request gives "logdir"): where create/rename logs go.
+  * pathutils.LOG_OS_DIR: where create/rename logs go, the request's "logdir", else a new
+    temporary directory (removed unless a failed call left a log in it; then the answer names
+    it as "logdir"). Ganeti's own, /var/log/ganeti/os, is root's: never written here.
+A failure of this harness itself (a request it cannot set up) is not an answer: it exits 2 with
+its traceback on stderr, so the caller shows why instead of a bare "ok": false.
+
 Everything else - _TryOSFromDisk, OSEnvironment, InstanceOsAdd, RunRenameInstance, ValidateOS,
 _GetImportExportIoCommand, DiagnoseOS - is Ganeti's own code.
 
@@ -33,8 +38,10 @@ filled with Ganeti's defaults (constants.HVC_DEFAULTS / BEC_DEFAULTS) as a fresh
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import traceback
 
 from ganeti import backend, constants, errors, objects, pathutils, serializer, utils
@@ -121,14 +128,28 @@ def build_instance(spec):
   return inst
 
 
+class HarnessError(Exception):
+  """The harness could not set up the request: not Ganeti's answer."""
+
+
+# The temporary log directory of this call, when the request named none.
+_TEMP_LOGDIR = []
+
+
 def _use_os_dir(req):
   os_dir = req.get("os_dir") or req.get("instance", {}).get("os_dir")
   if os_dir:
     # Patched: search only where the OS under test lives (instead of /srv/ganeti/os ...).
     pathutils.OS_SEARCH_PATH = [os.path.dirname(os.path.abspath(os_dir))]
-  if req.get("logdir"):
-    pathutils.LOG_OS_DIR = req["logdir"]
-  utils.Makedirs(pathutils.LOG_OS_DIR, mode=0o750)
+  try:
+    if req.get("logdir"):
+      pathutils.LOG_OS_DIR = req["logdir"]
+      utils.Makedirs(pathutils.LOG_OS_DIR, mode=0o750)
+    else:
+      pathutils.LOG_OS_DIR = tempfile.mkdtemp(prefix="ganeti-os-harness-log-")
+      _TEMP_LOGDIR.append(pathutils.LOG_OS_DIR)
+  except OSError as err:
+    raise HarnessError("cannot make the OS log directory %s: %s" % (pathutils.LOG_OS_DIR, err))
 
 
 def _os_dict(os_obj):
@@ -203,7 +224,7 @@ def handle(req):
     res = backend.ValidateOS(True, req["os_name"], req.get("checks", [constants.OS_VALIDATE_PARAMETERS]),
                              req.get("osparams", {}), req.get("force_variant", False))
     return {"ok": bool(res)}
-  raise ValueError("unknown action %r" % action)
+  raise HarnessError("unknown action %r" % action)
 
 
 _PATCHED_DEFAULTS = (pathutils.OS_SEARCH_PATH, pathutils.LOG_OS_DIR)
@@ -212,19 +233,32 @@ _PATCHED_DEFAULTS = (pathutils.OS_SEARCH_PATH, pathutils.LOG_OS_DIR)
 def answer(req):
   # Each request of a batch starts from the same patched state.
   pathutils.OS_SEARCH_PATH, pathutils.LOG_OS_DIR = _PATCHED_DEFAULTS
+  del _TEMP_LOGDIR[:]
   try:
-    return handle(req)
+    ans = handle(req)
+  except HarnessError:
+    raise
   except errors.GenericError as err:
-    return {"ok": False, "error": str(err.args[0]) if err.args else str(err),
-            "type": err.__class__.__name__}
+    ans = {"ok": False, "error": str(err.args[0]) if err.args else str(err),
+           "type": err.__class__.__name__}
   except Exception as err:  # pylint: disable=broad-except
-    return {"ok": False, "error": str(err), "type": err.__class__.__name__,
-            "traceback": traceback.format_exc()}
+    ans = {"ok": False, "error": str(err), "type": err.__class__.__name__,
+           "traceback": traceback.format_exc()}
+  for logdir in _TEMP_LOGDIR:
+    if ans.get("ok") or not os.listdir(logdir):
+      shutil.rmtree(logdir, ignore_errors=True)
+    else:
+      ans.setdefault("logdir", logdir)
+  return ans
 
 
 def main():
   req = json.load(sys.stdin)
-  ans = [answer(r) for r in req] if isinstance(req, list) else answer(req)
+  try:
+    ans = [answer(r) for r in req] if isinstance(req, list) else answer(req)
+  except HarnessError as err:
+    sys.stderr.write("harness: %s\n%s" % (err, traceback.format_exc()))
+    sys.exit(2)
   json.dump(ans, sys.stdout)
   sys.stdout.write("\n")
 

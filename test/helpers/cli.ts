@@ -1,11 +1,17 @@
-/** Running ganeti-os in tests: in-process with a fake context, or as the built CLI. */
+/**
+ * Running ganeti-os in tests: in-process with a fake context (main, or one command's function),
+ * or as the built CLI (also as another user). Files and trees: ./trees.ts, re-exported here.
+ */
 import { spawnSync, SpawnSyncReturns } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Choice, Context, Prompter } from '../../src/context';
-import { main } from '../../src/main';
+import { main, reportError } from '../../src/main';
+import { noPrompter } from '../../src/prompter';
+
+export { FOREIGN_FIXTURE, foreignCopy, read, snapshotTree, tempDir, treeHash } from './trees';
+export type { TreeEntry } from './trees';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(REPO, 'bin', 'ganeti-os.js');
@@ -59,41 +65,70 @@ export function runCli(args: string[], opts: { cwd?: string; input?: string; env
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, raw: r };
 }
 
-export function tempDir(prefix = 'ganeti-os-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+/** A context that collects what a command writes (no terminal, no colour). */
+export interface CapturedContext {
+  ctx: Context;
+  out: () => string;
+  err: () => string;
 }
 
-export interface TreeEntry {
-  path: string;
-  type: 'file' | 'dir' | 'symlink';
-  mode: string;
-  sha256?: string;
-  target?: string;
-}
-
-/** Every entry below `root` with type, mode and content hash: for "nothing changed" checks and golden trees. */
-export function snapshotTree(root: string): TreeEntry[] {
-  const out: TreeEntry[] = [];
-  if (!fs.existsSync(root)) return out;
-  const walk = (dir: string) => {
-    for (const name of fs.readdirSync(dir).sort()) {
-      const abs = path.join(dir, name);
-      const rel = path.relative(root, abs);
-      const st = fs.lstatSync(abs);
-      const mode = '0' + (st.mode & 0o7777).toString(8);
-      if (st.isSymbolicLink()) out.push({ path: rel, type: 'symlink', mode, target: fs.readlinkSync(abs) });
-      else if (st.isDirectory()) {
-        out.push({ path: rel, type: 'dir', mode });
-        walk(abs);
-      } else out.push({ path: rel, type: 'file', mode, sha256: crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex') });
-    }
+export function captureContext(cwd: string): CapturedContext {
+  let out = '';
+  let err = '';
+  const ctx: Context = {
+    cwd,
+    env: { NO_COLOR: '1' },
+    interactive: false,
+    prompter: noPrompter,
+    log: { info: (m) => void (err += m + '\n'), warn: (m) => void (err += `warning: ${m}\n`) },
+    out: { write: (t) => void (out += t) },
   };
-  walk(root);
-  return out;
+  return { ctx, out: () => out, err: () => err };
+}
+
+/** Run a command function as main would: returns the exit code and what it printed. */
+export async function runCommand<O>(fn: (ctx: Context, opts: O) => Promise<void>, cwd: string, opts: O): Promise<{ code: number; out: string; err: string }> {
+  const c = captureContext(cwd);
+  let code = 0;
+  try {
+    await fn(c.ctx, opts);
+  } catch (e) {
+    code = reportError(c.ctx, e);
+  }
+  return { code, out: c.out(), err: c.err() };
 }
 
 /** Run the CLI in-process without a terminal; collect stdout, stderr and the exit code. */
 export async function cli(cwd: string, args: string[], env: Record<string, string | undefined> = {}) {
   const r = await runInProcess(args, { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, ...env } as Record<string, string> });
   return { code: r.code, stdout: r.stdout, stderr: r.stderr.replace(/\n$/, '') };
+}
+
+/**
+ * The built CLI where another user (the tests that check refusals as uid 65534) can run it,
+ * wherever the checkout sits (a clone in /root, mode 0700 on Debian, is closed to others): the
+ * checkout itself when that user can already run it, else a copy of what the package ships
+ * (bin/, dist/, templates/, package.json) and its runtime dependencies (package-lock.json's
+ * non-dev entries) in a directory of its own, readable by everyone. Needs root (setpriv).
+ * `dispose` removes the copy, if one was made.
+ */
+export function binForOtherUser(uid = 65534): { bin: string; dispose: () => void } {
+  const asOther = (bin: string) =>
+    spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, bin, '--version'], { cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  if (asOther(BIN).status === 0) return { bin: BIN, dispose: () => undefined };
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'ganeti-os-cli-copy-'));
+  fs.chmodSync(copy, 0o755);
+  const lock = JSON.parse(fs.readFileSync(path.join(REPO, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; devOptional?: boolean }> };
+  const runtime = Object.entries(lock.packages)
+    .filter(([p, v]) => p.startsWith('node_modules/') && !v.dev && !v.devOptional && fs.existsSync(path.join(REPO, p)))
+    .map(([p]) => p);
+  for (const p of ['bin', 'dist', 'templates', 'package.json', ...runtime]) fs.cpSync(path.join(REPO, p), path.join(copy, p), { recursive: true });
+  for (const d of [copy, ...fs.readdirSync(copy, { recursive: true, withFileTypes: true }).map((e) => path.join(e.parentPath, e.name))]) {
+    const st = fs.lstatSync(d);
+    if (!st.isSymbolicLink()) fs.chmodSync(d, (st.mode & 0o7777) | (st.isDirectory() || st.mode & 0o100 ? 0o555 : 0o444));
+  }
+  const bin = path.join(copy, 'bin', 'ganeti-os.js');
+  const check = asOther(bin);
+  if (check.status !== 0) throw new Error(`uid ${uid} cannot run the copy of the CLI in ${copy}: ${check.stderr}`);
+  return { bin, dispose: () => fs.rmSync(copy, { recursive: true, force: true }) };
 }

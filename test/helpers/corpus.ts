@@ -1,6 +1,6 @@
 /**
- * A corpus of broken and odd OS definitions, built from Ganeti's code and the facts
- * (ganeti-facts.md): every case is one directory under a common root, so Ganeti's DiagnoseOS
+ * A corpus of broken and odd OS definitions, built from Ganeti's code (backend._TryOSFromDisk,
+ * DiagnoseOS and the files they read): every case is one directory under a common root, so Ganeti's DiagnoseOS
  * can judge them all in one call. Cases whose files crash Ganeti's scan (non-UTF-8) go under
  * a separate root, one tryos call each.
  */

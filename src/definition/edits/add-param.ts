@@ -4,7 +4,8 @@
  */
 import { UsageError, UserError } from '../../errors';
 import { OS_API_V20, OS_PARAMETERS_FILE, paramEnvName } from '../../ganeti/rules';
-import { Edit, Loaded, facts, mergeParam, parameterLineProblems, planRegenerate, setParameterLine, textOp } from '../maintain';
+import { Edit, Loaded, maintenance, facts, mergeParam, parameterLineProblems, setParameterLine } from '../maintain';
+import { textOp, work } from '../worker';
 import type { Plan } from '../plan';
 import type { DefinitionSpec, ParamSpec } from '../spec';
 import { checkParamSpec } from '../validate-spec';
@@ -70,7 +71,7 @@ export function addParam(l: Loaded, opts: AddParamEdit): Edit {
     }
     const parameters = known ? old.parameters.map((p) => (p.name === name ? param : p)) : [...old.parameters, param];
     const spec: DefinitionSpec = { ...old, parameters };
-    plan = planRegenerate(l, spec, { force: opts.force, parametersText: edit.text });
+    plan = work(maintenance(l, spec, { force: opts.force, parametersText: edit.text })).plan;
   } else {
     if (param.default !== undefined || param.choices || param.pattern !== undefined) {
       throw new UsageError(`${l.name} was not written by ganeti-os: its scripts cannot apply --default, --choices or --pattern; nothing was changed`, [

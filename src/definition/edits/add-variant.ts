@@ -8,18 +8,18 @@ import { OS_API_V15, OS_VARIANTS_FILE } from '../../ganeti/rules';
 import {
   Edit,
   Loaded,
+  maintenance,
   addVariantLine,
   checkVariantsVisibility,
   facts,
   foreignVariantConfig,
   foreignVariantsDir,
   planPath,
-  planRegenerate,
   readText,
   setConfValues,
   symlinkNote,
-  textOp,
 } from '../maintain';
+import { textOp, work } from '../worker';
 import { Plan, PlanOp, isUntouched } from '../plan';
 import type { DefinitionSpec, VariantSpec } from '../spec';
 import { unknownReleaseWarnings, variantSettings } from '../templates';
@@ -111,10 +111,10 @@ function planOwn(l: Loaded, opts: AddVariantEdit, given: Record<string, string>,
   const conf = readText(path.join(l.root, rel));
   if (conf.exists && Object.keys(given).length) {
     // The file is the user's: set the keys in place, keep the rest. Record it only if it was untouched.
-    const untouched = isUntouched(l.provenance, rel, Buffer.from(conf.text, 'utf8'));
+    const untouched = isUntouched(l.provenance, rel, conf.text);
     extraOps.push(textOp(rel, conf, setConfValues(conf.text, given), untouched ? 'user' : undefined));
   }
-  const plan = planRegenerate(l, spec, { force: opts.force, variantsText: listText, extraOps });
+  const plan = work(maintenance(l, spec, { force: opts.force, variantsText: listText, extraOps })).plan;
   return { plan, confPath: rel };
 }
 

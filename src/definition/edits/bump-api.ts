@@ -19,16 +19,16 @@ import {
 import {
   Edit,
   Loaded,
+  maintenance,
   addVariantLine,
   checkVariantsVisibility,
   facts,
   foreignVariantConfig,
   foreignVariantsDir,
   planPath,
-  planRegenerate,
   readText,
-  textOp,
 } from '../maintain';
+import { textOp, work } from '../worker';
 import { TEMPLATES_DIR } from '../../paths';
 import { Plan, PlanOp } from '../plan';
 import type { DefinitionSpec } from '../spec';
@@ -133,7 +133,7 @@ function planOwn(l: Loaded, v: number, versions: number[], opts: BumpApiEdit): P
     if (params.length) notes.push(`Declared again the parameters kept from API 20: ${params.map((p) => p.name).join(', ')}.`);
   }
   // variants.list is never removed: below API 15 the runtime still takes the default variant from it.
-  const plan = planRegenerate(l, spec, { force: opts.force, variantsText, parametersText, keep: [OS_VARIANTS_FILE] });
+  const plan = work(maintenance(l, spec, { force: opts.force, variantsText, parametersText, keep: [OS_VARIANTS_FILE] })).plan;
   plan.notes.push(...notes);
   return plan;
 }

@@ -4,7 +4,8 @@
  */
 import { UserError } from '../../errors';
 import { OS_API_V20, OS_PARAMETERS_FILE, paramEnvName } from '../../ganeti/rules';
-import { Edit, Loaded, facts, parameterLineProblems, planRegenerate, removeParameterLine, textOp } from '../maintain';
+import { Edit, Loaded, maintenance, facts, parameterLineProblems, removeParameterLine } from '../maintain';
+import { textOp, work } from '../worker';
 import type { Plan } from '../plan';
 import type { DefinitionSpec } from '../spec';
 
@@ -39,7 +40,7 @@ export function removeParam(l: Loaded, opts: RemoveParamEdit): Edit {
   }
   if (!l.parameters.some((p) => p.name === name)) {
     const spec: DefinitionSpec = { ...l.spec!, parameters: l.spec!.parameters.filter((p) => p.name !== name) };
-    const plan = planRegenerate(l, spec, { force: opts.force });
+    const plan = work(maintenance(l, spec, { force: opts.force })).plan;
     plan.notes.push(`Ganeti sees no parameters below API 20; the scripts no longer get a default for ${name}, and bump-api 20 will not declare it again.`);
     const names = spec.parameters.map((p) => p.name);
     return {
@@ -57,7 +58,7 @@ export function removeParam(l: Loaded, opts: RemoveParamEdit): Edit {
   let plan: Plan;
   if (l.provenance) {
     const spec: DefinitionSpec = { ...l.spec!, parameters: l.spec!.parameters.filter((p) => p.name !== name) };
-    plan = planRegenerate(l, spec, { force: opts.force, parametersText: edit.text });
+    plan = work(maintenance(l, spec, { force: opts.force, parametersText: edit.text })).plan;
   } else {
     plan = {
       root: l.root,

@@ -5,7 +5,8 @@
 import * as path from 'node:path';
 import { UserError } from '../../errors';
 import { OS_VARIANTS_FILE } from '../../ganeti/rules';
-import { Edit, Loaded, facts, foreignVariantsDir, planPath, planRegenerate, readText, removeVariantLine, symlinkNote, textOp } from '../maintain';
+import { Edit, Loaded, maintenance, facts, foreignVariantsDir, planPath, readText, removeVariantLine, symlinkNote } from '../maintain';
+import { textOp, work } from '../worker';
 import { Plan, PlanOp } from '../plan';
 import type { DefinitionSpec } from '../spec';
 
@@ -34,7 +35,7 @@ export function removeVariant(l: Loaded, opts: RemoveVariantEdit): Edit {
   let plan: Plan;
   if (l.provenance) {
     const spec: DefinitionSpec = { ...l.spec!, variants: l.spec!.variants.filter((x) => x.name !== v) };
-    plan = planRegenerate(l, spec, { force: opts.force, variantsText: text });
+    plan = work(maintenance(l, spec, { force: opts.force, variantsText: text })).plan;
   } else {
     const ops: PlanOp[] = [textOp(OS_VARIANTS_FILE, l.variantsFile, text)];
     const notes: string[] = [];

@@ -1,0 +1,107 @@
+/**
+ * The syntax checks of validate (src/definition/shell-syntax.ts): one bash process for every
+ * bash file of a clean definition (bash --pretty-print), nothing in them run, and exactly what
+ * `bash -n FILE` / `sh -n FILE` say of each file alone, however the files are broken.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { shellSyntaxErrors } from '../src/definition/shell-syntax';
+import { REPO, tempDir } from './helpers/cli';
+
+let dir: string;
+beforeEach(() => {
+  dir = tempDir();
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const GOOD: Record<string, string> = {
+  'a.sh': 'f() {\n  echo "$1"\n}\nf x\n',
+  'empty.sh': '',
+  'no-newline.sh': 'echo last line without a newline',
+  'heredoc.sh': 'cat <<EOF\n}\n$(echo in heredoc)\nEOF\necho after\n',
+  'case.sh': 'case $1 in\n  a) echo a ;;\n  *) : ;;\nesac\n',
+  'defaults.conf': '# settings\nSUITE=bookworm\nEXTRA="a b"\n',
+};
+
+/** What the shells say of each file alone: the oracle. */
+function oracle(files: Map<string, 'bash' | 'sh'>): { rel: string; shell: string; message: string }[] {
+  const out: { rel: string; shell: string; message: string }[] = [];
+  for (const [rel, shell] of files) {
+    const r = spawnSync(shell, ['-n', rel], { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) out.push({ rel, shell, message: r.stderr });
+  }
+  return out;
+}
+
+function write(files: Record<string, string>, shell: (rel: string) => 'bash' | 'sh' = () => 'bash'): Map<string, 'bash' | 'sh'> {
+  const m = new Map<string, 'bash' | 'sh'>();
+  for (const [rel, text] of Object.entries(files)) {
+    fs.writeFileSync(path.join(dir, rel), text);
+    m.set(rel, shell(rel));
+  }
+  return m;
+}
+
+/**
+ * The built checker (dist/, as the CLI runs it) in a process of its own whose PATH has a bash
+ * and an sh that count their starts: its findings and how many shells it started.
+ */
+function counting(files: Map<string, 'bash' | 'sh'>): { result: unknown; bash: number; sh: number } {
+  const bin = path.join(dir, '.bin');
+  fs.mkdirSync(bin);
+  for (const s of ['bash', 'sh']) {
+    const real = spawnSync('sh', ['-c', `command -v ${s}`], { encoding: 'utf8' }).stdout.trim();
+    fs.writeFileSync(path.join(bin, s), `#!${real}\necho >> ${path.join(bin, `${s}.count`)}\nexec ${real} "$@"\n`, { mode: 0o755 });
+  }
+  const code = `const { shellSyntaxErrors } = require(${JSON.stringify(path.join(REPO, 'dist', 'definition', 'shell-syntax.js'))});
+process.stdout.write(JSON.stringify(shellSyntaxErrors(process.argv[1], new Map(JSON.parse(process.argv[2])))));`;
+  const r = spawnSync(process.execPath, ['-e', code, dir, JSON.stringify([...files])], { encoding: 'utf8', env: { PATH: `${bin}:${process.env.PATH}` } });
+  if (r.status !== 0) throw new Error(r.stderr);
+  const n = (s: string) => (fs.existsSync(path.join(bin, `${s}.count`)) ? fs.readFileSync(path.join(bin, `${s}.count`), 'utf8').length : 0);
+  const counts = { bash: n('bash'), sh: n('sh') };
+  fs.rmSync(bin, { recursive: true, force: true });
+  return { result: JSON.parse(r.stdout), ...counts };
+}
+
+describe('shell syntax checks', () => {
+  it('a clean set of files: no finding, one bash process for all of them', () => {
+    const files = write(GOOD);
+    expect(oracle(files)).toEqual([]);
+    const r = counting(files);
+    expect(r.result).toEqual([]);
+    expect(r.bash).toBe(1);
+  });
+
+  it.each([
+    ['one file broken in the middle', { 'b.sh': 'if true; then\n  echo x\n' }],
+    ['two broken files, before and after clean ones', { '0.sh': 'done\n', 'z.sh': 'echo $((\n' }],
+    ['an open quote running into the next files', { 'q.sh': 'echo "open\n', 'r.sh': 'echo fine\n' }],
+    ['an open heredoc at the end of a file', { 'h.sh': 'cat <<EOF\nnever closed\n' }],
+    ['a brace closed too early', { 'x.sh': 'f() { :; }\n}\n' }],
+    ['two open quotes that would pair up across files', { 'p1.conf': 'X="unterminated\n', 'p2.conf': 'Y="unterminated\n' }],
+  ])('%s: exactly what bash -n says of each file alone', (_name, broken) => {
+    const files = write({ ...GOOD, ...broken });
+    expect(shellSyntaxErrors(dir, files)).toEqual(oracle(files));
+  });
+
+  it('runs nothing of the files it reads, whatever they try', () => {
+    const marker = path.join(dir, 'ran');
+    const files = write({
+      'run.sh': `touch ${marker}\n`,
+      'escape.sh': `set +n\ntouch ${marker}\n`,
+      'closes.sh': `}\ntouch ${marker}\n__x() {\n`,
+      'subst.sh': `X=$(touch ${marker})\n`,
+    });
+    const r = counting(files);
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(r.result).toEqual(oracle(files));
+  });
+
+  it('sh files are checked by sh, bash files by bash, errors in the order of the files', () => {
+    const files = write({ 'p.sh': 'echo ok\n', 'bashism.sh': 'a=( 1 2 )\n', 'c.sh': 'if\n', 'd.sh': '[[ -n x ]] && echo y\n' }, (rel) => (rel === 'bashism.sh' || rel === 'p.sh' ? 'sh' : 'bash'));
+    const want = oracle(files);
+    expect(want.map((w) => w.rel)).toEqual(expect.arrayContaining(['c.sh']));
+    expect(shellSyntaxErrors(dir, files)).toEqual(want);
+  });
+});
