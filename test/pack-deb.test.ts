@@ -217,6 +217,30 @@ describeSystem('pack: the .deb', { commands: ['dpkg-deb', 'dpkg'] }, () => {
   });
 });
 
+describeSystem('pack: conffiles where the recorded runtime reads them', { commands: ['dpkg-deb'] }, () => {
+  const conffiles = (deb: string) => {
+    const ctl = path.join(work, 'ctl');
+    fs.rmSync(ctl, { recursive: true, force: true });
+    expect(sh('dpkg-deb', ['-e', deb, ctl]).status).toBe(0);
+    return fs.readFileSync(path.join(ctl, 'conffiles'), 'utf8').trim().split('\n');
+  };
+  it('a record without the runtime version (an older ganeti-os) packs only the variants as conffiles, with a warning; after upgrade defaults.conf too', async () => {
+    const dir = path.join(work, 'blankos');
+    fs.cpSync(path.join(REPO, 'test', 'fixtures', 'upgrade', 'blank-maint', 'blankos'), dir, { recursive: true });
+    const r = await pack(dir);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("warning: defaults.conf: packaged in /usr/share/ganeti/os/blankos only, not as conffiles: its record (.ganeti-os.json) does not say which configuration its runtime reads (written before ganeti-os recorded it; 'ganeti-os upgrade' records it)");
+    // That runtime reads /etc/ganeti/<os>/variants/<variant>.conf, not /etc/ganeti/<os>/defaults.conf.
+    expect(conffiles(r.stdout.trim())).toEqual(['/etc/ganeti/blankos/variants/default.conf', '/etc/ganeti/blankos/variants/extra.conf']);
+    expect((await cli(['upgrade', '--os-dir', dir])).code).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, '.ganeti-os.json'), 'utf8')).runtimeVersion).toBe(2);
+    const after = await pack(dir, ['--version', '2']);
+    expect(after.code).toBe(0);
+    expect(after.stderr).not.toMatch(/not as conffiles/);
+    expect(conffiles(after.stdout.trim())).toEqual(['/etc/ganeti/blankos/defaults.conf', '/etc/ganeti/blankos/variants/default.conf', '/etc/ganeti/blankos/variants/extra.conf']);
+  });
+});
+
 describeSystem('pack: ganeti-os working files', { commands: ['dpkg-deb'] }, () => {
   it('leaves out the writer\'s and upgrade\'s hidden files (naming them) and refuses a new version upgrade left beside a file', async () => {
     const dir = await newDef('wos', 'blank');

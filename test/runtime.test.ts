@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runInProcess, tempDir } from './helpers/cli';
 import { describeSystem } from './helpers/system';
+import { ConfigLayer, RUNTIME_VERSION, layerPath, runtimeLayers } from '../src/definition/layers';
 
 let work: string;
 let os: string;
@@ -137,6 +138,46 @@ describe('runtime: configuration layers', () => {
     fs.mkdirSync(path.join(etc, 'default'));
     fs.writeFileSync(path.join(etc, 'default', 'rt'), 'C=etc-default\n');
     expect(script('create').stderr).toContain('A=defaults B=node-defaults C=etc-default');
+  });
+});
+
+/**
+ * The files `create` reads through gos_source_if (DEBUG_LEVEL=1 names each), in order, when
+ * every configuration layer of `layers` exists for OS `name` in `dir` and variant `variant`
+ * (node layers under `etc`).
+ */
+function layersRead(dir: string, name: string, variant: string, layers: ConfigLayer[]): { want: string[]; read: string[] } {
+  const want = layers.map((l) => {
+    const p = layerPath(l, name, variant);
+    return l.at === 'definition' ? path.join(dir, p) : path.join(etc, path.relative('/etc', p));
+  });
+  for (const f of want) {
+    fs.mkdirSync(path.dirname(f), { recursive: true });
+    fs.appendFileSync(f, '\n');
+  }
+  const r = spawnSync(path.join(dir, 'create'), [], { cwd: '/', env: { ...baseEnv(), OS_NAME: name, OS_VARIANT: variant, DEBUG_LEVEL: '1' }, encoding: 'utf8' });
+  const read = [...r.stderr.matchAll(/debug: reading (.*)$/gm)].map((m) => m[1]).filter((f) => !f.startsWith(path.join(dir, 'lib') + '/'));
+  return { want, read };
+}
+
+describe('runtime: the configuration layers are the ones layers.ts lists, in its order', () => {
+  it('this runtime (RUNTIME_VERSION) reads every layer of the table and nothing else, in order', async () => {
+    expect((await import('../src/definition/model')).readDefinition(os).provenance?.runtimeVersion).toBe(RUNTIME_VERSION);
+    const { want, read } = layersRead(os, 'rt', 'first', runtimeLayers(RUNTIME_VERSION));
+    expect(read).toEqual(want);
+    expect(want).toContain(path.join(etc, 'ganeti', 'rt', 'defaults.conf'));
+  });
+
+  it("a runtime written before the record named its version (the upgrade fixture's) reads the layers of version 1", () => {
+    const dir = path.join(work, 'old', 'blankos');
+    fs.cpSync(path.join(__dirname, 'fixtures', 'upgrade', 'blank-maint', 'blankos'), dir, { recursive: true });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, '.ganeti-os.json'), 'utf8')).runtimeVersion).toBeUndefined();
+    const { want, read } = layersRead(dir, 'blankos', 'extra', runtimeLayers(undefined));
+    expect(read).toEqual(want);
+    // The later layer exists but this runtime does not read it.
+    const site = path.join(etc, 'ganeti', 'blankos', 'defaults.conf');
+    fs.writeFileSync(site, '\n');
+    expect(layersRead(dir, 'blankos', 'extra', runtimeLayers(undefined)).read).not.toContain(site);
   });
 });
 

@@ -253,7 +253,13 @@ describeSystem("a ganeti-os definition's site configuration on this node (writes
       const r = await runCommand((await import('../src/commands/new')).runNew, root, { name, template: 'blank', yes: true });
       expect(r.code).toBe(0);
       const d = path.join(root, name);
-      const files = [path.join('/etc/default', name), path.join('/etc/ganeti', name, 'variants', 'default.conf')];
+      // Every file the runtime reads on the node: /etc/ganeti/<os>/defaults.conf is pack's conffile.
+      const files = [
+        path.join('/etc/ganeti', name, 'defaults.conf'),
+        path.join('/etc/default', name),
+        path.join('/etc/ganeti', name, 'site.conf'),
+        path.join('/etc/ganeti', name, 'variants', 'default.conf'),
+      ];
       try {
         for (const f of files) {
           fs.mkdirSync(path.dirname(f), { recursive: true });

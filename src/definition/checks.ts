@@ -28,6 +28,7 @@ import { JOURNAL_FILE } from './writer';
 import { ShellText, apiVersionRejection, nodeSourcedFiles, shellOf, shellTexts, sourcedFiles, variantConfigSource } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 import { conflictMarkerLines } from './upgrade-merge';
+import { definitionLayerFiles, nodeLayerFiles } from './layers';
 
 export { conflictMarkerLines, hasConflictMarkers } from './upgrade-merge';
 
@@ -212,22 +213,13 @@ export function findProblems(def: OsDefinition): Problem[] {
 
 /**
  * Configuration on this node that the scripts source, where it exists: for ganeti-os
- * definitions (lib/runtime.sh's layers) /etc/default/<os>, /etc/ganeti/<os>/site.conf and
- * /etc/ganeti/<os>/variants/*.conf; for others the absolute paths their code sources and the
+ * definitions the node's configuration layers their runtime reads (layers.ts, by the runtime
+ * version their record names); for others the absolute paths their code sources and the
  * listed variants' files where their code reads them. Absolute paths.
  */
-function nodeConfigFiles(def: Pick<OsDefinition, 'dir' | 'files'>, texts: ShellText[]): string[] {
+function nodeConfigFiles(def: Pick<OsDefinition, 'dir' | 'files'> & Partial<Pick<OsDefinition, 'provenance'>>, texts: ShellText[]): string[] {
   const out = new Set<string>(nodeSourcedFiles(texts));
-  const name = path.basename(def.dir);
-  if (texts.some((t) => t.rel === 'lib/runtime.sh' && t.text.includes('GOS_SITE_DIR'))) {
-    const site = path.join('/etc/ganeti', name);
-    for (const f of [path.join('/etc/default', name), path.join(site, 'site.conf')]) if (isRegular(f)) out.add(f);
-    try {
-      for (const n of fs.readdirSync(path.join(site, 'variants'))) if (n.endsWith('.conf') && isRegular(path.join(site, 'variants', n))) out.add(path.join(site, 'variants', n));
-    } catch {
-      // no per-variant site configuration
-    }
-  }
+  if (def.provenance) for (const f of nodeLayerFiles(path.basename(def.dir), def.provenance.runtimeVersion)) out.add(f);
   const src = variantConfigSource(texts);
   if (src?.dir && (src.ext === '.conf' || src.ext === '.sh')) {
     try {
@@ -295,7 +287,7 @@ function variantConfigFiles(dir: string): string[] {
  * variants' configuration. A syntax error in any of them makes every instance operation fail,
  * though Ganeti calls the definition valid. A sourced file that is missing is the same fault.
  */
-export function shellSyntaxFindings(def: Pick<OsDefinition, 'dir' | 'files'>, texts: ShellText[] = shellTexts(def.dir)): Problem[] {
+export function shellSyntaxFindings(def: Pick<OsDefinition, 'dir' | 'files'> & Partial<Pick<OsDefinition, 'provenance'>>, texts: ShellText[] = shellTexts(def.dir)): Problem[] {
   const out: Problem[] = [];
   const shells = new Map<string, 'bash' | 'sh'>();
   let anyBash = false;
@@ -324,7 +316,7 @@ export function shellSyntaxFindings(def: Pick<OsDefinition, 'dir' | 'files'>, te
       });
     }
   }
-  for (const f of ['defaults.conf', ...variantConfigFiles(def.dir)]) if (!shells.has(f) && fs.existsSync(path.join(def.dir, f))) shells.set(f, sourcedShell);
+  for (const f of definitionLayerFiles(def.dir)) if (!shells.has(f)) shells.set(f, sourcedShell);
   // Files on this node the scripts source too: they fail here as surely.
   for (const f of nodeConfigFiles(def, texts)) if (!shells.has(f)) shells.set(f, sourcedShell);
   // One shell process per shell for every file (src/definition/shell-syntax.ts).

@@ -32,6 +32,12 @@ export interface Provenance {
   /** The template's own variants at that version, its default first, so `upgrade` can tell when the default moved. */
   templateVariants?: string[];
   /**
+   * The version of the configuration layers its lib/runtime.sh reads (layers.ts RUNTIME_VERSION):
+   * which files `validate` checks on the node and `pack` installs as conffiles. Absent in records
+   * written before ganeti-os recorded it.
+   */
+  runtimeVersion?: number;
+  /**
    * The base render: the exact text the template produced for each recorded file, before any edit
    * (schema 2). `upgrade` merges the admin's changes (disk vs base) with the template's (base vs new).
    */

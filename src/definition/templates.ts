@@ -10,6 +10,7 @@ import { formatApiVersions, formatParametersList, paramEnvName } from '../ganeti
 import { TEMPLATES_DIR, toolVersion } from '../paths';
 import { shq } from './shell';
 import { DefinitionSpec, ParamSpec, VariantSpec, maxApi } from './spec';
+import { ConfigLayer, RUNTIME_VERSION, layerPath, runtimeLayers } from './layers';
 import { Setting, defaultFor, renderSettingsDoc, renderSettingsSh, variantKeys } from './settings';
 
 export type Owner = 'tool' | 'user';
@@ -161,13 +162,39 @@ export function unknownReleaseWarnings(t: Template, variants: { name: string; se
   return out;
 }
 
+/** Words as `# ` comment lines of at most 100 characters. */
+function commentLines(text: string): string[] {
+  const out: string[] = [];
+  let line = '#';
+  for (const w of text.split(' ')) {
+    if (line.length > 1 && line.length + 1 + w.length > 100) {
+      out.push(line);
+      line = '#';
+    }
+    line += ' ' + w;
+  }
+  return [...out, line];
+}
+
+/** What a variant's configuration says about the layers read before and after it (layers.ts). */
+function variantConfLayers(os: string, variant: string): string[] {
+  const layers = runtimeLayers(RUNTIME_VERSION);
+  const at = layers.findIndex((l) => l.at === 'definition' && l.path.includes('<variant>'));
+  const name = (l: ConfigLayer) => layerPath(l, os, variant);
+  const list = (ls: ConfigLayer[]) => (ls.length < 2 ? ls.map(name).join('') : `${ls.slice(0, -1).map(name).join(', ')} and ${name(ls[ls.length - 1])}`);
+  const before = layers.slice(0, at);
+  const after = layers.slice(at + 1);
+  return commentLines(
+    `Sourced by the scripts as bash after ${list(before)} (a commented-out setting keeps their value);` +
+      (after.length ? ` ${list(after)}, if present, ${after.length === 1 ? 'is' : 'are'} read after it.` : ''),
+  );
+}
+
 export function renderVariantConf(t: Template, spec: DefinitionSpec, v: VariantSpec): string {
   const lines = [
     '# shellcheck shell=bash disable=SC2034',
     `# Variant '${v.name}' of the ${spec.name} OS definition (${spec.name}+${v.name}).`,
-    `# Sourced by the scripts as bash after defaults.conf, /etc/default/${spec.name} and`,
-    `# /etc/ganeti/${spec.name}/site.conf (a commented-out setting keeps their value);`,
-    `# /etc/ganeti/${spec.name}/variants/${v.name}.conf, if present, is read after it.`,
+    ...variantConfLayers(spec.name, v.name),
     '',
   ];
   const described = new Set<string>();
@@ -293,6 +320,11 @@ export function templateData(t: Template, spec: DefinitionSpec): Record<string, 
     variantKeys: variantKeys(t.settings),
     /** defaults.conf's documentation of the settings (defaults.conf.hbs). */
     settingsDoc: renderSettingsDoc(t.settings),
+    /** The configuration layers in the runtime's order, as README.md lists them (`n`. `text`). */
+    configLayers: runtimeLayers(RUNTIME_VERSION).map((l, i, all) => ({
+      n: i + 1,
+      text: `\`${layerPath(l, spec.name)}\` ${l.at === 'node' ? 'on the node' : 'in this directory'}${l.role ? ` (${l.role})` : ''}${i === all.length - 1 ? '.' : ';'}`,
+    })),
     /** The settings table by key, for documentation that names a default ({{settings.CACHE_DIR.default}}). */
     settings: Object.fromEntries(t.settings.map((st) => [st.key, st])),
   };

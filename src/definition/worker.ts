@@ -27,6 +27,7 @@ import type { DefinitionSpec } from './spec';
 import { RenderedFile, Template, renderTemplate } from './templates';
 import { MergeLabels, hasConflictMarkers, merge3 } from './upgrade-merge';
 import { templateParameters, templateVariants, templateVersion } from './upgrade-record';
+import { RUNTIME_VERSION } from './layers';
 
 /** Where a new version goes when it cannot be merged into an edited file of an old definition. */
 export const BESIDE_SUFFIX = '.ganeti-os-new';
@@ -172,8 +173,8 @@ class Ledger {
 
 /**
  * The one builder of .ganeti-os.json: the record of `ledger` with the answers `spec`. The
- * template version moves only with `new` and `upgrade` (`moves`); the other commands re-render
- * single files of the version the definition has.
+ * template version (and the runtime's with it) moves only with `new` and `upgrade` (`moves`);
+ * the other commands re-render single files of the version the definition has.
  */
 function recordOp(root: string, t: Template, spec: DefinitionSpec, ledger: Ledger, previous: Provenance | undefined, moves: boolean): PlanOp {
   const base: Record<string, string> = {};
@@ -188,6 +189,7 @@ function recordOp(root: string, t: Template, spec: DefinitionSpec, ledger: Ledge
     templateVersion: moves || !previous ? templateVersion(t) : previous.templateVersion,
     templateParameters: moves || !previous ? templateParameters(t) : previous.templateParameters,
     templateVariants: moves || !previous ? templateVariants(t) : previous.templateVariants,
+    runtimeVersion: moves || !previous ? RUNTIME_VERSION : previous.runtimeVersion,
     base,
   };
   return opFor(PROVENANCE_FILE, readTextFile(path.join(root, PROVENANCE_FILE)), formatProvenance(record), 0o644, 'tool', 'what ganeti-os wrote');

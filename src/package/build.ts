@@ -1,7 +1,8 @@
 /**
  * Builds the .deb of an OS definition with `dpkg-deb --build --root-owner-group` (no fakeroot,
  * no debhelper): the definition in /usr/share/ganeti/os/<name>/, its configuration a second time
- * as conffiles in /etc/ganeti/<name>/ (the runtime reads them over the shipped copies), its
+ * as conffiles in /etc/ganeti/<name>/ where its runtime reads them over the shipped copies
+ * (definition/layers.ts), its
  * Markdown files and the Debian changelog/copyright in /usr/share/doc/<package>/. Reproducible:
  * every mtime is the release's date, the tar is sorted by dpkg-deb, xz runs single-threaded.
  */
@@ -17,11 +18,11 @@ import { JOURNAL_FILE } from '../definition/writer';
 import { loadTemplate } from '../definition/templates';
 import { PROVENANCE_FILE, sha256 } from '../definition/provenance';
 import { conflictMarkerLines } from '../definition/checks';
+import { conffilePath, isDefinitionLayer } from '../definition/layers';
 import { LOCK_FILE } from '../definition/lock';
 import { BESIDE_SUFFIX, STATE_DIR } from '../definition/upgrade';
 import { toolVersion } from '../paths';
 import {
-  PACKAGED_CONF_ROOT,
   PACKAGED_OS_ROOT,
   checkMaintainer,
   checkVersion,
@@ -108,13 +109,19 @@ export function buildPackage(input: PackInput): PackResult {
 
   const warnings: string[] = [];
   if (working.length) warnings.push(`left out ganeti-os's own working files: ${working.join(', ')}`);
-  // Conffiles only for definitions whose runtime reads /etc/ganeti/<os>/ (ganeti-os's).
-  const runtime = entries.find((e) => e.rel === 'lib/runtime.sh');
-  const readsSiteLayer = !!runtime?.content && runtime.content.includes('$GOS_SITE_DIR/defaults.conf');
-  const isConf = (rel: string) => rel === 'defaults.conf' || /^variants\/[^/]+\.conf$/.test(rel);
-  const confEntries = readsSiteLayer ? entries.filter((e) => e.kind === 'file' && isConf(e.rel)) : [];
-  if (!readsSiteLayer && entries.some((e) => isConf(e.rel))) {
-    warnings.push(`its scripts do not read /etc/ganeti/${name}/defaults.conf (not ganeti-os's current runtime): its configuration is packaged in ${PACKAGED_OS_ROOT}/${name} only, not as conffiles`);
+  // Conffiles where the definition's runtime reads them (layers.ts, by the runtime version its
+  // record names): a definition's layer file there; one without such a place only in the OS directory.
+  const runtimeVersion = def.provenance?.runtimeVersion;
+  const conffileOf = (e: Entry) => (def.provenance && e.kind === 'file' ? conffilePath(e.rel, name, runtimeVersion) : undefined);
+  const confEntries = entries.filter((e) => conffileOf(e) !== undefined);
+  const unplaced = entries.filter((e) => e.kind === 'file' && isDefinitionLayer(e.rel) && conffileOf(e) === undefined).map((e) => e.rel);
+  if (unplaced.length) {
+    const why = !def.provenance
+      ? 'not written by ganeti-os, so where else its scripts read their configuration is not known'
+      : runtimeVersion === undefined
+        ? `its record (${PROVENANCE_FILE}) does not say which configuration its runtime reads (written before ganeti-os recorded it; 'ganeti-os upgrade' records it)`
+        : `its runtime (version ${runtimeVersion}) reads no copy of ${unplaced.length === 1 ? 'it' : 'them'} in /etc/ganeti/${name}/`;
+    warnings.push(`${unplaced.join(', ')}: packaged in ${PACKAGED_OS_ROOT}/${name} only, not as conffiles: ${why}`);
   }
   const isDoc = (e: Entry) => e.kind === 'file' && !e.rel.includes('/') && /\.md$/i.test(e.rel);
 
@@ -188,12 +195,12 @@ export function buildPackage(input: PackInput): PackResult {
         fs.symlinkSync(e.target!, dest);
       } else put(path.relative(root, dest), e.content!, modeOf(e));
     }
-    for (const e of confEntries) put(`${PACKAGED_CONF_ROOT}/${name}/${e.rel}`, e.content!, 0o644);
+    for (const e of confEntries) put(conffileOf(e)!, e.content!, 0o644);
     const year = new Date(release.date * 1000).getUTCFullYear();
     put(`${docDir}/copyright`, renderCopyright(pkg, name, release.maintainer, year));
     put(`${docDir}/changelog.gz`, zlib.gzipSync(renderChangelog(pkg, history), { level: 9 }));
 
-    const conffiles = confEntries.map((e) => `${PACKAGED_CONF_ROOT}/${name}/${e.rel}`).sort();
+    const conffiles = confEntries.map((e) => conffileOf(e)!).sort();
     const data = walkStaged(root);
     const installedSizeKiB = data.reduce((n, f) => n + (f.size === undefined ? 1 : Math.ceil(f.size / 1024)), 0);
     const md5sums = data
@@ -208,7 +215,7 @@ export function buildPackage(input: PackInput): PackResult {
       depends: relations.depends,
       suggests: relations.suggests,
       synopsis: `Ganeti OS definition ${name}`.slice(0, 80),
-      description: description(def.provenance?.template, name, def.variants, def.parameters.map((p) => p.name), osPath, conffiles.length > 0),
+      description: description(def.provenance?.template, name, def.variants, def.parameters.map((p) => p.name), osPath, commonDir(conffiles)),
     });
     put('DEBIAN/control', control);
     put('DEBIAN/md5sums', md5sums);
@@ -306,7 +313,15 @@ function templateRelations(template: string | undefined): { depends: string[]; s
   return { depends, suggests };
 }
 
-function description(template: string | undefined, name: string, variants: string[], params: string[], osPath: string, conf: boolean): string[] {
+/** The deepest directory holding every one of `files` (absolute); undefined for none. */
+function commonDir(files: string[]): string | undefined {
+  if (!files.length) return undefined;
+  let dir = path.posix.dirname(files[0]);
+  while (dir !== '/' && !files.every((f) => f.startsWith(dir + '/'))) dir = path.posix.dirname(dir);
+  return dir;
+}
+
+function description(template: string | undefined, name: string, variants: string[], params: string[], osPath: string, confDir: string | undefined): string[] {
   const summary = template ? safeSummary(template) : undefined;
   const paras = [
     `This package installs the Ganeti OS definition ${name} in ${osPath}, where Ganeti finds it on every node that has the package (create instances with "gnt-instance add -o ${name}${variants.length ? '+VARIANT' : ''}").`,
@@ -315,7 +330,7 @@ function description(template: string | undefined, name: string, variants: strin
   const bits: string[] = [];
   if (variants.length) bits.push(`Variants: ${variants.join(', ')}.`);
   if (params.length) bits.push(`OS parameters: ${params.join(', ')}.`);
-  if (conf) bits.push(`The node's configuration is in /etc/ganeti/${name}/ (conffiles, read over the shipped defaults).`);
+  if (confDir) bits.push(`The node's configuration is in ${confDir}/ (conffiles, read over the shipped defaults).`);
   if (bits.length) paras.push(bits.join(' '));
   return paras;
 }

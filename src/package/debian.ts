@@ -8,8 +8,6 @@ import { UsageError, UserError } from '../errors';
 
 /** Where a packaged definition lives on the node: last in Ganeti's search path on Debian. */
 export const PACKAGED_OS_ROOT = '/usr/share/ganeti/os';
-/** Where its conffiles live: /etc/ganeti/<os>/, the runtime's site layer. */
-export const PACKAGED_CONF_ROOT = '/etc/ganeti';
 
 const PACKAGE_NAME_RE = /^[a-z0-9][a-z0-9+.-]+$/;
 /** A native version (no Debian revision: the definition is its own upstream), optional epoch. */
