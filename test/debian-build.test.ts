@@ -15,8 +15,8 @@ import { InstanceSpec, instanceOsAdd } from './helpers/ganeti';
 import { resources, sh, sparseDisk, withMountedRange } from './helpers/disks';
 import { DebianWorkspace, debianWorkspace, releaseWorkspace } from './helpers/debian';
 import { describeSystem } from './helpers/system';
+import { BIN } from './helpers/cli';
 
-const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 const NEEDS = ['mmdebstrap', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'e2image', 'getfattr', 'mountpoint'];
 const SMALL = ['INSTALL_VARIANT=essential', 'BASE_PACKAGES="apt passwd iputils-ping"'];
 
@@ -155,7 +155,7 @@ describeSystem('debian template: building the base system in memory', { root: tr
    * and standard error.
    */
   const interruptCreate = async (d: string, style: string, ready: () => boolean, signal: NodeJS.Signals = 'SIGINT') => {
-    const child = spawn(process.execPath, [CLI, 'run', 'create', '--os-dir', ws.osDir, '--disk', `${d}:1G`, '--osparam', 'install-kernel=no', '--osparam', `partition-style=${style}`], {
+    const child = spawn(process.execPath, [BIN, 'run', 'create', '--os-dir', ws.osDir, '--disk', `${d}:1G`, '--osparam', 'install-kernel=no', '--osparam', `partition-style=${style}`], {
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe'],
     });

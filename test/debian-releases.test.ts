@@ -6,13 +6,13 @@
  * private cache, about 15-30 s per release; under FULL_MATRIX (`npm run test:matrix`) also the
  * template's whole default package set.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd } from './helpers/ganeti';
 import { resources, sparseDisk, withMounted } from './helpers/disks';
 import { DebianWorkspace, debianWorkspace, newestLog, releaseWorkspace } from './helpers/debian';
 import { describeSystem, matrixCases } from './helpers/system';
+import { runCli } from './helpers/cli';
 
 const NEEDS = ['mmdebstrap', 'sfdisk', 'losetup', 'mkfs.ext4', 'e2image'];
 const SMALL = ['INSTALL_VARIANT=essential', 'BASE_PACKAGES="apt passwd"'];
@@ -33,8 +33,8 @@ describeSystem('debian template: forky and sid build', { root: true, ganeti: tru
     defaults = path.join(ws.osDir, 'defaults.conf');
     base = fs.readFileSync(defaults, 'utf8');
     for (const v of ['forky', 'sid']) {
-      const r = spawnCli(['add-variant', v], ws.osDir);
-      if (r.status !== 0 || /not a release/.test(r.stderr)) throw new Error(`add-variant ${v}: ${r.stderr}`);
+      const r = runCli(['add-variant', v], { cwd: ws.osDir });
+      if (r.code !== 0 || /not a release/.test(r.stderr)) throw new Error(`add-variant ${v}: ${r.stderr}`);
     }
   });
   afterAll(() => releaseWorkspace(ws));
@@ -69,7 +69,3 @@ describeSystem('debian template: forky and sid build', { root: true, ganeti: tru
     fs.rmSync(disk, { force: true });
   }, 900_000);
 });
-
-function spawnCli(args: string[], cwd: string) {
-  return spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'ganeti-os.js'), ...args], { cwd, encoding: 'utf8' });
-}

@@ -16,8 +16,8 @@ import * as path from 'node:path';
 import { InstanceSpec, runExport, runImport } from './helpers/ganeti';
 import { resources, sh, sparseDisk, withMountedRange as withFs } from './helpers/disks';
 import { describeSystem } from './helpers/system';
+import { BIN } from './helpers/cli';
 
-const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 const FIXTURE = path.join(__dirname, 'fixtures', 'debian-stream', 'main-eabad16-msdos-ext4.gz.stream');
 const MiB = 1024 * 1024;
 const NEEDS = ['sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'blkid', 'dumpe2fs', 'debugfs', 'e2image', 'resize2fs', 'setfacl', 'mkfs.vfat', 'pvcreate', 'zstd'];
@@ -143,7 +143,7 @@ describeSystem('debian template: export/import streams of made-up layouts', { ro
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-stream-'));
     tmp = path.join(work, 'tmp');
     fs.mkdirSync(tmp);
-    const r = spawnSync(process.execPath, [CLI, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [BIN, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
     osDir = path.join(work, 'debian-os');
     defaults = path.join(osDir, 'defaults.conf');

@@ -16,8 +16,8 @@ import { locateRoot, resources, sh, sparseDisk, withMounted } from './helpers/di
 import { bootUntil } from './helpers/qemu';
 import { describeSystem } from './helpers/system';
 import { ganetiAsync } from './helpers/ganeti-async';
+import { BIN } from './helpers/cli';
 
-const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGanetiOsTestKeyOnlyForTestsXXXXXXXXXXXXXXXX test@ganeti-os';
 const NEEDS = ['mmdebstrap', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'blkid', 'qemu-system-x86_64', 'run-parts'];
 
@@ -56,7 +56,7 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
     logdir = path.join(work, 'log');
     fs.mkdirSync(tmp);
     fs.mkdirSync(path.join(work, 'hooks'));
-    const r = spawnSync(process.execPath, [CLI, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [BIN, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
     osDir = path.join(work, 'debian-os');
     defaults = path.join(osDir, 'defaults.conf');

@@ -20,8 +20,8 @@ import { resources, sparseDisk } from './helpers/disks';
 import { bootableImage } from './helpers/images';
 import { bootUntil } from './helpers/qemu';
 import { describeSystem, matrixCases } from './helpers/system';
+import { BIN } from './helpers/cli';
 
-const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 const NEEDS = ['mmdebstrap', 'qemu-img', 'qemu-system-x86_64', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'resize2fs', 'zstd'];
 const MAC = 'aa:00:00:12:34:56';
 const BOOT_TIMEOUT_MS = 600_000;
@@ -67,7 +67,7 @@ for (const { suite, variant } of matrixCases(RELEASES, (r) => r.suite === 'trixi
         '#cloud-config\nruncmd:\n  - [sh, -c, \'echo "GOS-TEST host=$(hostname) id=$(cat /var/lib/cloud/data/instance-id)" > /dev/ttyS0\']\n',
       );
       const run = (args: string[], cwd: string) => {
-        const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8' });
+        const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8' });
         if (r.status !== 0) throw new Error(`ganeti-os ${args.join(' ')} failed: ${r.stderr}`);
       };
       run(['new', 'cloud', '--template', 'image', '--variant', variant, '--yes'], work);

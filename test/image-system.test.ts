@@ -16,8 +16,8 @@ import { resources, sh, sparseDisk } from './helpers/disks';
 import { BuiltImage, extSize, fakeImage, isZero, partitionFs, partitions, withPartition } from './helpers/images';
 import { ganetiAsync } from './helpers/ganeti-async';
 import { describeSystem } from './helpers/system';
+import { BIN } from './helpers/cli';
 
-const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGanetiOsTestKeyOnlyForTestsXXXXXXXXXXXXXXXX test@ganeti-os';
 const NEEDS = ['qemu-img', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'mkfs.vfat', 'mcopy', 'xorriso', 'zstd', 'xz', 'mkfs.xfs', 'blkid', 'dumpe2fs', 'curl', 'python3'];
 const MiB = 1024 * 1024;
@@ -52,7 +52,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
 
   const disk = (name: string) => path.join(work, name);
   const cli = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [CLI, ...args], { cwd: osDir ?? work, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: osDir ?? work, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`ganeti-os ${args.join(' ')} failed: ${r.stderr}`);
   };
   const instance = (name: string, variant: string, disks: string[], extra: Partial<InstanceSpec> = {}): InstanceSpec => ({
@@ -107,7 +107,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
     userData = path.join(work, 'user-data.yaml');
     fs.writeFileSync(userData, '#cloud-config\nruncmd:\n  - [touch, /run/ganeti-os-test]\n');
 
-    const r = spawnSync(process.execPath, [CLI, 'new', 'cloud', '--template', 'image', '--variant', 'gpt', '--yes'], { cwd: work, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [BIN, 'new', 'cloud', '--template', 'image', '--variant', 'gpt', '--yes'], { cwd: work, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
     osDir = path.join(work, 'cloud');
     const add = (v: string, i: BuiltImage, ...set: string[]) => cli('add-variant', v, '--set', `IMAGE=${i.path}`, '--set', `SHA256=${i.sha256}`, ...set.flatMap((s) => ['--set', s]));

@@ -10,14 +10,14 @@ import * as path from 'node:path';
 import { listTemplates } from '../src/definition/templates';
 import { tryOsFromDisk } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
+import { BIN } from './helpers/cli';
 
-const CLI = path.join(__dirname, '..', 'bin', 'ganeti-os.js');
 let work: string;
 let osDir: string;
 
 beforeAll(() => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-image-tpl-'));
-  const r = spawnSync(process.execPath, [CLI, 'new', 'cloud', '--template', 'image', '--yes'], { cwd: work, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [BIN, 'new', 'cloud', '--template', 'image', '--yes'], { cwd: work, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
   osDir = path.join(work, 'cloud');
 });

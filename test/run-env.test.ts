@@ -4,33 +4,11 @@
  * Random UUIDs and times are normalised; everything else must match exactly.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { main } from '../src/main';
-import type { Context } from '../src/context';
 import { def, writeCase } from './helpers/corpus';
 import { GanetiAnswer, InstanceSpec, ganetiBatch } from './helpers/ganeti';
 import { describeReleases } from './helpers/system';
-
-function fakeCtx(cwd: string) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const ctx: Context = {
-    cwd,
-    env: { PATH: process.env.PATH, HOME: cwd },
-    interactive: false,
-    prompter: undefined as never,
-    log: { info: (m) => err.push(m), warn: (m) => err.push(m) },
-    out: { write: (t) => void out.push(t) },
-  };
-  return { ctx, out, err };
-}
-
-async function cli(cwd: string, args: string[]) {
-  const { ctx, out, err } = fakeCtx(cwd);
-  const code = await main(args, ctx);
-  return { code, stdout: out.join(''), stderr: err.join('\n') };
-}
+import { cli, tempDir } from './helpers/cli';
 
 const normalise = (env: Record<string, string>) =>
   Object.fromEntries(Object.entries(env).map(([k, v]) => [k, /UUID$|_CTIME$|_MTIME$/.test(k) ? '<norm>' : v]));
@@ -50,7 +28,7 @@ describeReleases('run --print-env equals Ganeti OSEnvironment', {}, (release) =>
   let disk2: string;
 
   beforeAll(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-runenv-'));
+    root = tempDir('runenv');
     const search = path.join(root, 'os');
     osDir = writeCase(search, { name: 'envos', files: def() });
     osDir10 = writeCase(path.join(root, 'os10'), { name: 'oldos', files: def({ ganeti_api_version: '10\n', verify: null }) });

@@ -10,13 +10,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runUpgrade } from '../src/commands/upgrade';
 import { PROVENANCE_FILE, Provenance } from '../src/definition/provenance';
-import { runCommand, tempDir } from './helpers/cli';
+import { read, runCommand, tempDir } from './helpers/cli';
+
+export { read };
 
 export const FIXTURES = path.join(__dirname, 'fixtures', 'upgrade');
 export const FIXTURE_COMMIT = fs.readFileSync(path.join(FIXTURES, 'COMMIT'), 'utf8').trim();
 
 export const sha = (s: string | Buffer) => crypto.createHash('sha256').update(s).digest('hex');
-export const read = (p: string) => fs.readFileSync(p, 'utf8');
 export const modeOf = (p: string) => fs.statSync(p).mode & 0o777;
 
 /** A copy of fixture `set` (blank, blank-maint, debian, debian-maint) in a new temp dir: its definition's path. */

@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { resources } from './disks';
+import { BIN } from './cli';
 
-const CLI = path.join(__dirname, '..', '..', 'bin', 'ganeti-os.js');
 
 export interface DebianWorkspace {
   /** The test's directory (under the system's temporary directory). */
@@ -31,7 +31,7 @@ export function debianWorkspace(prefix: string, extraConfig: string[] = []): Deb
   const work = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const tmp = path.join(work, 'tmp');
   fs.mkdirSync(tmp);
-  const r = spawnSync(process.execPath, [CLI, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [BIN, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
   const osDir = path.join(work, 'debian-os');
   fs.appendFileSync(path.join(osDir, 'defaults.conf'), [`TMPDIR=${tmp}`, ...extraConfig, ''].join('\n'));

@@ -223,7 +223,7 @@ deb_write_host_keys() {
   cp -p -- "$new"/ssh_host_* "$root/etc/ssh/"
 }
 
-# deb_kernel_file ROOT KIND: the newest /boot/vmlinuz-* (KIND vmlinuz) or its initrd.
+# deb_kernel_version ROOT: the version of the newest kernel in ROOT/boot (vmlinuz-VERSION), or nothing.
 deb_kernel_version() {
   local root=$1 f
   f=$(find "$root/boot" -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' 2>/dev/null | sed 's/^vmlinuz-//' | sort -V | tail -n 1)

@@ -41,7 +41,7 @@ img_check_instance() {
   fi
 }
 
-# img_root_seed DISK TMP ACTION: mount the root partition IMG_ROOT of DISK (IMG_PART_* from a
+# img_with_root DISK TMP ACTION: mount the root partition IMG_ROOT of DISK (IMG_PART_* from a
 # scan) on TMP/root, run ACTION ROOT, release it again.
 img_with_root() {
   local disk=$1 tmp=$2 dev
@@ -198,7 +198,7 @@ img_rename_guest() {
   fi
 }
 
-# img_rename_root_seed SEED ROOT: the rewritten seed back into a mounted root, hostname files.
+# img_rename_root SEED ROOT: the rewritten seed back into a mounted root, hostname files.
 img_rename_root() {
   local seed=$1 root=$2
   if [[ -f $seed/meta-data ]]; then img_put_seed_root "$root" "$seed"; fi
