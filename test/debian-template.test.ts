@@ -152,8 +152,9 @@ describeSystem('debian template: the proxy', { commands: ['apt-config'] }, () =>
   function proxy(configured: string, aptConf: string): string {
     const conf = path.join(work, 'apt.conf');
     fs.writeFileSync(conf, aptConf);
-    const script = `set -euo pipefail; gos_die() { echo "$*" >&2; exit 1; }; gos_debug() { :; }; gos_log() { :; }; . "$1"; PROXY=$2; deb_resolve_proxy; printf '%s|%s' "$PROXY" "\${http_proxy-}"`;
-    const r = spawnSync('bash', ['-c', script, 'x', path.join(osDir, 'lib', 'debian-system.sh'), configured], {
+    // The runtime and every library of the definition, as the scripts have them.
+    const script = `set -euo pipefail; GOS_DIR=$1; . "$GOS_DIR/lib/runtime.sh"; gos_log() { :; }; PROXY=$2; deb_resolve_proxy; printf '%s|%s' "$PROXY" "\${http_proxy-}"`;
+    const r = spawnSync('bash', ['-c', script, 'x', osDir, configured], {
       encoding: 'utf8',
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', APT_CONFIG: conf },
     });

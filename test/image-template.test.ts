@@ -24,7 +24,12 @@ beforeAll(() => {
 
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-const LIBS = ['lib/steps.sh', 'lib/image-cache.sh', 'lib/image-disk.sh', 'lib/image-seed.sh', 'lib/raw-stream.sh', 'lib/dns-servers.sh'];
+/** Every shell library the template wrote (lib/*.sh): the manifest decides which. */
+const libs = () =>
+  fs
+    .readdirSync(path.join(osDir, 'lib'))
+    .filter((n) => n.endsWith('.sh'))
+    .map((n) => `lib/${n}`);
 
 describe('image template', () => {
   it('is offered by new', () => {
@@ -33,12 +38,12 @@ describe('image template', () => {
 
   it('writes every script and library with the right mode, and its README', () => {
     for (const s of ['create', 'export', 'import', 'rename', 'verify']) expect(fs.statSync(path.join(osDir, s)).mode & 0o777).toBe(0o755);
-    for (const f of [...LIBS, 'defaults.conf', 'IMAGE.md', 'variants/default.conf']) expect(fs.statSync(path.join(osDir, f)).mode & 0o777).toBe(0o644);
+    for (const f of [...libs(), 'defaults.conf', 'IMAGE.md', 'variants/default.conf']) expect(fs.statSync(path.join(osDir, f)).mode & 0o777).toBe(0o644);
     expect(fs.readFileSync(path.join(osDir, 'IMAGE.md'), 'utf8')).toMatch(/add-variant rocky9/);
   });
 
   it('ships no image and no URL in what it runs', () => {
-    for (const f of [...LIBS, 'defaults.conf', 'variants/default.conf']) expect(fs.readFileSync(path.join(osDir, f), 'utf8')).not.toMatch(/https?:\/\/[a-z]/);
+    for (const f of [...libs(), 'defaults.conf', 'variants/default.conf']) expect(fs.readFileSync(path.join(osDir, f), 'utf8')).not.toMatch(/https?:\/\/[a-z]/);
     expect(fs.readFileSync(path.join(osDir, 'variants/default.conf'), 'utf8')).toMatch(/^# IMAGE=$/m);
   });
 
@@ -54,7 +59,7 @@ describe('image template', () => {
 
 describeSystem('image template: shellcheck', { commands: ['shellcheck'] }, () => {
   it('is shellcheck-clean, with and without -x', () => {
-    const files = ['create', 'export', 'import', 'rename', 'verify', ...LIBS, 'lib/runtime.sh', 'defaults.conf', 'variants/default.conf'];
+    const files = ['create', 'export', 'import', 'rename', 'verify', ...libs(), 'defaults.conf', 'variants/default.conf'];
     for (const x of [[], ['-x']]) {
       const r = spawnSync('shellcheck', [...x, ...files], { cwd: osDir, encoding: 'utf8' });
       expect(r.stdout + r.stderr).toBe('');
@@ -167,12 +172,13 @@ describe('image template: downloads', () => {
     const rec = path.join(bin, 'rec');
     const script = [
       'set -euo pipefail',
+      // The runtime and every library of the definition, as the scripts have them.
+      'GOS_DIR=$1; . "$GOS_DIR/lib/runtime.sh"',
       'gos_log() { :; }; gos_die() { echo "$*" >&2; exit 1; }; gos_debug() { :; }',
-      '. "$1"',
       'IMAGE=https://images.example/disk.qcow2 PROXY=$2 DOWNLOAD_TIMEOUT=60',
       'img_fetch "$3/dest"',
     ].join('\n');
-    const r = spawnSync('bash', ['-c', script, 'x', path.join(osDir, 'lib', 'image-cache.sh'), conf.PROXY ?? '', bin], {
+    const r = spawnSync('bash', ['-c', script, 'x', osDir, conf.PROXY ?? '', bin], {
       encoding: 'utf8',
       env: { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, REC: rec },
     });

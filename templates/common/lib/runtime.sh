@@ -28,6 +28,15 @@ gos_die() {
   exit 1
 }
 
+# gos_fault STEP: fail here when the (test-only) setting FAULT_AT names this step. Ganeti clears
+# the environment, so FAULT_AT comes from a configuration layer, like every other setting.
+gos_fault() {
+  if [[ -n ${FAULT_AT-} && $FAULT_AT == "$1" ]]; then
+    gos_die "injected failure at step '$1' (FAULT_AT)"
+  fi
+  gos_debug "step $1"
+}
+
 # --- the cleanup stack ----------------------------------------------------------------------
 # Every acquired resource pushes its release; one EXIT trap releases them in reverse order, on
 # success, on error and on signals alike.
@@ -320,6 +329,18 @@ gos_check_params() {
   return "$failed"
 }
 
+# --- the node -------------------------------------------------------------------------------
+
+# gos_node_proxy: PROXY from the configuration, else apt's own proxy setting on this node
+# (Acquire::http::Proxy; DIRECT or false mean none).
+gos_node_proxy() {
+  if [[ -z ${PROXY-} ]] && command -v apt-config >/dev/null; then
+    PROXY=$(apt-config dump Acquire::http::Proxy 2>/dev/null | sed -n 's/^Acquire::http::Proxy "\(.*\)";$/\1/p' | head -n 1)
+    if [[ $PROXY == DIRECT || $PROXY == false ]]; then PROXY=''; fi
+  fi
+  return 0
+}
+
 # --- disks ----------------------------------------------------------------------------------
 
 # gos_disk_size PATH: size in bytes of a block device or a regular file.
@@ -346,6 +367,26 @@ gos_attach_disk() {
   gos_push_cleanup losetup --detach "$_gos_dev"
   gos_debug "attached $_gos_disk as $_gos_dev"
   printf -v "$2" '%s' "$_gos_dev"
+}
+
+# gos_attach_range DISK OFFSET SIZE VAR [ro]: a loop device for SIZE bytes of DISK from OFFSET
+# (a partition, a filesystem image), detached at exit; its path in VAR.
+gos_attach_range() {
+  local _gos_disk=$1 _gos_offset=$2 _gos_size=$3 _gos_var=$4 _gos_loop
+  local -a _gos_opts=(--find --show --offset "$_gos_offset" --sizelimit "$_gos_size")
+  if [[ ${5-} == ro ]]; then _gos_opts+=(--read-only); fi
+  _gos_loop=$(losetup "${_gos_opts[@]}" -- "$_gos_disk") || gos_die "could not attach $_gos_size bytes of $_gos_disk at offset $_gos_offset to a loop device"
+  gos_push_cleanup losetup --detach "$_gos_loop"
+  gos_debug "attached $_gos_disk (offset $_gos_offset, $_gos_size bytes) as $_gos_loop"
+  printf -v "$_gos_var" '%s' "$_gos_loop"
+}
+
+# gos_mount DEV DIR [OPTIONS [FSTYPE]]: mount DEV on DIR (made if missing), unmounted at exit.
+gos_mount() {
+  local dev=$1 dir=$2 mopts=${3-} fstype=${4-}
+  mkdir -p -- "$dir"
+  mount ${fstype:+-t "$fstype"} ${mopts:+-o "$mopts"} -- "$dev" "$dir" || gos_die "could not mount $dev on $dir${fstype:+ ($fstype)}"
+  gos_push_cleanup gos_umount "$dir"
 }
 
 # gos_announce_size BYTES: tell Ganeti the size of the coming stream (EXP_SIZE_FD is optional).

@@ -233,7 +233,7 @@ deb_save_host_keys() {
     mkdir -p -- "$mnt"
     if mount -o ro -- "$dev" "$mnt" 2>/dev/null || mount -o ro,noload -- "$dev" "$mnt" 2>/dev/null; then
       gos_push_cleanup gos_umount "$mnt"
-      deb_fault reinstall-mounted
+      gos_fault reinstall-mounted
       cp -p -- "$mnt"/etc/ssh/ssh_host_* "$dir/" 2>/dev/null || true
       deb_save_machine_id "$mnt" "$dir"
       gos_pop_cleanup

@@ -66,26 +66,6 @@ deb_locate_root() {
   [[ -n $DEB_ROOT_OFFSET ]] || gos_die "disk $disk has a $DEB_STYLE partition table without partition 1"
 }
 
-# deb_attach_range DISK OFFSET SIZE VAR [ro]: a loop device for SIZE bytes of DISK from OFFSET,
-# detached at exit; its path in VAR.
-deb_attach_range() {
-  local _disk=$1 _offset=$2 _size=$3 _var=$4 _loop
-  local -a _opts=(--find --show --offset "$_offset" --sizelimit "$_size")
-  if [[ ${5-} == ro ]]; then _opts+=(--read-only); fi
-  _loop=$(losetup "${_opts[@]}" -- "$_disk") || gos_die "could not attach $_size bytes of $_disk at offset $_offset to a loop device"
-  gos_push_cleanup losetup --detach "$_loop"
-  gos_debug "attached $_disk (offset $_offset, $_size bytes) as $_loop"
-  printf -v "$_var" '%s' "$_loop"
-}
-
-# deb_mount DEV DIR [OPTIONS]: mount DEV on DIR, unmounted at exit.
-deb_mount() {
-  local dev=$1 dir=$2 mopts=${3-}
-  mkdir -p -- "$dir"
-  mount ${mopts:+-o "$mopts"} -- "$dev" "$dir" || gos_die "could not mount $dev on $dir"
-  gos_push_cleanup gos_umount "$dir"
-}
-
 # deb_mount_ro DEV DIR: mount a filesystem read-only without writing to it (a snapshot of a
 # running instance may need journal recovery: then it is read without replaying the journal).
 deb_mount_ro() {

@@ -25,15 +25,6 @@ deb_settings() {
   fi
 }
 
-# deb_fault STEP: fail here when the (test-only) setting FAULT_AT names this step. Ganeti clears
-# the environment, so FAULT_AT comes from a configuration layer, like every other setting.
-deb_fault() {
-  if [[ -n ${FAULT_AT-} && $FAULT_AT == "$1" ]]; then
-    gos_die "injected failure at step '$1' (FAULT_AT)"
-  fi
-  gos_debug "step $1"
-}
-
 # --- mirror and proxy -----------------------------------------------------------------------
 
 # deb_node_mirror: the node's main archive URL from its apt sources (one-line *.list files and
@@ -144,12 +135,7 @@ deb_resolve_mirror() {
 # The proxy serves the install only: it reaches the installer through the environment and
 # mmdebstrap's --aptopt, and deb_scrub_node_settings removes it from the installed tree.
 deb_resolve_proxy() {
-  if [[ -z $PROXY ]] && command -v apt-config >/dev/null; then
-    local line
-    line=$(apt-config dump Acquire::http::Proxy 2>/dev/null | sed -n 's/^Acquire::http::Proxy "\(.*\)";$/\1/p' | head -n 1)
-    if [[ $line == DIRECT || $line == false ]]; then line=''; fi
-    PROXY=$line
-  fi
+  gos_node_proxy
   if [[ -n $PROXY ]]; then
     export http_proxy=$PROXY https_proxy=$PROXY ftp_proxy=$PROXY
     gos_log "downloading through the proxy $(deb_public_url "$PROXY") (for the install only: instances do not keep it)"

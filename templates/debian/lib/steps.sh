@@ -83,7 +83,7 @@ gos_step_create() {
     # mkswap runs after disk 0 is written: its disk must be fit for it before anything is.
     (($(gos_disk_size "$swapdisk") >= 1048576)) || gos_die "parameter swap=yes: disk 1 ($swapdisk) is smaller than 1 MiB, too small for swap"
   fi
-  deb_fault check
+  gos_fault check
   size=$(gos_disk_size "$disk")
   if ((size < MIN_DISK_MIB * 1048576)); then
     gos_die "disk 0 is too small: $((size / 1048576)) MiB, this definition needs at least $MIN_DISK_MIB MiB (MIN_DISK_MIB)"
@@ -92,7 +92,7 @@ gos_step_create() {
   gos_mktemp_dir tmp
   # On reinstall, keep what the instance's clients know it by before anything is overwritten.
   if [[ ${INSTANCE_REINSTALL-} == 1 ]]; then
-    deb_fault reinstall
+    gos_fault reinstall
     deb_save_host_keys "$disk" "$tmp/keys"
     keys=$tmp/keys
   fi
@@ -106,7 +106,7 @@ gos_step_create() {
     read -r -a kp <<<"$(deb_kernel_packages)"
     pkgs+=("${kp[@]}")
   fi
-  deb_fault install
+  gos_fault install
   deb_base_tarball tar "${pkgs[@]}"
   deb_base_image img "$tar" "$fstype"
   if ! compgen -G "$tmp/keys/ssh_host_*" >/dev/null; then
@@ -122,12 +122,12 @@ gos_step_create() {
     gos_die "disk 0 is too small for this system: $((size / 1048576)) MiB, the $SUITE system with these packages needs at least $(((need + 4 * 1048576 + 1048575) / 1048576)) MiB"
   fi
 
-  deb_fault partition
+  gos_fault partition
   deb_partition "$disk" "$style"
   deb_locate_root "$disk"
-  deb_fault attach
-  deb_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev
-  deb_fault mkfs
+  gos_fault attach
+  gos_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev
+  gos_fault mkfs
   uuid=$(deb_new_uuid)
   if [[ -n $img ]]; then
     # The cached image's blocks in use, through the loop device (e2image given a regular file
@@ -142,16 +142,16 @@ gos_step_create() {
     swap_uuid=$(deb_new_uuid)
     mkswap -U "$swap_uuid" -L swap -- "$swapdisk" >/dev/null || gos_die "could not make swap on disk 1 ($swapdisk)"
   fi
-  deb_fault mount
+  gos_fault mount
   root=$tmp/root
-  deb_mount "$dev" "$root"
-  deb_fault extract
+  gos_mount "$dev" "$root"
+  gos_fault extract
   if [[ -z $img ]]; then
     tar --numeric-owner --xattrs --xattrs-include='*' --acls -xpf "$tar" -C "$root" ||
       gos_die "could not unpack the base system into disk 0"
   fi
 
-  deb_fault configure
+  gos_fault configure
   deb_scrub_node_settings "$root"
   deb_write_names "$root"
   deb_write_fstab "$root" "$fstype" "$uuid" "$swap_uuid"
@@ -167,13 +167,13 @@ gos_step_create() {
   find "$root/var/cache/apt/archives" -type f -name '*.deb' -delete 2>/dev/null || true
 
   if [[ $kernel == yes ]]; then
-    deb_fault bootloader
+    gos_fault bootloader
     deb_write_grub_config "$root" "$uuid"
     deb_install_grub "$disk" "$style" "$root"
   fi
-  deb_fault hooks
+  gos_fault hooks
   deb_run_hooks "$root" "$disk" "$dev"
-  deb_fault finish
+  gos_fault finish
   gos_log "installed $SUITE ($ARCH) on $INSTANCE_NAME: $fstype root $uuid, partition style $style, kernel and boot loader: $kernel"
 }
 
@@ -190,7 +190,7 @@ gos_step_export() {
     *) gos_die "EXPORT_FORMAT must be blocks or files, not '$format'" ;;
   esac
   gos_mktemp_dir tmp
-  deb_fault export-locate
+  gos_fault export-locate
   deb_export_kind "$disk"
   kind=$DEB_KIND
   fstype=$DEB_FSTYPE
@@ -201,13 +201,13 @@ gos_step_export() {
       ;;
     fs)
       style=$DEB_STYLE
-      deb_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev ro
+      gos_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev ro
       uuid=$(blkid -p -o value -s UUID -- "$dev" 2>/dev/null || true)
       label=$(blkid -p -o value -s LABEL -- "$dev" 2>/dev/null || true)
       deb_ext_info "$dev"
       fssize=$((DEB_FS_BLOCK * DEB_FS_BLOCKS))
       used=$((DEB_FS_BLOCK * (DEB_FS_BLOCKS - DEB_FS_FREE)))
-      deb_fault export-mount
+      gos_fault export-mount
       # Read-only, without replaying a journal: only to see what the disk boots with.
       deb_mount_ro "$dev" "$tmp/root"
       if [[ -f $tmp/root/boot/grub/i386-pc/core.img && -f $tmp/root/boot/grub/grub.cfg ]]; then boot=grub-bios; fi
@@ -235,7 +235,7 @@ gos_step_export() {
     swap) gos_announce_size "${#header}" ;;
   esac
   gos_log "exporting disk $EXPORT_INDEX as a ${kind} stream${fstype:+ ($fstype, partition style $style)}"
-  deb_fault export-stream
+  gos_fault export-stream
   printf '%s' "$header"
   case $kind in
     fsblocks)
@@ -256,10 +256,10 @@ gos_step_import() {
   kind=${DEB_HDR[kind]-} style=${DEB_HDR[style]-none} fstype=${DEB_HDR[fstype]-}
   deb_decompressor "${DEB_HDR[compress]-none}"
   size=$(gos_disk_size "$disk")
-  deb_fault import-check
+  gos_fault import-check
   case $kind in
     raw)
-      deb_fault import-raw
+      gos_fault import-raw
       gos_raw_import "$disk" "${DEB_HDR[compress]-none}" "${DEB_HDR[size]:-0}"
       gos_log "imported disk $IMPORT_INDEX (raw)"
       return 0
@@ -284,7 +284,7 @@ gos_step_import() {
     # The blocks go to a sparse scratch image first (nothing on the disk yet).
     img=$tmp/stage.img
     truncate -s "${DEB_HDR[fssize]}" -- "$img" || gos_die "cannot make a scratch image in $tmp"
-    deb_attach_range "$img" 0 "${DEB_HDR[fssize]}" sdev
+    gos_attach_range "$img" 0 "${DEB_HDR[fssize]}" sdev
     deb_from_payload deb_blocks_in "$sdev" "${DEB_HDR[fssize]}" || gos_die "could not read the block stream for disk $IMPORT_INDEX"
     e2fsck -fy -- "$sdev" >/dev/null 2>&1
     (($? < 4)) || gos_die "the exported filesystem has errors e2fsck cannot fix; nothing was written"
@@ -294,26 +294,26 @@ gos_step_import() {
         gos_die "the files of the exported filesystem do not fit the $((DEB_TARGET_ROOT_SIZE / 1048576)) MiB root partition disk $IMPORT_INDEX would get (resize2fs); nothing was written"
     fi
   fi
-  deb_fault import-partition
+  gos_fault import-partition
   deb_partition "$disk" "$style"
   deb_locate_root "$disk"
-  deb_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev
+  gos_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev
   root=$tmp/root
-  deb_fault import-extract
+  gos_fault import-extract
   case $DEB_MODE in
     direct)
       deb_from_payload deb_blocks_in "$dev" "$DEB_ROOT_SIZE" || gos_die "could not write the block stream onto disk $IMPORT_INDEX"
       deb_tune_new_fs "$dev" "$uuid"
-      deb_mount "$dev" "$root"
+      gos_mount "$dev" "$root"
       ;;
     stage)
       if [[ $DEB_WANT_FS == "$fstype" ]]; then
         e2image -ra -- "$sdev" "$dev" >/dev/null 2>&1 || gos_die "could not copy the filesystem onto disk $IMPORT_INDEX (e2image)"
         deb_tune_new_fs "$dev" "$uuid"
-        deb_mount "$dev" "$root"
+        gos_mount "$dev" "$root"
       else
         deb_mkfs "$DEB_WANT_FS" "$dev" "$uuid" "${DEB_HDR[label]:-root}"
-        deb_mount "$dev" "$root"
+        gos_mount "$dev" "$root"
         deb_mount_ro "$sdev" "$tmp/stage"
         (
           set -o pipefail
@@ -323,7 +323,7 @@ gos_step_import() {
       ;;
     files)
       deb_mkfs "$DEB_WANT_FS" "$dev" "$uuid" "${DEB_HDR[label]:-root}"
-      deb_mount "$dev" "$root"
+      gos_mount "$dev" "$root"
       deb_from_payload tar "${DEB_TAR_OPTS[@]}" -xpf - -C "$root" ||
         gos_die "could not unpack the stream onto disk $IMPORT_INDEX (is the disk large enough for the exported files?)"
       ;;
@@ -337,13 +337,13 @@ gos_step_import() {
       cat -- "$root/etc/.fstab.ganeti-os" >"$root/etc/fstab" && rm -f -- "$root/etc/.fstab.ganeti-os"
   fi
   if [[ ${DEB_HDR[bootloader]-} == grub-bios ]]; then
-    deb_fault import-bootloader
+    gos_fault import-bootloader
     if [[ -n $old && $old != "$uuid" && -f $root/boot/grub/grub.cfg ]]; then
       sed -i -e "s/$old/$uuid/g" "$root/boot/grub/grub.cfg"
     fi
     deb_install_grub "$disk" "$style" "$root"
   fi
-  deb_fault import-finish
+  gos_fault import-finish
   gos_log "imported disk $IMPORT_INDEX: $DEB_WANT_FS root $uuid (was $fstype $old), partition style $style, from a $kind stream ($DEB_MODE)"
   # Identity (lib/debian-identity.sh): the rename Ganeti runs next reads this marker.
   if [[ $IMPORT_INDEX == 0 ]]; then deb_mark_imported "$root"; fi
@@ -356,23 +356,23 @@ gos_step_rename() {
   local disk=${DISK_0_PATH-} tmp dev root current
   [[ -n $disk ]] || gos_die "disk 0 has no DISK_0_PATH"
   gos_mktemp_dir tmp
-  deb_fault rename-locate
+  gos_fault rename-locate
   deb_locate_root "$disk"
-  deb_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev
+  gos_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev
   root=$tmp/root
-  deb_mount "$dev" "$root"
+  gos_mount "$dev" "$root"
   current=$(head -n 1 "$root/etc/hostname" 2>/dev/null || true)
   if [[ $current != "$OLD_INSTANCE_NAME" && $current != "$INSTANCE_NAME" &&
     $current != "$(deb_short_name "$OLD_INSTANCE_NAME")" && $current != "$(deb_short_name "$INSTANCE_NAME")" ]]; then
     gos_die "the instance's hostname is '$current', neither the old name $OLD_INSTANCE_NAME nor the new name $INSTANCE_NAME: not renaming a system this definition did not set up"
   fi
-  deb_fault rename-write
+  gos_fault rename-write
   deb_plan_network
   deb_write_names "$root" "$OLD_INSTANCE_NAME"
   if compgen -G "$root/etc/systemd/network/10-ganeti-nic*.network" >/dev/null; then
     deb_write_network "$root"
   fi
-  deb_fault rename-identity
+  gos_fault rename-identity
   deb_rename_identity "$root" "$tmp"
   if [[ $OLD_INSTANCE_NAME == "$INSTANCE_NAME" ]]; then
     gos_log "instance $INSTANCE_NAME: name unchanged; names and addresses rewritten"

@@ -19,14 +19,6 @@ img_settings() {
   SHA256=${SHA256,,}
 }
 
-# img_fault STEP: fail here when the (test-only) setting FAULT_AT names this step.
-img_fault() {
-  if [[ -n ${FAULT_AT-} && $FAULT_AT == "$1" ]]; then
-    gos_die "injected failure at step '$1' (FAULT_AT)"
-  fi
-  gos_debug "step $1"
-}
-
 # img_variant_problem: why the variant's image settings are unusable (empty when they are fine).
 img_variant_problem() {
   local v=${GOS_VARIANT:-default}
@@ -48,18 +40,10 @@ img_is_url() {
   [[ $1 =~ ^(https?|ftp|file):// ]]
 }
 
-# img_resolve_proxy: PROXY from the configuration, else apt's own proxy setting on this node.
-img_resolve_proxy() {
-  if [[ -z $PROXY ]] && command -v apt-config >/dev/null; then
-    PROXY=$(apt-config dump Acquire::http::Proxy 2>/dev/null | sed -n 's/^Acquire::http::Proxy "\(.*\)";$/\1/p' | head -n 1)
-    if [[ $PROXY == DIRECT || $PROXY == false ]]; then PROXY=''; fi
-  fi
-}
-
 # img_curl ARG...: curl with the download proxy (and only for this command).
 img_curl() {
   command -v curl >/dev/null || gos_die "curl is needed to download $IMAGE (apt-get install curl), or copy the image to the node and set IMAGE to its path"
-  img_resolve_proxy
+  gos_node_proxy
   if [[ -n $PROXY ]]; then
     curl --proxy "$PROXY" "$@"
   else
@@ -259,7 +243,7 @@ img_obtain() {
   if [[ -f $entry && -f $info ]]; then
     :
   else
-    img_fault fetch
+    gos_fault fetch
     tmp=$(mktemp "$CACHE_DIR/.$SHA256.tmp.XXXXXX") || gos_die "could not create a file in $CACHE_DIR"
     gos_push_cleanup rm -f -- "$tmp" "$tmp.info" "$tmp.info.tmp" "$tmp.info.skel"
     img_fetch "$tmp"

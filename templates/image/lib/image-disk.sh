@@ -103,23 +103,15 @@ img_fix_gpt() {
 # img_attach_part DISK NR VAR [ro]: a loop device for partition NR of DISK, as the current
 # partition table has it; detached at exit. Its path in VAR.
 img_attach_part() {
-  local _disk=$1 _nr=$2 _var=$3 _loop
-  local -a _opts=(--find --show --offset $((IMG_PART_START[_nr] * 512)) --sizelimit $((IMG_PART_SECTORS[_nr] * 512)))
-  if [[ ${4-} == ro ]]; then _opts+=(--read-only); fi
-  _loop=$(losetup "${_opts[@]}" -- "$_disk") || gos_die "could not attach partition $_nr of $_disk to a loop device"
-  gos_push_cleanup losetup --detach "$_loop"
-  gos_debug "attached partition $_nr of $_disk as $_loop"
-  printf -v "$_var" '%s' "$_loop"
+  gos_attach_range "$1" $((IMG_PART_START[$2] * 512)) $((IMG_PART_SECTORS[$2] * 512)) "$3" "${4-}"
 }
 
 # img_mount DEV DIR FSTYPE: mount a guest filesystem on DIR (no devices, no setuid, no
 # execution), unmounted at exit.
 img_mount() {
-  local dev=$1 dir=$2 fstype=$3 opts=nodev,nosuid,noexec
-  if [[ $fstype == xfs ]]; then opts+=,nouuid; fi
-  mkdir -p -- "$dir"
-  mount -t "$fstype" -o "$opts" -- "$dev" "$dir" || gos_die "could not mount the instance's $fstype root filesystem ($dev)"
-  gos_push_cleanup gos_umount "$dir"
+  local opts=nodev,nosuid,noexec
+  if [[ $3 == xfs ]]; then opts+=,nouuid; fi
+  gos_mount "$1" "$2" "$opts" "$3"
 }
 
 # img_check_ext DEV: e2fsck an ext2/3/4 filesystem (fixes what it can; fails on what it cannot).
@@ -145,7 +137,7 @@ img_grow_root() {
     return 0
   fi
   gos_log "grew partition $nr from $((before / 2048)) MiB to $((IMG_PART_SECTORS[nr] / 2048)) MiB"
-  img_fault grow-fs
+  gos_fault grow-fs
   case $IMG_ROOT_FS in
     ext2 | ext3 | ext4)
       img_attach_part "$disk" "$nr" dev

@@ -64,7 +64,7 @@ gos_step_create() {
   seed_format=$(gos_param seed-format)
   img_check_instance
   gos_mktemp_dir tmp
-  img_fault check
+  gos_fault check
   # Everything about the image is checked before the disk is touched.
   img_obtain
   img_pick_root "the image $IMAGE"
@@ -83,13 +83,13 @@ gos_step_create() {
   id=$(img_new_instance_id)
   img_make_seed "$tmp/seed" "$id"
   gos_log "instance $INSTANCE_NAME${INSTANCE_REINSTALL:+ (reinstall)}: writing $IMAGE ($IMG_FORMAT, $(((IMG_VSIZE + 1048575) / 1048576)) MiB) onto disk 0 ($((size / 1048576)) MiB)"
-  img_fault write
+  gos_fault write
   img_write "$disk"
-  img_fault grow
+  gos_fault grow
   img_fix_gpt "$disk"
   img_scan_disk "$disk"
   if [[ $(gos_param grow-root) == yes ]]; then img_grow_root "$disk" "$tmp"; fi
-  img_fault seed
+  gos_fault seed
   if [[ -n $seed_disk ]]; then
     img_put_seed_disk "$seed_disk" "$seed_format" "$tmp/seed" "$tmp"
     gos_log "cloud-init seed on disk $(gos_param seed-disk) ($seed_format 'cidata' volume), instance-id $id"
@@ -97,7 +97,7 @@ gos_step_create() {
     img_with_root "$disk" "$tmp" img_put_seed_root_from "$tmp/seed"
     gos_log "cloud-init seed in /$IMG_SEED_DIR of the root filesystem (partition $IMG_ROOT), instance-id $id"
   fi
-  img_fault finish
+  gos_fault finish
 }
 
 # img_put_seed_root_from SEED ROOT: (argument order for img_with_root)
@@ -116,9 +116,9 @@ gos_step_import() {
   img_settings
   local tmp seed_disk seed_index
   gos_mktemp_dir tmp
-  img_fault import
+  gos_fault import
   gos_raw_stream_import "$IMPORT_DEVICE" >/dev/null
-  img_fault import-finish
+  gos_fault import-finish
   seed_index=$(gos_param seed-disk)
   if ((IMPORT_INDEX == 0)); then
     # A larger disk: the GPT backup header goes to its end, the root grows into the rest.
@@ -211,7 +211,7 @@ gos_step_rename() {
   [[ -n $disk ]] || gos_die "disk 0 has no DISK_0_PATH"
   seed_disk=$(img_seed_disk_path)
   gos_mktemp_dir tmp
-  img_fault rename
+  gos_fault rename
   img_scan_disk "$disk"
   img_pick_root "disk 0"
   if [[ -n $IMG_ROOT ]] && img_is_ext "$IMG_ROOT_FS"; then root_ext=yes; fi
@@ -236,7 +236,7 @@ gos_step_rename() {
   else
     gos_log "warning: no cloud-init seed of this definition in the root filesystem; only the guest's hostname files are renamed"
   fi
-  img_fault rename-write
+  gos_fault rename-write
   if [[ -n $seed_disk && -f $tmp/seed/meta-data ]]; then
     img_put_seed_disk "$seed_disk" "$(img_seed_volume_format "$seed_disk")" "$tmp/seed" "$tmp"
   fi
