@@ -96,7 +96,7 @@ async function initTemplate(ctx: Context, opts: TemplateOptions): Promise<void> 
     ctx.out.write(JSON.stringify(doc, null, 2) + '\n');
     return;
   }
-  ctx.out.write(files.map((f) => `  ${opts.dryRun ? 'would write' : '+'} ${path.join(opts.dir, f.path)}\n`).join(''));
+  ctx.out.write(files.map((f) => `  ${opts.dryRun ? 'would write' : '+'} ${path.join(opts.dir!, f.path)}\n`).join(''));
   if (opts.dryRun) return;
   const rel = path.relative(ctx.cwd, target);
   const shown = rel && !rel.startsWith('..') ? (rel.includes('/') ? rel : `./${rel}`) : target;

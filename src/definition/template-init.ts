@@ -20,20 +20,30 @@ export interface TemplateFileOut {
 /** The version a new site template starts at. */
 export const FIRST_VERSION = '1';
 
+/** JSON on one line, spaced as the built-in manifests are: `{ "path": "create", "mode": "0755" }`. */
+function inline(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(inline).join(', ')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+    return entries.length ? `{ ${entries.map(([k, v]) => `${JSON.stringify(k)}: ${inline(v)}`).join(', ')} }` : '{}';
+  }
+  return JSON.stringify(value);
+}
+
 /** JSON as people write manifests: lists of objects one object a line, short objects on one line. */
 export function formatManifest(value: unknown, indent = 0): string {
   const pad = (n: number) => ' '.repeat(n);
   if (Array.isArray(value)) {
-    if (!value.some((x) => typeof x === 'object' && x !== null)) return JSON.stringify(value);
-    return `[\n${value.map((x) => pad(indent + 2) + JSON.stringify(x)).join(',\n')}\n${pad(indent)}]`;
+    if (!value.some((x) => typeof x === 'object' && x !== null)) return inline(value);
+    return `[\n${value.map((x) => pad(indent + 2) + inline(x)).join(',\n')}\n${pad(indent)}]`;
   }
   if (typeof value === 'object' && value !== null) {
-    const flat = JSON.stringify(value);
+    const flat = inline(value);
     if (indent > 0 && flat.length <= 100) return flat;
     const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
     return `{\n${entries.map(([k, v]) => `${pad(indent + 2)}${JSON.stringify(k)}: ${formatManifest(v, indent + 2)}`).join(',\n')}\n${pad(indent)}}`;
   }
-  return JSON.stringify(value);
+  return inline(value);
 }
 
 /** The template's name for a directory: its base name, when that is a template name. */

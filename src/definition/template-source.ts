@@ -101,6 +101,9 @@ export function loadRecordedTemplate(prov: Provenance, root: string, at: 'record
   }
   const where = describeSource(s);
   const moved = [`If the template moved: ganeti-os upgrade --template ${s.kind === 'git' ? 'git+NEW-URL[#ref]' : 'NEW-DIR'} (in ${root}) follows it from there.`];
+  if (s.kind === 'dir' && !fs.existsSync(s.location)) {
+    throw new UserError(`${root} follows the site template ${where}, which is gone (the directory does not exist); nothing was changed`, moved);
+  }
   try {
     if (s.kind === 'dir') return loadTemplateDir(s.location, { kind: 'dir', location: s.location });
     const fetch = (want: string | undefined) =>
