@@ -539,7 +539,7 @@ export function loadTemplateDir(dir: string, source: Pick<TemplateSourceRecord, 
   if (realManifest.startsWith('..')) c.fail(MANIFEST, 'is a symbolic link to a file outside the template');
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(text.replace(/^\uFEFF/, '')); // an editor's byte-order mark is no error
   } catch (err) {
     c.fail(MANIFEST, `is not valid JSON: ${errorMessage(err)}`);
   }
