@@ -53,7 +53,14 @@ async function createDefinition(ctx: Context, opts: NewOptions): Promise<void> {
 
   const templateName = opts.template ?? (ask ? await askTemplate(ctx) : DEFAULT_TEMPLATE);
   // A built-in name, a directory or git+URL[#ref]: a site template is checked before anything is written.
-  const template = loadTemplateRef(parseTemplateRef(templateName, ctx.cwd), { env: ctx.env, warn: (m) => ctx.log.warn(m) });
+  const template = (() => {
+    try {
+      return loadTemplateRef(parseTemplateRef(templateName, ctx.cwd), { env: ctx.env, warn: (m) => ctx.log.warn(m) });
+    } catch (err) {
+      if (err instanceof UserError) throw new UserError(`${err.message}; nothing was written`, err.details);
+      throw err;
+    }
+  })();
   const from = template.source ? ` from ${describeSource(template.source)}${template.source.version ? ` version ${template.source.version}` : ''}${template.source.commit ? ` at ${template.source.commit.slice(0, 12)}` : ''}` : '';
   const defaults = template.manifest.defaults;
 

@@ -529,9 +529,7 @@ export function loadTemplateDir(dir: string, source: Pick<TemplateSourceRecord, 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      c.fail('', `no manifest: ${MANIFEST} is missing (a template is a directory holding ${MANIFEST}, which lists its files, their modes and owners)`, [
-        'Start one from a built-in template: ganeti-os template init DIR --from debian',
-      ]);
+      c.fail('', `no manifest: ${MANIFEST} is missing (a template is a directory holding ${MANIFEST}, which lists its files, their modes and owners)`);
     }
     c.fail(MANIFEST, `cannot be read: ${errorMessage(err)}`);
   }
