@@ -57,6 +57,35 @@ describeSystem('site templates from git', { commands: ['git'] }, () => {
     expect(checkouts()).toEqual(before);
   });
 
+  it('a template in a directory of a repository: git+URL#REF:DIR, or #:DIR for HEAD', async () => {
+    const infra = path.join(work, 'infra');
+    fs.mkdirSync(path.join(infra, 'ganeti'), { recursive: true });
+    fs.cpSync(repo, path.join(infra, 'ganeti', 'house'), { recursive: true, filter: (p) => !p.includes(`${path.sep}.git`) });
+    fs.writeFileSync(path.join(infra, 'README'), 'the infrastructure repository\n');
+    git(infra, 'init', '-q');
+    git(infra, 'add', '-A');
+    git(infra, 'commit', '-q', '-m', 'infra');
+    const r = await cli(work, ['new', 'web', '--template', `git+${infra}#main:ganeti/house`, '--yes']);
+    expect(r.code).toBe(0);
+    expect(record(path.join(work, 'web')).templateSource).toMatchObject({ kind: 'git', location: infra, ref: 'main', subdir: 'ganeti/house', commit: git(infra, 'rev-parse', 'HEAD') });
+    expect(read(path.join(work, 'web', 'lib', 'steps.sh'))).toBe(read(path.join(repo, 'lib', 'steps.sh')));
+    const head = await cli(work, ['new', 'db', '--template', `git+${infra}#:ganeti/house/`, '--yes']);
+    expect(head.code).toBe(0);
+    expect(record(path.join(work, 'db')).templateSource?.ref).toBeUndefined();
+    expect(record(path.join(work, 'db')).templateSource?.subdir).toBe('ganeti/house');
+    const snap = treeHash(work);
+    const missing = await cli(work, ['new', 'x', '--template', `git+${infra}#main:ganeti/nope`, '--yes']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`no template at git+${infra}#main:ganeti/nope: the repository has no directory ganeti/nope`);
+    const up = await cli(work, ['new', 'x', '--template', `git+${infra}#main:../etc`, '--yes']);
+    expect(up.code).toBe(1);
+    expect(up.stderr).toContain("'../etc' is not a directory of the repository");
+    const top = await cli(work, ['new', 'x', '--template', `git+${infra}#main`, '--yes']);
+    expect(top.code).toBe(1);
+    expect(top.stderr).toMatch(/no manifest: template\.json is missing/);
+    expect(treeHash(work)).toBe(snap);
+  });
+
   it("upgrade follows the ref's new head: the change lands, the admin's edit is kept, the new commit recorded", async () => {
     expect((await cli(work, ['new', 'web', '--template', `git+${bare}#main`, '--yes'])).code).toBe(0);
     const def = path.join(work, 'web');

@@ -84,7 +84,7 @@ function sourceNotes(l: Loaded): string[] {
     src ? `${name} from ${describeSource(src)}${src.version ? ` version ${src.version}` : ''}${src.commit ? ` (commit ${src.commit.slice(0, 12)})` : ''}` : `${name} (built into ganeti-os)`;
   if (!l.template || !prev) return out;
   const before = prev.templateSource;
-  const same = prev.template === l.template.manifest.name && before?.kind === s?.kind && before?.location === s?.location && before?.ref === s?.ref;
+  const same = prev.template === l.template.manifest.name && before?.kind === s?.kind && before?.location === s?.location && before?.ref === s?.ref && before?.subdir === s?.subdir;
   if (!same) out.push(`The definition now follows template ${what(l.template.manifest.name, s)}; it followed ${what(prev.template, before)}.`);
   else if (s) out.push(`Template ${what(l.template.manifest.name, s)}${before?.version !== undefined && before.version !== s.version ? `; was version ${before.version}` : ''}${before?.commit && before.commit !== s.commit ? `; was commit ${before.commit.slice(0, 12)}` : ''}.`);
   return out;

@@ -36,7 +36,7 @@ import { bashRegexError, checkParamSpec } from './validate-spec';
 export const MANIFEST = 'template.json';
 
 /** What `--template` names. */
-export type TemplateRef = { kind: 'builtin'; name: string } | { kind: 'dir'; dir: string } | { kind: 'git'; url: string; ref?: string };
+export type TemplateRef = { kind: 'builtin'; name: string } | { kind: 'dir'; dir: string } | { kind: 'git'; url: string; ref?: string; subdir?: string };
 
 export interface SourceOptions {
   /** The environment git runs with (PATH, HOME, proxies, credentials helpers). */
@@ -56,21 +56,45 @@ export function parseTemplateRef(arg: string, cwd: string): TemplateRef {
     const rest = arg.slice(GIT_PREFIX.length);
     const hash = rest.lastIndexOf('#');
     const url = hash >= 0 ? rest.slice(0, hash) : rest;
-    const ref = hash >= 0 ? rest.slice(hash + 1) : undefined;
-    if (!url) throw new UserError(`--template ${arg}: no repository after git+`, ['Write git+URL[#ref]: git+https://git.example.org/os-template.git#v2, git+/srv/git/os-template.git']);
+    // #REF, #REF:DIR or #:DIR (the template in a directory of the repository): a ref has no ':'.
+    const fragment = hash >= 0 ? rest.slice(hash + 1) : undefined;
+    const colon = fragment?.indexOf(':') ?? -1;
+    const ref = fragment === undefined ? undefined : colon >= 0 ? fragment.slice(0, colon) || undefined : fragment;
+    const subdir = fragment !== undefined && colon >= 0 ? fragment.slice(colon + 1).replace(/\/+$/, '') : undefined;
+    if (!url) throw new UserError(`--template ${arg}: no repository after git+`, ['Write git+URL[#ref[:dir]]: git+https://git.example.org/os-template.git#v2, git+/srv/git/infra.git#main:ganeti/template']);
     if (ref !== undefined && (ref === '' || /[\s~^:?*[\\]|\.\.|^-/.test(ref))) throw new UserError(`--template ${arg}: '${ref}' is not a git ref (a branch, a tag or a commit)`);
+    if (subdir !== undefined && (subdir === '' || subdir.startsWith('/') || subdir.split('/').some((p) => p === '' || p === '.' || p === '..'))) {
+      throw new UserError(`--template ${arg}: '${subdir}' is not a directory of the repository (a relative path without '.' or '..' parts, after the ':')`);
+    }
     // A URL (scheme://...) or scp-like host:path goes to git as it is; anything else is a local path.
     const remote = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/]*:/.test(url);
-    return { kind: 'git', url: remote ? url : path.resolve(cwd, url), ...(ref !== undefined ? { ref } : {}) };
+    return { kind: 'git', url: remote ? url : path.resolve(cwd, url), ...(ref !== undefined ? { ref } : {}), ...(subdir !== undefined ? { subdir } : {}) };
   }
   if (isBuiltinTemplate(arg)) return { kind: 'builtin', name: arg };
   if (arg.includes('/') || arg === '.' || arg === '..' || fs.existsSync(path.resolve(cwd, arg))) return { kind: 'dir', dir: path.resolve(cwd, arg) };
   return { kind: 'builtin', name: arg };
 }
 
-/** How a source reads in messages and in `info`: the directory, or git+URL#ref. */
-export function describeSource(s: Pick<TemplateSourceRecord, 'kind' | 'location' | 'ref'>): string {
-  return s.kind === 'dir' ? s.location : `${GIT_PREFIX}${s.location}${s.ref !== undefined ? `#${s.ref}` : ''}`;
+/** How a source reads in messages and in `info`: the directory, or git+URL#ref:dir as `--template` takes it. */
+export function describeSource(s: Pick<TemplateSourceRecord, 'kind' | 'location' | 'ref' | 'subdir'>): string {
+  if (s.kind === 'dir') return s.location;
+  const fragment = `${s.ref ?? ''}${s.subdir !== undefined ? `:${s.subdir}` : ''}`;
+  return `${GIT_PREFIX}${s.location}${fragment ? `#${fragment}` : ''}`;
+}
+
+/** The template's directory in a checkout: the top, or `subdir` (which must be a directory inside it, not a link out of it). */
+function inCheckout(checkout: string, subdir: string | undefined, where: string): string {
+  if (subdir === undefined) return checkout;
+  const dir = path.join(checkout, subdir);
+  let real: string;
+  try {
+    real = fs.realpathSync(dir);
+  } catch {
+    throw new UserError(`no template at ${where}: the repository has no directory ${subdir}`);
+  }
+  const rel = path.relative(fs.realpathSync(checkout), real);
+  if (rel === '..' || rel.startsWith('..' + path.sep) || path.isAbsolute(rel)) throw new UserError(`template ${where}: ${subdir} is a symbolic link out of the repository`);
+  return dir;
 }
 
 /** The template `ref` names, loaded and checked. Throws UsageError (unknown built-in name) or UserError. */
@@ -81,9 +105,10 @@ export function loadTemplateRef(ref: TemplateRef, opts: SourceOptions): Template
     case 'dir':
       return loadTemplateDir(ref.dir, { kind: 'dir', location: ref.dir });
     case 'git':
-      return withGitCheckout(ref.url, ref.ref, undefined, opts, (dir, commit) =>
-        loadTemplateDir(dir, { kind: 'git', location: ref.url, ...(ref.ref !== undefined ? { ref: ref.ref } : {}), commit }),
-      );
+      return withGitCheckout(ref.url, ref.ref, undefined, opts, (dir, commit) => {
+        const source = { kind: 'git' as const, location: ref.url, ...(ref.ref !== undefined ? { ref: ref.ref } : {}), ...(ref.subdir !== undefined ? { subdir: ref.subdir } : {}), commit };
+        return loadTemplateDir(inCheckout(dir, ref.subdir, describeSource(source)), source);
+      });
   }
 }
 
@@ -107,7 +132,10 @@ export function loadRecordedTemplate(prov: Provenance, root: string, at: 'record
   try {
     if (s.kind === 'dir') return loadTemplateDir(s.location, { kind: 'dir', location: s.location });
     const fetch = (want: string | undefined) =>
-      withGitCheckout(s.location, s.ref, want, opts, (dir, commit) => loadTemplateDir(dir, { kind: 'git', location: s.location, ...(s.ref !== undefined ? { ref: s.ref } : {}), commit }));
+      withGitCheckout(s.location, s.ref, want, opts, (dir, commit) => {
+        const source = { kind: 'git' as const, location: s.location, ...(s.ref !== undefined ? { ref: s.ref } : {}), ...(s.subdir !== undefined ? { subdir: s.subdir } : {}), commit };
+        return loadTemplateDir(inCheckout(dir, s.subdir, where), source);
+      });
     if (at === 'recorded' && s.commit) {
       try {
         return fetch(s.commit);
@@ -507,7 +535,7 @@ function relations(m: TemplateManifest): { depends: string[]; suggests: string[]
  * The site template in `dir`, checked and read: every problem is a UserError naming it.
  * `source` says where it came from (recorded with the definitions made from it).
  */
-export function loadTemplateDir(dir: string, source: Pick<TemplateSourceRecord, 'kind' | 'location' | 'ref' | 'commit'>): Template {
+export function loadTemplateDir(dir: string, source: Pick<TemplateSourceRecord, 'kind' | 'location' | 'ref' | 'subdir' | 'commit'>): Template {
   const where = describeSource(source);
   const c: Checker = new Checker(where);
   let st: fs.Stats;
@@ -552,6 +580,7 @@ export function loadTemplateDir(dir: string, source: Pick<TemplateSourceRecord, 
     kind: source.kind,
     location: source.location,
     ...(source.ref !== undefined ? { ref: source.ref } : {}),
+    ...(source.subdir !== undefined ? { subdir: source.subdir } : {}),
     ...(source.commit ? { commit: source.commit } : {}),
     hash,
     ...(manifest.version !== undefined ? { version: manifest.version } : {}),

@@ -91,6 +91,8 @@ export interface TemplateSourceRecord {
   location: string;
   /** git: the ref asked for (absent: the repository's HEAD). */
   ref?: string;
+  /** git: the template's directory in the repository (absent: its top). */
+  subdir?: string;
   /** git: the commit rendered. */
   commit?: string;
   /** sha256 of the template's own files (path and content), its first 12 hex digits. */
