@@ -179,7 +179,15 @@ export function editable(def: OsDefinition, choice: TemplateChoice & Partial<Sou
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const src = require('./template-source') as typeof import('./template-source');
       const opts = { env: choice.env ?? {}, warn: choice.warn };
-      template = choice.templateRef ? src.loadTemplateRef(choice.templateRef, opts) : src.loadRecordedTemplate(prov, root, choice.templateAt ?? 'recorded', opts);
+      if (!choice.templateRef) template = src.loadRecordedTemplate(prov, root, choice.templateAt ?? 'recorded', opts);
+      else {
+        try {
+          template = src.loadTemplateRef(choice.templateRef, opts);
+        } catch (err) {
+          if (err instanceof UserError) throw new UserError(`${err.message}; nothing was changed`, err.details);
+          throw err;
+        }
+      }
     } else {
       try {
         template = loadTemplate(prov.template);
