@@ -258,6 +258,8 @@ const BAD: [string, (dir: string) => void, RegExp][] = [
   ['a broken Handlebars file', (d) => fs.writeFileSync(path.join(d, 'ACME.md.hbs'), '{{#each variants}}{{name}}\n'), /source "ACME\.md\.hbs" is not a valid Handlebars template: Parse error/],
   ['a parameter whose default is not a choice', (d) => acme(d, (m) => void ((m.defaults as Record<string, unknown>).parameters = [{ name: 'role', description: 'Role', default: 'x', choices: ['a', 'b'] }])), /defaults\.parameters\[0\] \(role\): parameter role: the default 'x' is not one of the choices/],
   ['a missing name', (d) => acme(d, (m) => void delete m.name), /template [^ ]+: "name" is missing/],
+  ['no variant with API 20', (d) => acme(d, (m) => void ((m.defaults as Record<string, unknown>).variants = [])), /defaults\.variants: must name at least one variant/],
+  ['data that is not an object', (d) => acme(d, (m) => void ((m.files as Record<string, unknown>[])[1].data = null)), /files\[1\] \(hooks\/bootstrap\)\.data: must be an object \(\{\.\.\.\}\), not null/],
   ['a helper the template does not have (at render time)', (d) => fs.writeFileSync(path.join(d, 'ACME.md.hbs'), '{{shout name}}\n'), /template acme: ACME\.md\.hbs \(for ACME\.md\) cannot be rendered: Missing helper: "shout"/],
 ];
 

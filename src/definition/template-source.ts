@@ -217,6 +217,15 @@ const COMMENT_KEY = '$comment';
 
 type Obj = Record<string, unknown>;
 
+/** A value as a message shows it: JSON, cut short. */
+function show(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** The keys of whatever `v` is (none unless a plain object), for objects whose keys are free. */
+const freeKeys = (v: unknown): string[] => (typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.keys(v) : []);
+
 /** Edit distance, for "did you mean". */
 function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
@@ -236,7 +245,7 @@ class Checker {
   }
 
   object(v: unknown, at: string, allowed: string[], required: string[] = []): Obj {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(at, `must be an object ({...}), not ${JSON.stringify(v)}`);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(at, `must be an object ({...}), not ${show(v)}`);
     const o = v as Obj;
     for (const k of Object.keys(o)) {
       if (allowed.includes(k) || k === COMMENT_KEY) continue;
@@ -248,14 +257,14 @@ class Checker {
   }
 
   string(v: unknown, at: string, opts: { empty?: boolean; line?: boolean } = {}): string {
-    if (typeof v !== 'string') this.fail(at, `must be a string, not ${JSON.stringify(v)}`);
+    if (typeof v !== 'string') this.fail(at, `must be a string, not ${show(v)}`);
     if (!opts.empty && v === '') this.fail(at, 'must not be empty');
     if (opts.line && /[\r\n]/.test(v)) this.fail(at, 'must be a single line');
     return v;
   }
 
   array(v: unknown, at: string): unknown[] {
-    if (!Array.isArray(v)) this.fail(at, `must be a list ([...]), not ${JSON.stringify(v)}`);
+    if (!Array.isArray(v)) this.fail(at, `must be a list ([...]), not ${show(v)}`);
     return v;
   }
 
@@ -264,7 +273,7 @@ class Checker {
   }
 
   boolean(v: unknown, at: string): boolean {
-    if (typeof v !== 'boolean') this.fail(at, `must be true or false, not ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') this.fail(at, `must be true or false, not ${show(v)}`);
     return v;
   }
 }
@@ -370,7 +379,7 @@ function checkFile(c: Checker, v: unknown, i: number, dir: string, realDir: stri
     out.minApi = o.minApi as number;
   }
   if (o.each !== undefined) out.each = 'variant';
-  if (o.data !== undefined) out.data = c.object(o.data, `${label}.data`, Object.keys(o.data as Obj));
+  if (o.data !== undefined) out.data = c.object(o.data, `${label}.data`, freeKeys(o.data));
   return out;
 }
 
@@ -458,17 +467,18 @@ function checkManifest(c: Checker, raw: unknown, dir: string, contents: Map<stri
     }
     if (new Set(m.defaults.variants).size !== m.defaults.variants.length) c.fail('defaults.variants', 'a variant is listed twice');
   } else m.defaults.variants = [...last.variants];
+  if (Math.max(...m.defaults.apiVersions) >= 15 && !m.defaults.variants.length) c.fail('defaults.variants', 'must name at least one variant: Ganeti requires one from API 15 on');
   m.defaults.parameters = d.parameters !== undefined ? checkParams(c, d.parameters, 'defaults.parameters') : last.parameters.map((p) => ({ ...p }));
   if (new Set(m.defaults.parameters.map((p) => p.name)).size !== m.defaults.parameters.length) c.fail('defaults.parameters', 'a parameter is declared twice');
   if (o.settings !== undefined) m.settings = checkSettings(c, o.settings);
   if (o.knownVariants !== undefined) {
-    const kv = c.object(o.knownVariants, 'knownVariants', Object.keys(o.knownVariants as Obj));
+    const kv = c.object(o.knownVariants, 'knownVariants', freeKeys(o.knownVariants));
     m.knownVariants = {};
     for (const [v, settings] of Object.entries(kv)) {
       if (v === COMMENT_KEY) continue;
       const bad = checkVariantName(v);
       if (bad) c.fail('knownVariants', bad);
-      const so = c.object(settings, `knownVariants.${v}`, Object.keys((settings as Obj) ?? {}));
+      const so = c.object(settings, `knownVariants.${v}`, freeKeys(settings));
       m.knownVariants[v] = {};
       for (const [k, val] of Object.entries(so)) {
         if (k === COMMENT_KEY) continue;
