@@ -45,7 +45,10 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
 
   sub('new', 'create a new OS definition directory from a template')
     .argument('<name>', "the OS name (Ganeti's OS directory name: letters, digits, '_' and '-')")
-    .option('--template <name>', 'template to start from: debian (the default: installs Debian), image (cloud images configured by cloud-init) or blank (installs nothing)')
+    .option(
+      '--template <name|dir|git+url>',
+      "template to start from: debian (the default: installs Debian), image (cloud images configured by cloud-init), blank (installs nothing), or a site template: a directory (./DIR) or git+URL[#ref] (see TEMPLATES.md); upgrade follows it",
+    )
     .option('--api <list>', 'OS interface versions, comma-separated from 10, 15, 20 (default: the template\'s, 20,15,10)')
     .option('--variant <name>', 'a variant (repeatable; the first is the default; needs API 15 or 20)', collect)
     .option('--param <name=description>', 'an OS parameter (repeatable; needs API 20)', collect)
@@ -100,6 +103,7 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     dryRun: 'print what would change, as a unified diff; change nothing',
     force: "where you and the template both changed a file, take the template's version instead of merging (yours is backed up in .ganeti-os/backups/); defaults.conf and variants/*.conf stay yours",
   })
+    .option('--template <name|dir|git+url>', 'follow this template from now on (a moved site template, a new ref, a built-in name); default: the recorded one, a directory as it is now, a git ref at its new head')
     .action((opts: Record<string, unknown>) => dispatch('upgrade', opts));
 
   sub('validate', "Ganeti's verdict on OS definition directories, then what breaks later")
@@ -231,6 +235,21 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .option('--json', 'print one JSON document with every step')
     .option(...GANETI_OPTION)
     .action((opts: Record<string, unknown>) => dispatch('test', { ...opts, variants: opts.variant, variant: undefined }));
+
+  const template = sub('template', 'site templates: start one from a built-in template, check one (the format: TEMPLATES.md)').enablePositionalOptions();
+  const tsub = (name: string, description: string) =>
+    template.command(name).description(description).exitOverride().showHelpAfterError('(run with --help for usage)');
+  tsub('init', 'write a new site template into a directory, a copy of a built-in one to make your own')
+    .argument('<dir>', 'the new template directory (must not exist, or be empty)')
+    .option('--from <template>', 'the built-in template to start from (default: debian)')
+    .option('--name <name>', "the template's name (default: the directory's name)")
+    .option('--dry-run', 'print the files that would be written; write nothing')
+    .option('--json', 'print one JSON document describing the template')
+    .action((dir: string, opts: Record<string, unknown>) => dispatch('template', { ...opts, dir, action: 'init' }));
+  tsub('check', 'check a site template as new and upgrade would load it, and render it with its defaults (exit 1 naming the problem)')
+    .argument('<source>', 'the template: a directory or git+URL[#ref]')
+    .option('--json', 'print one JSON document describing the template')
+    .action((source: string, opts: Record<string, unknown>) => dispatch('template', { ...opts, source, action: 'check' }));
 
   sub('completion', `print a shell script that completes ganeti-os's commands, options, templates and, inside a definition, its variants and parameters (${COMPLETION_SHELLS.join(', ')})`)
     .argument('<shell>', `${COMPLETION_SHELLS.join(', ')}; e.g. ganeti-os completion bash > ~/.local/share/bash-completion/completions/ganeti-os, or source <(ganeti-os completion bash) in ~/.bashrc`)

@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Runner> = {
   'nodes-check': () => require('./commands/nodes-check').runNodesCheck,
   upgrade: () => require('./commands/upgrade').runUpgrade,
   cluster: () => require('./commands/cluster').runCluster,
+  template: () => require('./commands/template').runTemplate,
   test: () => require('./commands/test').runTest,
   completion: () => require('./commands/completion').runCompletion,
   __complete: () => require('./commands/complete').runComplete,

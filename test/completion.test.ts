@@ -61,6 +61,7 @@ describe('bash completion', () => {
     expect(complete('ganeti-os n', ['ganeti-os', 'n'])).toEqual(['new', 'nodes-check']);
     expect(complete('ganeti-os re', ['ganeti-os', 're']).sort()).toEqual(['remove-param', 'remove-variant']);
     expect(complete('ganeti-os cluster ', ['ganeti-os', 'cluster', ''])).toEqual(['up', 'down', 'status', 'exec']);
+    expect(complete('ganeti-os template ', ['ganeti-os', 'template', ''])).toEqual(['init', 'check']);
   });
 
   it("completes each command's options from its definition, once each unless repeatable", () => {
@@ -74,6 +75,7 @@ describe('bash completion', () => {
   it('completes template names and fixed values', () => {
     expect(complete('ganeti-os new x --template ', ['ganeti-os', 'new', 'x', '--template', ''])).toEqual(listTemplates().map((t) => t.name));
     expect(complete('ganeti-os new x --template=b', ['ganeti-os', 'new', 'x', '--template', '=', 'b'])).toEqual(['blank']);
+    expect(complete('ganeti-os template init dir --from ', ['ganeti-os', 'template', 'init', 'dir', '--from', ''])).toEqual(listTemplates().map((t) => t.name));
     expect(complete('ganeti-os run ', ['ganeti-os', 'run', '']).sort()).toEqual(['create', 'export', 'import', 'rename', 'verify']);
     expect(complete('ganeti-os bump-api ', ['ganeti-os', 'bump-api', ''])).toEqual(['20', '15', '10']);
     expect(complete('ganeti-os completion ', ['ganeti-os', 'completion', ''])).toEqual(['bash', 'zsh', 'fish']);

@@ -173,6 +173,7 @@ function optionValues(cmd: CommandSpec, o: OptionSpec, prefix: string, cur: stri
   if (FILE_OPTIONS.has(name) || name === '--output') return { directive: ':files', candidates: [] };
   switch (name) {
     case '--template':
+    case '--from':
       return { directive: ':words', candidates: pre(sources.templates()) };
     case '--variant':
       return { directive: ':words', candidates: pre(words(cmd.name === 'new' ? [] : (sources.definition(osDir)?.variants ?? []))) };
@@ -219,6 +220,8 @@ function argumentValues(cmd: CommandSpec, index: number, osDir: string | undefin
     case 'info dir':
     case 'validate dir':
     case 'diagnose search-dir':
+    case 'template init dir':
+    case 'template check source':
       return { directive: ':dirs', candidates: [] };
     case 'remove-variant variant':
       return { directive: ':words', candidates: words(def()?.variants ?? []) };

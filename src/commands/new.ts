@@ -8,7 +8,8 @@ import { work } from '../definition/worker';
 import { OS_API_FILE, OS_API_V15, OS_API_V20, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
 import { applyAndReport } from '../definition/report';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from '../definition/spec';
-import { DEFAULT_TEMPLATE, Template, listTemplates, loadTemplate, unknownReleaseWarnings, variantSettings } from '../definition/templates';
+import { DEFAULT_TEMPLATE, Template, listTemplates, unknownReleaseWarnings, variantSettings } from '../definition/templates';
+import { describeSource, loadTemplateRef, parseTemplateRef } from '../definition/template-source';
 import { PROVENANCE_FILE } from '../definition/provenance';
 import { LOCK_FILE, withLock } from '../definition/lock';
 import { checkParamsNeedApi20, checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../definition/validate-spec';
@@ -51,7 +52,16 @@ async function createDefinition(ctx: Context, opts: NewOptions): Promise<void> {
   checkTarget(root, !!opts.force);
 
   const templateName = opts.template ?? (ask ? await askTemplate(ctx) : DEFAULT_TEMPLATE);
-  const template = loadTemplate(templateName);
+  // A built-in name, a directory or git+URL[#ref]: a site template is checked before anything is written.
+  const template = (() => {
+    try {
+      return loadTemplateRef(parseTemplateRef(templateName, ctx.cwd), { env: ctx.env, warn: (m) => ctx.log.warn(m) });
+    } catch (err) {
+      if (err instanceof UserError) throw new UserError(`${err.message}; nothing was written`, err.details);
+      throw err;
+    }
+  })();
+  const from = template.source ? ` from ${describeSource(template.source)}${template.source.version ? ` version ${template.source.version}` : ''}${template.source.commit ? ` at ${template.source.commit.slice(0, 12)}` : ''}` : '';
   const defaults = template.manifest.defaults;
 
   let apiVersions = apiFlag ?? (ask ? await askApi(ctx, defaults.apiVersions) : normaliseApiVersions(defaults.apiVersions));
@@ -88,8 +98,8 @@ async function createDefinition(ctx: Context, opts: NewOptions): Promise<void> {
     applyAndReport(ctx, plan, {
       dryRun: opts.dryRun,
       json: opts.json,
-      summary: `Created ${root} (template ${template.manifest.name}, API ${apiVersions.join(', ')})`,
-      extra: { name: spec.name, template: spec.template, apiVersions, variants: variantNames, parameters: spec.parameters.map((p) => p.name) },
+      summary: `Created ${root} (template ${template.manifest.name}${from}, API ${apiVersions.join(', ')})`,
+      extra: { name: spec.name, template: spec.template, ...(template.source ? { templateSource: template.source } : {}), apiVersions, variants: variantNames, parameters: spec.parameters.map((p) => p.name) },
     });
     if (!opts.dryRun && !opts.json) ctx.log.info(nextSteps(ctx, root, plan.ops.map((o) => o.path), top));
   };

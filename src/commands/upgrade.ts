@@ -7,9 +7,13 @@ import { FileOutcome, Outcome, UpgradePlan, upgradeDefinition } from '../definit
 import { applyUpgrade, upgradeDiff } from '../definition/upgrade-apply';
 import { readDefinition } from '../definition/model';
 import { definitionDir } from './definition-dir';
+import { describeSource, parseTemplateRef } from '../definition/template-source';
+import type { TemplateSourceRecord } from '../definition/templates';
 
 export interface UpgradeOptions {
   osDir?: string;
+  /** Follow this template from now on: a built-in name, a directory or git+URL[#ref]. */
+  template?: string;
   dryRun?: boolean;
   force?: boolean;
   json?: boolean;
@@ -65,17 +69,37 @@ function summaryText(up: UpgradePlan, dryRun: boolean, backup?: string): string 
  * command on the same definition serialise. Throws UserError on conflicts (written, exit 1).
  */
 export async function runUpgrade(ctx: Context, opts: UpgradeOptions): Promise<void> {
-  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir) }, (l) => upgradeLoaded(ctx, l, opts));
+  // The template the definition follows as it is now (a site template's directory, its ref's
+  // new head), or the one --template names.
+  const templateRef = opts.template !== undefined ? parseTemplateRef(opts.template, ctx.cwd) : undefined;
+  await maintainDefinition(ctx, { ...opts, osDir: definitionDir(ctx, opts.osDir), templateAt: 'latest', templateRef }, (l) => upgradeLoaded(ctx, l, opts));
+}
+
+/** Where the template comes from, for the summary: "site template from DIR (version 2, commit abc)", a change of template. */
+function sourceNotes(l: Loaded): string[] {
+  const s = l.template?.source;
+  const prev = l.provenance;
+  const out: string[] = [];
+  const what = (name: string, src: TemplateSourceRecord | undefined) =>
+    src ? `${name} from ${describeSource(src)}${src.version ? ` version ${src.version}` : ''}${src.commit ? ` (commit ${src.commit.slice(0, 12)})` : ''}` : `${name} (built into ganeti-os)`;
+  if (!l.template || !prev) return out;
+  const before = prev.templateSource;
+  const same = prev.template === l.template.manifest.name && before?.kind === s?.kind && before?.location === s?.location && before?.ref === s?.ref && before?.subdir === s?.subdir;
+  if (!same) out.push(`The definition now follows template ${what(l.template.manifest.name, s)}; it followed ${what(prev.template, before)}.`);
+  else if (s) out.push(`Template ${what(l.template.manifest.name, s)}${before?.version !== undefined && before.version !== s.version ? `; was version ${before.version}` : ''}${before?.commit && before.commit !== s.commit ? `; was commit ${before.commit.slice(0, 12)}` : ''}.`);
+  return out;
 }
 
 function upgradeLoaded(ctx: Context, l: Loaded, opts: UpgradeOptions): void {
   const up = upgradeDefinition(l, { force: opts.force });
+  up.notes.unshift(...sourceNotes(l));
   const backup = opts.dryRun ? undefined : applyUpgrade(up);
   if (opts.json) {
     const doc = {
       ...planToJson(up.plan, !opts.dryRun),
       command: 'upgrade',
       template: up.template,
+      ...(l.template?.source ? { templateSource: l.template.source } : {}),
       from: up.from ?? null,
       to: up.to,
       files: up.files.map(({ before: _b, after: _a, ...rest }) => rest),

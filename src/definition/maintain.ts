@@ -39,6 +39,7 @@ import { VariantConfigSource, shellTexts, variantConfigSource } from './script-r
 import type { DefinitionSpec, ParamSpec, VariantSpec } from './spec';
 import { Template, loadTemplate, variantSettings } from './templates';
 import type { Work } from './worker';
+import type { SourceOptions, TemplateRef } from './template-source';
 
 /** Options every maintenance command takes. */
 export interface MaintainOptions {
@@ -46,6 +47,16 @@ export interface MaintainOptions {
   dryRun?: boolean;
   json?: boolean;
   force?: boolean;
+}
+
+/**
+ * Which template a loaded definition gets: the one its record names, as the definition has it
+ * (default; a site template from git at the recorded commit) or as it is now (`latest`: upgrade),
+ * or another one (`upgrade --template`).
+ */
+export interface TemplateChoice {
+  templateAt?: 'recorded' | 'latest';
+  templateRef?: TemplateRef;
 }
 
 /** A list file as found on disk (following a symlink to its target: the file really edited). */
@@ -87,7 +98,7 @@ export interface Loaded {
  * reading to plan) becomes a UserError naming it (exit 1), never a crash. The writer rolls back
  * its own failures.
  */
-export async function maintainDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>, body: (l: Loaded) => void): Promise<void> {
+export async function maintainDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'> & TemplateChoice, body: (l: Loaded) => void): Promise<void> {
   const root = path.resolve(ctx.cwd, opts.osDir ?? '.');
   requireDirectory(root);
   const run = () => withFsErrors(root, () => body(loadDefinition(ctx, opts)));
@@ -101,7 +112,7 @@ export async function maintainDefinition(ctx: Context, opts: Pick<MaintainOption
 export { withFsErrors };
 
 /** Read the definition a maintenance command acts on (after rolling back an interrupted write); every problem is a clear error. */
-export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'>): Loaded {
+export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir' | 'dryRun'> & TemplateChoice): Loaded {
   const root = path.resolve(ctx.cwd, opts.osDir ?? '.');
   requireDirectory(root);
   // A write killed half-way: plan from the state before it, as the writer restores it.
@@ -110,7 +121,7 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
   } else {
     recoverBeforePlanning(ctx, root);
   }
-  return editable(readDefinition(root));
+  return editable(readDefinition(root), { ...opts, env: ctx.env, warn: (m) => ctx.log.warn(m) });
 }
 
 /**
@@ -118,7 +129,7 @@ export function loadDefinition(ctx: Context, opts: Pick<MaintainOptions, 'osDir'
  * API versions parsable, and its record (when there is one) intact, with the template it names.
  * Throws UserError (nothing was changed) for anything they cannot work on.
  */
-export function editable(def: OsDefinition): Loaded {
+export function editable(def: OsDefinition, choice: TemplateChoice & Partial<SourceOptions> = {}): Loaded {
   const root = def.dir;
   const hint = 'Run the command inside an OS definition directory, or name one with --os-dir DIR.';
   const apiText = def.text.api;
@@ -162,12 +173,29 @@ export function editable(def: OsDefinition): Loaded {
       ]);
     }
     let template: Template;
-    try {
-      template = loadTemplate(prov.template);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code && code !== 'ENOENT') throw new UserError(`cannot read template '${prov.template}': ${errorMessage(err)}; nothing was changed`);
-      throw new UserError(`${root} was written from template '${prov.template}', which this ganeti-os does not have; nothing was changed`);
+    if (choice.templateRef || prov.templateSource) {
+      // A site template (or another template for upgrade): loaded only then, with what it needs
+      // (git); its loader's errors say what is wrong with it.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const src = require('./template-source') as typeof import('./template-source');
+      const opts = { env: choice.env ?? {}, warn: choice.warn };
+      if (!choice.templateRef) template = src.loadRecordedTemplate(prov, root, choice.templateAt ?? 'recorded', opts);
+      else {
+        try {
+          template = src.loadTemplateRef(choice.templateRef, opts);
+        } catch (err) {
+          if (err instanceof UserError) throw new UserError(`${err.message}; nothing was changed`, err.details);
+          throw err;
+        }
+      }
+    } else {
+      try {
+        template = loadTemplate(prov.template);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code && code !== 'ENOENT') throw new UserError(`cannot read template '${prov.template}': ${errorMessage(err)}; nothing was changed`);
+        throw new UserError(`${root} was written from template '${prov.template}', which this ganeti-os does not have; nothing was changed`);
+      }
     }
     loaded.provenance = prov;
     loaded.template = template;

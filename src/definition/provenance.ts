@@ -4,6 +4,7 @@
  */
 import * as crypto from 'node:crypto';
 import type { DefinitionSpec, ParamSpec } from './spec';
+import type { TemplateSourceRecord } from './templates';
 
 export const PROVENANCE_FILE = '.ganeti-os.json';
 /** 1: hashes only. 2: also the template version, its parameters and the base render (`upgrade`). */
@@ -31,6 +32,8 @@ export interface Provenance {
   templateParameters?: ParamSpec[];
   /** The template's own variants at that version, its default first, so `upgrade` can tell when the default moved. */
   templateVariants?: string[];
+  /** A site template (`new --template DIR|git+URL`): where it came from; absent for a built-in one. */
+  templateSource?: TemplateSourceRecord;
   /**
    * The version of the configuration layers its lib/runtime.sh reads (layers.ts RUNTIME_VERSION):
    * which files `validate` checks on the node and `pack` installs as conffiles. Absent in records

@@ -34,6 +34,8 @@ export interface ManifestFile {
 export interface TemplateManifest {
   name: string;
   summary: string;
+  /** A site template's own version (free text, e.g. "1.4"), recorded with the definition. */
+  version?: string;
   /** Templates whose files come first (a later file with the same path replaces an earlier one). */
   base?: string[];
   /** Shown in prompts; hidden templates are building blocks only. */
@@ -72,9 +74,40 @@ export interface Template {
   /** The settings table of the whole base chain. */
   settings: Setting[];
   knownVariants: Record<string, Record<string, string>>;
+  /** A site template (template-source.ts): where it came from, as the definition records it. */
+  source?: TemplateSourceRecord;
+  /** A site template's files, read once when it was loaded and checked (absolute path → text). */
+  contents?: Map<string, string>;
+  /** A site template's version hash, computed when it was loaded (upgrade-record.ts's templateVersion). */
+  version?: string;
 }
 
-const TEMPLATE_NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+/**
+ * Where a site template came from (`new --template DIR` or `git+URL[#ref]`), recorded in
+ * .ganeti-os.json so that `upgrade` follows the same template. Absent for the built-in ones.
+ */
+export interface TemplateSourceRecord {
+  kind: 'dir' | 'git';
+  /** The directory (absolute), or the repository's URL as git takes it (a local path made absolute). */
+  location: string;
+  /** git: the ref asked for (absent: the repository's HEAD). */
+  ref?: string;
+  /** git: the template's directory in the repository (absent: its top). */
+  subdir?: string;
+  /** git: the commit rendered. */
+  commit?: string;
+  /** sha256 of the template's own files (path and content), its first 12 hex digits. */
+  hash: string;
+  /** The manifest's version, if it has one. */
+  version?: string;
+  /** The manifest's summary (`pack` describes the package with it). */
+  summary?: string;
+  /** The Debian relations of the whole base chain (`pack` writes them). */
+  package?: { depends: string[]; suggests: string[] };
+}
+
+/** A template's name: lower-case letters, digits and '-'. */
+export const TEMPLATE_NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
 
 export function listTemplates(): TemplateManifest[] {
   let names: string[];
@@ -98,12 +131,28 @@ function readManifest(name: string): TemplateManifest {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as TemplateManifest;
 }
 
+/** Whether ganeti-os ships a template of that name (hidden building blocks included). */
+export function isBuiltinTemplate(name: string): boolean {
+  return TEMPLATE_NAME_RE.test(name) && fs.existsSync(path.join(TEMPLATES_DIR, name, 'template.json'));
+}
+
 export function loadTemplate(name: string): Template {
-  if (!TEMPLATE_NAME_RE.test(name) || !fs.existsSync(path.join(TEMPLATES_DIR, name, 'template.json'))) {
+  if (!isBuiltinTemplate(name)) {
     const known = listTemplates().map((t) => t.name);
-    throw new UsageError(`unknown template '${name}'`, [`available templates: ${known.join(', ')}`]);
+    throw new UsageError(`unknown template '${name}'`, [
+      `available templates: ${known.join(', ')}`,
+      'A site template is named by its directory (./NAME or a path) or git+URL[#ref] (see TEMPLATES.md).',
+    ]);
   }
-  const manifest = readManifest(name);
+  return composeTemplate(readManifest(name), path.join(TEMPLATES_DIR, name));
+}
+
+/**
+ * A template from its manifest and folder: its base templates' files first (a later file with
+ * the same path replaces an earlier one), their settings and known variants merged under its own.
+ * The base templates are ganeti-os's own.
+ */
+export function composeTemplate(manifest: TemplateManifest, dir: string): Template {
   const files: { file: ManifestFile; dir: string }[] = [];
   const settings: Setting[] = [];
   const addSettings = (more: readonly Setting[]) => {
@@ -122,7 +171,7 @@ export function loadTemplate(name: string): Template {
   }
   for (const f of manifest.files) {
     const i = files.findIndex((e) => e.file.path === f.path);
-    const entry = { file: f, dir: path.join(TEMPLATES_DIR, name) };
+    const entry = { file: f, dir };
     if (i >= 0) files[i] = entry;
     else files.push(entry);
   }
@@ -366,8 +415,14 @@ export function renderTemplate(t: Template, spec: DefinitionSpec): RenderedFile[
         default: {
           if (!file.source) throw new UserError(`template ${t.manifest.name}: file ${file.path} has neither source nor generator`);
           const source = path.join(dir, file.source);
-          const src = fs.readFileSync(source, 'utf8');
-          content = file.source.endsWith('.hbs') ? hbsTemplate(source, src)({ ...data, ...(file.data ?? {}), variant: v }) : src;
+          const src = t.contents?.get(source) ?? fs.readFileSync(source, 'utf8');
+          try {
+            content = file.source.endsWith('.hbs') ? hbsTemplate(source, src)({ ...data, ...(file.data ?? {}), variant: v }) : src;
+          } catch (err) {
+            // A site template's mistake (a helper it does not have, ...) is the template's, not a bug of ganeti-os.
+            if (!t.source) throw err;
+            throw new UserError(`template ${t.manifest.name}: ${file.source} (for ${p}) cannot be rendered: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+          }
         }
       }
       out.push({ path: p, content: content.replace(/\r\n?/g, '\n'), mode, owner: file.owner });

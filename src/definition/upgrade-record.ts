@@ -35,6 +35,8 @@ function treeFiles(dir: string, rel = ''): string[] {
  * anyone bumping a number. Throws only if a template file cannot be read.
  */
 export function templateVersion(t: Template): string {
+  // A site template's was computed when it was loaded (template-source.ts), from what it read.
+  if (t.version) return t.version;
   const dirs = [...new Set(t.files.map((f) => f.dir))].sort();
   const key = dirs.join('\0');
   let v = versions.get(key);

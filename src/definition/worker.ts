@@ -190,6 +190,7 @@ function recordOp(root: string, t: Template, spec: DefinitionSpec, ledger: Ledge
     templateParameters: moves || !previous ? templateParameters(t) : previous.templateParameters,
     templateVariants: moves || !previous ? templateVariants(t) : previous.templateVariants,
     runtimeVersion: moves || !previous ? RUNTIME_VERSION : previous.runtimeVersion,
+    templateSource: moves || !previous ? t.source : previous.templateSource,
     base,
   };
   return opFor(PROVENANCE_FILE, readTextFile(path.join(root, PROVENANCE_FILE)), formatProvenance(record), 0o644, 'tool', 'what ganeti-os wrote');

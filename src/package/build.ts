@@ -125,7 +125,8 @@ export function buildPackage(input: PackInput): PackResult {
   }
   const isDoc = (e: Entry) => e.kind === 'file' && !e.rel.includes('/') && /\.md$/i.test(e.rel);
 
-  const relations = templateRelations(def.provenance?.template);
+  // A site template's relations were recorded with it (the source may be far away, or gone).
+  const relations = def.provenance?.templateSource?.package ?? templateRelations(def.provenance?.template);
   if (!def.provenance) warnings.push('not written by ganeti-os: Depends lists no tools (its scripts may call any)');
 
   const record = readReleases(def.dir);
@@ -215,7 +216,7 @@ export function buildPackage(input: PackInput): PackResult {
       depends: relations.depends,
       suggests: relations.suggests,
       synopsis: `Ganeti OS definition ${name}`.slice(0, 80),
-      description: description(def.provenance?.template, name, def.variants, def.parameters.map((p) => p.name), osPath, commonDir(conffiles)),
+      description: description(def.provenance?.templateSource ? def.provenance.templateSource.summary : def.provenance?.template ? safeSummary(def.provenance.template) : undefined, name, def.variants, def.parameters.map((p) => p.name), osPath, commonDir(conffiles)),
     });
     put('DEBIAN/control', control);
     put('DEBIAN/md5sums', md5sums);
@@ -321,8 +322,7 @@ function commonDir(files: string[]): string | undefined {
   return dir;
 }
 
-function description(template: string | undefined, name: string, variants: string[], params: string[], osPath: string, confDir: string | undefined): string[] {
-  const summary = template ? safeSummary(template) : undefined;
+function description(summary: string | undefined, name: string, variants: string[], params: string[], osPath: string, confDir: string | undefined): string[] {
   const paras = [
     `This package installs the Ganeti OS definition ${name} in ${osPath}, where Ganeti finds it on every node that has the package (create instances with "gnt-instance add -o ${name}${variants.length ? '+VARIANT' : ''}").`,
   ];
