@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { UserError, errorMessage, withFsErrors } from '../errors';
-import { LOCK_FILE, withLock } from './lock';
+import { definitionLocks, withLocks } from './lock';
 import { recoverBeforePlanning } from './recover';
 import {
   OS_API_FILE,
@@ -92,7 +92,14 @@ export async function maintainDefinition(ctx: Context, opts: Pick<MaintainOption
   requireDirectory(root);
   const run = () => withFsErrors(root, () => body(loadDefinition(ctx, opts)));
   if (opts.dryRun) return run();
-  await withLock(path.join(root, LOCK_FILE), root, run, {
+  const locks = definitionLocks(root);
+  const checked = () => {
+    // A symlink changed while this command waited: what it would write is not what it holds.
+    const now = definitionLocks(root).filter((l) => !locks.includes(l));
+    if (now.length) throw new UserError(`the symlinks of ${root} changed while ganeti-os waited for it; nothing was changed`, ['Run the command again.']);
+    return run();
+  };
+  await withLocks(locks, root, checked, {
     onWait: (owner) => ctx.log.info(`Waiting for another ganeti-os command (${owner}) to finish with ${root}...`),
   });
 }
