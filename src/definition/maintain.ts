@@ -29,7 +29,7 @@ import {
 import type { Line } from '../ganeti/rules';
 import { OsDefinition, TextFile, editableText, readDefinition, readTextFile, requireDirectory } from './model';
 import type { Plan } from './plan';
-import type { Provenance } from './provenance';
+import { type Provenance, provenanceProblem } from './provenance';
 import { pyReprStr } from '../ganeti/pyfmt';
 import { applyAndReport } from './report';
 import { JOURNAL_FILE } from './writer';
@@ -163,6 +163,18 @@ export function editable(def: OsDefinition): Loaded {
   if (record.kind !== 'missing' && !(record.isSymlink && record.errno === 'ENOENT')) {
     if (record.errno) throw new UserError(`cannot read ${record.abs}: ${record.errno}; nothing was changed`);
     const prov = def.provenance;
+    // A field of the wrong type ("choices": "ext4"): named, instead of failing on it later.
+    let wrong: string | undefined;
+    try {
+      wrong = provenanceProblem(JSON.parse(record.text));
+    } catch {
+      wrong = undefined;
+    }
+    if (wrong) {
+      throw new UserError(`${record.abs} is damaged: ${wrong}; nothing was changed`, [
+        'Fix that field by hand (or restore the file from a backup), then run the command again.',
+      ]);
+    }
     if (!prov || !validAnswers(prov.answers)) {
       throw new UserError(`${record.abs} is damaged: ganeti-os cannot tell which files it wrote; nothing was changed`, [
         'Restore it from a backup, or remove it to maintain the definition as one ganeti-os did not write.',
