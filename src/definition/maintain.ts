@@ -28,8 +28,8 @@ import {
 } from '../ganeti/rules';
 import type { Line } from '../ganeti/rules';
 import { OsDefinition, TextFile, editableText, readDefinition, readTextFile, requireDirectory } from './model';
-import type { Plan } from './plan';
-import { type Provenance, provenanceProblem } from './provenance';
+import { type Plan, changes, isUntouched } from './plan';
+import { PROVENANCE_FILE, type Provenance, parseProvenance, provenanceProblem } from './provenance';
 import { pyReprStr } from '../ganeti/pyfmt';
 import { applyAndReport } from './report';
 import { JOURNAL_FILE } from './writer';
@@ -476,10 +476,30 @@ export function report(ctx: Context, edit: Edit, opts: MaintainOptions): void {
 
 /** Apply and report, then say whether Ganeti would accept the result. */
 export function finish(ctx: Context, plan: Plan, opts: MaintainOptions, summary: string, extra: Record<string, unknown>): void {
-  applyAndReport(ctx, plan, { dryRun: opts.dryRun, json: opts.json, summary, extra });
+  applyAndReport(ctx, plan, { dryRun: opts.dryRun, json: opts.json, summary, extra, keep: opts.force ? forcedLosses(plan) : undefined });
   if (opts.dryRun) return;
   const def = readDefinition(plan.root);
   if (!def.verdict.valid) ctx.log.warn(`Ganeti would not accept ${plan.root} as it is now: ${def.verdict.error}`);
+}
+
+/**
+ * The files a --force plan replaces or removes that hold something ganeti-os did not write (an
+ * edited script, a file it never recorded): --force may replace them, never lose them, so they
+ * are backed up first (as upgrade keeps its backups). In-place edits (variants.list, ...) and
+ * mode changes lose nothing.
+ */
+function forcedLosses(plan: Plan): { rel: string; realPath?: string }[] {
+  const recordFile = readTextFile(path.join(plan.root, PROVENANCE_FILE));
+  const prov = recordFile.exists ? parseProvenance(recordFile.text) : undefined;
+  const out: { rel: string; realPath?: string }[] = [];
+  for (const op of changes(plan)) {
+    if (op.kind === 'create' || op.path === PROVENANCE_FILE || op.reason === 'edited in place') continue;
+    const cur = readTextFile(op.realPath ?? (path.isAbsolute(op.path) ? op.path : path.join(plan.root, op.path)));
+    if (cur.kind === 'missing') continue;
+    if (cur.kind === 'file' && (isUntouched(prov, op.path, cur.text) || (op.kind === 'update' && cur.text === op.content))) continue;
+    out.push({ rel: op.path, realPath: op.realPath });
+  }
+  return out;
 }
 
 /** The spec as JSON-friendly facts for --json. */

@@ -48,6 +48,12 @@ const JOURNAL_VERSION = 2;
 /** Failures raised in the middle of applying; tests use it to prove rollback. */
 export interface WriterHooks {
   beforeCommitStep?: (index: number) => void;
+  /**
+   * Right after the commit point (the journal marked committed), before the clean-up: what
+   * belongs to the write and must exist exactly when it does (a backup given its final name).
+   * A failure here is reported but does not undo the write.
+   */
+  afterCommit?: () => void;
 }
 
 export function assertNoConflicts(plan: Plan): void {
@@ -298,6 +304,12 @@ function applyInPlace(plan: Plan, hooks: WriterHooks): void {
       ]);
     }
     throw new UserError(`could not write in ${plan.root}: ${cause}; nothing was changed (the previous files were put back)`);
+  }
+  try {
+    hooks.afterCommit?.();
+  } catch {
+    // The write is done; what the hook could not finish the next command settles (committed journal kept).
+    return;
   }
   // 4. Done: the backups go, then the journal. A failure here changes nothing any more: the
   //    committed journal lets the next command finish the clean-up.
