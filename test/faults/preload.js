@@ -10,6 +10,8 @@
  *   GANETI_OS_FAULT_SCOPE=<dir>   only calls on paths under <dir> (and on descriptors opened
  *                                 there) count; default: every path outside the ganeti-os
  *                                 installation and node_modules (module loading never counts)
+ *   GANETI_OS_FAULT_MATCH=<text>   only a call whose path contains <text> can get the fault
+ *                                 (every call in scope is still counted in the counts file)
  *   GANETI_OS_FAULT_COUNTS=<file> at exit, write the calls made per class as JSON (how far a
  *                                 sweep of n must go)
  *
@@ -24,6 +26,8 @@ const path = require('node:path');
 const spec = process.env.GANETI_OS_FAULT || '';
 const scope = process.env.GANETI_OS_FAULT_SCOPE ? path.resolve(process.env.GANETI_OS_FAULT_SCOPE) : undefined;
 const countsFile = process.env.GANETI_OS_FAULT_COUNTS;
+const match = process.env.GANETI_OS_FAULT_MATCH;
+let matched = 0;
 const install = path.resolve(__dirname, '..', '..');
 
 const [want, nText, action] = spec ? spec.split(':') : [];
@@ -41,6 +45,7 @@ const CLASSES = {
 const writeFileSync = fs.writeFileSync;
 const counts = Object.fromEntries(Object.keys(CLASSES).map((c) => [c, 0]));
 const fds = new Set();
+const fdPaths = new Map();
 
 function inScope(p) {
   if (typeof p === 'number') return fds.has(p);
@@ -61,7 +66,11 @@ for (const [cls, names] of Object.entries(CLASSES)) {
     fs[name] = function (...args) {
       if (inScope(args[0])) {
         counts[cls]++;
-        if (spec && (want === cls || want === 'any') && (want === 'any' ? Object.values(counts).reduce((a, b) => a + b, 0) : counts[cls]) === target) {
+        const named = typeof args[0] === 'number' ? fdPaths.get(args[0]) : String(args[0]);
+        const mine = !match || (named !== undefined && named.includes(match));
+        if (mine && (want === cls || want === 'any')) matched++;
+        const nth = match ? matched : want === 'any' ? Object.values(counts).reduce((a, b) => a + b, 0) : counts[cls];
+        if (spec && mine && (want === cls || want === 'any') && nth === target) {
           if (action === 'kill') process.kill(process.pid, 'SIGKILL');
           const p = typeof args[0] === 'number' ? `fd ${args[0]}` : String(args[0]);
           const err = new Error(`${action}: injected failure, ${name.replace(/Sync$/, '')} '${p}'`);
@@ -70,7 +79,10 @@ for (const [cls, names] of Object.entries(CLASSES)) {
         }
       }
       const r = orig.apply(this, args);
-      if (name === 'openSync' && typeof r === 'number' && inScope(args[0])) fds.add(r);
+      if (name === 'openSync' && typeof r === 'number' && inScope(args[0])) {
+        fds.add(r);
+        fdPaths.set(r, String(args[0]));
+      }
       return r;
     };
   }
@@ -78,6 +90,7 @@ for (const [cls, names] of Object.entries(CLASSES)) {
 const closeSync = fs.closeSync;
 fs.closeSync = function (fd, ...rest) {
   fds.delete(fd);
+  fdPaths.delete(fd);
   return closeSync.call(this, fd, ...rest);
 };
 

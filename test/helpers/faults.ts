@@ -17,6 +17,8 @@ export interface Fault {
   n: number;
   /** 'kill' (SIGKILL just before the call) or an errno code. */
   action: 'kill' | string;
+  /** Only a call on a path containing this gets the fault (n counts those calls). */
+  match?: string;
 }
 
 /**
@@ -36,6 +38,7 @@ export function runWithFault(
       GANETI_OS_FAULT_SCOPE: opts.scope,
       GANETI_OS_FAULT_COUNTS: countsFile,
       ...(opts.fault ? { GANETI_OS_FAULT: `${opts.fault.cls}:${opts.fault.n}:${opts.fault.action}` } : {}),
+      ...(opts.fault?.match ? { GANETI_OS_FAULT_MATCH: opts.fault.match } : {}),
       ...(opts.env ?? {}),
     },
   });
