@@ -490,12 +490,15 @@ export function finish(ctx: Context, plan: Plan, opts: MaintainOptions, summary:
  */
 function forcedLosses(plan: Plan): { rel: string; realPath?: string }[] {
   const recordFile = readTextFile(path.join(plan.root, PROVENANCE_FILE));
+  if (recordFile.kind === 'other' && recordFile.errno) editableText(recordFile);
   const prov = recordFile.exists ? parseProvenance(recordFile.text) : undefined;
   const out: { rel: string; realPath?: string }[] = [];
   for (const op of changes(plan)) {
     if (op.kind === 'create' || op.path === PROVENANCE_FILE || op.reason === 'edited in place') continue;
     const cur = readTextFile(op.realPath ?? (path.isAbsolute(op.path) ? op.path : path.join(plan.root, op.path)));
     if (cur.kind === 'missing') continue;
+    // A read that failed is an error (naming the file), never a reason to guess.
+    if (cur.kind === 'other' && cur.errno && !(cur.isSymlink && cur.errno === 'ENOENT')) editableText(cur);
     if (cur.kind === 'file' && (isUntouched(prov, op.path, cur.text) || (op.kind === 'update' && cur.text === op.content))) continue;
     out.push({ rel: op.path, realPath: op.realPath });
   }
