@@ -210,8 +210,21 @@ describe('variant configuration findings come from what the scripts read', () =>
   });
 });
 
-describe('bump-api warns when the scripts reject the new version', () => {
-  it('warns before writing, and validate then finds it', async () => {
+describe('bump-api refuses (or with --force warns) when the scripts reject the new version', () => {
+  it('without --force: exit 1 naming the rejection, nothing changed', async () => {
+    const common = '#!/bin/bash\ncase "$OS_API_VERSION" in\n  10|15) ;;\n  *) echo "Unsupported OS API version" >&2; exit 1 ;;\nesac\n';
+    const files: Parameters<typeof def>[0] = { ganeti_api_version: '15\n10\n', 'variants.list': 'default\n', 'parameters.list': null, verify: null };
+    for (const s of ['create', 'import', 'export', 'rename']) files[s] = { mode: 0o755, content: common };
+    const d = mk('bump-refused', files);
+    const before = treeHash(d);
+    const r = await runCommand(runBumpApi, d, { version: '20' });
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/OS_API_VERSION.*20/);
+    expect(r.err).toContain('--force');
+    expect(treeHash(d)).toBe(before);
+  });
+
+  it('--force warns before writing, and validate then finds it', async () => {
     const common = '#!/bin/bash\ncase "$OS_API_VERSION" in\n  10) ;;\n  *) echo "Unsupported OS API version" >&2; exit 1 ;;\nesac\n';
     const files: Parameters<typeof def>[0] = { ganeti_api_version: '10\n', 'variants.list': null, 'parameters.list': null, verify: null };
     for (const s of ['create', 'import', 'export', 'rename']) files[s] = { mode: 0o755, content: common };

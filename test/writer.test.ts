@@ -88,12 +88,15 @@ describe('writer: an existing definition keeps its previous state on failure', (
     }
     expect(journal).not.toBe('');
     // Replay the state a SIGKILL would leave: journal present, two files swapped.
-    const { entries } = JSON.parse(journal) as { entries: { target: string; staged?: string; backup?: string }[] };
-    for (const e of entries) if (e.staged) fs.writeFileSync(e.staged, 'new\n');
+    // Entries are relative to the definition; staged and moved-aside files sit beside their target.
+    const { entries } = JSON.parse(journal) as { entries: { path: string; staged?: boolean; backup?: boolean }[] };
+    const beside = (rel: string, tag: string) => path.join(root, path.dirname(rel), `.${path.basename(rel)}${tag}`);
+    for (const e of entries) expect(path.isAbsolute(e.path) || e.path.includes('..')).toBe(false);
+    for (const e of entries) if (e.staged) fs.writeFileSync(beside(e.path, '.ganeti-os-new'), 'new\n');
     fs.writeFileSync(path.join(root, JOURNAL_FILE), journal);
     for (const e of entries.slice(0, 2)) {
-      if (e.backup) fs.renameSync(e.target, e.backup);
-      if (e.staged) fs.renameSync(e.staged, e.target);
+      if (e.backup) fs.renameSync(path.join(root, e.path), beside(e.path, '.ganeti-os-old'));
+      if (e.staged) fs.renameSync(beside(e.path, '.ganeti-os-new'), path.join(root, e.path));
     }
     expect(snapshotTree(root)).not.toEqual(before);
     expect(recoverInterrupted(root)).toBe(true);

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { UsageError } from '../errors';
+import { UsageError, withFsErrors } from '../errors';
 import { requireDirectory } from '../definition/model';
 import { buildPackage } from '../package/build';
 import { definitionDir } from './definition-dir';
@@ -21,7 +21,8 @@ export async function runPack(ctx: Context, opts: PackOptions): Promise<void> {
   requireDirectory(osDir);
   const sde = ctx.env.SOURCE_DATE_EPOCH;
   if (sde !== undefined && !/^\d+$/.test(sde)) throw new UsageError(`SOURCE_DATE_EPOCH must be a number of seconds, not '${sde}'`);
-  const r = buildPackage({
+  const r = withFsErrors(osDir, () =>
+    buildPackage({
     osDir,
     outputDir: path.resolve(ctx.cwd, opts.output ?? '.'),
     version: opts.version,
@@ -30,7 +31,8 @@ export async function runPack(ctx: Context, opts: PackOptions): Promise<void> {
     mailDomain: mailDomain(),
     user: account(),
     now: sde !== undefined ? Number(sde) : Math.floor(Date.now() / 1000),
-  });
+  }),
+  );
   for (const w of r.warnings) ctx.log.warn(w);
   for (const n of r.notes) ctx.log.info(`note: ${n}`);
   if (opts.json) {

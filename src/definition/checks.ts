@@ -206,6 +206,7 @@ export function findProblems(def: OsDefinition): Problem[] {
   }
   out.push(...shellSyntaxFindings(def, texts));
   out.push(...conflictMarkerFindings(def.dir));
+  out.push(...specialFileFindings(def.dir));
   const interrupted = interruptedWrite(def.dir);
   if (interrupted) out.push(interrupted);
   return out;
@@ -331,6 +332,45 @@ export function shellSyntaxFindings(def: Pick<OsDefinition, 'dir' | 'files'> & P
       ...(line ? { line: Number(line[1]) } : {}),
     });
   }
+  return out;
+}
+
+/**
+ * FIFOs, sockets and devices inside the definition (hidden files too): a script sourcing one,
+ * and anything copying the definition (pack, rollout), blocks on it or fails. One error each.
+ */
+export function specialFileFindings(dir: string): Problem[] {
+  const out: Problem[] = [];
+  const walk = (sub: string, depth: number) => {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(dir, sub)).sort();
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const rel = sub ? `${sub}/${n}` : n;
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(path.join(dir, rel));
+      } catch {
+        continue;
+      }
+      if (st.isDirectory()) {
+        if (depth < 8 && !fs.lstatSync(path.join(dir, rel)).isSymbolicLink()) walk(rel, depth + 1);
+        continue;
+      }
+      if (st.isFile()) continue;
+      const what = st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : 'a device';
+      out.push({
+        severity: 'error',
+        code: 'not-regular',
+        message: `${rel} is ${what}, not a regular file: a script that reads it blocks, and it cannot be packaged`,
+        file: rel,
+      });
+    }
+  };
+  walk('', 0);
   return out;
 }
 

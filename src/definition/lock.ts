@@ -11,6 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { UserError, errorMessage } from '../errors';
 
 /** The lock of a definition directory (hidden: Ganeti's OS scan and packaging skip it). */
@@ -94,13 +95,35 @@ function breakStale(lockPath: string, seen: string): void {
     fs.closeSync(fd);
     let now = '';
     try {
-      now = fs.readFileSync(lockPath, 'utf8');
+      now = readSmall(lockPath);
     } catch {
       return;
     }
     if (now === seen) fs.rmSync(lockPath, { force: true });
   } finally {
     tryRemove(breaker);
+  }
+}
+
+/** What a non-regular file is, in words. */
+function kindOf(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSymbolicLink()) return 'a symlink';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/** The first 4 KiB of a regular file opened without following a link and without blocking. */
+function readSmall(p: string): string {
+  const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    const buf = Buffer.alloc(4096);
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -143,10 +166,21 @@ export async function withLock<T>(lockPath: string, what: string, fn: () => T | 
     let text = '';
     let mtimeMs = Date.now();
     try {
-      text = fs.readFileSync(lockPath, 'utf8');
-      mtimeMs = fs.statSync(lockPath).mtimeMs;
-    } catch {
-      continue; // released meanwhile: try again at once
+      // Only a regular file is a lock: never read a directory, a FIFO or a device (and spin on it).
+      const st = fs.lstatSync(lockPath);
+      if (!st.isFile()) {
+        throw new UserError(`cannot lock ${what}: ${lockPath} is ${kindOf(st)}, not a lock file ganeti-os made; nothing was changed`, [
+          `Remove it (if no ganeti-os command is running on ${what}), then run the command again.`,
+        ]);
+      }
+      mtimeMs = st.mtimeMs;
+      text = readSmall(lockPath);
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile: try again at once
+      throw new UserError(`cannot lock ${what}: cannot read the lock file ${lockPath}: ${errorMessage(err)}; nothing was changed`, [
+        `Check its owner and mode, or remove it (if no ganeti-os command is running on ${what}), then run the command again.`,
+      ]);
     }
     if (isStale(text, mtimeMs)) {
       try {
@@ -173,10 +207,73 @@ export async function withLock<T>(lockPath: string, what: string, fn: () => T | 
   } finally {
     let mine = false;
     try {
-      mine = fs.readFileSync(lockPath, 'utf8') === me;
+      mine = readSmall(lockPath) === me;
     } catch {
       mine = true;
     }
     if (mine) tryRemove(lockPath);
   }
+}
+
+/**
+ * Run `fn` holding every lock in `lockPaths` (duplicates dropped), taken in one global order
+ * (sorted) so that two commands wanting overlapping sets never wait for each other in a circle.
+ */
+export async function withLocks<T>(lockPaths: string[], what: string, fn: () => T | Promise<T>, opts: LockOptions = {}): Promise<T> {
+  const sorted = [...new Set(lockPaths)].sort();
+  const take = (i: number): Promise<T> => (i === sorted.length ? Promise.resolve(fn()) : withLock(sorted[i], what, () => take(i + 1), opts));
+  return take(0);
+}
+
+/**
+ * The locks a command changing definition `root` takes: its own, and the lock of every directory
+ * outside it that holds a file it may write through a symlink (a variants.list shared by several
+ * definitions, the variants/ beside it). The writer writes the file the link points to, so the
+ * lock must cover that file: two definitions sharing one take the same lock there. When the
+ * shared file lies in another definition, that is the other definition's own lock.
+ */
+export function definitionLocks(root: string): string[] {
+  const own = path.join(root, LOCK_FILE);
+  const out = [own];
+  let realRoot: string;
+  try {
+    realRoot = fs.realpathSync(root);
+  } catch {
+    return out;
+  }
+  const inside = (p: string) => p === realRoot || p.startsWith(realRoot + path.sep);
+  const consider = (abs: string) => {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(abs);
+    } catch {
+      return;
+    }
+    if (!st.isSymbolicLink()) return;
+    let real: string;
+    try {
+      real = fs.realpathSync(abs);
+    } catch {
+      return; // dangling: nothing is written through it
+    }
+    if (inside(real)) return;
+    let isDir = false;
+    try {
+      isDir = fs.statSync(real).isDirectory();
+    } catch {
+      return;
+    }
+    // A linked directory (variants/ -> elsewhere) is locked at itself; a linked file at its directory.
+    out.push(path.join(isDir ? real : path.dirname(real), LOCK_FILE));
+  };
+  const list = (dir: string) => {
+    try {
+      return fs.readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  for (const e of list(root)) consider(path.join(root, e));
+  for (const e of list(path.join(root, 'variants'))) consider(path.join(root, 'variants', e));
+  return [...new Set(out)];
 }

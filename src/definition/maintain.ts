@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { UserError, errorMessage, withFsErrors } from '../errors';
-import { LOCK_FILE, withLock } from './lock';
+import { definitionLocks, withLocks } from './lock';
 import { recoverBeforePlanning } from './recover';
 import {
   OS_API_FILE,
@@ -28,8 +28,8 @@ import {
 } from '../ganeti/rules';
 import type { Line } from '../ganeti/rules';
 import { OsDefinition, TextFile, editableText, readDefinition, readTextFile, requireDirectory } from './model';
-import type { Plan } from './plan';
-import type { Provenance } from './provenance';
+import { type Plan, changes, isUntouched } from './plan';
+import { PROVENANCE_FILE, type Provenance, parseProvenance, provenanceProblem } from './provenance';
 import { pyReprStr } from '../ganeti/pyfmt';
 import { applyAndReport } from './report';
 import { JOURNAL_FILE } from './writer';
@@ -103,7 +103,14 @@ export async function maintainDefinition(ctx: Context, opts: Pick<MaintainOption
   requireDirectory(root);
   const run = () => withFsErrors(root, () => body(loadDefinition(ctx, opts)));
   if (opts.dryRun) return run();
-  await withLock(path.join(root, LOCK_FILE), root, run, {
+  const locks = definitionLocks(root);
+  const checked = () => {
+    // A symlink changed while this command waited: what it would write is not what it holds.
+    const now = definitionLocks(root).filter((l) => !locks.includes(l));
+    if (now.length) throw new UserError(`the symlinks of ${root} changed while ganeti-os waited for it; nothing was changed`, ['Run the command again.']);
+    return run();
+  };
+  await withLocks(locks, root, checked, {
     onWait: (owner) => ctx.log.info(`Waiting for another ganeti-os command (${owner}) to finish with ${root}...`),
   });
 }
@@ -167,6 +174,18 @@ export function editable(def: OsDefinition, choice: TemplateChoice & Partial<Sou
   if (record.kind !== 'missing' && !(record.isSymlink && record.errno === 'ENOENT')) {
     if (record.errno) throw new UserError(`cannot read ${record.abs}: ${record.errno}; nothing was changed`);
     const prov = def.provenance;
+    // A field of the wrong type ("choices": "ext4"): named, instead of failing on it later.
+    let wrong: string | undefined;
+    try {
+      wrong = provenanceProblem(JSON.parse(record.text));
+    } catch {
+      wrong = undefined;
+    }
+    if (wrong) {
+      throw new UserError(`${record.abs} is damaged: ${wrong}; nothing was changed`, [
+        'Fix that field by hand (or restore the file from a backup), then run the command again.',
+      ]);
+    }
     if (!prov || !validAnswers(prov.answers)) {
       throw new UserError(`${record.abs} is damaged: ganeti-os cannot tell which files it wrote; nothing was changed`, [
         'Restore it from a backup, or remove it to maintain the definition as one ganeti-os did not write.',
@@ -485,10 +504,33 @@ export function report(ctx: Context, edit: Edit, opts: MaintainOptions): void {
 
 /** Apply and report, then say whether Ganeti would accept the result. */
 export function finish(ctx: Context, plan: Plan, opts: MaintainOptions, summary: string, extra: Record<string, unknown>): void {
-  applyAndReport(ctx, plan, { dryRun: opts.dryRun, json: opts.json, summary, extra });
+  applyAndReport(ctx, plan, { dryRun: opts.dryRun, json: opts.json, summary, extra, keep: opts.force ? forcedLosses(plan) : undefined });
   if (opts.dryRun) return;
   const def = readDefinition(plan.root);
   if (!def.verdict.valid) ctx.log.warn(`Ganeti would not accept ${plan.root} as it is now: ${def.verdict.error}`);
+}
+
+/**
+ * The files a --force plan replaces or removes that hold something ganeti-os did not write (an
+ * edited script, a file it never recorded): --force may replace them, never lose them, so they
+ * are backed up first (as upgrade keeps its backups). In-place edits (variants.list, ...) and
+ * mode changes lose nothing.
+ */
+function forcedLosses(plan: Plan): { rel: string; realPath?: string }[] {
+  const recordFile = readTextFile(path.join(plan.root, PROVENANCE_FILE));
+  if (recordFile.kind === 'other' && recordFile.errno) editableText(recordFile);
+  const prov = recordFile.exists ? parseProvenance(recordFile.text) : undefined;
+  const out: { rel: string; realPath?: string }[] = [];
+  for (const op of changes(plan)) {
+    if (op.kind === 'create' || op.path === PROVENANCE_FILE || op.reason === 'edited in place') continue;
+    const cur = readTextFile(op.realPath ?? (path.isAbsolute(op.path) ? op.path : path.join(plan.root, op.path)));
+    if (cur.kind === 'missing') continue;
+    // A read that failed is an error (naming the file), never a reason to guess.
+    if (cur.kind === 'other' && cur.errno && !(cur.isSymlink && cur.errno === 'ENOENT')) editableText(cur);
+    if (cur.kind === 'file' && (isUntouched(prov, op.path, cur.text) || (op.kind === 'update' && cur.text === op.content))) continue;
+    out.push({ rel: op.path, realPath: op.realPath });
+  }
+  return out;
 }
 
 /** The spec as JSON-friendly facts for --json. */

@@ -42,6 +42,9 @@ export function shellSyntaxErrors(dir: string, files: Map<string, 'bash' | 'sh'>
   const texts: string[] = [];
   const each: [string, string][] = [];
   for (const [rel, shell] of files) {
+    // Only a regular file is read or handed to a shell: a FIFO or a device would block (the
+    // other checks report what it is).
+    if (!isRegular(path.resolve(dir, rel))) continue;
     if (shell === 'sh') {
       each.push(['sh', rel]);
       continue;
@@ -67,4 +70,12 @@ export function shellSyntaxErrors(dir: string, files: Map<string, 'bash' | 'sh'>
   for (let i = 0; i + 2 < f.length; i += 3) out.push({ shell: f[i] as 'bash' | 'sh', rel: f[i + 1], message: `${f[i + 2]}\n` });
   const order = [...files.keys()];
   return out.sort((a, b) => order.indexOf(a.rel) - order.indexOf(b.rel));
+}
+
+function isRegular(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }

@@ -303,7 +303,13 @@ export function work(w: Work): Worked {
     // upgrade: the admin's changes and the template's, merged three ways.
     const recordedBase = prev?.base ?? {};
     const labels = w.labels ?? ((rel: string) => ({ current: `${rel} (yours)`, base: `${rel} (before)`, next: `${rel} (now)` }));
-    const current = new Map(after.map((f) => [f.path, readTextFile(abs(f.path))]));
+    /** A file read for the merge: a read that failed (EIO, EACCES) is an error naming it, never a file skipped. */
+    const readForMerge = (rel: string) => {
+      const cur = readTextFile(abs(rel));
+      if (cur.kind === 'other' && cur.errno && !(cur.isSymlink && cur.errno === 'ENOENT')) editable(cur);
+      return cur;
+    };
+    const current = new Map(after.map((f) => [f.path, readForMerge(f.path)]));
     const unresolved = [...current].filter(([, c]) => c.exists && hasConflictMarkers(c.text)).map(([rel]) => rel);
     if (unresolved.length && !w.force) {
       throw new UserError(`${w.root} still has conflict markers from an earlier upgrade; nothing was changed`, [
@@ -390,7 +396,7 @@ export function work(w: Work): Worked {
       if (rendered.has(rel) || rel === PROVENANCE_FILE) continue;
       if (prev!.files[rel].owner === 'user') continue;
       ledger.forget(rel);
-      const cur = readTextFile(abs(rel));
+      const cur = readForMerge(rel);
       if (cur.kind === 'missing') continue;
       if (cur.kind === 'other') {
         files.push({ path: rel, outcome: 'skipped', detail: cur.problem });

@@ -5,6 +5,7 @@
  *    journal, then the renames; any failure rolls back, and a journal left by a kill is rolled
  *    back by the next ganeti-os command that touches the directory (`recoverInterrupted`).
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError, errorMessage } from '../errors';
@@ -14,17 +15,45 @@ export const JOURNAL_FILE = '.ganeti-os.journal';
 const TMP_TAG = '.ganeti-os-new';
 const OLD_TAG = '.ganeti-os-old';
 
+/**
+ * One step of a write, as the journal records it. Paths are relative and bound to the definition
+ * holding the journal: `path` is relative to the definition, or, with `via`, to the directory of
+ * the file that `via` (a symlink inside the definition) points to — a shared variants.list and
+ * the variants/ beside it. Never absolute, never `..`: a journal that names anything else is
+ * refused (see `resolveJournal`), so a moved definition or a crafted journal cannot make the
+ * recovery touch files of another definition.
+ */
 interface JournalEntry {
-  target: string;
-  /** Staged new content (absent for deletes). */
-  staged?: string;
-  /** The previous file, hard-linked aside (absent when the target did not exist). */
-  backup?: string;
+  path: string;
+  via?: string;
+  /** New content was staged beside the target (absent for deletes). */
+  staged?: boolean;
+  /** The previous file was moved aside beside the target (absent when the target did not exist). */
+  backup?: boolean;
+  /** sha256 of the new content: the recovery removes a file it created only when it still holds it. */
+  sha256?: string;
 }
+
+/** A journal entry with its files resolved (absolute). */
+interface Step {
+  target: string;
+  staged?: string;
+  backup?: string;
+  sha256?: string;
+}
+
+/** Journal format: 2 = relative, bound entries (1, before: absolute paths). */
+const JOURNAL_VERSION = 2;
 
 /** Failures raised in the middle of applying; tests use it to prove rollback. */
 export interface WriterHooks {
   beforeCommitStep?: (index: number) => void;
+  /**
+   * Right after the commit point (the journal marked committed), before the clean-up: what
+   * belongs to the write and must exist exactly when it does (a backup given its final name).
+   * A failure here is reported but does not undo the write.
+   */
+  afterCommit?: () => void;
 }
 
 export function assertNoConflicts(plan: Plan): void {
@@ -117,8 +146,89 @@ function setDirModes(dir: string): void {
   }
 }
 
-function targetOf(plan: Plan, op: PlanOp): string {
-  return op.realPath ?? path.join(plan.root, op.path);
+/** A path that stays inside its base: relative, normalised, no `..`. */
+function isBoundRel(p: unknown): p is string {
+  if (typeof p !== 'string' || p === '' || path.isAbsolute(p) || p.includes('\0')) return false;
+  return path.normalize(p) === p && !p.split(path.sep).includes('..') && p !== '.';
+}
+
+/**
+ * Where a symlink (chain) finally points, even when that file is absent (the writer moves it
+ * aside mid-write): the last link's target, its directory resolved.
+ */
+function linkTarget(abs: string): string {
+  let p = abs;
+  for (let i = 0; i < 40; i++) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      break;
+    }
+    if (!st.isSymbolicLink()) break;
+    p = path.resolve(path.dirname(p), fs.readlinkSync(p));
+  }
+  return path.join(fs.realpathSync(path.dirname(p)), path.basename(p));
+}
+
+function isSymlink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The journal entry of a file the writer writes at `abs` (for `rel` in the plan): relative to
+ * the definition, or to the directory of one of its symlinks. Throws UserError (nothing changed)
+ * for a file reached neither way.
+ */
+function bindEntry(root: string, rel: string, abs: string): Pick<JournalEntry, 'path' | 'via'> {
+  const inside = path.relative(root, abs);
+  if (isBoundRel(inside)) return { path: inside };
+  // Through a symlink of the definition: the plan's own path when it is one, else a top-level link.
+  const links = isBoundRel(rel) && isSymlink(path.join(root, rel)) ? [rel] : [];
+  try {
+    for (const e of fs.readdirSync(root)) if (isSymlink(path.join(root, e)) && !links.includes(e)) links.push(e);
+  } catch {
+    // the definition cannot be listed: only the plan's own link is a candidate
+  }
+  for (const via of links) {
+    let base: string;
+    try {
+      base = path.dirname(linkTarget(path.join(root, via)));
+    } catch {
+      continue;
+    }
+    const r = path.relative(base, abs);
+    if (isBoundRel(r)) return { path: r, via };
+  }
+  throw new UserError(`cannot write ${abs}: it is outside ${root} and not reached through a symlink in it; nothing was changed`);
+}
+
+/** The files of a journal entry, resolved against `root`; undefined when it points outside (see isBoundRel). */
+function resolveEntry(root: string, e: Partial<JournalEntry>): Step | undefined {
+  if (!isBoundRel(e.path) || (e.via !== undefined && !isBoundRel(e.via))) return undefined;
+  let base = root;
+  if (e.via !== undefined) {
+    const link = path.join(root, e.via);
+    // Only a symlink of this definition anchors a path outside it.
+    if (e.via.includes(path.sep) || !isSymlink(link)) return undefined;
+    try {
+      base = path.dirname(linkTarget(link));
+    } catch {
+      return undefined;
+    }
+  }
+  const target = path.join(base, e.path);
+  const dir = path.dirname(target);
+  return {
+    target,
+    staged: e.staged ? path.join(dir, `.${path.basename(target)}${TMP_TAG}`) : undefined,
+    backup: e.backup ? path.join(dir, `.${path.basename(target)}${OLD_TAG}`) : undefined,
+    sha256: typeof e.sha256 === 'string' ? e.sha256 : undefined,
+  };
 }
 
 function applyInPlace(plan: Plan, hooks: WriterHooks): void {
@@ -127,20 +237,33 @@ function applyInPlace(plan: Plan, hooks: WriterHooks): void {
   // 1. Plan every step, then journal it before touching anything: a kill at any later point
   //    leaves a journal from which the next command restores the previous state.
   const entries: JournalEntry[] = [];
+  const steps: Step[] = [];
   const createdDirs: string[] = [];
+  const dirEntries: JournalEntry[] = [];
   for (const op of changes(plan)) {
-    const target = targetOf(plan, op);
+    const target = op.realPath ?? (path.isAbsolute(op.path) ? op.path : path.join(plan.root, op.path));
     const dir = path.dirname(target);
     const missing: string[] = [];
     for (let d = dir; !exists(d) && !createdDirs.includes(d); d = path.dirname(d)) missing.unshift(d);
-    createdDirs.push(...missing);
-    const entry: JournalEntry = { target };
-    if (op.kind !== 'delete') entry.staged = path.join(dir, `.${path.basename(target)}${TMP_TAG}`);
-    if (exists(target) || isLink(target)) entry.backup = path.join(dir, `.${path.basename(target)}${OLD_TAG}`);
+    for (const d of missing) {
+      createdDirs.push(d);
+      dirEntries.push(bindEntry(plan.root, '', d));
+    }
+    const entry: JournalEntry = bindEntry(plan.root, op.path, target);
+    if (op.kind !== 'delete') {
+      entry.staged = true;
+      entry.sha256 = createHash('sha256').update(op.content ?? '').digest('hex');
+    }
+    if (exists(target) || isLink(target)) entry.backup = true;
+    const step = resolveEntry(plan.root, entry);
+    if (!step || step.target !== target) {
+      throw new UserError(`cannot write ${target}: it is not reached the same way through ${plan.root}; nothing was changed`);
+    }
     entries.push(entry);
+    steps.push(step);
   }
   try {
-    writeJournal(journal, { state: 'pending', entries, createdDirs });
+    writeJournal(journal, { version: JOURNAL_VERSION, state: 'pending', entries, createdDirs: dirEntries });
   } catch (err) {
     removeQuietly(journal + TMP_SUFFIX);
     removeQuietly(journal);
@@ -154,12 +277,12 @@ function applyInPlace(plan: Plan, hooks: WriterHooks): void {
       fs.chmodSync(d, 0o755);
     }
     const ops = changes(plan);
-    entries.forEach((e, i) => {
+    steps.forEach((e, i) => {
       if (!e.staged) return;
       fs.rmSync(e.staged, { force: true });
       writeSynced(e.staged, ops[i].content ?? '', ops[i].mode ?? 0o644);
     });
-    entries.forEach((e, i) => {
+    steps.forEach((e, i) => {
       hooks.beforeCommitStep?.(i);
       if (e.backup) {
         fs.rmSync(e.backup, { force: true });
@@ -167,12 +290,12 @@ function applyInPlace(plan: Plan, hooks: WriterHooks): void {
       }
       if (e.staged) fs.renameSync(e.staged, e.target);
     });
-    for (const d of new Set(entries.map((e) => path.dirname(e.target)))) fsyncDir(d);
-    writeJournal(journal, { state: 'committed', entries, createdDirs });
+    for (const d of new Set(steps.map((e) => path.dirname(e.target)))) fsyncDir(d);
+    writeJournal(journal, { version: JOURNAL_VERSION, state: 'committed', entries, createdDirs: dirEntries });
   } catch (err) {
     const cause = errorMessage(err);
     try {
-      rollBack(entries, createdDirs);
+      rollBack(steps, createdDirs);
       fs.rmSync(journal + TMP_SUFFIX, { force: true });
       fs.rmSync(journal, { force: true });
     } catch (again) {
@@ -182,9 +305,15 @@ function applyInPlace(plan: Plan, hooks: WriterHooks): void {
     }
     throw new UserError(`could not write in ${plan.root}: ${cause}; nothing was changed (the previous files were put back)`);
   }
+  try {
+    hooks.afterCommit?.();
+  } catch {
+    // The write is done; what the hook could not finish the next command settles (committed journal kept).
+    return;
+  }
   // 4. Done: the backups go, then the journal. A failure here changes nothing any more: the
   //    committed journal lets the next command finish the clean-up.
-  finishCommitted(entries, journal);
+  finishCommitted(steps, journal);
   fsyncDir(plan.root);
   try {
     removeEmptyDirsOfDeletes(plan);
@@ -196,9 +325,11 @@ function applyInPlace(plan: Plan, hooks: WriterHooks): void {
 const TMP_SUFFIX = '.tmp';
 
 interface Journal {
+  version: number;
   state: 'pending' | 'committed';
   entries: JournalEntry[];
-  createdDirs: string[];
+  /** Directories the write created (removed again when rolled back), as entries. */
+  createdDirs: JournalEntry[];
 }
 
 /** Write the journal atomically (temp file, fsync, rename): it is either the old or the new one. */
@@ -211,7 +342,7 @@ function writeJournal(journal: string, data: Journal): void {
 }
 
 /** After the commit point: remove the backups and the journal; what fails is left for later. */
-function finishCommitted(entries: JournalEntry[], journal: string): boolean {
+function finishCommitted(entries: Step[], journal: string): boolean {
   let clean = true;
   for (const e of entries) if (e.backup && !removeQuietly(e.backup)) clean = false;
   if (clean) clean = removeQuietly(journal);
@@ -253,14 +384,14 @@ function isLink(p: string): boolean {
  * write created goes, staged files and created (now empty) directories are removed. Safe to run
  * on a journal of which any prefix of the steps happened. Throws when the filesystem refuses.
  */
-function rollBack(entries: JournalEntry[], createdDirs: string[]): void {
+function rollBack(entries: Step[], createdDirs: string[]): void {
   for (const e of [...entries].reverse()) {
     const backupThere = e.backup && (exists(e.backup) || isLink(e.backup));
     if (backupThere) {
       fs.rmSync(e.target, { force: true });
       fs.renameSync(e.backup!, e.target);
-    } else if (!e.backup && e.staged && !exists(e.staged)) {
-      // Created by this write (or never staged): remove it.
+    } else if (!e.backup && e.staged && !exists(e.staged) && holds(e.target, e.sha256)) {
+      // Created by this write (it holds what the write put there): remove it.
       fs.rmSync(e.target, { force: true });
     }
     if (e.staged) fs.rmSync(e.staged, { force: true });
@@ -272,6 +403,18 @@ function rollBack(entries: JournalEntry[], createdDirs: string[]): void {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
     }
+  }
+}
+
+/** Whether `file` holds the content whose sha256 is `sha` (no hash recorded: any content; absent: true). */
+function holds(file: string, sha: string | undefined): boolean {
+  if (sha === undefined) return true;
+  try {
+    const st = fs.lstatSync(file);
+    if (!st.isFile()) return false;
+    return createHash('sha256').update(fs.readFileSync(file)).digest('hex') === sha;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }
 
@@ -303,8 +446,13 @@ export function recoverInterrupted(root: string): boolean {
   removeQuietly(journal + TMP_SUFFIX);
   let data: Partial<Journal>;
   try {
+    const st = fs.lstatSync(journal);
+    // Never open a FIFO, a device or a link: only a regular file is a journal.
+    if (!st.isFile()) throw new UserError(`${journal} is not a regular file (left there by hand?); nothing was changed`, ['Remove it, then run the command again.']);
     data = JSON.parse(fs.readFileSync(journal, 'utf8')) as Partial<Journal>;
+    if (typeof data !== 'object' || data === null || !Array.isArray(data.entries)) throw new SyntaxError('not a journal');
   } catch (err) {
+    if (err instanceof UserError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return false;
     if (code) throw new UserError(`cannot read ${journal}, left by an interrupted ganeti-os write: ${errorMessage(err)}; nothing was changed`);
@@ -312,12 +460,13 @@ export function recoverInterrupted(root: string): boolean {
       'Check the files it lists by hand (each .ganeti-os-old file is the previous version of its neighbour), then remove it.',
     ]);
   }
+  const { steps, dirs } = resolveJournal(root, journal, data);
   try {
     if (data.state === 'committed') {
-      if (!finishCommitted(data.entries ?? [], journal)) throw new Error('could not remove the backups');
+      if (!finishCommitted(steps, journal)) throw new Error('could not remove the backups');
       return false;
     }
-    rollBack(data.entries ?? [], data.createdDirs ?? []);
+    rollBack(steps, dirs);
     fs.rmSync(journal, { force: true });
   } catch (err) {
     throw new UserError(`could not undo the interrupted ganeti-os write in ${root}: ${errorMessage(err)}; nothing was changed`, [
@@ -325,4 +474,62 @@ export function recoverInterrupted(root: string): boolean {
     ]);
   }
   return true;
+}
+
+/**
+ * A journal's steps, resolved against the definition holding it. Every path must stay inside
+ * it (or inside the directory one of its symlinks points to, see JournalEntry); a journal naming
+ * anything else -- one written by an older ganeti-os with absolute paths into a directory since
+ * moved, or a crafted one -- is refused as a whole (UserError listing what it names), and
+ * nothing is touched.
+ */
+function resolveJournal(root: string, journal: string, data: Partial<Journal>): { steps: Step[]; dirs: string[] } {
+  const outside: string[] = [];
+  const steps: Step[] = [];
+  const dirs: string[] = [];
+  const legacy = data.version === undefined;
+  /** A journal of format 1 held absolute paths: taken only where they lie inside this definition. */
+  const fromLegacy = (abs: unknown): string | undefined => {
+    if (typeof abs !== 'string' || !path.isAbsolute(abs)) return undefined;
+    const rel = path.relative(root, abs);
+    return isBoundRel(rel) ? rel : undefined;
+  };
+  const describe = (e: unknown) => (typeof e === 'string' ? e : JSON.stringify(e));
+  if (!legacy && data.version !== JOURNAL_VERSION) {
+    throw new UserError(`${journal} was written by another version of ganeti-os (journal format ${describe(data.version)}); nothing was changed`, [
+      'Check the files it lists by hand (each .ganeti-os-old file is the previous version of its neighbour), then remove it.',
+    ]);
+  }
+  for (const raw of data.entries ?? []) {
+    const e = raw as Partial<JournalEntry>;
+    let step: Step | undefined;
+    if (legacy) {
+      const old = raw as { target?: unknown; staged?: unknown; backup?: unknown };
+      const rel = fromLegacy(old.target);
+      const staged = old.staged === undefined || fromLegacy(old.staged) !== undefined;
+      const backup = old.backup === undefined || fromLegacy(old.backup) !== undefined;
+      if (rel !== undefined && staged && backup) {
+        step = resolveEntry(root, { path: rel, staged: old.staged !== undefined, backup: old.backup !== undefined });
+        if (step && ((old.staged !== undefined && step.staged !== old.staged) || (old.backup !== undefined && step.backup !== old.backup))) step = undefined;
+      }
+    } else {
+      step = resolveEntry(root, e);
+    }
+    if (step) steps.push(step);
+    else outside.push(describe(legacy ? (raw as { target?: unknown }).target : e.path));
+  }
+  for (const raw of data.createdDirs ?? []) {
+    const rel = legacy ? fromLegacy(raw) : undefined;
+    const step = legacy ? (rel !== undefined ? resolveEntry(root, { path: rel }) : undefined) : resolveEntry(root, raw as Partial<JournalEntry>);
+    if (step) dirs.push(step.target);
+    else outside.push(describe(legacy ? raw : (raw as Partial<JournalEntry>)?.path));
+  }
+  if (outside.length) {
+    throw new UserError(`${journal}, left by an interrupted ganeti-os write, names files outside ${root}; nothing was changed`, [
+      ...outside.map((p) => `  ${p}`),
+      'It may come from a definition since moved or copied here, or be damaged: ganeti-os touches nothing outside the definition it works on.',
+      'Check the files by hand (each .ganeti-os-old file is the previous version of its neighbour, each .ganeti-os-new one a new version), then remove the journal.',
+    ]);
+  }
+  return { steps, dirs };
 }

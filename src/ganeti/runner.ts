@@ -161,6 +161,54 @@ export function scriptLogFile(req: ScriptRequest): string {
 }
 
 /**
+ * `mkdir -p` of the log directory, level by level (Node's recursive mkdir loops forever where
+ * mkdir(2) keeps answering ENOENT, as in /proc), then a check that it can be written in: a
+ * UserError naming the directory and the cause, never a hang or a crash.
+ */
+function makeLogDir(dir: string): void {
+  const fail = (why: string): never => {
+    throw new UserError(`cannot use the log directory ${dir}: ${why}`, ['Name another one with --log-dir DIR.']);
+  };
+  const missing: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(d);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') fail(`${d}: ${(err as Error).message}`);
+    }
+    if (st) {
+      if (!st.isDirectory()) fail(`${d} is not a directory`);
+      break;
+    }
+    if (path.dirname(d) === d) break;
+    missing.unshift(d);
+  }
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d, { mode: 0o750 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') fail(`cannot create ${d}: ${(err as Error).message}`);
+    }
+  }
+  try {
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    fail(`you cannot write in it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** The log file, opened for appending; a UserError naming it when it cannot be. */
+function openLog(logFile: string): number {
+  try {
+    return fs.openSync(logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NONBLOCK, 0o640);
+  } catch (err) {
+    throw new UserError(`cannot write the log file ${logFile}: ${(err as Error).message}`, ['Name another log directory with --log-dir DIR.']);
+  }
+}
+
+/**
  * Run one script as a Ganeti node runs it and report how it went; the log file is created in
  * `req.logDir` under Ganeti's name. Resolves also when the script fails (see `ok`); throws
  * UserError when the script cannot be started at all (no log directory, ENOEXEC, an unopenable
@@ -168,11 +216,7 @@ export function scriptLogFile(req: ScriptRequest): string {
  */
 export async function runOsScript(req: ScriptRequest): Promise<ScriptOutcome> {
   const { env, args } = scriptEnvironment(req);
-  try {
-    fs.mkdirSync(req.logDir, { recursive: true, mode: 0o750 });
-  } catch (err) {
-    throw new UserError(`cannot create the log directory ${req.logDir}: ${(err as Error).message}`);
-  }
+  makeLogDir(req.logDir);
   const logFile = scriptLogFile(req);
   let logOffset = 0;
   try {
@@ -273,7 +317,7 @@ const elapsed = (start: number) => {
 function runPlain(req: ScriptRequest, args: string[], env: EnvMap, logFile: string): Promise<RunResult> {
   const { osDir, script } = req;
   const file = path.join(osDir, script);
-  const log = fs.openSync(logFile, 'a', 0o640); // RunCmd opens the log before it forks
+  const log = openLog(logFile); // RunCmd opens the log before it forks
   const offset = fs.fstatSync(log).size;
   if (!kernelExecutable(file)) {
     fs.closeSync(log);
@@ -382,7 +426,7 @@ function runImportExport(req: ScriptRequest, env: EnvMap, logFile: string, strea
     }
   }
   const total = !isExport && fileFd !== undefined ? fs.fstatSync(fileFd).size : undefined;
-  const log = fs.openSync(logFile, 'a', 0o640);
+  const log = openLog(logFile);
   // Ganeti's `prefix | ...` / `... | suffix` around the script: real pipes on the script's side
   // (`| cat`, `cat |`); --norc because bash reads ~/.bashrc when its stdin is a socket.
   const scriptCmd = `( cd ${shellQuote(osDir)} && ${shellQuote(path.join(osDir, script))}; )`;

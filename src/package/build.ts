@@ -33,7 +33,7 @@ import {
   renderCopyright,
   versionLessThan,
 } from './debian';
-import { RELEASE_FILE, Release, ReleaseRecord, describeChanges, readReleases, writeReleases } from './release';
+import { RELEASE_FILE, Release, ReleaseRecord, describeChanges, readReleases, stageReleases, commitReleases } from './release';
 
 export interface PackInput {
   /** The definition directory (absolute). */
@@ -92,6 +92,12 @@ interface Entry {
  */
 export function buildPackage(input: PackInput): PackResult {
   const def = readDefinition(input.osDir);
+  // A record that cannot be read is an error, never "not written by ganeti-os".
+  const rec = def.text.record;
+  if (rec.kind === 'other' && rec.errno && !(rec.isSymlink && rec.errno === 'ENOENT')) {
+    throw new UserError(`cannot read ${rec.abs}: ${rec.errno}; nothing was written`);
+  }
+  if (rec.kind === 'other' && !rec.errno) throw new UserError(`${rec.abs} is ${rec.problem}; nothing was written`);
   if (!def.verdict.valid) {
     throw new UserError(`${def.dir} is not a valid OS definition: ${def.verdict.error}`, ["Ganeti would refuse it on every node; 'ganeti-os validate' says more"]);
   }
@@ -177,8 +183,8 @@ export function buildPackage(input: PackInput): PackResult {
   }
 
   const history = newRelease ? [release, ...(record?.releases ?? [])] : record!.releases.slice(record!.releases.indexOf(release));
-  fs.mkdirSync(input.outputDir, { recursive: true });
-  const stage = fs.mkdtempSync(path.join(input.outputDir, '.ganeti-os-pack-'));
+  const stage = makeStage(input.outputDir);
+  let recordTmp: string | undefined;
   try {
     const root = path.join(stage, 'root');
     const osPath = `${PACKAGED_OS_ROOT}/${name}`;
@@ -242,9 +248,22 @@ export function buildPackage(input: PackInput): PackResult {
     if (r.error) throw new UserError(`cannot run dpkg-deb (${r.error.message})`, ['Debian: it is in the dpkg package, always installed']);
     if (r.status !== 0) throw new UserError(`dpkg-deb --build failed: ${(r.stderr || r.stdout).trim()}`);
     const deb = path.join(input.outputDir, debName);
+    const bytes = fs.readFileSync(tmpDeb);
+    // The record and the package appear together: the record is written in full first (a full
+    // disk fails it before any package appears), then the package and the record are renamed
+    // into place; a failure in between takes the package back.
+    if (newRelease) recordTmp = stageReleases(def.dir, { schema: 1, package: pkg, releases: history });
+    const existing = fs.existsSync(deb);
     fs.renameSync(tmpDeb, deb);
-    if (newRelease) writeReleases(def.dir, { schema: 1, package: pkg, releases: history });
-    const bytes = fs.readFileSync(deb);
+    if (recordTmp) {
+      try {
+        commitReleases(def.dir, recordTmp);
+        recordTmp = undefined;
+      } catch (err) {
+        if (!existing) fs.rmSync(deb, { force: true });
+        throw err;
+      }
+    }
     return {
       deb,
       package: pkg,
@@ -260,8 +279,43 @@ export function buildPackage(input: PackInput): PackResult {
       warnings,
       notes,
     };
+  } catch (err) {
+    throw packError(err, input.outputDir);
   } finally {
-    fse.removeSync(stage);
+    if (recordTmp) fs.rmSync(recordTmp, { force: true });
+    try {
+      fse.removeSync(stage);
+    } catch {
+      // a stage that cannot be removed is named by the error above, if there is one
+    }
+  }
+}
+
+/** A filesystem failure while building, as a UserError naming it (exit 1): nothing was written. */
+function packError(err: unknown, outputDir: string): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (err instanceof Error && !(err instanceof UserError) && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+    return new UserError(`cannot write the package into ${outputDir}: ${e.message}; nothing was written`);
+  }
+  return err;
+}
+
+/** The output directory (made when missing) and a private stage in it; a UserError when either cannot be. */
+function makeStage(outputDir: string): string {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(outputDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError(`cannot use ${outputDir} as --output: ${(err as Error).message}`);
+  }
+  if (st && !st.isDirectory()) {
+    throw new UserError(`--output ${outputDir} is not a directory`, ['--output names the directory the .deb goes into; its name is ganeti-os-<name>_<version>_all.deb']);
+  }
+  try {
+    if (!st) fs.mkdirSync(outputDir, { recursive: true });
+    return fs.mkdtempSync(path.join(outputDir, '.ganeti-os-pack-'));
+  } catch (err) {
+    throw new UserError(`cannot write in ${outputDir}: ${(err as Error).message}; nothing was written`, ['Name a directory you can write in with --output DIR.']);
   }
 }
 
@@ -370,7 +424,18 @@ function collect(dir: string, working: string[] = []): Entry[] {
         out.push({ rel: r, kind: 'dir', mode: 0o755 });
         walk(r);
       } else if (st.isFile()) {
-        out.push({ rel: r, kind: 'file', mode: st.mode & 0o7777, content: fs.readFileSync(abs) });
+        if (st.size > MAX_FILE_BYTES) {
+          throw new UserError(`${abs} is ${(st.size / 2 ** 30).toFixed(1)} GiB: too large for an OS definition's package (at most ${MAX_FILE_BYTES / 2 ** 20} MiB a file); nothing was written`, [
+            'An image or a cache does not belong in the definition: move it out (the scripts can fetch or build it on the node).',
+          ]);
+        }
+        let content: Buffer;
+        try {
+          content = fs.readFileSync(abs);
+        } catch (err) {
+          throw new UserError(`cannot read ${abs}: ${(err as Error).message}; nothing was written`);
+        }
+        out.push({ rel: r, kind: 'file', mode: st.mode & 0o7777, content });
       } else if (st.isSymbolicLink()) {
         const target = fs.readlinkSync(abs);
         const resolved = path.resolve(path.dirname(abs), target);
@@ -386,6 +451,9 @@ function collect(dir: string, working: string[] = []): Entry[] {
   walk('');
   return out;
 }
+
+/** The largest file a definition's package carries. */
+const MAX_FILE_BYTES = 256 * 2 ** 20;
 
 /**
  * Whether hidden `rel` is one of the files ganeti-os itself keeps beside a definition while or

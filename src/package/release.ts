@@ -56,10 +56,35 @@ export function readReleases(dir: string): ReleaseRecord | undefined {
 
 /** Writes the record atomically (temporary file, then rename). */
 export function writeReleases(dir: string, record: ReleaseRecord): void {
+  commitReleases(dir, stageReleases(dir, record));
+}
+
+/**
+ * The record written in full beside its place (`<file>.tmp-<pid>`), synced: returns that file,
+ * for commitReleases. Removes it again and throws when it cannot be written (ENOSPC, ...).
+ */
+export function stageReleases(dir: string, record: ReleaseRecord): string {
   const file = path.join(dir, RELEASE_FILE);
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify({ ...record, schema: RELEASE_SCHEMA }, null, 2) + '\n', { mode: 0o644 });
-  fs.renameSync(tmp, file);
+  try {
+    fs.rmSync(tmp, { force: true });
+    const fd = fs.openSync(tmp, 'wx', 0o644);
+    try {
+      fs.writeSync(fd, JSON.stringify({ ...record, schema: RELEASE_SCHEMA }, null, 2) + '\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  return tmp;
+}
+
+/** Move a record staged by stageReleases into place. */
+export function commitReleases(dir: string, tmp: string): void {
+  fs.renameSync(tmp, path.join(dir, RELEASE_FILE));
 }
 
 /** What changed between two releases' file maps, as changelog lines. */

@@ -19,7 +19,8 @@ export function read(p: string): string {
 
 export interface TreeEntry {
   path: string;
-  type: 'file' | 'dir' | 'symlink';
+  /** 'special': a FIFO, socket or device (never read: it could block). */
+  type: 'file' | 'dir' | 'symlink' | 'special';
   mode: string;
   sha256?: string;
   target?: string;
@@ -39,7 +40,8 @@ export function snapshotTree(root: string): TreeEntry[] {
       else if (st.isDirectory()) {
         out.push({ path: rel, type: 'dir', mode });
         walk(abs);
-      } else out.push({ path: rel, type: 'file', mode, sha256: crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex') });
+      } else if (!st.isFile()) out.push({ path: rel, type: 'special', mode });
+      else out.push({ path: rel, type: 'file', mode, sha256: crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex') });
     }
   };
   walk(root);

@@ -78,8 +78,14 @@ export function bumpApi(l: Loaded, opts: BumpApiEdit): Edit {
   }
   // Whether Ganeti sees variants changes the names instances carry: never silently.
   checkVariantsVisibility(l, { maxApi: top, variants: l.variants.length ? l.variants : [DEFAULT_VARIANT] }, opts.force);
+  // Scripts that exit for the version Ganeti would pass: every instance operation would fail.
   const rejection = apiRejection(l.root, versions);
-  const warnings = rejection ? [`${rejection}; ${opts.dryRun ? 'bump-api would write it anyway' : 'writing it anyway'}: check the scripts, then run 'ganeti-os validate'.`] : [];
+  if (rejection && !opts.force) {
+    throw new UserError(`${rejection}; nothing was changed`, [
+      `Make the scripts handle OS_API_VERSION=${top} first, or run again with --force to list it anyway (then check with 'ganeti-os validate').`,
+    ]);
+  }
+  const warnings = rejection ? [`${rejection}; ${opts.dryRun ? 'bump-api would write it anyway (--force)' : 'writing it anyway (--force)'}: check the scripts, then run 'ganeti-os validate'.`] : [];
 
   const plan = l.provenance ? planOwn(l, v, versions, opts) : planForeign(l, v, versions);
   if (v < OS_API_V15 && l.variants.length && l.provenance) {
