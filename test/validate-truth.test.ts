@@ -258,9 +258,17 @@ const WORKS: Works[] = [
 ];
 
 describeSystem("validate's errors are failures of Ganeti's own code, and its passes pass it (issue 22)", { ganeti: true, root: true }, () => {
+  let imageNew: { code: number; stderr: string };
   beforeAll(async () => {
-    const r = await cli(root, ['new', 'image-new', '--template', 'image', '--yes']);
-    if (r.code !== 0) throw new Error(r.stderr);
+    imageNew = await cli(root, ['new', 'image-new', '--template', 'image', '--yes']);
+    if (imageNew.code !== 0) throw new Error(imageNew.stderr);
+  });
+
+  it("new says when Ganeti would refuse what it wrote (the image template's default variant has no IMAGE), and not otherwise", async () => {
+    expect(imageNew.stderr).toMatch(/warning: as written, Ganeti refuses every instance of image-new\+default \(its verify fails: .*has no IMAGE/);
+    const blankNew = await cli(root, ['new', 'blank-new', '--template', 'blank', '--yes']);
+    expect(blankNew.code).toBe(0);
+    expect(blankNew.stderr).not.toMatch(/warning/);
   });
 
   it.each(BROKEN.map((c) => [c.what, c] as const))('broken: %s', async (_what, c) => {

@@ -69,7 +69,7 @@ describe('validate', () => {
     ['parameters-duplicate', { 'parameters.list': 'a A\na again\n' }],
     ['unsafe-parameter-name', { 'parameters.list': 'no_cache Disable\n' }],
     ['crlf', { 'variants.list': 'default\r\n' }],
-    ['bom', { ganeti_api_version: '20\n', 'parameters.list': '\ufeffa A\n' }],
+    ['bom', { ganeti_api_version: '15\n', verify: null, 'parameters.list': '\ufeffa A\n' }],
     ['exec-bits', { rename: { mode: 0o744, content: '#!/bin/sh\n' } }],
     ['ignored-file', { ganeti_api_version: '15\n10\n' }],
     ['unsafe-variant-name', { 'variants.list': 'good\nbad name\n' }],

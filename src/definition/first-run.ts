@@ -70,7 +70,15 @@ function scratchCopy(def: OsDefinition): { root: string; dir: string } {
       dereference: true,
       filter: (src) => {
         const rel = path.relative(def.dir, src);
-        return rel === '' || !(rel === '.git' || rel === '.ganeti-os' || rel.startsWith('.ganeti-os/') || rel === '.ganeti-os.journal');
+        if (rel === '') return true;
+        if (rel === '.git' || rel === '.ganeti-os' || rel.startsWith('.ganeti-os/') || rel === '.ganeti-os.journal') return false;
+        // A dangling symlink, a FIFO or a socket: what the scripts find there is nothing to copy.
+        try {
+          const st = fs.statSync(src);
+          return st.isFile() || st.isDirectory();
+        } catch {
+          return false;
+        }
       },
     });
   } catch (err) {
@@ -104,7 +112,12 @@ export function firstRuns(def: OsDefinition, opts: { timeoutMs?: number; skip?: 
   // Ganeti's own checks come before anything runs: when they fail, nothing runs (reported apart).
   if (useVerify && osNames(def).some((n) => validateOsChecks(info, n, []))) return [];
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const scratch = scratchCopy(def);
+  let scratch: { root: string; dir: string };
+  try {
+    scratch = scratchCopy(def);
+  } catch {
+    return []; // an unreadable definition: the static checks say why
+  }
   try {
     return osNames(def).map((osName): FirstRun => {
       // Messages name the definition, not its scratch copy.
