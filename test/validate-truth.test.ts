@@ -294,6 +294,22 @@ describeSystem("validate's errors are failures of Ganeti's own code, and its pas
     expect(answers.map((a) => [a.ok, a.error ?? ''])).toEqual(c.passes.map(() => [true, '']));
   });
 
+  it('run ends as Ganeti ends: a blank line appended to parameters.list makes ValidateOS crash, and run verify fail', async () => {
+    const d = blank('run-blank-param', (x) => append(x, 'parameters.list', '\n'));
+    const [g] = ganetiBatch([validateOs()(d, path.basename(d))]);
+    expect([g.ok, g.type]).toEqual([false, 'IndexError']);
+    const r = await cli(root, ['run', 'verify', '--os-dir', d]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/ValidateOS raises IndexError \(list index out of range\).*verify never runs/);
+    const c = await cli(root, ['run', 'create', '--os-dir', d, '--disk', disk]);
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(/ValidateOS raises IndexError/);
+    // Without the blank line both run, as Ganeti's code runs them.
+    const ok = blank('run-params-ok', () => undefined);
+    expect(ganetiBatch([validateOs()(ok, 'run-params-ok')])[0].ok).toBe(true);
+    expect((await cli(root, ['run', 'verify', '--os-dir', ok])).code).toBe(0);
+  });
+
   it('validate never changes the definition, and leaves no scratch copy behind', async () => {
     const d = blank('untouched', (x) => append(x, 'lib/steps.sh', '\ntouch "$GOS_DIR/written-by-verify"\n'));
     const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('ganeti-os-first-run-'));
