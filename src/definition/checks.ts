@@ -44,6 +44,8 @@ export interface Problem {
   message: string;
   file?: string;
   line?: number;
+  /** A finding of ShellCheck's: its own level (error, warning, info, style). */
+  level?: string;
 }
 
 const LIST_FILES = [OS_API_FILE, OS_VARIANTS_FILE, OS_PARAMETERS_FILE];
