@@ -216,6 +216,24 @@ describe('variant configuration findings come from what the scripts read', () =>
   });
 });
 
+describe('add-variant on a definition whose scripts read variants/<v>.rb of their own directory', () => {
+  it.each([
+    ['relative to the OS directory (Ganeti runs scripts there)', 'ruby variants/$OS_VARIANT.rb'],
+    ['quoted, with braces', 'ruby "variants/${OS_VARIANT}.rb"'],
+    ['through dirname "$0"', '. "$(dirname "$(readlink -f "$0")")/variants/$OS_VARIANT.rb"'],
+    ['through a variable set to the script directory', 'DIR=$(dirname "$(readlink -f "$0")")\nruby "$DIR/variants/$OS_VARIANT.rb"'],
+    ['through a path the code does not show (the variants kept as .rb files)', 'ruby "$CONFDIR/$OS_VARIANT.rb"'],
+  ])('%s: no variants/x.conf, and the note names variants/x.rb', async (_what, line) => {
+    const files: Parameters<typeof def>[0] = { 'variants.list': 'default\n', 'variants/default.rb': 'SUITE = "bookworm"\n', ...Object.fromEntries(['create', 'import', 'export', 'rename', 'verify'].map((s) => [s, { mode: 0o755, content: `#!/bin/bash\nset -e\n${line}\n` }])) };
+    const d = mk(`rb-own-${Math.random().toString(36).slice(2)}`, files);
+    const r = await runCommand(runAddVariant, d, { variant: 'extra' });
+    expect(r.code).toBe(0);
+    expect(fs.readdirSync(path.join(d, 'variants'))).toEqual(['default.rb']);
+    expect(r.err).toContain('its scripts read variants/extra.rb; write it by hand');
+    expect(fs.readFileSync(path.join(d, 'variants.list'), 'utf8')).toBe('default\nextra\n');
+  });
+});
+
 describe('bump-api warns when the scripts reject the new version', () => {
   it('warns before writing, and validate then finds it', async () => {
     const common = '#!/bin/bash\ncase "$OS_API_VERSION" in\n  10) ;;\n  *) echo "Unsupported OS API version" >&2; exit 1 ;;\nesac\n';

@@ -243,7 +243,7 @@ function nodeConfigFiles(def: Pick<OsDefinition, 'dir' | 'files'>, texts: ShellT
     }
   }
   const src = variantConfigSource(texts);
-  if (src?.dir && (src.ext === '.conf' || src.ext === '.sh')) {
+  if (src?.dir && !src.relative && (src.ext === '.conf' || src.ext === '.sh')) {
     try {
       for (const n of fs.readdirSync(src.dir)) if (n.endsWith(src.ext) && isRegular(path.join(src.dir, n))) out.add(path.join(src.dir, n));
     } catch {
