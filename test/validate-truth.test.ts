@@ -13,6 +13,7 @@ import { cli } from './helpers/cli';
 import { def, writeCase } from './helpers/corpus';
 import { GanetiAnswer, ganetiBatch } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
+import { firstRunFindings } from '../src/definition/first-run';
 
 type Files = Parameters<typeof def>[0];
 type Ask = (d: string, name: string) => Record<string, unknown>;
@@ -256,6 +257,17 @@ const WORKS: Works[] = [
     passes: [add()],
   },
 ];
+
+it('a first run that failed as another user than root says so (Ganeti runs scripts as root)', () => {
+  const [asUser] = firstRunFindings([{ osName: 'x+y', how: 'verify', ok: false, output: '', error: 'OS validation script failed (exited with exit code 1), output: denied', uid: 1000 }]);
+  expect([asUser.severity, asUser.code]).toEqual(['error', 'verify-refuses']);
+  expect(asUser.message).toMatch(/denied \(validate ran it as uid 1000; Ganeti runs it as root/);
+  const [asRoot] = firstRunFindings([{ osName: 'x+y', how: 'config', ok: false, output: 'boom', error: 'exit code 1' }]);
+  expect(asRoot.code).toBe('config-fails');
+  expect(asRoot.message).not.toMatch(/uid/);
+  const [slow] = firstRunFindings([{ osName: 'x+y', how: 'verify', ok: false, output: '', timedOut: true }]);
+  expect([slow.severity, slow.code]).toEqual(['warning', 'first-run-timeout']);
+});
 
 describeSystem("validate's errors are failures of Ganeti's own code, and its passes pass it (issue 22)", { ganeti: true, root: true }, () => {
   let imageNew: { code: number; stderr: string };

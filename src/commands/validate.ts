@@ -81,7 +81,7 @@ export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<
   const given = [...(opts.dirs ?? []), ...(opts.osDir ?? [])];
   const dirs = given.length ? given.map((d) => definitionDir(ctx, d)) : [definitionDir(ctx)];
   const shellcheck = opts.shellcheck ? findShellcheck(ctx) : undefined;
-  const results = dirs.map((d) => validateOne(d, { strict: !!opts.strict, shellcheck, release: followed.release }));
+  const results = dirs.map((d) => validateOne(d, { strict: !!opts.strict, shellcheck, release: followed.release, uid: ctx.uid }));
   const ok = results.every((r) => r.passed);
   if (opts.json) {
     ctx.out.write(JSON.stringify({ ok, strict: !!opts.strict, ganeti: followed.release, results }, null, 2) + '\n');
@@ -123,14 +123,14 @@ export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<
   if (!ok) throw new SilentFailure();
 }
 
-export function validateOne(dir: string, opts: { strict: boolean; shellcheck?: string; release?: GanetiRelease }): ValidateResult {
+export function validateOne(dir: string, opts: { strict: boolean; shellcheck?: string; release?: GanetiRelease; uid?: number }): ValidateResult {
   const def = readDefinition(dir);
   // Ganeti's own verdict is reported as it is (valid / error), never as a finding of ours.
   const all = findProblems(def).filter((p) => p.code !== 'ganeti' && p.code !== 'ganeti-crash');
   // What Ganeti runs first (verify, or the configuration layers), unless the kernel cannot
   // execute the script that would run (already an error).
   const unrunnable = all.some((p) => UNRUNNABLE_CODES.has(p.code) && (p.file === OS_SCRIPT_VERIFY || p.file === OS_SCRIPT_CREATE));
-  all.push(...firstRunFindings(firstRuns(def, { skip: unrunnable, release: opts.release })));
+  all.push(...firstRunFindings(firstRuns(def, { skip: unrunnable, release: opts.release, uid: opts.uid })));
   const errors = all.filter((p) => p.severity === 'error');
   const problems = all.filter((p) => p.severity === 'warning');
   const works = def.verdict.valid && errors.length === 0;

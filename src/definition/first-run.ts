@@ -34,6 +34,8 @@ export interface FirstRun {
   /** Ganeti's error, word for word (verify), or what the shell said (config). */
   error?: string;
   timedOut?: boolean;
+  /** The user it ran as, when not root (Ganeti runs scripts as root). */
+  uid?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -103,7 +105,7 @@ const PROBE = [
  * refuses the definition, when verify cannot be executed (`skip`), or when there is nothing to
  * run. Never touches the definition itself.
  */
-export function firstRuns(def: OsDefinition, opts: { timeoutMs?: number; skip?: boolean; release?: GanetiRelease } = {}): FirstRun[] {
+export function firstRuns(def: OsDefinition, opts: { timeoutMs?: number; skip?: boolean; release?: GanetiRelease; uid?: number } = {}): FirstRun[] {
   if (!def.verdict.valid || !def.apiVersions || opts.skip) return [];
   const info = { name: def.name, apiVersions: def.apiVersions, variants: def.variants, parameterFields: def.parameterFields };
   const useVerify = (def.maxApiVersion ?? 0) >= OS_API_V20 && def.files[OS_SCRIPT_VERIFY]?.kind === 'file';
@@ -118,29 +120,32 @@ export function firstRuns(def: OsDefinition, opts: { timeoutMs?: number; skip?: 
   } catch {
     return []; // an unreadable definition: the static checks say why
   }
+  const asUser = opts.uid !== undefined && opts.uid !== 0 ? { uid: opts.uid } : {};
   try {
-    return osNames(def).map((osName): FirstRun => {
-      // Messages name the definition, not its scratch copy.
-      const real = (t: string | undefined) => (t ?? '').split(scratch.dir).join(def.dir);
-      if (useVerify) {
-        const a = validateOsSync(info, scratch.dir, osName, [], { timeoutMs });
-        if (a.ok) return { osName, how: 'verify', ok: true, output: real(a.output) };
-        return { osName, how: 'verify', ok: false, output: real(a.output), error: real(a.error), ...(a.timedOut ? { timedOut: true } : {}) };
-      }
-      const r = spawnSync('bash', ['-c', PROBE, 'create', scratch.dir], {
-        cwd: scratch.dir,
-        env: createEnvironment(def, osName, scratch.root, opts.release ?? '3.0'),
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: timeoutMs,
-        killSignal: 'SIGKILL',
-      });
-      const output = real(`${r.stdout ?? ''}${r.stderr ?? ''}`);
-      if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') return { osName, how: 'config', ok: false, output, timedOut: true, error: 'timed out' };
-      return r.status === 0 ? { osName, how: 'config', ok: true, output } : { osName, how: 'config', ok: false, output, error: `exit code ${r.status ?? r.signal}` };
-    });
+    return osNames(def).map((osName): FirstRun => ({ ...runOne(osName), ...asUser }));
   } finally {
     fs.rmSync(scratch.root, { recursive: true, force: true });
+  }
+
+  function runOne(osName: string): FirstRun {
+    // Messages name the definition, not its scratch copy.
+    const real = (t: string | undefined) => (t ?? '').split(scratch.dir).join(def.dir);
+    if (useVerify) {
+      const a = validateOsSync(info, scratch.dir, osName, [], { timeoutMs });
+      if (a.ok) return { osName, how: 'verify', ok: true, output: real(a.output) };
+      return { osName, how: 'verify', ok: false, output: real(a.output), error: real(a.error), ...(a.timedOut ? { timedOut: true } : {}) };
+    }
+    const r = spawnSync('bash', ['-c', PROBE, 'create', scratch.dir], {
+      cwd: scratch.dir,
+      env: createEnvironment(def, osName, scratch.root, opts.release ?? '3.0'),
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+    });
+    const output = real(`${r.stdout ?? ''}${r.stderr ?? ''}`);
+    if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') return { osName, how: 'config', ok: false, output, timedOut: true, error: 'timed out' };
+    return r.status === 0 ? { osName, how: 'config', ok: true, output } : { osName, how: 'config', ok: false, output, error: `exit code ${r.status ?? r.signal}` };
   }
 }
 
@@ -181,18 +186,19 @@ export function firstRunFindings(runs: FirstRun[]): Problem[] {
       });
       continue;
     }
+    const who = r.uid !== undefined ? ` (validate ran it as uid ${r.uid}; Ganeti runs it as root: run validate as root to be sure)` : '';
     if (r.how === 'verify') {
       out.push({
         severity: 'error',
         code: 'verify-refuses',
-        message: `Ganeti refuses every instance of ${r.osName}: its ValidateOS runs verify (with Ganeti's environment only, no OS parameter given, so each takes its declared default) and it fails: ${shortOutput(r.error ?? '')}`,
+        message: `Ganeti refuses every instance of ${r.osName}: its ValidateOS runs verify (with Ganeti's environment only, no OS parameter given, so each takes its declared default) and it fails: ${shortOutput(r.error ?? '')}${who}`,
         file: OS_SCRIPT_VERIFY,
       });
     } else {
       out.push({
         severity: 'error',
         code: 'config-fails',
-        message: `every script fails for ${r.osName} before it touches a disk: sourcing its configuration layers as create does (lib/runtime.sh: gos_load_config, gos_load_params; Ganeti's environment only) exits with ${r.error}: ${shortOutput(r.output)}`,
+        message: `every script fails for ${r.osName} before it touches a disk: sourcing its configuration layers as create does (lib/runtime.sh: gos_load_config, gos_load_params; Ganeti's environment only) exits with ${r.error}: ${shortOutput(r.output)}${who}`,
       });
     }
   }
