@@ -216,7 +216,7 @@ export class ClusterBackend implements Backend {
     if (!block) throw new StepFailed(`${this.os} is not listed:\n${tail(out)}`);
     if (!block.startsWith(`OS: ${this.os} [global status: valid]`)) throw new StepFailed(tail(block));
     const listed = /Variants: \[([^\]]*)\]/.exec(block)?.[1].split(',').map((v) => v.trim()).filter(Boolean) ?? [];
-    // gnt-os diagnose prints the variants in NiceSort order (the query sorts them).
+    // Ganeti's diagnose lists the variants NiceSorted (the OS query), not in variants.list's order.
     const want = niceSort(this.o.def.variants);
     if (listed.join(',') !== want.join(',')) throw new StepFailed(`variants ${listed.join(', ')}; expected ${want.join(', ')}`);
     return passed(`valid${listed.length ? `, variants ${listed.join(', ')}` : ''}`);
