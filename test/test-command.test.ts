@@ -152,6 +152,20 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
     expect(t.status).toMatchObject({ boot: 'skipped', export: 'skipped', import: 'skipped', rename: 'skipped', reinstall: 'skipped' });
   }, 120_000);
 
+  it("fails at verify, before anything runs, when Ganeti's ValidateOS would crash (a blank parameters.list line)", () => {
+    const dir = newDef('blank-param-line', 'blank');
+    fs.appendFileSync(path.join(dir, 'parameters.list'), '\n');
+    clearWork();
+    const t = testJson(['--os-dir', dir, '--disk-size', '64M']);
+    expect(t.code).toBe(1);
+    expect(t.status.verify).toBe('failed');
+    expect(t.step('verify').detail).toMatch(/^Ganeti's ValidateOS raises IndexError \(list index out of range\) before verify runs/);
+    expect(t.status.create).toBe('failed');
+    expect(t.step('create').detail).toMatch(/ValidateOS raises IndexError .* before create runs/);
+    expect(t.status).toMatchObject({ boot: 'skipped', export: 'skipped', import: 'skipped', rename: 'skipped', reinstall: 'skipped' });
+    clearWork();
+  }, 120_000);
+
   it('fails at export when it streams less than it announced', () => {
     const dir = broken('short-export', { export: 'size=$(stat -c %s "$EXPORT_DEVICE")\necho "$size" >&"$EXP_SIZE_FD"\nhead -c $((size / 2)) "$EXPORT_DEVICE"' });
     failsAt('short-export', dir, 'export', /^export announced 67108864 bytes on EXP_SIZE_FD but streamed 33554432$/, /(?:)/);

@@ -69,7 +69,7 @@ describe('validate', () => {
     ['parameters-duplicate', { 'parameters.list': 'a A\na again\n' }],
     ['unsafe-parameter-name', { 'parameters.list': 'no_cache Disable\n' }],
     ['crlf', { 'variants.list': 'default\r\n' }],
-    ['bom', { ganeti_api_version: '20\n', 'parameters.list': '\ufeffa A\n' }],
+    ['bom', { ganeti_api_version: '15\n', verify: null, 'parameters.list': '\ufeffa A\n' }],
     ['exec-bits', { rename: { mode: 0o744, content: '#!/bin/sh\n' } }],
     ['ignored-file', { ganeti_api_version: '15\n10\n' }],
     ['unsafe-variant-name', { 'variants.list': 'good\nbad name\n' }],
@@ -117,13 +117,29 @@ describe('validate', () => {
   });
 
   const hasShellcheck = spawnSync('sh', ['-c', 'command -v shellcheck']).status === 0;
-  (hasShellcheck ? it : it.skip)('--shellcheck adds shellcheck findings as warnings', async () => {
+  (hasShellcheck ? it : it.skip)("--shellcheck keeps ShellCheck's levels: error and warning fail --strict, info and style are notes", async () => {
     const d = mk('sc', { create: { mode: 0o755, content: '#!/bin/sh\necho $1\n' } });
-    const r = await cli(root, ['validate', d, '--shellcheck', '--json']);
+    let r = await cli(root, ['validate', d, '--shellcheck', '--json']);
     expect(r.code).toBe(0);
-    expect(codes(r.stdout)).toContain('shellcheck-SC2086');
-    const s = await cli(root, ['validate', d, '--shellcheck', '--strict']);
+    let res = JSON.parse(r.stdout).results[0];
+    expect(res.notes.map((n: { code: string; level: string }) => [n.code, n.level])).toContainEqual(['shellcheck-SC2086', 'info']);
+    expect(res.warnings).toEqual([]);
+    expect(res.shellcheck).toEqual({ create: { info: 1 } });
+    expect((await cli(root, ['validate', d, '--shellcheck', '--strict'])).code).toBe(0);
+    const t = await cli(root, ['validate', d, '--shellcheck']);
+    expect(t.stdout).toContain('  shellcheck create: 1 info (notes only)\n    create:2:6: info: ');
+    expect(t.stdout).not.toMatch(/warning:/);
+
+    const e = mk('sc-levels', { create: { mode: 0o755, content: '#!/bin/sh\nfoo=1\necho $1\nfor f in $(ls); do echo "$f"; done\n' } });
+    r = await cli(root, ['validate', e, '--shellcheck', '--json']);
+    expect(r.code).toBe(0);
+    res = JSON.parse(r.stdout).results[0];
+    expect(res.shellcheck).toEqual({ create: { warning: 1, info: 1, error: 1 } });
+    expect(res.warnings.map((w: { code: string; level: string }) => [w.code, w.level]).sort()).toEqual([['shellcheck-SC2034', 'warning'], ['shellcheck-SC2045', 'error']]);
+    const s = await cli(root, ['validate', e, '--shellcheck', '--strict']);
     expect(s.code).toBe(1);
+    expect(s.stdout).toContain('  shellcheck create: 1 error, 1 warning, 1 info (fails --strict)\n');
+    expect(s.stdout).toMatch(/\n {4}create:4:\d+: error: .*\[SC2045\]/);
   });
 
   (hasShellcheck ? it : it.skip)('--shellcheck also reads the files the scripts run: what they source, lib/*.sh, defaults.conf, variants/*.conf', async () => {
@@ -133,8 +149,10 @@ describe('validate', () => {
     fs.appendFileSync(path.join(d, 'lib', 'steps.sh'), '\nwipe_it() {\n  rm -rf $DIR/*\n}\n');
     fs.appendFileSync(path.join(d, 'defaults.conf'), '\nLIST=$(ls $HOME)\n');
     const r = await cli(root, ['validate', d, '--shellcheck', '--json']);
-    const found = (JSON.parse(r.stdout).results[0].warnings as { code: string; file?: string }[]).map((p) => `${p.file}:${p.code}`);
+    const res = JSON.parse(r.stdout).results[0];
+    const found = [...res.warnings, ...res.notes].map((p: { code: string; file?: string }) => `${p.file}:${p.code}`);
     expect(found).toEqual(expect.arrayContaining(['lib/steps.sh:shellcheck-SC2115', 'defaults.conf:shellcheck-SC2086']));
+    expect(Object.keys(res.shellcheck).sort()).toEqual(['defaults.conf', 'lib/steps.sh']);
     expect((await cli(root, ['validate', d, '--shellcheck', '--strict'])).code).toBe(1);
   });
 

@@ -13,6 +13,8 @@ import { describeSource, loadTemplateRef, parseTemplateRef } from '../definition
 import { PROVENANCE_FILE } from '../definition/provenance';
 import { LOCK_FILE, withLock } from '../definition/lock';
 import { checkParamsNeedApi20, checkSpec, normaliseApiVersions, parseApiList, parseParamFlag } from '../definition/validate-spec';
+import { firstRuns } from '../definition/first-run';
+import { readDefinition } from '../definition/model';
 
 export interface NewOptions {
   name: string;
@@ -101,12 +103,26 @@ async function createDefinition(ctx: Context, opts: NewOptions): Promise<void> {
       summary: `Created ${root} (template ${template.manifest.name}${from}, API ${apiVersions.join(', ')})`,
       extra: { name: spec.name, template: spec.template, ...(template.source ? { templateSource: template.source } : {}), apiVersions, variants: variantNames, parameters: spec.parameters.map((p) => p.name) },
     });
+    if (!opts.dryRun) for (const w of refusedAsWritten(root)) ctx.log.warn(w);
     if (!opts.dryRun && !opts.json) ctx.log.info(nextSteps(ctx, root, plan.ops.map((o) => o.path), top));
   };
   // A new definition appears by one rename; writing into an existing directory (--force) is
   // done in place, under its lock like any maintenance command.
   if (opts.dryRun || !fs.existsSync(root)) write();
   else await withLock(path.join(root, LOCK_FILE), root, write);
+}
+
+/**
+ * What Ganeti would refuse of the new definition as it stands (validate's first run: verify for
+ * every variant with Ganeti's environment), e.g. an image variant that has no IMAGE yet.
+ */
+function refusedAsWritten(root: string): string[] {
+  return firstRuns(readDefinition(root))
+    .filter((r) => !r.ok && !r.timedOut)
+    .map((r) => {
+      const said = r.output.trim().split('\n').filter((l) => l.trim() !== '').slice(-3).join(' | ');
+      return `as written, Ganeti refuses every instance of ${r.osName} (its ${r.how === 'verify' ? 'verify' : 'configuration'} fails: ${said || r.error}); 'ganeti-os validate' says so until it is fixed`;
+    });
 }
 
 /** For a name that is a path (`new ~/os/web`): the same definition with -C. */

@@ -25,6 +25,7 @@ import { OsDefinition } from '../definition/model';
 import { loadValidDefinition, osForInstance, osInfo } from '../definition/for-ganeti';
 import { describeInstalled } from '../boot/inspect';
 import { definitionDir } from './definition-dir';
+import { validateOsChecks } from '../ganeti/validate-os';
 import { chooseRelease, followedText } from '../ganeti/releases';
 
 export interface RunOptions extends InstanceOptions {
@@ -72,6 +73,14 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   }
   const plans = (opts.disk ?? []).map((d, i) => parseDisk(ctx.cwd, ctx.log, d, i, opts));
   const inst = buildInstance(ctx.log, osForInstance(def), { ...opts, release: followed.release }, plans.map((p) => p.shape));
+
+  try {
+    refuseAsValidateOs(def, script, inst.os, inst.osparams, opts.variant === undefined);
+  } catch (err) {
+    // --print-env only describes: say it, and show the environment anyway.
+    if (!opts.printEnv) throw err;
+    ctx.log.warn((err as Error).message);
+  }
 
   const isIe = script === OS_SCRIPT_EXPORT || script === OS_SCRIPT_IMPORT;
   let index = 0;
@@ -171,6 +180,30 @@ function streamEnd(ctx: Context, raw: string, script: string): StreamEnd {
   if (raw !== '-') return path.resolve(ctx.cwd, raw);
   if (!ctx.stdio) throw new UsageError(`${script}: no standard ${script === OS_SCRIPT_EXPORT ? 'output' : 'input'} here: give a file`);
   return script === OS_SCRIPT_EXPORT ? ctx.stdio.output : ctx.stdio.input;
+}
+
+/**
+ * Ganeti runs ValidateOS on every node before it runs verify, and before create (instance add,
+ * reinstall) and import (gnt-backup import adds an instance): when its checks fail, or crash as
+ * _CheckOSPList does on a blank parameters.list line (IndexError), Ganeti ends there, and so
+ * does run. `forceVariant`: no --variant given (run then behaves as --force-variant).
+ */
+function refuseAsValidateOs(def: OsDefinition, script: string, osName: string, osparams: [string, string][], forceVariant: boolean): void {
+  if (![OS_SCRIPT_VERIFY, OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, OS_SCRIPT_IMPORT].includes(script)) return;
+  const refused = validateOsChecks(
+    { ...osInfo(def), parameterFields: def.parameterFields },
+    osName,
+    osparams.map(([k]) => k),
+    forceVariant,
+  );
+  if (!refused) return;
+  if (refused.crash) {
+    const blank = def.parameterFields.findIndex((f) => f.length === 0);
+    throw new UserError(`Ganeti's ValidateOS raises ${refused.crash} (${refused.error}) before it runs anything: ${script} never runs, and every instance add, reinstall or OS parameter change with ${def.name} fails`, [
+      `parameters.list line ${blank + 1} is blank: _CheckOSPList reads the first word of every line (ganeti-os validate ${def.dir} says more)`,
+    ]);
+  }
+  throw new UserError(refused.error);
 }
 
 function checkScript(def: OsDefinition, script: string): void {

@@ -16,7 +16,8 @@ import { OsDefinition, readDefinition } from '../definition/model';
 import { pyReprStr } from '../ganeti/pyfmt';
 import { shellOf, sourcedFiles } from '../definition/script-reading';
 import { definitionDir } from './definition-dir';
-import { chooseRelease, followedText } from '../ganeti/releases';
+import { GanetiRelease, chooseRelease, followedText } from '../ganeti/releases';
+import { UNRUNNABLE_CODES, firstRunFindings, firstRuns } from '../definition/first-run';
 
 export interface ValidateOptions {
   dirs?: string[];
@@ -58,6 +59,12 @@ export interface ValidateResult {
   warnings: Problem[];
   /** Worth knowing, never a failure (e.g. an unsupported API version listed beside supported ones). */
   notes: Problem[];
+  /**
+   * With --shellcheck: ShellCheck's findings counted per file and level (error, warning, info,
+   * style). The findings themselves are in `warnings` (error, warning) and `notes` (info, style),
+   * each with its `level`.
+   */
+  shellcheck?: Record<string, Record<string, number>>;
   /** Works and, with --strict, is free of warnings: what the exit status says. */
   passed: boolean;
   /**
@@ -74,7 +81,7 @@ export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<
   const given = [...(opts.dirs ?? []), ...(opts.osDir ?? [])];
   const dirs = given.length ? given.map((d) => definitionDir(ctx, d)) : [definitionDir(ctx)];
   const shellcheck = opts.shellcheck ? findShellcheck(ctx) : undefined;
-  const results = dirs.map((d) => validateOne(d, { strict: !!opts.strict, shellcheck }));
+  const results = dirs.map((d) => validateOne(d, { strict: !!opts.strict, shellcheck, release: followed.release, uid: ctx.uid }));
   const ok = results.every((r) => r.passed);
   if (opts.json) {
     ctx.out.write(JSON.stringify({ ok, strict: !!opts.strict, ganeti: followed.release, results }, null, 2) + '\n');
@@ -94,9 +101,17 @@ export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<
         if (r.crash) lines.push(`  (Ganeti raises ${r.crash} reading ${r.crashFile}: the whole OS scan of the node fails and every OS on it disappears)`);
         if (r.note) lines.push(`  (${r.note})`);
       }
+      const ours = (p: Problem) => !p.level;
       for (const e of r.errors) lines.push(`  error: ${e.message}`);
-      for (const w of r.warnings) lines.push(`  ${opts.strict ? 'error' : 'warning'}: ${w.message}`);
-      for (const n of r.notes) lines.push(`  note: ${n.message}`);
+      for (const w of r.warnings.filter(ours)) lines.push(`  ${opts.strict ? 'error' : 'warning'}: ${w.message}`);
+      for (const n of r.notes.filter(ours)) lines.push(`  note: ${n.message}`);
+      // ShellCheck's findings under their own levels, file by file with a count per level.
+      for (const [file, counts] of Object.entries(r.shellcheck ?? {})) {
+        const fails = (counts.error ?? 0) + (counts.warning ?? 0) > 0;
+        const summary = SHELLCHECK_LEVELS.filter((l) => counts[l]).map((l) => `${counts[l]} ${l}`).join(', ');
+        lines.push(`  shellcheck ${file}: ${summary}${fails ? (opts.strict ? ' (fails --strict)' : '') : ' (notes only)'}`);
+        for (const p of [...r.warnings, ...r.notes].filter((x) => x.level && x.file === file).sort((a, b) => (a.line ?? 0) - (b.line ?? 0))) lines.push(`    ${p.message}`);
+      }
       if (r.valid && !r.works) {
         lines.push(`  instance operations will fail: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'} above (Ganeti's verdict alone is "valid")`);
       }
@@ -108,14 +123,20 @@ export async function runValidate(ctx: Context, opts: ValidateOptions): Promise<
   if (!ok) throw new SilentFailure();
 }
 
-export function validateOne(dir: string, opts: { strict: boolean; shellcheck?: string }): ValidateResult {
+export function validateOne(dir: string, opts: { strict: boolean; shellcheck?: string; release?: GanetiRelease; uid?: number }): ValidateResult {
   const def = readDefinition(dir);
   // Ganeti's own verdict is reported as it is (valid / error), never as a finding of ours.
   const all = findProblems(def).filter((p) => p.code !== 'ganeti' && p.code !== 'ganeti-crash');
+  // What Ganeti runs first (verify, or the configuration layers), unless the kernel cannot
+  // execute the script that would run (already an error).
+  const unrunnable = all.some((p) => UNRUNNABLE_CODES.has(p.code) && (p.file === OS_SCRIPT_VERIFY || p.file === OS_SCRIPT_CREATE));
+  all.push(...firstRunFindings(firstRuns(def, { skip: unrunnable, release: opts.release, uid: opts.uid })));
   const errors = all.filter((p) => p.severity === 'error');
   const problems = all.filter((p) => p.severity === 'warning');
   const works = def.verdict.valid && errors.length === 0;
-  if (opts.shellcheck && def.verdict.valid) problems.push(...shellcheckProblems(opts.shellcheck, def));
+  const shellcheck = opts.shellcheck && def.verdict.valid ? shellcheckProblems(opts.shellcheck, def) : [];
+  problems.push(...shellcheck.filter((p) => p.severity === 'warning'));
+  const notes = [...all.filter((p) => p.severity === 'info'), ...shellcheck.filter((p) => p.severity === 'info')];
   return {
     dir: def.dir,
     name: def.name,
@@ -133,7 +154,8 @@ export function validateOne(dir: string, opts: { strict: boolean; shellcheck?: s
     works,
     errors,
     warnings: problems,
-    notes: all.filter((p) => p.severity === 'info'),
+    notes,
+    ...(opts.shellcheck ? { shellcheck: shellcheckSummary(shellcheck) } : {}),
     passed: works && (!opts.strict || problems.length === 0),
     ganeti: ganetiAnswer(def),
   };
@@ -246,6 +268,20 @@ function shellcheckProblems(shellcheck: string, def: OsDefinition): Problem[] {
   return out;
 }
 
+const SHELLCHECK_LEVELS = ['error', 'warning', 'info', 'style'];
+
+/** ShellCheck's findings counted per file and level, files in name order. */
+function shellcheckSummary(found: Problem[]): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const p of [...found].sort((a, b) => (a.file ?? '').localeCompare(b.file ?? ''))) {
+    if (!p.level) continue;
+    const f = p.file ?? '?';
+    out[f] ??= {};
+    out[f][p.level] = (out[f][p.level] ?? 0) + 1;
+  }
+  return out;
+}
+
 function readHead(file: string): string {
   try {
     const fd = fs.openSync(file, 'r');
@@ -272,11 +308,13 @@ function runShellcheck(shellcheck: string, dir: string, files: string[], extra: 
   } catch {
     return [{ severity: 'warning', code: 'shellcheck', message: `shellcheck failed: ${(r.stderr || r.error?.message || '').trim()}` }];
   }
+  // ShellCheck's own levels: error and warning fail --strict, info and style are notes.
   return comments.map((c) => ({
-    severity: 'warning' as const,
+    severity: c.level === 'error' || c.level === 'warning' ? ('warning' as const) : ('info' as const),
     code: `shellcheck-SC${c.code}`,
     message: `${c.file}:${c.line}:${c.column}: ${c.level}: ${c.message} [SC${c.code}]`,
     file: c.file,
     line: c.line,
+    level: c.level,
   }));
 }

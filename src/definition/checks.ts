@@ -29,6 +29,7 @@ import { ShellText, apiVersionRejection, nodeSourcedFiles, shellOf, shellTexts, 
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 import { conflictMarkerLines } from './upgrade-merge';
 import { definitionLayerFiles, nodeLayerFiles } from './layers';
+import { bomFinding, crlfFailure, helperInterpreterFindings, interpreterProblem } from './exec-checks';
 
 export { conflictMarkerLines, hasConflictMarkers } from './upgrade-merge';
 
@@ -44,6 +45,8 @@ export interface Problem {
   message: string;
   file?: string;
   line?: number;
+  /** A finding of ShellCheck's: its own level (error, warning, info, style). */
+  level?: string;
 }
 
 const LIST_FILES = [OS_API_FILE, OS_VARIANTS_FILE, OS_PARAMETERS_FILE];
@@ -89,7 +92,7 @@ export function findProblems(def: OsDefinition): Problem[] {
       );
     }
     if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
-      warn('bom', `${f} starts with a byte-order mark (U+FEFF): Ganeti reads it as part of the first line`, f, 1);
+      out.push(bomFinding(def, f));
     }
     if (buf.includes(0x0d)) {
       warn('crlf', `${f} has CR (\\r) line ends: write plain LF lines`, f);
@@ -107,12 +110,15 @@ export function findProblems(def: OsDefinition): Problem[] {
       } else if (/^#![^\n]*\r/.test(head)) {
         warn('crlf-shebang', `script '${s}' has a CR (\\r) at the end of its '#!' line: the interpreter "${head.slice(2).split(/\r/)[0].trim()}\\r" does not exist, so the kernel cannot execute it`, s, 1, 'error');
       } else if (head.includes('\r')) {
-        warn('crlf', `script '${s}' has CR (\\r) line ends: shells read them as part of each command`, s);
+        const fatal = shellOf(head) ? crlfFailure(readBytes(st.path)?.toString('latin1') ?? head) : undefined;
+        if (fatal) {
+          warn('crlf', `script '${s}' has CR (\\r) line ends: line ${fatal.line} (${JSON.stringify(fatal.text)}) ${fatal.why}, so the script fails`, s, fatal.line, 'error');
+        } else {
+          warn('crlf', `script '${s}' has CR (\\r) line ends: shells read them as part of each command`, s);
+        }
       }
-      const interpreter = /^#!\s*(\S+)/.exec(head)?.[1];
-      if (interpreter && interpreter.startsWith('/') && !/\r/.test(interpreter) && !isExecutable(interpreter)) {
-        warn('interpreter-missing', `script '${s}' runs with ${interpreter}, which does not exist (or cannot be executed) on this machine: the kernel cannot execute the script (ENOENT)`, s, 1, 'error');
-      }
+      const bad = interpreterProblem(head, def.dir);
+      if (bad) warn(bad.code, `script '${s}' ${bad.message}: the kernel cannot execute the script (ENOENT), so Ganeti cannot run it`, s, 1, 'error');
     }
     const mode = st.mode ?? 0;
     if ((mode & 0o100) !== 0 && (mode & 0o011) !== 0o011) {
@@ -123,6 +129,8 @@ export function findProblems(def: OsDefinition): Problem[] {
       );
     }
   }
+
+  out.push(...helperInterpreterFindings(def));
 
   // Files the listed API makes Ganeti ignore.
   if (maxv !== undefined) {
@@ -205,7 +213,13 @@ export function findProblems(def: OsDefinition): Problem[] {
     if (rejected) warn('api-rejected', rejected, OS_API_FILE, undefined, 'error');
   }
   out.push(...shellSyntaxFindings(def, texts));
-  out.push(...conflictMarkerFindings(def.dir));
+  // Markers break what runs them (a syntax error for the shell and Python alike); elsewhere
+  // (README.md, a list file) they are an unfinished merge, not a failure.
+  for (const c of conflictMarkerFindings(def.dir)) {
+    const f = c.file ?? '';
+    const runs = OS_SCRIPTS.includes(f) || /\.(sh|conf|py)$/.test(f) || isExecutable(path.join(def.dir, f));
+    out.push(runs ? c : { ...c, severity: 'warning' });
+  }
   out.push(...specialFileFindings(def.dir));
   const interrupted = interruptedWrite(def.dir);
   if (interrupted) out.push(interrupted);
@@ -222,7 +236,7 @@ function nodeConfigFiles(def: Pick<OsDefinition, 'dir' | 'files'> & Partial<Pick
   const out = new Set<string>(nodeSourcedFiles(texts));
   if (def.provenance) for (const f of nodeLayerFiles(path.basename(def.dir), def.provenance.runtimeVersion)) out.add(f);
   const src = variantConfigSource(texts);
-  if (src?.dir && (src.ext === '.conf' || src.ext === '.sh')) {
+  if (src?.dir && !src.relative && (src.ext === '.conf' || src.ext === '.sh')) {
     try {
       for (const n of fs.readdirSync(src.dir)) if (n.endsWith(src.ext) && isRegular(path.join(src.dir, n))) out.add(path.join(src.dir, n));
     } catch {
@@ -242,7 +256,7 @@ function isRegular(p: string): boolean {
 
 /**
  * A ganeti-os write that was killed before its commit point leaves a journal: until the next
- * ganeti-os command rolls it back, the directory mixes new and old files. An error then; after
+ * ganeti-os command rolls it back, the directory mixes new and old files. A warning then; after
  * the commit point only the clean-up is left (a note).
  */
 function interruptedWrite(dir: string): Problem | undefined {
@@ -261,10 +275,12 @@ function interruptedWrite(dir: string): Problem | undefined {
   if (state === 'committed') {
     return { severity: 'info', code: 'interrupted-write', message: `${JOURNAL_FILE}: a ganeti-os write finished but was killed while cleaning up; the next ganeti-os command removes its backup files`, file: JOURNAL_FILE };
   }
+  // Which files are new and which old is not known here: whether Ganeti fails with the mix
+  // depends on them, so a warning (fails --strict), not an error.
   return {
-    severity: 'error',
+    severity: 'warning',
     code: 'interrupted-write',
-    message: `${JOURNAL_FILE}: a ganeti-os write was killed half-way, so some files are new and some old; run the ganeti-os command again (it rolls the interrupted write back first)`,
+    message: `${JOURNAL_FILE}: a ganeti-os write was killed half-way, so some files may be new and some old; run the ganeti-os command again (it rolls the interrupted write back first)`,
     file: JOURNAL_FILE,
   };
 }

@@ -158,26 +158,59 @@ export function shellTexts(dir: string): ShellText[] {
 }
 
 export interface VariantConfigSource {
-  /** Absolute directory the scripts read variant files from (undefined: not known). */
+  /**
+   * The directory the scripts read variant files from (undefined: not known): absolute, or
+   * relative to the OS directory when `relative` (Ganeti runs every script there, and scripts
+   * find their own directory with dirname "$0").
+   */
   dir?: string;
   /** File name extension including the dot ('.conf', '.rb'), or '' for none. */
   ext: string;
+  /** `dir` is inside the definition (e.g. 'variants'). */
+  relative?: boolean;
+}
+
+/** Variables the shell code sets to its own directory (`DIR=$(dirname "$0")`, ...). */
+function scriptDirVariables(texts: ShellText[]): Set<string> {
+  const out = new Set(['GOS_DIR']);
+  for (const { text } of texts) {
+    for (const m of text.matchAll(/^\s*(?:export\s+|readonly\s+|local\s+)?([A-Za-z_]\w*)=["']?\$\((?:cd\s+["']?\$\()?\s*dirname\b[^\n]*(?:\$0|\$\{0\}|BASH_SOURCE)/gm)) out.add(m[1]);
+    for (const m of text.matchAll(/^\s*(?:export\s+|readonly\s+|local\s+)?([A-Za-z_]\w*)=["']?\$\(\s*pwd\s*\)/gm)) out.add(m[1]);
+  }
+  return out;
 }
 
 /**
  * Where the shell code reads a variant's configuration: `$VARIANTS_DIR/$OS_VARIANT.conf` with a
- * `: ${VARIANTS_DIR:="/etc/..."}` default (ganeti-instance-debootstrap), or a literal
- * `/dir/$OS_VARIANT.ext`. Undefined when the code reads none, or several.
+ * `: ${VARIANTS_DIR:="/etc/..."}` default (ganeti-instance-debootstrap), a literal
+ * `/dir/$OS_VARIANT.ext`, or a directory of the definition itself: `variants/$OS_VARIANT.rb`
+ * (relative: Ganeti runs the scripts in the OS directory), `"$(dirname "$0")/variants/..."`,
+ * `"$DIR/variants/..."` with DIR the script's directory. Undefined when the code reads none, or
+ * several.
  */
 export function variantConfigSource(texts: ShellText[]): VariantConfigSource | undefined {
   const defaults = new Set<string>();
   const reads = new Map<string, VariantConfigSource>();
+  const own = scriptDirVariables(texts);
   for (const { text } of texts) {
     for (const m of text.matchAll(/\bVARIANTS_DIR:?=["']?(\/[^"'\s}]+)/g)) defaults.add(m[1].replace(/\/+$/, ''));
-    for (const m of text.matchAll(/(\$\{?VARIANTS_DIR\}?|\/[^"'\s$]+)\/\$\{?OS_VARIANT\}?(\.[A-Za-z0-9]+)?/g)) {
-      const ext = m[2] ?? '';
-      const dir = m[1].startsWith('$') ? undefined : m[1].replace(/\/+$/, '');
-      reads.set(`${dir ?? '$'}\0${ext}`, { dir, ext });
+    for (const line of logicalLines(text)) {
+      if (/^\s*#/.test(line)) continue;
+      // The path written before $OS_VARIANT: everything back to a blank, a quote-free '=' or a '<'.
+      for (const m of line.matchAll(/((?:[^\s=<>;|&]|\$\([^)]*\))*?)\/?\$\{?OS_VARIANT\}?(\.[A-Za-z0-9]+)?/g)) {
+        const ext = m[2] ?? '';
+        const prefix = m[1].replace(/["']/g, '');
+        let found: VariantConfigSource | undefined;
+        if (/^\$\{?VARIANTS_DIR\}?\/?$/.test(prefix)) found = { ext };
+        else if (/^\/[^$`()]+\/?$/.test(prefix)) found = { dir: prefix.replace(/\/+$/, ''), ext };
+        else {
+          const rel = /^(?:\.\/)?([\w.+-]+(?:\/[\w.+-]+)*)\/?$/.exec(prefix);
+          const viaDir = /^(?:\$\((?:[^()]|\([^()]*\))*\)|\$\{?([A-Za-z_]\w*)\}?)\/([\w.+-]+(?:\/[\w.+-]+)*)\/?$/.exec(prefix);
+          if (rel && !prefix.includes('$')) found = { dir: path.posix.normalize(rel[1]), ext, relative: true };
+          else if (viaDir && (viaDir[1] ? own.has(viaDir[1]) : /dirname\b.*(?:\$0|\$\{0\}|BASH_SOURCE)/.test(prefix))) found = { dir: path.posix.normalize(viaDir[2]), ext, relative: true };
+        }
+        if (found) reads.set(`${found.relative ? 'rel:' : ''}${found.dir ?? '$'}\0${ext}`, found);
+      }
     }
   }
   if (reads.size !== 1) return undefined;

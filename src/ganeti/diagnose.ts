@@ -117,23 +117,63 @@ export function diagnoseOs(dirs: string[]): DiagnoseReport {
   return { node: os.hostname(), searchPath: dirs, skipped, entries, diagnoseOS, crash };
 }
 
-/** utils.NiceSort's key: up to 8 digit/non-digit groups, digits compared as numbers. */
-function niceKey(s: string): (string | number)[] {
-  const m = /^(\D+|\d+)?(\D+|\d+)?(\D+|\d+)?(\D+|\d+)?(\D+|\d+)?(\D+|\d+)?(\D+|\d+)?(\D+|\d+)?([\s\S]*)$/.exec(s)!;
-  return m.slice(1).map((g, i) => (g === undefined ? '' : i < 8 && /^\d+$/.test(g) ? Number(g) : g));
+type NiceAtom = null | bigint | string;
+
+/** utils.NiceSortKey: 8 groups of Unicode digits or non-digits (absent: None), then the rest. */
+function niceKey(s: string): NiceAtom[] {
+  const g = String.raw`(\P{Nd}+|\p{Nd}+)?`;
+  const m = new RegExp(`^${g.repeat(8)}([^\\n]*)$`, 'u').exec(s) ?? new RegExp(`^${g.repeat(8)}([\\s\\S]*)$`, 'u').exec(s)!;
+  // _NiceSortGetKey: a group that isdigit() becomes an int (every \d+ group does).
+  return m.slice(1).map((x) => (x === undefined ? null : x !== '' && /^\p{Nd}+$/u.test(x) ? BigInt(Array.from(x, (c) => String(pyDigit(c))).join('')) : x));
 }
 
+/** The value of one Unicode decimal digit (Nd characters come in runs of ten, 0 to 9). */
+function pyDigit(c: string): number {
+  let cp = c.codePointAt(0)!;
+  let n = 0;
+  while (n < 9 && /\p{Nd}/u.test(String.fromCodePoint(cp - 1))) {
+    cp--;
+    n++;
+  }
+  return n;
+}
+
+/** Python's str comparison: by code point (JavaScript's < compares UTF-16 units). */
+function pyStrCompare(a: string, b: string): number {
+  const x = Array.from(a);
+  const y = Array.from(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const d = x[i].codePointAt(0)! - y[i].codePointAt(0)!;
+    if (d) return d < 0 ? -1 : 1;
+  }
+  return x.length === y.length ? 0 : x.length < y.length ? -1 : 1;
+}
+
+/** _NiceSortAtom's order: None below everything, numbers below strings. */
+function atomCompare(x: NiceAtom, y: NiceAtom): number {
+  if (x === y) return 0;
+  if (x === null) return -1;
+  if (y === null) return 1;
+  if (typeof x === 'bigint' && typeof y === 'bigint') return x < y ? -1 : x > y ? 1 : 0;
+  if (typeof x === 'bigint') return -1;
+  if (typeof y === 'bigint') return 1;
+  return pyStrCompare(x, y);
+}
+
+/** utils.NiceSort's order ("a2" before "a10"), as sorted() with NiceSortKey compares. */
 export function niceCompare(a: string, b: string): number {
   const ka = niceKey(a);
   const kb = niceKey(b);
   for (let i = 0; i < ka.length; i++) {
-    const x = ka[i];
-    const y = kb[i];
-    if (x === y) continue;
-    if (typeof x === typeof y) return x < y ? -1 : 1;
-    return typeof x === 'number' ? 1 : -1; // Python 3 would raise; keep a stable order.
+    const c = atomCompare(ka[i], kb[i]);
+    if (c) return c;
   }
   return 0;
+}
+
+/** utils.NiceSort (a stable sort, as Python's sorted()). */
+export function niceSort(values: readonly string[]): string[] {
+  return [...values].sort(niceCompare);
 }
 
 const commaJoin = (xs: readonly unknown[]) => xs.map(String).join(', ');
@@ -166,7 +206,9 @@ export function formatLikeGntOs(report: DiagnoseReport): string {
     }
     msg += fo.trusted ? ' [trusted]' : ' [untrusted]';
     lines.push(`OS: ${name} [global status: ${fo.valid ? 'valid' : 'invalid'}]`);
-    if (fo.valid && fo.variants.length) lines.push(`  Variants: [${commaJoin(fo.variants)}]`);
+    // The query's variants field is NiceSorted (query.py: _ConvWrap(utils.NiceSort, ...)); the
+    // node's own list below keeps the file's order.
+    if (fo.valid && fo.variants.length) lines.push(`  Variants: [${commaJoin(niceSort(fo.variants))}]`);
     lines.push(`  Node: ${report.node}, status: ${msg}`);
     for (const h of hidden) lines.push(`    [hidden] path: ${h.path}, status: ${osStatus(h.valid, h.diagnose)}`);
     lines.push('');

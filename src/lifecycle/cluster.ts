@@ -21,8 +21,9 @@ import { UserError } from '../errors';
 import type { BoxNode, BoxState } from '../cluster/box';
 import { INSTANCE_NAMES } from '../cluster/box';
 import { PROVIDER } from '../cluster/files';
+import { Refused, hvOption, keyValList, refusalNaming } from '../cluster/gnt-args';
+import { niceSort } from '../ganeti/diagnose';
 import { consoleReady } from '../boot/console';
-import { niceCompare } from '../ganeti/diagnose';
 import { diskOnHost, gnt, installDefinition, instanceNames, instanceStatus, KNOWN_FINDINGS, osLogTail, prefill, startAndWaitForConsole, tail } from '../cluster/gnt';
 import type { OsDefinition } from '../definition/model';
 import { Identity, identityChecks, readIdentity } from './identity';
@@ -54,6 +55,20 @@ export interface ClusterBackendOptions {
   ready?: RegExp;
   /** Run create once on the host first, so caches that need a download are filled ('auto': debian template). */
   prefill: boolean | 'auto';
+}
+
+/**
+ * The options every `gnt-instance add` of the lifecycle gives (disk, hypervisor and its
+ * parameters in Ganeti's `-H hypervisor:key=value,...` syntax, memory, the master as node).
+ */
+export function instanceAddOptions(o: Pick<ClusterBackendOptions, 'diskTemplate' | 'diskMib' | 'hypervisor' | 'hvparams' | 'memoryMib'>, master: string): string[] {
+  const disk = `0:size=${o.diskMib}M${o.diskTemplate === 'ext' ? `,provider=${PROVIDER}` : ''}`;
+  return ['-t', o.diskTemplate, '--disk', disk, '-H', hvOption(o.hypervisor, o.hvparams), '-B', `minmem=${o.memoryMib}M,maxmem=${o.memoryMib}M`, '--no-ip-check', '--no-name-check', '-n', master];
+}
+
+/** `-O key=value,...` for the OS parameters (values escaped for Ganeti's list syntax), or nothing. */
+export function osparamOptions(osparams: readonly string[]): string[] {
+  return osparams.length ? ['-O', keyValList(osparams)] : [];
 }
 
 /** Thrown inside a step: fails it with this message. */
@@ -95,10 +110,8 @@ export class ClusterBackend implements Backend {
     this.isDebian = o.def.provenance?.template === 'debian';
     this.boot = o.boot === 'auto' ? o.hypervisor === 'kvm' && this.isDebian : o.boot && o.hypervisor === 'kvm';
     this.doPrefill = o.prefill === 'auto' ? this.isDebian : o.prefill;
-    const hv = [o.hypervisor, ...o.hvparams].join(',');
-    const disk = `0:size=${o.diskMib}M${o.diskTemplate === 'ext' ? `,provider=${PROVIDER}` : ''}`;
-    this.common = ['-t', o.diskTemplate, '--disk', disk, '-H', hv, '-B', `minmem=${o.memoryMib}M,maxmem=${o.memoryMib}M`, '--no-ip-check', '--no-name-check', '-n', this.master.name];
-    this.osp = o.osparams.length ? ['-O', o.osparams.join(',')] : [];
+    this.common = instanceAddOptions(o, this.master.name);
+    this.osp = osparamOptions(o.osparams);
     this.current = names.first;
   }
 
@@ -147,7 +160,7 @@ export class ClusterBackend implements Backend {
       step('diagnose', 'gnt-os diagnose', ready, (sc, ran) => this.diagnose(sc, ran)),
       step('os-info', 'gnt-os info', ['diagnose'], (sc, ran) => this.osInfo(sc, ran)),
       step('bad-osparam', 'bad parameter refused', ['diagnose'], (sc, ran) => this.badOsparam(sc, ran)),
-      step('bad-variant', 'bad variant refused', ['diagnose'], (sc, ran) => this.refused(sc, ran, `${this.os}+no-such-variant`, [], 'an unknown variant')),
+      step('bad-variant', 'bad variant refused', ['diagnose'], (sc, ran) => this.refused(sc, ran, `${this.os}+no-such-variant`, [], 'an unknown variant', { os: this.os, variant: 'no-such-variant' })),
       step('add', 'gnt-instance add', ['diagnose'], (sc, ran) => this.add(sc, ran)),
       step('start', this.boot ? 'gnt-instance start (console)' : 'gnt-instance start', ['add'], (sc, ran) => this.start(sc, ran)),
       step('export', 'gnt-backup export', ['add'], async (sc, ran) => {
@@ -203,8 +216,8 @@ export class ClusterBackend implements Backend {
     if (!block) throw new StepFailed(`${this.os} is not listed:\n${tail(out)}`);
     if (!block.startsWith(`OS: ${this.os} [global status: valid]`)) throw new StepFailed(tail(block));
     const listed = /Variants: \[([^\]]*)\]/.exec(block)?.[1].split(',').map((v) => v.trim()).filter(Boolean) ?? [];
-    // Ganeti's diagnose lists the variants NiceSorted (cmdlib's OS query), not in variants.list's order.
-    const want = [...this.o.def.variants].sort(niceCompare);
+    // Ganeti's diagnose lists the variants NiceSorted (the OS query), not in variants.list's order.
+    const want = niceSort(this.o.def.variants);
     if (listed.join(',') !== want.join(',')) throw new StepFailed(`variants ${listed.join(', ')}; expected ${want.join(', ')}`);
     return passed(`valid${listed.length ? `, variants ${listed.join(', ')}` : ''}`);
   }
@@ -220,11 +233,17 @@ export class ClusterBackend implements Backend {
   private async badOsparam(sc: StepContext, ran: Ran): Promise<StepOutcome> {
     const bad = this.o.badOsparam === undefined ? badValueFromChoices(this.o.def) : this.o.badOsparam;
     if (!bad) return skipped('no parameter with declared choices (give one with --bad-osparam name=value)');
-    return this.refused(sc, ran, this.osName, ['-O', bad], bad);
+    const eq = bad.indexOf('=');
+    const [param, value] = eq < 0 ? [bad, ''] : [bad.slice(0, eq), bad.slice(eq + 1)];
+    return this.refused(sc, ran, this.osName, ['-O', keyValList([bad])], bad, { param, value });
   }
 
-  /** gnt-instance add with something the master must refuse: passes when it is refused and no instance stays. */
-  private async refused(sc: StepContext, ran: Ran, osName: string, extra: string[], what: string): Promise<StepOutcome> {
+  /**
+   * gnt-instance add with something the master must refuse: passes when no instance stays and
+   * Ganeti's refusal names it (refusalNaming); a failure for another reason (a protocol error,
+   * a command Ganeti cannot parse) fails the step.
+   */
+  private async refused(sc: StepContext, ran: Ran, osName: string, extra: string[], what: string, expect: Refused): Promise<StepOutcome> {
     const first = this.names.first;
     ran.command = ['gnt-instance', 'add', '-o', osName, ...this.common, '--no-start', ...extra, first];
     const r = await gnt(this.master, ran.command, { signal: sc.signal, onLine: (l) => sc.phase(l) });
@@ -233,7 +252,10 @@ export class ClusterBackend implements Backend {
       return failed(`the master accepted ${what}: the instance was added`);
     }
     if (r.status === 0) return failed(`gnt-instance add with ${what} succeeded`);
-    return passed(tail(r.stderr + r.stdout, 3).replace(/\s*\n\s*/g, ' '));
+    const said = r.stderr + r.stdout;
+    const named = refusalNaming(said, expect);
+    if (!named) return failed(`gnt-instance add failed, but not by refusing ${what}: ${tail(said, 3).replace(/\s*\n\s*/g, ' ')}`);
+    return passed(named);
   }
 
   private async add(sc: StepContext, ran: Ran): Promise<StepOutcome> {

@@ -21,6 +21,7 @@ import { InstanceOptions, MIB, buildInstance, createSparse, parseDisk } from '..
 import type { GanetiRelease } from '../ganeti/releases';
 import { OS_API_V20, OS_SCRIPT_CREATE, OS_SCRIPT_EXPORT, OS_SCRIPT_IMPORT, OS_SCRIPT_RENAME, OS_SCRIPT_VERIFY } from '../ganeti/rules';
 import { ScriptOutcome, ScriptRequest, errorLines, runOsScript, tailFile } from '../ganeti/runner';
+import { validateOsChecks } from '../ganeti/validate-os';
 import { bootPlan, bootUntilReady } from '../boot/qemu';
 import { diskChecks } from '../boot/checks';
 import { describeInstalled, rootFilesystem } from '../boot/inspect';
@@ -120,6 +121,8 @@ export class LocalBackend implements Backend {
 
   private async verify(sc: StepContext): Promise<StepOutcome> {
     if ((this.o.def.maxApiVersion ?? 0) < OS_API_V20) return skipped(`API ${this.o.def.maxApiVersion}: Ganeti runs verify only for API 20`);
+    const refused = this.validateOsRefusal('verify');
+    if (refused) return failed(refused);
     const checks: NonNullable<StepOutcome['checks']> = [];
     const logs = new Set<string>();
     const good = await runOsScript(this.request(sc, OS_SCRIPT_VERIFY, this.inst));
@@ -145,7 +148,25 @@ export class LocalBackend implements Backend {
     return wrong.length ? failed(`verify accepted ${wrong.map((c) => c.name).join(', ')}`, { checks, logs: [...logs] }) : passed(detail, { checks, logs: [...logs] });
   }
 
+  /**
+   * ValidateOS's own checks, which every node makes before verify and before an instance add
+   * (create): Ganeti's refusal when they fail (or crash, on a blank parameters.list line).
+   */
+  private validateOsRefusal(script: string): string | undefined {
+    if ((this.o.def.maxApiVersion ?? 0) < OS_API_V20) return undefined;
+    const refused = validateOsChecks(
+      { ...osInfo(this.o.def), parameterFields: this.o.def.parameterFields },
+      this.inst.os,
+      this.inst.osparams.map(([k]) => k),
+      !this.inst.os.includes('+'),
+    );
+    if (!refused) return undefined;
+    return refused.crash ? `Ganeti's ValidateOS raises ${refused.crash} (${refused.error}) before ${script} runs: every instance add fails (parameters.list has a blank line)` : refused.error;
+  }
+
   private async create(sc: StepContext): Promise<StepOutcome> {
+    const refused = this.validateOsRefusal('create');
+    if (refused) return failed(refused);
     createSparse({ info: () => undefined, warn: this.o.log.warn }, this.disk0, this.o.diskSizeMiB * MIB);
     const r = await runOsScript(this.request(sc, OS_SCRIPT_CREATE, this.inst));
     if (!r.ok) return this.scriptFailed('create', r);

@@ -2,6 +2,7 @@
  * Adding a variant (`ganeti-os add-variant`): variants.list edited in place, the variant's
  * configuration written (or, for an existing variant, only the settings given changed in place).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, UserError } from '../../errors';
 import { OS_API_V15, OS_VARIANTS_FILE } from '../../ganeti/rules';
@@ -22,6 +23,7 @@ import {
 import { textOp, work } from '../worker';
 import { Plan, PlanOp, isUntouched } from '../plan';
 import type { DefinitionSpec, VariantSpec } from '../spec';
+import type { VariantConfigSource } from '../script-reading';
 import { unknownReleaseWarnings, variantSettings } from '../templates';
 import { isFamily, isKnownSetting } from '../settings';
 
@@ -127,7 +129,7 @@ function planForeign(l: Loaded, opts: AddVariantEdit, given: Record<string, stri
   const dir = foreignVariantsDir(l);
   const hasSet = Object.keys(given).length > 0;
   let confPath: string | undefined;
-  const reads = foreignVariantConfig(l);
+  const reads = foreignVariantConfig(l) ?? variantFilesKept(l, dir);
   if (reads && reads.ext !== '.conf') {
     // Its scripts read something else than a shell .conf: ganeti-os writes nothing they would not read.
     const file = `${reads.dir ?? '$VARIANTS_DIR'}/${v}${reads.ext}`;
@@ -165,6 +167,30 @@ function planForeign(l: Loaded, opts: AddVariantEdit, given: Record<string, stri
     }
   }
   return { plan: { root: l.root, ops, notes }, confPath };
+}
+
+/**
+ * When the shell code does not say where it reads variant settings: the kind of file the
+ * listed variants have in its variants/ directory (`default.rb`, ...), when they all have one
+ * of the same kind and none is a .conf.
+ */
+function variantFilesKept(l: Loaded, dir: string | undefined): VariantConfigSource | undefined {
+  if (!dir || !l.variants.length) return undefined;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return undefined;
+  }
+  const exts = new Set<string>();
+  for (const v of l.variants) {
+    const mine = names.filter((n) => n === v || n.startsWith(`${v}.`)).map((n) => n.slice(v.length));
+    if (mine.length !== 1) return undefined;
+    exts.add(mine[0]);
+  }
+  if (exts.size !== 1 || exts.has('.conf')) return undefined;
+  const rel = path.relative(l.root, dir);
+  return rel && !rel.startsWith('..') ? { dir: rel, ext: [...exts][0], relative: true } : { dir, ext: [...exts][0] };
 }
 
 /** The candidate within edit distance 2 of `name` (a typo like SUIT for SUITE), if one. */

@@ -1,0 +1,220 @@
+/**
+ * Whether the kernel and the shell can run what a definition runs, read from the files (nothing
+ * is executed): the interpreter a `#!` line names (absolute, relative to the working directory
+ * Ganeti gives every script — the OS directory —, or through env on Ganeti's PATH), the helpers
+ * the scripts execute, CR line ends the shell trips over, and a byte-order mark Ganeti keeps as
+ * part of the first variant or parameter name. Each finding here is a failure Ganeti's own
+ * code hits (test/validate-truth.test.ts proves each one through it).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { GANETI_DEFAULTS } from '../ganeti/defaults';
+import { OS_API_V15, OS_API_V20, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FILE } from '../ganeti/rules';
+import { pyReprStr } from '../ganeti/pyfmt';
+import type { OsDefinition } from './model';
+import type { Problem } from './checks';
+import { shellTexts } from './script-reading';
+
+function isExecutableFile(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What is wrong with the interpreter of a file whose text starts with `head`, when Ganeti runs it
+ * with `osDir` as working directory and its own PATH: a message completing "script X ...", or
+ * undefined (fine, not a `#!` file, or a CR in the `#!` line, which is reported apart).
+ */
+export function interpreterProblem(head: string, osDir: string): { code: 'interpreter-missing' | 'interpreter-relative'; message: string } | undefined {
+  if (!head.startsWith('#!')) return undefined;
+  const line = head.split('\n')[0];
+  if (line.includes('\r')) return undefined;
+  const m = /^#!\s*(\S+)(?:\s+(.*))?$/.exec(line);
+  if (!m) return undefined;
+  const [, interpreter, rest] = m;
+  if (!interpreter.startsWith('/')) {
+    const resolved = path.join(osDir, interpreter);
+    if (isExecutableFile(resolved)) return undefined;
+    return {
+      code: 'interpreter-relative',
+      message: `names a relative interpreter ('#!${interpreter}'): the kernel looks for it in the working directory, which Ganeti makes the OS directory, and there is no executable ${resolved}; give its full path (#!/bin/${path.basename(interpreter)}, #!/usr/bin/env ${path.basename(interpreter)})`,
+    };
+  }
+  if (!isExecutableFile(interpreter)) {
+    return { code: 'interpreter-missing', message: `runs with ${interpreter}, which does not exist (or cannot be executed) on this machine` };
+  }
+  if (path.basename(interpreter) === 'env' && rest) {
+    // The kernel passes everything after the interpreter as one argument (unless env -S splits it).
+    const words = rest.trim().split(/\s+/);
+    const split = words[0] === '-S' || words[0].startsWith('-S');
+    const cmd = split ? (words[0] === '-S' ? words[1] : words[0].slice(2)) : rest.trim();
+    if (cmd && !cmd.startsWith('-') && !cmd.includes('=')) {
+      const dirs = GANETI_DEFAULTS.hooksPath.split(':');
+      const found = cmd.includes('/') ? isExecutableFile(path.resolve(osDir, cmd)) : dirs.some((d) => isExecutableFile(path.join(d, cmd)));
+      if (!found) {
+        return {
+          code: 'interpreter-missing',
+          message: `runs '${cmd}' through ${interpreter}, and there is no ${JSON.stringify(cmd)} on the PATH Ganeti gives scripts (${GANETI_DEFAULTS.hooksPath}) on this machine`,
+        };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The first 4 KiB of a file, as latin1. */
+function head(p: string): string | undefined {
+  try {
+    const fd = fs.openSync(p, 'r');
+    try {
+      const buf = Buffer.alloc(4096);
+      return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString('latin1');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** Executable `#!` files of the definition (not its scripts), to depth 2, hidden ones left out. */
+function helperFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (sub: string, depth: number) => {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(dir, sub)).sort();
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (n.startsWith('.')) continue;
+      const rel = sub ? `${sub}/${n}` : n;
+      if (!sub && OS_SCRIPTS.includes(n)) continue;
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(path.join(dir, rel));
+      } catch {
+        continue;
+      }
+      if (st.isDirectory() && depth < 2) walk(rel, depth + 1);
+      else if (st.isFile() && (st.mode & 0o111) !== 0 && st.size < 4 * 1024 * 1024) out.push(rel);
+    }
+  };
+  walk('', 0);
+  return out;
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Helpers the scripts execute (their path appears as a command in the shell code: `./x.py`,
+ * `"$GOS_DIR/x.py"`, `$(dirname "$0")/x.py`) whose own `#!` interpreter cannot be executed: the
+ * step that runs them fails on every node like this one.
+ */
+export function helperInterpreterFindings(def: Pick<OsDefinition, 'dir'>): Problem[] {
+  const out: Problem[] = [];
+  const texts = shellTexts(def.dir);
+  for (const rel of helperFiles(def.dir)) {
+    const h = head(path.join(def.dir, rel));
+    if (!h?.startsWith('#!')) continue;
+    const bad = interpreterProblem(h, def.dir);
+    if (!bad) continue;
+    // Run as a command: at the start of a command, after a path prefix ending in "/".
+    const re = new RegExp(`(?:^|[;&|({\`]|\\bthen|\\bdo|\\belse|\\$\\()\\s*(?:exec\\s+|command\\s+)?(?:["']?[^\\s"'#;&|]*/)?${escapeRe(rel)}(?=["']?(?:\\s|$|[;&|)]))`, 'm');
+    for (const t of texts) {
+      const lines = t.text.split('\n');
+      const i = lines.findIndex((l) => !/^\s*#/.test(l) && re.test(l));
+      if (i < 0) continue;
+      out.push({
+        severity: 'error',
+        code: 'helper-interpreter-missing',
+        message: `${t.rel} line ${i + 1} runs ${rel}, which ${bad.message}: the kernel cannot execute it, so every operation that reaches that line fails`,
+        file: rel,
+        line: 1,
+      });
+      break;
+    }
+  }
+  return out;
+}
+
+/**
+ * CR line ends in a shell script's body that make it fail, not just look odd: the first line
+ * that does, what happens, or undefined. Lines after the `#!` line: `set` given an option that
+ * ends in CR (bash and dash refuse it and exit), `exit N` (numeric argument required: status
+ * 2), `.`/`source` of a file whose name then ends in CR (not found), or a last command of one
+ * word (command not found, 127). A syntax error they cause is bash -n's to report.
+ */
+export function crlfFailure(text: string): { line: number; text: string; why: string } | undefined {
+  const lines = text.split('\n');
+  let lastCommand = -1;
+  for (let i = 1; i < lines.length; i++) {
+    const body = lines[i].replace(/\r$/, '').trim();
+    if (body !== '' && !body.startsWith('#')) lastCommand = i;
+  }
+  for (let i = 1; i < lines.length; i++) {
+    const l = lines[i];
+    if (!l.endsWith('\r')) continue;
+    const body = l.slice(0, -1).trim();
+    if (body === '' || body.startsWith('#')) continue;
+    const words = body.split(/\s+/);
+    const last = words[words.length - 1];
+    const shown = body;
+    if (words[0] === 'set' && words.length > 1 && (/^[-+]/.test(last) || /^[-+]o$/.test(words[words.length - 2] ?? ''))) {
+      return { line: i + 1, text: shown, why: `gives set the option ${JSON.stringify(`${last}\r`)}, which the shell refuses, and exits` };
+    }
+    if (words[0] === 'exit' && words.length === 2 && /^\d+$/.test(last)) {
+      return { line: i + 1, text: shown, why: `gives exit ${JSON.stringify(`${last}\r`)}, not a number ("numeric argument required": the script exits with status 2)` };
+    }
+    if ((words[0] === '.' || words[0] === 'source') && words.length >= 2) {
+      return { line: i + 1, text: shown, why: `sources a file whose name ends in CR, which does not exist` };
+    }
+    if (i === lastCommand && words.length === 1 && /^[A-Za-z_][\w.-]*$/.test(body)) {
+      return { line: i + 1, text: shown, why: `is its last command, ${JSON.stringify(`${body}\r`)}, which does not exist (status 127)` };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A byte-order mark at the start of a list file Ganeti reads: it stays part of the first entry
+ * (Python's utf-8 codec keeps U+FEFF, and it is not whitespace to strip()). variants.list: the
+ * first variant, the default, is refused by its name; parameters.list: the first parameter
+ * cannot be set by its name. A warning otherwise (ganeti_api_version: Ganeti's verdict says it; a
+ * file the API level makes Ganeti ignore).
+ */
+export function bomFinding(def: Pick<OsDefinition, 'name' | 'maxApiVersion' | 'variants' | 'parameterFields' | 'verdict'>, file: string): Problem {
+  const maxv = def.maxApiVersion ?? 0;
+  const warning: Problem = { severity: 'warning', code: 'bom', message: `${file} starts with a byte-order mark (U+FEFF): Ganeti reads it as part of the first line`, file, line: 1 };
+  if (!def.verdict.valid) return warning;
+  if (file === OS_VARIANTS_FILE && maxv >= OS_API_V15) {
+    const first = def.variants[0];
+    if (first === undefined || !first.startsWith('\ufeff')) return warning;
+    const plain = first.slice(1);
+    return {
+      severity: 'error',
+      code: 'bom',
+      message: `${file} starts with a byte-order mark (U+FEFF): Ganeti reads the first variant, the default, as ${pyReprStr(first)}, so ${def.name}+${plain} is refused ("OS '${def.name}' does not support variant '${plain}'")`,
+      file,
+      line: 1,
+    };
+  }
+  if (file === OS_PARAMETERS_FILE && maxv >= OS_API_V20) {
+    const first = def.parameterFields[0]?.[0];
+    if (first === undefined || !first.startsWith('\ufeff')) return warning;
+    const plain = first.slice(1);
+    return {
+      severity: 'error',
+      code: 'bom',
+      message: `${file} starts with a byte-order mark (U+FEFF): Ganeti reads the first parameter as ${pyReprStr(first)}, so giving ${plain} (-O ${plain}=...) is refused ("The following parameters are not supported by the OS ${def.name}: ${plain}")`,
+      file,
+      line: 1,
+    };
+  }
+  return warning;
+}

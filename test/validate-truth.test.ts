@@ -1,0 +1,333 @@
+/**
+ * Issue 22: validate tells the truth. Each definition below is judged twice: by `ganeti-os
+ * validate` and by Ganeti 3.0's own node code (test/ganeti/harness.py: ValidateOS, which every
+ * node runs before an instance add or reinstall, and InstanceOsAdd, which runs create). A
+ * definition validate calls broken (an `error:` with its code, exit 1) must fail through
+ * Ganeti's code; one it calls working (exit 0, no error) must pass through it, scripts that are
+ * not shell included.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { cli } from './helpers/cli';
+import { def, writeCase } from './helpers/corpus';
+import { GanetiAnswer, ganetiBatch } from './helpers/ganeti';
+import { describeSystem } from './helpers/system';
+import { firstRunFindings } from '../src/definition/first-run';
+
+type Files = Parameters<typeof def>[0];
+type Ask = (d: string, name: string) => Record<string, unknown>;
+
+let root: string;
+let base: string;
+let disk: string;
+
+beforeAll(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-validate-truth-'));
+  const r = await cli(root, ['new', 'base', '--template', 'blank', '--yes']);
+  if (r.code !== 0) throw new Error(r.stderr);
+  base = path.join(root, 'base');
+  disk = path.join(root, 'disk0');
+  fs.writeFileSync(disk, '');
+  fs.truncateSync(disk, 64 * 1024 * 1024);
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+/** A copy of the blank-template definition under a new name, changed by `edit`. */
+function blank(name: string, edit: (d: string) => void): string {
+  const d = path.join(root, 'os', name);
+  fs.cpSync(base, d, { recursive: true });
+  edit(d);
+  return d;
+}
+
+/** A definition written from `files` (test/helpers/corpus.ts's def: API 20, variants default and minimal). */
+function written(name: string, files: Files): string {
+  return writeCase(path.join(root, 'os'), { name, files: def(files) });
+}
+
+const append = (d: string, file: string, text: string) => fs.appendFileSync(path.join(d, file), text);
+const scripts = (content: string): Files => Object.fromEntries(['create', 'import', 'export', 'rename', 'verify'].map((s) => [s, { mode: 0o755, content }]));
+
+/** ValidateOS for os+variant with these OS parameters (what every node runs first). */
+const validateOs =
+  (variant = 'default', osparams: Record<string, string> = {}): Ask =>
+  (d, name) => ({ action: 'validate', os_dir: d, os_name: `${name}+${variant}`, osparams });
+/** InstanceOsAdd: create, as Ganeti runs it for a new instance. */
+const add =
+  (variant = 'default'): Ask =>
+  (d, name) => ({ action: 'add', instance: { name: 'instance1.example.com', os: `${name}+${variant}`, os_dir: d, disks: [{ path: disk, size: 64 }] } });
+
+async function validate(d: string) {
+  const r = await cli(root, ['validate', d, '--json']);
+  const res = JSON.parse(r.stdout).results[0];
+  return { code: r.code, res, codes: (res.errors as { code: string }[]).map((e) => e.code), text: (await cli(root, ['validate', d])).stdout };
+}
+
+interface Broken {
+  what: string;
+  make: () => string;
+  code: string;
+  /** Ganeti's calls that must fail. */
+  fails: Ask[];
+  /** Ganeti's calls that must still pass (the failure is that case only). */
+  passes?: Ask[];
+}
+
+const BROKEN: Broken[] = [
+  {
+    what: 'a script body with CRLF line ends (the #! line plain)',
+    make: () => written('crlf-body', { create: { mode: 0o755, content: '#!/bin/sh\nset -e\r\necho installing\r\nexit 0\r\n' } }),
+    code: 'crlf',
+    fails: [add()],
+  },
+  {
+    what: '`false` at the end of defaults.conf',
+    make: () => blank('false-defaults', (d) => append(d, 'defaults.conf', 'false\n')),
+    code: 'verify-refuses',
+    fails: [validateOs(), add()],
+  },
+  {
+    what: '`return 1` in a variants/<v>.conf',
+    make: () =>
+      blank('return-variant', (d) => {
+        fs.writeFileSync(path.join(d, 'variants.list'), 'default\nsmall\n');
+        fs.writeFileSync(path.join(d, 'variants', 'small.conf'), 'return 1\n');
+      }),
+    code: 'verify-refuses',
+    fails: [validateOs('small'), add('small')],
+    passes: [validateOs('default')],
+  },
+  {
+    what: '${HOME} under set -u (Ganeti runs scripts with a reset environment)',
+    make: () => blank('home-unset', (d) => append(d, 'defaults.conf', 'CACHE_DIR=${HOME}/.cache\n')),
+    code: 'verify-refuses',
+    fails: [validateOs(), add()],
+  },
+  {
+    what: 'an unbound variable at the top level of a lib/*.sh',
+    make: () => blank('lib-unbound', (d) => append(d, 'lib/steps.sh', '\nSTEP_ROOT=$STEPS_BASE/x\n')),
+    code: 'verify-refuses',
+    fails: [validateOs(), add()],
+  },
+  {
+    what: '`: ${UNPRIV_USER:?missing}` at the top of a common.sh every script sources, verify included',
+    make: () => written('unpriv-common', { 'common.sh': ': ${UNPRIV_USER:?missing}\n', ...scripts('#!/bin/bash\nset -e\n. ./common.sh\nexit 0\n') }),
+    code: 'verify-refuses',
+    fails: [validateOs(), add()],
+  },
+  {
+    what: '#!bash (a relative interpreter)',
+    make: () => written('relative-bash', { create: { mode: 0o755, content: '#!bash\nexit 0\n' } }),
+    code: 'interpreter-relative',
+    fails: [add()],
+    passes: [validateOs()],
+  },
+  {
+    what: 'a helper the script executes whose #! names an interpreter that does not exist',
+    make: () =>
+      written('helper-python2', {
+        'gnt-cobbler.py': { mode: 0o755, content: '#!/usr/bin/python\nprint "hello"\n' },
+        create: { mode: 0o755, content: '#!/bin/sh\nset -e\n./gnt-cobbler.py --install "$INSTANCE_NAME"\n' },
+      }),
+    code: 'helper-interpreter-missing',
+    fails: [add()],
+  },
+  {
+    what: 'a variant configuration that sources a missing file under /etc',
+    make: () => blank('etc-missing', (d) => append(d, 'variants/default.conf', '. /etc/ganeti-os-test-nonexistent/site-extra.conf\n')),
+    code: 'verify-refuses',
+    fails: [validateOs(), add()],
+  },
+  {
+    what: 'a verify that rejects OS_API_VERSION=20 while the definition lists 20',
+    make: () => written('verify-api', { verify: { mode: 0o755, content: '#!/bin/sh\ncase "$OS_API_VERSION" in\n  10|15) exit 0 ;;\nesac\necho "verify: API $OS_API_VERSION?" >&2\nexit 1\n' } }),
+    code: 'verify-refuses',
+    fails: [validateOs()],
+  },
+  {
+    what: 'a parameter default outside its own choices',
+    make: () =>
+      blank('default-outside', (d) => {
+        fs.writeFileSync(path.join(d, 'parameters.list'), 'size The size\n');
+        fs.writeFileSync(path.join(d, 'lib', 'parameters.sh'), "GOS_PARAMS=(size)\ndeclare -gA GOS_PARAM_DEFAULT=([size]=huge)\ndeclare -gA GOS_PARAM_CHOICES=([size]=$'small\\nlarge')\ndeclare -gA GOS_PARAM_PATTERN=()\n");
+      }),
+    code: 'verify-refuses',
+    fails: [validateOs()],
+    passes: [validateOs('default', { size: 'small' })],
+  },
+  {
+    what: 'a BOM at the start of parameters.list',
+    make: () => written('bom-params', { 'parameters.list': '\ufeffroot-size Size of the root filesystem\nfilesystem The filesystem type\n' }),
+    code: 'bom',
+    fails: [validateOs('default', { 'root-size': '10G' })],
+    passes: [validateOs('default', { filesystem: 'ext4' })],
+  },
+  {
+    what: 'a BOM at the start of variants.list',
+    make: () => written('bom-variants', { 'variants.list': '\ufeffdefault\nminimal\n' }),
+    code: 'bom',
+    fails: [validateOs('default')],
+    passes: [validateOs('minimal')],
+  },
+  {
+    what: 'new --template image --yes: the default variant has no image',
+    make: () => {
+      const d = path.join(root, 'os', 'image-default');
+      fs.mkdirSync(path.dirname(d), { recursive: true });
+      fs.cpSync(path.join(root, 'image-new'), d, { recursive: true });
+      return d;
+    },
+    code: 'verify-refuses',
+    fails: [validateOs()],
+  },
+  {
+    what: 'an API 15 ganeti-os definition (no verify) whose defaults.conf fails: create fails loading it',
+    make: () =>
+      blank('api15-false', (d) => {
+        fs.writeFileSync(path.join(d, 'ganeti_api_version'), '15\n10\n');
+        fs.rmSync(path.join(d, 'verify'));
+        fs.rmSync(path.join(d, 'parameters.list'));
+        append(d, 'defaults.conf', 'false\n');
+      }),
+    code: 'config-fails',
+    fails: [add()],
+  },
+  // Error codes validate had before issue 22, each through Ganeti's code too.
+  { what: 'a script without #!', make: () => written('no-shebang', { create: { mode: 0o755, content: 'exit 0\n' } }), code: 'no-shebang', fails: [add()] },
+  { what: "a CR at the end of the #! line", make: () => written('cr-shebang', { create: { mode: 0o755, content: '#!/bin/sh\r\nexit 0\r\n' } }), code: 'crlf-shebang', fails: [add()] },
+  { what: 'a missing absolute interpreter', make: () => written('no-python2', { create: { mode: 0o755, content: '#!/usr/bin/python2.4\nprint 1\n' } }), code: 'interpreter-missing', fails: [add()] },
+  { what: 'env naming a command not on Ganeti\'s PATH', make: () => written('env-missing', { create: { mode: 0o755, content: '#!/usr/bin/env ganeti-os-no-such-interpreter\n' } }), code: 'interpreter-missing', fails: [add()] },
+  { what: 'a blank line in parameters.list', make: () => written('param-blank', { 'parameters.list': 'a A\n\nb B\n' }), code: 'parameters-blank-line', fails: [validateOs()] },
+  { what: 'variants.list lists none while variants/*.conf exist', make: () => written('variants-none', { 'variants.list': '# none\n', 'variants/default.conf': 'X=1\n' }), code: 'variants-none', fails: [validateOs()] },
+  { what: 'a syntax error in a sourced file', make: () => blank('syntax', (d) => append(d, 'lib/steps.sh', '\nif true; then\n')), code: 'shell-syntax', fails: [validateOs(), add()] },
+  { what: 'a sourced file that is missing', make: () => blank('sourced-missing', (d) => fs.rmSync(path.join(d, 'lib', 'steps.sh'))), code: 'sourced-missing', fails: [validateOs(), add()] },
+  {
+    what: 'merge-conflict markers in a script',
+    make: () => written('markers', { create: { mode: 0o755, content: '#!/bin/sh\n<<<<<<< mine\necho a\n=======\necho b\n>>>>>>> theirs\n' } }),
+    code: 'conflict-markers',
+    fails: [add()],
+  },
+  {
+    what: 'scripts that refuse the API version Ganeti passes',
+    make: () => written('api-rejected', scripts('#!/bin/bash\nif [ "$OS_API_VERSION" = "10" ]; then\n  exit 0\nelse\n  echo "Unknown OS API VERSION $OS_API_VERSION" >&2\n  exit 1\nfi\n')),
+    code: 'api-rejected',
+    fails: [validateOs(), add()],
+  },
+];
+
+interface Works {
+  what: string;
+  make: () => string;
+  /** Ganeti's calls that must pass. */
+  passes: Ask[];
+}
+
+const PY = '#!/usr/bin/python3\nimport os, sys\nsys.exit(0 if os.environ.get("OS_API_VERSION") == "20" else 1)\n';
+const WORKS: Works[] = [
+  { what: 'the blank template as new writes it', make: () => blank('works-blank', () => undefined), passes: [validateOs(), add()] },
+  { what: 'scripts in Python (#!/usr/bin/python3)', make: () => written('works-python', scripts(PY)), passes: [validateOs(), validateOs('minimal'), add()] },
+  { what: 'scripts through env (#!/usr/bin/env python3)', make: () => written('works-env', scripts(PY.replace('/usr/bin/python3', '/usr/bin/env python3'))), passes: [validateOs(), add()] },
+  {
+    what: 'a relative interpreter that exists in the OS directory (Ganeti runs scripts there)',
+    make: () => written('works-relative', { 'sh-here': { symlink: '/bin/sh' }, create: { mode: 0o755, content: '#!sh-here\nexit 0\n' } }),
+    passes: [add()],
+  },
+  { what: 'CR line ends that do nothing harmful', make: () => written('works-crlf', { create: { mode: 0o755, content: '#!/bin/sh\necho a\r\necho b\r\n' } }), passes: [add()] },
+  {
+    what: 'a helper in Python the script executes',
+    make: () => written('works-helper', { 'helper.py': { mode: 0o755, content: '#!/usr/bin/python3\nprint("ok")\n' }, create: { mode: 0o755, content: '#!/bin/sh\nset -e\n./helper.py\n' } }),
+    passes: [add()],
+  },
+  { what: 'merge-conflict markers in README.md only', make: () => written('works-readme', { 'README.md': '<<<<<<< a\nx\n=======\ny\n>>>>>>> b\n' }), passes: [validateOs(), add()] },
+  {
+    what: 'a BOM in parameters.list of an API 15 definition (Ganeti ignores the file)',
+    make: () => written('works-bom15', { ganeti_api_version: '15\n', verify: null, 'parameters.list': '\ufeffa A\n' }),
+    passes: [validateOs(), add()],
+  },
+  {
+    what: 'an API 15 ganeti-os definition whose configuration loads',
+    make: () =>
+      blank('works-api15', (d) => {
+        fs.writeFileSync(path.join(d, 'ganeti_api_version'), '15\n10\n');
+        fs.rmSync(path.join(d, 'verify'));
+        fs.rmSync(path.join(d, 'parameters.list'));
+        append(d, 'defaults.conf', 'NAME_SEEN=${INSTANCE_NAME}\n');
+      }),
+    passes: [add()],
+  },
+];
+
+it('a first run that failed as another user than root says so (Ganeti runs scripts as root)', () => {
+  const [asUser] = firstRunFindings([{ osName: 'x+y', how: 'verify', ok: false, output: '', error: 'OS validation script failed (exited with exit code 1), output: denied', uid: 1000 }]);
+  expect([asUser.severity, asUser.code]).toEqual(['error', 'verify-refuses']);
+  expect(asUser.message).toMatch(/denied \(validate ran it as uid 1000; Ganeti runs it as root/);
+  const [asRoot] = firstRunFindings([{ osName: 'x+y', how: 'config', ok: false, output: 'boom', error: 'exit code 1' }]);
+  expect(asRoot.code).toBe('config-fails');
+  expect(asRoot.message).not.toMatch(/uid/);
+  const [slow] = firstRunFindings([{ osName: 'x+y', how: 'verify', ok: false, output: '', timedOut: true }]);
+  expect([slow.severity, slow.code]).toEqual(['warning', 'first-run-timeout']);
+});
+
+describeSystem("validate's errors are failures of Ganeti's own code, and its passes pass it (issue 22)", { ganeti: true, root: true }, () => {
+  let imageNew: { code: number; stderr: string };
+  beforeAll(async () => {
+    imageNew = await cli(root, ['new', 'image-new', '--template', 'image', '--yes']);
+    if (imageNew.code !== 0) throw new Error(imageNew.stderr);
+  });
+
+  it("new says when Ganeti would refuse what it wrote (the image template's default variant has no IMAGE), and not otherwise", async () => {
+    expect(imageNew.stderr).toMatch(/warning: as written, Ganeti refuses every instance of image-new\+default \(its verify fails: .*has no IMAGE/);
+    const blankNew = await cli(root, ['new', 'blank-new', '--template', 'blank', '--yes']);
+    expect(blankNew.code).toBe(0);
+    expect(blankNew.stderr).not.toMatch(/warning/);
+  });
+
+  it.each(BROKEN.map((c) => [c.what, c] as const))('broken: %s', async (_what, c) => {
+    const d = c.make();
+    const name = path.basename(d);
+    const v = await validate(d);
+    expect(v.res.ganeti.ok).toBe(true);
+    expect([v.code, v.codes]).toEqual([1, expect.arrayContaining([c.code])]);
+    expect(v.text).toMatch(/\n {2}error: /);
+    const asks = [...c.fails, ...(c.passes ?? [])].map((a) => a(d, name));
+    const answers: GanetiAnswer[] = ganetiBatch(asks);
+    const failed = answers.slice(0, c.fails.length).map((a, i) => [asks[i].action, a.ok]);
+    expect(failed).toEqual(c.fails.map((_f, i) => [asks[i].action, false]));
+    const passed = answers.slice(c.fails.length).map((a) => [a.ok, a.error ?? '']);
+    expect(passed).toEqual((c.passes ?? []).map(() => [true, '']));
+  });
+
+  it.each(WORKS.map((c) => [c.what, c] as const))('works: %s', async (_what, c) => {
+    const d = c.make();
+    const v = await validate(d);
+    expect([v.code, v.res.errors]).toEqual([0, []]);
+    const answers = ganetiBatch(c.passes.map((a) => a(d, path.basename(d))));
+    expect(answers.map((a) => [a.ok, a.error ?? ''])).toEqual(c.passes.map(() => [true, '']));
+  });
+
+  it('run ends as Ganeti ends: a blank line appended to parameters.list makes ValidateOS crash, and run verify fail', async () => {
+    const d = blank('run-blank-param', (x) => append(x, 'parameters.list', '\n'));
+    const [g] = ganetiBatch([validateOs()(d, path.basename(d))]);
+    expect([g.ok, g.type]).toEqual([false, 'IndexError']);
+    const r = await cli(root, ['run', 'verify', '--os-dir', d]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/ValidateOS raises IndexError \(list index out of range\).*verify never runs/);
+    const c = await cli(root, ['run', 'create', '--os-dir', d, '--disk', disk]);
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(/ValidateOS raises IndexError/);
+    // Without the blank line both run, as Ganeti's code runs them.
+    const ok = blank('run-params-ok', () => undefined);
+    expect(ganetiBatch([validateOs()(ok, 'run-params-ok')])[0].ok).toBe(true);
+    expect((await cli(root, ['run', 'verify', '--os-dir', ok])).code).toBe(0);
+  });
+
+  it('validate never changes the definition, and leaves no scratch copy behind', async () => {
+    const d = blank('untouched', (x) => append(x, 'lib/steps.sh', '\ntouch "$GOS_DIR/written-by-verify"\n'));
+    const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('ganeti-os-first-run-'));
+    const v = await validate(d);
+    expect(v.code).toBe(0);
+    expect(fs.existsSync(path.join(d, 'written-by-verify'))).toBe(false);
+    expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('ganeti-os-first-run-'))).toEqual(before);
+  });
+});
