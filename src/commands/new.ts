@@ -117,7 +117,14 @@ async function createDefinition(ctx: Context, opts: NewOptions): Promise<void> {
  * every variant with Ganeti's environment), e.g. an image variant that has no IMAGE yet.
  */
 function refusedAsWritten(root: string): string[] {
-  return firstRuns(readDefinition(root))
+  // Advice about a definition already in place: a failure to check is said, never the command's.
+  let runs: ReturnType<typeof firstRuns>;
+  try {
+    runs = firstRuns(readDefinition(root));
+  } catch (err) {
+    return [`could not check the new definition as Ganeti would (${err instanceof Error ? err.message : String(err)}); 'ganeti-os validate' does`];
+  }
+  return runs
     .filter((r) => !r.ok && !r.timedOut)
     .map((r) => {
       const said = r.output.trim().split('\n').filter((l) => l.trim() !== '').slice(-3).join(' | ');

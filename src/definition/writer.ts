@@ -505,12 +505,12 @@ function resolveJournal(root: string, journal: string, data: Partial<Journal>): 
     let step: Step | undefined;
     if (legacy) {
       const old = raw as { target?: unknown; staged?: unknown; backup?: unknown };
+      // Its staged and backup files are taken as named, each bound to this definition too.
       const rel = fromLegacy(old.target);
-      const staged = old.staged === undefined || fromLegacy(old.staged) !== undefined;
-      const backup = old.backup === undefined || fromLegacy(old.backup) !== undefined;
-      if (rel !== undefined && staged && backup) {
-        step = resolveEntry(root, { path: rel, staged: old.staged !== undefined, backup: old.backup !== undefined });
-        if (step && ((old.staged !== undefined && step.staged !== old.staged) || (old.backup !== undefined && step.backup !== old.backup))) step = undefined;
+      const staged = old.staged === undefined ? '' : fromLegacy(old.staged);
+      const backup = old.backup === undefined ? '' : fromLegacy(old.backup);
+      if (rel !== undefined && staged !== undefined && backup !== undefined) {
+        step = { target: path.join(root, rel), staged: staged ? path.join(root, staged) : undefined, backup: backup ? path.join(root, backup) : undefined };
       }
     } else {
       step = resolveEntry(root, e);
