@@ -28,7 +28,7 @@ export const DEFAULT_ROOT_CACHE = '/var/cache/ganeti-os/cluster-roots';
 export const ROOT_MAX_AGE_DAYS = 14;
 
 /** Changing what a root holds or how it is built: bump, so older roots count as stale. */
-const ROOT_FORMAT = 1;
+const ROOT_FORMAT = 2;
 
 /** Debian's keyring for its archive (debian-archive-keyring): mmdebstrap checks the suite with it. */
 export const ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -229,8 +229,10 @@ export async function nodeRoot(o: NodeRootOptions): Promise<{ root: RootInfo; bu
       await runBuild(buildArgv(recipe, partial), path.join(o.cache, `${name}.log`), o.interrupted);
       const missing = rootLacks(partial, o.release);
       if (missing.length) throw new UserError(`the Ganeti ${o.release} node root built by mmdebstrap lacks ${missing.join(', ')}`);
+      const patches = patchRoot(partial, o.release);
+      for (const p of patches) o.log(`patched the node root: ${p}`);
       fs.renameSync(partial, final);
-      fs.writeFileSync(path.join(o.cache, `${name}.json`), JSON.stringify({ ...recipe, built: new Date(built * 1000).toISOString(), seconds: (Date.now() - t0) / 1000 }, null, 2) + '\n');
+      fs.writeFileSync(path.join(o.cache, `${name}.json`), JSON.stringify({ ...recipe, patches, built: new Date(built * 1000).toISOString(), seconds: (Date.now() - t0) / 1000 }, null, 2) + '\n');
       fs.rmSync(path.join(o.cache, `${name}.log`), { force: true });
     } catch (err) {
       fs.rmSync(partial, { recursive: true, force: true });
@@ -243,6 +245,46 @@ export async function nodeRoot(o: NodeRootOptions): Promise<{ root: RootInfo; bu
   } finally {
     unlock();
   }
+}
+
+/**
+ * Fixes of Ganeti bugs that would fail every definition's lifecycle in the box, applied to the
+ * root's copy of Ganeti (one line each in the returned list, recorded beside the root). Ganeti
+ * 3.1.0~rc2 (trixie) checks the import/export daemon's certificate against the reverse name of
+ * the node's address, while gnt-backup's daemons use the node certificate, whose commonName is
+ * always ganeti.example.com: every `gnt-backup export` fails ("commonName does not match
+ * hostname", ganeti/ganeti#1839); upstream's fix (PR #1840) expects ganeti.example.com when the
+ * node certificate is used, as done here. A release whose code already differs is left alone.
+ */
+export function patchRoot(dir: string, release: GanetiRelease): string[] {
+  const applied: string[] = [];
+  const f = path.join(dir, 'usr', 'share', 'ganeti', release, 'ganeti', 'impexpd', '__init__.py');
+  let text = '';
+  try {
+    text = fs.readFileSync(f, 'utf8');
+  } catch {
+    return applied;
+  }
+  const check = '      if host and netutils.IPAddress.IsValid(host):\n';
+  const imp = 'from ganeti import netutils\n';
+  if (text.includes(check) && text.includes(imp) && text.includes('x509_cert_cn, _, _ = socket.gethostbyaddr(host)')) {
+    text = text
+      .replace(imp, `${imp}from ganeti import pathutils\n`)
+      .replace(
+        check,
+        [
+          '      if self._opts.key == pathutils.NODED_CERT_FILE:',
+          '        # ganeti-os node root: the fix of ganeti/ganeti#1839 (PR #1840)',
+          '        x509_cert_cn = constants.X509_CERT_CN',
+          '      elif host and netutils.IPAddress.IsValid(host):',
+          '',
+        ].join('\n'),
+      );
+    fs.writeFileSync(f, text);
+    fs.rmSync(path.join(path.dirname(f), '__pycache__'), { recursive: true, force: true });
+    applied.push(`${path.relative(dir, f)}: gnt-backup's certificate check (ganeti/ganeti#1839, fixed upstream by PR #1840)`);
+  }
+  return applied;
 }
 
 /** Run the build; UserError with mmdebstrap's last lines when it fails, or when interrupted (the build is killed). */

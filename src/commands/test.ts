@@ -193,6 +193,7 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
     if (cluster) {
       const backend = await ClusterBackend.open({
         box: cluster.box,
+        release: cluster.release,
         def,
         variant,
         osparams: opts.osparam ?? [],

@@ -22,13 +22,16 @@ import type { BoxNode, BoxState } from '../cluster/box';
 import { INSTANCE_NAMES } from '../cluster/box';
 import { PROVIDER } from '../cluster/files';
 import { consoleReady } from '../boot/console';
-import { diskOnHost, gnt, installDefinition, instanceNames, instanceStatus, KNOWN_FINDINGS, osLogTail, prefill, startAndWaitForConsole, tail } from '../cluster/gnt';
+import { diskOnHost, gnt, installDefinition, noNameChecks, renameArgv, instanceNames, instanceStatus, KNOWN_FINDINGS, osLogTail, prefill, startAndWaitForConsole, tail } from '../cluster/gnt';
 import type { OsDefinition } from '../definition/model';
+import type { GanetiRelease } from '../ganeti/releases';
 import { Identity, identityChecks, readIdentity } from './identity';
 import { Backend, Step, StepContext, StepOutcome, failed, passed, skipped } from './lifecycle';
 
 export interface ClusterBackendOptions {
   box: BoxState;
+  /** The Ganeti release the box runs (its command lines differ). */
+  release: GanetiRelease;
   /** A definition Ganeti accepts; its name is the OS name. */
   def: OsDefinition;
   /** Default: the first variant (none for a definition without variants.list). */
@@ -96,7 +99,7 @@ export class ClusterBackend implements Backend {
     this.doPrefill = o.prefill === 'auto' ? this.isDebian : o.prefill;
     const hv = [o.hypervisor, ...o.hvparams].join(',');
     const disk = `0:size=${o.diskMib}M${o.diskTemplate === 'ext' ? `,provider=${PROVIDER}` : ''}`;
-    this.common = ['-t', o.diskTemplate, '--disk', disk, '-H', hv, '-B', `minmem=${o.memoryMib}M,maxmem=${o.memoryMib}M`, '--no-ip-check', '--no-name-check', '-n', this.master.name];
+    this.common = ['-t', o.diskTemplate, '--disk', disk, '-H', hv, '-B', `minmem=${o.memoryMib}M,maxmem=${o.memoryMib}M`, ...noNameChecks(o.release), '-n', this.master.name];
     this.osp = o.osparams.length ? ['-O', o.osparams.join(',')] : [];
     this.current = names.first;
   }
@@ -321,7 +324,7 @@ export class ClusterBackend implements Backend {
     const from = this.current;
     const to = this.names.renamed;
     const before = this.isDebian ? await this.identity(from) : undefined;
-    await this.must(sc, ran, ['gnt-instance', 'rename', '-f', '--no-ip-check', '--no-name-check', from, to]);
+    await this.must(sc, ran, renameArgv(this.o.release, from, to));
     this.created.delete(from);
     this.created.add(to);
     this.current = to;
