@@ -4,14 +4,15 @@
  * node's mirror, with the apt sources each release has (sid has no -updates or security
  * archive). In CI a small base system (INSTALL_VARIANT=essential with apt and passwd) in a
  * private cache, about 15-30 s per release; under FULL_MATRIX (`npm run test:matrix`) also the
- * template's whole default package set.
+ * template's whole default package set. A frozen mirror's expired sid or forky Release file is
+ * first refused (create names CHECK_VALID_UNTIL) and then accepted with CHECK_VALID_UNTIL=no.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd } from './helpers/ganeti';
 import { resources, sparseDisk, withMounted } from './helpers/disks';
-import { DebianWorkspace, debianWorkspace, newestLog, releaseWorkspace } from './helpers/debian';
+import { DebianWorkspace, debianWorkspace, newestLog, releaseExpired, releaseWorkspace } from './helpers/debian';
 import { describeSystem, matrixCases } from './helpers/system';
 
 const NEEDS = ['mmdebstrap', 'sfdisk', 'losetup', 'mkfs.ext4', 'e2image'];
@@ -41,7 +42,8 @@ describeSystem('debian template: forky and sid build', { root: true, ganeti: tru
 
   it.each(matrixCases(CASES, (c) => c.packages === 'small'))('$release ($packages packages): create installs it, with its own apt sources', ({ release, packages }) => {
     const cache = path.join(ws.work, `cache-${release}-${packages}`);
-    fs.writeFileSync(defaults, base + [...(packages === 'small' ? SMALL : []), `CACHE_DIR=${cache}`, ''].join('\n'));
+    const settings = [...(packages === 'small' ? SMALL : []), `CACHE_DIR=${cache}`];
+    fs.writeFileSync(defaults, base + [...settings, ''].join('\n'));
     const disk = sparseDisk(path.join(ws.work, `${release}-${packages}.img`), 2048);
     const inst: InstanceSpec = {
       name: `${release}.example.com`,
@@ -52,6 +54,15 @@ describeSystem('debian template: forky and sid build', { root: true, ganeti: tru
       hvparams: { kernel_path: '/boot/vmlinuz' },
       osparams: { 'install-kernel': 'no', 'partition-style': 'none' },
     };
+    if (releaseExpired(release)) {
+      // A frozen mirror (this registry is one): apt refuses the expired Release file, create says
+      // which setting accepts it, and nothing is left behind.
+      const refused = instanceOsAdd(inst, { logdir: ws.logdir });
+      expect(refused.error).toBeTruthy();
+      expect(newestLog(ws.logdir, 'add-')).toMatch(new RegExp(`Release file for ${release} has expired.*CHECK_VALID_UNTIL=no`));
+      expect(resources(ws.work, ws.tmp)).toEqual({ loops: [], mounts: [], temps: [] });
+      fs.writeFileSync(defaults, base + [...settings, 'CHECK_VALID_UNTIL=no', ''].join('\n'));
+    }
     const r = instanceOsAdd(inst, { logdir: ws.logdir });
     if (r.error) throw new Error(`${r.error}\n${newestLog(ws.logdir, 'add-')}`);
     expect(newestLog(ws.logdir, 'add-')).toMatch(new RegExp(`installed ${release} \\(amd64\\) on ${release}\\.example\\.com`));

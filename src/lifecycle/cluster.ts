@@ -22,6 +22,7 @@ import type { BoxNode, BoxState } from '../cluster/box';
 import { INSTANCE_NAMES } from '../cluster/box';
 import { PROVIDER } from '../cluster/files';
 import { consoleReady } from '../boot/console';
+import { niceCompare } from '../ganeti/diagnose';
 import { diskOnHost, gnt, installDefinition, noNameChecks, renameArgv, instanceNames, instanceStatus, KNOWN_FINDINGS, osLogTail, prefill, startAndWaitForConsole, tail } from '../cluster/gnt';
 import type { OsDefinition } from '../definition/model';
 import type { GanetiRelease } from '../ganeti/releases';
@@ -205,7 +206,8 @@ export class ClusterBackend implements Backend {
     if (!block) throw new StepFailed(`${this.os} is not listed:\n${tail(out)}`);
     if (!block.startsWith(`OS: ${this.os} [global status: valid]`)) throw new StepFailed(tail(block));
     const listed = /Variants: \[([^\]]*)\]/.exec(block)?.[1].split(',').map((v) => v.trim()).filter(Boolean) ?? [];
-    const want = this.o.def.variants;
+    // Ganeti's diagnose lists the variants NiceSorted (cmdlib's OS query), not in variants.list's order.
+    const want = [...this.o.def.variants].sort(niceCompare);
     if (listed.join(',') !== want.join(',')) throw new StepFailed(`variants ${listed.join(', ')}; expected ${want.join(', ')}`);
     return passed(`valid${listed.length ? `, variants ${listed.join(', ')}` : ''}`);
   }

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { resources } from './disks';
+import { nodeMirror } from '../../src/debian/apt-sources';
 
 const CLI = path.join(__dirname, '..', '..', 'bin', 'ganeti-os.js');
 
@@ -51,4 +52,18 @@ export function newestLog(logdir: string, prefix: string): string {
   const f = fs.readdirSync(logdir).filter((n) => n.startsWith(prefix)).sort().pop();
   if (!f) throw new Error(`no ${prefix}* log in ${logdir}`);
   return fs.readFileSync(path.join(logdir, f), 'utf8');
+}
+
+/**
+ * Whether the node's mirror (its apt sources, src/debian/apt-sources.ts) serves suite with a
+ * Release file past its Valid-Until date, as a frozen mirror does for sid and testing a week
+ * after it was taken. Throws when the mirror or its InRelease cannot be read.
+ */
+export function releaseExpired(suite: string, now = new Date()): boolean {
+  const mirror = nodeMirror();
+  if (!mirror) throw new Error('no Debian mirror in this node\'s apt sources');
+  const r = spawnSync('curl', ['-fsS', '-m', '60', `${mirror.replace(/\/$/, '')}/dists/${suite}/InRelease`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`reading ${suite}'s InRelease from ${mirror}: ${r.stderr || r.error}`);
+  const until = /^Valid-Until: (.+)$/m.exec(r.stdout)?.[1];
+  return until !== undefined && new Date(until).getTime() < now.getTime();
 }

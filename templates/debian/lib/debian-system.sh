@@ -331,6 +331,8 @@ deb_install_tree() {
       # Written into the tree's apt.conf.d/99mmdebstrap for the install; scrubbed below.
       if [[ -n $PROXY ]]; then args+=(--aptopt="Acquire::http::Proxy \"$PROXY\""); fi
       if [[ -n ${KEYRING-} ]]; then args+=(--keyring="$KEYRING"); fi
+      # CHECK_VALID_UNTIL=no: in 99mmdebstrap (scrubbed below), so the instances keep apt's check.
+      if [[ $CHECK_VALID_UNTIL == no ]]; then args+=(--aptopt='Acquire::Check-Valid-Until "false"'); fi
       deb_mmdebstrap_speed args
       deb_installer_output mmdebstrap "${args[@]}" "$SUITE" "$root" "$MIRROR" || return 1
       ;;
@@ -384,6 +386,9 @@ deb_build_tarball() {
       DPKG_SYNC=unsafe
       rm -rf --one-file-system -- "$root"
     else
+      if grep -q 'Release file .* is expired' -- "$DEB_INSTALLER_LOG" 2>/dev/null; then
+        gos_log "the archive's Release file for $SUITE has expired (a frozen mirror or a snapshot?): CHECK_VALID_UNTIL=no accepts it while the base system is built"
+      fi
       return 1
     fi
   done
