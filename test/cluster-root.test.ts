@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ARCHIVE_KEYRING, buildArgv, cachedRoots, fresh, resolveRootCache, ROOT_MAX_AGE_DAYS, rootRecipe } from '../src/cluster/node-root';
+import { ARCHIVE_KEYRING, buildArgv, cachedRoots, fresh, resolveRootCache, ROOT_MAX_AGE_DAYS, rootLacks, rootRecipe } from '../src/cluster/node-root';
 
 describe('node root recipe and cache', () => {
   let work: string;
@@ -59,6 +59,14 @@ describe('node root recipe and cache', () => {
     expect(roots.map((x) => path.basename(x.dir))).toEqual([`ganeti-3.1-000000000000-${now}`, `ganeti-3.1-${r.key}-${now - 100}`, `ganeti-3.1-${r.key}-${now - (ROOT_MAX_AGE_DAYS + 1) * 86400}`]);
     expect(roots.map((x) => fresh(x, r))).toEqual([false, true, false]);
     expect(cachedRoots(path.join(work, 'absent'))).toEqual([]);
+  });
+
+  it('a root without Ganeti, sshd or host keys is not used (links into the root count as present)', () => {
+    const root = path.join(work, 'root');
+    fs.mkdirSync(path.join(root, 'usr', 'sbin'), { recursive: true });
+    expect(rootLacks(root, '3.1')).toEqual(expect.arrayContaining(["Ganeti 3.1's code (usr/share/ganeti/3.1)", 'usr/sbin/gnt-cluster', 'usr/sbin/sshd', 'SSH host keys (etc/ssh/ssh_host_*_key)']));
+    fs.symlinkSync('/etc/ganeti/lib/usr/sbin/gnt-cluster-absent-on-the-host', path.join(root, 'usr', 'sbin', 'gnt-cluster'));
+    expect(rootLacks(root, '3.1')).not.toContain('usr/sbin/gnt-cluster');
   });
 
   it('the cache: --cache, else $GANETI_OS_CLUSTER_CACHE, else /var/cache/ganeti-os/cluster-roots', () => {

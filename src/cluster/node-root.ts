@@ -145,21 +145,26 @@ export function rootInUse(dir: string): boolean {
 export function rootLacks(dir: string, release: GanetiRelease): string[] {
   const lack: string[] = [];
   if (installedRelease(dir) !== release) lack.push(`Ganeti ${release}'s code (usr/share/ganeti/${release})`);
+  // lstat: links such as usr/lib/ganeti/default point at absolute paths, valid only inside the root.
+  const present = (f: string) => {
+    try {
+      fs.lstatSync(path.join(dir, f));
+      return true;
+    } catch {
+      return false;
+    }
+  };
   for (const f of ['usr/sbin/gnt-cluster', 'usr/sbin/ganeti-luxid', 'usr/lib/ganeti/daemon-util', 'usr/sbin/sshd', 'usr/lib/openssh/sftp-server', 'usr/bin/socat', 'usr/bin/kvm', 'usr/sbin/ip']) {
-    if (!fs.existsSync(path.join(dir, f)) && !isLinkInto(dir, f)) lack.push(f);
+    if (!present(f)) lack.push(f);
   }
-  if (!fs.readdirSync(path.join(dir, 'etc', 'ssh')).some((f) => /^ssh_host_\w+_key$/.test(f))) lack.push('SSH host keys (etc/ssh/ssh_host_*_key)');
-  return lack;
-}
-
-/** A symlink inside the root whose target is absolute (valid inside the root only, e.g. /etc/ganeti/lib). */
-function isLinkInto(dir: string, f: string): boolean {
+  let etcSsh: string[] = [];
   try {
-    fs.lstatSync(path.join(dir, f));
-    return true;
+    etcSsh = fs.readdirSync(path.join(dir, 'etc', 'ssh'));
   } catch {
-    return false;
+    /* none */
   }
+  if (!etcSsh.some((f) => /^ssh_host_\w+_key$/.test(f))) lack.push('SSH host keys (etc/ssh/ssh_host_*_key)');
+  return lack;
 }
 
 /** What is missing on the host to build a root (empty when nothing). */
