@@ -181,7 +181,7 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .option('-g, --nodegroup <group>', 'only the nodes of this node group')
     .option('--json', 'print one JSON document')
     .action((name: string | undefined, opts: Record<string, unknown>) => dispatch('nodes-check', { ...opts, name }));
-  const cluster = sub('cluster', 'a disposable real Ganeti 3.0 cluster in namespaces on this machine (root)').enablePositionalOptions();
+  const cluster = sub('cluster', 'a disposable real Ganeti cluster (3.0 or 3.1) in namespaces on this machine (root)').enablePositionalOptions();
   const box = (name: string, description: string) =>
     cluster
       .command(name)
@@ -191,6 +191,8 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
       .option('--state <dir>', 'the box\'s state directory (default: $GANETI_OS_CLUSTER_STATE or /var/lib/ganeti-os/cluster)');
   box('up', 'bring a cluster up: nodes in their own namespaces, real daemons, fake and kvm, file and ext disks')
     .option('--nodes <n>', 'number of nodes, 1 to 8 (default 1)')
+    .option(GANETI_OPTION[0], `${GANETI_OPTION[1]}: the nodes run it, from a node root built once from Debian's packages for it when it is not this node's`)
+    .option('--cache <dir>', 'where node roots are kept and reused (default: $GANETI_OS_CLUSTER_CACHE or /var/cache/ganeti-os/cluster-roots)')
     .option('--json', 'print one JSON document describing the box')
     .action((opts: Record<string, unknown>) => dispatch('cluster', { ...opts, action: 'up' }));
   box('down', 'stop the box and remove everything it made (idempotent; also cleans a half-made box)')

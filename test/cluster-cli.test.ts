@@ -16,6 +16,9 @@ describe('ganeti-os cluster (command line)', () => {
     [['cluster', 'up', '--nodes', 'three'], /--nodes wants a number from 1 to 8, not 'three'/],
     [['cluster', 'up', '--nodes', '0'], /--nodes wants a number from 1 to 8/],
     [['cluster', 'up', '--nodes', '9'], /--nodes wants a number from 1 to 8/],
+    // Only the releases ganeti-os follows (src/ganeti/releases.ts), named in the refusal.
+    [['cluster', 'up', '--ganeti', '2.16'], /--ganeti 2\.16: not a supported Ganeti release; supported: 3\.0, 3\.1/],
+    [['test', '--cluster', '--ganeti', '2.16'], /--ganeti 2\.16: not a supported Ganeti release; supported: 3\.0, 3\.1/],
     [['test', '--cluster', '--hypervisor', 'xen-pvm'], /--hypervisor must be kvm or fake with --cluster/],
     [['test', '--cluster', '--disk-template', 'plain'], /--disk-template must be file or ext/],
     [['test', '--cluster', '--memory', '1G'], /--memory wants a positive whole number of MiB/],

@@ -109,6 +109,8 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
     const human = cli(['test', '--os-dir', dir, '--disk-size', '64M', '--work-dir', work]);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^STEP +RESULT +TIME +DETAIL\n/);
+    // The table ends naming the release the run followed.
+    expect(human.stdout).toMatch(/\nfollowed: Ganeti 3\.[01] \((installed on this node|--ganeti|none installed on this node: Debian \w+'s)\)\n$/);
     expect(human.stdout).toMatch(/^boot +skipped +the kvm hypervisor boots the node's kernel/m);
     expect(human.stderr).toMatch(/^✓ export disk 0 +\d+\.\d s +67108864 bytes streamed \(64\.0 MiB\), as announced$/m);
     expect(human.stderr).toMatch(/blank-os: every step that applies passed/);

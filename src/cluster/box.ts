@@ -1,7 +1,9 @@
 /**
- * The cluster box: a disposable, real Ganeti 3.0 cluster on one Debian machine, each node in
+ * The cluster box: a disposable, real Ganeti cluster on one Debian machine, each node in
  * network, mount, UTS and PID namespaces of its own, inside one outer PID namespace (the box)
- * whose network namespace holds the switch bridge. Everything lives in one state directory;
+ * whose network namespace holds the switch bridge. The nodes run the host's Ganeti, or another
+ * release's from a node root (node-root.ts) whose /usr, /etc and /var they overlay instead of
+ * the host's. Everything but that cached root lives in one state directory;
  * killing the box's PID 1 ends every process of it, and the mounts and links go with its
  * namespaces. What the kernel keeps (loop devices) is found by backing inode and detached.
  *
@@ -13,7 +15,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fse from 'fs-extra';
 import { UserError } from '../errors';
-import { BOX_TAG, hostsFile, INNER_STATE, NODE_DIRS, NODE_SETUP, OVERLAID, PROVIDER, PROVIDER_FILES, REAPER, sshdConfig, VOLUME_DIR } from './files';
+import { GanetiRelease, installedRelease } from '../ganeti/releases';
+import { BOX_TAG, hostsFile, INNER_STATE, NODE_DIRS, NODE_ROOT_DIR, NODE_SETUP, OVERLAID, PROVIDER, PROVIDER_FILES, REAPER, sshdConfig, VOLUME_DIR } from './files';
+import { nodeRoot } from './node-root';
 import { alive, CLEAN_ENV, cmdline, descendants, haveCommand, loopsBackedUnder, mountsUnder, namespaceOf, processesIn, run, RunResult, waitFor } from './host';
 
 /** The box's address range (RFC 5737 TEST-NET-2): never routed, and checked unused by the host. */
@@ -58,6 +62,11 @@ export interface BoxState {
   /** Host PID of the box's PID 1, null until started. */
   boxPid: number | null;
   cluster: { name: string; ip: string };
+  /**
+   * The Ganeti release the nodes run, and the node root they run it from (null: the host's own
+   * Ganeti). Absent in a state written before releases were chosen: the host's.
+   */
+  ganeti?: { release: GanetiRelease; root: string | null };
   nodes: BoxNode[];
   /** Seconds per step of `up`. */
   times: Record<string, number>;
@@ -66,6 +75,10 @@ export interface BoxState {
 export interface UpOptions {
   stateDir: string;
   nodes: number;
+  /** The release the nodes run: the host's own Ganeti when it is that release, else a node root's. */
+  release: GanetiRelease;
+  /** Where node roots are cached (node-root.ts). */
+  rootCache: string;
   log: (line: string) => void;
   /** Checked between steps: true once the caller was asked to stop (SIGINT/SIGTERM). */
   interrupted?: () => boolean;
@@ -76,6 +89,8 @@ export interface BoxStatus {
   state: 'absent' | 'running' | 'starting' | 'stopped';
   nodes: { name: string; ip: string; running: boolean; processes: Record<string, number> }[];
   cluster: { name: string; ip: string } | null;
+  /** The release the box runs and the node root it runs from (null: the host's Ganeti). */
+  ganeti: { release: GanetiRelease | null; root: string | null } | null;
 }
 
 const nodeDir = (stateDir: string, name: string) => path.join(stateDir, 'nodes', name.split('.')[0]);
@@ -110,11 +125,14 @@ function reapersOf(stateDir: string): number[] {
     });
 }
 
-/** What is missing on this machine for a box (empty when nothing). */
-export function preflight(uid: number | undefined): string[] {
+/**
+ * What is missing on this machine for a box (empty when nothing). `hostGaneti`: whether the
+ * nodes run the host's Ganeti (then its packages must be installed); a node root brings its own.
+ */
+export function preflight(uid: number | undefined, hostGaneti = true): string[] {
   const lack: string[] = [];
   if (uid !== 0) lack.push('root (namespaces, mounts and loop devices need it)');
-  const files: [string, string][] = [
+  const files: [string, string][] = !hostGaneti ? [] : [
     ['/usr/sbin/gnt-cluster', "Debian package 'ganeti' (the meta package: gnt-* commands, daemons, their users)"],
     ['/usr/sbin/ganeti-luxid', "Debian package 'ganeti-haskell-3.0' (ganeti-luxid, ganeti-wconfd; comes with 'ganeti')"],
     ['/usr/lib/ganeti/daemon-util', "Debian package 'ganeti'"],
@@ -122,16 +140,17 @@ export function preflight(uid: number | undefined): string[] {
     ['/usr/lib/openssh/sftp-server', "Debian package 'openssh-sftp-server'"],
   ];
   for (const [f, what] of files) if (!fs.existsSync(f)) lack.push(`${what} (${f} is missing)`);
-  for (const c of ['unshare', 'nsenter', 'ip', 'losetup', 'socat', 'ssh-keygen', 'ssh', 'truncate']) if (!haveCommand(c)) lack.push(`command ${c}`);
-  if (!hostKeys().length) lack.push('SSH host keys in /etc/ssh (ssh_host_*_key; dpkg-reconfigure openssh-server makes them)');
+  for (const c of ['unshare', 'nsenter', 'ip', 'losetup', 'ssh-keygen', ...(hostGaneti ? ['socat', 'ssh', 'truncate'] : [])]) if (!haveCommand(c)) lack.push(`command ${c}`);
+  if (hostGaneti && !hostKeys().length) lack.push('SSH host keys in /etc/ssh (ssh_host_*_key; dpkg-reconfigure openssh-server makes them)');
   for (const d of ['/srv', '/root', '/tmp', '/etc', '/usr', '/var']) if (!fs.existsSync(d)) lack.push(`directory ${d} (the box mounts over it)`);
   return [...new Set(lack)];
 }
 
-function hostKeys(): string[] {
+/** The SSH host keys a node finds in /etc/ssh (`etc`: the /etc its overlay lies on). */
+function hostKeys(etc = '/etc'): string[] {
   try {
     return fs
-      .readdirSync('/etc/ssh')
+      .readdirSync(path.join(etc, 'ssh'))
       .filter((f) => /^ssh_host_\w+_key$/.test(f))
       .map((f) => `/etc/ssh/${f}`);
   } catch {
@@ -186,7 +205,8 @@ export class Interrupted extends UserError {
  */
 export async function up(opts: UpOptions): Promise<BoxState> {
   const stateDir = path.resolve(opts.stateDir);
-  const lack = preflight(process.getuid?.());
+  const hostGaneti = installedRelease() === opts.release;
+  const lack = preflight(process.getuid?.(), hostGaneti);
   if (lack.length) throw new UserError('cannot bring a cluster box up: missing ' + lack.join('; '));
   if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > MAX_NODES) {
     throw new UserError(`--nodes must be 1 to ${MAX_NODES}, not ${opts.nodes}`);
@@ -228,6 +248,7 @@ export async function up(opts: UpOptions): Promise<BoxState> {
     phase: 'starting',
     boxPid: null,
     cluster: { name: CLUSTER_NAME, ip: CLUSTER_IP },
+    ganeti: { release: opts.release, root: null },
     nodes: Array.from({ length: opts.nodes }, (_v, i) => ({ name: `node${i + 1}.${DOMAIN}`, ip: `${NETWORK_PREFIX}.${11 + i}`, pid: null })),
     times: {},
   };
@@ -244,6 +265,12 @@ export async function up(opts: UpOptions): Promise<BoxState> {
     return result;
   };
   try {
+    if (!hostGaneti) {
+      const r = await step('root', () => nodeRoot({ release: opts.release, cache: opts.rootCache, log: opts.log, interrupted: opts.interrupted }));
+      state.ganeti = { release: opts.release, root: r.root.dir };
+      writeState(state);
+      opts.log(r.built ? `built the node root ${r.root.dir} in ${r.seconds.toFixed(0)} s` : `reusing the node root ${r.root.dir}`);
+    }
     await step('prepare', () => prepareFiles(state));
     control = await step('start-box', () => startBox(state));
     for (const node of state.nodes) await step(`start-${short(node)}`, () => startNode(state, node));
@@ -297,9 +324,12 @@ function prepareFiles(state: BoxState): void {
   fs.mkdirSync(sshDir, { mode: 0o700 });
   must(run(['ssh-keygen', '-q', '-t', 'rsa', '-b', '2048', '-N', '', '-C', `root@${CLUSTER_NAME}`, '-f', path.join(sshDir, 'id_rsa')]), 'ssh-keygen');
   const pub = fs.readFileSync(path.join(sshDir, 'id_rsa.pub'), 'utf8');
-  const keys = hostKeys();
+  const lower = state.ganeti?.root ?? null;
+  const keys = hostKeys(lower ? path.join(lower, 'etc') : '/etc');
+  if (!keys.length) throw new UserError(`no SSH host keys in ${lower ? path.join(lower, 'etc', 'ssh') : '/etc/ssh'}`);
   for (const node of state.nodes) {
     const dir = nodeDir(state.stateDir, node.name);
+    if (lower) fs.mkdirSync(path.join(dir, NODE_ROOT_DIR), { recursive: true });
     for (const d of OVERLAID) {
       fs.mkdirSync(path.join(dir, `${d}.upper`), { recursive: true });
       fs.mkdirSync(path.join(dir, `${d}.work`), { recursive: true });
@@ -389,7 +419,7 @@ function startNode(state: BoxState, node: BoxNode): void {
   }
   node.pid = pid;
   writeState(state);
-  must(run(['nsenter', '--target', String(pid), '--mount', '--uts', '--net', '--', 'sh', '-c', NODE_SETUP, 'sh', nodeDir(state.stateDir, node.name), node.name]), `mounts of ${node.name}`);
+  must(run(['nsenter', '--target', String(pid), '--mount', '--uts', '--net', '--', 'sh', '-c', NODE_SETUP, 'sh', nodeDir(state.stateDir, node.name), node.name, state.ganeti?.root ?? '']), `mounts of ${node.name}`);
 }
 
 function wireNetwork(state: BoxState): void {
@@ -536,7 +566,7 @@ function removeEmptyParents(dir: string, top: string): void {
 export function status(stateDirIn: string): BoxStatus {
   const stateDir = path.resolve(stateDirIn);
   const state = readState(stateDir);
-  if (!state) return { stateDir, state: 'absent', nodes: [], cluster: null };
+  if (!state) return { stateDir, state: 'absent', nodes: [], cluster: null, ganeti: null };
   const boxUp = !!state.boxPid && isReaper(state.boxPid, stateDir, 'box');
   const nodes = state.nodes.map((n) => {
     const running = boxUp && !!n.pid && isReaper(n.pid, stateDir, n.name);
@@ -550,7 +580,13 @@ export function status(stateDirIn: string): BoxStatus {
     }
     return { name: n.name, ip: n.ip, running, processes };
   });
-  return { stateDir, state: boxUp ? (state.phase === 'up' ? 'running' : 'starting') : 'stopped', nodes, cluster: state.cluster };
+  return {
+    stateDir,
+    state: boxUp ? (state.phase === 'up' ? 'running' : 'starting') : 'stopped',
+    nodes,
+    cluster: state.cluster,
+    ganeti: state.ganeti ?? { release: installedRelease() ?? null, root: null },
+  };
 }
 
 /**

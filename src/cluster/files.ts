@@ -45,20 +45,33 @@ export const OVERLAID = ['etc', 'usr', 'var'] as const;
 export const INNER_STATE = '/run/ganeti-os-box';
 
 /**
- * Run inside a fresh node namespace as `sh -c SETUP sh NODE_DIR HOSTNAME`: private /run (the
+ * Where a node built from a node root (node-root.ts) sees that root: this directory of its
+ * state directory, a read-only bind of the root (in the node's mount namespace only).
+ */
+export const NODE_ROOT_DIR = 'lower';
+
+/**
+ * Run inside a fresh node namespace as `sh -c SETUP sh NODE_DIR HOSTNAME [ROOT]`: with ROOT (a
+ * node root for another Ganeti release), its /etc, /usr and /var are the overlays' lower layers
+ * instead of the host's, so every command the node runs is the root's; private /run (the
  * node directory reached through it, bound from the shell's working directory so a state
  * directory under /run, /var or /tmp works too), overlays on /etc, /usr, /var, binds for Ganeti's
  * directories, /srv, /root, /tmp, a fresh sysfs (Ganeti looks for bridges under /sys/class/net).
  */
 export const NODE_SETUP = `set -eu
 cd "$1"
+lower=
+if [ -n "\${3:-}" ]; then
+  mount --no-canonicalize --bind -o ro "$3" ${NODE_ROOT_DIR}
+  lower=${INNER_STATE}/${NODE_ROOT_DIR}
+fi
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p ${INNER_STATE}
-mount --no-canonicalize --bind . ${INNER_STATE}
+mount --no-canonicalize --rbind . ${INNER_STATE}
 cd /
 n=${INNER_STATE}
 for d in ${OVERLAID.join(' ')}; do
-  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$n/$d.upper,workdir=$n/$d.work" "/$d"
+  mount -t overlay overlay -o "lowerdir=$lower/$d,upperdir=$n/$d.upper,workdir=$n/$d.work" "/$d"
 done
 mkdir -p /var/lib/ganeti /var/log/ganeti
 mount --bind "$n/${NODE_DIRS.lib}" /var/lib/ganeti
@@ -70,7 +83,7 @@ mount -t sysfs sysfs /sys
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mkdir -p /run/lock /run/sshd
 chmod 1777 /run/lock
-hostname "$2"
+printf '%s' "$2" >/proc/sys/kernel/hostname
 ip link set lo up
 `;
 

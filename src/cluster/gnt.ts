@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fse from 'fs-extra';
+import type { GanetiRelease } from '../ganeti/releases';
 import { PACKAGE_ROOT } from '../paths';
 import { BoxNode, BoxState, INNER_STATE, nodeArgv } from './box';
 import { NODE_DIRS, VOLUME_DIR } from './files';
@@ -74,6 +75,27 @@ export function gnt(node: BoxNode, argv: string[], opts: GntOptions = {}): Promi
     child.on('error', (err) => done(-1, `${full[0]}: ${err.message}\n`));
     child.on('close', (code) => done(code ?? -1));
   });
+}
+
+/**
+ * The options that keep Ganeti from pinging an instance's address and resolving its name (the
+ * box's instances have neither). Ganeti 3.0 checks by default (`--no-ip-check --no-name-check`);
+ * 3.1 checks only when asked (`--ip-check`, `--name-check`) and keeps the `--no-` options on add
+ * and import as deprecated no-ops that print a warning (cli_opts.py NOIPCHECK_OPT), so none is
+ * given there.
+ */
+export function noNameChecks(release: GanetiRelease): string[] {
+  return release === '3.0' ? ['--no-ip-check', '--no-name-check'] : [];
+}
+
+/**
+ * `gnt-instance rename` as the release takes it. Ganeti 3.0 asks for confirmation and, without a
+ * terminal, silently exits 1 unless given -f; 3.1 dropped the question and refuses -f ("no such
+ * option": client/gnt_instance.py's "rename" entry lists no FORCE_OPT, nor the deprecated
+ * `--no-` check options).
+ */
+export function renameArgv(release: GanetiRelease, from: string, to: string): string[] {
+  return ['gnt-instance', 'rename', ...(release === '3.0' ? ['-f'] : []), ...noNameChecks(release), from, to];
 }
 
 /** The instance names the cluster knows. */

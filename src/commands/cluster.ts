@@ -1,6 +1,7 @@
 /**
- * `ganeti-os cluster up|down|status|exec`: a disposable real Ganeti 3.0 cluster in namespaces
- * (src/cluster/box.ts). A definition's lifecycle through it is `ganeti-os test --cluster`.
+ * `ganeti-os cluster up|down|status|exec`: a disposable real Ganeti cluster in namespaces
+ * (src/cluster/box.ts), running this node's Ganeti or, with `--ganeti` naming another release,
+ * that release's from a cached node root (src/cluster/node-root.ts). A definition's lifecycle through it is `ganeti-os test --cluster`.
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -8,11 +9,17 @@ import type { Context } from '../context';
 import { SilentFailure, UsageError, UserError } from '../errors';
 import { DEFAULT_STATE_DIR, down, MAX_NODES, nodeArgv, resolveStateDir, runningBox, status, up } from '../cluster/box';
 import { CLEAN_ENV } from '../cluster/host';
+import { resolveRootCache } from '../cluster/node-root';
+import { chooseRelease, followedText } from '../ganeti/releases';
 
 export interface ClusterOptions {
   action: 'up' | 'down' | 'status' | 'exec';
   state?: string;
   nodes?: string;
+  /** --ganeti: the release the nodes run (default: chooseRelease's). */
+  ganeti?: string;
+  /** --cache: where node roots are kept. */
+  cache?: string;
   node?: string;
   json?: boolean;
   command?: string[];
@@ -25,6 +32,8 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
     case 'up': {
       const nodes = opts.nodes === undefined ? 1 : Number(opts.nodes);
       if (!/^\d+$/.test(opts.nodes ?? '1') || nodes < 1 || nodes > MAX_NODES) throw new UsageError(`--nodes wants a number from 1 to ${MAX_NODES}, not '${opts.nodes}'`);
+      const followed = chooseRelease(opts.ganeti);
+      const rootCache = resolveRootCache(ctx.cwd, opts.cache, ctx.env);
       let stop = false;
       const onSignal = () => {
         stop = true;
@@ -34,15 +43,15 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
       process.on('SIGTERM', onSignal);
       process.on('SIGHUP', onSignal);
       try {
-        ctx.log.info(`bringing a ${nodes}-node Ganeti cluster up in ${stateDir}`);
-        const state = await up({ stateDir, nodes, log: (l) => ctx.log.info(l), interrupted: () => stop });
+        ctx.log.info(`bringing a ${nodes}-node ${followedText(followed)} cluster up in ${stateDir}`);
+        const state = await up({ stateDir, nodes, release: followed.release, rootCache, log: (l) => ctx.log.info(l), interrupted: () => stop });
         if (opts.json) {
           ctx.out.write(JSON.stringify({ ok: true, ...state }, null, 2) + '\n');
           return;
         }
         ctx.out.write(
           [
-            `cluster ${state.cluster.name} is up in ${state.times.total.toFixed(1)} s (${state.nodes.map((n) => `${n.name} ${n.ip}`).join(', ')})`,
+            `cluster ${state.cluster.name} (Ganeti ${followed.release}${state.ganeti?.root ? ` from the node root ${state.ganeti.root}` : ''}) is up in ${state.times.total.toFixed(1)} s (${state.nodes.map((n) => `${n.name} ${n.ip}`).join(', ')})`,
             'use it:',
             `  ganeti-os cluster exec${stateFlag} -- gnt-instance list`,
             `  ganeti-os cluster exec${stateFlag} -- gnt-os diagnose`,
@@ -73,7 +82,8 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
       } else if (s.state === 'absent') {
         ctx.out.write(`no box at ${stateDir}\n`);
       } else {
-        ctx.out.write(`box at ${stateDir}: ${s.state}${s.cluster ? ` (cluster ${s.cluster.name} ${s.cluster.ip})` : ''}\n`);
+        const release = s.ganeti?.release ? `, Ganeti ${s.ganeti.release}${s.ganeti.root ? ` from the node root ${s.ganeti.root}` : " (this node's)"}` : '';
+        ctx.out.write(`box at ${stateDir}: ${s.state}${s.cluster ? ` (cluster ${s.cluster.name} ${s.cluster.ip}${release})` : ''}\n`);
         for (const n of s.nodes) {
           const procs = Object.entries(n.processes)
             .sort()

@@ -22,7 +22,7 @@ import { ClusterBackend } from '../lifecycle/cluster';
 import { Backend, Reporter, Step, StepResult, lifecyclePassed, runLifecycle } from '../lifecycle/lifecycle';
 import { LocalBackend } from '../lifecycle/local';
 import { definitionDir } from './definition-dir';
-import { chooseRelease, followedText } from '../ganeti/releases';
+import { chooseRelease, followedText, GanetiRelease, installedRelease } from '../ganeti/releases';
 
 export interface TestOptions extends InstanceOptions {
   osDir?: string;
@@ -59,6 +59,8 @@ interface ClusterSettings {
   hypervisor: 'kvm' | 'fake';
   diskTemplate: 'file' | 'ext';
   memoryMib: number;
+  /** The release the box runs. */
+  release: GanetiRelease;
 }
 
 /** One run of the lifecycle (one variant). */
@@ -69,6 +71,8 @@ export interface TestRun {
   variant: string | null;
   instance: string;
   hypervisor: string;
+  /** The Ganeti release the run followed (--cluster: the one the box runs). */
+  ganeti: GanetiRelease;
   ok: boolean;
   /** Wall-clock seconds of the run, and the sum of its steps' seconds. */
   seconds: number;
@@ -120,15 +124,15 @@ function terminalReporter(ctx: Context, prefix: string): Reporter & { stop(): vo
   };
 }
 
-/** The verdict table: one row per step. */
-function table(runs: TestRun[]): string {
+/** The verdict table: one row per step, then the Ganeti release the runs followed. */
+function table(runs: TestRun[], release: string): string {
   const rows: string[][] = [['STEP', 'RESULT', 'TIME', 'DETAIL']];
   for (const run of runs) {
     const prefix = runs.length > 1 ? `${run.variant}: ` : '';
     for (const s of run.steps) rows.push([prefix + s.title, s.status, s.status === 'skipped' ? '' : fmtTime(s.seconds), s.detail.length > 100 ? `${s.detail.slice(0, 97)}...` : s.detail]);
   }
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => [r[0].padEnd(w[0]), r[1].padEnd(w[1]), r[2].padStart(w[2]), r[3]].join('  ').trimEnd()).join('\n') + '\n';
+  return rows.map((r) => [r[0].padEnd(w[0]), r[1].padEnd(w[1]), r[2].padStart(w[2]), r[3]].join('  ').trimEnd()).join('\n') + `\nfollowed: ${release}\n`;
 }
 
 /**
@@ -189,6 +193,7 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
     if (cluster) {
       const backend = await ClusterBackend.open({
         box: cluster.box,
+        release: cluster.release,
         def,
         variant,
         osparams: opts.osparam ?? [],
@@ -203,7 +208,7 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
         ready,
         prefill: opts.prefill ?? 'auto',
       });
-      const says = `${backend.osName} as ${backend.names.first} (${cluster.hypervisor}, ${cluster.diskTemplate} disk of ${size} MiB) through the box at ${cluster.box.stateDir}`;
+      const says = `${backend.osName} as ${backend.names.first} (${cluster.hypervisor}, ${cluster.diskTemplate} disk of ${size} MiB) through the box at ${cluster.box.stateDir}, which runs Ganeti ${cluster.release}`;
       return { backend, os: backend.osName, instance: backend.names.first, hypervisor: cluster.hypervisor, says, logs: null };
     }
     const workDir = variants.length > 1 ? path.join(base!, variant!) : base!;
@@ -235,6 +240,7 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
         variant: variant ?? (def.variants[0] || null),
         instance,
         hypervisor,
+        ganeti: cluster ? cluster.release : followed.release,
         ok,
         seconds: (Date.now() - start) / 1000,
         stepSeconds: steps.reduce((a, s) => a + s.seconds, 0),
@@ -249,9 +255,10 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
 
   const ok = !signal.aborted && runs.every((r) => r.ok);
   if (opts.json) {
-    ctx.out.write(JSON.stringify({ definition: def.dir, backend: cluster ? 'cluster' : 'local', ...(cluster ? { state: cluster.box.stateDir } : {}), ok, interrupted: signal.aborted, runs }, null, 2) + '\n');
+    const ganeti = cluster ? cluster.release : followed.release;
+    ctx.out.write(JSON.stringify({ definition: def.dir, backend: cluster ? 'cluster' : 'local', ganeti, ...(cluster ? { state: cluster.box.stateDir } : {}), ok, interrupted: signal.aborted, runs }, null, 2) + '\n');
   } else {
-    ctx.out.write(table(runs));
+    ctx.out.write(table(runs, cluster ? `Ganeti ${cluster.release} (the box's)` : followedText(followed)));
     for (const run of runs) {
       for (const s of run.steps.filter((x) => x.status === 'failed')) {
         ctx.log.info(`\n${run.variant ? `${run.variant}: ` : ''}${s.title} failed: ${s.detail}`);
@@ -286,9 +293,17 @@ function clusterSettings(ctx: Context, opts: TestOptions): ClusterSettings {
   for (const kv of [...(opts.osparam ?? []), ...(opts.hvparam ?? []), ...(typeof opts.badOsparam === 'string' ? [opts.badOsparam] : [])]) {
     if (!/^[^=,]+=[^,]*$/.test(kv)) throw new UsageError(`'${kv}' is not name=value (without commas)`);
   }
+  const wanted = opts.ganeti === undefined ? undefined : chooseRelease(opts.ganeti).release;
+  // Usage errors first, before looking for a box: against the release asked for (or this node's).
   fillHvparams(hypervisor, opts.hvparam, chooseRelease(opts.ganeti).release);
   const memory = opts.memory ?? '512';
   if (!/^\d+$/.test(memory) || Number(memory) < 1) throw new UsageError(`--memory wants a positive whole number of MiB, not '${memory}'`);
   const box = runningBox(resolveStateDir(ctx.cwd, opts.state, ctx.env));
-  return { box, hypervisor, diskTemplate, memoryMib: Number(memory) };
+  // A box from before releases were chosen runs this node's Ganeti.
+  const release = box.ganeti?.release ?? installedRelease() ?? '3.0';
+  if (wanted && wanted !== release) {
+    throw new UserError(`--ganeti ${wanted}: the box at ${box.stateDir} runs Ganeti ${release}; bring a ${wanted} box up with 'ganeti-os cluster up --ganeti ${wanted}' (another --state)`);
+  }
+  fillHvparams(hypervisor, opts.hvparam, release);
+  return { box, hypervisor, diskTemplate, memoryMib: Number(memory), release };
 }

@@ -24,13 +24,16 @@ import { PROVIDER } from '../cluster/files';
 import { Refused, hvOption, keyValList, refusalNaming } from '../cluster/gnt-args';
 import { niceSort } from '../ganeti/diagnose';
 import { consoleReady } from '../boot/console';
-import { diskOnHost, gnt, installDefinition, instanceNames, instanceStatus, KNOWN_FINDINGS, osLogTail, prefill, startAndWaitForConsole, tail } from '../cluster/gnt';
+import { diskOnHost, gnt, installDefinition, noNameChecks, renameArgv, instanceNames, instanceStatus, KNOWN_FINDINGS, osLogTail, prefill, startAndWaitForConsole, tail } from '../cluster/gnt';
 import type { OsDefinition } from '../definition/model';
+import type { GanetiRelease } from '../ganeti/releases';
 import { Identity, identityChecks, readIdentity } from './identity';
 import { Backend, Step, StepContext, StepOutcome, failed, passed, skipped } from './lifecycle';
 
 export interface ClusterBackendOptions {
   box: BoxState;
+  /** The Ganeti release the box runs (its command lines differ). */
+  release: GanetiRelease;
   /** A definition Ganeti accepts; its name is the OS name. */
   def: OsDefinition;
   /** Default: the first variant (none for a definition without variants.list). */
@@ -61,9 +64,9 @@ export interface ClusterBackendOptions {
  * The options every `gnt-instance add` of the lifecycle gives (disk, hypervisor and its
  * parameters in Ganeti's `-H hypervisor:key=value,...` syntax, memory, the master as node).
  */
-export function instanceAddOptions(o: Pick<ClusterBackendOptions, 'diskTemplate' | 'diskMib' | 'hypervisor' | 'hvparams' | 'memoryMib'>, master: string): string[] {
+export function instanceAddOptions(o: Pick<ClusterBackendOptions, 'diskTemplate' | 'diskMib' | 'hypervisor' | 'hvparams' | 'memoryMib'> & { release?: GanetiRelease }, master: string): string[] {
   const disk = `0:size=${o.diskMib}M${o.diskTemplate === 'ext' ? `,provider=${PROVIDER}` : ''}`;
-  return ['-t', o.diskTemplate, '--disk', disk, '-H', hvOption(o.hypervisor, o.hvparams), '-B', `minmem=${o.memoryMib}M,maxmem=${o.memoryMib}M`, '--no-ip-check', '--no-name-check', '-n', master];
+  return ['-t', o.diskTemplate, '--disk', disk, '-H', hvOption(o.hypervisor, o.hvparams), '-B', `minmem=${o.memoryMib}M,maxmem=${o.memoryMib}M`, ...noNameChecks(o.release ?? '3.0'), '-n', master];
 }
 
 /** `-O key=value,...` for the OS parameters (values escaped for Ganeti's list syntax), or nothing. */
@@ -345,7 +348,7 @@ export class ClusterBackend implements Backend {
     const from = this.current;
     const to = this.names.renamed;
     const before = this.isDebian ? await this.identity(from) : undefined;
-    await this.must(sc, ran, ['gnt-instance', 'rename', '-f', '--no-ip-check', '--no-name-check', from, to]);
+    await this.must(sc, ran, renameArgv(this.o.release, from, to));
     this.created.delete(from);
     this.created.add(to);
     this.current = to;

@@ -45,6 +45,8 @@ export interface LifecycleRun {
   backend: string;
   os: string;
   variant: string | null;
+  /** The Ganeti release the run followed (the box's). */
+  ganeti: string;
   ok: boolean;
   steps: LifecycleStep[];
 }
