@@ -1,11 +1,12 @@
 /** `ganeti-os info [dir]`: what the model read from a definition. */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
-import { UsageError } from '../errors';
+import { UsageError, UserError } from '../errors';
 import { findProblems } from '../definition/checks';
-import { OS_SCRIPTS } from '../ganeti/rules';
+import { OS_API_FILE, OS_SCRIPTS } from '../ganeti/rules';
 import { readDefinition, requireDirectory } from '../definition/model';
-import { formatMode } from '../definition/provenance';
+import { PROVENANCE_FILE, formatMode } from '../definition/provenance';
 import { templateStatus } from '../definition/upgrade-status';
 import type { ParamSpec } from '../definition/spec';
 import { definitionDir } from './definition-dir';
@@ -22,6 +23,12 @@ export async function runInfo(ctx: Context, opts: InfoOptions): Promise<void> {
   }
   const dir = definitionDir(ctx, opts.dir ?? opts.osDir);
   requireDirectory(dir);
+  // A broken definition is reported; a directory with nothing of one is not scanned as one.
+  if (![OS_API_FILE, PROVENANCE_FILE, ...OS_SCRIPTS].some((f) => fs.existsSync(path.join(dir, f)))) {
+    throw new UserError(`${dir} is not an OS definition: it has no ${OS_API_FILE}, no OS script and no ${PROVENANCE_FILE}`, [
+      'Run info inside an OS definition directory, or name one (info DIR or --os-dir DIR).',
+    ]);
+  }
   const def = readDefinition(dir);
   const problems = findProblems(def);
   const scripts = Object.fromEntries(

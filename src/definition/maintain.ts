@@ -153,6 +153,15 @@ export function editable(def: OsDefinition, choice: TemplateChoice & Partial<Sou
 
   const variantsFile: ListFile = { ...editableText(def.text.variants), rel: OS_VARIANTS_FILE };
   const parametersFile: ListFile = { ...editableText(def.text.parameters), rel: OS_PARAMETERS_FILE };
+  // Ganeti reads a byte-order mark as part of the first name: an edit would carry it into
+  // lib/parameters.sh (an invalid variable name) or into the variant Ganeti refuses.
+  for (const f of [variantsFile, parametersFile]) {
+    if (f.text?.startsWith('\uFEFF')) {
+      throw new UserError(`${path.join(root, f.rel)} starts with a byte-order mark (U+FEFF), which Ganeti reads as part of its first name; nothing was changed`, [
+        `Remove it (sed -i '1s/^\\xEF\\xBB\\xBF//' ${f.rel}), then run the command again.`,
+      ]);
+    }
+  }
   const variants = [...new Set(parseVariantsList(variantsFile.text))];
   const parameters = parseParametersList(parametersFile.text)
     .filter((l) => l.fields.length > 0)

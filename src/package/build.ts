@@ -17,7 +17,7 @@ import { readDefinition } from '../definition/model';
 import { JOURNAL_FILE } from '../definition/writer';
 import { loadTemplate } from '../definition/templates';
 import { PROVENANCE_FILE, sha256 } from '../definition/provenance';
-import { conflictMarkerLines } from '../definition/checks';
+import { conflictMarkerLines, findProblems } from '../definition/checks';
 import { conffilePath, isDefinitionLayer } from '../definition/layers';
 import { LOCK_FILE } from '../definition/lock';
 import { BESIDE_SUFFIX, STATE_DIR } from '../definition/upgrade';
@@ -115,6 +115,10 @@ export function buildPackage(input: PackInput): PackResult {
 
   const warnings: string[] = [];
   if (working.length) warnings.push(`left out ganeti-os's own working files: ${working.join(', ')}`);
+  // Ganeti installs the package; what validate finds that instance operations hit, pack says.
+  for (const p of findProblems(def)) {
+    if (p.severity === 'error') warnings.push(`validate finds an error instance operations will hit (${p.code}): ${p.file ? `${p.file}: ` : ''}${p.message}`);
+  }
   // Conffiles where the definition's runtime reads them (layers.ts, by the runtime version its
   // record names): a definition's layer file there; one without such a place only in the OS directory.
   const runtimeVersion = def.provenance?.runtimeVersion;
