@@ -125,12 +125,63 @@ export async function main(argv: string[], ctx: Context): Promise<number> {
     }
   };
   configure([program]);
+  // With --json, stdout is one document whose "ok" matches the exit status: what the command
+  // prints is held until it ends, so that a failure (even after the document) can say so.
+  const json = wantsJson(argv);
+  const out = ctx.out;
+  let held = '';
+  if (json) ctx.out = { write: (t: string) => void (held += t) };
+  let code: number;
+  let failure: unknown;
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return EXIT_OK;
+    code = EXIT_OK;
   } catch (err) {
-    return reportError(ctx, err);
+    failure = err;
+    code = reportError(ctx, err);
+  } finally {
+    if (json) ctx.out = out;
   }
+  if (json) out.write(code === EXIT_OK ? held : jsonFailure(held, failure, code));
+  return code;
+}
+
+/** Whether `--json` is among the options (not after `--`). */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/**
+ * The one JSON document of a --json run that failed with exit `code`: the command's own
+ * document with "ok": false (and the error, when it has none), or {ok:false, error, exitCode}
+ * when it printed none.
+ */
+function jsonFailure(held: string, err: unknown, code: number): string {
+  const message = failureMessage(err, code);
+  if (held.trim() !== '') {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(held);
+    } catch {
+      return held;
+    }
+    if (doc && typeof doc === 'object' && !Array.isArray(doc)) {
+      const obj = doc as Record<string, unknown>;
+      const withError = obj.error === undefined && message ? { error: message } : {};
+      return JSON.stringify({ ok: false, ...obj, ...('ok' in obj ? { ok: false } : {}), ...withError }, null, 2) + '\n';
+    }
+    return held;
+  }
+  return JSON.stringify({ ok: false, error: message || `failed (exit ${code})`, exitCode: code }, null, 2) + '\n';
+}
+
+function failureMessage(err: unknown, code: number): string {
+  if (err instanceof GanetiOsError) return [err.message, ...err.details].filter((l) => l).join('\n');
+  const e = err as { code?: string; message?: string };
+  if (e && typeof e.code === 'string' && e.code.startsWith('commander.')) return String(e.message ?? '').replace(/^error:\s*/, '');
+  if (code === EXIT_BUG) return `internal error: ${err instanceof Error ? err.message : String(err)}`;
+  return err instanceof Error ? err.message : String(err);
 }
 
 export function reportError(ctx: Context, err: unknown): number {

@@ -115,7 +115,7 @@ describeSystem('maintenance sequences through the CLI, judged by Ganeti 3.0', { 
     expect(r.stderr).toContain(path.join(etc, 'variants.list'));
     r = runCli(['bump-api', '15', '--json'], { cwd: dir });
     expect(r.code).toBe(1);
-    expect(r.stdout).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ ok: false, error: expect.stringMatching(/declares parameters \(filesystem\)/), exitCode: 1 });
     r = runCli(['bump-api', '15', '--force', '--json'], { cwd: dir });
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout) as { apiVersions: number[]; notes: string[]; generatedByGanetiOs: boolean };

@@ -310,7 +310,7 @@ describeSystem('rollout: command line', { commands: ['dpkg-deb'] }, () => {
     expect(lines[0]).toBe("gnt-node list --no-headers '--separator=|' -o name,uuid,offline,group,master");
     expect(lines[1]).toBe(`cp ${deb} ${staged}`);
     expect(lines[2]).toBe(`gnt-cluster copyfile -n node2.example.com -n node3.example.com ${staged}`);
-    expect(r.stdout).toContain("gnt-cluster command -n node2.example.com -n node3.example.com 'bash -c '\\''export LC_ALL=C");
+    expect(r.stdout).toContain("gnt-cluster command -n node2.example.com -n node3.example.com 'bash --norc -c '\\''export LC_ALL=C");
     expect(r.stdout).toContain('dpkg --force-confdef --force-confold -i "$deb"');
     expect(lines.slice(-2)).toEqual(['gnt-os diagnose', 'gnt-cluster verify --error-codes']);
     expect(fs.existsSync(staged)).toBe(false);

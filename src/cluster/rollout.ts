@@ -4,7 +4,7 @@
  *
  *   gnt-node list                       which nodes exist, are offline, in which group
  *   gnt-cluster copyfile FILE           the .deb to the other online nodes (same path)
- *   gnt-cluster command 'bash -c ...'   install with dpkg -i, then report what the node has
+ *   gnt-cluster command 'bash --norc -c ...'   install with dpkg -i, then report what the node has
  *   gnt-os diagnose                     Ganeti's verdict on the OS, per node
  *   gnt-cluster verify --error-codes    no ENODEOS for this OS
  *
@@ -293,7 +293,7 @@ export function rolloutCommands(info: DebInfo, opts: RolloutOptions): { staged: 
       ['gnt-node', 'list', '--no-headers', '--separator=|', '-o', 'name,uuid,offline,group,master'],
       ['cp', info.path, staged],
       ['gnt-cluster', 'copyfile', ...sel, staged],
-      ['gnt-cluster', 'command', ...sel, `bash -c ${shq(script)}`],
+      ['gnt-cluster', 'command', ...sel, `bash --norc -c ${shq(script)}`],
       ['gnt-os', 'diagnose'],
       ['gnt-cluster', 'verify', '--error-codes', ...(opts.nodegroup !== undefined ? ['--node-group', opts.nodegroup] : [])],
     ],
@@ -479,7 +479,7 @@ export function nodesCheck(names: string[], sel: Selection, run: Runner): NodesC
   const all = listNodes(run);
   const chosen = selectNodes(all, sel);
   const master = all.find((n) => n.master)?.name;
-  const cmd = run(['gnt-cluster', 'command', ...selectionArgs(sel), `bash -c ${shq(nodeScript({ osNames: names }))}`]);
+  const cmd = run(['gnt-cluster', 'command', ...selectionArgs(sel), `bash --norc -c ${shq(nodeScript({ osNames: names }))}`]);
   if (cmd.status !== 0) throw new UserError(`gnt-cluster command failed: ${(cmd.stderr || cmd.stdout).trim()}`);
   const offline = new Set(chosen.filter((n) => n.offline).map((n) => n.name));
   for (const l of cmd.stderr.split('\n')) for (const n of parseOfflineNote(l) ?? []) offline.add(n);

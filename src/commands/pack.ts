@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Context } from '../context';
 import { UsageError, withFsErrors } from '../errors';
 import { requireDirectory } from '../definition/model';
+import { LOCK_FILE, withLock } from '../definition/lock';
 import { buildPackage } from '../package/build';
 import { definitionDir } from './definition-dir';
 
@@ -21,7 +22,12 @@ export async function runPack(ctx: Context, opts: PackOptions): Promise<void> {
   requireDirectory(osDir);
   const sde = ctx.env.SOURCE_DATE_EPOCH;
   if (sde !== undefined && !/^\d+$/.test(sde)) throw new UsageError(`SOURCE_DATE_EPOCH must be a number of seconds, not '${sde}'`);
-  const r = withFsErrors(osDir, () =>
+  // The release record is read, then rewritten: one pack (or maintenance command) at a time, or
+  // two packs both read the old record and the second drops the first's release. A definition
+  // this user cannot write gets no new record (nothing to lock against), only a rebuild.
+  const lock = writable(osDir);
+  const build = () =>
+    withFsErrors(osDir, () =>
     buildPackage({
     osDir,
     outputDir: path.resolve(ctx.cwd, opts.output ?? '.'),
@@ -31,8 +37,14 @@ export async function runPack(ctx: Context, opts: PackOptions): Promise<void> {
     mailDomain: mailDomain(),
     user: account(),
     now: sde !== undefined ? Number(sde) : Math.floor(Date.now() / 1000),
+    locked: lock,
   }),
   );
+  const r = lock
+    ? await withLock(path.join(osDir, LOCK_FILE), osDir, build, {
+        onWait: (owner) => ctx.log.info(`Waiting for another ganeti-os command (${owner}) to finish with ${osDir}...`),
+      })
+    : build();
   for (const w of r.warnings) ctx.log.warn(w);
   for (const n of r.notes) ctx.log.info(`note: ${n}`);
   if (opts.json) {
@@ -45,6 +57,15 @@ export async function runPack(ctx: Context, opts: PackOptions): Promise<void> {
       `${r.depends.length ? `; Depends: ${r.depends.join(', ')}` : ''}`,
   );
   ctx.out.write(r.deb + '\n');
+}
+
+function writable(dir: string): boolean {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The account running pack: its login and the full name in its passwd entry (GECOS, first field). */

@@ -269,10 +269,14 @@ function reconcile(answers: DefinitionSpec, l: Loaded, t: Template): DefinitionS
 // ------------------------------------------------------------------------------------------
 // Line-by-line edits (pure: text in, text out)
 
-/** The terminator new lines get: the file's own (LF or CRLF), LF by default. */
+/**
+ * The terminator new lines get: the file's own (its last line's LF, CRLF or CR, each of which
+ * Ganeti's splitlines() reads as a line end), LF by default.
+ */
 function newlineOf(lines: Line[]): string {
   const withEol = lines.filter((l) => l.eol !== '');
-  return withEol.length && withEol[withEol.length - 1].eol === '\r\n' ? '\r\n' : '\n';
+  const last = withEol.length ? withEol[withEol.length - 1].eol : '\n';
+  return last === '\r\n' || last === '\r' ? last : '\n';
 }
 
 /** Make sure every line ends with a terminator before lines are added after it. */

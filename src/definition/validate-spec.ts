@@ -58,15 +58,21 @@ function spawnSync(...args: Parameters<typeof import('node:child_process').spawn
   return (require('node:child_process') as typeof import('node:child_process')).spawnSync(...args);
 }
 
+/**
+ * bash -c with a socket on stdin (node's 'pipe') and SHLVL unset takes itself for a command run
+ * by rshd/sshd and reads ~/.bashrc: --norc, and stdin from /dev/null.
+ */
+const NO_RC_STDIO = { encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[] };
+
 /** Whether bash accepts `pattern` as an extended regular expression. */
 export function bashRegexError(pattern: string): string | undefined {
-  const r = spawnSync('bash', ['-c', '[[ "" =~ $1 ]]; [ $? -ne 2 ]', 'bash', `^(${pattern})$`], { encoding: 'utf8' });
+  const r = spawnSync('bash', ['--norc', '-c', '[[ "" =~ $1 ]]; [ $? -ne 2 ]', 'bash', `^(${pattern})$`], NO_RC_STDIO);
   if (r.error) return undefined; // no bash here: the scripts will say it
   return r.status === 0 ? undefined : `invalid pattern '${pattern}': bash does not accept it as an extended regular expression`;
 }
 
 export function bashRegexMatches(pattern: string, value: string): boolean {
-  const r = spawnSync('bash', ['-c', '[[ $2 =~ $1 ]]', 'bash', `^(${pattern})$`, value], { encoding: 'utf8' });
+  const r = spawnSync('bash', ['--norc', '-c', '[[ $2 =~ $1 ]]', 'bash', `^(${pattern})$`, value], NO_RC_STDIO);
   return r.status === 0;
 }
 

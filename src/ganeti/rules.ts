@@ -98,9 +98,27 @@ export function checkParamName(name: string): string | undefined {
 
 export function checkParamDescription(name: string, description: string): string | undefined {
   if (description.trim() === '') return `parameter '${name}' needs a description (parameters.list lines are "name description")`;
-  if (/[\r\n]/.test(description)) return `the description of parameter '${name}' must be a single line`;
+  const brk = Array.from(description).find((c) => PY_LINE_BREAK_CHAR_RE.test(c));
+  if (brk !== undefined) {
+    const code = 'U+' + brk.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    return `the description of parameter '${name}' must be a single line: it holds ${LINE_BREAK_NAMES[brk] ?? code} (${code}), which Ganeti's parameters.list reading (Python str.splitlines()) ends a line at`;
+  }
   return undefined;
 }
+
+/** Names for the characters Python's str.splitlines() breaks at, for messages. */
+const LINE_BREAK_NAMES: Record<string, string> = {
+  '\n': 'a line feed \\n',
+  '\r': 'a carriage return \\r',
+  '\u000b': 'a vertical tab \\v',
+  '\u000c': 'a form feed \\f',
+  '\u001c': 'a file separator \\x1c',
+  '\u001d': 'a group separator \\x1d',
+  '\u001e': 'a record separator \\x1e',
+  '\u0085': 'a next line \\x85',
+  '\u2028': 'a line separator \\u2028',
+  '\u2029': 'a paragraph separator \\u2029',
+};
 
 /**
  * Whether Ganeti sees variants for an OS: _TryOSFromDisk reads variants.list only when the
@@ -157,6 +175,7 @@ export function pySplit1(s: string): string[] {
 /** The characters Python's str.splitlines() ends a line at ("\r\n" counts as one boundary). */
 const PY_LINE_BREAKS = '\\n\\r\\u000b\\u000c\\u001c\\u001d\\u001e\\u0085\\u2028\\u2029';
 const PY_LINE_BREAK_RE = new RegExp(`\\r\\n|[${PY_LINE_BREAKS}]`, 'u');
+const PY_LINE_BREAK_CHAR_RE = new RegExp(`^[${PY_LINE_BREAKS}]$`, 'u');
 
 /** Python's str.splitlines(): splits on every line boundary Python knows, drops the final empty piece. */
 export function pySplitLines(s: string): string[] {

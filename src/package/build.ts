@@ -52,6 +52,8 @@ export interface PackInput {
   mailDomain: string;
   /** The account running pack: login and full name (the passwd entry's GECOS), for the last fallback. */
   user: { login: string; fullName?: string };
+  /** The caller holds the definition's lock (its lock file is then no leftover to warn about). */
+  locked?: boolean;
   /** Seconds since the epoch for a new release (SOURCE_DATE_EPOCH when set, else now). */
   now: number;
 }
@@ -114,6 +116,7 @@ export function buildPackage(input: PackInput): PackResult {
   }
 
   const warnings: string[] = [];
+  if (input.locked) working.splice(0, working.length, ...working.filter((w) => w !== LOCK_FILE));
   if (working.length) warnings.push(`left out ganeti-os's own working files: ${working.join(', ')}`);
   // Ganeti installs the package; what validate finds that instance operations hit, pack says.
   for (const p of findProblems(def)) {

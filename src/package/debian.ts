@@ -14,12 +14,24 @@ const PACKAGE_NAME_RE = /^[a-z0-9][a-z0-9+.-]+$/;
 const VERSION_RE = /^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~]*$/;
 
 /**
- * The package name for OS `name`: `ganeti-os-` + the name in lower case with `_` as `-`
- * (Ganeti allows [A-Za-z0-9_-] in OS names, Debian only [a-z0-9+.-] in package names).
+ * The package name for OS `name`: `ganeti-os-` + the name. Ganeti allows [A-Za-z0-9_-] in OS
+ * names, Debian only [a-z0-9+.-] in package names, so a name with `_` or upper case has no package
+ * name of its own: lower-casing it and writing `_` as `-` would give `a_b`, `A-b` and `a-b` one
+ * package, and installing one of them would remove the others' OS directories (dpkg replaces a
+ * package's files with the new version's). An escaped mapping would rename packages already
+ * released for such names, leaving two packages owning one directory; so such a name is refused,
+ * naming the package it would share and the OS name that owns it.
  */
 export function packageName(osName: string): string {
   const p = `ganeti-os-${osName.toLowerCase().replace(/_/g, '-')}`;
   if (!PACKAGE_NAME_RE.test(p)) throw new UserError(`cannot make a Debian package name from the OS name '${osName}'`);
+  const owner = p.slice('ganeti-os-'.length);
+  if (owner !== osName) {
+    throw new UserError(
+      `cannot pack OS '${osName}': its package name would be '${p}', which is also the package of OS '${owner}' (Debian package names have no '_' and no upper case); installing one of the two would remove the other's OS directory (${PACKAGED_OS_ROOT}/${osName} or ${PACKAGED_OS_ROOT}/${owner})`,
+      [`rename the definition to '${owner}' (its directory and the name in its files) to pack it as '${p}'`],
+    );
+  }
   return p;
 }
 
