@@ -25,7 +25,7 @@ import {
 } from '../ganeti/rules';
 import type { OsDefinition } from './model';
 import { JOURNAL_FILE } from './writer';
-import { ShellText, apiVersionRejection, nodeSourcedFiles, shellOf, shellTexts, sourcedFiles, variantConfigSource } from './script-reading';
+import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigSource } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 import { conflictMarkerLines } from './upgrade-merge';
 import { definitionLayerFiles, nodeLayerFiles } from './layers';
@@ -451,21 +451,6 @@ function isExecutable(p: string): boolean {
     return fs.statSync(p).isFile();
   } catch {
     return false;
-  }
-}
-
-function readHead(p: string): string | undefined {
-  try {
-    const fd = fs.openSync(p, 'r');
-    try {
-      const buf = Buffer.alloc(4096);
-      const n = fs.readSync(fd, buf, 0, buf.length, 0);
-      return buf.subarray(0, n).toString('latin1');
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return undefined;
   }
 }
 

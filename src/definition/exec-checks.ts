@@ -13,7 +13,7 @@ import { OS_API_V15, OS_API_V20, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FIL
 import { pyReprStr } from '../ganeti/pyfmt';
 import type { OsDefinition } from './model';
 import type { Problem } from './checks';
-import { shellTexts } from './script-reading';
+import { readHead, shellTexts } from './script-reading';
 
 function isExecutableFile(p: string): boolean {
   try {
@@ -66,21 +66,6 @@ export function interpreterProblem(head: string, osDir: string): { code: 'interp
   return undefined;
 }
 
-/** The first 4 KiB of a file, as latin1. */
-function head(p: string): string | undefined {
-  try {
-    const fd = fs.openSync(p, 'r');
-    try {
-      const buf = Buffer.alloc(4096);
-      return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString('latin1');
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return undefined;
-  }
-}
-
 /** Executable `#!` files of the definition (not its scripts), to depth 2, hidden ones left out. */
 function helperFiles(dir: string): string[] {
   const out: string[] = [];
@@ -120,7 +105,7 @@ export function helperInterpreterFindings(def: Pick<OsDefinition, 'dir'>): Probl
   const out: Problem[] = [];
   const texts = shellTexts(def.dir);
   for (const rel of helperFiles(def.dir)) {
-    const h = head(path.join(def.dir, rel));
+    const h = readHead(path.join(def.dir, rel));
     if (!h?.startsWith('#!')) continue;
     const bad = interpreterProblem(h, def.dir);
     if (!bad) continue;

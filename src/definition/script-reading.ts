@@ -35,6 +35,24 @@ function readSmall(p: string): string | undefined {
   }
 }
 
+/**
+ * The first 4 KiB of a file as latin1 (a `#!` line, a byte-order mark), opened without
+ * blocking (a FIFO yields nothing); undefined when it cannot be read.
+ */
+export function readHead(p: string): string | undefined {
+  try {
+    const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    try {
+      const buf = Buffer.alloc(4096);
+      return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString('latin1');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
 /** Which shell runs a script, from its `#!` line: 'bash', 'sh', or undefined (not a shell script). */
 export function shellOf(text: string): 'bash' | 'sh' | undefined {
   if (!text.startsWith('#!')) return undefined;
