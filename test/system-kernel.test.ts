@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { atOrUnder, groupAlive, killGroup, loopDevices, mountTable, mountsUnder, parseMountinfo } from '../src/system/kernel';
-import { runSync, start } from '../src/system/process';
+import { runSync, startProcess } from '../src/system/process';
 
 describe('the mount table', () => {
   test('parseMountinfo reads every field, octal escapes undone', () => {
@@ -45,7 +45,7 @@ describe('the mount table', () => {
 
 describe('process groups', () => {
   test('groupAlive and killGroup see and end a whole group', async () => {
-    const child = start(['sh', '-c', 'sleep 60 & sleep 60 & wait'], { env: { PATH: '/usr/bin:/bin' }, group: true, stdio: 'ignore' });
+    const child = startProcess(['sh', '-c', 'sleep 60 & sleep 60 & wait'], { env: { PATH: '/usr/bin:/bin' }, group: true, stdio: 'ignore' });
     const closed = new Promise((resolve) => child.on('close', resolve));
     const pgid = child.pid as number;
     expect(groupAlive(pgid)).toBe(true);

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import type { InstanceShape } from '../ganeti/environment';
 import { hostBoots, hvParam } from './inspect';
 import { consoleReady, consoleText } from './console';
-import { start as startProcess } from '../system/process';
+import { startProcess } from '../system/process';
 
 /** How QEMU boots the instance: from its disk (BIOS), or with a kernel from the node. */
 export interface BootPlan {

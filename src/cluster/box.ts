@@ -18,7 +18,7 @@ import { GanetiRelease, installedRelease } from '../ganeti/releases';
 import { BOX_TAG, hostsFile, INNER_STATE, NODE_DIRS, NODE_ROOT_DIR, NODE_SETUP, OVERLAID, PROVIDER, PROVIDER_FILES, REAPER, sshdConfig, VOLUME_DIR } from './files';
 import { nodeRoot } from './node-root';
 import { alive, cmdline, descendants, loopsBackedUnder, mountsUnder, namespaceOf, processesIn, waitFor } from '../system/kernel';
-import { RunResult, start } from '../system/process';
+import { RunResult, startProcess } from '../system/process';
 import { CLEAN_ENV, haveCommand, run } from './host';
 
 /** The box's address range (RFC 5737 TEST-NET-2): never routed, and checked unused by the host. */
@@ -367,7 +367,7 @@ function prepareFiles(state: BoxState): void {
 /** The box's PID 1 in new PID, mount, network and UTS namespaces; returns the "keep" channel. */
 async function startBox(state: BoxState): Promise<NodeJS.WritableStream> {
   const logFd = fs.openSync(path.join(state.stateDir, LOG_FILE), 'a');
-  const child = start(['unshare', '--pid', '--fork', '--mount-proc', '--mount', '--net', '--uts', '--propagation', 'private', 'bash', '-c', REAPER, BOX_TAG, state.stateDir, 'box'], {
+  const child = startProcess(['unshare', '--pid', '--fork', '--mount-proc', '--mount', '--net', '--uts', '--propagation', 'private', 'bash', '-c', REAPER, BOX_TAG, state.stateDir, 'box'], {
     group: true,
     stdio: ['ignore', logFd, logFd, 'pipe'],
     env: CLEAN_ENV,

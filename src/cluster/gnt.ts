@@ -16,7 +16,7 @@ import { BoxNode, BoxState, INNER_STATE, nodeArgv } from './box';
 import { NODE_DIRS, VOLUME_DIR } from './files';
 import { CLEAN_ENV, run } from './host';
 import { killGroup } from '../system/kernel';
-import { run as runAsync, RunResult, start } from '../system/process';
+import { run as runAsync, RunResult, startProcess } from '../system/process';
 
 /** Findings gnt-cluster verify always reports in a box here, whatever the definition: ignored with -I. */
 export const KNOWN_FINDINGS: Record<string, string> = {
@@ -217,7 +217,7 @@ export async function startAndWaitForConsole(
   const master = box.nodes[0];
   const sock = `/var/run/ganeti/kvm-hypervisor/ctrl/${instance}.serial`;
   const reader = nodeArgv(master, ['sh', '-c', 'while ! socat -u UNIX-CONNECT:"$1" STDOUT 2>/dev/null; do sleep 0.2; done', 'sh', sock]);
-  const child = start(reader, { env: CLEAN_ENV, group: true, stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = startProcess(reader, { env: CLEAN_ENV, group: true, stdio: ['ignore', 'pipe', 'ignore'] });
   let console = '';
   let matched: string | undefined;
   const t0 = Date.now();

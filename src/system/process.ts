@@ -1,6 +1,6 @@
 /**
  * Starting processes: the one module that calls node:child_process. Every other module (and
- * test/helpers, and bench through dist/) runs commands through `runSync`, `run` or `start`, gets
+ * test/helpers, and bench through dist/) runs commands through `runSync`, `run` or `startProcess`, gets
  * one result type (RunResult) and words a failure with `failureMessage`.
  *
  * Conventions here:
@@ -122,7 +122,7 @@ export interface StartOptions {
  * Start argv and hand back the running child, for callers that stream (logs on fds, a console,
  * a pipe that is read while it runs). Errors come as the child's 'error' event, as Node's.
  */
-export function start(argv: string[], opts: StartOptions = {}): Cp.ChildProcess {
+export function startProcess(argv: string[], opts: StartOptions = {}): Cp.ChildProcess {
   return cp().spawn(argv[0], argv.slice(1), { cwd: opts.cwd, env: opts.env, stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'], detached: !!opts.group });
 }
 
@@ -136,7 +136,7 @@ export function run(argv: string[], opts: AsyncRunOptions = {}): Promise<RunResu
   const group = opts.group ?? (opts.timeoutMs !== undefined || opts.signal !== undefined);
   const max = opts.maxBuffer ?? MAX_BUFFER;
   return new Promise((resolve) => {
-    const child = start(argv, {
+    const child = startProcess(argv, {
       env: opts.env,
       cwd: opts.cwd,
       group,
