@@ -16,7 +16,7 @@ import type { Context } from '../src/context';
 import { main } from '../src/main';
 import { def, writeCase } from './helpers/corpus';
 import { BIN, binForOtherUser, cli, scriptedPrompter } from './helpers/cli';
-import { resources, sh } from './helpers/disks';
+import { releaseResources, resources, sh } from './helpers/disks';
 import { describeSystem } from './helpers/system';
 
 const DUMP_ENV = '#!/bin/bash\nenv | sort\n';
@@ -41,8 +41,7 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
     });
   });
   afterAll(() => {
-    for (const l of resources(root, root).mounts) spawnSync('umount', [l.split(' ')[1]]);
-    for (const l of resources(root, root).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
+    releaseResources(root, root);
     fs.rmSync(root, { recursive: true, force: true });
   });
 

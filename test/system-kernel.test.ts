@@ -15,9 +15,9 @@ describe('the mount table', () => {
       '',
     ].join('\n');
     expect(parseMountinfo(text)).toEqual([
-      { devNo: '98:0', root: '/mnt1', target: '/mnt/parent dir', fsType: 'ext3', source: '/dev/root' },
-      { devNo: '7:5', root: '/', target: '/srv/a\ttab', fsType: 'ext4', source: '/dev/loop5p1' },
-      { devNo: '0:22', root: '/', target: '/proc', fsType: 'proc', source: 'proc' },
+      { devNo: '98:0', root: '/mnt1', target: '/mnt/parent dir', options: 'rw,noatime', optional: 'master:1', fsType: 'ext3', source: '/dev/root', superOptions: 'rw,errors=continue' },
+      { devNo: '7:5', root: '/', target: '/srv/a\ttab', options: 'rw', optional: 'shared:2', fsType: 'ext4', source: '/dev/loop5p1', superOptions: 'rw' },
+      { devNo: '0:22', root: '/', target: '/proc', options: 'rw,nosuid', optional: '', fsType: 'proc', source: 'proc', superOptions: 'rw' },
     ]);
   });
 

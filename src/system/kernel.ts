@@ -149,9 +149,15 @@ export interface Mount {
   root: string;
   /** Where it is mounted. */
   target: string;
+  /** Per-mount options (rw,nosuid,...). */
+  options: string;
+  /** The optional fields, propagation among them ("shared:1 master:2"; "" for none). */
+  optional: string;
   fsType: string;
   /** The mount source (a device path, or what the filesystem calls it). */
   source: string;
+  /** Per-superblock options. */
+  superOptions: string;
 }
 
 const unescapeOctal = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
@@ -163,7 +169,17 @@ export function parseMountinfo(text: string): Mount[] {
     const f = line.split(' ');
     if (f.length < 5) continue;
     const dash = f.indexOf('-', 6);
-    out.push({ devNo: f[2], root: unescapeOctal(f[3]), target: unescapeOctal(f[4]), fsType: dash > 0 ? (f[dash + 1] ?? '') : '', source: dash > 0 ? unescapeOctal(f[dash + 2] ?? '') : '' });
+    const after = (i: number) => (dash > 0 ? (f[dash + i] ?? '') : '');
+    out.push({
+      devNo: f[2],
+      root: unescapeOctal(f[3]),
+      target: unescapeOctal(f[4]),
+      options: f[5] ?? '',
+      optional: f.slice(6, dash > 0 ? dash : undefined).join(' '),
+      fsType: after(1),
+      source: unescapeOctal(after(2)),
+      superOptions: after(3),
+    });
   }
   return out;
 }
