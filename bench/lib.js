@@ -364,6 +364,8 @@ module.exports = {
   run,
   runSampled,
   startProcess: (argv, opts) => proc().startProcess(argv, opts),
+  attachLoop: (file, opts) => kernel().attachLoop(file, opts),
+  detachLoop: (dev, opts) => kernel().detachLoop(dev, opts),
   have,
   ganeti,
   ganetiAvailable,

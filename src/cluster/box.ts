@@ -17,7 +17,7 @@ import { UserError } from '../errors';
 import { GanetiRelease, installedRelease } from '../ganeti/releases';
 import { BOX_TAG, hostsFile, INNER_STATE, NODE_DIRS, NODE_ROOT_DIR, NODE_SETUP, OVERLAID, PROVIDER, PROVIDER_FILES, REAPER, sshdConfig, VOLUME_DIR } from './files';
 import { nodeRoot } from './node-root';
-import { alive, cmdline, descendants, loopsBackedUnder, mountsUnder, namespaceOf, processesIn, waitFor } from '../system/kernel';
+import { alive, cmdline, descendants, detachLoop, loopsBackedUnder, mountsUnder, namespaceOf, processesIn, waitFor } from '../system/kernel';
 import { RunResult, startProcess } from '../system/process';
 import { CLEAN_ENV, haveCommand, run } from './host';
 
@@ -528,7 +528,7 @@ export function down(opts: DownOptions): DownResult {
       for (let attempt = 0; attempt < 20; attempt++) {
         const loops = loopsBackedUnder(stateDir, skip).filter((l) => !loopsDetached.includes(l.name));
         if (!loops.length) break;
-        for (const l of loops) if (run(['losetup', '--detach', l.name]).status === 0) loopsDetached.push(l.name);
+        for (const l of loops) if (detachLoop(l.name, { partitions: false })) loopsDetached.push(l.name);
         const left = loopsBackedUnder(stateDir, skip);
         if (!left.length) break;
         if (attempt === 19) throw new UserError(`loop devices of the box stay attached: ${left.map((l) => l.name).join(', ')}`);

@@ -56,7 +56,7 @@ export function parseSetting(text: string): [string, string] {
 /*
  * bash -c with a socket on stdin (node's 'pipe') and SHLVL unset takes itself for a command run
  * by rshd/sshd and reads ~/.bashrc: --norc, and stdin from /dev/null (runSync's default).
- * (node:child_process is loaded only when a pattern is checked: system/process.ts loads it lazily.)
+ * (Processes are loaded only when a pattern is checked: system/process.ts loads its module lazily.)
  */
 
 /** Whether bash accepts `pattern` as an extended regular expression. */

@@ -4,7 +4,6 @@
  * closed, output appended to the log), and the import-export daemon's `bash -o errexit -o pipefail` pipeline for
  * export/import with the EXP_SIZE_FD pipe. Log names as backend._InstanceLogName.
  */
-import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,7 +22,7 @@ import {
 import { DEFAULT_INSTANCE } from './instance';
 import { OS_SCRIPT_EXPORT, OS_SCRIPT_IMPORT, OS_SCRIPT_RENAME, OS_SCRIPT_VERIFY, pyIntParse } from './rules';
 import { killGroup } from '../system/kernel';
-import { startProcess, waitGroupGone } from '../system/process';
+import { ChildProcess, startProcess, waitGroupGone } from '../system/process';
 
 const MIB = 1024 * 1024;
 /** The descriptor the size pipe gets in the script (the one Ganeti's import-export daemon ends up with, 4). */

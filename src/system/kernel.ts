@@ -106,6 +106,9 @@ export function devString(dev: bigint): string {
 }
 
 
+/** The environment of the administrator's tools run here (losetup, partx, umount): sbin on PATH, C messages. */
+const TOOL_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+
 // --- process groups ------------------------------------------------------------------------
 
 /** Whether anything of process group `pgid` is left (kill(-pgid, 0)). */
@@ -205,7 +208,7 @@ export function mountsUnder(dir: string): string[] {
 
 /** Unmount `target` (lazily: detached now, released when no longer busy); whether umount succeeded. */
 export function unmount(target: string, opts: { lazy?: boolean } = {}): boolean {
-  return runSync(['umount', ...(opts.lazy ? ['--lazy'] : []), target]).status === 0;
+  return runSync(['umount', ...(opts.lazy ? ['--lazy'] : []), target], { env: TOOL_ENV }).status === 0;
 }
 
 // --- loop devices --------------------------------------------------------------------------
@@ -266,7 +269,7 @@ export function loopDevices(): LoopDevice[] {
  */
 export function withBackingInodes(loops: LoopDevice[]): LoopDevice[] {
   if (!loops.length) return loops;
-  const r = runSync(['losetup', '--list', '--json', '--output', 'NAME,BACK-MAJ:MIN,BACK-INO'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } });
+  const r = runSync(['losetup', '--list', '--json', '--output', 'NAME,BACK-MAJ:MIN,BACK-INO'], { env: TOOL_ENV });
   if (r.status !== 0 || !r.stdout.trim()) return loops;
   const rows = (JSON.parse(r.stdout) as { loopdevices?: Record<string, string | number | null>[] }).loopdevices ?? [];
   const by = new Map(rows.map((row) => [String(row.name), row]));
@@ -335,7 +338,7 @@ export function attachLoop(file: string, opts: { partscan?: boolean; readOnly?: 
   if (opts.offset !== undefined) argv.push('--offset', String(opts.offset));
   if (opts.sizelimit !== undefined) argv.push('--sizelimit', String(opts.sizelimit));
   argv.push(file);
-  const r = runSync(argv);
+  const r = runSync(argv, { env: TOOL_ENV });
   const fail = failureMessage(argv, r);
   if (fail) throw new Error(fail);
   return r.stdout.trim();
@@ -343,8 +346,8 @@ export function attachLoop(file: string, opts: { partscan?: boolean; readOnly?: 
 
 /** Detach loop device `dev` (its partition mappings first, partx -d); whether losetup --detach succeeded. */
 export function detachLoop(dev: string, opts: { partitions?: boolean } = {}): boolean {
-  if (opts.partitions ?? true) runSync(['partx', '-d', dev]);
-  return runSync(['losetup', '--detach', dev]).status === 0;
+  if (opts.partitions ?? true) runSync(['partx', '-d', dev], { env: TOOL_ENV });
+  return runSync(['losetup', '--detach', dev], { env: TOOL_ENV }).status === 0;
 }
 
 /** The mounts of loop device `dev` or of its partitions (/dev/loop5, /dev/loop5p1). */

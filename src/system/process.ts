@@ -17,6 +17,8 @@
 import type * as Cp from 'node:child_process';
 import { groupAlive, killGroup } from './kernel';
 
+export type ChildProcess = Cp.ChildProcess;
+
 /** node:child_process, loaded on first use. */
 function cp(): typeof Cp {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -122,7 +124,7 @@ export interface StartOptions {
  * Start argv and hand back the running child, for callers that stream (logs on fds, a console,
  * a pipe that is read while it runs). Errors come as the child's 'error' event, as Node's.
  */
-export function startProcess(argv: string[], opts: StartOptions = {}): Cp.ChildProcess {
+export function startProcess(argv: string[], opts: StartOptions = {}): ChildProcess {
   return cp().spawn(argv[0], argv.slice(1), { cwd: opts.cwd, env: opts.env, stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'], detached: !!opts.group });
 }
 
