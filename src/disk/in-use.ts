@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, UserError } from '../errors';
-import { loopDevices, mountTable } from '../system/kernel';
+import { loopDevices, mountTable, readTrim } from '../system/kernel';
 
 const SYS_BLOCK = '/sys/class/block';
 
@@ -21,13 +21,7 @@ export interface DiskId {
   key: string;
 }
 
-const readSys = (p: string): string | undefined => {
-  try {
-    return fs.readFileSync(p, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-};
+const readSys = readTrim;
 
 const list = (p: string): string[] => {
   try {

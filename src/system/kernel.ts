@@ -230,7 +230,8 @@ export interface LoopDevice {
   backIno: number;
 }
 
-const readTrim = (p: string): string | undefined => {
+/** A small kernel file's text (/proc, /sys), trimmed; undefined when it cannot be read. */
+export const readTrim = (p: string): string | undefined => {
   try {
     return fs.readFileSync(p, 'utf8').trim();
   } catch {
