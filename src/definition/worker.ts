@@ -25,12 +25,11 @@ import { PROVENANCE_FILE, PROVENANCE_SCHEMA, Provenance, ProvenanceFile, formatM
 import { confKeys } from './settings';
 import type { DefinitionSpec } from './spec';
 import { RenderedFile, Template, renderTemplate } from './templates';
-import { MergeLabels, hasConflictMarkers, merge3 } from './upgrade-merge';
+import { BESIDE_SUFFIX, MergeLabels, hasConflictMarkers, merge3 } from './upgrade-merge';
 import { templateParameters, templateVariants, templateVersion } from './upgrade-record';
 import { RUNTIME_VERSION } from './layers';
 
-/** Where a new version goes when it cannot be merged into an edited file of an old definition. */
-export const BESIDE_SUFFIX = '.ganeti-os-new';
+export { BESIDE_SUFFIX };
 
 export type Outcome =
   /** Already what the new render is (perhaps a mode fixed), or not affected by the change. */
