@@ -310,6 +310,16 @@ export function work(w: Work): Worked {
     };
     const current = new Map(after.map((f) => [f.path, readForMerge(f.path)]));
     const unresolved = [...current].filter(([, c]) => c.exists && hasConflictMarkers(c.text)).map(([rel]) => rel);
+    // A new version an earlier upgrade left beside a file it could not merge: the record's base
+    // is that version, so the admin merges it into their file, then deletes it.
+    const unmerged = after.filter((f) => exists(f.path + BESIDE_SUFFIX)).map((f) => f.path + BESIDE_SUFFIX);
+    if (unmerged.length && !w.force) {
+      throw new UserError(`${w.root} still has files an earlier upgrade could not merge; nothing was changed`, [
+        ...unmerged.map((rel) => `  ${rel}`),
+        `Merge each into the file of the same name without ${BESIDE_SUFFIX} (keep your changes, take the template's), then delete it and upgrade again;`,
+        "or upgrade --force to take the template's version of every file you and the template both changed (yours are backed up).",
+      ]);
+    }
     if (unresolved.length && !w.force) {
       throw new UserError(`${w.root} still has conflict markers from an earlier upgrade; nothing was changed`, [
         ...unresolved.map((rel) => `  ${rel}`),
