@@ -28,7 +28,7 @@ import { JOURNAL_FILE } from './writer';
 import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigSource } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 import { BESIDE_SUFFIX, conflictMarkerLines } from './upgrade-merge';
-import { definitionLayerFiles, nodeLayerFiles } from './layers';
+import { definitionLayerFiles, nodeLayerFiles, variantConfigPlace } from './layers';
 import { bomFinding, crlfFailure, helperInterpreterFindings, interpreterProblem } from './exec-checks';
 
 export { conflictMarkerLines, hasConflictMarkers } from './upgrade-merge';
@@ -475,19 +475,28 @@ function readText(p: string): string | undefined {
 }
 
 /**
- * The per-variant configuration files a definition's scripts read:
- *  - with `variants/*.conf` in the OS directory (the convention of ganeti-os, instance-image,
- *    nocloud) or a ganeti-os record, `variants/<v>.conf` there for every listed variant;
- *  - otherwise where and as what its shell code reads them (`variantConfigSource`): a
- *    `VARIANTS_DIR` default with `$VARIANTS_DIR/$OS_VARIANT.conf` (debootstrap), `.rb`, ... or a
- *    literal `/some/dir/$OS_VARIANT.ext`. Nothing when that cannot be told.
+ * The per-variant configuration files a definition's scripts read, where they read them (the
+ * rule add-variant writes by: layers.ts's variantConfigPlace); nothing when that cannot be told
+ * for certain (a variants/ directory nothing names). Each file relative to the OS directory
+ * when inside it, else absolute.
  */
 function expectedVariantConfigs(def: OsDefinition, texts: ShellText[]): { variant: string; file: string }[] {
   const safe = def.variants.filter((v) => !v.includes('/'));
-  if (variantConfigFiles(def.dir).length || def.provenance) {
-    return safe.map((v) => ({ variant: v, file: `variants/${v}.conf` }));
+  const place = variantConfigPlace(def.dir, texts, { own: !!def.provenance, listTarget: listTarget(def.dir) });
+  if (!place || place.from === 'list') return [];
+  const shown = (abs: string) => {
+    const rel = path.relative(def.dir, abs);
+    return rel.startsWith('..') || path.isAbsolute(rel) ? abs : rel;
+  };
+  return safe.map((v) => ({ variant: v, file: shown(path.join(place.dir, `${v}${place.ext}`)) }));
+}
+
+/** The resolved target of a symlinked variants.list in `dir`, if it is one (and resolves). */
+function listTarget(dir: string): string | undefined {
+  const p = path.join(dir, OS_VARIANTS_FILE);
+  try {
+    return fs.lstatSync(p).isSymbolicLink() ? fs.realpathSync(p) : undefined;
+  } catch {
+    return undefined;
   }
-  const src = variantConfigSource(texts);
-  if (!src?.dir) return [];
-  return safe.map((v) => ({ variant: v, file: path.join(src.dir!, `${v}${src.ext}`) }));
 }
