@@ -10,9 +10,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PROVENANCE_FILE } from '../src/definition/provenance';
 import { loadTemplate, renderTemplate } from '../src/definition/templates';
-import { BESIDE_SUFFIX } from '../src/definition/upgrade';
+import { runUpgrade } from '../src/commands/upgrade';
+import { BESIDE_SUFFIX, STATE_DIR } from '../src/definition/upgrade';
 import { releaseBase } from '../src/definition/upgrade-release';
-import { REPO, cli } from './helpers/cli';
+import { REPO, cli, runCommand } from './helpers/cli';
 import { RELEASE_FIXTURES, age, fixture, gitMerge, modeOf, provenance, read, setLine, sha, upgrade } from './upgrade-support';
 
 const works: string[] = [];
@@ -37,9 +38,9 @@ afterEach(() => {
 
 const RELEASE_COMMIT = read(path.join(RELEASE_FIXTURES, 'COMMIT')).trim();
 
-/** Every file below `dir` whose name ends in .ganeti-os-new. */
+/** Every file below `dir` whose name ends in .ganeti-os-new (backups left out). */
 function besides(dir: string): string[] {
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((n) => n.endsWith(BESIDE_SUFFIX));
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((n) => n.endsWith(BESIDE_SUFFIX) && !n.startsWith(`${STATE_DIR}/`));
 }
 
 /** Insert `line` after line `n` (1-based) of `rel`. */
@@ -181,6 +182,20 @@ describe('a file upgrade cannot merge (no known base) fails upgrade and validate
     expect(last.code).toBe(0);
     expect(read(path.join(dir, 'lib/steps.sh'))).toBe(merged);
     expect(besides(dir)).toEqual([]);
+  });
+
+  it('upgrade --force takes the template\'s version (yours backed up) and removes the file left beside', async () => {
+    const dir = unmergeable();
+    const mine = read(path.join(dir, 'lib/steps.sh'));
+    expect((await upgrade(dir)).code).toBe(1);
+    const forced = await runCommand(runUpgrade, dir, { force: true });
+    expect(forced.code).toBe(0);
+    expect(besides(dir)).toEqual([]);
+    const p = provenance(dir);
+    expect(read(path.join(dir, 'lib/steps.sh'))).toBe(renderTemplate(loadTemplate('debian'), p.answers).find((f) => f.path === 'lib/steps.sh')!.content);
+    const backups = fs.readdirSync(path.join(dir, STATE_DIR, 'backups'));
+    expect(backups.some((b) => fs.existsSync(path.join(dir, STATE_DIR, 'backups', b, 'lib/steps.sh')) && read(path.join(dir, STATE_DIR, 'backups', b, 'lib/steps.sh')) === mine)).toBe(true);
+    expect((await validate(dir)).errors).toEqual([]);
   });
 
   it('--json: ok false, the unmerged files listed', async () => {

@@ -320,6 +320,14 @@ export function work(w: Work): Worked {
         "or upgrade --force to take the template's version of every file you and the template both changed (yours are backed up).",
       ]);
     }
+    // upgrade --force settles them: the template's version replaces the admin's below, so the new
+    // file left beside is ganeti-os's own, no longer needed.
+    if (w.force) {
+      for (const rel of unmerged) {
+        ops.push({ path: rel, kind: 'delete' });
+        files.push({ path: rel, outcome: 'removed', detail: `left by an earlier upgrade beside ${rel.slice(0, -BESIDE_SUFFIX.length)}` });
+      }
+    }
     if (unresolved.length && !w.force) {
       throw new UserError(`${w.root} still has conflict markers from an earlier upgrade; nothing was changed`, [
         ...unresolved.map((rel) => `  ${rel}`),
@@ -372,9 +380,9 @@ export function work(w: Work): Worked {
         files.push({ path: rel, outcome: 'unchanged', ...(modeChange ? { mode: modeChange } : {}) });
         continue;
       }
-      if (w.force && (b === undefined || b !== f.content || hasConflictMarkers(text))) {
-        // upgrade --force: edited by the admin and changed by the template (or still marked by
-        // an earlier upgrade): the template's version replaces the admin's (backed up).
+      if (w.force && (b === undefined || b !== f.content || hasConflictMarkers(text) || unmerged.includes(rel + BESIDE_SUFFIX))) {
+        // upgrade --force: edited by the admin and changed by the template (or still marked, or
+        // still unmerged, by an earlier upgrade): the template's version replaces the admin's (backed up).
         ops.push(opFor(rel, cur, f.content, f.mode, f.owner));
         files.push({ path: rel, outcome: 'replaced', before: text, after: f.content, detail: 'your changes replaced by the template (--force); yours are in the backup' });
         continue;
