@@ -57,8 +57,14 @@ async function validate(dir: string) {
   return { code: r.code, errors: res.errors };
 }
 
+/**
+ * The check reads the release's commit from git: a shallow clone or an unpacked npm tarball has
+ * no such history, and then only the check itself is skipped (the tests below need none).
+ */
+const HAVE_HISTORY = spawnSync('git', ['-C', REPO, 'cat-file', '-e', `${RELEASE_COMMIT}^{commit}`]).status === 0;
+
 describe('the shipped data of the 2026-11-25 release', () => {
-  it('is what git history holds for that release (scripts/release-bases.js --check)', () => {
+  (HAVE_HISTORY ? it : it.skip)('is what git history holds for that release (scripts/release-bases.js --check; needs the git history)', () => {
     const r = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'release-bases.js'), '--check'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
