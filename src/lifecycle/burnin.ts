@@ -146,6 +146,13 @@ export interface SeenPhase {
   notes: string[];
   /** Burnin gave up in this phase. */
   failed: boolean;
+  /**
+   * Ganeti's warnings that an OS script failed, with the script's last lines: a failing rename
+   * script is only a warning to Ganeti (LUInstanceRename: "Could not run OS rename script ...
+   * (but the instance has been renamed in Ganeti)"; after an import: "Failed to run rename
+   * script"), so burnin goes on; for a definition it is a failure.
+   */
+  scriptWarnings: string[];
 }
 
 /** What one run of burnin came to. */
@@ -164,6 +171,7 @@ export interface BurninResult {
 }
 
 const FEEDBACK = /^\w{3} \w{3} [ \d]?\d \d\d:\d\d:\d\d \d{4} /;
+const SCRIPT_WARNING = /^- WARNING: (Could not run OS \w+ script|Failed to run \w+ script)/;
 const FAILED = /^- (Non-idempotent \S+ failed, aborting|Idempotent \S+ repeated failure, aborting|Jobs failed: .*|Post process call for job .* failed: .*)$/;
 
 /**
@@ -175,6 +183,8 @@ export class BurninParser {
   /** In the opcode buffer burnin prints after a failure (a copy of the feedback already seen). */
   private inBuffer = false;
   private traceback: string[] | undefined;
+  /** The OS-script warning whose message (the script's last lines) the next lines continue. */
+  private warning: { phase: SeenPhase; at: number } | undefined;
 
   /** The phase burnin is in (its title), if any. */
   get current(): string | undefined {
@@ -201,7 +211,8 @@ export class BurninParser {
     const header = line.startsWith('- ') ? BURNIN_PHASES.find((p) => line === `- ${p.title}`) : undefined;
     if (header) {
       this.inBuffer = false;
-      this.r.phases.push({ title: header.title, lines: [], notes: [], failed: false });
+      this.r.phases.push({ title: header.title, lines: [], notes: [], failed: false, scriptWarnings: [] });
+      this.warning = undefined;
       return;
     }
     if (this.inBuffer) return;
@@ -224,6 +235,16 @@ export class BurninParser {
     if (line.startsWith('- ') && cur) {
       cur.notes.push(line.slice(2));
       return;
+    }
+    if (cur && FEEDBACK.test(line)) {
+      this.warning = undefined;
+      const said = line.replace(FEEDBACK, '').trim();
+      if (SCRIPT_WARNING.test(said)) {
+        cur.scriptWarnings.push(said.slice(2));
+        this.warning = { phase: cur, at: cur.scriptWarnings.length - 1 };
+      }
+    } else if (this.warning && !line.startsWith('* ')) {
+      this.warning.phase.scriptWarnings[this.warning.at] += `\n${line}`;
     }
     (cur ? cur.lines : this.r.preamble).push(line);
   }
@@ -300,6 +321,10 @@ export function phaseOutcome(plan: readonly PlannedPhase[], index: number, r: Bu
   const bad = segment.find((x) => x.failed);
   if (bad) {
     return failed(`burnin failed in "${bad.title}": ${r.error ?? 'see its output'}`, { logTail: [...bad.lines, ...bad.notes].slice(-15) });
+  }
+  const warned = segment.flatMap((x) => x.scriptWarnings.map((w) => ({ title: x.title, w })));
+  if (warned.length) {
+    return failed(`burnin went on, but in "${warned[0].title}" Ganeti warned that an OS script failed: ${warned.map((x) => x.w).join('\n')}`, { logTail: segment.flatMap((x) => x.lines).slice(-15) });
   }
   if (p.name === 'burnin-remove' && r.removeError) return failed(`burnin could not remove its instances: ${r.removeError}`, { logTail: segment[0].lines.slice(-15) });
   if (p.name === 'burnin-remove' && r.status !== undefined && r.status !== 0 && !r.failedIn) {
