@@ -111,10 +111,32 @@ describe('burnin output (captured runs)', () => {
     expect(o['burnin-rename-same'].detail).toMatch(/\(also: Checking confd results\)$/);
   });
 
-  it('burnin ending before its first phase (no such OS): the first step fails with its words; a killed run is not a pass', () => {
-    const said = "- Testing global parameters\nOS 'nope' not found\n";
-    const o = outcomes(fakePlan, said, 1);
-    expect(o['burnin-create']).toMatchObject({ status: 'failed', detail: "burnin exited 1 before creating instances: - Testing global parameters\nOS 'nope' not found" });
+  it('Ganeti 3.1 on fake: the same phases pass; its warnings (no hotplug, no disk resize in the hypervisor) are named', () => {
+    const text = fixture('3.1-fake-passes.txt');
+    const o = outcomes(fakePlan, text, 0);
+    for (const p of fakePlan) expect([p.name, o[p.name].status]).toEqual([p.name, p.leftOut ? 'skipped' : 'passed']);
+    expect(o['burnin-nics'].detail).toBe('instance4.example.com: adding a NIC; changing a NIC; removing last NIC; Ganeti warned: Hotplug is not supported: Hotplug is not supported by this hypervisor');
+    expect(o['burnin-grow'].detail).toMatch(/Ganeti warned: Disk resize in hypervisor failed: .*Disk resize is not supported by this hypervisor$/);
+  });
+
+  it('a rename script that fails is only a warning to Ganeti (burnin exits 0): both rename phases fail with the script\'s words', () => {
+    const text = fixture('3.1-rename-script-fails.txt');
+    const r = parseBurnin(text, 0);
+    expect(r.failedIn).toBeUndefined();
+    const o = outcomes(fakePlan, text, 0);
+    expect(o['burnin-rename-same'].status).toBe('failed');
+    expect(o['burnin-rename-same'].detail).toBe(
+      'burnin went on, but in "Renaming the instances to their own name" Ganeti warned that an OS script failed: Could not run OS rename script for instance instance4.example.com on node node1.example.com (but the instance has been renamed in Ganeti): OS rename script failed (exited with exit code 1), last lines in the log file:\nrename fails on purpose',
+    );
+    expect(o['burnin-rename'].status).toBe('failed');
+    expect(o['burnin-rename'].detail.match(/rename fails on purpose/g)).toHaveLength(2);
+    for (const name of ['burnin-create', 'burnin-reinstall', 'burnin-confd', 'burnin-nics', 'burnin-remove']) expect([name, o[name].status]).toEqual([name, 'passed']);
+  });
+
+  it('burnin ending before its first phase (an OS the box does not have): the first step fails with its words; a killed run is not a pass', () => {
+    const o = outcomes(fakePlan, fixture('3.1-no-such-os.txt'), 1);
+    expect(o['burnin-create']).toMatchObject({ status: 'failed', detail: "burnin exited 1 before creating instances: Can't get the OS list" });
+    expect(o['burnin-stop-start']).toMatchObject({ status: 'skipped', detail: 'needs burnin, which exited 1' });
     const cut = fixture('3.0-fake-passes.txt').split('- Reinstalling instances')[0];
     const k = outcomes(fakePlan, cut, -1);
     expect(k['burnin-grow'].status).toBe('failed');

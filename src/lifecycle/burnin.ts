@@ -240,7 +240,7 @@ export class BurninParser {
       this.warning = undefined;
       const said = line.replace(FEEDBACK, '').trim();
       if (SCRIPT_WARNING.test(said)) {
-        cur.scriptWarnings.push(said.slice(2));
+        cur.scriptWarnings.push(said.slice('- WARNING: '.length));
         this.warning = { phase: cur, at: cur.scriptWarnings.length - 1 };
       }
     } else if (this.warning && !line.startsWith('* ')) {
@@ -289,8 +289,10 @@ export function phaseSummary(p: SeenPhase): string {
   const instances = p.lines.filter((l) => l.startsWith('* instance ')).map((l) => l.slice('* instance '.length));
   const actions = p.lines.filter((l) => !l.startsWith('* instance ') && !FEEDBACK.test(l)).map((l) => l.replace(/^\* /, ''));
   const notes = p.notes.filter((n) => !/^Skipping migration/.test(n));
+  // Ganeti's other warnings, once each ("Hotplug is not supported: ..." for the NICs on fake).
+  const warnings = [...new Set(p.lines.map((l) => l.replace(FEEDBACK, '').trim()).filter((l) => l.startsWith('- WARNING: ')).map((l) => l.slice('- WARNING: '.length)))];
   const text = [instances.join(', '), actions.join('; ')].filter(Boolean).join(': ');
-  return [text || 'done', ...notes].join('; ');
+  return [text || 'done', ...notes, ...warnings.map((w) => `Ganeti warned: ${w}`)].join('; ');
 }
 
 /**
