@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BURNIN, BURNIN_PHASES, BurninOptions, burninPlan, NO_HOTPLUG, parseBurnin, phaseOutcome, PlannedPhase } from '../src/lifecycle/burnin';
+import { BURNIN, BURNIN_PHASES, BurninOptions, burninPlan, NO_HOTPLUG, osScriptWarnings, parseBurnin, phaseOutcome, PlannedPhase } from '../src/lifecycle/burnin';
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, 'fixtures', 'burnin', name), 'utf8');
 
@@ -131,6 +131,11 @@ describe('burnin output (captured runs)', () => {
     expect(o['burnin-rename'].status).toBe('failed');
     expect(o['burnin-rename'].detail.match(/rename fails on purpose/g)).toHaveLength(2);
     for (const name of ['burnin-create', 'burnin-reinstall', 'burnin-confd', 'burnin-nics', 'burnin-remove']) expect([name, o[name].status]).toEqual([name, 'passed']);
+    // The same reading for any command's output (gnt-instance rename in the lifecycle): three renames, each with the script's words; hotplug warnings are not OS scripts'.
+    const w = osScriptWarnings(text);
+    expect(w).toHaveLength(3);
+    for (const x of w) expect(x).toMatch(/^Could not run OS rename script for instance .*\nrename fails on purpose$/s);
+    expect(osScriptWarnings(fixture('3.1-fake-passes.txt'))).toEqual([]);
   });
 
   it('burnin ending before its first phase (an OS the box does not have): the first step fails with its words; a killed run is not a pass', () => {

@@ -277,6 +277,27 @@ function findLastIndex<T>(a: readonly T[], f: (x: T) => boolean): number {
   return -1;
 }
 
+/**
+ * Ganeti's warnings in a command's output (gnt-instance rename's, gnt-backup import's, burnin's
+ * feedback) that an OS script failed, each with the script's last lines that follow it: Ganeti
+ * renames anyway and exits 0 (LUInstanceRename, LUInstanceCreate after an import).
+ */
+export function osScriptWarnings(output: string): string[] {
+  const found: string[] = [];
+  let open = false;
+  for (const raw of output.split('\n')) {
+    const line = raw.trim();
+    const said = line.replace(FEEDBACK, '').trim();
+    if (SCRIPT_WARNING.test(said)) {
+      found.push(said.slice('- WARNING: '.length));
+      open = true;
+    } else if (open && line && !FEEDBACK.test(line) && !line.startsWith('- ') && !line.startsWith('* ')) {
+      found[found.length - 1] += `\n${line}`;
+    } else open = false;
+  }
+  return found;
+}
+
 /** Parse a whole captured run of burnin (stdout and stderr as one stream) that exited with `status`. */
 export function parseBurnin(output: string, status: number): BurninResult {
   const p = new BurninParser();

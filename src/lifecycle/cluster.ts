@@ -28,7 +28,7 @@ import { consoleReady } from '../boot/console';
 import { diskOnHost, gnt, installDefinition, noNameChecks, renameArgv, instanceNames, instanceStatus, KNOWN_FINDINGS, osLogTail, prefill, startAndWaitForConsole, tail } from '../cluster/gnt';
 import type { OsDefinition } from '../definition/model';
 import type { GanetiRelease } from '../ganeti/releases';
-import { BurninRun } from './burnin';
+import { BurninRun, osScriptWarnings } from './burnin';
 import { Identity, identityChecks, readIdentity } from './identity';
 import { Backend, Step, StepContext, StepOutcome, failed, passed, skipped } from './lifecycle';
 
@@ -306,6 +306,12 @@ export class ClusterBackend implements Backend {
     return passed(`${detail}; shut down`);
   }
 
+  /** Throws StepFailed when Ganeti warned that an OS script failed (a failing rename is only a warning to it: it exits 0). */
+  private scriptWarned(output: string): void {
+    const warned = osScriptWarnings(output);
+    if (warned.length) throw new StepFailed(`exit 0, but Ganeti warned that an OS script failed: ${warned.join('\n')}`);
+  }
+
   /** The exported instance's identity (read once, before anything replaces its disk). */
   private async original(): Promise<Identity> {
     if (!this.originalIdentity) this.originalIdentity = readIdentity(await diskOnHost(this.o.box, this.names.first));
@@ -330,6 +336,7 @@ export class ClusterBackend implements Backend {
     if ((await instanceNames(this.master)).includes(imported)) this.created.add(imported);
     if (r.status !== 0) return failed(`exit ${r.status}: ${tail(r.stderr + r.stdout)}${osLogTail(this.o.box, 'import', this.osName, imported)}`);
     this.current = imported;
+    this.scriptWarned(r.stdout + r.stderr);
     const detail = `${imported} from ${first}'s export`;
     if (!before) return passed(detail);
     sc.phase('reading the disks (read-only)');
@@ -350,6 +357,7 @@ export class ClusterBackend implements Backend {
     const r = await gnt(this.master, ran.command, { signal: sc.signal, onLine: (l) => sc.phase(l) });
     if ((await instanceNames(this.master)).includes(first)) this.created.add(first);
     if (r.status !== 0) return failed(`exit ${r.status}: ${tail(r.stderr + r.stdout)}${osLogTail(this.o.box, 'import', this.osName, first)}`);
+    this.scriptWarned(r.stdout + r.stderr);
     // Rename and reinstall go on with the restored instance: it has the identity a booted original has (a machine-id).
     this.current = first;
     sc.phase('reading the disk (read-only)');
@@ -361,10 +369,11 @@ export class ClusterBackend implements Backend {
     const from = this.current;
     const to = this.names.renamed;
     const before = this.isDebian ? await this.identity(from) : undefined;
-    await this.must(sc, ran, renameArgv(this.o.release, from, to));
+    const r = await this.must(sc, ran, renameArgv(this.o.release, from, to));
     this.created.delete(from);
     this.created.add(to);
     this.current = to;
+    this.scriptWarned(r.stdout + r.stderr);
     if (!before) return passed(`${from} → ${to}`);
     sc.phase('reading the disk (read-only)');
     return this.judged(`${from} → ${to}: the same machine`, identityChecks(before, await this.identity(to), 'kept', `renamed ${from} → ${to}`));
