@@ -358,7 +358,8 @@ export function phaseOutcome(plan: readonly PlannedPhase[], index: number, r: Bu
 
 /**
  * One run of burnin on the master as lifecycle steps, one per planned phase: the first step
- * starts burnin, each step ends when burnin logs a later planned phase (or ends), so each
+ * starts burnin, each step ends when burnin logs a later planned phase (or ends; after a failure,
+ * when it ends, since its exception comes last), so each
  * step's time is its phase's.
  */
 export class BurninRun {
@@ -402,7 +403,8 @@ export class BurninRun {
         if (!this.started) this.start(sc.signal);
         const planned = this.plan.phases.filter((x) => !x.leftOut).map((x) => x.title);
         const after = planned.slice(planned.indexOf(p.title) + 1);
-        await this.until(() => this.finished || this.parser.result.phases.some((x) => after.includes(x.title)));
+        // After a failure burnin only removes its instances: wait for its end (the exception comes last).
+        await this.until(() => this.finished || (this.parser.result.failedIn === undefined && this.parser.result.phases.some((x) => after.includes(x.title))));
         const outcome = phaseOutcome(this.plan.phases, i, this.parser.result);
         return { ...outcome, command: i === 0 || outcome.status === 'failed' ? this.plan.argv : undefined };
       },
