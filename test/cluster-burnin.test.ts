@@ -13,6 +13,10 @@ import { box, BOX_NEED, LifecycleRun, onBox, testOnBox } from './helpers/box';
 import { BIN, REPO } from './helpers/cli';
 import { fakeImage } from './helpers/images';
 import { describeSystem, FULL_MATRIX } from './helpers/system';
+import { GANETI_RELEASES, GanetiRelease, installedRelease } from '../src/ganeti/releases';
+
+/** The release this node does not run: its box runs from a cached node root (mmdebstrap). */
+const OTHER = GANETI_RELEASES.map((r) => r.release).find((r) => r !== installedRelease()) as GanetiRelease;
 
 jest.setTimeout(3600000);
 
@@ -30,6 +34,8 @@ describeSystem('test --cluster --burnin (Ganeti\'s burnin through the box)', { .
     if (r.status !== 0) throw new Error(r.stderr);
     return path.join(work, name);
   };
+  /** The blank definition (made by the first test, or now when it was filtered out). */
+  const blankDef = () => (fs.existsSync(path.join(work, 'blank-os')) ? path.join(work, 'blank-os') : newDef('blank-os', 'blank'));
   const step = (r: LifecycleRun, name: string) => r.steps.find((s) => s.step === name);
   const failures = (r: LifecycleRun) => r.steps.filter((s) => s.status === 'failed').map((s) => `${s.step}: ${s.detail}`);
   const instances = () => onBox(state, ['gnt-instance', 'list', '--no-headers', '-o', 'name']).trim();
@@ -67,7 +73,7 @@ describeSystem('test --cluster --burnin (Ganeti\'s burnin through the box)', { .
   });
 
   it('blank on fake: the lifecycle, then every burnin phase passes; the disk phases are left out on fake and say so', () => {
-    const { code, run } = burnin(newDef('blank-os', 'blank'), ['--disk-size', '64']);
+    const { code, run } = burnin(blankDef(), ['--disk-size', '64']);
     expect(failures(run)).toEqual([]);
     expect(code).toBe(0);
     burninPassed(run);
@@ -109,7 +115,7 @@ describeSystem('test --cluster --burnin (Ganeti\'s burnin through the box)', { .
   });
 
   it('Ctrl-C during burnin: exit 130, burnin stopped, its instance removed', async () => {
-    const dir = path.join(work, 'blank-os');
+    const dir = blankDef();
     const child = spawn(process.execPath, [BIN, 'test', '--cluster', '--state', state, '--os-dir', dir, '--hypervisor', 'fake', '--disk-size', '64', '--burnin', '--json'], { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -131,6 +137,24 @@ describeSystem('test --cluster --burnin (Ganeti\'s burnin through the box)', { .
     expect(step(doc.runs[0], 'burnin-remove')?.detail).toBe('interrupted');
     expect(spawnSync('pgrep', ['-f', 'tools/burnin']).stdout.toString().trim()).toBe('');
     expect(instances()).toBe('');
+  });
+
+  (FULL_MATRIX ? it : it.skip)(`blank on a Ganeti ${OTHER} box (GANETI_OS_MATRIX=full): the same phases pass, the run names the release`, () => {
+    const other = path.join(work, 'box-other');
+    try {
+      const up = box(['up', '--ganeti', OTHER], other, {}, 1200000);
+      if (up.code !== 0) throw new Error(`cluster up --ganeti ${OTHER} failed:\n${up.stderr}`);
+      const t0 = Date.now();
+      const { code, run } = testOnBox(blankDef(), ['--hypervisor', 'fake', '--disk-size', '64', '--burnin'], other, 3600000);
+      timings[`blank-os on ${OTHER}`] = (Date.now() - t0) / 1000;
+      expect(failures(run)).toEqual([]);
+      expect(code).toBe(0);
+      expect(run.ganeti).toBe(OTHER);
+      expect(run.steps.filter((s) => s.step.startsWith('burnin-') && s.status !== 'skipped').map((s) => s.step)).toEqual(ON_FAKE.filter((n) => !/-disks$/.test(n) || n === 'burnin-activate-disks'));
+      expect(onBox(other, ['gnt-instance', 'list', '--no-headers', '-o', 'name']).trim()).toBe('');
+    } finally {
+      box(['down'], other);
+    }
   });
 
   // A debian-template create (from the prefilled cache) and an image-template create take minutes
