@@ -2,8 +2,9 @@
  * `ganeti-os test --cluster --burnin` (src/lifecycle/burnin.ts): Ganeti's own burnin with the
  * definition on the box after the lifecycle, each of its phases a step of the same verdict table
  * and --json. The blank template on fake (CI); the debian and image templates (their creates run
- * three times more under burnin) with GANETI_OS_MATRIX=full; a definition whose create or rename
- * fails makes the burnin phase fail, named; Ctrl-C during burnin leaves nothing in the box.
+ * three times more under burnin) and a box of the other Ganeti release with GANETI_OS_MATRIX=full;
+ * a definition whose create or rename fails makes the burnin phase fail, named; Ctrl-C during
+ * burnin leaves nothing in the box.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
