@@ -5,7 +5,7 @@
  *
  *   npm run bench                       everything (about 10-15 minutes on 2 cores)
  *   npm run bench -- --quick            fewer repetitions, no cold-cache runs, no 32 GiB disk
- *   npm run bench -- --parts cli,defs   only some parts: cli, defs, create, trixie, export, scale, steps, upgrade, cluster, pack, image, test
+ *   npm run bench -- --parts cli,defs   only some parts: cli, defs, create, trixie, export, scale, steps, upgrade, cluster, release, pack, image, test
  *                                       (memory is measured inside cli, defs and scale; steps
  *                                       traces where create/export/import spend their time)
  *   npm run bench -- --no-cold          skip the cold-cache creations (they download a system)
@@ -18,7 +18,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const lib = require('./lib');
 
-const PARTS = ['cli', 'create', 'trixie', 'export', 'scale', 'defs', 'steps', 'upgrade', 'cluster', 'pack', 'image', 'test'];
+const PARTS = ['cli', 'create', 'trixie', 'export', 'scale', 'defs', 'steps', 'upgrade', 'cluster', 'release', 'pack', 'image', 'test'];
 
 function parseArgs(argv) {
   const o = { quick: false, parts: PARTS.slice(), cold: true, out: path.join(__dirname, 'out', 'results.json') };
@@ -122,6 +122,7 @@ async function main() {
     ['steps', () => require('./parts/steps').runSteps(ctx)],
     ['upgrade', () => require('./parts/upgrade').runUpgrade(ctx)],
     ['cluster', () => require('./parts/cluster').runCluster(ctx)],
+    ['release', () => require('./parts/release').runRelease(ctx)],
     ['pack', () => require('./parts/pack').runPack(ctx)],
     ['image', () => require('./parts/image').runImage(ctx)],
     ['test', () => require('./parts/test').runTestPart(ctx)],

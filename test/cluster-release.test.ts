@@ -21,6 +21,9 @@ jest.setTimeout(1200000);
 
 /** The release this node does not run: the box needs a node root for it. */
 const OTHER = GANETI_RELEASES.map((r) => r.release).find((r) => r !== installedRelease()) as GanetiRelease;
+/** The node-root cache the boxes use: $GANETI_OS_CLUSTER_CACHE when set (as `cluster up` reads it), else root's default. */
+const CACHE = process.env.GANETI_OS_CLUSTER_CACHE ?? DEFAULT_ROOT_CACHE;
+const CACHE_ENV: Record<string, string> = process.env.GANETI_OS_CLUSTER_CACHE ? { GANETI_OS_CLUSTER_CACHE: CACHE } : {};
 const ROOT_NEED = { root: true, commands: ['unshare', 'nsenter', 'losetup', 'mmdebstrap', 'ssh-keygen'] };
 
 interface StatusJson {
@@ -45,10 +48,10 @@ describeSystem(`cluster box running Ganeti ${OTHER} from a node root`, ROOT_NEED
   it(`comes up on Ganeti ${OTHER}, names it, runs the blank lifecycle, and goes down leaving the host as before (the root stays cached)`, () => {
     const state = path.join(work, 'box-a');
     const before = hostSnapshot([state]);
-    // The root is built into root's cache when absent or stale (minutes), else reused (seconds).
-    const up = box(['up', '--ganeti', OTHER], state, {}, 1200000);
-    expect([up.code, up.stderr]).toEqual([0, expect.stringMatching(new RegExp(`(built|reusing) the node root ${DEFAULT_ROOT_CACHE}/ganeti-${OTHER}-`))]);
-    expect(up.stdout).toContain(`(Ganeti ${OTHER} from the node root ${DEFAULT_ROOT_CACHE}/`);
+    // The root is built into the cache when absent or stale (minutes), else reused (seconds).
+    const up = box(['up', '--ganeti', OTHER], state, CACHE_ENV, 1200000);
+    expect([up.code, up.stderr]).toEqual([0, expect.stringMatching(new RegExp(`(built|reusing) the node root ${CACHE}/ganeti-${OTHER}-`))]);
+    expect(up.stdout).toContain(`(Ganeti ${OTHER} from the node root ${CACHE}/`);
 
     const st = box(['status'], state);
     expect(st.code).toBe(0);
@@ -57,7 +60,7 @@ describeSystem(`cluster box running Ganeti ${OTHER} from a node root`, ROOT_NEED
     const json = JSON.parse(box(['status', '--json'], state).stdout) as StatusJson;
     expect(json.ganeti.release).toBe(OTHER);
     const root = json.ganeti.root as string;
-    expect(cachedRoots(DEFAULT_ROOT_CACHE).map((r) => r.dir)).toContain(root);
+    expect(cachedRoots(CACHE).map((r) => r.dir)).toContain(root);
 
     // Inside, the commands are the release's, from its own Debian; the host's Ganeti is not there.
     expect(onBox(state, ['gnt-cluster', '--version'])).toMatch(new RegExp(`^gnt-cluster \\(ganeti ${OTHER.replace('.', '\\.')}[.~]`));
@@ -157,7 +160,7 @@ describeSystem(`cluster box running Ganeti ${OTHER} from a node root`, ROOT_NEED
       const a = path.join(work, 'box-m1');
       const before = hostSnapshot([a]);
       if (c.startsWith('3 nodes')) {
-        expect(box(['up', '--ganeti', OTHER, '--nodes', '3'], a, {}, 1200000).code).toBe(0);
+        expect(box(['up', '--ganeti', OTHER, '--nodes', '3'], a, CACHE_ENV, 1200000).code).toBe(0);
         expect(onBox(a, ['gnt-node', 'list', '--no-headers', '-o', 'name']).trim().split('\n')).toEqual(['node1.example.com', 'node2.example.com', 'node3.example.com']);
         expect(box(['exec', '--node', 'node3', '--', 'gnt-cluster', '--version'], a).stdout).toContain(`ganeti ${OTHER}`);
         const t = testOnBox(blank, [], a);
@@ -166,7 +169,7 @@ describeSystem(`cluster box running Ganeti ${OTHER} from a node root`, ROOT_NEED
       } else {
         const b = path.join(work, 'box-m2');
         const host = installedRelease() ?? OTHER;
-        expect(box(['up', '--ganeti', OTHER], a, {}, 1200000).code).toBe(0);
+        expect(box(['up', '--ganeti', OTHER], a, CACHE_ENV, 1200000).code).toBe(0);
         expect(box(['up', '--ganeti', host], b).code).toBe(0);
         expect((JSON.parse(box(['status', '--json'], b).stdout) as StatusJson).ganeti).toEqual({ release: host, root: host === OTHER ? expect.any(String) : null });
         expect(onBox(a, ['gnt-cluster', '--version'])).toContain(`ganeti ${OTHER}`);

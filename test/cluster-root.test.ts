@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ARCHIVE_KEYRING, buildArgv, cachedRoots, fresh, resolveRootCache, ROOT_MAX_AGE_DAYS, rootLacks, rootRecipe } from '../src/cluster/node-root';
+import { ARCHIVE_KEYRING, buildArgv, cachedRoots, fresh, resolveRootCache, ROOT_MAX_AGE_DAYS, ROOT_PACKAGES, rootLacks, rootRecipe, SCRIPT_PACKAGES } from '../src/cluster/node-root';
 
 describe('node root recipe and cache', () => {
   let work: string;
@@ -67,6 +67,18 @@ describe('node root recipe and cache', () => {
     expect(rootLacks(root, '3.1')).toEqual(expect.arrayContaining(["Ganeti 3.1's code (usr/share/ganeti/3.1)", 'usr/sbin/gnt-cluster', 'usr/sbin/sshd', 'SSH host keys (etc/ssh/ssh_host_*_key)']));
     fs.symlinkSync('/etc/ganeti/lib/usr/sbin/gnt-cluster-absent-on-the-host', path.join(root, 'usr', 'sbin', 'gnt-cluster'));
     expect(rootLacks(root, '3.1')).not.toContain('usr/sbin/gnt-cluster');
+  });
+
+  it("a root without the templates' tools is not used, and the package list is part of its key", () => {
+    const root = path.join(work, 'root');
+    fs.mkdirSync(path.join(root, 'usr', 'bin'), { recursive: true });
+    expect(rootLacks(root, '3.1')).toEqual(expect.arrayContaining(['usr/bin/mmdebstrap', 'usr/sbin/mke2fs', 'usr/sbin/sfdisk', 'usr/bin/qemu-img', 'usr/sbin/mkfs.vfat']));
+    fs.writeFileSync(path.join(root, 'usr', 'bin', 'qemu-img'), '');
+    expect(rootLacks(root, '3.1')).not.toContain('usr/bin/qemu-img');
+    const r = rootRecipe('3.1', aptEtc('http://a.example.org/debian'));
+    expect(r.packages).toEqual([...ROOT_PACKAGES].sort());
+    expect(r.packages).toEqual(expect.arrayContaining(SCRIPT_PACKAGES));
+    expect(buildArgv(r, '/x').find((a) => a.startsWith('--include='))?.split('=')[1].split(',')).toEqual(expect.arrayContaining(['mmdebstrap', 'e2fsprogs', 'fdisk', 'qemu-utils']));
   });
 
   it('the cache: --cache, else $GANETI_OS_CLUSTER_CACHE, else /var/cache/ganeti-os/cluster-roots', () => {

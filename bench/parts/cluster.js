@@ -11,6 +11,7 @@ const lib = require('../lib');
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'ganeti-os.js');
 
+/** The built CLI with `args`; throws with the end of stderr unless it exits 0 or allowFail. */
 function cli(args, allowFail = false) {
   const r = lib.run(process.execPath, [BIN, ...args], { allowFail: true, stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.status !== 0 && !allowFail) throw new Error(`ganeti-os ${args.join(' ')}: exit ${r.status}: ${(r.stderr || '').slice(-800)}`);
@@ -57,4 +58,4 @@ async function runCluster(ctx) {
   return { rows, details };
 }
 
-module.exports = { runCluster };
+module.exports = { runCluster, cli };

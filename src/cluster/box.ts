@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import fse from 'fs-extra';
 import { UserError } from '../errors';
 import { GanetiRelease, installedRelease } from '../ganeti/releases';
-import { BOX_TAG, hostsFile, INNER_STATE, NODE_DIRS, NODE_ROOT_DIR, NODE_SETUP, OVERLAID, PROVIDER, PROVIDER_FILES, REAPER, sshdConfig, VOLUME_DIR } from './files';
+import { BOX_TAG, CACHE_LAYERS, HOST_CACHE_DIR, hostsFile, INNER_STATE, NODE_DIRS, NODE_ROOT_DIR, NODE_SETUP, OVERLAID, PROVIDER, PROVIDER_FILES, REAPER, sshdConfig, VOLUME_DIR } from './files';
 import { nodeRoot } from './node-root';
 import { alive, cmdline, descendants, detachLoop, loopsBackedUnder, mountsUnder, namespaceOf, processesIn, waitFor } from '../system/kernel';
 import { RunResult, startProcess } from '../system/process';
@@ -330,7 +330,7 @@ function prepareFiles(state: BoxState): void {
   if (!keys.length) throw new UserError(`no SSH host keys in ${lower ? path.join(lower, 'etc', 'ssh') : '/etc/ssh'}`);
   for (const node of state.nodes) {
     const dir = nodeDir(state.stateDir, node.name);
-    if (lower) fs.mkdirSync(path.join(dir, NODE_ROOT_DIR), { recursive: true });
+    if (lower) for (const d of [NODE_ROOT_DIR, HOST_CACHE_DIR, ...CACHE_LAYERS]) fs.mkdirSync(path.join(dir, d), { recursive: true });
     for (const d of OVERLAID) {
       fs.mkdirSync(path.join(dir, `${d}.upper`), { recursive: true });
       fs.mkdirSync(path.join(dir, `${d}.work`), { recursive: true });
@@ -443,7 +443,13 @@ function wireNetwork(state: BoxState): void {
 const IPOLICY_BOUNDS = 'min:disk-size=1,cpu-count=1,disk-count=1,memory-size=32,nic-count=0,spindle-use=0/max:disk-size=1048576,cpu-count=8,disk-count=16,memory-size=32768,nic-count=8,spindle-use=12';
 const IPOLICY_STD = 'disk-size=512,cpu-count=1,disk-count=1,memory-size=128,nic-count=1,spindle-use=1';
 
-/** The `gnt-cluster init` command line the box uses (bootstrap.InitCluster's checks explain each option). */
+/**
+ * The `gnt-cluster init` command line the box uses (bootstrap.InitCluster's checks explain each
+ * option). kvm: no kernel of the node's (the instance boots its own or none), the serial console
+ * as a socket, TCG (`-accel tcg`: this machine has no /dev/kvm), and `vhost_net=False`: there is
+ * no /dev/vhost-net either, and Ganeti 3.1 turns vhost_net on by default (3.0: off), so every
+ * paravirtual NIC's tap would fail to open.
+ */
 export function initArgv(): string[] {
   return [
     'gnt-cluster', 'init',
@@ -453,7 +459,7 @@ export function initArgv(): string[] {
     '--enabled-disk-templates', 'file,ext',
     '--file-storage-dir', '/srv/ganeti/file-storage',
     '--nic-parameters', `mode=bridged,link=${INSTANCE_BRIDGE}`,
-    '-H', 'kvm:kernel_path=,initrd_path=,serial_console=true,kvm_extra=-accel tcg',
+    '-H', 'kvm:kernel_path=,initrd_path=,serial_console=true,vhost_net=False,kvm_extra=-accel tcg',
     '--ipolicy-bounds-specs', IPOLICY_BOUNDS,
     '--ipolicy-std-specs', IPOLICY_STD,
     CLUSTER_NAME,

@@ -51,9 +51,25 @@ export const INNER_STATE = '/run/ganeti-os-box';
 export const NODE_ROOT_DIR = 'lower';
 
 /**
+ * The host's ganeti-os caches (the debian template's base systems and the image template's
+ * images, by default): a node on the host's /var sees them through its /var overlay; a node
+ * built from a node root sees them as the lower layer of an overlay on this directory of its
+ * own /var, so the base system `test --cluster`'s prefill found or made on the host is there for
+ * create in the box (which has no route out), and writes stay in the node's state directory.
+ */
+export const HOST_CACHE = '/var/cache/ganeti-os';
+
+/** Where a root-built node sees HOST_CACHE before its /var is overlaid (a read-only bind, in its mount namespace only). */
+export const HOST_CACHE_DIR = 'host-cache';
+
+/** The upper and work layers of a root-built node's HOST_CACHE overlay (in its state directory). */
+export const CACHE_LAYERS = ['cache.upper', 'cache.work'] as const;
+
+/**
  * Run inside a fresh node namespace as `sh -c SETUP sh NODE_DIR HOSTNAME [ROOT]`: with ROOT (a
  * node root for another Ganeti release), its /etc, /usr and /var are the overlays' lower layers
- * instead of the host's, so every command the node runs is the root's; private /run (the
+ * instead of the host's, so every command the node runs is the root's, and the host's
+ * HOST_CACHE is the lower layer of the node's (when the host has one); private /run (the
  * node directory reached through it, bound from the shell's working directory so a state
  * directory under /run, /var or /tmp works too), overlays on /etc, /usr, /var, binds for Ganeti's
  * directories, /srv, /root, /tmp, a fresh sysfs (Ganeti looks for bridges under /sys/class/net).
@@ -61,9 +77,14 @@ export const NODE_ROOT_DIR = 'lower';
 export const NODE_SETUP = `set -eu
 cd "$1"
 lower=
+cache=
 if [ -n "\${3:-}" ]; then
   mount --no-canonicalize --bind -o ro "$3" ${NODE_ROOT_DIR}
   lower=${INNER_STATE}/${NODE_ROOT_DIR}
+  if [ -d ${HOST_CACHE} ]; then
+    mount --no-canonicalize --bind -o ro ${HOST_CACHE} ${HOST_CACHE_DIR}
+    cache=${HOST_CACHE}
+  fi
 fi
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p ${INNER_STATE}
@@ -79,6 +100,10 @@ mount --bind "$n/${NODE_DIRS.log}" /var/log/ganeti
 mount --bind "$n/${NODE_DIRS.srv}" /srv
 mount --bind "$n/${NODE_DIRS.root}" /root
 mount --bind "$n/${NODE_DIRS.tmp}" /tmp
+if [ -n "$cache" ]; then
+  mkdir -p "$cache"
+  mount -t overlay overlay -o "lowerdir=$n/${HOST_CACHE_DIR},upperdir=$n/${CACHE_LAYERS[0]},workdir=$n/${CACHE_LAYERS[1]}" "$cache"
+fi
 mount -t sysfs sysfs /sys
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mkdir -p /run/lock /run/sshd

@@ -1,8 +1,9 @@
 /**
  * A node root for a Ganeti release other than the host's: a Debian system of the release's own
  * suite (3.1: trixie, 3.0: bookworm) built once by mmdebstrap from this node's mirror, holding
- * Ganeti, sshd, socat, iproute2 and QEMU. The box's nodes then overlay its /usr, /etc and /var
- * instead of the host's (files.ts NODE_SETUP), so every command a node runs is the release's.
+ * Ganeti, sshd, socat, iproute2, QEMU and what the templates' scripts call. The box's nodes then
+ * overlay its /usr, /etc and /var instead of the host's (files.ts NODE_SETUP), so every command a
+ * node runs is the release's.
  *
  * Roots are cached in one directory (default /var/cache/ganeti-os/cluster-roots) and reused:
  * `ganeti-<release>-<key>-<built>` where key is a digest of what went into it (suite, mirror,
@@ -40,7 +41,22 @@ export const ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
  * socat (import/export), iproute2 (addresses, bridges), procps, QEMU (kvm is enabled: verify
  * checks /usr/bin/kvm, `start` runs it).
  */
-export const ROOT_PACKAGES = ['ganeti', 'openssh-server', 'openssh-sftp-server', 'openssh-client', 'iproute2', 'socat', 'procps', 'qemu-system-x86'];
+export const NODE_PACKAGES = ['ganeti', 'openssh-server', 'openssh-sftp-server', 'openssh-client', 'iproute2', 'socat', 'procps', 'qemu-system-x86'];
+
+/**
+ * What the OS scripts of ganeti-os's templates call on a node, which a host node has from the
+ * templates' package dependencies and a minbase root lacks: the debian template's installer
+ * (mmdebstrap; its cache key names the installer, so a node with another one would not find the
+ * base system the host filled), e2fsprogs (mke2fs, e2fsck, resize2fs, tune2fs, e2image,
+ * debugfs), fdisk (sfdisk), xz-utils and zstd (streams and compressed images); the image
+ * template's qemu-utils (qemu-img), dosfstools and mtools (a vfat seed disk), xorriso (an ISO
+ * seed) and curl (URL images). losetup, blkid, partx, wipefs, flock and python3 come with the
+ * base system and Ganeti.
+ */
+export const SCRIPT_PACKAGES = ['mmdebstrap', 'e2fsprogs', 'fdisk', 'xz-utils', 'zstd', 'qemu-utils', 'dosfstools', 'mtools', 'xorriso', 'curl'];
+
+/** Everything a root holds besides the base system (part of its cache key). */
+export const ROOT_PACKAGES = [...NODE_PACKAGES, ...SCRIPT_PACKAGES];
 
 /** The box's root cache: `--cache` (relative to cwd), else $GANETI_OS_CLUSTER_CACHE, else DEFAULT_ROOT_CACHE. */
 export function resolveRootCache(cwd: string, cache: string | undefined, env: Record<string, string | undefined>): string {
@@ -129,6 +145,12 @@ export function rootInUse(dir: string): boolean {
   return false;
 }
 
+/** Files a node's daemons and gnt-* commands need (NODE_PACKAGES). */
+const NODE_FILES = ['usr/sbin/gnt-cluster', 'usr/sbin/ganeti-luxid', 'usr/lib/ganeti/daemon-util', 'usr/sbin/sshd', 'usr/lib/openssh/sftp-server', 'usr/bin/socat', 'usr/bin/kvm', 'usr/sbin/ip'];
+
+/** One command of each of SCRIPT_PACKAGES: the templates' scripts fail half-way without them. */
+const SCRIPT_FILES = ['usr/bin/mmdebstrap', 'usr/sbin/mke2fs', 'usr/sbin/resize2fs', 'usr/sbin/sfdisk', 'usr/bin/xz', 'usr/bin/zstd', 'usr/bin/qemu-img', 'usr/sbin/mkfs.vfat', 'usr/bin/mcopy', 'usr/bin/xorriso', 'usr/bin/curl'];
+
 /** What a root must hold for a box (empty when everything is there). */
 export function rootLacks(dir: string, release: GanetiRelease): string[] {
   const lack: string[] = [];
@@ -142,7 +164,7 @@ export function rootLacks(dir: string, release: GanetiRelease): string[] {
       return false;
     }
   };
-  for (const f of ['usr/sbin/gnt-cluster', 'usr/sbin/ganeti-luxid', 'usr/lib/ganeti/daemon-util', 'usr/sbin/sshd', 'usr/lib/openssh/sftp-server', 'usr/bin/socat', 'usr/bin/kvm', 'usr/sbin/ip']) {
+  for (const f of [...NODE_FILES, ...SCRIPT_FILES]) {
     if (!present(f)) lack.push(f);
   }
   let etcSsh: string[] = [];

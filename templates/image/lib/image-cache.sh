@@ -137,7 +137,10 @@ img_probe() {
       if [[ $json == *'"backing-filename"'* || $json == *'"data-file"'* ]]; then
         gos_die "the image $IMAGE refers to another file (backing or external data file): only self-contained images are accepted"
       fi
-      vsize=$(printf '%s' "$json" | sed -n 's/^ *"virtual-size": *\([0-9]*\),*$/\1/p' | head -n 1)
+      # The image's own size is the top-level member (indented by four spaces): newer QEMU
+      # (trixie's 10, not bookworm's 7.2) also lists the file under it as a child with a
+      # virtual-size of its own (the qcow2 file's length), first.
+      vsize=$(printf '%s' "$json" | sed -n 's/^    "virtual-size": *\([0-9]*\),*$/\1/p' | head -n 1)
       ;;
     xz)
       vsize=$(xz --robot --list -- "$file" 2>/dev/null | awk '$1 == "totals" { print $5 }')
