@@ -109,7 +109,7 @@ export function fsyncDir(dir: string): void {
 const STAGE_TAG = '.ganeti-os-stage-';
 
 /** The owner tag in the name of a new definition's staging directory; undefined for any other name. */
-export function stageOwner(name: string): string | undefined {
+function stageOwner(name: string): string | undefined {
   const m = /^\..+\.ganeti-os-stage-(\d+_\d*_.+)-[A-Za-z0-9]{6}$/.exec(name);
   return m?.[1];
 }

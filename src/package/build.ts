@@ -367,7 +367,7 @@ function placeTogether(deb: string, tmpDeb: string, stage: string, record: { dir
 }
 
 /** The owner tag in the name of a pack's staging directory (`.ganeti-os-pack-<tag>-XXXXXX`); undefined for any other name. */
-export function packStageOwner(name: string): string | undefined {
+function packStageOwner(name: string): string | undefined {
   return /^\.ganeti-os-pack-(\d+_\d*_.+)-[A-Za-z0-9]{6}$/.exec(name)?.[1];
 }
 

@@ -347,8 +347,8 @@ try {
 }
 const cols = ['command', 'trials', 'mixed', 'exit70', 'hangs', 'lost', 'leftovers', 'other', 'orphans'];
 console.log(`\n${full ? 'full sweep (every call)' : `at most ${points} points per class and action`}; actions ${actions.join(', ')}; ${Math.round((Date.now() - started) / 1000)} s`);
-console.log(cols.map((k) => k.padStart(k === 'command' ? 15 : 9)).join(''));
-for (const t of summary) console.log(cols.map((k) => String(t[k]).padStart(k === 'command' ? 15 : 9)).join(''));
+console.log(cols.map((k) => k.padStart(k === 'command' ? 15 : 10)).join(''));
+for (const t of summary) console.log(cols.map((k) => String(t[k]).padStart(k === 'command' ? 15 : 10)).join(''));
 console.log('(exit70: any status other than 0 and 1; orphans: a pack killed between its two renames left the package without its record, which the next pack rebuilt; not a violation)');
 if (violations.length) {
   console.log(`\n${violations.length} violations:`);
