@@ -79,6 +79,13 @@ describe('bash completion', () => {
     expect(complete('ganeti-os run ', ['ganeti-os', 'run', '']).sort()).toEqual(['create', 'export', 'import', 'rename', 'verify']);
     expect(complete('ganeti-os bump-api ', ['ganeti-os', 'bump-api', ''])).toEqual(['20', '15', '10']);
     expect(complete('ganeti-os completion ', ['ganeti-os', 'completion', ''])).toEqual(['bash', 'zsh', 'fish']);
+    expect(complete('ganeti-os validate --ganeti ', ['ganeti-os', 'validate', '--ganeti', ''])).toEqual(['3.0', '3.1']);
+    expect(complete('ganeti-os cluster up --ganeti 3.', ['ganeti-os', 'cluster', 'up', '--ganeti', '3.'])).toEqual(['3.0', '3.1']);
+  });
+
+  it('completes a site template as a directory when the value is a path', () => {
+    expect(complete('ganeti-os new x --template ./a', ['ganeti-os', 'new', 'x', '--template', './a'])).toEqual(['./a-dir']);
+    expect(complete('ganeti-os new x --template ./w', ['ganeti-os', 'new', 'x', '--template', './w'])).toEqual(['./web-os']);
   });
 
   it("inside a definition (from a subdirectory too): its variants, parameters and their choices", () => {

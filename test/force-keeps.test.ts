@@ -40,8 +40,12 @@ describe('bump-api 15 --force on a debian definition with an edited verify', () 
   it('nothing of the user\'s replaced: no backup', () => {
     expect(runCli(['new', 'deb', '--template', 'debian', '--yes'], { cwd: work, timeout: 120_000 }).code).toBe(0);
     const d = path.join(work, 'deb');
-    expect(runCli(['bump-api', '15', '--force', '--os-dir', d], { cwd: work }).code).toBe(0);
+    const r = runCli(['bump-api', '15', '--force', '--os-dir', d], { cwd: work });
+    expect(r.code).toBe(0);
     expect(fs.existsSync(path.join(d, '.ganeti-os'))).toBe(false);
+    // README.md changes (it lists the API versions) but was never edited: an ordinary update.
+    expect(r.stderr + r.stdout).toMatch(/update\s+README\.md/);
+    expect(r.stderr + r.stdout).not.toContain('replaced (--force)');
   });
 });
 

@@ -20,9 +20,12 @@ export const FIXTURE_COMMIT = fs.readFileSync(path.join(FIXTURES, 'COMMIT'), 'ut
 export const sha = (s: string | Buffer) => crypto.createHash('sha256').update(s).digest('hex');
 export const modeOf = (p: string) => fs.statSync(p).mode & 0o777;
 
-/** A copy of fixture `set` (blank, blank-maint, debian, debian-maint) in a new temp dir: its definition's path. */
-export function fixture(set: string): { dir: string; work: string } {
-  const src = path.join(FIXTURES, set);
+/** The fixtures written by the 2026-11-25 release (test/fixtures/upgrade-release, make-fixtures.sh there). */
+export const RELEASE_FIXTURES = path.join(__dirname, 'fixtures', 'upgrade-release');
+
+/** A copy of fixture `set` (blank, blank-maint, debian, debian-maint; of `root`) in a new temp dir: its definition's path. */
+export function fixture(set: string, root = FIXTURES): { dir: string; work: string } {
+  const src = path.join(root, set);
   const [osName] = fs.readdirSync(src);
   const work = tempDir('upgrade');
   fs.cpSync(path.join(src, osName), path.join(work, osName), { recursive: true, preserveTimestamps: true });

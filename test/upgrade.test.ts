@@ -150,7 +150,7 @@ describe("upgrade: the template's default variant moved (debian: bookworm → tr
     const confs = treeHash(path.join(dir, 'variants'));
     const r = await upgrade(dir);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/note: The debian template's default variant is now trixie \(new definitions list trixie, bookworm\)\. This definition keeps bookworm as its default: its variants\.list is yours and was left as it is; 'ganeti-os add-variant trixie --first' makes it this definition's default\./);
+    expect(r.out).toMatch(/note: The debian template's default variant is now trixie \(new definitions list trixie, bookworm(; it was bookworm)?\)\. This definition keeps bookworm as its default: its variants\.list is yours and was left as it is; 'ganeti-os add-variant trixie --first' makes it this definition's default\./);
     expect(listed(dir)).toEqual(before);
     expect(provenance(dir).answers.variants.map((v) => v.name)).toEqual(before);
     expect(treeHash(path.join(dir, 'variants'))).toBe(confs);
@@ -199,13 +199,14 @@ describe('upgrade: the admin edited files of an old definition (hashes only)', (
     expect(p.base!['lib/steps.sh']).toBe(renders(dir).get('lib/steps.sh')!.content);
   });
 
-  it('the template changed them too: the edits stay, the new version goes beside and is listed', async () => {
+  it('the template changed them too (and no shipped release has their base): the edits stay, the new version goes beside, is listed, and the upgrade fails', async () => {
     const dir = copy('debian');
     for (const f of ['create', 'lib/steps.sh', 'README.md']) age(dir, f, setLine(1, `# ${f} of an older template`));
     for (const f of ['create', 'lib/steps.sh', 'README.md']) fs.appendFileSync(path.join(dir, f), '# admin was here\n');
     const edited = ['create', 'lib/steps.sh', 'README.md'].map((f) => read(path.join(dir, f)));
     const r = await upgrade(dir);
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/3 files you edited were not merged/);
     expect(['create', 'lib/steps.sh', 'README.md'].map((f) => read(path.join(dir, f)))).toEqual(edited);
     const now = renders(dir);
     for (const f of ['create', 'lib/steps.sh', 'README.md']) {

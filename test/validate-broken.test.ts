@@ -12,7 +12,7 @@ import { conflictMarkerFindings } from '../src/definition/checks';
 import { def, writeCase } from './helpers/corpus';
 import { cli } from './helpers/cli';
 import { tryOsFromDisk, validateOs } from './helpers/ganeti';
-import { describeSystem } from './helpers/system';
+import { describeReleases, describeSystem } from './helpers/system';
 import { runCommand, treeHash } from './helpers/cli';
 
 let root: string;
@@ -259,17 +259,18 @@ describe('bump-api refuses (or with --force warns) when the scripts reject the n
   });
 });
 
-describeSystem("Ganeti's own code agrees that these break instance operations", { ganeti: true }, () => {
+describeReleases("Ganeti's own code agrees that these break instance operations", {}, (release) => {
+  const tag = release.replace('.', '-');
   it("a blank parameters.list line: _TryOSFromDisk says valid, the node's parameter check crashes", () => {
-    const d = mk('g-param-blank', { 'parameters.list': 'a A\n\nb B\n' });
-    expect(tryOsFromDisk(d).ok).toBe(true);
-    expect(validateOs(d, 'g-param-blank+default', { a: 'x' }).ok).toBe(false);
+    const d = mk(`g-param-blank-${tag}`, { 'parameters.list': 'a A\n\nb B\n' });
+    expect(tryOsFromDisk(d, release).ok).toBe(true);
+    expect(validateOs(d, `g-param-blank-${tag}+default`, { a: 'x' }, false, release).ok).toBe(false);
   });
 
   it('an empty variants.list: valid, but every os+variant is refused', () => {
-    const d = mk('g-variants-empty', { 'variants.list': '# none\n', 'variants/default.conf': 'X=1\n' });
-    expect(tryOsFromDisk(d).ok).toBe(true);
-    expect(validateOs(d, 'g-variants-empty+default', {}).ok).toBe(false);
+    const d = mk(`g-variants-empty-${tag}`, { 'variants.list': '# none\n', 'variants/default.conf': 'X=1\n' });
+    expect(tryOsFromDisk(d, release).ok).toBe(true);
+    expect(validateOs(d, `g-variants-empty-${tag}+default`, {}, false, release).ok).toBe(false);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
- * Issue 22: validate tells the truth. Each definition below is judged twice: by `ganeti-os
- * validate` and by Ganeti 3.0's own node code (test/ganeti/harness.py: ValidateOS, which every
+ * Issue 22: validate tells the truth. Each definition below is judged twice, for each Ganeti
+ * release (3.0 and 3.1): by `ganeti-os validate --ganeti <release>` and by that release's own
+ * node code (test/ganeti/harness.py: ValidateOS, which every
  * node runs before an instance add or reinstall, and InstanceOsAdd, which runs create). A
  * definition validate calls broken (an `error:` with its code, exit 1) must fail through
  * Ganeti's code; one it calls working (exit 0, no error) must pass through it, scripts that are
@@ -12,18 +13,22 @@ import * as path from 'node:path';
 import { cli } from './helpers/cli';
 import { def, writeCase } from './helpers/corpus';
 import { GanetiAnswer, ganetiBatch } from './helpers/ganeti';
-import { describeSystem } from './helpers/system';
+import { describeReleases } from './helpers/system';
+import type { GanetiRelease } from '../src/ganeti/releases';
 import { firstRunFindings } from '../src/definition/first-run';
 
 type Files = Parameters<typeof def>[0];
 type Ask = (d: string, name: string) => Record<string, unknown>;
 
 let root: string;
+/** Where the current release's definitions are made (a directory of root's per release). */
+let here: string;
 let base: string;
 let disk: string;
 
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-validate-truth-'));
+  here = root;
   const r = await cli(root, ['new', 'base', '--template', 'blank', '--yes']);
   if (r.code !== 0) throw new Error(r.stderr);
   base = path.join(root, 'base');
@@ -35,7 +40,7 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 /** A copy of the blank-template definition under a new name, changed by `edit`. */
 function blank(name: string, edit: (d: string) => void): string {
-  const d = path.join(root, 'os', name);
+  const d = path.join(here, 'os', name);
   fs.cpSync(base, d, { recursive: true });
   edit(d);
   return d;
@@ -43,7 +48,7 @@ function blank(name: string, edit: (d: string) => void): string {
 
 /** A definition written from `files` (test/helpers/corpus.ts's def: API 20, variants default and minimal). */
 function written(name: string, files: Files): string {
-  return writeCase(path.join(root, 'os'), { name, files: def(files) });
+  return writeCase(path.join(here, 'os'), { name, files: def(files) });
 }
 
 const append = (d: string, file: string, text: string) => fs.appendFileSync(path.join(d, file), text);
@@ -58,10 +63,13 @@ const add =
   (variant = 'default'): Ask =>
   (d, name) => ({ action: 'add', instance: { name: 'instance1.example.com', os: `${name}+${variant}`, os_dir: d, disks: [{ path: disk, size: 64 }] } });
 
-async function validate(d: string) {
-  const r = await cli(root, ['validate', d, '--json']);
-  const res = JSON.parse(r.stdout).results[0];
-  return { code: r.code, res, codes: (res.errors as { code: string }[]).map((e) => e.code), text: (await cli(root, ['validate', d])).stdout };
+/** validate as Ganeti `release` (--ganeti) sees the definition: its JSON result and its text. */
+async function validate(d: string, release: GanetiRelease) {
+  const r = await cli(root, ['validate', d, '--json', '--ganeti', release]);
+  const doc = JSON.parse(r.stdout);
+  expect(doc.ganeti).toBe(release);
+  const res = doc.results[0];
+  return { code: r.code, res, codes: (res.errors as { code: string }[]).map((e) => e.code), text: (await cli(root, ['validate', d, '--ganeti', release])).stdout };
 }
 
 interface Broken {
@@ -173,9 +181,9 @@ const BROKEN: Broken[] = [
   {
     what: 'new --template image --yes: the default variant has no image',
     make: () => {
-      const d = path.join(root, 'os', 'image-default');
+      const d = path.join(here, 'os', 'image-default');
       fs.mkdirSync(path.dirname(d), { recursive: true });
-      fs.cpSync(path.join(root, 'image-new'), d, { recursive: true });
+      fs.cpSync(path.join(here, 'image-new'), d, { recursive: true });
       return d;
     },
     code: 'verify-refuses',
@@ -269,16 +277,18 @@ it('a first run that failed as another user than root says so (Ganeti runs scrip
   expect([slow.severity, slow.code]).toEqual(['warning', 'first-run-timeout']);
 });
 
-describeSystem("validate's errors are failures of Ganeti's own code, and its passes pass it (issue 22)", { ganeti: true, root: true }, () => {
+describeReleases("validate's errors are failures of Ganeti's own code, and its passes pass it (issue 22)", { root: true }, (release) => {
   let imageNew: { code: number; stderr: string };
   beforeAll(async () => {
-    imageNew = await cli(root, ['new', 'image-new', '--template', 'image', '--yes']);
+    here = path.join(root, `ganeti-${release}`);
+    fs.mkdirSync(here, { recursive: true });
+    imageNew = await cli(here, ['new', 'image-new', '--template', 'image', '--yes']);
     if (imageNew.code !== 0) throw new Error(imageNew.stderr);
   });
 
   it("new says when Ganeti would refuse what it wrote (the image template's default variant has no IMAGE), and not otherwise", async () => {
     expect(imageNew.stderr).toMatch(/warning: as written, Ganeti refuses every instance of image-new\+default \(its verify fails: .*has no IMAGE/);
-    const blankNew = await cli(root, ['new', 'blank-new', '--template', 'blank', '--yes']);
+    const blankNew = await cli(here, ['new', 'blank-new', '--template', 'blank', '--yes']);
     expect(blankNew.code).toBe(0);
     expect(blankNew.stderr).not.toMatch(/warning/);
   });
@@ -286,12 +296,12 @@ describeSystem("validate's errors are failures of Ganeti's own code, and its pas
   it.each(BROKEN.map((c) => [c.what, c] as const))('broken: %s', async (_what, c) => {
     const d = c.make();
     const name = path.basename(d);
-    const v = await validate(d);
+    const v = await validate(d, release);
     expect(v.res.ganeti.ok).toBe(true);
     expect([v.code, v.codes]).toEqual([1, expect.arrayContaining([c.code])]);
     expect(v.text).toMatch(/\n {2}error: /);
     const asks = [...c.fails, ...(c.passes ?? [])].map((a) => a(d, name));
-    const answers: GanetiAnswer[] = ganetiBatch(asks);
+    const answers: GanetiAnswer[] = ganetiBatch(asks, release);
     const failed = answers.slice(0, c.fails.length).map((a, i) => [asks[i].action, a.ok]);
     expect(failed).toEqual(c.fails.map((_f, i) => [asks[i].action, false]));
     const passed = answers.slice(c.fails.length).map((a) => [a.ok, a.error ?? '']);
@@ -300,32 +310,48 @@ describeSystem("validate's errors are failures of Ganeti's own code, and its pas
 
   it.each(WORKS.map((c) => [c.what, c] as const))('works: %s', async (_what, c) => {
     const d = c.make();
-    const v = await validate(d);
+    const v = await validate(d, release);
     expect([v.code, v.res.errors]).toEqual([0, []]);
-    const answers = ganetiBatch(c.passes.map((a) => a(d, path.basename(d))));
+    const answers = ganetiBatch(c.passes.map((a) => a(d, path.basename(d))), release);
     expect(answers.map((a) => [a.ok, a.error ?? ''])).toEqual(c.passes.map(() => [true, '']));
   });
 
   it('run ends as Ganeti ends: a blank line appended to parameters.list makes ValidateOS crash, and run verify fail', async () => {
     const d = blank('run-blank-param', (x) => append(x, 'parameters.list', '\n'));
-    const [g] = ganetiBatch([validateOs()(d, path.basename(d))]);
+    const [g] = ganetiBatch([validateOs()(d, path.basename(d))], release);
     expect([g.ok, g.type]).toEqual([false, 'IndexError']);
-    const r = await cli(root, ['run', 'verify', '--os-dir', d]);
+    const r = await cli(root, ['run', 'verify', '--os-dir', d, '--ganeti', release]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/ValidateOS raises IndexError \(list index out of range\).*verify never runs/);
-    const c = await cli(root, ['run', 'create', '--os-dir', d, '--disk', disk]);
+    const c = await cli(root, ['run', 'create', '--os-dir', d, '--disk', disk, '--ganeti', release]);
     expect(c.code).toBe(1);
     expect(c.stderr).toMatch(/ValidateOS raises IndexError/);
     // Without the blank line both run, as Ganeti's code runs them.
     const ok = blank('run-params-ok', () => undefined);
-    expect(ganetiBatch([validateOs()(ok, 'run-params-ok')])[0].ok).toBe(true);
-    expect((await cli(root, ['run', 'verify', '--os-dir', ok])).code).toBe(0);
+    expect(ganetiBatch([validateOs()(ok, 'run-params-ok')], release)[0].ok).toBe(true);
+    expect((await cli(root, ['run', 'verify', '--os-dir', ok, '--ganeti', release])).code).toBe(0);
+  });
+
+  it('where the releases differ, validate --ganeti follows the release: kvm\'s vhost_net default (False in 3.0, True in 3.1) reaches the configuration create sources', async () => {
+    // An API 15 definition (no verify: validate runs the configuration layers as create gets
+    // them) whose defaults.conf needs vhost_net on: Ganeti 3.1's default, not 3.0's.
+    const d = blank('needs-vhost-net', (x) => {
+      fs.writeFileSync(path.join(x, 'ganeti_api_version'), '15\n10\n');
+      fs.rmSync(path.join(x, 'verify'));
+      fs.rmSync(path.join(x, 'parameters.list'));
+      append(x, 'defaults.conf', '[ "${INSTANCE_HV_vhost_net-}" = True ]\n');
+    });
+    const works = release === '3.1';
+    const v = await validate(d, release);
+    expect([v.code, v.codes]).toEqual(works ? [0, []] : [1, ['config-fails']]);
+    const [g] = ganetiBatch([add()(d, path.basename(d))], release);
+    expect([g.ok, g.error ?? '']).toEqual(works ? [true, ''] : [false, expect.stringMatching(/.+/)]);
   });
 
   it('validate never changes the definition, and leaves no scratch copy behind', async () => {
     const d = blank('untouched', (x) => append(x, 'lib/steps.sh', '\ntouch "$GOS_DIR/written-by-verify"\n'));
     const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('ganeti-os-first-run-'));
-    const v = await validate(d);
+    const v = await validate(d, release);
     expect(v.code).toBe(0);
     expect(fs.existsSync(path.join(d, 'written-by-verify'))).toBe(false);
     expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('ganeti-os-first-run-'))).toEqual(before);

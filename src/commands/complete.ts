@@ -174,7 +174,14 @@ function optionValues(cmd: CommandSpec, o: OptionSpec, prefix: string, cur: stri
   switch (name) {
     case '--template':
     case '--from':
+      // A site template is a directory (./site, /srv/..., ~/...) or git+URL: let the shell complete paths.
+      if (name === '--template' && /^[./~]/.test(cur)) return { directive: ':dirs', candidates: [] };
       return { directive: ':words', candidates: pre(sources.templates()) };
+    case '--ganeti': {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { GANETI_RELEASES } = require('../ganeti/releases') as typeof import('../ganeti/releases');
+      return { directive: ':words', candidates: pre(GANETI_RELEASES.map((r) => ({ value: r.release, description: `Ganeti ${r.release} (Debian ${r.debianSuite})` }))) };
+    }
     case '--variant':
       return { directive: ':words', candidates: pre(words(cmd.name === 'new' ? [] : (sources.definition(osDir)?.variants ?? []))) };
     case '--api':

@@ -52,7 +52,7 @@ function summaryText(up: UpgradePlan, dryRun: boolean, backup?: string): string 
   for (const f of up.files) {
     for (const s of f.newSettings ?? []) lines.push(`  * new setting  ${f.path}: ${s.key} (the template has: ${s.line.trim()})`);
   }
-  const from = up.from ? up.from : 'a version before ganeti-os recorded template versions';
+  const from = up.from ? up.from : up.fromRelease ? `of the ${up.fromRelease} release` : 'a version before ganeti-os recorded template versions';
   const head =
     !lines.length && up.from === up.to
       ? `${up.plan.root} is up to date with template ${up.template} ${up.to}`
@@ -104,6 +104,7 @@ function upgradeLoaded(ctx: Context, l: Loaded, opts: UpgradeOptions): void {
       to: up.to,
       files: up.files.map(({ before: _b, after: _a, ...rest }) => rest),
       conflicts: up.conflicted,
+      unmerged: up.unmerged,
       backup: backup ?? null,
       ...(opts.dryRun ? { diff: upgradeDiff(up) } : {}),
     };
@@ -116,10 +117,19 @@ function upgradeLoaded(ctx: Context, l: Loaded, opts: UpgradeOptions): void {
     const def = readDefinition(l.root);
     if (!def.verdict.valid) ctx.log.warn(`Ganeti would not accept ${l.root} as it is now: ${def.verdict.error}`);
   }
+  if (up.unmerged.length && !up.conflicted.length) {
+    throw new UserError(
+      `${up.unmerged.length === 1 ? 'a file you edited was' : `${up.unmerged.length} files you edited were`} not merged: ganeti-os does not know the text the template wrote there, so the template's new version ${opts.dryRun ? 'would be' : 'is'} beside yours`,
+      [
+        ...up.unmerged.map((u) => `  ${u.path} (new: ${u.beside})`),
+        opts.dryRun ? 'Nothing was changed (dry run).' : 'Merge each new version into your file by hand, then delete the .ganeti-os-new file; validate and pack refuse the definition until then.',
+      ],
+    );
+  }
   if (up.conflicted.length) {
     throw new UserError(
       `${up.conflicted.length === 1 ? 'a file has' : `${up.conflicted.length} files have`} conflicts ${opts.dryRun ? 'the upgrade would write' : 'marked in it'}: the template and you changed the same lines`,
-      [...up.conflicted.map((p) => `  ${p}`), opts.dryRun ? 'Nothing was changed (dry run).' : 'Edit them to keep what you want and remove the markers; validate and pack refuse them until then.'],
+      [...up.conflicted.map((p) => `  ${p}`), ...up.unmerged.map((u) => `  ${u.path} (not merged: the new version is ${u.beside})`), opts.dryRun ? 'Nothing was changed (dry run).' : 'Edit them to keep what you want and remove the markers; validate and pack refuse them until then.'],
     );
   }
 }

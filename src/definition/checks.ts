@@ -27,8 +27,8 @@ import type { OsDefinition } from './model';
 import { JOURNAL_FILE } from './writer';
 import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigSource } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
-import { conflictMarkerLines } from './upgrade-merge';
-import { definitionLayerFiles, nodeLayerFiles } from './layers';
+import { BESIDE_SUFFIX, conflictMarkerLines } from './upgrade-merge';
+import { definitionLayerFiles, nodeLayerFiles, variantConfigPlace } from './layers';
 import { bomFinding, crlfFailure, helperInterpreterFindings, interpreterProblem } from './exec-checks';
 
 export { conflictMarkerLines, hasConflictMarkers } from './upgrade-merge';
@@ -214,7 +214,8 @@ export function findProblems(def: OsDefinition): Problem[] {
   }
   out.push(...shellSyntaxFindings(def, texts));
   // Markers break what runs them (a syntax error for the shell and Python alike); elsewhere
-  // (README.md, a list file) they are an unfinished merge, not a failure.
+  // (README.md, a list file) they are an unfinished merge, not a failure. The same for a file
+  // upgrade could not merge: what runs is neither the admin's definition nor the template's.
   for (const c of conflictMarkerFindings(def.dir)) {
     const f = c.file ?? '';
     const runs = OS_SCRIPTS.includes(f) || /\.(sh|conf|py)$/.test(f) || isExecutable(path.join(def.dir, f));
@@ -391,10 +392,12 @@ export function specialFileFindings(dir: string): Problem[] {
 }
 
 /**
- * Merge-conflict markers (a `<<<<<<<` line and a `>>>>>>>` line, as git and diff3 write them)
- * in any text file of the definition directory: a script carrying them is still "valid" to
- * Ganeti but runs both halves, or neither. One error per file, at its first marker. Reused by
- * `pack` and `rollout` to refuse such a definition. Hidden files and files over 1 MiB are skipped.
+ * An upgrade left unfinished, in any file of the definition directory: merge-conflict markers (a
+ * `<<<<<<<` line and a `>>>>>>>` line, as git and diff3 write them: a script carrying them is
+ * still "valid" to Ganeti but runs both halves, or neither; one error per file, at its first
+ * marker), and `<file>.ganeti-os-new`, the template's version `upgrade` could not merge into an
+ * edited `<file>` (code `upgrade-unmerged`, reported on `<file>`). Reused by `pack` and `rollout`
+ * to refuse such a definition. Hidden files and files over 1 MiB are skipped.
  */
 export function conflictMarkerFindings(dir: string): Problem[] {
   const out: Problem[] = [];
@@ -416,6 +419,16 @@ export function conflictMarkerFindings(dir: string): Problem[] {
       }
       if (st.isDirectory()) {
         if (!fs.lstatSync(path.join(dir, rel)).isSymbolicLink()) walk(rel);
+        continue;
+      }
+      if (st.isFile() && n.endsWith(BESIDE_SUFFIX) && n.length > BESIDE_SUFFIX.length) {
+        const of = rel.slice(0, -BESIDE_SUFFIX.length);
+        out.push({
+          severity: 'error',
+          code: 'upgrade-unmerged',
+          message: `${rel} is the template's new ${of}, which upgrade could not merge into your edited one: the definition runs your ${of} with the template's new files around it. Merge ${rel} into ${of} by hand, then delete ${rel}`,
+          file: of,
+        });
         continue;
       }
       if (!st.isFile() || st.size > 1024 * 1024) continue;
@@ -462,19 +475,28 @@ function readText(p: string): string | undefined {
 }
 
 /**
- * The per-variant configuration files a definition's scripts read:
- *  - with `variants/*.conf` in the OS directory (the convention of ganeti-os, instance-image,
- *    nocloud) or a ganeti-os record, `variants/<v>.conf` there for every listed variant;
- *  - otherwise where and as what its shell code reads them (`variantConfigSource`): a
- *    `VARIANTS_DIR` default with `$VARIANTS_DIR/$OS_VARIANT.conf` (debootstrap), `.rb`, ... or a
- *    literal `/some/dir/$OS_VARIANT.ext`. Nothing when that cannot be told.
+ * The per-variant configuration files a definition's scripts read, where they read them (the
+ * rule add-variant writes by: layers.ts's variantConfigPlace); nothing when that cannot be told
+ * for certain (a variants/ directory nothing names). Each file relative to the OS directory
+ * when inside it, else absolute.
  */
 function expectedVariantConfigs(def: OsDefinition, texts: ShellText[]): { variant: string; file: string }[] {
   const safe = def.variants.filter((v) => !v.includes('/'));
-  if (variantConfigFiles(def.dir).length || def.provenance) {
-    return safe.map((v) => ({ variant: v, file: `variants/${v}.conf` }));
+  const place = variantConfigPlace(def.dir, texts, { own: !!def.provenance, listTarget: listTarget(def.dir) });
+  if (!place || place.from === 'list') return [];
+  const shown = (abs: string) => {
+    const rel = path.relative(def.dir, abs);
+    return rel.startsWith('..') || path.isAbsolute(rel) ? abs : rel;
+  };
+  return safe.map((v) => ({ variant: v, file: shown(path.join(place.dir, `${v}${place.ext}`)) }));
+}
+
+/** The resolved target of a symlinked variants.list in `dir`, if it is one (and resolves). */
+function listTarget(dir: string): string | undefined {
+  const p = path.join(dir, OS_VARIANTS_FILE);
+  try {
+    return fs.lstatSync(p).isSymbolicLink() ? fs.realpathSync(p) : undefined;
+  } catch {
+    return undefined;
   }
-  const src = variantConfigSource(texts);
-  if (!src?.dir) return [];
-  return safe.map((v) => ({ variant: v, file: path.join(src.dir!, `${v}${src.ext}`) }));
 }

@@ -11,6 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ShellText, nodeSourcedFiles, variantConfigSource } from './script-reading';
 
 export interface ConfigLayer {
   /**
@@ -130,4 +131,86 @@ function isRegular(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Where a definition's scripts read each variant's configuration (variantConfigPlace). */
+export interface VariantConfigPlace {
+  /** The directory, absolute. */
+  dir: string;
+  /** The file name extension, dot included ('.conf', '.rb'), or '' for none. */
+  ext: string;
+  /**
+   * How it is known: 'definition' (variants/*.conf in the OS directory, or a ganeti-os record),
+   * 'scripts' (their shell code says, with a VARIANTS_DIR this node's sourced files set), or
+   * 'list' (nothing says: the variants/ directory beside variants.list's target, a guess).
+   */
+  from: 'definition' | 'scripts' | 'list';
+}
+
+/**
+ * Where the scripts of the definition in `root` read the configuration of a variant: the one
+ * rule `validate` (a missing file) and the maintenance commands (add-variant, remove-variant,
+ * bump-api: where a file is written or removed) share.
+ *
+ *  1. `variants/*.conf` in the OS directory, or a definition ganeti-os wrote (`own`): its own
+ *     `variants/` (lib/runtime.sh's layer; the node's `/etc/ganeti/<os>/variants/` is another).
+ *  2. What the shell code reads (variantConfigSource): `$VARIANTS_DIR/$OS_VARIANT.conf`, with
+ *     VARIANTS_DIR as the last of this node's sourced files that sets it gives it
+ *     (ganeti-instance-debootstrap's `/etc/default/ganeti-instance-debootstrap`), else the
+ *     code's default (`/etc/ganeti/instance-debootstrap/variants`); a literal directory; or one
+ *     of the definition's own (relative to `root`).
+ *  3. Otherwise, a `variants/` directory that exists beside the target of a symlinked
+ *     `variants.list` (`listTarget`, resolved), or in `root`.
+ *
+ * `texts` are the definition's shell texts (script-reading.ts's shellTexts). Undefined when
+ * none applies. Reads the node's sourced files; never throws.
+ */
+export function variantConfigPlace(root: string, texts: ShellText[], opts: { own: boolean; listTarget?: string }): VariantConfigPlace | undefined {
+  const own = path.join(root, 'variants');
+  if (opts.own || definitionLayerFiles(root).some((f) => f.startsWith('variants/'))) return { dir: own, ext: '.conf', from: 'definition' };
+  const src = variantConfigSource(texts);
+  if (src) {
+    const set = texts.some((t) => /\$\{?VARIANTS_DIR\b/.test(t.text)) ? nodeVariantsDir(texts) : undefined;
+    const dir = set ?? (src.dir === undefined ? undefined : src.relative ? path.join(root, src.dir) : src.dir);
+    if (dir !== undefined) return { dir, ext: src.ext, from: 'scripts' };
+  }
+  const candidates = [...(opts.listTarget ? [path.join(path.dirname(opts.listTarget), 'variants')] : []), own];
+  const found = candidates.find((d) => {
+    try {
+      return fs.statSync(d).isDirectory();
+    } catch {
+      return false;
+    }
+  });
+  return found === undefined ? undefined : { dir: found, ext: src?.ext ?? '.conf', from: 'list' };
+}
+
+/** VARIANTS_DIR as the last of the node's files the scripts source sets it (an absolute path), if one does. */
+function nodeVariantsDir(texts: ShellText[]): string | undefined {
+  let dir: string | undefined;
+  for (const f of nodeSourcedFiles(texts)) {
+    let text: string;
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const m of text.matchAll(/^\s*(?:export\s+)?VARIANTS_DIR=["']?(\/[^"'\s;]*)["']?\s*(?:#.*)?$/gm)) dir = m[1].replace(/(.)\/+$/, '$1');
+  }
+  return dir;
+}
+
+/**
+ * Whether a maintenance command may write variant configuration in `dir`: inside the
+ * definition `root`, or inside the directory holding the target of its symlinked
+ * `variants.list` (`listTarget`, resolved: the admin keeps the list there, as the Debian package
+ * of ganeti-instance-debootstrap does in /etc/ganeti/instance-debootstrap/). Anywhere else
+ * (another package's /etc directory, for a copy) it is not the definition's to change.
+ */
+export function mayWriteVariantConfig(dir: string, root: string, listTarget?: string): boolean {
+  const inside = (d: string, top: string) => {
+    const rel = path.relative(top, d);
+    return !rel.startsWith('..') && !path.isAbsolute(rel);
+  };
+  return inside(dir, root) || (listTarget !== undefined && inside(dir, path.dirname(listTarget)));
 }

@@ -36,6 +36,7 @@ import { JOURNAL_FILE } from './writer';
 import { shq } from './shell';
 import { confAssignment } from './settings';
 import { VariantConfigSource, shellTexts, variantConfigSource } from './script-reading';
+import { VariantConfigPlace, mayWriteVariantConfig, variantConfigPlace } from './layers';
 import type { DefinitionSpec, ParamSpec, VariantSpec } from './spec';
 import { Template, loadTemplate, variantSettings } from './templates';
 import type { Work } from './worker';
@@ -472,19 +473,28 @@ export function foreignVariantConfig(l: Loaded): VariantConfigSource | undefined
   return variantConfigSource(shellTexts(l.root));
 }
 
-/** Where a definition ganeti-os did not write keeps its per-variant files, if anywhere. */
+/**
+ * Where the scripts of a definition ganeti-os did not write read each variant's configuration
+ * (layers.ts's variantConfigPlace: the rule validate checks by), whether or not ganeti-os may
+ * write there.
+ */
+export function foreignVariantPlace(l: Loaded): VariantConfigPlace | undefined {
+  return variantConfigPlace(l.root, shellTexts(l.root), { own: false, listTarget: l.variantsFile.realPath });
+}
+
+/**
+ * The directory of a definition ganeti-os did not write where the maintenance commands write
+ * and remove variant configuration: foreignVariantPlace, when it exists and is the
+ * definition's to change (mayWriteVariantConfig); undefined otherwise.
+ */
 export function foreignVariantsDir(l: Loaded): string | undefined {
-  const candidates = [
-    ...(l.variantsFile.realPath ? [path.join(path.dirname(l.variantsFile.realPath), 'variants')] : []),
-    path.join(l.root, 'variants'),
-  ];
-  return candidates.find((d) => {
-    try {
-      return fs.statSync(d).isDirectory();
-    } catch {
-      return false;
-    }
-  });
+  const place = foreignVariantPlace(l);
+  if (!place || !mayWriteVariantConfig(place.dir, l.root, l.variantsFile.realPath)) return undefined;
+  try {
+    return fs.statSync(place.dir).isDirectory() ? place.dir : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Plan path for a file: relative inside the definition, absolute outside it. */

@@ -74,8 +74,9 @@ export function planWrite(root: string, files: DesiredFile[], opts: PlanOptions 
     const same = cur.text === f.content;
     if (same && cur.mode === f.mode) return { ...base, kind: 'identical' as const };
     if (same) return { ...base, kind: 'update' as const, reason: `mode ${formatMode(cur.mode!)} → ${formatMode(f.mode)}` };
-    if (opts.force) return { ...base, kind: 'update' as const, reason: 'replaced (--force)' };
+    // An untouched file is an ordinary update; only the admin's edits are "replaced (--force)".
     if (isUntouched(opts.provenance, f.path, cur.text)) return { ...base, kind: 'update' as const };
+    if (opts.force) return { ...base, kind: 'update' as const, reason: 'replaced (--force)' };
     const reason = opts.provenance?.files[f.path] ? 'edited since ganeti-os wrote it' : 'not written by ganeti-os';
     return { ...base, kind: 'conflict' as const, reason };
   });

@@ -32,6 +32,13 @@ export interface MergeResult {
   conflicts: number;
 }
 
+/**
+ * Where `upgrade` puts the template's new version of a file it cannot merge (an edited file
+ * without a known base): `<file>.ganeti-os-new`, beside it. validate, pack and rollout refuse a
+ * definition holding one, as they refuse conflict markers.
+ */
+export const BESIDE_SUFFIX = '.ganeti-os-new';
+
 export const CONFLICT_MARKERS = { current: '<<<<<<<', base: '|||||||', separator: '=======', next: '>>>>>>>' } as const;
 
 /** Lines with their terminators ("a\nb" → ["a\n", "b"]), so a missing last newline survives. */

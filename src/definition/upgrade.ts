@@ -12,10 +12,13 @@
  *  - the admin's files (defaults.conf, variants/*.conf) are never rewritten: settings the
  *    template introduced are reported.
  *
- * Definitions written before the base was recorded (hashes only) are upgraded with what they
- * have: a file still as written (or whose template output did not change) is handled exactly; a
- * file both edited and changed by the template keeps the admin's version and gets the new one
- * beside it (`<file>.ganeti-os-new`), listed. The whole upgrade is one plan for the writer,
+ * Definitions written before the base was recorded (hashes only) get it from the release that
+ * wrote them, rebuilt from the data ganeti-os ships (upgrade-release.ts: the 2026-11-25
+ * release), and merge like the others. Failing that, a file still as written (or whose template
+ * output did not change) is handled exactly; a file both edited and changed by the template
+ * keeps the admin's version and gets the new one beside it (`<file>.ganeti-os-new`), listed in
+ * `unmerged`: the upgrade then fails (exit 1), as with conflicts, and `validate` refuses the
+ * definition until the admin merged it and deleted the new file. The whole upgrade is one plan for the writer,
  * made by the worker (worker.ts) with the recorded base as its "before"; this module brings the
  * answers along (the template's parameters, three ways) and says what `info` should know.
  */
@@ -28,6 +31,7 @@ import { Template, renderTemplate } from './templates';
 import type { MergeLabels } from './upgrade-merge';
 import { BESIDE_SUFFIX, FileOutcome, Outcome, work } from './worker';
 import { defaultVariantNote, templateParameters, templateVersion } from './upgrade-record';
+import { releaseBase } from './upgrade-release';
 
 /** The definition's state directory (hidden; Ganeti only lists directories of the search path). */
 export const STATE_DIR = '.ganeti-os';
@@ -44,6 +48,14 @@ export interface UpgradePlan {
   to: string;
   /** Files written with conflict markers. */
   conflicted: string[];
+  /**
+   * Files that could not be merged (no base: an edited file of a definition no shipped release
+   * wrote, changed by the template): the admin's stays, the new version is beside it
+   * (`<file>.ganeti-os-new`). Like conflicts, they fail the upgrade and `validate`.
+   */
+  unmerged: { path: string; beside: string }[];
+  /** The ganeti-os release whose templates gave the base, for a record without one (upgrade-release.ts). */
+  fromRelease?: string;
   /** Notes about the answers (parameters the template added, changed or dropped). */
   notes: string[];
 }
@@ -120,7 +132,12 @@ export function upgradeDefinition(l: Loaded, opts: { force?: boolean } = {}): Up
       'Maintain it with add-variant, add-param and the other commands, or write a new one with ganeti-os new and move your changes over.',
     ]);
   }
-  const prov = l.provenance;
+  // A definition written before records held the base: the release that wrote it, rebuilt from
+  // the shipped data (upgrade-release.ts), gives the base of each file it reproduces.
+  const release = releaseBase(l.provenance);
+  const prov: Provenance = release
+    ? { ...l.provenance, base: release.base, templateParameters: l.provenance.templateParameters ?? release.parameters, templateVariants: l.provenance.templateVariants ?? release.variants }
+    : l.provenance;
   const t = l.template;
   const to = templateVersion(t);
   const { parameters, notes } = upgradeParameters(l.spec.parameters, prov.templateParameters, templateParameters(t));
@@ -129,7 +146,7 @@ export function upgradeDefinition(l: Loaded, opts: { force?: boolean } = {}): Up
   if (variantNote) notes.push(variantNote);
   const labels = (rel: string, known: boolean): MergeLabels => ({
     current: `${rel} (yours)`,
-    base: known ? `${rel} (template ${t.manifest.name} ${prov.templateVersion ?? `of ganeti-os ${prov.version}`})` : `${rel} (not in the template before)`,
+    base: known ? `${rel} (template ${t.manifest.name} ${prov.templateVersion ?? (release ? `of the ${release.release} release` : `of ganeti-os ${prov.version}`)})` : `${rel} (not in the template before)`,
     next: `${rel} (template ${t.manifest.name} ${to})`,
   });
   const { plan, files } = work({ root: l.root, template: t, spec, previous: prov, before: 'recorded', labels, force: opts.force });
@@ -141,6 +158,8 @@ export function upgradeDefinition(l: Loaded, opts: { force?: boolean } = {}): Up
     from: prov.templateVersion,
     to,
     conflicted: files.filter((o) => o.outcome === 'conflict').map((o) => o.path),
+    unmerged: files.filter((o) => o.outcome === 'beside').map((o) => ({ path: o.path, beside: o.beside! })),
+    ...(release ? { fromRelease: release.release } : {}),
     notes,
   };
 }

@@ -25,12 +25,11 @@ import { PROVENANCE_FILE, PROVENANCE_SCHEMA, Provenance, ProvenanceFile, formatM
 import { confKeys } from './settings';
 import type { DefinitionSpec } from './spec';
 import { RenderedFile, Template, renderTemplate } from './templates';
-import { MergeLabels, hasConflictMarkers, merge3 } from './upgrade-merge';
+import { BESIDE_SUFFIX, MergeLabels, hasConflictMarkers, merge3 } from './upgrade-merge';
 import { templateParameters, templateVariants, templateVersion } from './upgrade-record';
 import { RUNTIME_VERSION } from './layers';
 
-/** Where a new version goes when it cannot be merged into an edited file of an old definition. */
-export const BESIDE_SUFFIX = '.ganeti-os-new';
+export { BESIDE_SUFFIX };
 
 export type Outcome =
   /** Already what the new render is (perhaps a mode fixed), or not affected by the change. */
@@ -311,6 +310,24 @@ export function work(w: Work): Worked {
     };
     const current = new Map(after.map((f) => [f.path, readForMerge(f.path)]));
     const unresolved = [...current].filter(([, c]) => c.exists && hasConflictMarkers(c.text)).map(([rel]) => rel);
+    // A new version an earlier upgrade left beside a file it could not merge: the record's base
+    // is that version, so the admin merges it into their file, then deletes it.
+    const unmerged = after.filter((f) => exists(f.path + BESIDE_SUFFIX)).map((f) => f.path + BESIDE_SUFFIX);
+    if (unmerged.length && !w.force) {
+      throw new UserError(`${w.root} still has files an earlier upgrade could not merge; nothing was changed`, [
+        ...unmerged.map((rel) => `  ${rel}`),
+        `Merge each into the file of the same name without ${BESIDE_SUFFIX} (keep your changes, take the template's), then delete it and upgrade again;`,
+        "or upgrade --force to take the template's version of every file you and the template both changed (yours are backed up).",
+      ]);
+    }
+    // upgrade --force settles them: the template's version replaces the admin's below, so the new
+    // file left beside is ganeti-os's own, no longer needed.
+    if (w.force) {
+      for (const rel of unmerged) {
+        ops.push({ path: rel, kind: 'delete' });
+        files.push({ path: rel, outcome: 'removed', detail: `left by an earlier upgrade beside ${rel.slice(0, -BESIDE_SUFFIX.length)}` });
+      }
+    }
     if (unresolved.length && !w.force) {
       throw new UserError(`${w.root} still has conflict markers from an earlier upgrade; nothing was changed`, [
         ...unresolved.map((rel) => `  ${rel}`),
@@ -363,9 +380,9 @@ export function work(w: Work): Worked {
         files.push({ path: rel, outcome: 'unchanged', ...(modeChange ? { mode: modeChange } : {}) });
         continue;
       }
-      if (w.force && (b === undefined || b !== f.content || hasConflictMarkers(text))) {
-        // upgrade --force: edited by the admin and changed by the template (or still marked by
-        // an earlier upgrade): the template's version replaces the admin's (backed up).
+      if (w.force && (b === undefined || b !== f.content || hasConflictMarkers(text) || unmerged.includes(rel + BESIDE_SUFFIX))) {
+        // upgrade --force: edited by the admin and changed by the template (or still marked, or
+        // still unmerged, by an earlier upgrade): the template's version replaces the admin's (backed up).
         ops.push(opFor(rel, cur, f.content, f.mode, f.owner));
         files.push({ path: rel, outcome: 'replaced', before: text, after: f.content, detail: 'your changes replaced by the template (--force); yours are in the backup' });
         continue;

@@ -57,13 +57,21 @@ export const FOREIGN_FIXTURE = path.join(__dirname, '..', 'fixtures', 'foreign-d
 
 /**
  * A copy of the ganeti-instance-debootstrap fixture in `parent`: os/debootstrap with its
- * variants.list a symlink to etc/variants.list, as the Debian package installs it.
+ * variants.list a symlink to etc/variants.list, as the Debian package installs it, `etc`
+ * standing for /etc/ganeti/instance-debootstrap: its common.sh reads the variants from
+ * etc/variants (its VARIANTS_DIR default), as the package's reads them from
+ * /etc/ganeti/instance-debootstrap/variants. `pristine`: common.sh as the package has it (the
+ * scripts read /etc/ganeti/instance-debootstrap/variants, wherever the list points).
  */
-export function foreignCopy(parent: string): { os: string; etc: string } {
+export function foreignCopy(parent: string, opts: { pristine?: boolean } = {}): { os: string; etc: string } {
   const osDir = path.join(parent, 'os', 'debootstrap');
   const etc = path.join(parent, 'etc');
   fs.cpSync(path.join(FOREIGN_FIXTURE, 'os'), path.join(parent, 'os'), { recursive: true });
   fs.cpSync(path.join(FOREIGN_FIXTURE, 'etc'), etc, { recursive: true });
+  if (!opts.pristine) {
+    const common = path.join(osDir, 'common.sh');
+    fs.writeFileSync(common, fs.readFileSync(common, 'utf8').replace(/VARIANTS_DIR:="\/etc\/ganeti\/instance-debootstrap\/variants"/, `VARIANTS_DIR:="${etc}/variants"`));
+  }
   for (const s of ['create', 'export', 'import', 'rename', 'verify']) fs.chmodSync(path.join(osDir, s), 0o755);
   for (const f of ['common.sh', 'ganeti_api_version', 'parameters.list']) fs.chmodSync(path.join(osDir, f), 0o644);
   fs.symlinkSync(path.join(etc, 'variants.list'), path.join(osDir, 'variants.list'));

@@ -14,6 +14,7 @@ import {
   checkVariantsVisibility,
   facts,
   foreignVariantConfig,
+  foreignVariantPlace,
   foreignVariantsDir,
   planPath,
   readText,
@@ -26,6 +27,7 @@ import type { DefinitionSpec, VariantSpec } from '../spec';
 import type { VariantConfigSource } from '../script-reading';
 import { unknownReleaseWarnings, variantSettings } from '../templates';
 import { isFamily, isKnownSetting } from '../settings';
+import { mayWriteVariantConfig } from '../layers';
 
 export interface AddVariantEdit {
   variant: string;
@@ -139,6 +141,21 @@ function planForeign(l: Loaded, opts: AddVariantEdit, given: Record<string, stri
       ]);
     }
     if (!l.variants.includes(v)) notes.push(`${l.name} was not written by ganeti-os: its scripts read ${file}; write it by hand.`);
+    return { plan: { root: l.root, ops, notes } };
+  }
+  const place = foreignVariantPlace(l);
+  if (place && place.from === 'scripts' && !mayWriteVariantConfig(place.dir, l.root, l.variantsFile.realPath)) {
+    // The scripts read it from a directory that is not the definition's (another package's /etc
+    // for a copy of ganeti-instance-debootstrap, say): written nowhere else, as validate expects it there.
+    const file = path.join(place.dir, `${v}${place.ext}`);
+    const present = fs.existsSync(file);
+    if (hasSet || (!present && !l.variants.includes(v) && !opts.force)) {
+      throw new UserError(`${l.name}'s scripts read variant '${v}' from ${file}, outside the definition${l.variantsFile.realPath ? ` and outside ${path.dirname(l.variantsFile.realPath)} (where its variants.list is)` : ''}: ganeti-os does not write there; nothing was changed`, [
+        present ? `Set what you need in ${file} by hand.` : `Write ${file} yourself (what else reads ${place.dir} reads it too), then add the variant again;`,
+        ...(present ? [] : ['or make the scripts read a directory of this definition (their VARIANTS_DIR, or the path they read), then add the variant again;', `or --force to add '${v}' to ${OS_VARIANTS_FILE} alone (instances of it fail until ${file} exists).`]),
+      ]);
+    }
+    if (!present && !l.variants.includes(v)) notes.push(`${l.name}'s scripts read variant '${v}' from ${file}, which does not exist: write it before any instance uses ${l.name}+${v}.`);
     return { plan: { root: l.root, ops, notes } };
   }
   if (!dir) {
