@@ -2,9 +2,9 @@
 /**
  * Shared machinery of the benchmarks: timing, statistics, child processes, the Ganeti harness,
  * sparse disks, and the release of every loop device and mount the benchmarks cause.
- * Plain Node.js, no dependencies.
+ * Plain Node.js, no dependencies; processes, loop devices and mounts through the product's own
+ * layers (dist/system/process.js, dist/system/kernel.js: `npm run bench` builds first).
  */
-const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -15,6 +15,10 @@ const HARNESS = path.join(ROOT, 'test', 'ganeti', 'harness.py');
 const GANETI_PYTHON = '/usr/bin/python3';
 const GANETI_PYTHONPATH = '/usr/share/ganeti/3.0';
 const REFERENCE_OS = '/usr/share/ganeti/os/debootstrap';
+
+/** The process layer (src/system/process.ts) and the kernel layer (src/system/kernel.ts), compiled. */
+const proc = () => require(path.join(ROOT, 'dist', 'system', 'process'));
+const kernel = () => require(path.join(ROOT, 'dist', 'system', 'kernel'));
 
 // --- statistics ---------------------------------------------------------------------------
 
@@ -31,20 +35,22 @@ function ratio(a, b) {
 
 // --- processes ----------------------------------------------------------------------------
 
-/** Run a command to completion; wall time in seconds. Throws when it fails unless allowFail. */
+/**
+ * Run a command to completion (the process layer's RunResult: status, signal, stdout, stderr,
+ * seconds). Throws, worded by failureMessage, when it fails unless allowFail. `stdio` as
+ * child_process takes it ([stdin, stdout, stderr]); stdin is an empty pipe by default.
+ */
 function run(cmd, args, opts = {}) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, ...opts });
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (!opts.allowFail && (r.status !== 0 || r.error)) {
-    const msg = r.error ? r.error.message : `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}`;
-    throw new Error(`${cmd} ${args.join(' ')}: ${msg}\n${(r.stderr || '').slice(-2000)}`);
-  }
-  return { ...r, seconds };
+  const [stdin, stdout, stderr] = opts.stdio || [];
+  const argv = [cmd, ...args];
+  const r = proc().runSync(argv, { env: opts.env, cwd: opts.cwd, input: opts.input, stdin: stdin || 'pipe', stdout, stderr, maxBuffer: 256 * 1024 * 1024 });
+  const fail = opts.allowFail ? undefined : proc().failureMessage(argv, r, { lines: 30 });
+  if (fail) throw new Error(fail);
+  return r;
 }
 
 function have(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
+  return run('sh', ['-c', `command -v ${cmd}`], { allowFail: true }).status === 0;
 }
 
 /** Resident set sizes (KiB) of the processes below pid (pid itself excluded unless self). */
@@ -91,7 +97,7 @@ function runSampled(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     // Its own process group, so that an interrupted bench can stop the whole pipeline.
-    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: opts.env, cwd: opts.cwd, detached: true });
+    const child = proc().startProcess([cmd, ...args], { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: opts.env, cwd: opts.cwd, group: true });
     ACTIVE.add(child.pid);
     let stdout = '';
     let stderr = '';
@@ -145,7 +151,7 @@ function ganetiAvailable() {
 // --- what of the product exists on this branch ------------------------------------------
 
 function cliCommands() {
-  const r = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+  const r = run(process.execPath, [CLI, '--help'], { allowFail: true });
   const names = new Set();
   for (const line of (r.stdout || '').split('\n')) {
     const m = /^ {2}([a-z][a-z-]*)\b/.exec(line);
@@ -188,33 +194,20 @@ function allocatedBytes(file) {
   }
 }
 
-/** Loop devices backed by `file` (losetup -j). */
+/** Loop devices (names) backed by `file`. */
 function loopsOf(file) {
-  const r = spawnSync('losetup', ['-j', file], { encoding: 'utf8' });
-  return (r.stdout || '')
-    .split('\n')
-    .map((l) => l.split(':')[0])
-    .filter((d) => d.startsWith('/dev/loop'));
+  return kernel()
+    .loopsBackedBy(file)
+    .map((l) => l.name);
 }
 
-/** Mount points whose source is one of `devices`, or that lie under one of `dirs`. */
+/** Mount points whose source is one of `devices`, or that lie under one of `dirs` (innermost first). */
 function mountsOf(devices, dirs) {
-  const out = [];
-  let text = '';
-  try {
-    text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return out;
-  }
-  const unesc = (s) => s.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const f = line.split(' ');
-    const target = unesc(f[4]);
-    const src = unesc(f[f.indexOf('-') + 2] || '');
-    if (devices.includes(src) || dirs.some((d) => target === d || target.startsWith(d + '/'))) out.push(target);
-  }
-  return out.reverse();
+  const { atOrUnder, mountTable } = kernel();
+  return mountTable()
+    .filter((m) => devices.includes(m.source) || dirs.some((d) => atOrUnder(m.target, d)))
+    .map((m) => m.target)
+    .reverse();
 }
 
 /**
@@ -225,11 +218,11 @@ function releaseDisk(file) {
   const leaked = [];
   const loops = loopsOf(file);
   for (const m of mountsOf(loops, TMP_DIRS)) {
-    spawnSync('umount', ['-l', m]);
+    kernel().unmount(m, { lazy: true });
     leaked.push(`mount ${m}`);
   }
   for (const l of loops) {
-    spawnSync('losetup', ['-d', l]);
+    kernel().detachLoop(l, { partitions: false });
     leaked.push(`loop ${l}`);
   }
   return leaked;
@@ -240,7 +233,7 @@ function releaseAll() {
   const leaked = [];
   for (const f of DISKS) leaked.push(...releaseDisk(f));
   for (const m of mountsOf([], TMP_DIRS)) {
-    spawnSync('umount', ['-l', m]);
+    kernel().unmount(m, { lazy: true });
     leaked.push(`mount ${m}`);
   }
   return leaked;
@@ -260,29 +253,7 @@ function cleanupAll() {
 
 /** Stop the process groups still running (their scripts' own EXIT traps run), wait up to 20 s. */
 function stopActive() {
-  const alive = (pid) => {
-    try {
-      process.kill(-pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  for (const pid of ACTIVE) {
-    try {
-      process.kill(-pid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-  }
-  for (let i = 0; i < 100 && [...ACTIVE].some(alive); i++) spawnSync('sleep', ['0.2']);
-  for (const pid of ACTIVE) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  kernel().stopGroups(ACTIVE, 20_000);
 }
 
 let cleanupInstalled = false;
@@ -362,7 +333,7 @@ function machine() {
     }
   })();
   const dpkgVersion = (pkg) => {
-    const r = spawnSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8' });
+    const r = run('dpkg-query', ['-W', '-f', '${Version}', pkg], { allowFail: true });
     return r.status === 0 ? r.stdout.trim() : null;
   };
   return {
@@ -378,7 +349,7 @@ function machine() {
     debootstrap: dpkgVersion('debootstrap'),
     mmdebstrap: dpkgVersion('mmdebstrap'),
     filesystem: (() => {
-      const r = spawnSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', os.tmpdir()], { encoding: 'utf8' });
+      const r = run('findmnt', ['-n', '-o', 'FSTYPE', '-T', os.tmpdir()], { allowFail: true });
       return r.status === 0 ? `${r.stdout.trim()} (${os.tmpdir()})` : null;
     })(),
   };
@@ -392,6 +363,9 @@ module.exports = {
   ratio,
   run,
   runSampled,
+  startProcess: (argv, opts) => proc().startProcess(argv, opts),
+  attachLoop: (file, opts) => kernel().attachLoop(file, opts),
+  detachLoop: (dev, opts) => kernel().detachLoop(dev, opts),
   have,
   ganeti,
   ganetiAvailable,

@@ -234,6 +234,7 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .option('--no-prefill', '--cluster: do not')
     .option('--bad-osparam <name=value>', "--cluster: a value the master must refuse (default: one outside a declared parameter's choices)")
     .option('--no-bad-osparam', '--cluster: skip the refused-value step')
+    .option('--burnin', "--cluster: then run Ganeti's burnin with the definition (create, stop/start, grow, reinstall, reboot, renames, NIC and disk changes, remove), each phase a step; file disks")
     .option('--json', 'print one JSON document with every step')
     .option(...GANETI_OPTION)
     .action((opts: Record<string, unknown>) => dispatch('test', { ...opts, variants: opts.variant, variant: undefined }));

@@ -25,6 +25,9 @@ describe('ganeti-os cluster (command line)', () => {
     [['test', '--cluster', '--osparam', 'a=b,c=d'], /'a=b,c=d' is not name=value/],
     [['test', '--cluster', '--keep', '--accel', 'kvm'], /--accel, --keep: not with --cluster/],
     [['test', '--disk-template', 'ext', '--no-prefill'], /--disk-template, --prefill only with --cluster/],
+    [['test', '--burnin'], /--burnin only with --cluster/],
+    // burnin.py gives its disks no ExtStorage provider ("Missing provider for template 'ext'").
+    [['test', '--cluster', '--burnin', '--disk-template', 'ext'], /--burnin runs on file disks only \(Ganeti's burnin gives ext disks no provider\), not with --disk-template ext/],
     // Ganeti's fake hypervisor (hv_fake.py) has only migration_mode: no kernel_path to set.
     [['test', '--cluster', '--hypervisor', 'fake', '--hvparam', 'kernel_path='], /Unknown parameter 'kernel_path' \(fake hypervisor parameters: migration_mode\)/],
     [['test', '--hypervisor', 'fake', '--hvparam', 'kernel_path='], /Unknown parameter 'kernel_path' \(fake hypervisor parameters: migration_mode\)/],

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { describeSystem } from './helpers/system';
 import { box, BOX_NEED, hostSnapshot, LifecycleRun, onBox, testOnBox } from './helpers/box';
 import { BIN, REPO } from './helpers/cli';
-import { loopDevices, loopsBackedUnder } from '../src/cluster/host';
+import { loopDevices, loopsBackedUnder, withBackingInodes } from '../src/system/kernel';
 
 jest.setTimeout(1800000);
 
@@ -181,7 +181,7 @@ describeSystem('test --cluster (the lifecycle through the box)', { ...BOX_NEED, 
     const key = (l: { name: string; backDev: string; backIno: number }) => `${l.name} ${l.backDev}/${l.backIno}`;
     const ours = loopsBackedUnder(state).map(key);
     expect(box(['down'], state).code).toBe(0);
-    expect(loopDevices().map(key).filter((l) => ours.includes(l))).toEqual([]);
+    expect(withBackingInodes(loopDevices()).map(key).filter((l) => ours.includes(l))).toEqual([]);
     const { boxLoops: _after, ...after } = hostSnapshot([state]);
     const { boxLoops: _before, ...was } = before;
     expect(after).toEqual(was);

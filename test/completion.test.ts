@@ -70,6 +70,8 @@ describe('bash completion', () => {
     expect(complete('ganeti-os validate --s', ['ganeti-os', 'validate', '--s'])).toEqual(['--strict', '--shellcheck']);
     expect(complete('ganeti-os validate --strict --s', ['ganeti-os', 'validate', '--strict', '--s'])).toEqual(['--shellcheck']);
     expect(complete('ganeti-os new x --variant a --v', ['ganeti-os', 'new', 'x', '--variant', 'a', '--v'])).toEqual(['--variant']);
+    // An option added to a command's definition is offered with nothing else to change (test --cluster --burnin).
+    expect(complete('ganeti-os test --cluster --bu', ['ganeti-os', 'test', '--cluster', '--bu'])).toEqual(['--burnin']);
   });
 
   it('completes template names and fixed values', () => {

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename } from './helpers/ganeti';
-import { locateRoot, resources, sh, sparseDisk, withMounted } from './helpers/disks';
+import { locateRoot, releaseResources, resources, sh, sparseDisk, withMounted } from './helpers/disks';
 import { bootUntil } from './helpers/qemu';
 import { describeSystem } from './helpers/system';
 import { ganetiAsync } from './helpers/ganeti-async';
@@ -68,8 +68,7 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
   afterAll(() => {
     if (!work) return;
     // Never delete through a mount left behind by a failed test.
-    for (const l of resources(work, tmp).mounts) spawnSync('umount', [l.split(' ')[1]]);
-    for (const l of resources(work, tmp).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
+    releaseResources(work, tmp);
     fs.rmSync(work, { recursive: true, force: true });
   });
 

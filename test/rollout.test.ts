@@ -17,7 +17,7 @@ import {
   parseOsDiagnose,
   parseVerifyErrors,
 } from '../src/cluster/rollout-parse';
-import { DebInfo, RunResult, dpkgReason, inspectDeb, listTree, listingDigest, nodeScript, nodesCheck, rollout, rolloutCommands } from '../src/cluster/rollout';
+import { DebInfo, RunnerAnswer, dpkgReason, inspectDeb, listTree, listingDigest, nodeScript, nodesCheck, rollout, rolloutCommands } from '../src/cluster/rollout';
 
 jest.setTimeout(60000);
 const FIX = path.join(__dirname, 'fixtures', 'rollout');
@@ -169,7 +169,7 @@ interface FakeCluster {
 
 /** A Runner answering like gnt-* on the master node1 of a 3-node cluster. */
 function fakeRunner(c: FakeCluster, osName: string, seen: string[][]) {
-  return (argv: string[]): RunResult => {
+  return (argv: string[]): RunnerAnswer => {
     seen.push(argv);
     const off = c.offline ?? [];
     const note = off.length ? `Note: skipping offline node(s): ${off.join(', ')}\n` : '';
@@ -286,7 +286,7 @@ describeSystem('rollout: per-node verdicts', { commands: ['dpkg-deb', 'dpkg', 's
     fs.appendFileSync(path.join(odd[3], 'blank-os', 'lib', 'steps.sh'), '# local\n');
     fs.chmodSync(path.join(odd[3], 'blank-os', 'import'), 0o644);
     outputs['node3.example.com'] = nodeOutput(info, odd, []);
-    const runner = (argv: string[]): RunResult => {
+    const runner = (argv: string[]): RunnerAnswer => {
       if (argv[0] === 'gnt-node') return { status: 0, stdout: NODES.map((n, i) => `${n}|${uuid(i)}|N|default|${i === 0 ? 'Y' : 'N'}`).join('\n'), stderr: '' };
       expect(argv.slice(0, 2)).toEqual(['gnt-cluster', 'command']);
       return { status: 0, stdout: NODES.map((n) => block(n, outputs[n])).join(''), stderr: '' };

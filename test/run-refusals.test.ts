@@ -16,7 +16,7 @@ import type { Context } from '../src/context';
 import { main } from '../src/main';
 import { def, writeCase } from './helpers/corpus';
 import { BIN, binForOtherUser, cli, scriptedPrompter } from './helpers/cli';
-import { resources, sh } from './helpers/disks';
+import { releaseResources, resources, sh } from './helpers/disks';
 import { describeSystem } from './helpers/system';
 
 const DUMP_ENV = '#!/bin/bash\nenv | sort\n';
@@ -41,8 +41,7 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
     });
   });
   afterAll(() => {
-    for (const l of resources(root, root).mounts) spawnSync('umount', [l.split(' ')[1]]);
-    for (const l of resources(root, root).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
+    releaseResources(root, root);
     fs.rmSync(root, { recursive: true, force: true });
   });
 
@@ -156,15 +155,19 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
   });
 
   it("as another user, a loop device on a file that user cannot see (another's, in a closed directory) is not an error", () => {
+    // Everything made here is undone in `finally`, whichever step fails (the loop included).
     const closed = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-closed-'));
-    const hidden = path.join(closed, 'hidden.img');
-    fs.writeFileSync(hidden, '');
-    fs.truncateSync(hidden, 8 * 1024 * 1024);
-    const loop = sh('losetup', ['--find', '--show', hidden]).trim();
-    const other = binForOtherUser();
-    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-otherlog-'));
-    fs.chmodSync(logDir, 0o777);
+    let loop: string | undefined;
+    let other: ReturnType<typeof binForOtherUser> | undefined;
+    let logDir: string | undefined;
     try {
+      const hidden = path.join(closed, 'hidden.img');
+      fs.writeFileSync(hidden, '');
+      fs.truncateSync(hidden, 8 * 1024 * 1024);
+      loop = sh('losetup', ['--find', '--show', hidden]).trim();
+      other = binForOtherUser();
+      logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-otherlog-'));
+      fs.chmodSync(logDir, 0o777);
       fs.chmodSync(root, 0o755);
       const d = img('seen.img');
       fs.chmodSync(d, 0o666);
@@ -173,10 +176,10 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
       expect(r.stderr).toMatch(/refused value/);
       expect(r.status).toBe(1);
     } finally {
-      other.dispose();
-      sh('losetup', ['--detach', loop]);
+      other?.dispose();
+      if (loop) sh('losetup', ['--detach', loop]);
       fs.rmSync(closed, { recursive: true, force: true });
-      fs.rmSync(logDir, { recursive: true, force: true });
+      if (logDir) fs.rmSync(logDir, { recursive: true, force: true });
     }
   });
 

@@ -8,7 +8,6 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
 const lib = require('../lib');
 
 const HEAVY = {
@@ -104,7 +103,7 @@ async function runCli(opts) {
     for (let i = 0; i < opts.memRuns; i++) {
       for (const c of live) {
         const argv = argvFor(c, n++);
-        const r = spawnSync('/usr/bin/time', ['-f', 'BENCHRSS %M %U %S', ...argv], { cwd: work, env, encoding: 'utf8' });
+        const r = lib.run('/usr/bin/time', ['-f', 'BENCHRSS %M %U %S', ...argv], { cwd: work, env, allowFail: true });
         const m = /BENCHRSS (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr || '');
         if (m) {
           rss[c.id].push(Number(m[1]));
@@ -119,11 +118,7 @@ async function runCli(opts) {
   for (const c of live) {
     const log = path.join(work, `modules-${c.id}.txt`);
     const argv = argvFor(c, n++);
-    spawnSync(argv[0], ['--require', path.join(__dirname, '..', 'modhook.js'), ...argv.slice(1)], {
-      cwd: work,
-      env: { ...env, BENCH_MODLOG: log },
-      encoding: 'utf8',
-    });
+    lib.run(argv[0], ['--require', path.join(__dirname, '..', 'modhook.js'), ...argv.slice(1)], { cwd: work, env: { ...env, BENCH_MODLOG: log }, allowFail: true });
     let files = [];
     try {
       files = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean).filter((f) => !f.endsWith('modhook.js'));
@@ -143,7 +138,7 @@ async function runCli(opts) {
     const log = path.join(work, `time-${c.id}.jsonl`);
     for (let i = 0; i < Math.min(5, opts.cliRuns); i++) {
       const argv = argvFor(c, n++);
-      spawnSync(argv[0], ['--require', path.join(__dirname, '..', 'timehook.js'), ...argv.slice(1)], { cwd: work, env: { ...env, BENCH_TIMELOG: log }, encoding: 'utf8' });
+      lib.run(argv[0], ['--require', path.join(__dirname, '..', 'timehook.js'), ...argv.slice(1)], { cwd: work, env: { ...env, BENCH_TIMELOG: log }, allowFail: true });
     }
     let runs = [];
     try {

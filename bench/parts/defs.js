@@ -6,7 +6,6 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
 const lib = require('../lib');
 
 function searchPath(work, template, n) {
@@ -23,7 +22,7 @@ function timed(argv, env) {
 }
 
 function peakRss(argv, env) {
-  const r = spawnSync('/usr/bin/time', ['-f', 'BENCHRSS %M', ...argv], { env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const r = lib.run('/usr/bin/time', ['-f', 'BENCHRSS %M', ...argv], { env, allowFail: true });
   const m = /BENCHRSS (\d+)/.exec(r.stderr || '');
   return m ? Number(m[1]) : null;
 }

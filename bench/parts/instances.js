@@ -421,7 +421,7 @@ function fillDisk(st, disk, gib) {
   const tree = fillTree(st, gib);
   const mnt = path.join(st.work, `mnt-fill-${++st.n}`);
   fs.mkdirSync(mnt);
-  const loop = lib.run('losetup', ['--find', '--show', disk]).stdout.trim();
+  const loop = lib.attachLoop(disk);
   try {
     lib.run('mount', [loop, mnt]);
     try {
@@ -430,7 +430,7 @@ function fillDisk(st, disk, gib) {
       lib.run('umount', [mnt]);
     }
   } finally {
-    lib.run('losetup', ['-d', loop]);
+    lib.detachLoop(loop, { partitions: false });
     fs.rmSync(mnt, { recursive: true, force: true });
   }
   return tree;

@@ -6,12 +6,11 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawnSync } = require('node:child_process');
 const lib = require('../lib');
 
 /** Wall and CPU seconds (user + system, children included) of one command, with GNU time. */
 function timedCpu(argv, env) {
-  const r = spawnSync('/usr/bin/time', ['-f', 'BENCHTIME %e %U %S', ...argv], { env, encoding: 'utf8' });
+  const r = lib.run('/usr/bin/time', ['-f', 'BENCHTIME %e %U %S', ...argv], { env, allowFail: true });
   if (r.status !== 0) throw new Error(`${argv.join(' ')}: exit ${r.status}: ${(r.stderr || '').slice(-500)}`);
   const m = /BENCHTIME ([\d.]+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
   return { wall: Number(m[1]), cpu: Number(m[2]) + Number(m[3]), stdout: r.stdout };

@@ -5,7 +5,6 @@
  * steps done by hand (`ganeti-os run` for each script, the same QEMU boot for each boot), and the
  * peak RSS of the test process itself (streams pass through it: it must stay flat).
  */
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const lib = require('../lib');
@@ -27,7 +26,7 @@ function prerequisites() {
 function runWatched(cmd, args, opts) {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
-    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = lib.startProcess([cmd, ...args], { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let hwm = 0;

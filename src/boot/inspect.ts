@@ -5,9 +5,9 @@
  * the MBR's boot code from the first sector. Used to say what a create installed and to check a
  * booted disk afterwards.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { InstanceShape } from '../ganeti/environment';
+import { runSync } from '../system/process';
 
 const SECTOR = 512;
 
@@ -25,7 +25,7 @@ export interface DiskLayout {
   partitions: Partition[];
 }
 
-const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 4 * 1024 * 1024, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } });
+const run = (cmd: string, args: string[]) => runSync([cmd, ...args], { stdin: 'pipe', maxBuffer: 4 * 1024 * 1024, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } });
 
 /** The partition table of `disk` (a file or block device), read with sfdisk --json. */
 export function diskLayout(disk: string): DiskLayout {

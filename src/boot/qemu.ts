@@ -6,11 +6,11 @@
  * readiness line. Software emulation (-accel tcg) by default: /dev/kvm guests hang on the build
  * machines. QEMU is stopped on every path (timeout, error, abort).
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { InstanceShape } from '../ganeti/environment';
 import { hostBoots, hvParam } from './inspect';
 import { consoleReady, consoleText } from './console';
+import { startProcess } from '../system/process';
 
 /** How QEMU boots the instance: from its disk (BIOS), or with a kernel from the node. */
 export interface BootPlan {
@@ -138,9 +138,9 @@ export async function bootUntilReady(req: BootRequest): Promise<BootResult> {
   fs.writeFileSync(req.consoleLog, '');
   const start = Date.now();
   const seconds = () => (Date.now() - start) / 1000;
-  const qemu = spawn('qemu-system-x86_64', qemuArgs(req), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const qemu = startProcess(['qemu-system-x86_64', ...qemuArgs(req)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  qemu.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  qemu.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   let exited = false;
   let spawnError: Error | undefined;
   qemu.on('error', (e) => (spawnError = e));

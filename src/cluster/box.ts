@@ -10,7 +10,6 @@
  * Ganeti's bootstrap.py (InitCluster) explains the
  * init options, cmdlib/node.py (LUNodeAdd) the join.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fse from 'fs-extra';
@@ -18,7 +17,9 @@ import { UserError } from '../errors';
 import { GanetiRelease, installedRelease } from '../ganeti/releases';
 import { BOX_TAG, hostsFile, INNER_STATE, NODE_DIRS, NODE_ROOT_DIR, NODE_SETUP, OVERLAID, PROVIDER, PROVIDER_FILES, REAPER, sshdConfig, VOLUME_DIR } from './files';
 import { nodeRoot } from './node-root';
-import { alive, CLEAN_ENV, cmdline, descendants, haveCommand, loopsBackedUnder, mountsUnder, namespaceOf, processesIn, run, RunResult, waitFor } from './host';
+import { alive, cmdline, descendants, detachLoop, loopsBackedUnder, mountsUnder, namespaceOf, processesIn, waitFor } from '../system/kernel';
+import { RunResult, startProcess } from '../system/process';
+import { CLEAN_ENV, haveCommand, run } from './host';
 
 /** The box's address range (RFC 5737 TEST-NET-2): never routed, and checked unused by the host. */
 export const NETWORK_PREFIX = '198.51.100';
@@ -366,11 +367,11 @@ function prepareFiles(state: BoxState): void {
 /** The box's PID 1 in new PID, mount, network and UTS namespaces; returns the "keep" channel. */
 async function startBox(state: BoxState): Promise<NodeJS.WritableStream> {
   const logFd = fs.openSync(path.join(state.stateDir, LOG_FILE), 'a');
-  const child = spawn(
-    'unshare',
-    ['--pid', '--fork', '--mount-proc', '--mount', '--net', '--uts', '--propagation', 'private', 'bash', '-c', REAPER, BOX_TAG, state.stateDir, 'box'],
-    { detached: true, stdio: ['ignore', logFd, logFd, 'pipe'], env: CLEAN_ENV },
-  );
+  const child = startProcess(['unshare', '--pid', '--fork', '--mount-proc', '--mount', '--net', '--uts', '--propagation', 'private', 'bash', '-c', REAPER, BOX_TAG, state.stateDir, 'box'], {
+    group: true,
+    stdio: ['ignore', logFd, logFd, 'pipe'],
+    env: CLEAN_ENV,
+  });
   fs.closeSync(logFd);
   child.unref();
   const control = child.stdio[3] as unknown as NodeJS.WritableStream & { unref?: () => void };
@@ -527,7 +528,7 @@ export function down(opts: DownOptions): DownResult {
       for (let attempt = 0; attempt < 20; attempt++) {
         const loops = loopsBackedUnder(stateDir, skip).filter((l) => !loopsDetached.includes(l.name));
         if (!loops.length) break;
-        for (const l of loops) if (run(['losetup', '--detach', l.name]).status === 0) loopsDetached.push(l.name);
+        for (const l of loops) if (detachLoop(l.name, { partitions: false })) loopsDetached.push(l.name);
         const left = loopsBackedUnder(stateDir, skip);
         if (!left.length) break;
         if (attempt === 19) throw new UserError(`loop devices of the box stay attached: ${left.map((l) => l.name).join(', ')}`);

@@ -7,7 +7,6 @@
  * (export), hv_kvm (the serial socket), storage/filestorage.py and storage/extstorage.py (disk
  * logical ids).
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import fse from 'fs-extra';
@@ -15,7 +14,9 @@ import type { GanetiRelease } from '../ganeti/releases';
 import { PACKAGE_ROOT } from '../paths';
 import { BoxNode, BoxState, INNER_STATE, nodeArgv } from './box';
 import { NODE_DIRS, VOLUME_DIR } from './files';
-import { CLEAN_ENV, run, RunResult } from './host';
+import { CLEAN_ENV, run } from './host';
+import { killGroup } from '../system/kernel';
+import { run as runAsync, RunResult, startProcess } from '../system/process';
 
 /** Findings gnt-cluster verify always reports in a box here, whatever the definition: ignored with -I. */
 export const KNOWN_FINDINGS: Record<string, string> = {
@@ -36,45 +37,10 @@ export interface GntOptions {
  * event loop. Resolves with its exit status (-1 when killed or not started) and output; never
  * rejects.
  */
-export function gnt(node: BoxNode, argv: string[], opts: GntOptions = {}): Promise<RunResult> {
+export async function gnt(node: BoxNode, argv: string[], opts: GntOptions = {}): Promise<RunResult> {
   const full = nodeArgv(node, argv);
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(full[0], full.slice(1), { env: CLEAN_ENV, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let partial = '';
-    const kill = () => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    };
-    const timer = setTimeout(kill, (opts.timeoutSeconds ?? 1800) * 1000);
-    opts.signal?.addEventListener('abort', kill, { once: true });
-    const take = (text: string) => {
-      if (!opts.onLine) return;
-      const lines = (partial + text).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) if (l.trim()) opts.onLine(l.trim());
-    };
-    child.stdout.on('data', (b: Buffer) => {
-      stdout += b.toString();
-      take(b.toString());
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      stderr += b.toString();
-      take(b.toString());
-    });
-    const done = (status: number, extra = '') => {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', kill);
-      resolve({ status, stdout, stderr: extra + stderr, seconds: (Date.now() - t0) / 1000 });
-    };
-    child.on('error', (err) => done(-1, `${full[0]}: ${err.message}\n`));
-    child.on('close', (code) => done(code ?? -1));
-  });
+  const r = await runAsync(full, { env: CLEAN_ENV, group: true, timeoutMs: (opts.timeoutSeconds ?? 1800) * 1000, killSignal: 'SIGKILL', signal: opts.signal, onLine: opts.onLine });
+  return r.error ? { ...r, stderr: `${full[0]}: ${r.error.message}\n${r.stderr}` } : r;
 }
 
 /**
@@ -251,7 +217,7 @@ export async function startAndWaitForConsole(
   const master = box.nodes[0];
   const sock = `/var/run/ganeti/kvm-hypervisor/ctrl/${instance}.serial`;
   const reader = nodeArgv(master, ['sh', '-c', 'while ! socat -u UNIX-CONNECT:"$1" STDOUT 2>/dev/null; do sleep 0.2; done', 'sh', sock]);
-  const child = spawn(reader[0], reader.slice(1), { env: CLEAN_ENV, detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = startProcess(reader, { env: CLEAN_ENV, group: true, stdio: ['ignore', 'pipe', 'ignore'] });
   let console = '';
   let matched: string | undefined;
   const t0 = Date.now();
@@ -279,11 +245,7 @@ export async function startAndWaitForConsole(
     }
     return { seconds: (Date.now() - t0) / 1000, line: matched ?? '' };
   } finally {
-    try {
-      process.kill(-(child.pid as number), 'SIGKILL');
-    } catch {
-      /* gone */
-    }
+    if (child.pid) killGroup(child.pid, 'SIGKILL');
   }
 }
 

@@ -13,7 +13,6 @@
  * processes end with it) and is renamed into place only once complete; on any failure or
  * interruption the partial directory is removed.
  */
-import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,6 +20,8 @@ import { UserError } from '../errors';
 import { nodeMirror } from '../debian/apt-sources';
 import { GanetiRelease, installedRelease, releaseInfo } from '../ganeti/releases';
 import { alive, CLEAN_ENV, haveCommand } from './host';
+import { atOrUnder, killGroup, Mount, mountTable, namespaceOf } from '../system/kernel';
+import { startProcess } from '../system/process';
 
 export const DEFAULT_ROOT_CACHE = '/var/cache/ganeti-os/cluster-roots';
 
@@ -105,15 +106,10 @@ export function fresh(root: RootInfo, recipe: RootRecipe, nowSeconds = Date.now(
  * filesystem (what a bind mount of it shows as its root, in any mount namespace).
  */
 function fsLocation(dir: string): { dev: string; root: string } | null {
-  let best: string[] | null = null;
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f.length < 5) continue;
-    const mp = f[4];
-    if ((dir === mp || dir.startsWith(mp === '/' ? '/' : mp + '/')) && (!best || mp.length >= best[4].length)) best = f;
-  }
+  let best: Mount | null = null;
+  for (const m of mountTable()) if (atOrUnder(dir, m.target) && (!best || m.target.length >= best.target.length)) best = m;
   if (!best) return null;
-  return { dev: best[2], root: path.posix.join(best[3], path.posix.relative(best[4], dir)) };
+  return { dev: best.devNo, root: path.posix.join(best.root, path.posix.relative(best.target, dir)) };
 }
 
 /** Whether a mount namespace of any process on the host mounts `dir` or something in it (a running box's nodes bind their root). */
@@ -122,20 +118,12 @@ export function rootInUse(dir: string): boolean {
   const seen = new Set<string>();
   for (const e of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
-    let info = '';
-    try {
-      const ns = fs.readlinkSync(`/proc/${e}/ns/mnt`);
-      if (seen.has(ns)) continue;
-      seen.add(ns);
-      info = fs.readFileSync(`/proc/${e}/mountinfo`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of info.split('\n')) {
-      const f = line.split(' ');
-      if (f.length < 5) continue;
-      if (where && f[2] === where.dev && (f[3] === where.root || f[3].startsWith(where.root + '/'))) return true;
-      if (line.includes(`=${dir}/`)) return true;
+    const ns = namespaceOf(Number(e), 'mnt');
+    if (!ns || seen.has(ns)) continue;
+    seen.add(ns);
+    for (const m of mountTable(Number(e))) {
+      if (where && m.devNo === where.dev && (m.root === where.root || m.root.startsWith(where.root + '/'))) return true;
+      if (m.superOptions.includes(`=${dir}/`) || m.options.includes(`=${dir}/`)) return true;
     }
   }
   return false;
@@ -295,19 +283,15 @@ export function patchRoot(dir: string, release: GanetiRelease): string[] {
 /** Run the build; UserError with mmdebstrap's last lines when it fails, or when interrupted (the build is killed). */
 function runBuild(argv: string[], logFile: string, interrupted?: () => boolean): Promise<void> {
   const fd = fs.openSync(logFile, 'w');
-  const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env: { ...CLEAN_ENV, TMPDIR: '/tmp' } });
+  const child = startProcess(argv, { group: true, stdio: ['ignore', fd, fd], env: { ...CLEAN_ENV, TMPDIR: '/tmp' } });
   fs.closeSync(fd);
   return new Promise((resolve, reject) => {
     let stopped = false;
     const poll = setInterval(() => {
       if (!stopped && interrupted?.()) {
         stopped = true;
-        try {
-          // unshare --kill-child: its namespace's PID 1 (and so every process of the build) dies with it.
-          process.kill(-(child.pid as number), 'SIGKILL');
-        } catch {
-          /* gone */
-        }
+        // unshare --kill-child: its namespace's PID 1 (and so every process of the build) dies with it.
+        if (child.pid) killGroup(child.pid, 'SIGKILL');
       }
     }, 200);
     const done = (code: number | null, error?: Error) => {

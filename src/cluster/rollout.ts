@@ -12,7 +12,6 @@
  * Ganeti compares API versions, variants and parameters across nodes, never the scripts: the
  * file-by-file listing of the installed OS directory is compared here, against the .deb.
  */
-import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -33,6 +32,7 @@ import {
 } from './rollout-parse';
 
 import { PACKAGED_OS_ROOT } from '../package/debian';
+import { RunResult, runSync } from '../system/process';
 /** Where the .deb is staged on the master and copied to on the nodes (exists on every Debian node). */
 const STAGING_DIR = '/var/tmp';
 /**
@@ -41,19 +41,16 @@ const STAGING_DIR = '/var/tmp';
  */
 export const DPKG_INSTALL = ['dpkg', '--force-confdef', '--force-confold', '-i'];
 
-export interface RunResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+/** What a Runner answers: of the process layer's RunResult, what rollout reads. */
+export type RunnerAnswer = Pick<RunResult, 'status' | 'stdout' | 'stderr'>;
 /** Runs one command on the master (argv, no shell). Tests pass a fake. */
-export type Runner = (argv: string[]) => RunResult;
+export type Runner = (argv: string[]) => RunnerAnswer;
 
 export const spawnRunner =
   (env: Record<string, string | undefined>): Runner =>
   (argv) => {
-    const r = spawnSync(argv[0], argv.slice(1), {
-      encoding: 'utf8',
+    const r = runSync(argv, {
+      stdin: 'pipe',
       env: { PATH: env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', HOME: env.HOME ?? '/root' },
       maxBuffer: 64 * 1024 * 1024,
     });
@@ -75,7 +72,7 @@ export interface DebInfo {
 export function inspectDeb(deb: string): DebInfo {
   if (!fs.existsSync(deb)) throw new UsageError(`${deb} does not exist`);
   const field = (f: string) => {
-    const r = spawnSync('dpkg-deb', ['-f', deb, f], { encoding: 'utf8' });
+    const r = runSync(['dpkg-deb', '-f', deb, f], { stdin: 'pipe' });
     if (r.status !== 0) throw new UserError(`${deb} is not a Debian package: ${(r.stderr || '').trim()}`);
     return r.stdout.trim();
   };
@@ -83,7 +80,7 @@ export function inspectDeb(deb: string): DebInfo {
   const version = field('Version');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ganeti-os-deb-'));
   try {
-    const x = spawnSync('dpkg-deb', ['-x', deb, tmp], { encoding: 'utf8' });
+    const x = runSync(['dpkg-deb', '-x', deb, tmp], { stdin: 'pipe' });
     if (x.status !== 0) throw new UserError(`cannot unpack ${deb}: ${x.stderr.trim()}`);
     const root = path.join(tmp, PACKAGED_OS_ROOT);
     const names = fs.existsSync(root) ? fs.readdirSync(root) : [];

@@ -3,12 +3,12 @@
  * (src/cluster/box.ts), running this node's Ganeti or, with `--ganeti` naming another release,
  * that release's from a cached node root (src/cluster/node-root.ts). A definition's lifecycle through it is `ganeti-os test --cluster`.
  */
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { SilentFailure, UsageError, UserError } from '../errors';
 import { DEFAULT_STATE_DIR, down, MAX_NODES, nodeArgv, resolveStateDir, runningBox, status, up } from '../cluster/box';
 import { CLEAN_ENV } from '../cluster/host';
+import { runSync } from '../system/process';
 import { resolveRootCache } from '../cluster/node-root';
 import { chooseRelease, followedText } from '../ganeti/releases';
 
@@ -103,9 +103,9 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
       if (!node) throw new UsageError(`no node '${opts.node}' in the box (${box.nodes.map((n) => n.name).join(', ')})`);
       const env = { ...CLEAN_ENV, ...(ctx.env.TERM ? { TERM: ctx.env.TERM } : {}) };
       const full = nodeArgv(node, argv);
-      const r = spawnSync(full[0], full.slice(1), { stdio: 'inherit', env });
+      const r = runSync(full, { stdin: 'inherit', stdout: 'inherit', stderr: 'inherit', env });
       if (r.error) throw new UserError(`cannot run ${argv[0]} in the box: ${r.error.message}`);
-      if (r.status !== 0) throw new SilentFailure(r.status ?? 1);
+      if (r.status !== 0) throw new SilentFailure(r.status > 0 ? r.status : 1);
       return;
     }
     default:

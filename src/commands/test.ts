@@ -51,6 +51,8 @@ export interface TestOptions extends InstanceOptions {
   prefill?: boolean;
   /** --cluster: a value the master must refuse; false: skip that step. */
   badOsparam?: string | false;
+  /** --cluster: run Ganeti's burnin with the definition after the lifecycle (file disks). */
+  burnin?: boolean;
 }
 
 /** What --cluster needs, checked before anything runs. */
@@ -146,7 +148,7 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
   const osDir = definitionDir(ctx, opts.osDir);
   const cluster = opts.cluster ? clusterSettings(ctx, opts) : undefined;
   if (!cluster) {
-    const given = (['state', 'diskTemplate', 'memory', 'boot', 'prefill', 'badOsparam'] as const).filter((k) => opts[k] !== undefined);
+    const given = (['state', 'diskTemplate', 'memory', 'boot', 'prefill', 'badOsparam', 'burnin'] as const).filter((k) => opts[k] !== undefined);
     if (given.length) throw new UsageError(`${given.map(flag).join(', ')} only with --cluster`);
     // Before anything else: a parameter the hypervisor does not have (fake has no kernel_path).
     fillHvparams(opts.hypervisor ?? GANETI_DEFAULTS.defaultHypervisor, opts.hvparam, followed.release);
@@ -207,8 +209,9 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
         bootTimeout,
         ready,
         prefill: opts.prefill ?? 'auto',
+        burnin: !!opts.burnin,
       });
-      const says = `${backend.osName} as ${backend.names.first} (${cluster.hypervisor}, ${cluster.diskTemplate} disk of ${size} MiB) through the box at ${cluster.box.stateDir}, which runs Ganeti ${cluster.release}`;
+      const says = `${backend.osName} as ${backend.names.first} (${cluster.hypervisor}, ${cluster.diskTemplate} disk of ${size} MiB) through the box at ${cluster.box.stateDir}, which runs Ganeti ${cluster.release}${opts.burnin ? `; then Ganeti's burnin (${cluster.hypervisor}, file disks)` : ''}`;
       return { backend, os: backend.osName, instance: backend.names.first, hypervisor: cluster.hypervisor, says, logs: null };
     }
     const workDir = variants.length > 1 ? path.join(base!, variant!) : base!;
@@ -290,6 +293,8 @@ function clusterSettings(ctx: Context, opts: TestOptions): ClusterSettings {
   if (hypervisor !== 'kvm' && hypervisor !== 'fake') throw new UsageError(`--hypervisor must be kvm or fake with --cluster (the box enables those two), not '${hypervisor}'`);
   const diskTemplate = opts.diskTemplate ?? 'file';
   if (diskTemplate !== 'file' && diskTemplate !== 'ext') throw new UsageError(`--disk-template must be file or ext, not '${diskTemplate}'`);
+  // burnin.py gives its disks no ExtStorage provider: Ganeti refuses them ("Missing provider for template 'ext'").
+  if (opts.burnin && diskTemplate !== 'file') throw new UsageError(`--burnin runs on file disks only (Ganeti's burnin gives ext disks no provider), not with --disk-template ${diskTemplate}`);
   for (const kv of [...(opts.osparam ?? []), ...(opts.hvparam ?? []), ...(typeof opts.badOsparam === 'string' ? [opts.badOsparam] : [])]) {
     if (!/^[^=,]+=[^,]*$/.test(kv)) throw new UsageError(`'${kv}' is not name=value (without commas)`);
   }

@@ -5,7 +5,6 @@
  * it accepts it but an error finding (syntax error in a sourced file, a script the kernel cannot
  * execute, a parameters.list line the node's check crashes on, ...) makes them fail.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../context';
@@ -18,6 +17,7 @@ import { shellOf, sourcedFiles } from '../definition/script-reading';
 import { definitionDir } from './definition-dir';
 import { GanetiRelease, chooseRelease, followedText } from '../ganeti/releases';
 import { UNRUNNABLE_CODES, firstRunFindings, firstRuns } from '../definition/first-run';
+import { runSync } from '../system/process';
 
 export interface ValidateOptions {
   dirs?: string[];
@@ -297,11 +297,7 @@ function readHead(file: string): string {
 }
 
 function runShellcheck(shellcheck: string, dir: string, files: string[], extra: string[]): Problem[] {
-  const r = spawnSync(shellcheck, ['--format=json1', '--external-sources', '--source-path=SCRIPTDIR', ...extra, ...files], {
-    cwd: dir,
-    encoding: 'utf8',
-    maxBuffer: 32 * 1024 * 1024,
-  });
+  const r = runSync([shellcheck, '--format=json1', '--external-sources', '--source-path=SCRIPTDIR', ...extra, ...files], { cwd: dir, stdin: 'pipe', maxBuffer: 32 * 1024 * 1024 });
   let comments: ShellcheckComment[] = [];
   try {
     comments = (JSON.parse(r.stdout) as { comments: ShellcheckComment[] }).comments;

@@ -10,7 +10,6 @@
  *
  * A failure here is a failure on the node: Ganeti refuses every instance of that variant.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -21,6 +20,7 @@ import { OS_API_V20, OS_SCRIPT_CREATE, OS_SCRIPT_VERIFY } from '../ganeti/rules'
 import { validateOsChecks, validateOsSync } from '../ganeti/validate-os';
 import type { OsDefinition } from './model';
 import type { Problem } from './checks';
+import { runSync } from '../system/process';
 
 /** What one variant's first run found. */
 export interface FirstRun {
@@ -135,17 +135,15 @@ export function firstRuns(def: OsDefinition, opts: { timeoutMs?: number; skip?: 
       if (a.ok) return { osName, how: 'verify', ok: true, output: real(a.output) };
       return { osName, how: 'verify', ok: false, output: real(a.output), error: real(a.error), ...(a.timedOut ? { timedOut: true } : {}) };
     }
-    const r = spawnSync('bash', ['-c', PROBE, 'create', scratch.dir], {
+    const r = runSync(['bash', '-c', PROBE, 'create', scratch.dir], {
       cwd: scratch.dir,
       env: createEnvironment(def, osName, scratch.root, opts.release ?? '3.0'),
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: timeoutMs,
+      timeoutMs,
       killSignal: 'SIGKILL',
     });
-    const output = real(`${r.stdout ?? ''}${r.stderr ?? ''}`);
-    if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') return { osName, how: 'config', ok: false, output, timedOut: true, error: 'timed out' };
-    return r.status === 0 ? { osName, how: 'config', ok: true, output } : { osName, how: 'config', ok: false, output, error: `exit code ${r.status ?? r.signal}` };
+    const output = real(`${r.stdout}${r.stderr}`);
+    if (r.timedOut) return { osName, how: 'config', ok: false, output, timedOut: true, error: 'timed out' };
+    return r.status === 0 ? { osName, how: 'config', ok: true, output } : { osName, how: 'config', ok: false, output, error: `exit code ${r.signal ?? (r.error ? null : r.status)}` };
   }
 }
 

@@ -9,9 +9,9 @@
  * messages are the ones reported. Files run by /bin/sh always get `sh -n FILE` (no template of
  * ours has one). A clean definition costs one bash instead of one per file.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { runSync } from '../system/process';
 
 export interface SyntaxError {
   /** The shell that found it: 'bash' or 'sh'. */
@@ -25,7 +25,7 @@ export interface SyntaxError {
 /** True when every text parses on its own, from one `bash --pretty-print`. */
 function allParse(texts: string[], cwd: string): boolean {
   const script = texts.map((t, i) => `__gos_syntax_${i}() {\n:\n${t}${t === '' || t.endsWith('\n') ? '' : '\n'}}\n`).join('');
-  const r = spawnSync('bash', ['--pretty-print'], { cwd, input: script, encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'], maxBuffer: 64 * 1024 * 1024, timeout: 30000 });
+  const r = runSync(['bash', '--pretty-print'], { cwd, input: script, stderr: 'ignore', maxBuffer: 64 * 1024 * 1024, timeoutMs: 30000, killSignal: 'SIGTERM' });
   if (r.status !== 0) return false;
   const found = [...r.stdout.matchAll(/^__gos_syntax_(\d+) \(\)\s*$/gm)].map((m) => Number(m[1]));
   return found.length === texts.length && found.every((n, i) => n === i);
@@ -58,13 +58,13 @@ export function shellSyntaxErrors(dir: string, files: Map<string, 'bash' | 'sh'>
   }
   if (bash.length && !allParse(texts, dir)) each.push(...bash.map((rel): [string, string] => ['bash', rel]));
   if (!each.length) return [];
-  const r = spawnSync('sh', ['-c', 'while [ $# -gt 0 ]; do out=$("$1" -n "$2" 2>&1) || printf "%s\\0%s\\0%s\\0" "$1" "$2" "$out"; shift 2; done', 'sh', ...each.flat()], {
+  const r = runSync(['sh', '-c', 'while [ $# -gt 0 ]; do out=$("$1" -n "$2" 2>&1) || printf "%s\\0%s\\0%s\\0" "$1" "$2" "$out"; shift 2; done', 'sh', ...each.flat()], {
     cwd: dir,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-    timeout: 30000,
+    stderr: 'ignore',
+    timeoutMs: 30000,
+    killSignal: 'SIGTERM',
   });
-  if (r.error) return [];
+  if (r.error || r.timedOut) return [];
   const out: SyntaxError[] = [];
   const f = r.stdout.split('\0');
   for (let i = 0; i + 2 < f.length; i += 3) out.push({ shell: f[i] as 'bash' | 'sh', rel: f[i + 1], message: `${f[i + 2]}\n` });

@@ -8,7 +8,6 @@
  * Where it came from is recorded in .ganeti-os.json (`templateSource`), so that `upgrade`
  * follows the same template: the directory as it is now, the ref's new head.
  */
-import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -32,6 +31,7 @@ import {
 } from './templates';
 import { templateVersion } from './upgrade-record';
 import { bashRegexError, checkParamSpec } from './validate-spec';
+import { runSync } from '../system/process';
 
 export const MANIFEST = 'template.json';
 
@@ -159,11 +159,13 @@ function runGit(args: string[], opts: SourceOptions): { ok: boolean; stdout: str
   for (const [k, v] of Object.entries(opts.env)) if (v !== undefined && !k.startsWith('GIT_')) env[k] = v;
   // Never a prompt for a password (the command is not interactive about it); messages in English.
   Object.assign(env, { PATH: env.PATH ?? '/usr/bin:/bin', GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' });
-  const r = spawnSync('git', args, { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 10 * 60_000 });
+  const r = runSync(['git', ...args], { env, timeoutMs: 10 * 60_000, killSignal: 'SIGTERM' });
   if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
     throw new UserError('git is not installed: a template from a git repository needs it (apt-get install git)');
   }
-  if (r.error) throw new UserError(`git ${args[0] === '-C' ? args[2] : args[0]} failed: ${errorMessage(r.error)}`);
+  const what = `git ${args[0] === '-C' ? args[2] : args[0]}`;
+  if (r.timedOut) throw new UserError(`${what} failed: it did not finish within 10 minutes`);
+  if (r.error) throw new UserError(`${what} failed: ${errorMessage(r.error)}`);
   return { ok: r.status === 0, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -3,6 +3,7 @@ import { UsageError } from '../errors';
 import { OS_API_V15, OS_API_V20, OS_API_VERSIONS, checkOsName, checkParamDescription, checkParamName, checkVariantName } from '../ganeti/rules';
 import { SHELL_VAR_RE } from './shell';
 import type { DefinitionSpec, ParamSpec } from './spec';
+import { runSync } from '../system/process';
 
 /** Parse `--api 20,15,10` into a list newest first. */
 export function parseApiList(text: string): number[] {
@@ -52,27 +53,21 @@ export function parseSetting(text: string): [string, string] {
   return [key, value];
 }
 
-/** node:child_process, loaded only when a pattern is checked (it costs `new` ~5 ms at start-up). */
-function spawnSync(...args: Parameters<typeof import('node:child_process').spawnSync>) {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('node:child_process') as typeof import('node:child_process')).spawnSync(...args);
-}
-
-/**
+/*
  * bash -c with a socket on stdin (node's 'pipe') and SHLVL unset takes itself for a command run
- * by rshd/sshd and reads ~/.bashrc: --norc, and stdin from /dev/null.
+ * by rshd/sshd and reads ~/.bashrc: --norc, and stdin from /dev/null (runSync's default).
+ * (Processes are loaded only when a pattern is checked: system/process.ts loads its module lazily.)
  */
-const NO_RC_STDIO = { encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[] };
 
 /** Whether bash accepts `pattern` as an extended regular expression. */
 export function bashRegexError(pattern: string): string | undefined {
-  const r = spawnSync('bash', ['--norc', '-c', '[[ "" =~ $1 ]]; [ $? -ne 2 ]', 'bash', `^(${pattern})$`], NO_RC_STDIO);
+  const r = runSync(['bash', '--norc', '-c', '[[ "" =~ $1 ]]; [ $? -ne 2 ]', 'bash', `^(${pattern})$`]);
   if (r.error) return undefined; // no bash here: the scripts will say it
   return r.status === 0 ? undefined : `invalid pattern '${pattern}': bash does not accept it as an extended regular expression`;
 }
 
 export function bashRegexMatches(pattern: string, value: string): boolean {
-  const r = spawnSync('bash', ['--norc', '-c', '[[ $2 =~ $1 ]]', 'bash', `^(${pattern})$`, value], NO_RC_STDIO);
+  const r = runSync(['bash', '--norc', '-c', '[[ $2 =~ $1 ]]', 'bash', `^(${pattern})$`, value]);
   return r.status === 0;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Whether a disk (a regular file or a block device) is in use on this node, read from the
- * kernel's own tables: /proc/self/mountinfo, /proc/swaps, /sys/class/block (holders,
- * partitions, loop devices and their backing files), and an O_EXCL open for block devices
+ * kernel's own tables: the mount table and the loop devices (src/system/kernel.ts), /proc/swaps,
+ * /sys/class/block (holders, partitions), and an O_EXCL open for block devices
  * (the kernel refuses it while anything holds the device). A disk's data can be reached through
  * the device itself, its partitions, any loop device on it (with an offset too) and their
  * partitions: all of them are looked at.
@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, UserError } from '../errors';
+import { loopDevices, mountTable, readTrim } from '../system/kernel';
 
 const SYS_BLOCK = '/sys/class/block';
 
@@ -20,13 +21,7 @@ export interface DiskId {
   key: string;
 }
 
-const readSys = (p: string): string | undefined => {
-  try {
-    return fs.readFileSync(p, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-};
+const readSys = readTrim;
 
 const list = (p: string): string[] => {
   try {
@@ -75,15 +70,9 @@ function seenDiskId(p: string): DiskId | undefined {
 
 /** Loop devices (sysfs names) whose backing file or device is `id`. */
 function loopsOn(id: DiskId): string[] {
-  const out: string[] = [];
-  for (const name of list(SYS_BLOCK)) {
-    if (!name.startsWith('loop')) continue;
-    const backing = readSys(path.join(SYS_BLOCK, name, 'loop', 'backing_file'));
-    if (!backing) continue;
-    const b = seenDiskId(backing.replace(/ \(deleted\)$/, ''));
-    if (b && b.key === id.key) out.push(name);
-  }
-  return out;
+  return loopDevices()
+    .filter((l) => seenDiskId(l.backFile)?.key === id.key)
+    .map((l) => path.basename(l.name));
 }
 
 /** Loop devices (/dev paths) attached to the file or block device `p` (any offset); empty when `p` does not exist. */
@@ -128,30 +117,11 @@ export function dataKeys(id: DiskId): Set<string> {
   if (id.kind === 'block') {
     // A loop device (or its partition) presents its backing file's data.
     const base = fs.existsSync(path.join(SYS_BLOCK, id.key, 'partition')) ? path.basename(path.dirname(fs.realpathSync(path.join(SYS_BLOCK, id.key)))) : id.key;
-    const backing = readSys(path.join(SYS_BLOCK, base, 'loop', 'backing_file'));
-    const b = backing ? seenDiskId(backing.replace(/ \(deleted\)$/, '')) : undefined;
+    const backing = loopDevices().find((l) => l.name === `/dev/${base}`)?.backFile;
+    const b = backing ? seenDiskId(backing) : undefined;
     if (b) for (const k of dataKeys(b)) keys.add(k);
   }
   return keys;
-}
-
-interface Mount {
-  devNo: string;
-  source: string;
-  target: string;
-}
-
-function mounts(): Mount[] {
-  const text = readSys('/proc/self/mountinfo') ?? '';
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const f = l.split(' ');
-      const dash = f.indexOf('-');
-      return { devNo: f[2], target: unescape(f[4]), source: unescape(f[dash + 2] ?? '') };
-    });
 }
 
 /**
@@ -172,7 +142,7 @@ export function diskInUse(p: string): string[] {
     if (n) devNos.set(n, d);
   }
   const via = (d: string) => (d === id.key && id.kind === 'block' ? '' : ` through /dev/${d}`);
-  for (const m of mounts()) {
+  for (const m of mountTable()) {
     const byNo = devNos.get(m.devNo);
     const bySource = m.source.startsWith('/dev/') && devices.includes(path.basename(m.source)) ? path.basename(m.source) : undefined;
     const d = byNo ?? bySource;

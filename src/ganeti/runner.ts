@@ -4,7 +4,6 @@
  * closed, output appended to the log), and the import-export daemon's `bash -o errexit -o pipefail` pipeline for
  * export/import with the EXP_SIZE_FD pipe. Log names as backend._InstanceLogName.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,6 +21,8 @@ import {
 } from './environment';
 import { DEFAULT_INSTANCE } from './instance';
 import { OS_SCRIPT_EXPORT, OS_SCRIPT_IMPORT, OS_SCRIPT_RENAME, OS_SCRIPT_VERIFY, pyIntParse } from './rules';
+import { killGroup } from '../system/kernel';
+import { ChildProcess, startProcess, waitGroupGone } from '../system/process';
 
 const MIB = 1024 * 1024;
 /** The descriptor the size pipe gets in the script (the one Ganeti's import-export daemon ends up with, 4). */
@@ -55,7 +56,8 @@ export function logName(script: string, inst: InstanceShape, oldName: string, in
   }
 }
 
-export interface RunResult {
+/** How the shell that ran a script ended (before the outcome is judged). */
+export interface ScriptExit {
   code: number | null;
   signal: number | null;
   bytes?: number;
@@ -226,7 +228,7 @@ export async function runOsScript(req: ScriptRequest): Promise<ScriptOutcome> {
   }
   const start = Date.now();
   const isIe = req.script === OS_SCRIPT_EXPORT || req.script === OS_SCRIPT_IMPORT;
-  let result: RunResult;
+  let result: ScriptExit;
   if (isIe) {
     if (req.stream === undefined) throw new UserError(`${req.script} needs a stream`);
     result = await runImportExport(req, env, logFile, req.stream);
@@ -314,7 +316,7 @@ const elapsed = (start: number) => {
 };
 
 /** utils.RunCmd(cmd, env, cwd=os dir, output=logfile, reset_env=True): stdin a closed pipe. */
-function runPlain(req: ScriptRequest, args: string[], env: EnvMap, logFile: string): Promise<RunResult> {
+function runPlain(req: ScriptRequest, args: string[], env: EnvMap, logFile: string): Promise<ScriptExit> {
   const { osDir, script } = req;
   const file = path.join(osDir, script);
   const log = openLog(logFile); // RunCmd opens the log before it forks
@@ -332,10 +334,10 @@ function runPlain(req: ScriptRequest, args: string[], env: EnvMap, logFile: stri
     closed = true;
   };
   const start = Date.now();
-  return new Promise<RunResult>((resolve, reject) => {
+  return new Promise<ScriptExit>((resolve, reject) => {
     // stdin a pipe that is already closed, as RunCmd gives it (a Node 'pipe' would be a socket,
     // which makes bash read ~/.bashrc); `unset PWD` keeps sh from adding it to the environment.
-    const child = spawn('/bin/sh', ['-c', 'unset PWD; : | exec "$0" "$@"', file, ...args], { cwd: osDir, env, stdio: ['ignore', log, log], detached: !!req.signal });
+    const child = startProcess(['/bin/sh', '-c', 'unset PWD; : | exec "$0" "$@"', file, ...args], { cwd: osDir, env, stdio: ['ignore', log, log], group: !!req.signal });
     const stop = abortHandler(child, req.signal);
     // Progress: the script's latest log line, with the time it has run.
     const tick = () => {
@@ -371,11 +373,7 @@ function runPlain(req: ScriptRequest, args: string[], env: EnvMap, logFile: stri
 function abortHandler(child: ChildProcess, signal: AbortSignal | undefined): () => void {
   if (!signal) return () => undefined;
   const onAbort = () => {
-    try {
-      if (child.pid) process.kill(-child.pid, 'SIGTERM');
-    } catch {
-      child.kill('SIGTERM');
-    }
+    if (!(child.pid && killGroup(child.pid, 'SIGTERM'))) child.kill('SIGTERM');
   };
   if (signal.aborted) onAbort();
   else signal.addEventListener('abort', onAbort, { once: true });
@@ -390,20 +388,7 @@ function abortHandler(child: ChildProcess, signal: AbortSignal | undefined): () 
  */
 function afterGroup(child: ChildProcess, signal: AbortSignal | undefined, limitMs = 60_000): Promise<void> {
   if (!signal?.aborted || !child.pid) return Promise.resolve();
-  const pgid = child.pid;
-  const until = Date.now() + limitMs;
-  return new Promise((resolve) => {
-    const check = () => {
-      try {
-        process.kill(-pgid, 0);
-      } catch {
-        return resolve();
-      }
-      if (Date.now() > until) return resolve();
-      setTimeout(check, 100);
-    };
-    check();
-  });
+  return waitGroupGone(child.pid, limitMs);
 }
 
 const shellQuote = (s: string) => (/^[-\w.:,+/@%=]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
@@ -413,7 +398,7 @@ const shellQuote = (s: string) => (/^[-\w.:,+/@%=]+$/.test(s) ? s : `'${s.replac
  * EXP_SIZE_FD a pipe whose first line is the predicted size in bytes. The stream passes through
  * in chunks with back-pressure (nothing is buffered whole).
  */
-function runImportExport(req: ScriptRequest, env: EnvMap, logFile: string, streamEnd: StreamEnd): Promise<RunResult> {
+function runImportExport(req: ScriptRequest, env: EnvMap, logFile: string, streamEnd: StreamEnd): Promise<ScriptExit> {
   const { script, osDir } = req;
   const isExport = script === OS_SCRIPT_EXPORT;
   const streamPath = typeof streamEnd === 'string' ? streamEnd : isExport ? 'standard output' : 'standard input';
@@ -431,12 +416,12 @@ function runImportExport(req: ScriptRequest, env: EnvMap, logFile: string, strea
   // (`| cat`, `cat |`); --norc because bash reads ~/.bashrc when its stdin is a socket.
   const scriptCmd = `( cd ${shellQuote(osDir)} && ${shellQuote(path.join(osDir, script))}; )`;
   const cmd = isExport ? `${scriptCmd} | cat` : `cat | ${scriptCmd}`;
-  return new Promise<RunResult>((resolve, reject) => {
-    const child = spawn('bash', ['--norc', '-o', 'errexit', '-o', 'pipefail', '-c', cmd], {
+  return new Promise<ScriptExit>((resolve, reject) => {
+    const child = startProcess(['bash', '--norc', '-o', 'errexit', '-o', 'pipefail', '-c', cmd], {
       cwd: '/',
       env,
       stdio: [isExport ? 'ignore' : 'pipe', isExport ? 'pipe' : log, log, 'ignore', 'pipe'],
-      detached: !!req.signal,
+      group: !!req.signal,
     });
     const stop = abortHandler(child, req.signal);
     let bytes = 0;

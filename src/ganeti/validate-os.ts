@@ -5,11 +5,11 @@
  * `verify parameters` with OSCoreEnv's environment only (reset_env), in the OS directory, its
  * output (stdout and stderr together) quoted in the failure. The same code in 3.0 and 3.1.
  */
-import { spawnSync } from 'node:child_process';
 import * as nodeOs from 'node:os';
 import * as path from 'node:path';
 import { EnvMap, OsInfo, osCoreEnv } from './environment';
 import { OS_API_V20, OS_SCRIPT_VERIFY, checkOsVariant } from './rules';
+import { runSync } from '../system/process';
 
 /** What ValidateOS reads of an OS (objects.OS). */
 export interface ValidateOsInfo extends OsInfo {
@@ -81,20 +81,20 @@ export function validateOsSync(
   const file = path.join(dir, OS_SCRIPT_VERIFY);
   // stdin a closed pipe and stdout+stderr one stream, as RunCmd gives them; `unset PWD` keeps
   // sh from adding it to the environment.
-  const r = spawnSync('/bin/sh', ['-c', 'unset PWD; : | exec "$0" "$@" 2>&1', file, 'parameters'], {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const r = runSync(['/bin/sh', '-c', 'unset PWD; : | exec "$0" "$@" 2>&1', file, 'parameters'], {
     cwd: dir,
     env: verifyEnvironment(os, osName, osparams),
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: opts.timeoutMs ?? 60_000,
+    timeoutMs,
     killSignal: 'SIGKILL',
     maxBuffer: 4 * 1024 * 1024,
   });
-  const output = (r.stdout ?? '') + (r.stderr ?? '');
-  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') {
-    return { ok: false, error: `verify did not finish within ${Math.round((opts.timeoutMs ?? 60_000) / 1000)} s`, timedOut: true, output };
+  const output = r.stdout + r.stderr;
+  if (r.timedOut) {
+    return { ok: false, error: `verify did not finish within ${Math.round(timeoutMs / 1000)} s`, timedOut: true, output };
   }
   if (r.status === 0) return { ok: true, ran: true, output };
-  const failReason = r.signal ? `terminated by signal ${nodeOs.constants.signals[r.signal] ?? r.signal}` : `exited with exit code ${r.status}`;
-  return { ok: false, error: `OS validation script failed (${failReason}), output: ${output}`, exitCode: r.status, signal: r.signal, output };
+  const exitCode = r.signal || r.error ? null : r.status;
+  const failReason = r.signal ? `terminated by signal ${nodeOs.constants.signals[r.signal] ?? r.signal}` : `exited with exit code ${exitCode}`;
+  return { ok: false, error: `OS validation script failed (${failReason}), output: ${output}`, exitCode, signal: r.signal, output };
 }

@@ -7,7 +7,8 @@
  *   master → gnt-instance add → start (on kvm: ready on the serial console) → gnt-backup export
  *   → gnt-backup import as a new instance (Ganeti runs rename after it) → (debian template: a
  *   restore under the exported name) → gnt-instance rename → reinstall → remove → gnt-cluster
- *   verify.
+ *   verify. With --burnin, Ganeti's own burnin (burnin.ts) runs before the cleanup, each of its
+ *   phases a step.
  *
  * For debian-template definitions the instance disks are read read-only after the steps
  * (identity.ts, issue 16): the copy must have new SSH host keys and an empty machine-id (unless
@@ -27,6 +28,7 @@ import { consoleReady } from '../boot/console';
 import { diskOnHost, gnt, installDefinition, noNameChecks, renameArgv, instanceNames, instanceStatus, KNOWN_FINDINGS, osLogTail, prefill, startAndWaitForConsole, tail } from '../cluster/gnt';
 import type { OsDefinition } from '../definition/model';
 import type { GanetiRelease } from '../ganeti/releases';
+import { BurninRun, osScriptWarnings } from './burnin';
 import { Identity, identityChecks, readIdentity } from './identity';
 import { Backend, Step, StepContext, StepOutcome, failed, passed, skipped } from './lifecycle';
 
@@ -58,6 +60,8 @@ export interface ClusterBackendOptions {
   ready?: RegExp;
   /** Run create once on the host first, so caches that need a download are filled ('auto': debian template). */
   prefill: boolean | 'auto';
+  /** Run Ganeti's burnin with the definition after the lifecycle (burnin.ts; file disks only). */
+  burnin?: boolean;
 }
 
 /**
@@ -100,11 +104,13 @@ export class ClusterBackend implements Backend {
   private current: string;
   private exported = false;
   private originalIdentity?: Identity;
+  /** Ganeti's burnin with this definition (--burnin), on two more free names. */
+  private readonly burnin?: BurninRun;
 
   private constructor(
     private readonly o: ClusterBackendOptions,
     /** Free instance names: the first add, the import, the rename. */
-    readonly names: { first: string; imported: string; renamed: string },
+    readonly names: { first: string; imported: string; renamed: string; burnin?: string; burninRenamed?: string },
   ) {
     this.master = o.box.nodes[0];
     this.os = o.def.name;
@@ -116,17 +122,20 @@ export class ClusterBackend implements Backend {
     this.common = instanceAddOptions(o, this.master.name);
     this.osp = osparamOptions(o.osparams);
     this.current = names.first;
+    if (o.burnin && names.burnin && names.burninRenamed) {
+      this.burnin = new BurninRun({ master: this.master, release: o.release, osName: this.osName, osparams: o.osparams, hypervisor: o.hypervisor, hvparams: o.hvparams, diskMib: o.diskMib, memoryMib: o.memoryMib, instance: names.burnin, renameTo: names.burninRenamed });
+    }
   }
 
   /**
-   * A backend for a running box: picks three instance names the cluster does not use. Throws
-   * UserError when fewer than three are free.
+   * A backend for a running box: picks three instance names the cluster does not use (five with
+   * burnin: its instance and the name it renames it to). Throws UserError when too few are free.
    */
   static async open(o: ClusterBackendOptions): Promise<ClusterBackend> {
     const existing = new Set(await instanceNames(o.box.nodes[0]));
     const free = INSTANCE_NAMES.map((i) => i.name).filter((n) => !existing.has(n));
-    if (free.length < 3) throw new UserError('the box has no free instance names left: remove some instances first (ganeti-os cluster exec -- gnt-instance list)');
-    return new ClusterBackend(o, { first: free[0], imported: free[1], renamed: free[2] });
+    if (free.length < (o.burnin ? 5 : 3)) throw new UserError('the box has no free instance names left: remove some instances first (ganeti-os cluster exec -- gnt-instance list)');
+    return new ClusterBackend(o, { first: free[0], imported: free[1], renamed: free[2], ...(o.burnin ? { burnin: free[3], burninRenamed: free[4] } : {}) });
   }
 
   steps(): Step[] {
@@ -188,7 +197,11 @@ export class ClusterBackend implements Backend {
         this.exported = false;
         return passed(`${removed.join(', ')}${hadExport ? ' and the export' : ''}`);
       }),
+    );
+    if (this.burnin) steps.push(...this.burnin.steps(['diagnose']));
+    steps.push(
       step('cleanup', 'cleanup (instances left behind)', [], async (sc, ran) => {
+        await this.adoptBurnin();
         if (!this.created.size) return skipped('nothing left behind');
         const left = [...this.created];
         await this.removeLeftovers(sc, ran);
@@ -293,6 +306,12 @@ export class ClusterBackend implements Backend {
     return passed(`${detail}; shut down`);
   }
 
+  /** Throws StepFailed when Ganeti warned that an OS script failed (a failing rename is only a warning to it: it exits 0). */
+  private scriptWarned(output: string): void {
+    const warned = osScriptWarnings(output);
+    if (warned.length) throw new StepFailed(`exit 0, but Ganeti warned that an OS script failed: ${warned.join('\n')}`);
+  }
+
   /** The exported instance's identity (read once, before anything replaces its disk). */
   private async original(): Promise<Identity> {
     if (!this.originalIdentity) this.originalIdentity = readIdentity(await diskOnHost(this.o.box, this.names.first));
@@ -317,6 +336,7 @@ export class ClusterBackend implements Backend {
     if ((await instanceNames(this.master)).includes(imported)) this.created.add(imported);
     if (r.status !== 0) return failed(`exit ${r.status}: ${tail(r.stderr + r.stdout)}${osLogTail(this.o.box, 'import', this.osName, imported)}`);
     this.current = imported;
+    this.scriptWarned(r.stdout + r.stderr);
     const detail = `${imported} from ${first}'s export`;
     if (!before) return passed(detail);
     sc.phase('reading the disks (read-only)');
@@ -337,6 +357,7 @@ export class ClusterBackend implements Backend {
     const r = await gnt(this.master, ran.command, { signal: sc.signal, onLine: (l) => sc.phase(l) });
     if ((await instanceNames(this.master)).includes(first)) this.created.add(first);
     if (r.status !== 0) return failed(`exit ${r.status}: ${tail(r.stderr + r.stdout)}${osLogTail(this.o.box, 'import', this.osName, first)}`);
+    this.scriptWarned(r.stdout + r.stderr);
     // Rename and reinstall go on with the restored instance: it has the identity a booted original has (a machine-id).
     this.current = first;
     sc.phase('reading the disk (read-only)');
@@ -348,10 +369,11 @@ export class ClusterBackend implements Backend {
     const from = this.current;
     const to = this.names.renamed;
     const before = this.isDebian ? await this.identity(from) : undefined;
-    await this.must(sc, ran, renameArgv(this.o.release, from, to));
+    const r = await this.must(sc, ran, renameArgv(this.o.release, from, to));
     this.created.delete(from);
     this.created.add(to);
     this.current = to;
+    this.scriptWarned(r.stdout + r.stderr);
     if (!before) return passed(`${from} → ${to}`);
     sc.phase('reading the disk (read-only)');
     return this.judged(`${from} → ${to}: the same machine`, identityChecks(before, await this.identity(to), 'kept', `renamed ${from} → ${to}`));
@@ -378,8 +400,14 @@ export class ClusterBackend implements Backend {
     this.exported = false;
   }
 
+  /** Burnin's instances that are still there (it failed, or was killed) become this run's to remove. */
+  private async adoptBurnin(): Promise<void> {
+    if (this.burnin) for (const n of await this.burnin.settle()) this.created.add(n);
+  }
+
   /** Remove whatever this run left in the box (after Ctrl-C the steps that would have are skipped). Never throws. */
   async close(): Promise<void> {
+    await this.adoptBurnin();
     if (!this.created.size && !this.exported) return;
     try {
       await this.removeLeftovers(undefined, {});

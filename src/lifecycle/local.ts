@@ -11,7 +11,6 @@
  * API below 20 for verify). Nothing of the work directory outlives close() but the logs of a
  * failed run (or everything with keep).
  */
-import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -27,6 +26,7 @@ import { diskChecks } from '../boot/checks';
 import { describeInstalled, rootFilesystem } from '../boot/inspect';
 import type { OsDefinition } from '../definition/model';
 import { osForInstance, osInfo } from '../definition/for-ganeti';
+import { releaseUnder } from '../system/kernel';
 import { Backend, Step, StepContext, StepOutcome, failed, passed, skipped } from './lifecycle';
 
 export interface LocalOptions {
@@ -293,32 +293,4 @@ function markerIntact(p: string, marker: Buffer): boolean {
     fs.closeSync(fd);
   }
   return buf.equals(marker);
-}
-
-/**
- * The safety net after the scripts' own cleanup: unmount whatever is mounted under `dir` or from
- * a loop device on a file under it, and detach those loop devices. Scoped to `dir` only.
- */
-export function releaseUnder(dir: string): void {
-  const loops = spawnSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' })
-    .stdout?.split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length >= 2 && f[1].startsWith(dir + '/'))
-    .map((f) => f[0]) ?? [];
-  let mounts: string[] = [];
-  try {
-    mounts = fs
-      .readFileSync('/proc/self/mounts', 'utf8')
-      .split('\n')
-      .map((l) => l.split(' '))
-      .filter((f) => f.length > 1 && (f[1].startsWith(dir + '/') || loops.some((l) => f[0] === l || f[0].startsWith(`${l}p`))))
-      .map((f) => f[1].replace(/\\040/g, ' '));
-  } catch {
-    // no /proc
-  }
-  for (const m of mounts.reverse()) spawnSync('umount', ['--lazy', m]);
-  for (const l of loops) {
-    spawnSync('partx', ['-d', l]);
-    spawnSync('losetup', ['--detach', l]);
-  }
 }

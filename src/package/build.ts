@@ -6,7 +6,6 @@
  * Markdown files and the Debian changelog/copyright in /usr/share/doc/<package>/. Reproducible:
  * every mtime is the release's date, the tar is sorted by dpkg-deb, xz runs single-threaded.
  */
-import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -34,6 +33,7 @@ import {
   versionLessThan,
 } from './debian';
 import { RELEASE_FILE, Release, ReleaseRecord, describeChanges, readReleases, removeDeadRecords, stageReleases, commitReleases } from './release';
+import { runSync } from '../system/process';
 
 export interface PackInput {
   /** The definition directory (absolute). */
@@ -250,8 +250,8 @@ export function buildPackage(input: PackInput): PackResult {
 
     const debName = `${pkg}_${release.version.replace(/^\d+:/, '')}_all.deb`;
     const tmpDeb = path.join(stage, debName);
-    const r = spawnSync('dpkg-deb', ['-Zxz', '-z6', '--threads-max=1', '--root-owner-group', '--build', root, tmpDeb], {
-      encoding: 'utf8',
+    const r = runSync(['dpkg-deb', '-Zxz', '-z6', '--threads-max=1', '--root-owner-group', '--build', root, tmpDeb], {
+      stdin: 'pipe',
       env: { PATH: input.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', SOURCE_DATE_EPOCH: String(release.date) },
     });
     if (r.error) throw new UserError(`cannot run dpkg-deb (${r.error.message})`, ['Debian: it is in the dpkg package, always installed']);

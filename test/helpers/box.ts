@@ -3,11 +3,13 @@
  * what the box must never change on the host (scoped so other engineers' loop devices, mounts
  * and processes on this machine do not count).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { cmdline, loopDevices, mountTable } from '../../src/system/kernel';
+import { runSync } from '../../src/system/process';
 import { BIN, REPO } from './cli';
+import { sh } from './disks';
 
 export const BOX_NEED = { root: true, commands: ['gnt-cluster', 'ganeti-luxid', 'sshd', 'socat', 'unshare', 'nsenter', 'losetup'] };
 
@@ -20,13 +22,14 @@ export interface Result {
 /** `ganeti-os cluster ARGS --state DIR` (the built CLI), with a minimal environment plus `env`. */
 export function box(args: string[], stateDir: string, env: Record<string, string> = {}, timeout = 300000): Result {
   const [action, ...rest] = args;
-  const r = spawnSync(process.execPath, [BIN, 'cluster', action, '--state', stateDir, ...rest], {
+  const r = runSync([process.execPath, BIN, 'cluster', action, '--state', stateDir, ...rest], {
     cwd: REPO,
-    encoding: 'utf8',
+    stdin: 'pipe',
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', ...env },
-    timeout,
+    timeoutMs: timeout,
+    killSignal: 'SIGTERM',
   });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** One step of `ganeti-os test --json` (src/lifecycle/lifecycle.ts StepResult). */
@@ -56,11 +59,12 @@ export interface LifecycleRun {
  * code, its one run (throws when there is no JSON document), and stderr.
  */
 export function testOnBox(osDir: string, args: string[], stateDir: string, timeout = 1800000): { code: number; run: LifecycleRun; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, 'test', '--cluster', '--state', stateDir, '--os-dir', osDir, '--json', ...args], {
+  const r = runSync([process.execPath, BIN, 'test', '--cluster', '--state', stateDir, '--os-dir', osDir, '--json', ...args], {
     cwd: REPO,
-    encoding: 'utf8',
+    stdin: 'pipe',
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root' },
-    timeout,
+    timeoutMs: timeout,
+    killSignal: 'SIGTERM',
   });
   let doc: { runs: LifecycleRun[] };
   try {
@@ -68,7 +72,7 @@ export function testOnBox(osDir: string, args: string[], stateDir: string, timeo
   } catch {
     throw new Error(`no JSON from test --cluster (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
   }
-  return { code: r.status ?? -1, run: doc.runs[0], stderr: r.stderr };
+  return { code: r.status, run: doc.runs[0], stderr: r.stderr };
 }
 
 /** Run a command on the box's master with `cluster exec`; throws with its output on failure. */
@@ -118,32 +122,22 @@ export function hostSnapshot(stateDirs: string[]): HostSnapshot {
   const trees: Record<string, string> = {};
   for (const t of ['/etc/ganeti', '/var/lib/ganeti', '/var/log/ganeti', '/srv/ganeti', '/etc/hosts', '/etc/hostname', '/root/.ssh', '/run/ganeti']) trees[t] = treeDigest(t);
   trees['/run/lock (ganeti)'] = fs.readdirSync('/run/lock').filter((e) => /ganeti/.test(e)).join(' ');
-  const mounts = fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => {
-      const mp = l.split(' ')[4];
-      return mp !== undefined && (MOUNT_POINTS.includes(mp) || stateDirs.some((d) => mp.startsWith(d)));
-    })
-    .map((l) => l.split(' ').slice(4).join(' '));
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+  const mounts = mountTable()
+    .filter((m) => MOUNT_POINTS.includes(m.target) || stateDirs.some((d) => m.target.startsWith(d)))
+    .map((m) => [m.target, m.options, m.optional, '-', m.fsType, m.source, m.superOptions].join(' '));
+  const links = sh('ip', ['-o', 'link', 'show'])
     .split('\n')
     .map((l) => l.split(': ')[1] ?? '')
     .filter((n) => BOX_LINK.test(n))
-    .concat(execFileSync('ip', ['-o', '-4', 'addr', 'show'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('198.51.100.')));
-  const boxLoops = execFileSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.includes('/srv/volumes/') || stateDirs.some((d) => l.includes(d)));
+    .concat(sh('ip', ['-o', '-4', 'addr', 'show']).split('\n').filter((l) => l.includes('198.51.100.')));
+  const boxLoops = loopDevices()
+    .filter((l) => l.backFile.includes('/srv/volumes/') || stateDirs.some((d) => l.backFile.includes(d)))
+    .map((l) => `${l.name} ${l.backFile}`);
   const boxProcesses: string[] = [];
   for (const e of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
-    let cmd = '';
-    try {
-      cmd = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0/g, ' ');
-    } catch {
-      continue;
-    }
-    if (stateDirs.some((d) => cmd.includes(d)) ) boxProcesses.push(`${e} ${cmd}`);
+    const cmd = cmdline(Number(e)).join(' ');
+    if (stateDirs.some((d) => cmd.includes(d))) boxProcesses.push(`${e} ${cmd}`);
   }
   return { trees, mounts, links, boxLoops, boxProcesses };
 }

@@ -2,13 +2,13 @@
  * Running ganeti-os in tests: in-process with a fake context (main, or one command's function),
  * or as the built CLI (also as another user). Files and trees: ./trees.ts, re-exported here.
  */
-import { spawnSync, SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Choice, Context, Prompter } from '../../src/context';
 import { main, reportError } from '../../src/main';
 import { noPrompter } from '../../src/prompter';
+import { RunResult, runSync } from '../../src/system/process';
 
 export { FOREIGN_FIXTURE, foreignCopy, read, snapshotTree, tempDir, treeHash } from './trees';
 export type { TreeEntry } from './trees';
@@ -54,15 +54,16 @@ export async function runInProcess(args: string[], opts: { cwd: string; interact
   return { code, stdout, stderr };
 }
 
-export function runCli(args: string[], opts: { cwd?: string; input?: string; env?: Record<string, string>; timeout?: number } = {}): Captured & { raw: SpawnSyncReturns<string> } {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
+export function runCli(args: string[], opts: { cwd?: string; input?: string; env?: Record<string, string>; timeout?: number } = {}): Captured & { raw: RunResult } {
+  const r = runSync([process.execPath, BIN, ...args], {
     cwd: opts.cwd ?? REPO,
     input: opts.input,
-    encoding: 'utf8',
+    stdin: 'pipe',
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...(opts.env ?? {}) },
-    timeout: opts.timeout ?? 30000,
+    timeoutMs: opts.timeout ?? 30000,
+    killSignal: 'SIGTERM',
   });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, raw: r };
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, raw: r };
 }
 
 /** A context that collects what a command writes (no terminal, no colour). */
@@ -114,7 +115,7 @@ export async function cli(cwd: string, args: string[], env: Record<string, strin
  */
 export function binForOtherUser(uid = 65534): { bin: string; dispose: () => void } {
   const asOther = (bin: string) =>
-    spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, bin, '--version'], { cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    runSync(['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, bin, '--version'], { cwd: '/', stdin: 'pipe', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
   if (asOther(BIN).status === 0) return { bin: BIN, dispose: () => undefined };
   const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'ganeti-os-cli-copy-'));
   fs.chmodSync(copy, 0o755);

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { mustRun } from './disks';
 
 type Files = Record<string, string | Buffer | { mode?: number; content?: string | Buffer; dir?: true; symlink?: string; fifo?: true }>;
 
@@ -189,7 +190,7 @@ export function writeCase(root: string, c: CorpusCase): string {
       fs.chmodSync(p, 0o644);
     } else if (spec.dir) fs.mkdirSync(p);
     else if (spec.symlink !== undefined) fs.symlinkSync(spec.symlink, p);
-    else if (spec.fifo) require('node:child_process').execFileSync('mkfifo', [p]);
+    else if (spec.fifo) mustRun(['mkfifo', p]);
     else {
       fs.writeFileSync(p, spec.content ?? '');
       // Modes last, so an unreadable file is still written.

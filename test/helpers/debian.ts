@@ -4,11 +4,11 @@
  * check looks there), a log directory for Ganeti's OS logs, and a release that never deletes
  * through a mount or a loop device a failed test left behind.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { resources } from './disks';
+import { runSync } from '../../src/system/process';
+import { releaseResources } from './disks';
 import { BIN } from './cli';
 import { nodeMirror } from '../../src/debian/apt-sources';
 
@@ -32,7 +32,7 @@ export function debianWorkspace(prefix: string, extraConfig: string[] = []): Deb
   const work = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const tmp = path.join(work, 'tmp');
   fs.mkdirSync(tmp);
-  const r = spawnSync(process.execPath, [BIN, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
+  const r = runSync([process.execPath, BIN, 'new', 'debian-os', '--yes'], { cwd: work, stdin: 'pipe' });
   if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
   const osDir = path.join(work, 'debian-os');
   fs.appendFileSync(path.join(osDir, 'defaults.conf'), [`TMPDIR=${tmp}`, ...extraConfig, ''].join('\n'));
@@ -42,8 +42,7 @@ export function debianWorkspace(prefix: string, extraConfig: string[] = []): Deb
 /** Unmounts and detaches what is left under the workspace, then removes it. */
 export function releaseWorkspace(ws: DebianWorkspace | undefined): void {
   if (!ws) return;
-  for (const l of resources(ws.work, ws.tmp).mounts) spawnSync('umount', [l.split(' ')[1]]);
-  for (const l of resources(ws.work, ws.tmp).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
+  releaseResources(ws.work, ws.tmp);
   fs.rmSync(ws.work, { recursive: true, force: true });
 }
 
@@ -62,7 +61,7 @@ export function newestLog(logdir: string, prefix: string): string {
 export function releaseExpired(suite: string, now = new Date()): boolean {
   const mirror = nodeMirror();
   if (!mirror) throw new Error('no Debian mirror in this node\'s apt sources');
-  const r = spawnSync('curl', ['-fsS', '-m', '60', `${mirror.replace(/\/$/, '')}/dists/${suite}/InRelease`], { encoding: 'utf8' });
+  const r = runSync(['curl', '-fsS', '-m', '60', `${mirror.replace(/\/$/, '')}/dists/${suite}/InRelease`], { stdin: 'pipe' });
   if (r.status !== 0) throw new Error(`reading ${suite}'s InRelease from ${mirror}: ${r.stderr || r.error}`);
   const until = /^Valid-Until: (.+)$/m.exec(r.stdout)?.[1];
   return until !== undefined && new Date(until).getTime() < now.getTime();

@@ -3,13 +3,22 @@
  * template does it), read-only inspection mounts released on every path, and a leak check for
  * loop devices, mounts and temporary directories.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { attachLoop, detachLoop, loopDevices, mountTable, unmount } from '../../src/system/kernel';
+import { failureMessage, RunOptions, runSync } from '../../src/system/process';
+
+/** Run argv to completion; its stdout. Throws (failureMessage) when it fails. */
+export function mustRun(argv: string[], opts: RunOptions = {}): string {
+  const r = runSync(argv, opts);
+  const fail = failureMessage(argv, r);
+  if (fail) throw new Error(fail);
+  return r.stdout;
+}
 
 export function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+  return mustRun([cmd, ...args], { input, stdin: 'pipe', maxBuffer: 64 * 1024 * 1024 });
 }
 
 /** A sparse file of `mib` MiB. */
@@ -28,7 +37,7 @@ export interface RootFs {
 
 /** Where partition 1 (or the whole disk) is, from `sfdisk --json`. */
 export function locateRoot(disk: string): RootFs {
-  const r = spawnSync('sfdisk', ['--json', disk], { encoding: 'utf8' });
+  const r = runSync(['sfdisk', '--json', disk], { stdin: 'pipe' });
   if (r.status !== 0 || !r.stdout.trim()) return { style: 'none', offset: 0, size: fs.statSync(disk).size };
   const table = JSON.parse(r.stdout).partitiontable as { label: string; sectorsize?: number; partitions: { node: string; start: number; size: number }[] };
   const sector = table.sectorsize ?? 512;
@@ -45,9 +54,7 @@ export function withMounted<T>(disk: string, fn: (root: string) => T, rw = false
 
 /** Run fn with the filesystem in `size` bytes of `disk` from `offset` mounted (read-only unless rw); always released. */
 export function withMountedRange<T>(disk: string, offset: number, size: number, fn: (root: string) => T, rw = false): T {
-  const args = ['--find', '--show', '--offset', String(offset), '--sizelimit', String(size)];
-  if (!rw) args.push('--read-only');
-  const loop = sh('losetup', [...args, disk]).trim();
+  const loop = attachLoop(disk, { offset, sizelimit: size, readOnly: !rw });
   const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-inspect-'));
   let mounted = false;
   try {
@@ -55,8 +62,8 @@ export function withMountedRange<T>(disk: string, offset: number, size: number, 
     mounted = true;
     return fn(mnt);
   } finally {
-    if (mounted) spawnSync('umount', [mnt]);
-    spawnSync('losetup', ['--detach', loop]);
+    if (mounted) unmount(mnt);
+    detachLoop(loop, { partitions: false });
     fs.rmSync(mnt, { recursive: true, force: true });
   }
 }
@@ -67,19 +74,24 @@ export interface Resources {
   temps: string[];
 }
 
-/** Loop devices backed by files under `dir`, mounts under `dir` or `tmp`, entries in `tmp`. */
+/** Loop devices (names) backed by files under `dir`, mount points under `dir` or `tmp` (or mounted from there), entries in `tmp`. */
 export function resources(dir: string, tmp: string): Resources {
-  const loops = sh('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'])
-    .split('\n')
-    .filter((l) => l.includes(dir));
-  const mounts = fs
-    .readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .filter((l) => l.includes(dir) || l.includes(tmp));
+  const loops = loopDevices()
+    .filter((l) => l.backFile.includes(dir))
+    .map((l) => l.name);
+  const mounts = mountTable()
+    .filter((m) => [m.source, m.target].some((f) => f.includes(dir) || f.includes(tmp)))
+    .map((m) => m.target);
   const temps = fs.existsSync(tmp) ? fs.readdirSync(tmp) : [];
   return { loops, mounts, temps };
 }
 
+/** Unmounts and detaches what resources(dir, tmp) finds (a failed test's leftovers), so that nothing is deleted through a mount. */
+export function releaseResources(dir: string, tmp: string): void {
+  for (const m of resources(dir, tmp).mounts) unmount(m);
+  for (const l of resources(dir, tmp).loops) detachLoop(l, { partitions: false });
+}
+
 export function shellOk(cmd: string): boolean {
-  return spawnSync('sh', ['-c', cmd]).status === 0;
+  return runSync(['sh', '-c', cmd], { stdin: 'pipe' }).status === 0;
 }

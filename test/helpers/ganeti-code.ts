@@ -7,12 +7,12 @@
  *   machine into a cache by test/ganeti/fetch-ganeti-code.sh (apt with a private configuration,
  *   `dpkg-deb -x`; never installed) from this node's own mirror (nodeMirror()), and reused.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GanetiRelease, releaseInfo } from '../../src/ganeti/releases';
 import { nodeMirror } from '../../src/debian/apt-sources';
+import { runSync } from '../../src/system/process';
 
 export const GANETI_PYTHON = '/usr/bin/python3';
 export const FETCH_SCRIPT = path.join(__dirname, '..', 'ganeti', 'fetch-ganeti-code.sh');
@@ -60,7 +60,7 @@ export function presentCode(release: GanetiRelease, caches = [ganetiCodeCache(),
 function importError(root: string, pythonPath: string): string | undefined {
   const marker = path.join(root, '.imports-here');
   if (fs.existsSync(marker)) return undefined;
-  const r = spawnSync(GANETI_PYTHON, ['-c', 'from ganeti import backend'], { env: { PATH: '/usr/bin:/bin', PYTHONPATH: pythonPath }, encoding: 'utf8' });
+  const r = runSync([GANETI_PYTHON, '-c', 'from ganeti import backend'], { env: { PATH: '/usr/bin:/bin', PYTHONPATH: pythonPath }, stdin: 'pipe' });
   if (r.status !== 0) return (r.stderr || String(r.error)).trim().split('\n').pop();
   try {
     fs.writeFileSync(marker, `${GANETI_PYTHON} imports ganeti.backend from here\n`);
@@ -109,8 +109,8 @@ function findOrFetch(release: GanetiRelease, places: CodePlaces): GanetiCode {
     const mirror = nodeMirror(places.aptEtc);
     const what = `Ganeti ${release}'s code (Debian ${info.debianSuite}'s ${info.pythonPackage}, fetched into ${cache})`;
     if (!mirror) return { ok: false, missing: `${what}: this node's apt sources name no Debian mirror` };
-    const r = spawnSync('bash', [FETCH_SCRIPT, cache, info.pythonPackage, info.debianSuite, mirror], { encoding: 'utf8', timeout: 900_000 });
-    if (r.status !== 0) return { ok: false, missing: `${what}: ${(r.stderr || String(r.error ?? `exit ${r.status}`)).trim()}` };
+    const r = runSync(['bash', FETCH_SCRIPT, cache, info.pythonPackage, info.debianSuite, mirror], { stdin: 'pipe', timeoutMs: 900_000, killSignal: 'SIGTERM' });
+    if (r.status !== 0) return { ok: false, missing: `${what}: ${(r.stderr || String(r.error ?? (r.timedOut ? 'timed out' : `exit ${r.status}`))).trim()}` };
     found = presentCode(release, [cache]);
     if (!found) return { ok: false, missing: `${what}: the fetch said ${r.stdout.trim()}, where no ganeti/backend.py is` };
     fetched = true;

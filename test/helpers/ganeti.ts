@@ -3,9 +3,9 @@
  * (the default) or 3.1, as test/helpers/ganeti-code.ts finds it. Gate the tests with
  * describeSystem's `ganeti` need (or describeReleases) so that a missing release skips.
  */
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import type { GanetiRelease } from '../../src/ganeti/releases';
+import { runSync } from '../../src/system/process';
 import { GANETI_PYTHON, ganetiPythonPath } from './system';
 
 export const HARNESS = path.join(__dirname, '..', 'ganeti', 'harness.py');
@@ -34,9 +34,8 @@ export function ganetiBatch(requests: Record<string, unknown>[], release: Ganeti
 }
 
 function ask(request: unknown, release: GanetiRelease): unknown {
-  const r = spawnSync(GANETI_PYTHON, [HARNESS], {
+  const r = runSync([GANETI_PYTHON, HARNESS], {
     input: JSON.stringify(request),
-    encoding: 'utf8',
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', PYTHONPATH: ganetiPythonPath(release) },
     maxBuffer: 64 * 1024 * 1024,
   });

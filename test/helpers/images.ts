@@ -5,10 +5,10 @@
  * and partition-level inspection of instance disks (mounts released on every path).
  */
 import { createHash } from 'node:crypto';
-import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { withMountedRange } from './disks';
+import { runSync } from '../../src/system/process';
+import { mustRun, withMountedRange } from './disks';
 
 const HELPERS = __dirname;
 const REPO = path.join(__dirname, '..', '..');
@@ -30,15 +30,15 @@ export function sha256(file: string): string {
 /** A fake image of `kind` in `format`, built in `dir` (file named kind.format). */
 export function fakeImage(kind: FakeKind, format: ImageFormat, dir: string): BuiltImage {
   const raw = path.join(dir, `${kind}.raw`);
-  if (!fs.existsSync(raw)) execFileSync('bash', [path.join(HELPERS, 'fake-images.sh'), kind, raw], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TMPDIR: dir } });
+  if (!fs.existsSync(raw)) mustRun(['bash', path.join(HELPERS, 'fake-images.sh'), kind, raw], { stdout: 'ignore', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TMPDIR: dir } });
   const size = fs.statSync(raw).size;
   let out = raw;
   if (format !== 'raw') {
     out = path.join(dir, `${kind}.${format}`);
     if (!fs.existsSync(out)) {
-      if (format === 'qcow2') execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, out]);
-      else if (format === 'xz') execFileSync('sh', ['-c', 'xz -0 -T0 -c "$1" > "$2"', 'sh', raw, out]);
-      else execFileSync('sh', ['-c', 'zstd -q -1 -c "$1" > "$2"', 'sh', raw, out]);
+      if (format === 'qcow2') mustRun(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', raw, out], { stdin: 'pipe' });
+      else if (format === 'xz') mustRun(['sh', '-c', 'xz -0 -T0 -c "$1" > "$2"', 'sh', raw, out], { stdin: 'pipe' });
+      else mustRun(['sh', '-c', 'zstd -q -1 -c "$1" > "$2"', 'sh', raw, out], { stdin: 'pipe' });
     }
   }
   return { path: out, sha256: sha256(out), size };
@@ -53,7 +53,7 @@ export interface Partition {
 
 /** The partition table of a disk or image file, from sfdisk --json. */
 export function partitions(disk: string): { label: string; lastlba?: number; partitions: Partition[] } {
-  const t = JSON.parse(execFileSync('sfdisk', ['--json', disk], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).partitiontable;
+  const t = JSON.parse(mustRun(['sfdisk', '--json', disk], { stderr: 'ignore' })).partitiontable;
   return {
     label: t.label,
     lastlba: t.lastlba,
@@ -76,14 +76,14 @@ export function withPartition<T>(disk: string, nr: number, fn: (root: string) =>
 /** Filesystem facts of partition nr (blkid by offset, no loop device). */
 export function partitionFs(disk: string, nr: number): Record<string, string> {
   const p = partitions(disk).partitions.find((x) => x.nr === nr)!;
-  const out = spawnSync('blkid', ['-p', '-o', 'export', '-O', String(p.start * 512), '-S', String(p.sectors * 512), disk], { encoding: 'utf8' }).stdout;
+  const out = runSync(['blkid', '-p', '-o', 'export', '-O', String(p.start * 512), '-S', String(p.sectors * 512), disk], { stdin: 'pipe' }).stdout;
   return Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
 
 /** Bytes of an ext2/3/4 filesystem on partition nr (block count x block size, from dumpe2fs). */
 export function extSize(disk: string, nr: number): number {
   const p = partitions(disk).partitions.find((x) => x.nr === nr)!;
-  const out = execFileSync('dumpe2fs', ['-h', `${disk}?offset=${p.start * 512}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const out = mustRun(['dumpe2fs', '-h', `${disk}?offset=${p.start * 512}`], { stderr: 'ignore' });
   const count = Number(/^Block count:\s+(\d+)/m.exec(out)![1]);
   const size = Number(/^Block size:\s+(\d+)/m.exec(out)![1]);
   return count * size;
@@ -91,7 +91,7 @@ export function extSize(disk: string, nr: number): number {
 
 /** Is the first `bytes` of file all zeros? */
 export function isZero(file: string, bytes: number): boolean {
-  return spawnSync('cmp', ['-s', '-n', String(bytes), file, '/dev/zero']).status === 0;
+  return runSync(['cmp', '-s', '-n', String(bytes), file, '/dev/zero'], { stdin: 'pipe' }).status === 0;
 }
 
 /**
@@ -109,8 +109,8 @@ export function bootableImage(suite = 'bookworm', cacheDir = '/var/cache/ganeti-
   const file = path.join(cacheDir, `debian-cloud-${suite}-${key}.qcow2`);
   if (!fs.existsSync(file)) {
     // One builder at a time (flock); the recipe renames its result into place.
-    execFileSync('flock', [path.join(cacheDir, '.lock'), 'sh', '-c', '[ -f "$1" ] || bash "$2" "$1" "$3" "$4"', 'sh', file, recipe, REPO, suite], { stdio: ['ignore', 'ignore', 'inherit'] });
+    mustRun(['flock', path.join(cacheDir, '.lock'), 'sh', '-c', '[ -f "$1" ] || bash "$2" "$1" "$3" "$4"', 'sh', file, recipe, REPO, suite], { stdout: 'ignore', stderr: 'inherit' });
   }
-  const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', file], { encoding: 'utf8' }));
+  const info = JSON.parse(mustRun(['qemu-img', 'info', '--output=json', file], { stdin: 'pipe' }));
   return { path: file, sha256: sha256(file), size: info['virtual-size'] };
 }

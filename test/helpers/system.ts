@@ -2,9 +2,9 @@
  * Gates for tests that need root or Debian packages. On a fresh machine they skip, loudly,
  * naming what is missing; with GANETI_OS_SYSTEM_TESTS=required (CI) a missing piece fails.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { GANETI_RELEASES, GanetiRelease } from '../../src/ganeti/releases';
+import { runSync } from '../../src/system/process';
 import { GANETI_PYTHON, ganetiCode } from './ganeti-code';
 
 export const REQUIRED = process.env.GANETI_OS_SYSTEM_TESTS === 'required';
@@ -21,7 +21,7 @@ export function matrixCases<T>(all: readonly T[], inCi: (c: T) => boolean): T[] 
   return FULL_MATRIX ? [...all] : all.filter(inCi);
 }
 
-const which = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v "$1" >/dev/null 2>&1`, 'sh', cmd]).status === 0;
+const which = (cmd: string): boolean => runSync(['sh', '-c', `command -v "$1" >/dev/null 2>&1`, 'sh', cmd], { stdin: 'pipe' }).status === 0;
 
 /** Where Debian keeps the administrator's tools (losetup, sfdisk, mkfs.*): on root's PATH, not a user's. */
 const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
