@@ -55,6 +55,14 @@ function isStale(text: string, mtimeMs: number): boolean {
   const o = parseOwner(text);
   // Created but not yet written: stale only if it stayed so (its creator died in between).
   if (!o) return Date.now() - mtimeMs > 10_000;
+  return isGone(o);
+}
+
+/**
+ * Whether process `o` is certainly gone: it ran on this host and no process has its pid, or the
+ * pid now belongs to a process started at another time. A process of another host is never gone.
+ */
+function isGone(o: Owner): boolean {
   if (o.host !== os.hostname()) return false;
   try {
     process.kill(o.pid, 0);
@@ -62,6 +70,57 @@ function isStale(text: string, mtimeMs: number): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true;
   }
   return o.start !== '' && startTime(o.pid) !== '' && startTime(o.pid) !== o.start;
+}
+
+/**
+ * This process as a tag for the names of the working files it leaves beside others' files (a
+ * staging directory, a temporary record): `<pid>_<start time>_<host>`, so that a later command
+ * can tell whether the process that made one is gone (`isDeadOwnerTag`).
+ */
+export function ownerTag(): string {
+  return `${process.pid}_${startTime(process.pid)}_${os.hostname()}`;
+}
+
+/**
+ * Whether the process an `ownerTag()` names is certainly gone, by the rule that takes over a
+ * stale lock (no such pid on this host, or a pid reused by a later process). False for a tag
+ * that is not one (a working file of an older ganeti-os: whose it is cannot be told) and for a
+ * process of another host.
+ */
+export function isDeadOwnerTag(tag: string): boolean {
+  const m = /^(\d+)_(\d*)_(.+)$/.exec(tag);
+  if (!m) return false;
+  return isGone({ pid: Number(m[1]), start: m[2], host: m[3] });
+}
+
+/**
+ * Remove the working files and directories in `dir` that a dead process left: every entry whose
+ * name `owner` maps to an owner tag (undefined: not such a file) naming a process that is gone
+ * (`isDeadOwnerTag`). What a live process (or another host's) is using is left alone.
+ * Returns the paths removed and those that could not be, with the cause (never throws; a
+ * directory that cannot be listed has nothing to remove).
+ */
+export function removeDeadLeftovers(dir: string, owner: (name: string) => string | undefined): { removed: string[]; failed: string[] } {
+  const removed: string[] = [];
+  const failed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return { removed, failed };
+  }
+  for (const n of names) {
+    const tag = owner(n);
+    if (tag === undefined || !isDeadOwnerTag(tag)) continue;
+    const p = path.join(dir, n);
+    try {
+      fs.rmSync(p, { recursive: true, force: true });
+      removed.push(p);
+    } catch (err) {
+      failed.push(`${p}: ${errorMessage(err)}`);
+    }
+  }
+  return { removed, failed };
 }
 
 function tryRemove(p: string): void {

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError, errorMessage } from '../errors';
+import { ownerTag, removeDeadLeftovers } from './lock';
 import { Plan, PlanOp, changes, conflicts } from './plan';
 
 export const JOURNAL_FILE = '.ganeti-os.journal';
@@ -77,17 +78,40 @@ function writeSynced(file: string, content: string, mode: number): void {
   }
 }
 
-function fsyncDir(dir: string): void {
+/**
+ * Sync directory `dir` (its entries: a rename or a new file in it). A filesystem that cannot
+ * sync a directory (EINVAL, ENOTSUP) or a directory this user cannot open is passed over: the
+ * rename is still atomic. Throws the filesystem's error (EIO, ENOSPC, ...) otherwise: the
+ * entries may not be on the disk, and the caller must not report the write done.
+ */
+export function fsyncDir(dir: string): void {
+  let fd: number;
   try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // Not every filesystem lets a directory be synced; the rename is still atomic.
+    fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch (err) {
+    if (['EACCES', 'EPERM'].includes((err as NodeJS.ErrnoException).code ?? '')) return;
+    throw err;
   }
+  try {
+    fs.fsyncSync(fd);
+  } catch (err) {
+    if (!['EINVAL', 'ENOTSUP', 'EOPNOTSUPP'].includes((err as NodeJS.ErrnoException).code ?? '')) {
+      const e = err as NodeJS.ErrnoException;
+      // Name the directory (the error only knows a descriptor).
+      throw Object.assign(new Error(`cannot sync the directory ${dir}: ${e.message}`), { code: e.code, errno: e.errno, syscall: 'fsync', path: dir });
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Name prefix of the directory a new definition NAME is staged in, beside it: `.NAME.ganeti-os-stage-<owner tag>-`. */
+const STAGE_TAG = '.ganeti-os-stage-';
+
+/** The owner tag in the name of a new definition's staging directory; undefined for any other name. */
+function stageOwner(name: string): string | undefined {
+  const m = /^\..+\.ganeti-os-stage-(\d+_\d*_.+)-[A-Za-z0-9]{6}$/.exec(name);
+  return m?.[1];
 }
 
 /** Apply a plan. Throws UserError on conflicts (nothing written) or on failure (rolled back). */
@@ -107,12 +131,15 @@ function applyNewTree(plan: Plan, hooks: WriterHooks): void {
     throw new UserError(`cannot create ${plan.root}: the parent directory ${parent} does not exist`);
   }
   if (!st.isDirectory()) throw new UserError(`cannot create ${plan.root}: ${parent} is not a directory`);
+  // What a killed `new` left in this parent (its owner gone) goes first; a live one's stays.
+  removeDeadLeftovers(parent, stageOwner);
   let stage: string;
   try {
-    stage = fs.mkdtempSync(path.join(parent, `.${path.basename(plan.root)}.ganeti-os-stage-`));
+    stage = fs.mkdtempSync(path.join(parent, `.${path.basename(plan.root)}${STAGE_TAG}${ownerTag()}-`));
   } catch (err) {
     throw new UserError(`cannot write in ${parent}: ${errorMessage(err)}`);
   }
+  let placed = false;
   try {
     let i = 0;
     for (const op of changes(plan)) {
@@ -124,14 +151,23 @@ function applyNewTree(plan: Plan, hooks: WriterHooks): void {
     setDirModes(stage);
     fs.chmodSync(stage, 0o755);
     fs.renameSync(stage, plan.root);
+    placed = true;
+    // Only once its entry is on the disk does the new definition exist: else it goes again.
     fsyncDir(parent);
   } catch (err) {
-    let left = '';
-    try {
-      fs.rmSync(stage, { recursive: true, force: true });
-    } catch (again) {
-      left = ` (the partial copy ${stage} could not be removed: ${errorMessage(again)}; remove it by hand)`;
+    if (placed) {
+      try {
+        fs.renameSync(plan.root, stage);
+      } catch (again) {
+        throw new UserError(`could not write ${plan.root}: ${errorMessage(err)}; it is in place but may not be on the disk, and taking it back failed too (${errorMessage(again)})`, [
+          `Check it with 'ganeti-os validate ${plan.root}', or remove it and run the command again.`,
+        ]);
+      }
     }
+    // Twice: a transient error must not leave it; a copy that stays, the next `new` in this
+    // directory removes (its owner, this process, is gone by then).
+    let left = '';
+    if (!removeQuietly(stage)) left = ` (the partial copy ${stage} could not be removed; the next 'ganeti-os new' in ${parent} removes it)`;
     if (err instanceof UserError && !left) throw err;
     throw new UserError(`could not write ${plan.root}: ${errorMessage(err)}; nothing was changed${left}`);
   }
@@ -313,8 +349,10 @@ function applyInPlace(plan: Plan, hooks: WriterHooks): void {
   }
   // 4. Done: the backups go, then the journal. A failure here changes nothing any more: the
   //    committed journal lets the next command finish the clean-up.
+  // No directory is synced after this point (nothing could be undone if that failed): the new
+  // files' entries and the committed journal were synced before it, and a clean-up a crash
+  // loses comes back as a committed journal, which the next command finishes.
   finishCommitted(steps, journal);
-  fsyncDir(plan.root);
   try {
     removeEmptyDirsOfDeletes(plan);
   } catch {
@@ -358,11 +396,14 @@ function exists(p: string): boolean {
   }
 }
 
-/** Remove a file, trying twice (a transient error must not leave it behind); false when it stays. */
-function removeQuietly(p: string): boolean {
+/**
+ * Remove a file or a directory tree, trying twice (a transient error must not leave it behind).
+ * Returns false when it stays; never throws.
+ */
+export function removeQuietly(p: string): boolean {
   for (let i = 0; i < 2; i++) {
     try {
-      fs.rmSync(p, { force: true });
+      fs.rmSync(p, { recursive: true, force: true });
       return true;
     } catch {
       // once more

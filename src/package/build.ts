@@ -11,14 +11,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import fse from 'fs-extra';
-import { UsageError, UserError } from '../errors';
+import { UsageError, UserError, errorMessage } from '../errors';
 import { readDefinition } from '../definition/model';
-import { JOURNAL_FILE } from '../definition/writer';
+import { JOURNAL_FILE, fsyncDir, removeQuietly } from '../definition/writer';
 import { loadTemplate } from '../definition/templates';
 import { PROVENANCE_FILE, sha256 } from '../definition/provenance';
 import { conflictMarkerLines, findProblems } from '../definition/checks';
 import { conffilePath, isDefinitionLayer } from '../definition/layers';
-import { LOCK_FILE } from '../definition/lock';
+import { LOCK_FILE, ownerTag, removeDeadLeftovers } from '../definition/lock';
 import { BESIDE_SUFFIX, STATE_DIR } from '../definition/upgrade';
 import { toolVersion } from '../paths';
 import {
@@ -32,7 +32,7 @@ import {
   renderCopyright,
   versionLessThan,
 } from './debian';
-import { RELEASE_FILE, Release, ReleaseRecord, describeChanges, readReleases, stageReleases, commitReleases } from './release';
+import { RELEASE_FILE, Release, ReleaseRecord, describeChanges, readReleases, removeDeadRecords, stageReleases, commitReleases } from './release';
 import { runSync } from '../system/process';
 
 export interface PackInput {
@@ -172,7 +172,7 @@ export function buildPackage(input: PackInput): PackResult {
     if (!same) {
       throw new UserError(`${def.dir} changed since version ${latest.version} was packed`, [
         `changed content needs a higher version: ganeti-os pack --version ${nextVersion(latest.version)}`,
-        ...describeChanges(latest.files ?? {}, files).map((c) => `  ${c}`),
+        ...describeChanges(latest.files ?? {}, files, { maintainer: [latest.maintainer, maintainer], packaging: true }).map((c) => `  ${c}`),
       ]);
     }
     release = latest;
@@ -183,13 +183,15 @@ export function buildPackage(input: PackInput): PackResult {
       throw new UserError(`version ${version} is not higher than version ${older.version}, packed before`, [`next: --version ${nextVersion(latest!.version)}`]);
     }
     const changes = latest
-      ? describeChanges(latest.files ?? {}, files)
+      ? describeChanges(latest.files ?? {}, files, { maintainer: [latest.maintainer, maintainer], packaging: latest.digest !== digest })
       : [`Initial package of the Ganeti OS definition ${name} (ganeti-os ${toolVersion()}${def.provenance ? `, template ${def.provenance.template}` : ''}).`];
     release = { version, date: input.now, digest, maintainer, files, changes };
     newRelease = true;
   }
 
   const history = newRelease ? [release, ...(record?.releases ?? [])] : record!.releases.slice(record!.releases.indexOf(release));
+  // Holding the definition's lock, the records a killed pack was writing are its leftovers.
+  if (input.locked) removeDeadRecords(def.dir);
   const stage = makeStage(input.outputDir);
   let recordTmp: string | undefined;
   try {
@@ -256,21 +258,15 @@ export function buildPackage(input: PackInput): PackResult {
     if (r.status !== 0) throw new UserError(`dpkg-deb --build failed: ${(r.stderr || r.stdout).trim()}`);
     const deb = path.join(input.outputDir, debName);
     const bytes = fs.readFileSync(tmpDeb);
-    // The record and the package appear together: the record is written in full first (a full
-    // disk fails it before any package appears), then the package and the record are renamed
-    // into place; a failure in between takes the package back.
+    // The record and the package appear together: both are written in full and synced first (a
+    // full disk fails them before any package appears), then the package is renamed into place
+    // and its directory synced, then the record; a failure in between takes both back. A kill
+    // between the two renames leaves the package without its record (never a record naming a
+    // package that is missing): the next pack rebuilds it under the same version.
+    syncFile(tmpDeb);
     if (newRelease) recordTmp = stageReleases(def.dir, { schema: 1, package: pkg, releases: history });
-    const existing = fs.existsSync(deb);
-    fs.renameSync(tmpDeb, deb);
-    if (recordTmp) {
-      try {
-        commitReleases(def.dir, recordTmp);
-        recordTmp = undefined;
-      } catch (err) {
-        if (!existing) fs.rmSync(deb, { force: true });
-        throw err;
-      }
-    }
+    placeTogether(deb, tmpDeb, stage, recordTmp ? { dir: def.dir, tmp: recordTmp } : undefined);
+    recordTmp = undefined;
     return {
       deb,
       package: pkg,
@@ -289,12 +285,9 @@ export function buildPackage(input: PackInput): PackResult {
   } catch (err) {
     throw packError(err, input.outputDir);
   } finally {
-    if (recordTmp) fs.rmSync(recordTmp, { force: true });
-    try {
-      fse.removeSync(stage);
-    } catch {
-      // a stage that cannot be removed is named by the error above, if there is one
-    }
+    if (recordTmp) removeQuietly(recordTmp);
+    // A stage that stays (a transient error) is removed by the next pack into this directory.
+    removeQuietly(stage);
   }
 }
 
@@ -307,7 +300,81 @@ function packError(err: unknown, outputDir: string): unknown {
   return err;
 }
 
-/** The output directory (made when missing) and a private stage in it; a UserError when either cannot be. */
+/** Sync the content of file `file` to the disk (the package dpkg-deb wrote). Throws the filesystem's error. */
+function syncFile(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Rename the built package `tmpDeb` to `deb` and, when given, the staged record `record.tmp`
+ * into place in `record.dir`, syncing each directory after its rename. On any failure both are
+ * taken back (a package it replaced, linked into `stage` first, returns; the previous record,
+ * kept aside as `<record>.old-<owner tag>`, too) and the error is thrown.
+ */
+function placeTogether(deb: string, tmpDeb: string, stage: string, record: { dir: string; tmp: string } | undefined): void {
+  const outDir = path.dirname(deb);
+  const recordFile = record && path.join(record.dir, RELEASE_FILE);
+  const recordOld = recordFile && `${recordFile}.old-${ownerTag()}`;
+  let previous: string | undefined;
+  let debPlaced = false;
+  let recordPlaced = false;
+  let keptOld = false;
+  try {
+    if (fs.existsSync(deb)) {
+      previous = path.join(stage, 'previous.deb');
+      fs.linkSync(deb, previous);
+    }
+    fs.renameSync(tmpDeb, deb);
+    debPlaced = true;
+    fsyncDir(outDir);
+    if (record && recordFile && recordOld) {
+      if (fs.existsSync(recordFile)) {
+        fs.rmSync(recordOld, { force: true });
+        fs.linkSync(recordFile, recordOld);
+        keptOld = true;
+      }
+      commitReleases(record.dir, record.tmp);
+      recordPlaced = true;
+      fsyncDir(record.dir);
+    }
+  } catch (err) {
+    try {
+      if (recordPlaced && recordFile) {
+        if (keptOld) fs.renameSync(recordOld!, recordFile);
+        else fs.rmSync(recordFile, { force: true });
+        keptOld = false;
+      }
+      if (debPlaced) {
+        if (previous) fs.renameSync(previous, deb);
+        else fs.rmSync(deb, { force: true });
+      }
+    } catch (again) {
+      throw new UserError(`cannot write the package ${deb}: ${errorMessage(err)}; taking it back failed too (${errorMessage(again)})`, [
+        `Check ${outDir} and ${recordFile ?? 'the release record'}: the record may not name the package, or name one that is gone; the next pack rebuilds it.`,
+      ]);
+    }
+    throw err;
+  } finally {
+    // What stays (a transient error) is removed by the next pack: its owner is gone by then.
+    if (record) removeQuietly(record.tmp);
+    if (keptOld && recordOld) removeQuietly(recordOld);
+  }
+}
+
+/** The owner tag in the name of a pack's staging directory (`.ganeti-os-pack-<tag>-XXXXXX`); undefined for any other name. */
+function packStageOwner(name: string): string | undefined {
+  return /^\.ganeti-os-pack-(\d+_\d*_.+)-[A-Za-z0-9]{6}$/.exec(name)?.[1];
+}
+
+/**
+ * The output directory (made when missing) and a private stage in it; a UserError when either
+ * cannot be. The stages a killed pack left there (their owner gone: lock.ts) are removed first.
+ */
 function makeStage(outputDir: string): string {
   let st: fs.Stats | undefined;
   try {
@@ -320,7 +387,8 @@ function makeStage(outputDir: string): string {
   }
   try {
     if (!st) fs.mkdirSync(outputDir, { recursive: true });
-    return fs.mkdtempSync(path.join(outputDir, '.ganeti-os-pack-'));
+    else removeDeadLeftovers(outputDir, packStageOwner);
+    return fs.mkdtempSync(path.join(outputDir, `.ganeti-os-pack-${ownerTag()}-`));
   } catch (err) {
     throw new UserError(`cannot write in ${outputDir}: ${(err as Error).message}; nothing was written`, ['Name a directory you can write in with --output DIR.']);
   }

@@ -7,7 +7,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../errors';
+import { UserError, errorMessage } from '../errors';
+import { ownerTag, removeDeadLeftovers } from '../definition/lock';
 
 export const RELEASE_FILE = '.ganeti-os-package.json';
 const RELEASE_SCHEMA = 1;
@@ -59,13 +60,31 @@ export function writeReleases(dir: string, record: ReleaseRecord): void {
   commitReleases(dir, stageReleases(dir, record));
 }
 
+/** The owner tag in the name of a record being written (`.ganeti-os-package.json.tmp-<tag>`) or kept aside (`.old-<tag>`). */
+function recordOwner(name: string): string | undefined {
+  const prefix = `${RELEASE_FILE}.`;
+  if (!name.startsWith(prefix)) return undefined;
+  const m = /^(?:tmp|old)-(.+)$/.exec(name.slice(prefix.length));
+  return m?.[1];
+}
+
 /**
- * The record written in full beside its place (`<file>.tmp-<pid>`), synced: returns that file,
- * for commitReleases. Removes it again and throws when it cannot be written (ENOSPC, ...).
+ * Remove the temporary records in definition `dir` that a killed pack left (their owner gone,
+ * as a stale lock's: see lock.ts); call it holding the definition's lock. Returns the paths
+ * removed and those that could not be (never throws).
+ */
+export function removeDeadRecords(dir: string): { removed: string[]; failed: string[] } {
+  return removeDeadLeftovers(dir, recordOwner);
+}
+
+/**
+ * The record written in full beside its place (`<file>.tmp-<owner tag>`), synced: returns that
+ * file, for commitReleases. Removes it again and throws a UserError naming the file and the
+ * cause when it cannot be written (ENOSPC, EIO, ...).
  */
 export function stageReleases(dir: string, record: ReleaseRecord): string {
   const file = path.join(dir, RELEASE_FILE);
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = `${file}.tmp-${ownerTag()}`;
   try {
     fs.rmSync(tmp, { force: true });
     const fd = fs.openSync(tmp, 'wx', 0o644);
@@ -76,8 +95,12 @@ export function stageReleases(dir: string, record: ReleaseRecord): string {
       fs.closeSync(fd);
     }
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // a record left half-written is removed by the next pack (its owner, this process, is gone by then)
+    }
+    throw new UserError(`cannot write the release record ${file}: ${errorMessage(err)}; nothing was written`);
   }
   return tmp;
 }
@@ -87,8 +110,16 @@ export function commitReleases(dir: string, tmp: string): void {
   fs.renameSync(tmp, path.join(dir, RELEASE_FILE));
 }
 
-/** What changed between two releases' file maps, as changelog lines. */
-export function describeChanges(before: Record<string, string>, after: Record<string, string>): string[] {
+/**
+ * What changed between two releases, as changelog lines: the files (maps of path -> mode and
+ * sha256), and, when given, the maintainer (`[before, after]`) and whether anything else of the
+ * packaging changed (`packaging`: Depends, Suggests, conffiles). "Rebuilt" only when none did.
+ */
+export function describeChanges(
+  before: Record<string, string>,
+  after: Record<string, string>,
+  other: { maintainer?: [string, string]; packaging?: boolean } = {},
+): string[] {
   const added = Object.keys(after).filter((k) => !(k in before)).sort();
   const removed = Object.keys(before).filter((k) => !(k in after)).sort();
   const changed = Object.keys(after).filter((k) => k in before && before[k] !== after[k]).sort();
@@ -96,6 +127,9 @@ export function describeChanges(before: Record<string, string>, after: Record<st
   if (changed.length) out.push(`Changed: ${changed.join(', ')}.`);
   if (added.length) out.push(`Added: ${added.join(', ')}.`);
   if (removed.length) out.push(`Removed: ${removed.join(', ')}.`);
+  const [was, now] = other.maintainer ?? ['', ''];
+  if (was !== now) out.push(`Maintainer: changed from ${was} to ${now}.`);
+  if (!out.length && other.packaging) out.push('Packaging changed: Depends, Suggests or conffiles (no file of the definition changed).');
   if (!out.length) out.push('Rebuilt: no file of the definition changed (packaging only).');
   return out;
 }

@@ -4,7 +4,8 @@
  * process is SIGKILLed just before making it.
  *
  *   GANETI_OS_FAULT=<class>:<n>:<action>
- *     class   write | rename | fsync | unlink | mkdir | read | open | any
+ *     class   write | rename | fsync | unlink | mkdir | read | open | any, or fsyncdir: only the
+ *             fsync calls on a directory (each also counts as an fsync)
  *     n       1-based: the n-th call of that class the process makes (within the scope)
  *     action  kill (SIGKILL just before the call) or an errno code (EIO, ENOSPC, EACCES, ...)
  *   GANETI_OS_FAULT_SCOPE=<dir>   only calls on paths under <dir> (and on descriptors opened
@@ -43,7 +44,17 @@ const CLASSES = {
   open: ['openSync'],
 };
 const writeFileSync = fs.writeFileSync;
-const counts = Object.fromEntries(Object.keys(CLASSES).map((c) => [c, 0]));
+const counts = Object.fromEntries([...Object.keys(CLASSES), 'fsyncdir'].map((c) => [c, 0]));
+const fstatSync = fs.fstatSync;
+/** The classes a call counts in: its own, and fsyncdir for an fsync of a directory. */
+function classesOf(cls, fd) {
+  if (cls !== 'fsync' || typeof fd !== 'number') return [cls];
+  try {
+    return fstatSync(fd).isDirectory() ? [cls, 'fsyncdir'] : [cls];
+  } catch {
+    return [cls];
+  }
+}
 const fds = new Set();
 const fdPaths = new Map();
 
@@ -65,12 +76,14 @@ for (const [cls, names] of Object.entries(CLASSES)) {
     if (typeof orig !== 'function') continue;
     fs[name] = function (...args) {
       if (inScope(args[0])) {
-        counts[cls]++;
+        const classes = classesOf(cls, args[0]);
+        for (const c of classes) counts[c]++;
         const named = typeof args[0] === 'number' ? fdPaths.get(args[0]) : String(args[0]);
         const mine = !match || (named !== undefined && named.includes(match));
-        if (mine && (want === cls || want === 'any')) matched++;
-        const nth = match ? matched : want === 'any' ? Object.values(counts).reduce((a, b) => a + b, 0) : counts[cls];
-        if (spec && mine && (want === cls || want === 'any') && nth === target) {
+        const wanted = classes.includes(want) || want === 'any';
+        if (mine && wanted) matched++;
+        const nth = match ? matched : want === 'any' ? Object.keys(CLASSES).reduce((a, c) => a + counts[c], 0) : counts[want];
+        if (spec && mine && wanted && nth === target) {
           if (action === 'kill') process.kill(process.pid, 'SIGKILL');
           const p = typeof args[0] === 'number' ? `fd ${args[0]}` : String(args[0]);
           const err = new Error(`${action}: injected failure, ${name.replace(/Sync$/, '')} '${p}'`);
