@@ -25,7 +25,7 @@ import {
 } from '../ganeti/rules';
 import type { OsDefinition } from './model';
 import { JOURNAL_FILE } from './writer';
-import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigSource } from './script-reading';
+import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigSource, walkFiles } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 import { BESIDE_SUFFIX, conflictMarkerLines } from './upgrade-merge';
 import { definitionLayerFiles, nodeLayerFiles, variantConfigPlace } from './layers';
@@ -358,36 +358,16 @@ export function shellSyntaxFindings(def: Pick<OsDefinition, 'dir' | 'files'> & P
  */
 export function specialFileFindings(dir: string): Problem[] {
   const out: Problem[] = [];
-  const walk = (sub: string, depth: number) => {
-    let names: string[];
-    try {
-      names = fs.readdirSync(path.join(dir, sub)).sort();
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const rel = sub ? `${sub}/${n}` : n;
-      let st: fs.Stats;
-      try {
-        st = fs.statSync(path.join(dir, rel));
-      } catch {
-        continue;
-      }
-      if (st.isDirectory()) {
-        if (depth < 8 && !fs.lstatSync(path.join(dir, rel)).isSymbolicLink()) walk(rel, depth + 1);
-        continue;
-      }
-      if (st.isFile()) continue;
-      const what = st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : 'a device';
-      out.push({
-        severity: 'error',
-        code: 'not-regular',
-        message: `${rel} is ${what}, not a regular file: a script that reads it blocks, and it cannot be packaged`,
-        file: rel,
-      });
-    }
-  };
-  walk('', 0);
+  walkFiles(dir, { hidden: true, maxDepth: 8 }, (rel, st) => {
+    if (st.isFile()) return;
+    const what = st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : 'a device';
+    out.push({
+      severity: 'error',
+      code: 'not-regular',
+      message: `${rel} is ${what}, not a regular file: a script that reads it blocks, and it cannot be packaged`,
+      file: rel,
+    });
+  });
   return out;
 }
 
@@ -401,52 +381,32 @@ export function specialFileFindings(dir: string): Problem[] {
  */
 export function conflictMarkerFindings(dir: string): Problem[] {
   const out: Problem[] = [];
-  const walk = (sub: string) => {
-    let names: string[];
-    try {
-      names = fs.readdirSync(path.join(dir, sub)).sort();
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      if (n.startsWith('.')) continue;
-      const rel = sub ? `${sub}/${n}` : n;
-      let st: fs.Stats;
-      try {
-        st = fs.statSync(path.join(dir, rel));
-      } catch {
-        continue;
-      }
-      if (st.isDirectory()) {
-        if (!fs.lstatSync(path.join(dir, rel)).isSymbolicLink()) walk(rel);
-        continue;
-      }
-      if (st.isFile() && n.endsWith(BESIDE_SUFFIX) && n.length > BESIDE_SUFFIX.length) {
-        const of = rel.slice(0, -BESIDE_SUFFIX.length);
-        out.push({
-          severity: 'error',
-          code: 'upgrade-unmerged',
-          message: `${rel} is the template's new ${of}, which upgrade could not merge into your edited one: the definition runs your ${of} with the template's new files around it. Merge ${rel} into ${of} by hand, then delete ${rel}`,
-          file: of,
-        });
-        continue;
-      }
-      if (!st.isFile() || st.size > 1024 * 1024) continue;
-      const buf = readBytes(path.join(dir, rel));
-      if (!buf || buf.includes(0)) continue;
-      const [first] = conflictMarkerLines(buf.toString('latin1'));
-      if (!first) continue;
-      const start = first.line - 1;
+  walkFiles(dir, {}, (rel, st) => {
+    const n = path.basename(rel);
+    if (st.isFile() && n.endsWith(BESIDE_SUFFIX) && n.length > BESIDE_SUFFIX.length) {
+      const of = rel.slice(0, -BESIDE_SUFFIX.length);
       out.push({
         severity: 'error',
-        code: 'conflict-markers',
-        message: `${rel} line ${start + 1} has merge-conflict markers (<<<<<<< ... >>>>>>>): resolve the conflict (keep one version, remove the marker lines) before any node uses it`,
-        file: rel,
-        line: start + 1,
+        code: 'upgrade-unmerged',
+        message: `${rel} is the template's new ${of}, which upgrade could not merge into your edited one: the definition runs your ${of} with the template's new files around it. Merge ${rel} into ${of} by hand, then delete ${rel}`,
+        file: of,
       });
+      return;
     }
-  };
-  walk('');
+    if (!st.isFile() || st.size > 1024 * 1024) return;
+    const buf = readBytes(path.join(dir, rel));
+    if (!buf || buf.includes(0)) return;
+    const [first] = conflictMarkerLines(buf.toString('latin1'));
+    if (!first) return;
+    const start = first.line - 1;
+    out.push({
+      severity: 'error',
+      code: 'conflict-markers',
+      message: `${rel} line ${start + 1} has merge-conflict markers (<<<<<<< ... >>>>>>>): resolve the conflict (keep one version, remove the marker lines) before any node uses it`,
+      file: rel,
+      line: start + 1,
+    });
+  });
   return out;
 }
 

@@ -13,7 +13,7 @@ import { OS_API_V15, OS_API_V20, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FIL
 import { pyReprStr } from '../ganeti/pyfmt';
 import type { OsDefinition } from './model';
 import type { Problem } from './checks';
-import { readHead, shellTexts } from './script-reading';
+import { readHead, shellTexts, walkFiles } from './script-reading';
 
 function isExecutableFile(p: string): boolean {
   try {
@@ -69,28 +69,10 @@ export function interpreterProblem(head: string, osDir: string): { code: 'interp
 /** Executable `#!` files of the definition (not its scripts), to depth 2, hidden ones left out. */
 function helperFiles(dir: string): string[] {
   const out: string[] = [];
-  const walk = (sub: string, depth: number) => {
-    let names: string[];
-    try {
-      names = fs.readdirSync(path.join(dir, sub)).sort();
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      if (n.startsWith('.')) continue;
-      const rel = sub ? `${sub}/${n}` : n;
-      if (!sub && OS_SCRIPTS.includes(n)) continue;
-      let st: fs.Stats;
-      try {
-        st = fs.statSync(path.join(dir, rel));
-      } catch {
-        continue;
-      }
-      if (st.isDirectory() && depth < 2) walk(rel, depth + 1);
-      else if (st.isFile() && (st.mode & 0o111) !== 0 && st.size < 4 * 1024 * 1024) out.push(rel);
-    }
-  };
-  walk('', 0);
+  walkFiles(dir, { maxDepth: 2, followLinkedDirs: true }, (rel, st) => {
+    if (OS_SCRIPTS.includes(rel)) return;
+    if (st.isFile() && (st.mode & 0o111) !== 0 && st.size < 4 * 1024 * 1024) out.push(rel);
+  });
   return out;
 }
 

@@ -53,6 +53,54 @@ export function readHead(p: string): string | undefined {
   }
 }
 
+/** How walkFiles goes through a definition directory. */
+export interface WalkOptions {
+  /** How many directory levels below `dir` are entered (default: all). */
+  maxDepth?: number;
+  /** Visit names starting with '.', and enter such directories (default: no). */
+  hidden?: boolean;
+  /** Enter directories that are symbolic links (default: no). */
+  followLinkedDirs?: boolean;
+}
+
+/**
+ * Every entry below `dir` that is not a directory, depth-first in name order, as its path
+ * relative to `dir` and its stat (links followed). The one directory walk of validate's file
+ * checks. Entries and directories that cannot be read are passed over; throws nothing.
+ */
+export function walkFiles(dir: string, opts: WalkOptions, visit: (rel: string, st: fs.Stats) => void): void {
+  const maxDepth = opts.maxDepth ?? Infinity;
+  const walk = (sub: string, depth: number) => {
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(dir, sub)).sort();
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (!opts.hidden && n.startsWith('.')) continue;
+      const rel = sub ? `${sub}/${n}` : n;
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(path.join(dir, rel));
+      } catch {
+        continue;
+      }
+      if (!st.isDirectory()) visit(rel, st);
+      else if (depth < maxDepth && (opts.followLinkedDirs || !isSymlink(path.join(dir, rel)))) walk(rel, depth + 1);
+    }
+  };
+  walk('', 0);
+}
+
+function isSymlink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
 /** Which shell runs a script, from its `#!` line: 'bash', 'sh', or undefined (not a shell script). */
 export function shellOf(text: string): 'bash' | 'sh' | undefined {
   if (!text.startsWith('#!')) return undefined;
