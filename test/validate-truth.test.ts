@@ -63,6 +63,17 @@ const add =
   (variant = 'default'): Ask =>
   (d, name) => ({ action: 'add', instance: { name: 'instance1.example.com', os: `${name}+${variant}`, os_dir: d, disks: [{ path: disk, size: 64 }] } });
 
+/** Export or import of disk 0 as Ganeti's import-export daemon runs the script (bash -c), to or from `stream`. */
+const transfer =
+  (action: 'export' | 'import', stream: () => string): Ask =>
+  (d, name) => ({
+    action,
+    index: 0,
+    ...(action === 'export' ? { output: stream() } : { input: stream() }),
+    instance: { name: 'instance1.example.com', os: `${name}+default`, os_dir: d, disks: [{ path: disk, size: 64 }] },
+  });
+const streamFile = () => path.join(root, 'stream');
+
 /** validate as Ganeti `release` (--ganeti) sees the definition: its JSON result and its text. */
 async function validate(d: string, release: GanetiRelease) {
   const r = await cli(root, ['validate', d, '--json', '--ganeti', release]);
@@ -246,6 +257,15 @@ const WORKS: Works[] = [
     what: 'a helper in Python the script executes',
     make: () => written('works-helper', { 'helper.py': { mode: 0o755, content: '#!/usr/bin/python3\nprint("ok")\n' }, create: { mode: 0o755, content: '#!/bin/sh\nset -e\n./helper.py\n' } }),
     passes: [add()],
+  },
+  {
+    what: 'export and import without #! (the import-export daemon starts them from bash, which reads them as bash scripts)',
+    make: () =>
+      written('works-ie-noshebang', {
+        export: { mode: 0o755, content: 'set -e\nhead -c 4096 /dev/zero\n' },
+        import: { mode: 0o755, content: 'set -e\ncat > /dev/null\n' },
+      }),
+    passes: [transfer('export', streamFile), transfer('import', streamFile)],
   },
   { what: 'merge-conflict markers in README.md only', make: () => written('works-readme', { 'README.md': '<<<<<<< a\nx\n=======\ny\n>>>>>>> b\n' }), passes: [validateOs(), add()] },
   {

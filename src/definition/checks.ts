@@ -16,6 +16,8 @@ import {
   OS_SCRIPTS,
   OS_SCRIPT_CREATE,
   OS_SCRIPT_CREATE_UNTRUSTED,
+  OS_SCRIPT_EXPORT,
+  OS_SCRIPT_IMPORT,
   OS_SCRIPT_VERIFY,
   OS_VARIANTS_FILE,
   checkOsVariant,
@@ -105,7 +107,11 @@ export function findProblems(def: OsDefinition): Problem[] {
     const st = def.files[s];
     const head = readHead(st.path);
     if (head !== undefined) {
-      if (!head.startsWith('#!')) {
+      if (!head.startsWith('#!') && (s === OS_SCRIPT_EXPORT || s === OS_SCRIPT_IMPORT)) {
+        // The import-export daemon runs these through `bash -c "( cd DIR && DIR/export; )"`
+        // (impexpd GetBashCommand): on ENOEXEC bash reads the file as a bash script itself.
+        warn('no-shebang', `script '${s}' does not start with '#!': it runs only because Ganeti's import-export daemon starts it from bash, which then reads it as a bash script; start it with #!/bin/bash to say so`, s, 1);
+      } else if (!head.startsWith('#!')) {
         warn('no-shebang', `script '${s}' does not start with '#!': Ganeti executes it directly and the kernel refuses it (ENOEXEC)`, s, 1, 'error');
       } else if (/^#![^\n]*\r/.test(head)) {
         warn('crlf-shebang', `script '${s}' has a CR (\\r) at the end of its '#!' line: the interpreter "${head.slice(2).split(/\r/)[0].trim()}\\r" does not exist, so the kernel cannot execute it`, s, 1, 'error');
