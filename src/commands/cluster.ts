@@ -56,6 +56,7 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
             `  ganeti-os cluster exec${stateFlag} -- gnt-instance list`,
             `  ganeti-os cluster exec${stateFlag} -- gnt-os diagnose`,
             `test an OS definition through it: ganeti-os test --cluster${stateFlag} --os-dir DIR`,
+            `rehearse a rollout (the master runs this ganeti-os, in your directory): ganeti-os pack, then ganeti-os cluster exec${stateFlag} -- ganeti-os rollout ./ganeti-os-NAME_1_all.deb`,
             `install an OS definition by hand: copy it to ${path.join(stateDir, 'nodes', '<node>', 'srv', 'ganeti', 'os')}/ on every node`,
             `stop it: ganeti-os cluster down${stateFlag}`,
             '',
