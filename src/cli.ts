@@ -218,7 +218,7 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .option('--hvparam <k=v>', "a hypervisor parameter (repeatable), e.g. kernel_path= to boot the instance's own kernel", collect)
     .option('--beparam <k=v>', 'a backend parameter (repeatable)', collect)
     .option('--name <instance>', 'the instance name (default: instance1.example.com)')
-    .option('--disk-size <size>', 'disk 0 (MiB, or 512M, 2G...; default 2G); the import disk is a quarter larger')
+    .option('--disk-size <size>', 'disk 0 (MiB, or 512M, 2G...; default 2G, 1024 MiB with --cluster); the import disk is a quarter larger')
     .option('--accel <a>', 'QEMU accelerator: tcg (default) or kvm')
     .option('--boot-timeout <seconds>', 'how long a boot may take to show readiness (default 600)')
     .option('--ready <regex>', 'the console line that means ready (default: a login prompt)')

@@ -142,8 +142,24 @@ export async function main(argv: string[], ctx: Context): Promise<number> {
   } finally {
     if (json) ctx.out = out;
   }
-  if (json) out.write(code === EXIT_OK ? held : jsonFailure(held, failure, code));
+  if (json) out.write(code === EXIT_OK ? jsonSuccess(held) : jsonFailure(held, failure, code));
   return code;
+}
+
+/**
+ * The one JSON document of a --json run that succeeded: the command's own document, with
+ * "ok": true first when it does not say (info, new, the maintenance commands, upgrade), so that
+ * every document's "ok" matches the exit status.
+ */
+function jsonSuccess(held: string): string {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(held);
+  } catch {
+    return held;
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc) || 'ok' in doc) return held;
+  return JSON.stringify({ ok: true, ...(doc as Record<string, unknown>) }, null, 2) + '\n';
 }
 
 /** Whether `--json` is among the options (not after `--`). */

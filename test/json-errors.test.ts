@@ -72,6 +72,25 @@ describe('--json failures print one document with "ok": false', () => {
     expect(doc(i.stdout)).toEqual(expect.objectContaining({ name: 'myos' }));
   });
 
+  it('every command that succeeds says "ok": true in its document (info, new, the maintenance commands, upgrade, run --print-env)', async () => {
+    const runs: string[][] = [
+      ['info', dir, '--json'],
+      ['new', 'other', '--template', 'blank', '--yes', '--dry-run', '--json'],
+      ['add-variant', 'v2', '--os-dir', dir, '--dry-run', '--json'],
+      ['add-param', 'size', 'Disk size', '--os-dir', dir, '--dry-run', '--json'],
+      ['bump-api', '20', '--os-dir', dir, '--dry-run', '--json'],
+      ['upgrade', '--os-dir', dir, '--dry-run', '--json'],
+      ['run', 'verify', '--os-dir', dir, '--print-env', '--json'],
+    ];
+    for (const argv of runs) {
+      const r = await runInProcess(argv, { cwd: work });
+      expect([argv.join(' '), r.code, doc(r.stdout).ok]).toEqual([argv.join(' '), 0, true]);
+    }
+    const env = doc((await runInProcess(['run', 'verify', '--os-dir', dir, '--print-env', '--json'], { cwd: work })).stdout);
+    expect(env).toEqual(expect.objectContaining({ script: 'verify', ganeti: expect.stringMatching(/^3\.[01]$/) }));
+    expect((env.environment as Record<string, string>).OS_NAME).toBe('myos');
+  });
+
   it('without --json a failure prints nothing on stdout', async () => {
     const r = await runInProcess(['pack', '--os-dir', missing], { cwd: work });
     expect([r.code, r.stdout]).toEqual([1, '']);

@@ -428,7 +428,7 @@ function judgeGaneti(reports: Map<string, NodeReport>, all: ClusterNode[], osNam
   // Ganeti 3.0's gnt-os diagnose raises (ValueError in client/gnt_os.py DiagnoseOS, unpacking the
   // hidden entries) as soon as any node has an OS shadowed in the search path: no verdict then.
   const crashed = /Traceback \(most recent call last\)/.test(d.stderr);
-  if (crashed) warnings.push(`gnt-os diagnose crashed (${lastLine(d.stderr)}); Ganeti 3.0 does so when an OS is shadowed on some node: its verdict is missing, the other checks stand`);
+  if (crashed) warnings.push(`gnt-os diagnose crashed (${lastLine(d.stderr)}); Ganeti (3.0 and 3.1) does so when an OS is shadowed on some node: its verdict is missing, the other checks stand`);
   for (const r of reports.values()) {
     if (r.state === 'offline') continue;
     if (crashed && !ours?.nodes.length) continue;

@@ -48,7 +48,8 @@ const SCRIPTS = [OS_SCRIPT_CREATE, OS_SCRIPT_CREATE_UNTRUSTED, OS_SCRIPT_IMPORT,
 
 /**
  * Run `opts.script` of the definition in `opts.osDir` for the instance the options describe, as
- * a Ganeti node runs it. Prints the environment only with --print-env; with --json one document
+ * a Ganeti node runs it. Prints the environment only with --print-env (with --json inside one
+ * document: ok, ganeti, script, environment); with --json one document
  * about the run. Throws UsageError for bad options, UserError for a refused disk or stream, a
  * definition Ganeti refuses, or a failed script (Ganeti's message).
  */
@@ -113,7 +114,10 @@ export async function runRun(ctx: Context, opts: RunOptions): Promise<void> {
   };
   if (opts.printEnv) {
     ctx.log.info(`the environment ${followedText(followed)} gives ${script}`);
-    ctx.out.write(JSON.stringify(scriptEnvironment(req).env, null, 2) + '\n');
+    const env = scriptEnvironment(req).env;
+    // --json: one document like every --json run (ok, the release followed); alone: the environment.
+    const doc = opts.json ? { ok: true, ganeti: followed.release, script, environment: env } : env;
+    ctx.out.write(JSON.stringify(doc, null, 2) + '\n');
     return;
   }
   req.stream = isIe ? streamEnd(ctx, script === OS_SCRIPT_EXPORT ? opts.output! : opts.input!, script) : undefined;

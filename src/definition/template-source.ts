@@ -32,6 +32,7 @@ import {
 import { templateVersion } from './upgrade-record';
 import { bashRegexError, checkParamSpec } from './validate-spec';
 import { runSync } from '../system/process';
+import { SHELL_VAR_RE } from './shell';
 
 export const MANIFEST = 'template.json';
 
@@ -403,14 +404,12 @@ function checkParams(c: Checker, v: unknown, at: string): ParamSpec[] {
   });
 }
 
-const SETTING_KEY_RE = /^[A-Z_][A-Z0-9_]*$/;
-
 function checkSettings(c: Checker, v: unknown): Setting[] {
   return c.array(v, 'settings').map((x, i) => {
     const at = `settings[${i}]`;
     const o = c.object(x, at, SETTING_KEYS, ['key', 'description']);
     const key = c.string(o.key, `${at}.key`, { line: true });
-    if (!SETTING_KEY_RE.test(key.replace(/<[A-Z]+>/g, 'X'))) c.fail(at, `"${key}" is not a shell variable name (upper-case letters, digits and _; <WORD> for a family, as NETWORK_<LINK>_PREFIX)`);
+    if (!SHELL_VAR_RE.test(key.replace(/<[A-Z]+>/g, 'X'))) c.fail(at, `"${key}" is not a shell variable name (upper-case letters, digits and _; <WORD> for a family, as NETWORK_<LINK>_PREFIX)`);
     const s: Setting = { key, description: c.string(o.description, `${at}.description`, { line: true }) };
     if (o.default !== undefined) s.default = c.string(o.default, `${at}.default`, { empty: true, line: true });
     if (o.emptyAllowed !== undefined) s.emptyAllowed = c.boolean(o.emptyAllowed, `${at}.emptyAllowed`);
@@ -484,7 +483,7 @@ function checkManifest(c: Checker, raw: unknown, dir: string, contents: Map<stri
       m.knownVariants[v] = {};
       for (const [k, val] of Object.entries(so)) {
         if (k === COMMENT_KEY) continue;
-        if (!SETTING_KEY_RE.test(k)) c.fail(`knownVariants.${v}`, `"${k}" is not a shell variable name`);
+        if (!SHELL_VAR_RE.test(k)) c.fail(`knownVariants.${v}`, `"${k}" is not a shell variable name`);
         m.knownVariants[v][k] = c.string(val, `knownVariants.${v}.${k}`, { empty: true, line: true });
       }
     }

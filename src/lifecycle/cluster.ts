@@ -202,7 +202,7 @@ export class ClusterBackend implements Backend {
     steps.push(
       step('cleanup', 'cleanup (instances left behind)', [], async (sc, ran) => {
         await this.adoptBurnin();
-        if (!this.created.size) return skipped('nothing left behind');
+        if (!this.created.size) return skipped('no instance left behind');
         const left = [...this.created];
         await this.removeLeftovers(sc, ran);
         return passed(`removed ${left.join(', ')}`);
