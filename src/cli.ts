@@ -201,7 +201,7 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
   box('status', 'what runs in the box (exit 0 only when it is up)')
     .option('--json', 'print one JSON document')
     .action((opts: Record<string, unknown>) => dispatch('cluster', { ...opts, action: 'status' }));
-  box('exec', 'run a command on a node of the box, with a clean environment: ganeti-os cluster exec -- gnt-instance list')
+  box('exec', 'run a command on a node of the box, with a clean environment, in the current directory (ganeti-os there is this one): ganeti-os cluster exec -- ganeti-os rollout ./ganeti-os-NAME_1_all.deb')
     .option('--node <name>', 'the node (default: the master, node1)')
     .argument('<command...>', 'the command and its arguments (put -- before it)')
     .passThroughOptions()

@@ -4,13 +4,15 @@
  * dpkg's database is per node; the host stays as it was). Runs the built CLI (npm run build).
  * One box for the whole story, about 3 minutes on 2 cores: a clean rollout, a re-run (nothing to
  * do), a hand-edited create found and repaired, a node offline then caught up, a node whose
- * dpkg -i fails, and gnt-instance add on every node. The same story on each supported release:
+ * dpkg -i fails, and gnt-instance add on every node, each run as an admin runs it on a real
+ * master: `ganeti-os cluster exec -- ganeti-os rollout ./NAME.deb` from the directory `pack`
+ * wrote it to (the master's ganeti-os is the one that started the box). The same story on each supported release:
  * the host's (3.0 here; in CI) and, from a node root (`cluster up --ganeti 3.1`, node-root.ts),
  * the other one (`npm run test:matrix`; GANETI_OS_CLUSTER_CACHE, when set, is the root cache).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO, runCli, tempDir } from './helpers/cli';
+import { runCli, tempDir } from './helpers/cli';
 import { describeSystem, matrixCases } from './helpers/system';
 import { GANETI_RELEASES, installedRelease } from '../src/ganeti/releases';
 
@@ -35,23 +37,18 @@ for (const release of matrixCases(GANETI_RELEASES.map((r) => r.release), (r) => 
   describeSystem(`rollout on a real 3-node cluster (Ganeti ${release})`, need, () => {
     let work: string;
     let state: string;
-    /** The master's /srv, seen from the host (the box's documented way in). */
-    let masterSrv: string;
 
     const cli = (args: string[], timeout = 300000) => runCli(args, { cwd: work, env: { DEBFULLNAME: 'Site Admin', DEBEMAIL: 'admin@example.org', ...ROOT_CACHE }, timeout });
-    /** A command on the master node, with the box's clean environment. */
+    /** A command on the master node, with the box's clean environment, in `work` (as an admin runs it there). */
     const onMaster = (args: string[]) => cli(['cluster', 'exec', '--state', state, '--', ...args]);
-    /** The built CLI as the master sees it (the repository itself, or a copy in its /srv). */
-    let cliRoot = REPO;
-    /** Node.js as the master sees it: the host's, or a copy in its /srv (a node root's /usr has none). */
-    let nodeJs = process.execPath;
-    const gos = (args: string[]) => onMaster([nodeJs, path.join(cliRoot, 'bin', 'ganeti-os.js'), ...args]);
+    /** ganeti-os on the master: the one that brought the box up (issue 25). */
+    const gos = (args: string[]) => onMaster(['ganeti-os', ...args]);
     const onNode = (node: string, script: string) => {
       const r = onMaster(['gnt-cluster', 'command', '-n', node, script]);
       expect(r.stdout).toContain('return code = 0');
     };
     const rollout = (deb: string, extra: string[] = []) => {
-      const r = gos(['rollout', `/srv/${path.basename(deb)}`, '--json', ...extra]);
+      const r = gos(['rollout', `./${path.basename(deb)}`, '--json', ...extra]);
       const report = JSON.parse(r.stdout) as { ok: boolean; nodes: NodeReport[] };
       return { code: r.code, report, by: Object.fromEntries(report.nodes.map((n) => [n.node, n])) as Record<string, NodeReport>, stderr: r.stderr };
     };
@@ -59,7 +56,7 @@ for (const release of matrixCases(GANETI_RELEASES.map((r) => r.release), (r) => 
       const r = cli(['pack', '--os-dir', 'box-os', '--version', version]);
       expect(r.code).toBe(0);
       const deb = r.stdout.trim();
-      fs.copyFileSync(deb, path.join(masterSrv, path.basename(deb)));
+      expect(path.dirname(deb)).toBe(work);
       return deb;
     };
 
@@ -68,22 +65,6 @@ for (const release of matrixCases(GANETI_RELEASES.map((r) => r.release), (r) => 
       state = path.join(work, 'box');
       const up = cli(['cluster', 'up', '--nodes', '3', '--state', state, '--ganeti', release], 1200000);
       if (up.code !== 0) throw new Error(`cluster up failed: ${up.stderr}`);
-      masterSrv = path.join(state, 'nodes', 'node1', 'srv');
-      expect(fs.existsSync(masterSrv)).toBe(true);
-      // A checkout under /tmp, /root or /srv is hidden inside the nodes: give the master a copy of
-      // what rollout and nodes-check load.
-      if (onMaster(['test', '-f', path.join(REPO, 'dist', 'main.js')]).code !== 0) {
-        const copy = path.join(masterSrv, 'ganeti-os');
-        for (const p of ['bin', 'dist', 'package.json', ...['commander', 'fs-extra', 'graceful-fs', 'jsonfile', 'universalify'].map((m) => `node_modules/${m}`)]) {
-          fs.cpSync(path.join(REPO, p), path.join(copy, p), { recursive: true });
-        }
-        cliRoot = '/srv/ganeti-os';
-      }
-      if (onMaster(['test', '-x', nodeJs]).code !== 0) {
-        fs.mkdirSync(path.join(masterSrv, 'node-js'), { recursive: true });
-        fs.copyFileSync(process.execPath, path.join(masterSrv, 'node-js', 'node'));
-        nodeJs = '/srv/node-js/node';
-      }
       expect(cli(['new', 'box-os', '--template', 'blank', '--yes', '--variant', 'default']).code).toBe(0);
     });
     afterAll(() => {

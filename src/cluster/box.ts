@@ -15,11 +15,12 @@ import * as path from 'node:path';
 import fse from 'fs-extra';
 import { UserError } from '../errors';
 import { GanetiRelease, installedRelease } from '../ganeti/releases';
-import { BOX_TAG, CACHE_LAYERS, HOST_CACHE_DIR, hostsFile, INNER_STATE, NODE_DIRS, NODE_ROOT_DIR, NODE_SETUP, OVERLAID, PROVIDER, PROVIDER_FILES, REAPER, sshdConfig, VOLUME_DIR } from './files';
+import { BOX_TAG, CACHE_LAYERS, CLI_DIR, CLI_WRAPPER, CLI_WRAPPER_TEXT, HIDDEN_HOST_DIRS, HOST_CACHE_DIR, HOST_VIEW, hostsFile, INNER_STATE, NODE_DIRS, NODE_ROOT_DIR, NODE_SETUP, OVERLAID, PROVIDER, PROVIDER_FILES, REAPER, sshdConfig, VOLUME_DIR } from './files';
 import { nodeRoot } from './node-root';
 import { alive, cmdline, descendants, detachLoop, loopsBackedUnder, mountsUnder, namespaceOf, processesIn, waitFor } from '../system/kernel';
 import { RunResult, startProcess } from '../system/process';
 import { CLEAN_ENV, haveCommand, run } from './host';
+import { PACKAGE_ROOT } from '../paths';
 
 /** The box's address range (RFC 5737 TEST-NET-2): never routed, and checked unused by the host. */
 export const NETWORK_PREFIX = '198.51.100';
@@ -69,6 +70,11 @@ export interface BoxState {
    */
   ganeti?: { release: GanetiRelease; root: string | null };
   nodes: BoxNode[];
+  /**
+   * The ganeti-os every node runs as `ganeti-os` (the one that brought the box up): host paths of
+   * its Node.js and package root. Absent in a state written before the nodes had it.
+   */
+  cli?: HostCli;
   /** Seconds per step of `up`. */
   times: Record<string, number>;
 }
@@ -92,6 +98,35 @@ export interface BoxStatus {
   cluster: { name: string; ip: string } | null;
   /** The release the box runs and the node root it runs from (null: the host's Ganeti). */
   ganeti: { release: GanetiRelease | null; root: string | null } | null;
+}
+
+/** Where this ganeti-os lives on the host: what a node binds read-only to run it as `ganeti-os`. */
+export interface HostCli {
+  /** The Node.js binary running it. */
+  node: string;
+  /** Its package root (bin, dist, templates, package.json). */
+  packageRoot: string;
+  /** The node_modules its dependencies load from (the package's own, or the one it is installed in). */
+  nodeModules: string;
+}
+
+/** The running ganeti-os's installation (process.execPath, PACKAGE_ROOT, where commander resolves from). */
+export function hostCli(): HostCli {
+  let modules = require.resolve('commander', { paths: [PACKAGE_ROOT] });
+  while (path.basename(modules) !== 'node_modules' && modules !== path.dirname(modules)) modules = path.dirname(modules);
+  return { node: fs.realpathSync(process.execPath), packageRoot: fs.realpathSync(PACKAGE_ROOT), nodeModules: fs.realpathSync(modules) };
+}
+
+/** The package parts a node binds, relative to the package root (node_modules comes from HostCli.nodeModules). */
+const CLI_PARTS = ['bin', 'dist', 'templates', 'package.json'];
+
+/** The read-only binds that give a node its `ganeti-os`: [host path, path relative to the node's state directory]. */
+function cliBinds(cli: HostCli): [string, string][] {
+  return [
+    [cli.node, `${CLI_DIR}/node`],
+    ...CLI_PARTS.filter((p) => fs.existsSync(path.join(cli.packageRoot, p))).map((p): [string, string] => [path.join(cli.packageRoot, p), `${CLI_DIR}/package/${p}`]),
+    [cli.nodeModules, `${CLI_DIR}/package/node_modules`],
+  ];
 }
 
 const nodeDir = (stateDir: string, name: string) => path.join(stateDir, 'nodes', name.split('.')[0]);
@@ -250,6 +285,7 @@ export async function up(opts: UpOptions): Promise<BoxState> {
     boxPid: null,
     cluster: { name: CLUSTER_NAME, ip: CLUSTER_IP },
     ganeti: { release: opts.release, root: null },
+    cli: hostCli(),
     nodes: Array.from({ length: opts.nodes }, (_v, i) => ({ name: `node${i + 1}.${DOMAIN}`, ip: `${NETWORK_PREFIX}.${11 + i}`, pid: null })),
     times: {},
   };
@@ -349,6 +385,19 @@ function prepareFiles(state: BoxState): void {
     fs.writeFileSync(path.join(etc, 'ganeti', 'file-storage-paths'), '/srv/ganeti/file-storage\n');
     fs.mkdirSync(path.join(etc, 'ssh', 'ganeti-os-box'), { recursive: true });
     fs.writeFileSync(path.join(etc, 'ssh', 'ganeti-os-box', 'sshd_config'), sshdConfig(node.ip, keys));
+    for (const d of HIDDEN_HOST_DIRS) fs.mkdirSync(path.join(dir, HOST_VIEW, d), { recursive: true, mode: 0o700 });
+    fs.chmodSync(path.join(dir, HOST_VIEW), 0o700);
+    if (state.cli) {
+      for (const [src, dst] of cliBinds(state.cli)) {
+        const at = path.join(dir, dst);
+        fs.mkdirSync(path.dirname(at), { recursive: true });
+        if (fs.statSync(src).isDirectory()) fs.mkdirSync(at);
+        else fs.writeFileSync(at, '');
+      }
+      const wrapper = path.join(dir, 'usr.upper', path.relative('/usr', CLI_WRAPPER));
+      fs.mkdirSync(path.dirname(wrapper), { recursive: true });
+      fs.writeFileSync(wrapper, CLI_WRAPPER_TEXT, { mode: 0o755 });
+    }
     const root = path.join(dir, NODE_DIRS.root);
     fs.mkdirSync(path.join(root, '.ssh'), { mode: 0o700 });
     fse.copySync(path.join(sshDir, 'id_rsa'), path.join(root, '.ssh', 'id_rsa'));
@@ -404,10 +453,60 @@ export function inNode(node: BoxNode, argv: string[], opts: { input?: string; ti
   return run(nodeArgv(node, argv), { input: opts.input, timeoutSeconds: opts.timeoutSeconds, env: { ...CLEAN_ENV, ...(opts.env ?? {}) } });
 }
 
-/** The host command line that runs argv inside a node. */
-export function nodeArgv(node: BoxNode, argv: string[]): string[] {
+/**
+ * The host command line that runs argv inside a node; with `wd`, in that directory of the node
+ * (nsenter's --wd opens its directory before entering the namespaces, so on the host: `env
+ * --chdir` changes to it inside).
+ */
+export function nodeArgv(node: BoxNode, argv: string[], wd?: string): string[] {
   if (!node.pid) throw new UserError(`${node.name} is not running`);
-  return ['nsenter', '--target', String(node.pid), '--net', '--mount', '--uts', '--pid', '--wd=/root', '--', ...argv];
+  const enter = ['nsenter', '--target', String(node.pid), '--net', '--mount', '--uts', '--pid'];
+  return wd === undefined ? [...enter, '--wd=/root', '--', ...argv] : [...enter, '--', 'env', `--chdir=${wd}`, '--', ...argv];
+}
+
+/** Paths under the node's private /tmp, /root and /srv that are the node's own (Ganeti's, its SSH keys). */
+const NODE_OWN = ['/root/.ssh', '/srv/ganeti', VOLUME_DIR];
+
+/** Binds the host's directory (seen at $1, the node's HOST_VIEW) at $2 unless $2 already is that directory. */
+const SHOW_DIR = `set -eu
+if [ "$(stat -c %d:%i "$2" 2>/dev/null)" != "$(stat -c %d:%i "$1")" ]; then
+  mkdir -p "$2"
+  mount --no-canonicalize --bind "$1" "$2"
+fi
+`;
+
+/**
+ * The directory inside `node` where a command run from the host's `cwd` (an existing directory)
+ * sees what it sees there, as on a real master: `cwd` itself when the node shares it with the
+ * host; for a directory under the node's private /tmp, /root or /srv, `cwd` too, after binding
+ * the host's first-level directory there (/tmp/work for /tmp/work/sub, so `..` is the host's
+ * too; in the node's mount namespace only, once per directory, gone with the box); for
+ * /tmp, /root or /srv itself, the host's view of it under the node's INNER_STATE (binding it
+ * would hide the node's own), with a `note` saying so. Throws UserError naming the directory when
+ * the node cannot see it (the node's own directories, a node root's /etc, /usr or /var).
+ */
+export function execWorkdir(state: BoxState, node: BoxNode, cwd: string): { wd: string; note?: string } {
+  const dir = path.resolve(cwd);
+  const top = dir.split('/')[1] ?? '';
+  if ((HIDDEN_HOST_DIRS as readonly string[]).includes(top)) {
+    const view = `${INNER_STATE}/${HOST_VIEW}${dir}`;
+    const mine = NODE_OWN.find((p) => dir === p || dir.startsWith(p + '/') || p.startsWith(dir + '/'));
+    const hasView = inNode(node, ['test', '-d', view]).status === 0;
+    if ((mine && dir !== `/${top}`) || !hasView) {
+      throw new UserError(`cannot run in ${dir} on ${node.name}: ${hasView ? `${mine} there is the node's own` : `the node's /${top} is its own and this box shows no other (it was started by an older ganeti-os)`}; cd to another directory first`);
+    }
+    if (dir === `/${top}`) return { wd: view, note: `${node.name} has its own /${top}: running in ${view}, where it sees this host's` };
+    // The whole first-level directory (/tmp/work for /tmp/work/sub), so ../ is the host's too.
+    const shown = dir.split('/').slice(0, 3).join('/');
+    const r = run(['nsenter', '--target', String(node.pid), '--mount', '--', 'sh', '-c', SHOW_DIR, 'sh', `${INNER_STATE}/${HOST_VIEW}${shown}`, shown]);
+    if (r.status !== 0) throw new UserError(`cannot show ${dir} on ${node.name}: ${(r.stderr || r.stdout).trim()}`);
+    return { wd: dir };
+  }
+  if (inNode(node, ['test', '-d', dir]).status !== 0) {
+    const own = state.ganeti?.root ? "its /etc, /usr and /var are the node root's" : 'its /etc, /usr and /var are overlays of its own, its /run private';
+    throw new UserError(`cannot run in ${dir} on ${node.name}: the node does not see it (${own}); cd to a directory it shares with this host, or one under /tmp, /root or /srv, first`);
+  }
+  return { wd: dir };
 }
 
 function startNode(state: BoxState, node: BoxNode): void {
@@ -420,7 +519,7 @@ function startNode(state: BoxState, node: BoxNode): void {
   }
   node.pid = pid;
   writeState(state);
-  must(run(['nsenter', '--target', String(pid), '--mount', '--uts', '--net', '--', 'sh', '-c', NODE_SETUP, 'sh', nodeDir(state.stateDir, node.name), node.name, state.ganeti?.root ?? '']), `mounts of ${node.name}`);
+  must(run(['nsenter', '--target', String(pid), '--mount', '--uts', '--net', '--', 'sh', '-c', NODE_SETUP, 'sh', nodeDir(state.stateDir, node.name), node.name, state.ganeti?.root ?? '', ...(state.cli ? cliBinds(state.cli).flat() : [])]), `mounts of ${node.name}`);
 }
 
 function wireNetwork(state: BoxState): void {

@@ -51,6 +51,32 @@ export const INNER_STATE = '/run/ganeti-os-box';
 export const NODE_ROOT_DIR = 'lower';
 
 /**
+ * Where a node sees the ganeti-os that started its box (this directory of its state directory,
+ * so INNER_STATE/CLI_DIR inside the node): `node`, the Node.js binary, and `package/` with the
+ * package's bin, dist, templates, package.json and the node_modules its dependencies load from,
+ * each a read-only bind made in the node's mount namespace only.
+ */
+export const CLI_DIR = 'cli';
+
+/** What `ganeti-os` on a node's PATH is (in its /usr overlay's upper layer: the host's /usr is not touched). */
+export const CLI_WRAPPER = '/usr/local/bin/ganeti-os';
+
+/** The wrapper's text: the bound Node.js running the bound package. */
+export const CLI_WRAPPER_TEXT = `#!/bin/sh
+# The ganeti-os that started this cluster box (read-only, bound from its host by cluster up).
+exec ${INNER_STATE}/${CLI_DIR}/node ${INNER_STATE}/${CLI_DIR}/package/bin/ganeti-os.js "$@"
+`;
+
+/**
+ * The host directories a node hides behind its own (private /tmp, /root, /srv). Each is bound,
+ * recursively and before it is hidden, at this directory of the node's state directory
+ * (HOST_VIEW/tmp …, in the node's mount namespace only), so `cluster exec` can show the admin's
+ * current directory at its own path inside the node.
+ */
+export const HIDDEN_HOST_DIRS = ['tmp', 'root', 'srv'] as const;
+export const HOST_VIEW = 'host';
+
+/**
  * The host's ganeti-os caches (the debian template's base systems and the image template's
  * images, by default): a node on the host's /var sees them through its /var overlay; a node
  * built from a node root sees them as the lower layer of an overlay on this directory of its
@@ -66,7 +92,9 @@ export const HOST_CACHE_DIR = 'host-cache';
 export const CACHE_LAYERS = ['cache.upper', 'cache.work'] as const;
 
 /**
- * Run inside a fresh node namespace as `sh -c SETUP sh NODE_DIR HOSTNAME [ROOT]`: with ROOT (a
+ * Run inside a fresh node namespace as `sh -c SETUP sh NODE_DIR HOSTNAME ROOT [SRC DST]...`:
+ * first the host's HIDDEN_HOST_DIRS are bound at HOST_VIEW, and each SRC (a host path) is bound
+ * read-only at DST (relative to NODE_DIR: the CLI_DIR parts); with ROOT (non-empty: a
  * node root for another Ganeti release), its /etc, /usr and /var are the overlays' lower layers
  * instead of the host's, so every command the node runs is the root's, and the host's
  * HOST_CACHE is the lower layer of the node's (when the host has one); private /run (the
@@ -76,6 +104,18 @@ export const CACHE_LAYERS = ['cache.upper', 'cache.work'] as const;
  */
 export const NODE_SETUP = `set -eu
 cd "$1"
+for d in ${HIDDEN_HOST_DIRS.join(' ')}; do
+  mount --no-canonicalize --rbind "/$d" "${HOST_VIEW}/$d"
+done
+node=$1
+name=$2
+root=\${3:-}
+shift 3
+while [ $# -ge 2 ]; do
+  mount --bind -o ro "$1" "$2"
+  shift 2
+done
+set -- "$node" "$name" "$root"
 lower=
 cache=
 if [ -n "\${3:-}" ]; then

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import type { Context } from '../context';
 import { SilentFailure, UsageError, UserError } from '../errors';
-import { DEFAULT_STATE_DIR, down, MAX_NODES, nodeArgv, resolveStateDir, runningBox, status, up } from '../cluster/box';
+import { DEFAULT_STATE_DIR, down, execWorkdir, MAX_NODES, nodeArgv, resolveStateDir, runningBox, status, up } from '../cluster/box';
 import { CLEAN_ENV } from '../cluster/host';
 import { runSync } from '../system/process';
 import { resolveRootCache } from '../cluster/node-root';
@@ -56,6 +56,7 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
             `  ganeti-os cluster exec${stateFlag} -- gnt-instance list`,
             `  ganeti-os cluster exec${stateFlag} -- gnt-os diagnose`,
             `test an OS definition through it: ganeti-os test --cluster${stateFlag} --os-dir DIR`,
+            `rehearse a rollout (the master runs this ganeti-os, in your directory): ganeti-os pack, then ganeti-os cluster exec${stateFlag} -- ganeti-os rollout ./ganeti-os-NAME_1_all.deb`,
             `install an OS definition by hand: copy it to ${path.join(stateDir, 'nodes', '<node>', 'srv', 'ganeti', 'os')}/ on every node`,
             `stop it: ganeti-os cluster down${stateFlag}`,
             '',
@@ -102,7 +103,9 @@ export async function runCluster(ctx: Context, opts: ClusterOptions): Promise<vo
       const node = opts.node ? box.nodes.find((n) => n.name === opts.node || n.name.split('.')[0] === opts.node) : box.nodes[0];
       if (!node) throw new UsageError(`no node '${opts.node}' in the box (${box.nodes.map((n) => n.name).join(', ')})`);
       const env = { ...CLEAN_ENV, ...(ctx.env.TERM ? { TERM: ctx.env.TERM } : {}) };
-      const full = nodeArgv(node, argv);
+      const where = execWorkdir(box, node, ctx.cwd);
+      if (where.note) ctx.log.info(where.note);
+      const full = nodeArgv(node, argv, where.wd);
       const r = runSync(full, { stdin: 'inherit', stdout: 'inherit', stderr: 'inherit', env });
       if (r.error) throw new UserError(`cannot run ${argv[0]} in the box: ${r.error.message}`);
       if (r.status !== 0) throw new SilentFailure(r.status > 0 ? r.status : 1);
