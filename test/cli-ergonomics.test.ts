@@ -26,6 +26,8 @@ describe('parser errors', () => {
     [['frobnicate'], /^ganeti-os: error: unknown command 'frobnicate'$/m],
     [['new'], /^ganeti-os: error: missing required argument 'name'$/m],
     [['add-variant', '--set'], /^ganeti-os: error: option '--set <KEY=VALUE>' argument missing$/m],
+    // The OS-name rule is Ganeti's one (rules.ts checkOsName), checked before any node is asked.
+    [['nodes-check', 'a.b'], /^ganeti-os: error: invalid OS name 'a\.b': Ganeti only accepts letters, digits, '_' and '-'/m],
   ])('%j: carry the ganeti-os: prefix, exit 2', (args, message) => {
     const r = runCli(args as string[], { cwd: work, env: { NO_COLOR: '1' } });
     expect(r.stderr).toMatch(message);

@@ -2,6 +2,7 @@
 import type { Context } from '../context';
 import { SilentFailure, UsageError } from '../errors';
 import { nodesCheck, spawnRunner } from '../cluster/rollout';
+import { checkOsName } from '../ganeti/rules';
 
 export interface NodesCheckOptions {
   name?: string;
@@ -11,7 +12,8 @@ export interface NodesCheckOptions {
 }
 
 export async function runNodesCheck(ctx: Context, opts: NodesCheckOptions): Promise<void> {
-  if (opts.name !== undefined && !/^[a-zA-Z0-9_-]+$/.test(opts.name)) throw new UsageError(`'${opts.name}' is not an OS name Ganeti accepts ([a-zA-Z0-9_-]+)`);
+  const bad = opts.name !== undefined ? checkOsName(opts.name) : undefined;
+  if (bad) throw new UsageError(bad);
   const report = nodesCheck(opts.name ? [opts.name] : [], { nodes: opts.node, nodegroup: opts.nodegroup }, spawnRunner(ctx.env));
   if (opts.json) {
     ctx.out.write(JSON.stringify(report, null, 2) + '\n');
