@@ -4,8 +4,9 @@
  *
  * The first run compiles as `require` would, runs, and on exit saves what V8 compiled meanwhile
  * (the top level and every function the command ran) in the user's cache:
- * $XDG_CACHE_HOME/ganeti-os/v8/<bundle>-<key>.bin (default ~/.cache). The key is a hash of the
- * bundle's text, its path, Node's version and the architecture: a rebuilt bundle or another Node
+ * $XDG_CACHE_HOME/ganeti-os/v8/<bundle>-<key>.bin (default ~/.cache). The key is the bundle
+ * file's identity (path, device, inode, size, modification and change times: a build
+ * writes new files), Node's version and the architecture: a rebuilt bundle or another Node
  * never finds an old entry (and its entries for the same bundle are removed when it writes its
  * own). V8 checks what it is given as well (its version, its flags, the source's length) and
  * compiles anew when the cache does not fit (`cachedDataRejected`: that entry is then written
@@ -27,7 +28,7 @@ export function requireWithCodeCache(file: string, parent: NodeModule, env: Reco
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const vm = require('node:vm') as typeof import('node:vm');
   const src = fs.readFileSync(file, 'utf8');
-  const entry = cacheEntry(file, src, env);
+  const entry = cacheEntry(file, env);
   let cachedData: Buffer | undefined;
   if (entry) {
     try {
@@ -53,26 +54,33 @@ export function requireWithCodeCache(file: string, parent: NodeModule, env: Reco
   return m.exports;
 }
 
-/** Where the code cache of `file` with text `src` is kept, or undefined when it is not. */
-function cacheEntry(file: string, src: string, env: Record<string, string | undefined>): string | undefined {
+/** Where the code cache of `file` is kept, or undefined when it is not. */
+function cacheEntry(file: string, env: Record<string, string | undefined>): string | undefined {
   if (env.GANETI_OS_NO_CACHE) return undefined;
   const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : env.HOME ? path.join(env.HOME, '.cache') : undefined;
   if (!base) return undefined;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const crypto = require('node:crypto') as typeof import('node:crypto');
-  const key = crypto.createHash('sha256').update(`${process.version}\0${process.arch}\0${file}\0`).update(src).digest('hex').slice(0, 32);
+  let st: fs.BigIntStats;
+  try {
+    st = fs.statSync(file, { bigint: true });
+  } catch {
+    return undefined;
+  }
+  const key = [process.version, process.arch, st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join('-');
   return path.join(base, 'ganeti-os', 'v8', `${path.basename(file, '.js')}-${key}.bin`);
 }
+
+/** The key part of an entry's name: Node's version, the architecture, the bundle file's identity. */
+const KEY = /-v\d+\.\d+\.\d+-[a-z0-9]+(-\d+){5}\.bin$/;
 
 /** Write the entry whole or not at all (a temporary file renamed), and drop the bundle's older ones. */
 function save(entry: string, data: () => Buffer): void {
   const dir = path.dirname(entry);
-  const prefix = path.basename(entry).replace(/-[0-9a-f]+\.bin$/, '-');
+  const prefix = path.basename(entry).replace(KEY, '-');
   const tmp = `${entry}.${process.pid}.tmp`;
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (const f of fs.readdirSync(dir)) {
-      if (f.startsWith(prefix) && /^[0-9a-f]{32}\.bin$/.test(f.slice(prefix.length)) && path.join(dir, f) !== entry) fs.rmSync(path.join(dir, f), { force: true });
+      if (f.startsWith(prefix) && KEY.test(`-${f.slice(prefix.length)}`) && path.join(dir, f) !== entry) fs.rmSync(path.join(dir, f), { force: true });
     }
     fs.writeFileSync(tmp, data(), { mode: 0o600 });
     fs.renameSync(tmp, entry);

@@ -51,7 +51,7 @@ describe('bundles loaded with the code cache', () => {
     const want = { answer: 'helped one', dirname: dir, filename: file, main: file, cached: true };
     expect(load(file).out).toEqual(want);
     const written = entries();
-    expect(written).toEqual([expect.stringMatching(/^b\.bundle-[0-9a-f]{32}\.bin$/)]);
+    expect(written).toEqual([expect.stringMatching(/^b\.bundle-v\d+\.\d+\.\d+-[a-z0-9]+(-\d+){5}\.bin$/)]);
     const entry = path.join(dir, 'cache', 'ganeti-os', 'v8', written[0]);
     const mtime = fs.statSync(entry).mtimeMs;
     expect(load(file).out).toEqual(want);
