@@ -72,15 +72,22 @@ function cacheEntry(file: string, env: Record<string, string | undefined>): stri
 /** The key part of an entry's name: Node's version, the architecture, the bundle file's identity. */
 const KEY = /-v\d+\.\d+\.\d+-[a-z0-9]+(-\d+){5}\.bin$/;
 
+/** Milliseconds after which a temporary cache file is a killed run's leftover. */
+const TMP_STALE_MS = 60_000;
+
 /** Write the entry whole or not at all (a temporary file renamed), and drop the bundle's older ones. */
 function save(entry: string, data: () => Buffer): void {
   const dir = path.dirname(entry);
   const prefix = path.basename(entry).replace(KEY, '-');
-  const tmp = `${entry}.${process.pid}.tmp`;
+  const tmp = `${entry}.tmp-${process.pid}`;
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (const f of fs.readdirSync(dir)) {
-      if (f.startsWith(prefix) && KEY.test(`-${f.slice(prefix.length)}`) && path.join(dir, f) !== entry) fs.rmSync(path.join(dir, f), { force: true });
+      if (!f.startsWith(prefix)) continue;
+      // A temporary file a killed run left (writing one takes milliseconds: any older than a
+      // minute is nobody's) goes too.
+      const stale = /\.bin\.tmp-\d+$/.test(f) ? Date.now() - fs.statSync(path.join(dir, f)).mtimeMs > TMP_STALE_MS : KEY.test(`-${f.slice(prefix.length)}`) && path.join(dir, f) !== entry;
+      if (stale) fs.rmSync(path.join(dir, f), { force: true });
     }
     fs.writeFileSync(tmp, data(), { mode: 0o600 });
     fs.renameSync(tmp, entry);

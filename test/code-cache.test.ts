@@ -87,3 +87,24 @@ describe('bundles loaded with the code cache', () => {
     expect(load(file).out).toMatchObject({ answer: 'helped one' });
   });
 });
+
+describe('what a killed run left in the cache', () => {
+  it('a temporary entry older than a minute goes when the bundle is next cached; a fresh one (a live writer) stays', () => {
+    const file = bundle('one');
+    load(file);
+    const v8 = path.join(dir, 'cache', 'ganeti-os', 'v8');
+    const [entry] = entries();
+    const old = path.join(v8, `${entry}.tmp-999999`);
+    const fresh = path.join(v8, `${entry}.tmp-999998`);
+    fs.writeFileSync(old, 'half');
+    fs.writeFileSync(fresh, 'half');
+    const past = new Date(Date.now() - 120_000);
+    fs.utimesSync(old, past, past);
+    bundle('two'); // a rebuild: the next run writes an entry, and clears what is stale
+    load(file);
+    const now = entries();
+    expect(now).toHaveLength(2);
+    expect(now).toEqual(expect.arrayContaining([expect.stringMatching(/\.bin$/), `${entry}.tmp-999998`]));
+    expect(fs.existsSync(old)).toBe(false);
+  });
+});

@@ -21,6 +21,7 @@
  *   npm run test:faults                       every command, class and action; at most 8 points a class
  *   npm run test:faults -- --full             every call (no stride)
  *   npm run test:faults -- --commands new,pack --actions kill,EIO --points 3
+ *   npm run test:faults -- --full --commands remove-variant --classes read --actions kill
  *
  * Prints one line per command, class and action, a table per command (trials, mixed states,
  * exit 70s and other statuses, hangs, lost updates, leftovers and other violations), then the
@@ -49,6 +50,7 @@ const full = args.includes('--full');
 const points = Number(opt('points') ?? 8);
 const actions = (opt('actions') ?? 'kill,EIO,ENOSPC').split(',');
 const onlyCommands = opt('commands')?.split(',');
+const onlyClasses = opt('classes')?.split(',');
 const started = Date.now();
 
 /** The CLI in `cwd`; `hang` when it outlived the timeout (then SIGKILLed). */
@@ -56,7 +58,7 @@ function cli(argv, cwd, env = {}) {
   const r = spawnSync(process.execPath, [BIN, ...argv], {
     cwd,
     encoding: 'utf8',
-    env: { PATH: process.env.PATH, HOME: cwd, NO_COLOR: '1', SOURCE_DATE_EPOCH: '1700000000', ...env },
+    env: { PATH: process.env.PATH, HOME: home, NO_COLOR: '1', SOURCE_DATE_EPOCH: '1700000000', ...env },
     timeout: TIMEOUT_S * 1000,
     killSignal: 'SIGKILL',
   });
@@ -298,6 +300,9 @@ function copyInto(pristine, to) {
 const violations = [];
 const summary = [];
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ganeti-os-faults-'));
+// The commands' home (their code cache, src/code-cache.ts) is the admin's, outside the places judged.
+const home = path.join(work, 'home');
+fs.mkdirSync(home);
 try {
   for (const c of COMMANDS.filter((x) => !onlyCommands || onlyCommands.includes(x.name))) {
     const base = path.join(work, c.name);
@@ -307,7 +312,7 @@ try {
     judge.setup(base, (argv, cwd, scope) => cli(argv, cwd, { NODE_OPTIONS: `--require ${PRELOAD}`, GANETI_OS_FAULT_SCOPE: scope, GANETI_OS_FAULT_COUNTS: countsFile }));
     const counts = JSON.parse(fs.readFileSync(countsFile, 'utf8'));
     const tally = { command: c.name, trials: 0, mixed: 0, exit70: 0, hangs: 0, lost: 0, leftovers: 0, other: 0, pending: 0 };
-    for (const cls of CLASSES) {
+    for (const cls of CLASSES.filter((x) => !onlyClasses || onlyClasses.includes(x))) {
       const total = counts[cls];
       if (!total) continue;
       const stride = full ? 1 : Math.max(1, Math.ceil(total / points));
