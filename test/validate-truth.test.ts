@@ -91,6 +91,8 @@ interface Broken {
   fails: Ask[];
   /** Ganeti's calls that must still pass (the failure is that case only). */
   passes?: Ask[];
+  /** What the error must say. */
+  says?: RegExp;
 }
 
 const BROKEN: Broken[] = [
@@ -151,6 +153,42 @@ const BROKEN: Broken[] = [
       }),
     code: 'helper-interpreter-missing',
     fails: [add()],
+  },
+  {
+    what: 'a helper the script executes as ./gnt-helper.py that does not exist',
+    make: () => written('helper-gone', { create: { mode: 0o755, content: '#!/bin/sh\nset -e\n./gnt-helper.py --install "$INSTANCE_NAME"\n' } }),
+    code: 'helper-missing',
+    fails: [add()],
+    passes: [validateOs()],
+    says: /create line 3 runs gnt-helper\.py, which does not exist/,
+  },
+  {
+    what: 'a helper the script executes as "$(dirname "$0")/lib/helper.sh" that does not exist',
+    make: () => written('helper-lib-gone', { create: { mode: 0o755, content: '#!/bin/bash\nset -e\n"$(dirname "$0")/lib/helper.sh" "$INSTANCE_NAME"\nexit 0\n' } }),
+    code: 'helper-missing',
+    fails: [add()],
+    says: /runs lib\/helper\.sh, which does not exist/,
+  },
+  {
+    what: 'a create script saved as UTF-16 (byte-order mark FF FE)',
+    make: () => written('utf16-create', { create: { mode: 0o755, content: Buffer.from('\ufeff#!/bin/sh\nexit 0\n', 'utf16le') } }),
+    code: 'no-shebang',
+    fails: [add()],
+    says: /encoded as UTF-16 \(little-endian, byte-order mark FF FE\)/,
+  },
+  {
+    what: 'a create script saved as UTF-16 big-endian (byte-order mark FE FF)',
+    make: () => written('utf16be-create', { create: { mode: 0o755, content: Buffer.from('\ufeff#!/bin/sh\nexit 0\n', 'utf16le').swap16() } }),
+    code: 'no-shebang',
+    fails: [add()],
+    says: /encoded as UTF-16 \(big-endian, byte-order mark FE FF\)/,
+  },
+  {
+    what: 'an export script saved as UTF-16 (bash, which the import-export daemon falls back to, refuses it as binary)',
+    make: () => written('utf16-export', { export: { mode: 0o755, content: Buffer.from('\ufeff#!/bin/sh\nhead -c 4096 /dev/zero\n', 'utf16le') } }),
+    code: 'no-shebang',
+    fails: [transfer('export', streamFile)],
+    says: /export' is encoded as UTF-16.*binary file/,
   },
   {
     what: 'a variant configuration that sources a missing file under /etc',
@@ -267,6 +305,25 @@ const WORKS: Works[] = [
       }),
     passes: [transfer('export', streamFile), transfer('import', streamFile)],
   },
+  {
+    what: 'a helper run only when it exists ([ -x ./site-hook ] && ./site-hook)',
+    make: () => written('works-optional-helper', { create: { mode: 0o755, content: '#!/bin/sh\nset -e\nif [ -x ./site-hook ]; then ./site-hook; fi\n[ -x "$(dirname "$0")/lib/extra.sh" ] && "$(dirname "$0")/lib/extra.sh"\nexit 0\n' } }),
+    passes: [add()],
+  },
+  {
+    what: 'a helper given by "$(dirname "$0")/lib/helper.sh" that exists',
+    make: () =>
+      written('works-lib-helper', {
+        'lib/helper.sh': { mode: 0o755, content: '#!/bin/sh\necho "helper for $1"\n' },
+        create: { mode: 0o755, content: '#!/bin/bash\nset -e\n"$(dirname "$0")/lib/helper.sh" "$INSTANCE_NAME"\n' },
+      }),
+    passes: [add()],
+  },
+  {
+    what: "an export saved as UTF-8 with a byte-order mark (bash, which the import-export daemon falls back to, goes past its first line)",
+    make: () => written('works-bom-export', { export: { mode: 0o755, content: '\ufeff#!/bin/sh\nhead -c 4096 /dev/zero\n' } }),
+    passes: [transfer('export', streamFile)],
+  },
   { what: 'merge-conflict markers in README.md only', make: () => written('works-readme', { 'README.md': '<<<<<<< a\nx\n=======\ny\n>>>>>>> b\n' }), passes: [validateOs(), add()] },
   {
     what: 'a BOM in parameters.list of an API 15 definition (Ganeti ignores the file)',
@@ -320,6 +377,7 @@ describeReleases("validate's errors are failures of Ganeti's own code, and its p
     expect(v.res.ganeti.ok).toBe(true);
     expect([v.code, v.codes]).toEqual([1, expect.arrayContaining([c.code])]);
     expect(v.text).toMatch(/\n {2}error: /);
+    if (c.says) expect(v.res.errors.filter((e: { code: string }) => e.code === c.code).map((e: { message: string }) => e.message).join('\n')).toMatch(c.says);
     const asks = [...c.fails, ...(c.passes ?? [])].map((a) => a(d, name));
     const answers: GanetiAnswer[] = ganetiBatch(asks, release);
     const failed = answers.slice(0, c.fails.length).map((a, i) => [asks[i].action, a.ok]);

@@ -31,7 +31,7 @@ import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, sh
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 import { BESIDE_SUFFIX, conflictMarkerLines } from './upgrade-merge';
 import { definitionLayerFiles, nodeLayerFiles, variantConfigPlace } from './layers';
-import { bomFinding, crlfFailure, helperInterpreterFindings, interpreterProblem } from './exec-checks';
+import { bomFinding, crlfFailure, helperInterpreterFindings, helperMissingFindings, interpreterProblem } from './exec-checks';
 
 export { conflictMarkerLines, hasConflictMarkers } from './upgrade-merge';
 
@@ -52,6 +52,18 @@ export interface Problem {
 }
 
 const LIST_FILES = [OS_API_FILE, OS_VARIANTS_FILE, OS_PARAMETERS_FILE];
+
+/**
+ * The encoding a script's first bytes (latin1) show when it is not one the kernel can read a
+ * `#!` in: UTF-16 (a byte-order mark FF FE or FE FF, or '#' and '!' with NUL bytes between),
+ * or UTF-8 with a byte-order mark before its '#!'. Undefined otherwise.
+ */
+export function scriptEncoding(head: string): string | undefined {
+  if (head.startsWith('\xff\xfe') || head.startsWith('#\0!\0')) return `UTF-16 (little-endian${head.startsWith('\xff\xfe') ? ', byte-order mark FF FE' : ''})`;
+  if (head.startsWith('\xfe\xff') || head.startsWith('\0#\0!')) return `UTF-16 (big-endian${head.startsWith('\xfe\xff') ? ', byte-order mark FE FF' : ''})`;
+  if (head.startsWith('\xef\xbb\xbf#!')) return "UTF-8 with a byte-order mark (EF BB BF) before its '#!'";
+  return undefined;
+}
 
 /** A name as it can be read in a message: quoted, with invisible or odd characters escaped. */
 export function shownName(name: string): string {
@@ -106,7 +118,21 @@ export function findProblems(def: OsDefinition): Problem[] {
     if (!regular(s)) continue;
     const st = def.files[s];
     const head = readHead(st.path);
-    if (head !== undefined) {
+    const encoding = head !== undefined ? scriptEncoding(head) : undefined;
+    const viaBash = s === OS_SCRIPT_EXPORT || s === OS_SCRIPT_IMPORT;
+    if (encoding) {
+      // The kernel sees no '#!' (ENOEXEC). Export and import fall back to bash (the import-export
+      // daemon starts them from it): bash refuses a file with NUL bytes in its first line
+      // (UTF-16: "cannot execute binary file", status 126), and runs a UTF-8 one, the mark and
+      // its '#!' line a command not found that it goes past.
+      const utf16 = encoding.startsWith('UTF-16');
+      const fix = `save it as UTF-8 without a byte-order mark (${utf16 ? `iconv -f UTF-16 -t UTF-8 ${s}` : `sed -i '1s/^\\xEF\\xBB\\xBF//' ${s}`})`;
+      if (viaBash && !utf16) {
+        warn('no-shebang', `script '${s}' is encoded as ${encoding}: the kernel finds no '#!' at its start; it runs only because Ganeti's import-export daemon starts it from bash, which reads it as a bash script and complains about its first line; ${fix}`, s, 1);
+      } else {
+        warn('no-shebang', `script '${s}' is encoded as ${encoding}: the kernel finds no '#!' at its start and refuses it (ENOEXEC)${viaBash ? ", and bash, which Ganeti's import-export daemon falls back to, refuses it as a binary file (status 126)" : ''}; ${fix}`, s, 1, 'error');
+      }
+    } else if (head !== undefined) {
       if (!head.startsWith('#!') && (s === OS_SCRIPT_EXPORT || s === OS_SCRIPT_IMPORT)) {
         // The import-export daemon runs these through `bash -c "( cd DIR && DIR/export; )"`
         // (impexpd GetBashCommand): on ENOEXEC bash reads the file as a bash script itself.
@@ -136,7 +162,7 @@ export function findProblems(def: OsDefinition): Problem[] {
     }
   }
 
-  out.push(...helperInterpreterFindings(def));
+  out.push(...helperInterpreterFindings(def), ...helperMissingFindings(def));
 
   // Files the listed API makes Ganeti ignore.
   if (maxv !== undefined) {

@@ -13,7 +13,7 @@ import { OS_API_V15, OS_API_V20, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FIL
 import { pyReprStr } from '../ganeti/pyfmt';
 import type { OsDefinition } from './model';
 import type { Problem } from './checks';
-import { readHead, shellTexts, walkFiles } from './script-reading';
+import { readHead, scriptDirVariables, shellTexts, sourcedFiles, walkFiles } from './script-reading';
 
 function isExecutableFile(p: string): boolean {
   try {
@@ -105,6 +105,78 @@ export function helperInterpreterFindings(def: Pick<OsDefinition, 'dir'>): Probl
         line: 1,
       });
       break;
+    }
+  }
+  return out;
+}
+
+/** Interpreters a helper may be handed to (`bash ./x.sh`, `python3 ./x.py`): a missing file fails there too. */
+const HELPER_RUNNERS = String.raw`(?:(?:/usr)?/bin/)?(?:bash|sh|dash|python3?|perl)`;
+
+/**
+ * Helpers the scripts execute from the definition's own directory that do not exist there (nor
+ * as a symlink that resolves): `./gnt-helper.py`, `"$(dirname "$0")/lib/helper.sh"`,
+ * `"$GOS_DIR/x"` or `"$DIR/x"` with DIR the script's directory, at the start of a command (also
+ * after exec, command, or an interpreter: `bash ./x.sh`). The shell answers "No such file or
+ * directory" (status 127, or the interpreter's own) on every node like this one. Read from the
+ * scripts and the files they source; a path tested first (`[ -x ./hook ] && ./hook`) and a
+ * `./x` after a `cd` in the same file are left out (the working directory is no longer the OS
+ * directory).
+ */
+export function helperMissingFindings(def: Pick<OsDefinition, 'dir'>): Problem[] {
+  const out: Problem[] = [];
+  const all = shellTexts(def.dir);
+  const runs = new Set<string>([...OS_SCRIPTS, ...sourcedFiles(def.dir).map((f) => f.rel)]);
+  const texts = all.filter((t) => runs.has(t.rel));
+  const dirVars = [...scriptDirVariables(all)].map(escapeRe).join('|');
+  const start = String.raw`(?:^|[;&|({\`]|\bthen\b|\bdo\b|\belse\b|\$\()\s*(?:(?:exec|command|sudo)\s+)?(?:${HELPER_RUNNERS}\s+)?`;
+  const sub = String.raw`\$\((?:[^()]|\([^()]*\))*\)`;
+  const forms = [
+    // ./path (relative to the OS directory, where Ganeti runs every script)
+    { re: new RegExp(`${start}["']?\\./([\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'cwd' as const },
+    // "$(dirname "$0")/path", "$(dirname "$(readlink -f "$0")")/path"
+    { re: new RegExp(`${start}["']?(${sub})["']?/([\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'sub' as const },
+    // "$DIR/path" with DIR the script's directory
+    { re: new RegExp(`${start}["']?\\$\\{?(${dirVars})\\}?["']?/([\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'var' as const },
+  ];
+  const reported = new Set<string>();
+  for (const t of texts) {
+    const lines = t.text.split('\n');
+    let cdSeen = false;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i];
+      if (/^\s*#/.test(line)) continue;
+      if (/(?:^|[;&|(]|\bthen|\bdo)\s*(?:cd|pushd)\s/.test(line)) cdSeen = true;
+      for (const f of forms) {
+        f.re.lastIndex = 0;
+        for (const m of line.matchAll(f.re)) {
+          let rel: string;
+          if (f.kind === 'cwd') {
+            if (cdSeen) continue;
+            rel = m[1];
+          } else if (f.kind === 'sub') {
+            if (!/dirname\b/.test(m[1]) || !/\$(?:0\b|\{0\}|\{?BASH_SOURCE)/.test(m[1])) continue;
+            // BASH_SOURCE names the sourced file itself; $0 the script, in the OS directory.
+            rel = path.posix.join(/BASH_SOURCE/.test(m[1]) ? path.posix.dirname(t.rel) : '.', m[2]);
+          } else {
+            rel = m[2];
+          }
+          rel = path.posix.normalize(rel);
+          if (rel.startsWith('..') || reported.has(rel)) continue;
+          if (fs.existsSync(path.join(def.dir, rel))) continue;
+          // A guarded run: the path is tested somewhere in the file (`[ -x "$DIR/hook" ] && ...`).
+          const base = escapeRe(path.posix.basename(rel));
+          if (new RegExp(String.raw`(?:\[\[?|\btest)\s+!?\s*-[efrxs]\s+[^\]\n;&|]*${base}\b`).test(t.text)) continue;
+          reported.add(rel);
+          out.push({
+            severity: 'error',
+            code: 'helper-missing',
+            message: `${t.rel} line ${i + 1} runs ${rel}, which does not exist in the definition: the shell fails there ("No such file or directory", status 127), so every operation that reaches that line fails`,
+            file: t.rel,
+            line: i + 1,
+          });
+        }
+      }
     }
   }
   return out;

@@ -237,7 +237,7 @@ export interface VariantConfigSource {
 }
 
 /** Variables the shell code sets to its own directory (`DIR=$(dirname "$0")`, ...). */
-function scriptDirVariables(texts: ShellText[]): Set<string> {
+export function scriptDirVariables(texts: ShellText[]): Set<string> {
   const out = new Set(['GOS_DIR']);
   for (const { text } of texts) {
     for (const m of text.matchAll(/^\s*(?:export\s+|readonly\s+|local\s+)?([A-Za-z_]\w*)=["']?\$\((?:cd\s+["']?\$\()?\s*dirname\b[^\n]*(?:\$0|\$\{0\}|BASH_SOURCE)/gm)) out.add(m[1]);
