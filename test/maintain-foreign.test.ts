@@ -79,6 +79,22 @@ describeSystem('maintaining a definition ganeti-os did not write (ganeti-instanc
     expect(read(path.join(etc, 'variants.list'))).toBe(read(path.join(__dirname, 'fixtures', 'foreign-debootstrap', 'etc', 'variants.list')));
   });
 
+  it('add-variant --set refuses a key neither its scripts nor its variant configurations read or set (issue 22), and leaves every file as it was', async () => {
+    const before = treeHash(work);
+    const r = await runCommand(runAddVariant, dir, { variant: 'bookworm', set: ['SUIT=bookworm'] });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/not written by ganeti-os, and neither its scripts nor its variants' configuration read or set SUIT; nothing was changed/);
+    expect(r.err).toMatch(/SUIT: did you mean SUITE\?/);
+    expect(treeHash(work)).toBe(before);
+    // A key only its existing variant configuration sets is one it knows.
+    fs.appendFileSync(path.join(etc, 'variants', 'default.conf'), 'SITE_ROLE=web\n');
+    ok(await runCommand(runAddVariant, dir, { variant: 'bookworm', set: ['SUITE=bookworm', 'SITE_ROLE=db'] }));
+    expect(read(path.join(etc, 'variants', 'bookworm.conf'))).toMatch(/^SITE_ROLE=db$/m);
+    // --force writes an unknown one anyway (for a hook of the admin's).
+    ok(await runCommand(runAddVariant, dir, { variant: 'trixie', set: ['MY_HOOK_FLAG=1'], force: true }));
+    expect(read(path.join(etc, 'variants', 'trixie.conf'))).toMatch(/^MY_HOOK_FLAG=1$/m);
+  });
+
   it('add-param appends to parameters.list; its own verify still judges its own parameter', async () => {
     let r = await runCommand(runAddParam, dir, { name: 'root-size', description: 'Size of the root partition' });
     ok(r);

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cli } from './helpers/cli';
+import { cli, foreignCopy } from './helpers/cli';
 import { def, writeCase } from './helpers/corpus';
 import { GanetiAnswer, ganetiBatch } from './helpers/ganeti';
 import { describeReleases } from './helpers/system';
@@ -93,6 +93,8 @@ interface Broken {
   passes?: Ask[];
   /** What the error must say. */
   says?: RegExp;
+  /** What Ganeti's first failing call must say (its error, output or log): the failure is this one. */
+  ganetiSays?: RegExp;
 }
 
 const BROKEN: Broken[] = [
@@ -189,6 +191,27 @@ const BROKEN: Broken[] = [
     code: 'no-shebang',
     fails: [transfer('export', streamFile)],
     says: /export' is encoded as UTF-16.*binary file/,
+  },
+  {
+    what: 'a ganeti-instance-debootstrap copy whose listed variant has no $VARIANTS_DIR/<v>.conf (its common.sh exits: "Published variant ... is missing its config file")',
+    make: () => {
+      const { os: d, etc } = foreignCopy(path.join(here, 'deb-missing'));
+      fs.appendFileSync(path.join(etc, 'variants.list'), 'bookworm\n');
+      return d;
+    },
+    code: 'variant-config-missing',
+    fails: [add('bookworm')],
+    passes: [validateOs('bookworm')],
+    says: /variant 'bookworm' has no .*bookworm\.conf, and the scripts fail without it \(common\.sh line \d+ reaches "exit 1"/,
+    ganetiSays: /Published variant bookworm is missing its config file/,
+  },
+  {
+    what: 'a variant whose variants/<v>.conf is missing, sourced unguarded by a sh script',
+    make: () => written('variant-conf-sh', { 'variants/default.conf': 'X=1\n', create: { mode: 0o755, content: '#!/bin/sh\n. "variants/$OS_VARIANT.conf"\nexit 0\n' } }),
+    code: 'variant-config-missing',
+    fails: [add('minimal')],
+    passes: [add('default')],
+    says: /variant 'minimal' has no variants\/minimal\.conf, and the scripts fail without it \(create line 2 sources it unguarded/,
   },
   {
     what: 'a variant configuration that sources a missing file under /etc',
@@ -311,6 +334,15 @@ const WORKS: Works[] = [
     passes: [add()],
   },
   {
+    what: 'a variant without its variants/<v>.conf where the scripts go on without it ([ -f X ] && . X)',
+    make: () =>
+      written('works-variant-conf-optional', {
+        'variants/default.conf': 'X=1\n',
+        create: { mode: 0o755, content: '#!/bin/sh\nset -e\nif [ -f "variants/$OS_VARIANT.conf" ]; then\n  . "variants/$OS_VARIANT.conf"\nfi\n[ -f "variants/$OS_VARIANT.conf" ] && . "variants/$OS_VARIANT.conf"\nexit 0\n' },
+      }),
+    passes: [add('minimal'), add('default')],
+  },
+  {
     what: 'a helper given by "$(dirname "$0")/lib/helper.sh" that exists',
     make: () =>
       written('works-lib-helper', {
@@ -382,6 +414,7 @@ describeReleases("validate's errors are failures of Ganeti's own code, and its p
     const answers: GanetiAnswer[] = ganetiBatch(asks, release);
     const failed = answers.slice(0, c.fails.length).map((a, i) => [asks[i].action, a.ok]);
     expect(failed).toEqual(c.fails.map((_f, i) => [asks[i].action, false]));
+    if (c.ganetiSays) expect(JSON.stringify(answers[0])).toMatch(c.ganetiSays);
     const passed = answers.slice(c.fails.length).map((a) => [a.ok, a.error ?? '']);
     expect(passed).toEqual((c.passes ?? []).map(() => [true, '']));
   });

@@ -27,7 +27,7 @@ import {
 } from '../ganeti/rules';
 import type { OsDefinition } from './model';
 import { JOURNAL_FILE } from './writer';
-import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigSource, walkFiles } from './script-reading';
+import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigFailure, variantConfigSource, walkFiles } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 import { BESIDE_SUFFIX, conflictMarkerLines } from './upgrade-merge';
 import { definitionLayerFiles, nodeLayerFiles, variantConfigPlace } from './layers';
@@ -221,8 +221,20 @@ export function findProblems(def: OsDefinition): Problem[] {
       const bad = checkVariantName(v);
       if (bad) warn('unsafe-variant-name', reshow(bad, v), OS_VARIANTS_FILE);
     }
-    for (const v of expectedVariantConfigs(def, texts)) {
-      if (!fs.existsSync(path.resolve(def.dir, v.file))) {
+    const missing = expectedVariantConfigs(def, texts).filter((v) => !fs.existsSync(path.resolve(def.dir, v.file)));
+    // Whether the scripts fail without it (an else branch that exits, an unguarded . under set -e)
+    // or go on without it ([ -f X ] && . X): an error, or a warning.
+    const fails = missing.length ? variantConfigFailure(texts) : undefined;
+    for (const v of missing) {
+      if (fails) {
+        warn(
+          'variant-config-missing',
+          `variant '${v.variant}' has no ${v.file}, and the scripts fail without it (${fails.rel} line ${fails.line} ${fails.why}): every instance of ${def.name}+${v.variant} fails (create, import, rename)`,
+          v.file,
+          undefined,
+          'error',
+        );
+      } else {
         warn('variant-config-missing', `variant '${v.variant}' has no ${v.file} (the definition keeps one configuration file per variant there)`, v.file);
       }
     }
