@@ -20,6 +20,7 @@ import {
   readText,
   setConfValues,
   symlinkNote,
+  symlinkedListEdit,
 } from '../maintain';
 import { textOp, work } from '../worker';
 import { Plan, PlanOp, isUntouched } from '../plan';
@@ -83,10 +84,12 @@ export function addVariant(l: Loaded, opts: AddVariantEdit): Edit {
     }
   }
   const edit = addVariantLine(l.variantsFile.text, v, { first: opts.first });
+  const outside = edit.result !== 'exists' || Object.keys(given).length ? symlinkedListEdit(l, 'add-variant', opts.force) : undefined;
+  if (outside) warnings.push(outside);
   const names = namesAfter(l.variants, v, edit.result, !!opts.first);
   const { plan, confPath } = l.provenance ? planOwn(l, opts, given, edit.text, names) : planForeign(l, opts, given, edit.text);
   const note = symlinkNote(l.variantsFile);
-  if (note && edit.result !== 'exists') plan.notes.unshift(note);
+  if (note && !outside && edit.result !== 'exists') plan.notes.unshift(note);
   if (l.template && edit.result === 'added') {
     const entry = l.spec!.variants.find((x) => x.name === v) ?? { name: v, settings: variantSettings(l.template, v, given) };
     warnings.push(...unknownReleaseWarnings(l.template, [entry], given));
