@@ -534,8 +534,9 @@ export function sharedVariantsList(l: Loaded, searchDirs: readonly string[] = OS
     for (const n of names) {
       const d = path.join(dir, n);
       try {
-        if (fs.realpathSync(d) === self) continue;
-        if (fs.realpathSync(path.join(d, OS_VARIANTS_FILE)) === target) out.add(d);
+        if (fs.realpathSync(d) === self || !fs.existsSync(path.join(d, OS_API_FILE))) continue;
+        const list = path.join(d, OS_VARIANTS_FILE);
+        if (fs.lstatSync(list).isSymbolicLink() && fs.realpathSync(list) === target) out.add(d);
       } catch {
         // no variants.list there
       }
