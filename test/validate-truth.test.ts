@@ -172,6 +172,28 @@ const BROKEN: Broken[] = [
     says: /runs lib\/helper\.sh, which does not exist/,
   },
   {
+    what: 'a helper the script executes that is not executable (mode 0644)',
+    make: () => written('helper-noexec', { 'helper.sh': { mode: 0o644, content: '#!/bin/sh\necho hi\n' }, create: { mode: 0o755, content: '#!/bin/sh\nset -e\n./helper.sh\n' } }),
+    code: 'helper-not-executable',
+    fails: [add()],
+    says: /runs helper\.sh, which is not executable \(mode 0644\)/,
+    ganetiSays: /exit code 126/,
+  },
+  {
+    what: 'a common.sh the scripts source under set -e, saved as UTF-16',
+    make: () => written('common-utf16', { 'common.sh': Buffer.from('\ufeffX=1\n', 'utf16le'), ...scripts('#!/bin/bash\nset -e\n. ./common.sh\nexit 0\n') }),
+    code: 'sourced-encoding',
+    fails: [add(), validateOs()],
+    says: /sources common\.sh, which is encoded as UTF-16/,
+  },
+  {
+    what: 'a common.sh the scripts source under set -e, saved with a UTF-8 byte-order mark',
+    make: () => written('common-bom', { 'common.sh': '\ufeffX=1\n', ...scripts('#!/bin/bash\nset -e\n. ./common.sh\nexit 0\n') }),
+    code: 'sourced-encoding',
+    fails: [add(), validateOs()],
+    says: /encoded as UTF-8 with a byte-order mark/,
+  },
+  {
     what: 'a create script saved as UTF-16 (byte-order mark FF FE)',
     make: () => written('utf16-create', { create: { mode: 0o755, content: Buffer.from('\ufeff#!/bin/sh\nexit 0\n', 'utf16le') } }),
     code: 'no-shebang',
@@ -341,6 +363,16 @@ const WORKS: Works[] = [
         create: { mode: 0o755, content: '#!/bin/sh\nset -e\nif [ -f "variants/$OS_VARIANT.conf" ]; then\n  . "variants/$OS_VARIANT.conf"\nfi\n[ -f "variants/$OS_VARIANT.conf" ] && . "variants/$OS_VARIANT.conf"\nexit 0\n' },
       }),
     passes: [add('minimal'), add('default')],
+  },
+  {
+    what: 'a helper without an execute bit handed to its interpreter (sh ./helper.sh)',
+    make: () => written('works-helper-sh', { 'helper.sh': { mode: 0o644, content: 'echo hi\n' }, create: { mode: 0o755, content: '#!/bin/sh\nset -e\nsh ./helper.sh\n' } }),
+    passes: [add()],
+  },
+  {
+    what: 'a common.sh with a UTF-8 byte-order mark sourced without set -e (the shell goes past the command it makes)',
+    make: () => written('works-common-bom', { 'common.sh': '\ufeffX=1\n', ...scripts('#!/bin/bash\n. ./common.sh\nexit 0\n') }),
+    passes: [add(), validateOs()],
   },
   {
     what: 'a helper given by "$(dirname "$0")/lib/helper.sh" that exists',

@@ -31,7 +31,7 @@ import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, sh
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 import { BESIDE_SUFFIX, conflictMarkerLines } from './upgrade-merge';
 import { definitionLayerFiles, nodeLayerFiles, variantConfigPlace } from './layers';
-import { bomFinding, crlfFailure, helperInterpreterFindings, helperMissingFindings, interpreterProblem } from './exec-checks';
+import { bomFinding, crlfFailure, helperInterpreterFindings, helperMissingFindings, interpreterProblem, sourcedEncodingFindings } from './exec-checks';
 
 export { conflictMarkerLines, hasConflictMarkers } from './upgrade-merge';
 
@@ -162,7 +162,7 @@ export function findProblems(def: OsDefinition): Problem[] {
     }
   }
 
-  out.push(...helperInterpreterFindings(def), ...helperMissingFindings(def));
+  out.push(...helperInterpreterFindings(def), ...helperMissingFindings(def), ...sourcedEncodingFindings(def));
 
   // Files the listed API makes Ganeti ignore.
   if (maxv !== undefined) {

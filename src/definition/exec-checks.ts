@@ -15,6 +15,14 @@ import type { OsDefinition } from './model';
 import type { Problem } from './checks';
 import { readHead, scriptDirVariables, shellTexts, sourcedFiles, walkFiles } from './script-reading';
 
+function isRegularFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
 function isExecutableFile(p: string): boolean {
   try {
     fs.accessSync(p, fs.constants.X_OK);
@@ -129,15 +137,15 @@ export function helperMissingFindings(def: Pick<OsDefinition, 'dir'>): Problem[]
   const runs = new Set<string>([...OS_SCRIPTS, ...sourcedFiles(def.dir).map((f) => f.rel)]);
   const texts = all.filter((t) => runs.has(t.rel));
   const dirVars = [...scriptDirVariables(all)].map(escapeRe).join('|');
-  const start = String.raw`(?:^|[;&|({\`]|\bthen\b|\bdo\b|\belse\b|\$\()\s*(?:(?:exec|command|sudo)\s+)?(?:${HELPER_RUNNERS}\s+)?`;
+  const start = String.raw`(?:^|[;&|({\`]|\bthen\b|\bdo\b|\belse\b|\$\()\s*(?:(?:exec|command|sudo)\s+)?(?:(?<runner>${HELPER_RUNNERS})\s+)?`;
   const sub = String.raw`\$\((?:[^()]|\([^()]*\))*\)`;
   const forms = [
     // ./path (relative to the OS directory, where Ganeti runs every script)
-    { re: new RegExp(`${start}["']?\\./([\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'cwd' as const },
+    { re: new RegExp(`${start}["']?\\./(?<p>[\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'cwd' as const },
     // "$(dirname "$0")/path", "$(dirname "$(readlink -f "$0")")/path"
-    { re: new RegExp(`${start}["']?(${sub})["']?/([\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'sub' as const },
+    { re: new RegExp(`${start}["']?(?<x>${sub})["']?/(?<p>[\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'sub' as const },
     // "$DIR/path" with DIR the script's directory
-    { re: new RegExp(`${start}["']?\\$\\{?(${dirVars})\\}?["']?/([\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'var' as const },
+    { re: new RegExp(`${start}["']?\\$\\{?(?<x>${dirVars})\\}?["']?/(?<p>[\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'var' as const },
   ];
   const reported = new Set<string>();
   for (const t of texts) {
@@ -150,20 +158,32 @@ export function helperMissingFindings(def: Pick<OsDefinition, 'dir'>): Problem[]
       for (const f of forms) {
         f.re.lastIndex = 0;
         for (const m of line.matchAll(f.re)) {
-          let rel: string;
+          const g = m.groups ?? {};
+          let rel = g.p;
           if (f.kind === 'cwd') {
             if (cdSeen) continue;
-            rel = m[1];
           } else if (f.kind === 'sub') {
-            if (!/dirname\b/.test(m[1]) || !/\$(?:0\b|\{0\}|\{?BASH_SOURCE)/.test(m[1])) continue;
+            if (!/dirname\b/.test(g.x) || !/\$(?:0\b|\{0\}|\{?BASH_SOURCE)/.test(g.x)) continue;
             // BASH_SOURCE names the sourced file itself; $0 the script, in the OS directory.
-            rel = path.posix.join(/BASH_SOURCE/.test(m[1]) ? path.posix.dirname(t.rel) : '.', m[2]);
-          } else {
-            rel = m[2];
+            rel = path.posix.join(/BASH_SOURCE/.test(g.x) ? path.posix.dirname(t.rel) : '.', g.p);
           }
           rel = path.posix.normalize(rel);
           if (rel.startsWith('..') || reported.has(rel)) continue;
-          if (fs.existsSync(path.join(def.dir, rel))) continue;
+          const abs = path.join(def.dir, rel);
+          if (fs.existsSync(abs)) {
+            // Run directly (not handed to an interpreter), it needs an execute bit: else 126.
+            if (!m.groups?.runner && isRegularFile(abs) && !isExecutableFile(abs)) {
+              reported.add(rel);
+              out.push({
+                severity: 'error',
+                code: 'helper-not-executable',
+                message: `${t.rel} line ${i + 1} runs ${rel}, which is not executable (mode ${(fs.statSync(abs).mode & 0o777).toString(8).padStart(4, '0')}): the shell fails there ("Permission denied", status 126), so every operation that reaches that line fails; chmod 0755 ${rel}`,
+                file: rel,
+                line: i + 1,
+              });
+            }
+            continue;
+          }
           // A guarded run: the path is tested somewhere in the file (`[ -x "$DIR/hook" ] && ...`).
           const base = escapeRe(path.posix.basename(rel));
           if (new RegExp(String.raw`(?:\[\[?|\btest)\s+!?\s*-[efrxs]\s+[^\]\n;&|]*${base}\b`).test(t.text)) continue;
@@ -256,4 +276,33 @@ export function bomFinding(def: Pick<OsDefinition, 'name' | 'maxApiVersion' | 'v
     };
   }
   return warning;
+}
+
+/**
+ * Shell files the scripts source (sourcedFiles) saved as UTF-16 or with a UTF-8 byte-order mark:
+ * the shell reads the mark (and, for UTF-16, the bytes around its NULs) as part of the first
+ * command, which is not found (status 127). An error when a script runs under `set -e` (the
+ * script stops there), else a warning.
+ */
+export function sourcedEncodingFindings(def: Pick<OsDefinition, 'dir'>): Problem[] {
+  const out: Problem[] = [];
+  const texts = shellTexts(def.dir);
+  const errexit = texts.some((t) => OS_SCRIPTS.includes(t.rel) && (/^\s*set\s+(?:-\w*e\w*|-o\s+errexit)\b/m.test(t.text) || /^#!\S+\s+-\w*e/.test(t.text)));
+  const seen = new Set<string>();
+  for (const src of sourcedFiles(def.dir)) {
+    if (seen.has(src.rel)) continue;
+    seen.add(src.rel);
+    const head = readHead(path.join(def.dir, src.rel));
+    if (head === undefined) continue;
+    const encoding = head.startsWith('\xff\xfe') ? 'UTF-16 (little-endian, byte-order mark FF FE)' : head.startsWith('\xfe\xff') ? 'UTF-16 (big-endian, byte-order mark FE FF)' : head.startsWith('\xef\xbb\xbf') ? 'UTF-8 with a byte-order mark (EF BB BF)' : undefined;
+    if (!encoding) continue;
+    out.push({
+      severity: errexit ? 'error' : 'warning',
+      code: 'sourced-encoding',
+      message: `${src.by} line ${src.line} sources ${src.rel}, which is encoded as ${encoding}: the shell reads the mark as part of its first command, which is not found (status 127)${errexit ? ', and under set -e the script stops there' : ''}; save it as UTF-8 without a byte-order mark`,
+      file: src.rel,
+      line: 1,
+    });
+  }
+  return out;
 }
