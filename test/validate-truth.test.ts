@@ -194,6 +194,20 @@ const BROKEN: Broken[] = [
     says: /encoded as UTF-8 with a byte-order mark/,
   },
   {
+    what: 'a helper the script executes whose #! line ends in CR',
+    make: () => written('helper-cr-shebang', { 'helper.py': { mode: 0o755, content: '#!/usr/bin/python3\r\nprint(1)\r\n' }, create: { mode: 0o755, content: '#!/bin/sh\nset -e\n./helper.py\n' } }),
+    code: 'helper-interpreter-missing',
+    fails: [add()],
+    says: /runs helper\.py, which has a CR \(\\r\) at the end of its '#!' line/,
+  },
+  {
+    what: 'a common.sh a sh script sources, with CRLF line ends (dash refuses "set -e\\r" and exits)',
+    make: () => written('common-crlf-sh', { 'common.sh': 'set -e\r\nX=1\r\n', create: { mode: 0o755, content: '#!/bin/sh\n. ./common.sh\nexit 0\n' } }),
+    code: 'crlf',
+    fails: [add()],
+    says: /common\.sh, which create line 2 sources, has CR/,
+  },
+  {
     what: 'a create script saved as UTF-16 (byte-order mark FF FE)',
     make: () => written('utf16-create', { create: { mode: 0o755, content: Buffer.from('\ufeff#!/bin/sh\nexit 0\n', 'utf16le') } }),
     code: 'no-shebang',
@@ -373,6 +387,16 @@ const WORKS: Works[] = [
     what: 'a common.sh with a UTF-8 byte-order mark sourced without set -e (the shell goes past the command it makes)',
     make: () => written('works-common-bom', { 'common.sh': '\ufeffX=1\n', ...scripts('#!/bin/bash\n. ./common.sh\nexit 0\n') }),
     passes: [add(), validateOs()],
+  },
+  {
+    what: 'a bash script whose "set -e" line ends in CR (bash reports the option and goes on)',
+    make: () => written('works-bash-set-cr', { create: { mode: 0o755, content: '#!/bin/bash\nset -e\r\necho installing\r\nexit 0\n' } }),
+    passes: [add()],
+  },
+  {
+    what: 'a common.sh with CRLF line ends that a bash script sources (set -e\\r reported, then gone past)',
+    make: () => written('works-common-crlf-bash', { 'common.sh': 'set -e\r\nX=1\r\n', create: { mode: 0o755, content: '#!/bin/bash\n. ./common.sh\nexit 0\n' } }),
+    passes: [add()],
   },
   {
     what: 'a helper given by "$(dirname "$0")/lib/helper.sh" that exists',

@@ -31,7 +31,7 @@ import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, sh
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 import { BESIDE_SUFFIX, conflictMarkerLines } from './upgrade-merge';
 import { definitionLayerFiles, nodeLayerFiles, variantConfigPlace } from './layers';
-import { bomFinding, crlfFailure, helperInterpreterFindings, helperMissingFindings, interpreterProblem, sourcedEncodingFindings } from './exec-checks';
+import { bomFinding, crlfFailure, helperInterpreterFindings, helperMissingFindings, interpreterProblem, sourcedCrlfFindings, sourcedEncodingFindings } from './exec-checks';
 
 export { conflictMarkerLines, hasConflictMarkers } from './upgrade-merge';
 
@@ -142,7 +142,8 @@ export function findProblems(def: OsDefinition): Problem[] {
       } else if (/^#![^\n]*\r/.test(head)) {
         warn('crlf-shebang', `script '${s}' has a CR (\\r) at the end of its '#!' line: the interpreter "${head.slice(2).split(/\r/)[0].trim()}\\r" does not exist, so the kernel cannot execute it`, s, 1, 'error');
       } else if (head.includes('\r')) {
-        const fatal = shellOf(head) ? crlfFailure(readBytes(st.path)?.toString('latin1') ?? head) : undefined;
+        const sh = shellOf(head);
+        const fatal = sh ? crlfFailure(readBytes(st.path)?.toString('latin1') ?? head, sh) : undefined;
         if (fatal) {
           warn('crlf', `script '${s}' has CR (\\r) line ends: line ${fatal.line} (${JSON.stringify(fatal.text)}) ${fatal.why}, so the script fails`, s, fatal.line, 'error');
         } else {
@@ -162,7 +163,7 @@ export function findProblems(def: OsDefinition): Problem[] {
     }
   }
 
-  out.push(...helperInterpreterFindings(def), ...helperMissingFindings(def), ...sourcedEncodingFindings(def));
+  out.push(...helperInterpreterFindings(def), ...helperMissingFindings(def), ...sourcedEncodingFindings(def), ...sourcedCrlfFindings(def));
 
   // Files the listed API makes Ganeti ignore.
   if (maxv !== undefined) {

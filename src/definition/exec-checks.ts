@@ -13,7 +13,7 @@ import { OS_API_V15, OS_API_V20, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FIL
 import { pyReprStr } from '../ganeti/pyfmt';
 import type { OsDefinition } from './model';
 import type { Problem } from './checks';
-import { readHead, scriptDirVariables, shellTexts, sourcedFiles, walkFiles } from './script-reading';
+import { readHead, scriptDirVariables, shellOf, shellTexts, sourcedFiles, walkFiles } from './script-reading';
 
 function isRegularFile(p: string): boolean {
   try {
@@ -97,7 +97,10 @@ export function helperInterpreterFindings(def: Pick<OsDefinition, 'dir'>): Probl
   for (const rel of helperFiles(def.dir)) {
     const h = readHead(path.join(def.dir, rel));
     if (!h?.startsWith('#!')) continue;
-    const bad = interpreterProblem(h, def.dir);
+    const first = h.split('\n')[0];
+    const bad = first.endsWith('\r')
+      ? { message: `has a CR (\\r) at the end of its '#!' line, so its interpreter "${first.slice(2).trim()}\\r" does not exist` }
+      : interpreterProblem(h, def.dir);
     if (!bad) continue;
     // Run as a command: at the start of a command, after a path prefix ending in "/".
     const re = new RegExp(`(?:^|[;&|({\`]|\\bthen|\\bdo|\\belse|\\$\\()\\s*(?:exec\\s+|command\\s+)?(?:["']?[^\\s"'#;&|]*/)?${escapeRe(rel)}(?=["']?(?:\\s|$|[;&|)]))`, 'm');
@@ -205,11 +208,11 @@ export function helperMissingFindings(def: Pick<OsDefinition, 'dir'>): Problem[]
 /**
  * CR line ends in a shell script's body that make it fail, not just look odd: the first line
  * that does, what happens, or undefined. Lines after the `#!` line: `set` given an option that
- * ends in CR (bash and dash refuse it and exit), `exit N` (numeric argument required: status
+ * ends in CR (dash refuses it and exits; bash reports it and goes on), `exit N` (numeric argument required: status
  * 2), `.`/`source` of a file whose name then ends in CR (not found), or a last command of one
  * word (command not found, 127). A syntax error they cause is bash -n's to report.
  */
-export function crlfFailure(text: string): { line: number; text: string; why: string } | undefined {
+export function crlfFailure(text: string, shell: 'bash' | 'sh' = 'sh'): { line: number; text: string; why: string } | undefined {
   const lines = text.split('\n');
   let lastCommand = -1;
   for (let i = 1; i < lines.length; i++) {
@@ -224,7 +227,8 @@ export function crlfFailure(text: string): { line: number; text: string; why: st
     const words = body.split(/\s+/);
     const last = words[words.length - 1];
     const shown = body;
-    if (words[0] === 'set' && words.length > 1 && (/^[-+]/.test(last) || /^[-+]o$/.test(words[words.length - 2] ?? ''))) {
+    // bash (not in POSIX mode) reports the bad option and goes on; sh (dash) exits.
+    if (shell === 'sh' && words[0] === 'set' && words.length > 1 && (/^[-+]/.test(last) || /^[-+]o$/.test(words[words.length - 2] ?? ''))) {
       return { line: i + 1, text: shown, why: `gives set the option ${JSON.stringify(`${last}\r`)}, which the shell refuses, and exits` };
     }
     if (words[0] === 'exit' && words.length === 2 && /^\d+$/.test(last)) {
@@ -302,6 +306,41 @@ export function sourcedEncodingFindings(def: Pick<OsDefinition, 'dir'>): Problem
       message: `${src.by} line ${src.line} sources ${src.rel}, which is encoded as ${encoding}: the shell reads the mark as part of its first command, which is not found (status 127)${errexit ? ', and under set -e the script stops there' : ''}; save it as UTF-8 without a byte-order mark`,
       file: src.rel,
       line: 1,
+    });
+  }
+  return out;
+}
+
+/**
+ * Files the scripts source with CR line ends that make them fail (crlfFailure: `exit 1\r`,
+ * `. file\r`, `set -e\r` ...): the sourcing script fails as if the lines were its own.
+ */
+export function sourcedCrlfFindings(def: Pick<OsDefinition, 'dir'>): Problem[] {
+  const out: Problem[] = [];
+  const seen = new Set<string>(OS_SCRIPTS);
+  // The shell that sources them: bash when any script runs under bash (as shellSyntaxFindings).
+  const shell = OS_SCRIPTS.some((sc) => shellOf(readHead(path.join(def.dir, sc)) ?? '') === 'bash') ? 'bash' : 'sh';
+  for (const src of sourcedFiles(def.dir)) {
+    if (seen.has(src.rel)) continue;
+    seen.add(src.rel);
+    let text: string;
+    try {
+      const p = path.join(def.dir, src.rel);
+      if (!fs.statSync(p).isFile() || fs.statSync(p).size > 1024 * 1024) continue;
+      text = fs.readFileSync(p, 'latin1');
+    } catch {
+      continue;
+    }
+    if (!text.includes('\r')) continue;
+    // crlfFailure reads from the second line on (the first is a script's #!): give it one.
+    const fatal = crlfFailure(`\n${text}`, shell);
+    if (!fatal) continue;
+    out.push({
+      severity: 'error',
+      code: 'crlf',
+      message: `${src.rel}, which ${src.by} line ${src.line} sources, has CR (\\r) line ends: line ${fatal.line - 1} (${JSON.stringify(fatal.text)}) ${fatal.why}, so the script fails`,
+      file: src.rel,
+      line: fatal.line - 1,
     });
   }
   return out;
