@@ -499,6 +499,24 @@ describeReleases("validate's errors are failures of Ganeti's own code, and its p
     expect((await cli(root, ['run', 'verify', '--os-dir', ok, '--ganeti', release])).code).toBe(0);
   });
 
+  it("run ends as Ganeti ends for a missing helper and an export saved as UTF-16, and for an export with a UTF-8 byte-order mark that both run", async () => {
+    const gone = written('run-helper-gone', { create: { mode: 0o755, content: '#!/bin/sh\nset -e\n./gnt-helper.py\n' } });
+    const u16 = written('run-utf16-export', { export: { mode: 0o755, content: Buffer.from('\ufeff#!/bin/sh\nhead -c 4096 /dev/zero\n', 'utf16le') } });
+    const bom = written('run-bom-export', { export: { mode: 0o755, content: '\ufeff#!/bin/sh\nhead -c 4096 /dev/zero\n' } });
+    const out = path.join(root, `run-stream-${release}`);
+    const g = ganetiBatch([add()(gone, 'run-helper-gone'), transfer('export', () => out)(u16, 'run-utf16-export'), transfer('export', () => out)(bom, 'run-bom-export')], release);
+    expect(g.map((a) => a.ok)).toEqual([false, false, true]);
+    const runs = [
+      await cli(root, ['run', 'create', '--os-dir', gone, '--disk', disk, '--ganeti', release]),
+      await cli(root, ['run', 'export', '--os-dir', u16, '--disk', disk, '--output', out, '--ganeti', release]),
+      await cli(root, ['run', 'export', '--os-dir', bom, '--disk', disk, '--output', out, '--ganeti', release]),
+    ];
+    expect(runs.map((r) => r.code)).toEqual([1, 1, 0]);
+    expect(runs[0].stderr).toMatch(/gnt-helper\.py: not found/);
+    expect(runs[1].stderr).toMatch(/cannot execute binary file/);
+    expect(fs.statSync(out).size).toBe(4096);
+  });
+
   it('where the releases differ, validate --ganeti follows the release: kvm\'s vhost_net default (False in 3.0, True in 3.1) reaches the configuration create sources', async () => {
     // An API 15 definition (no verify: validate runs the configuration layers as create gets
     // them) whose defaults.conf needs vhost_net on: Ganeti 3.1's default, not 3.0's.
