@@ -379,6 +379,14 @@ const WORKS: Works[] = [
     passes: [add('minimal'), add('default')],
   },
   {
+    what: 'a ./path in a here-document the script writes (data for the instance, not a command it runs)',
+    make: () =>
+      written('works-heredoc', {
+        create: { mode: 0o755, content: '#!/bin/sh\nset -e\ncat > /dev/null <<EOF\n./firstboot.sh --once\nEOF\nexit 0\n' },
+      }),
+    passes: [add()],
+  },
+  {
     what: 'a helper without an execute bit handed to its interpreter (sh ./helper.sh)',
     make: () => written('works-helper-sh', { 'helper.sh': { mode: 0o644, content: 'echo hi\n' }, create: { mode: 0o755, content: '#!/bin/sh\nset -e\nsh ./helper.sh\n' } }),
     passes: [add()],

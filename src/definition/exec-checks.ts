@@ -154,8 +154,16 @@ export function helperMissingFindings(def: Pick<OsDefinition, 'dir'>): Problem[]
   for (const t of texts) {
     const lines = t.text.split('\n');
     let cdSeen = false;
+    let heredoc: string | undefined;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i];
+      // A here-document's body is data (a file written for the instance, a chroot's script).
+      if (heredoc !== undefined) {
+        if (line.replace(/^\t+/, '') === heredoc) heredoc = undefined;
+        continue;
+      }
+      const hd = /<<-?\s*(["']?)([A-Za-z_]\w*)\1/.exec(line.replace(/^\s*#.*$/, ''));
+      if (hd) heredoc = hd[2];
       if (/^\s*#/.test(line)) continue;
       if (/(?:^|[;&|(]|\bthen|\bdo)\s*(?:cd|pushd)\s/.test(line)) cdSeen = true;
       for (const f of forms) {
