@@ -79,6 +79,70 @@ describeSystem('maintaining a definition ganeti-os did not write (ganeti-instanc
     expect(read(path.join(etc, 'variants.list'))).toBe(read(path.join(__dirname, 'fixtures', 'foreign-debootstrap', 'etc', 'variants.list')));
   });
 
+  it('add-variant --set refuses a key neither its scripts nor its variant configurations read or set (issue 22), and leaves every file as it was', async () => {
+    const before = treeHash(work);
+    const r = await runCommand(runAddVariant, dir, { variant: 'bookworm', set: ['SUIT=bookworm'] });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/not written by ganeti-os, and neither its scripts nor its variants' configuration read or set SUIT; nothing was changed/);
+    expect(r.err).toMatch(/SUIT: did you mean SUITE\?/);
+    expect(treeHash(work)).toBe(before);
+    // A key only its existing variant configuration sets is one it knows.
+    fs.appendFileSync(path.join(etc, 'variants', 'default.conf'), 'SITE_ROLE=web\n');
+    ok(await runCommand(runAddVariant, dir, { variant: 'bookworm', set: ['SUITE=bookworm', 'SITE_ROLE=db'] }));
+    expect(read(path.join(etc, 'variants', 'bookworm.conf'))).toMatch(/^SITE_ROLE=db$/m);
+    // --force writes an unknown one anyway (for a hook of the admin's).
+    ok(await runCommand(runAddVariant, dir, { variant: 'trixie', set: ['MY_HOOK_FLAG=1'], force: true }));
+    expect(read(path.join(etc, 'variants', 'trixie.conf'))).toMatch(/^MY_HOOK_FLAG=1$/m);
+  });
+
+  it('a variants.list symlink to a file another definition of the node reads too: add-variant and remove-variant refuse without --force and say why (issue 22)', async () => {
+    // A copy made with cp -a keeps the symlink: both definitions now read etc/variants.list.
+    const copy = path.join(work, 'os', 'debcopy');
+    fs.cpSync(dir, copy, { recursive: true, verbatimSymlinks: true });
+    const list = path.join(etc, 'variants.list');
+    let before = treeHash(work);
+    let r = await runCommand(runAddVariant, copy, { variant: 'bookworm', set: ['SUITE=bookworm'] });
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${path.join(copy, 'variants.list')} is a symlink to ${list}, a file outside the definition that ${dir} reads as its variants.list too: add-variant would change its variants as well; nothing was changed`);
+    expect(r.err).toContain(`cp --remove-destination ${list} ${path.join(copy, 'variants.list')}`);
+    expect(treeHash(work)).toBe(before);
+    expect((await runCommand(runAddVariant, copy, { variant: 'bookworm', dryRun: true })).code).toBe(1);
+    expect(treeHash(work)).toBe(before);
+
+    r = await runCommand(runAddVariant, copy, { variant: 'bookworm', set: ['SUITE=bookworm'], force: true });
+    ok(r);
+    expect(r.err).toMatch(new RegExp(`warning: variants.list is a symlink: the file edited is its target, ${list.replace(/[.+]/g, '\\$&')}, outside .*debcopy \\(a file of this host, read by .*os/debootstrap too\\)`));
+    expect(read(list)).toMatch(/^bookworm$/m);
+    before = treeHash(work);
+    r = await runCommand(runRemoveVariant, copy, { variant: 'bookworm' });
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/remove-variant would change its variants as well; nothing was changed/);
+    expect(treeHash(work)).toBe(before);
+    ok(await runCommand(runRemoveVariant, copy, { variant: 'bookworm', force: true }));
+    expect(read(list)).not.toMatch(/^bookworm$/m);
+
+    // Alone (the copy gone), the edit goes ahead and says which host file it edits.
+    fs.rmSync(copy, { recursive: true });
+    r = await runCommand(runAddVariant, dir, { variant: 'trixie' });
+    ok(r);
+    expect(r.err).toMatch(/warning: variants.list is a symlink: the file edited is its target, .*, outside .*debootstrap \(a file of this host\)/);
+  });
+
+  (fs.existsSync('/usr/share/ganeti/os/debootstrap/variants.list') ? it : it.skip)(
+    "a copy of this node's ganeti-instance-debootstrap (variants.list -> /etc/ganeti/instance-debootstrap/variants.list): add-variant refuses to edit the package's list, even as a dry run (issue 22)",
+    async () => {
+      const copy = path.join(work, 'host', 'debcopy');
+      fs.mkdirSync(path.dirname(copy), { recursive: true });
+      fs.cpSync('/usr/share/ganeti/os/debootstrap', copy, { recursive: true, verbatimSymlinks: true });
+      const target = fs.realpathSync('/usr/share/ganeti/os/debootstrap/variants.list');
+      const hostList = read(target);
+      const r = await runCommand(runAddVariant, copy, { variant: 'ganeti-os-test-variant', dryRun: true });
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(`is a symlink to ${target}, a file outside the definition that /usr/share/ganeti/os/debootstrap reads as its variants.list too`);
+      expect(read(target)).toBe(hostList);
+    },
+  );
+
   it('add-param appends to parameters.list; its own verify still judges its own parameter', async () => {
     let r = await runCommand(runAddParam, dir, { name: 'root-size', description: 'Size of the root partition' });
     ok(r);

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cli } from './helpers/cli';
+import { cli, foreignCopy } from './helpers/cli';
 import { def, writeCase } from './helpers/corpus';
 import { GanetiAnswer, ganetiBatch } from './helpers/ganeti';
 import { describeReleases } from './helpers/system';
@@ -91,6 +91,10 @@ interface Broken {
   fails: Ask[];
   /** Ganeti's calls that must still pass (the failure is that case only). */
   passes?: Ask[];
+  /** What the error must say. */
+  says?: RegExp;
+  /** What Ganeti's first failing call must say (its error, output or log): the failure is this one. */
+  ganetiSays?: RegExp;
 }
 
 const BROKEN: Broken[] = [
@@ -151,6 +155,99 @@ const BROKEN: Broken[] = [
       }),
     code: 'helper-interpreter-missing',
     fails: [add()],
+  },
+  {
+    what: 'a helper the script executes as ./gnt-helper.py that does not exist',
+    make: () => written('helper-gone', { create: { mode: 0o755, content: '#!/bin/sh\nset -e\n./gnt-helper.py --install "$INSTANCE_NAME"\n' } }),
+    code: 'helper-missing',
+    fails: [add()],
+    passes: [validateOs()],
+    says: /create line 3 runs gnt-helper\.py, which does not exist/,
+  },
+  {
+    what: 'a helper the script executes as "$(dirname "$0")/lib/helper.sh" that does not exist',
+    make: () => written('helper-lib-gone', { create: { mode: 0o755, content: '#!/bin/bash\nset -e\n"$(dirname "$0")/lib/helper.sh" "$INSTANCE_NAME"\nexit 0\n' } }),
+    code: 'helper-missing',
+    fails: [add()],
+    says: /runs lib\/helper\.sh, which does not exist/,
+  },
+  {
+    what: 'a helper the script executes that is not executable (mode 0644)',
+    make: () => written('helper-noexec', { 'helper.sh': { mode: 0o644, content: '#!/bin/sh\necho hi\n' }, create: { mode: 0o755, content: '#!/bin/sh\nset -e\n./helper.sh\n' } }),
+    code: 'helper-not-executable',
+    fails: [add()],
+    says: /runs helper\.sh, which is not executable \(mode 0644\)/,
+    ganetiSays: /exit code 126/,
+  },
+  {
+    what: 'a common.sh the scripts source under set -e, saved as UTF-16',
+    make: () => written('common-utf16', { 'common.sh': Buffer.from('\ufeffX=1\n', 'utf16le'), ...scripts('#!/bin/bash\nset -e\n. ./common.sh\nexit 0\n') }),
+    code: 'sourced-encoding',
+    fails: [add(), validateOs()],
+    says: /sources common\.sh, which is encoded as UTF-16/,
+  },
+  {
+    what: 'a common.sh the scripts source under set -e, saved with a UTF-8 byte-order mark',
+    make: () => written('common-bom', { 'common.sh': '\ufeffX=1\n', ...scripts('#!/bin/bash\nset -e\n. ./common.sh\nexit 0\n') }),
+    code: 'sourced-encoding',
+    fails: [add(), validateOs()],
+    says: /encoded as UTF-8 with a byte-order mark/,
+  },
+  {
+    what: 'a helper the script executes whose #! line ends in CR',
+    make: () => written('helper-cr-shebang', { 'helper.py': { mode: 0o755, content: '#!/usr/bin/python3\r\nprint(1)\r\n' }, create: { mode: 0o755, content: '#!/bin/sh\nset -e\n./helper.py\n' } }),
+    code: 'helper-interpreter-missing',
+    fails: [add()],
+    says: /runs helper\.py, which has a CR \(\\r\) at the end of its '#!' line/,
+  },
+  {
+    what: 'a common.sh a sh script sources, with CRLF line ends (dash refuses "set -e\\r" and exits)',
+    make: () => written('common-crlf-sh', { 'common.sh': 'set -e\r\nX=1\r\n', create: { mode: 0o755, content: '#!/bin/sh\n. ./common.sh\nexit 0\n' } }),
+    code: 'crlf',
+    fails: [add()],
+    says: /common\.sh, which create line 2 sources, has CR/,
+  },
+  {
+    what: 'a create script saved as UTF-16 (byte-order mark FF FE)',
+    make: () => written('utf16-create', { create: { mode: 0o755, content: Buffer.from('\ufeff#!/bin/sh\nexit 0\n', 'utf16le') } }),
+    code: 'no-shebang',
+    fails: [add()],
+    says: /encoded as UTF-16 \(little-endian, byte-order mark FF FE\)/,
+  },
+  {
+    what: 'a create script saved as UTF-16 big-endian (byte-order mark FE FF)',
+    make: () => written('utf16be-create', { create: { mode: 0o755, content: Buffer.from('\ufeff#!/bin/sh\nexit 0\n', 'utf16le').swap16() } }),
+    code: 'no-shebang',
+    fails: [add()],
+    says: /encoded as UTF-16 \(big-endian, byte-order mark FE FF\)/,
+  },
+  {
+    what: 'an export script saved as UTF-16 (bash, which the import-export daemon falls back to, refuses it as binary)',
+    make: () => written('utf16-export', { export: { mode: 0o755, content: Buffer.from('\ufeff#!/bin/sh\nhead -c 4096 /dev/zero\n', 'utf16le') } }),
+    code: 'no-shebang',
+    fails: [transfer('export', streamFile)],
+    says: /export' is encoded as UTF-16.*binary file/,
+  },
+  {
+    what: 'a ganeti-instance-debootstrap copy whose listed variant has no $VARIANTS_DIR/<v>.conf (its common.sh exits: "Published variant ... is missing its config file")',
+    make: () => {
+      const { os: d, etc } = foreignCopy(path.join(here, 'deb-missing'));
+      fs.appendFileSync(path.join(etc, 'variants.list'), 'bookworm\n');
+      return d;
+    },
+    code: 'variant-config-missing',
+    fails: [add('bookworm')],
+    passes: [validateOs('bookworm')],
+    says: /variant 'bookworm' has no .*bookworm\.conf, and the scripts fail without it \(common\.sh line \d+ reaches "exit 1"/,
+    ganetiSays: /Published variant bookworm is missing its config file/,
+  },
+  {
+    what: 'a variant whose variants/<v>.conf is missing, sourced unguarded by a sh script',
+    make: () => written('variant-conf-sh', { 'variants/default.conf': 'X=1\n', create: { mode: 0o755, content: '#!/bin/sh\n. "variants/$OS_VARIANT.conf"\nexit 0\n' } }),
+    code: 'variant-config-missing',
+    fails: [add('minimal')],
+    passes: [add('default')],
+    says: /variant 'minimal' has no variants\/minimal\.conf, and the scripts fail without it \(create line 2 sources it unguarded/,
   },
   {
     what: 'a variant configuration that sources a missing file under /etc',
@@ -267,6 +364,62 @@ const WORKS: Works[] = [
       }),
     passes: [transfer('export', streamFile), transfer('import', streamFile)],
   },
+  {
+    what: 'a helper run only when it exists ([ -x ./site-hook ] && ./site-hook)',
+    make: () => written('works-optional-helper', { create: { mode: 0o755, content: '#!/bin/sh\nset -e\nif [ -x ./site-hook ]; then ./site-hook; fi\n[ -x "$(dirname "$0")/lib/extra.sh" ] && "$(dirname "$0")/lib/extra.sh"\nexit 0\n' } }),
+    passes: [add()],
+  },
+  {
+    what: 'a variant without its variants/<v>.conf where the scripts go on without it ([ -f X ] && . X)',
+    make: () =>
+      written('works-variant-conf-optional', {
+        'variants/default.conf': 'X=1\n',
+        create: { mode: 0o755, content: '#!/bin/sh\nset -e\nif [ -f "variants/$OS_VARIANT.conf" ]; then\n  . "variants/$OS_VARIANT.conf"\nfi\n[ -f "variants/$OS_VARIANT.conf" ] && . "variants/$OS_VARIANT.conf"\nexit 0\n' },
+      }),
+    passes: [add('minimal'), add('default')],
+  },
+  {
+    what: 'a ./path in a here-document the script writes (data for the instance, not a command it runs)',
+    make: () =>
+      written('works-heredoc', {
+        create: { mode: 0o755, content: '#!/bin/sh\nset -e\ncat > /dev/null <<EOF\n./firstboot.sh --once\nEOF\nexit 0\n' },
+      }),
+    passes: [add()],
+  },
+  {
+    what: 'a helper without an execute bit handed to its interpreter (sh ./helper.sh)',
+    make: () => written('works-helper-sh', { 'helper.sh': { mode: 0o644, content: 'echo hi\n' }, create: { mode: 0o755, content: '#!/bin/sh\nset -e\nsh ./helper.sh\n' } }),
+    passes: [add()],
+  },
+  {
+    what: 'a common.sh with a UTF-8 byte-order mark sourced without set -e (the shell goes past the command it makes)',
+    make: () => written('works-common-bom', { 'common.sh': '\ufeffX=1\n', ...scripts('#!/bin/bash\n. ./common.sh\nexit 0\n') }),
+    passes: [add(), validateOs()],
+  },
+  {
+    what: 'a bash script whose "set -e" line ends in CR (bash reports the option and goes on)',
+    make: () => written('works-bash-set-cr', { create: { mode: 0o755, content: '#!/bin/bash\nset -e\r\necho installing\r\nexit 0\n' } }),
+    passes: [add()],
+  },
+  {
+    what: 'a common.sh with CRLF line ends that a bash script sources (set -e\\r reported, then gone past)',
+    make: () => written('works-common-crlf-bash', { 'common.sh': 'set -e\r\nX=1\r\n', create: { mode: 0o755, content: '#!/bin/bash\n. ./common.sh\nexit 0\n' } }),
+    passes: [add()],
+  },
+  {
+    what: 'a helper given by "$(dirname "$0")/lib/helper.sh" that exists',
+    make: () =>
+      written('works-lib-helper', {
+        'lib/helper.sh': { mode: 0o755, content: '#!/bin/sh\necho "helper for $1"\n' },
+        create: { mode: 0o755, content: '#!/bin/bash\nset -e\n"$(dirname "$0")/lib/helper.sh" "$INSTANCE_NAME"\n' },
+      }),
+    passes: [add()],
+  },
+  {
+    what: "an export saved as UTF-8 with a byte-order mark (bash, which the import-export daemon falls back to, goes past its first line)",
+    make: () => written('works-bom-export', { export: { mode: 0o755, content: '\ufeff#!/bin/sh\nhead -c 4096 /dev/zero\n' } }),
+    passes: [transfer('export', streamFile)],
+  },
   { what: 'merge-conflict markers in README.md only', make: () => written('works-readme', { 'README.md': '<<<<<<< a\nx\n=======\ny\n>>>>>>> b\n' }), passes: [validateOs(), add()] },
   {
     what: 'a BOM in parameters.list of an API 15 definition (Ganeti ignores the file)',
@@ -320,10 +473,12 @@ describeReleases("validate's errors are failures of Ganeti's own code, and its p
     expect(v.res.ganeti.ok).toBe(true);
     expect([v.code, v.codes]).toEqual([1, expect.arrayContaining([c.code])]);
     expect(v.text).toMatch(/\n {2}error: /);
+    if (c.says) expect(v.res.errors.filter((e: { code: string }) => e.code === c.code).map((e: { message: string }) => e.message).join('\n')).toMatch(c.says);
     const asks = [...c.fails, ...(c.passes ?? [])].map((a) => a(d, name));
     const answers: GanetiAnswer[] = ganetiBatch(asks, release);
     const failed = answers.slice(0, c.fails.length).map((a, i) => [asks[i].action, a.ok]);
     expect(failed).toEqual(c.fails.map((_f, i) => [asks[i].action, false]));
+    if (c.ganetiSays) expect(JSON.stringify(answers[0])).toMatch(c.ganetiSays);
     const passed = answers.slice(c.fails.length).map((a) => [a.ok, a.error ?? '']);
     expect(passed).toEqual((c.passes ?? []).map(() => [true, '']));
   });
@@ -350,6 +505,24 @@ describeReleases("validate's errors are failures of Ganeti's own code, and its p
     const ok = blank('run-params-ok', () => undefined);
     expect(ganetiBatch([validateOs()(ok, 'run-params-ok')], release)[0].ok).toBe(true);
     expect((await cli(root, ['run', 'verify', '--os-dir', ok, '--ganeti', release])).code).toBe(0);
+  });
+
+  it("run ends as Ganeti ends for a missing helper and an export saved as UTF-16, and for an export with a UTF-8 byte-order mark that both run", async () => {
+    const gone = written('run-helper-gone', { create: { mode: 0o755, content: '#!/bin/sh\nset -e\n./gnt-helper.py\n' } });
+    const u16 = written('run-utf16-export', { export: { mode: 0o755, content: Buffer.from('\ufeff#!/bin/sh\nhead -c 4096 /dev/zero\n', 'utf16le') } });
+    const bom = written('run-bom-export', { export: { mode: 0o755, content: '\ufeff#!/bin/sh\nhead -c 4096 /dev/zero\n' } });
+    const out = path.join(root, `run-stream-${release}`);
+    const g = ganetiBatch([add()(gone, 'run-helper-gone'), transfer('export', () => out)(u16, 'run-utf16-export'), transfer('export', () => out)(bom, 'run-bom-export')], release);
+    expect(g.map((a) => a.ok)).toEqual([false, false, true]);
+    const runs = [
+      await cli(root, ['run', 'create', '--os-dir', gone, '--disk', disk, '--ganeti', release]),
+      await cli(root, ['run', 'export', '--os-dir', u16, '--disk', disk, '--output', out, '--ganeti', release]),
+      await cli(root, ['run', 'export', '--os-dir', bom, '--disk', disk, '--output', out, '--ganeti', release]),
+    ];
+    expect(runs.map((r) => r.code)).toEqual([1, 1, 0]);
+    expect(runs[0].stderr).toMatch(/gnt-helper\.py: not found/);
+    expect(runs[1].stderr).toMatch(/cannot execute binary file/);
+    expect(fs.statSync(out).size).toBe(4096);
   });
 
   it('where the releases differ, validate --ganeti follows the release: kvm\'s vhost_net default (False in 3.0, True in 3.1) reaches the configuration create sources', async () => {

@@ -27,11 +27,11 @@ import {
 } from '../ganeti/rules';
 import type { OsDefinition } from './model';
 import { JOURNAL_FILE } from './writer';
-import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigSource, walkFiles } from './script-reading';
+import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigFailure, variantConfigSource, walkFiles } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 import { BESIDE_SUFFIX, conflictMarkerLines } from './upgrade-merge';
 import { definitionLayerFiles, nodeLayerFiles, variantConfigPlace } from './layers';
-import { bomFinding, crlfFailure, helperInterpreterFindings, interpreterProblem } from './exec-checks';
+import { bomFinding, crlfFailure, helperInterpreterFindings, helperMissingFindings, interpreterProblem, sourcedCrlfFindings, sourcedEncodingFindings } from './exec-checks';
 
 export { conflictMarkerLines, hasConflictMarkers } from './upgrade-merge';
 
@@ -52,6 +52,18 @@ export interface Problem {
 }
 
 const LIST_FILES = [OS_API_FILE, OS_VARIANTS_FILE, OS_PARAMETERS_FILE];
+
+/**
+ * The encoding a script's first bytes (latin1) show when it is not one the kernel can read a
+ * `#!` in: UTF-16 (a byte-order mark FF FE or FE FF, or '#' and '!' with NUL bytes between),
+ * or UTF-8 with a byte-order mark before its '#!'. Undefined otherwise.
+ */
+export function scriptEncoding(head: string): string | undefined {
+  if (head.startsWith('\xff\xfe') || head.startsWith('#\0!\0')) return `UTF-16 (little-endian${head.startsWith('\xff\xfe') ? ', byte-order mark FF FE' : ''})`;
+  if (head.startsWith('\xfe\xff') || head.startsWith('\0#\0!')) return `UTF-16 (big-endian${head.startsWith('\xfe\xff') ? ', byte-order mark FE FF' : ''})`;
+  if (head.startsWith('\xef\xbb\xbf#!')) return "UTF-8 with a byte-order mark (EF BB BF) before its '#!'";
+  return undefined;
+}
 
 /** A name as it can be read in a message: quoted, with invisible or odd characters escaped. */
 export function shownName(name: string): string {
@@ -106,7 +118,21 @@ export function findProblems(def: OsDefinition): Problem[] {
     if (!regular(s)) continue;
     const st = def.files[s];
     const head = readHead(st.path);
-    if (head !== undefined) {
+    const encoding = head !== undefined ? scriptEncoding(head) : undefined;
+    const viaBash = s === OS_SCRIPT_EXPORT || s === OS_SCRIPT_IMPORT;
+    if (encoding) {
+      // The kernel sees no '#!' (ENOEXEC). Export and import fall back to bash (the import-export
+      // daemon starts them from it): bash refuses a file with NUL bytes in its first line
+      // (UTF-16: "cannot execute binary file", status 126), and runs a UTF-8 one, the mark and
+      // its '#!' line a command not found that it goes past.
+      const utf16 = encoding.startsWith('UTF-16');
+      const fix = `save it as UTF-8 without a byte-order mark (${utf16 ? `iconv -f UTF-16 -t UTF-8 ${s}` : `sed -i '1s/^\\xEF\\xBB\\xBF//' ${s}`})`;
+      if (viaBash && !utf16) {
+        warn('no-shebang', `script '${s}' is encoded as ${encoding}: the kernel finds no '#!' at its start; it runs only because Ganeti's import-export daemon starts it from bash, which reads it as a bash script and complains about its first line; ${fix}`, s, 1);
+      } else {
+        warn('no-shebang', `script '${s}' is encoded as ${encoding}: the kernel finds no '#!' at its start and refuses it (ENOEXEC)${viaBash ? ", and bash, which Ganeti's import-export daemon falls back to, refuses it as a binary file (status 126)" : ''}; ${fix}`, s, 1, 'error');
+      }
+    } else if (head !== undefined) {
       if (!head.startsWith('#!') && (s === OS_SCRIPT_EXPORT || s === OS_SCRIPT_IMPORT)) {
         // The import-export daemon runs these through `bash -c "( cd DIR && DIR/export; )"`
         // (impexpd GetBashCommand): on ENOEXEC bash reads the file as a bash script itself.
@@ -116,7 +142,8 @@ export function findProblems(def: OsDefinition): Problem[] {
       } else if (/^#![^\n]*\r/.test(head)) {
         warn('crlf-shebang', `script '${s}' has a CR (\\r) at the end of its '#!' line: the interpreter "${head.slice(2).split(/\r/)[0].trim()}\\r" does not exist, so the kernel cannot execute it`, s, 1, 'error');
       } else if (head.includes('\r')) {
-        const fatal = shellOf(head) ? crlfFailure(readBytes(st.path)?.toString('latin1') ?? head) : undefined;
+        const sh = shellOf(head);
+        const fatal = sh ? crlfFailure(readBytes(st.path)?.toString('latin1') ?? head, sh) : undefined;
         if (fatal) {
           warn('crlf', `script '${s}' has CR (\\r) line ends: line ${fatal.line} (${JSON.stringify(fatal.text)}) ${fatal.why}, so the script fails`, s, fatal.line, 'error');
         } else {
@@ -136,7 +163,7 @@ export function findProblems(def: OsDefinition): Problem[] {
     }
   }
 
-  out.push(...helperInterpreterFindings(def));
+  out.push(...helperInterpreterFindings(def), ...helperMissingFindings(def), ...sourcedEncodingFindings(def), ...sourcedCrlfFindings(def));
 
   // Files the listed API makes Ganeti ignore.
   if (maxv !== undefined) {
@@ -195,8 +222,20 @@ export function findProblems(def: OsDefinition): Problem[] {
       const bad = checkVariantName(v);
       if (bad) warn('unsafe-variant-name', reshow(bad, v), OS_VARIANTS_FILE);
     }
-    for (const v of expectedVariantConfigs(def, texts)) {
-      if (!fs.existsSync(path.resolve(def.dir, v.file))) {
+    const missing = expectedVariantConfigs(def, texts).filter((v) => !fs.existsSync(path.resolve(def.dir, v.file)));
+    // Whether the scripts fail without it (an else branch that exits, an unguarded . under set -e)
+    // or go on without it ([ -f X ] && . X): an error, or a warning.
+    const fails = missing.length ? variantConfigFailure(texts) : undefined;
+    for (const v of missing) {
+      if (fails) {
+        warn(
+          'variant-config-missing',
+          `variant '${v.variant}' has no ${v.file}, and the scripts fail without it (${fails.rel} line ${fails.line} ${fails.why}): every instance of ${def.name}+${v.variant} fails (create, import, rename)`,
+          v.file,
+          undefined,
+          'error',
+        );
+      } else {
         warn('variant-config-missing', `variant '${v.variant}' has no ${v.file} (the definition keeps one configuration file per variant there)`, v.file);
       }
     }

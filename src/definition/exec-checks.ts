@@ -13,7 +13,15 @@ import { OS_API_V15, OS_API_V20, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FIL
 import { pyReprStr } from '../ganeti/pyfmt';
 import type { OsDefinition } from './model';
 import type { Problem } from './checks';
-import { readHead, shellTexts, walkFiles } from './script-reading';
+import { readHead, scriptDirVariables, shellOf, shellTexts, sourcedFiles, walkFiles } from './script-reading';
+
+function isRegularFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
 
 function isExecutableFile(p: string): boolean {
   try {
@@ -89,7 +97,10 @@ export function helperInterpreterFindings(def: Pick<OsDefinition, 'dir'>): Probl
   for (const rel of helperFiles(def.dir)) {
     const h = readHead(path.join(def.dir, rel));
     if (!h?.startsWith('#!')) continue;
-    const bad = interpreterProblem(h, def.dir);
+    const first = h.split('\n')[0];
+    const bad = first.endsWith('\r')
+      ? { message: `has a CR (\\r) at the end of its '#!' line, so its interpreter "${first.slice(2).trim()}\\r" does not exist` }
+      : interpreterProblem(h, def.dir);
     if (!bad) continue;
     // Run as a command: at the start of a command, after a path prefix ending in "/".
     const re = new RegExp(`(?:^|[;&|({\`]|\\bthen|\\bdo|\\belse|\\$\\()\\s*(?:exec\\s+|command\\s+)?(?:["']?[^\\s"'#;&|]*/)?${escapeRe(rel)}(?=["']?(?:\\s|$|[;&|)]))`, 'm');
@@ -110,14 +121,106 @@ export function helperInterpreterFindings(def: Pick<OsDefinition, 'dir'>): Probl
   return out;
 }
 
+/** Interpreters a helper may be handed to (`bash ./x.sh`, `python3 ./x.py`): a missing file fails there too. */
+const HELPER_RUNNERS = String.raw`(?:(?:/usr)?/bin/)?(?:bash|sh|dash|python3?|perl)`;
+
+/**
+ * Helpers the scripts execute from the definition's own directory that do not exist there (nor
+ * as a symlink that resolves): `./gnt-helper.py`, `"$(dirname "$0")/lib/helper.sh"`,
+ * `"$GOS_DIR/x"` or `"$DIR/x"` with DIR the script's directory, at the start of a command (also
+ * after exec, command, or an interpreter: `bash ./x.sh`). The shell answers "No such file or
+ * directory" (status 127, or the interpreter's own) on every node like this one. Read from the
+ * scripts and the files they source; a path tested first (`[ -x ./hook ] && ./hook`) and a
+ * `./x` after a `cd` in the same file are left out (the working directory is no longer the OS
+ * directory).
+ */
+export function helperMissingFindings(def: Pick<OsDefinition, 'dir'>): Problem[] {
+  const out: Problem[] = [];
+  const all = shellTexts(def.dir);
+  const runs = new Set<string>([...OS_SCRIPTS, ...sourcedFiles(def.dir).map((f) => f.rel)]);
+  const texts = all.filter((t) => runs.has(t.rel));
+  const dirVars = [...scriptDirVariables(all)].map(escapeRe).join('|');
+  const start = String.raw`(?:^|[;&|({\`]|\bthen\b|\bdo\b|\belse\b|\$\()\s*(?:(?:exec|command|sudo)\s+)?(?:(?<runner>${HELPER_RUNNERS})\s+)?`;
+  const sub = String.raw`\$\((?:[^()]|\([^()]*\))*\)`;
+  const forms = [
+    // ./path (relative to the OS directory, where Ganeti runs every script)
+    { re: new RegExp(`${start}["']?\\./(?<p>[\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'cwd' as const },
+    // "$(dirname "$0")/path", "$(dirname "$(readlink -f "$0")")/path"
+    { re: new RegExp(`${start}["']?(?<x>${sub})["']?/(?<p>[\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'sub' as const },
+    // "$DIR/path" with DIR the script's directory
+    { re: new RegExp(`${start}["']?\\$\\{?(?<x>${dirVars})\\}?["']?/(?<p>[\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'var' as const },
+  ];
+  const reported = new Set<string>();
+  for (const t of texts) {
+    const lines = t.text.split('\n');
+    let cdSeen = false;
+    let heredoc: string | undefined;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i];
+      // A here-document's body is data (a file written for the instance, a chroot's script).
+      if (heredoc !== undefined) {
+        if (line.replace(/^\t+/, '') === heredoc) heredoc = undefined;
+        continue;
+      }
+      const hd = /<<-?\s*(["']?)([A-Za-z_]\w*)\1/.exec(line.replace(/^\s*#.*$/, ''));
+      if (hd) heredoc = hd[2];
+      if (/^\s*#/.test(line)) continue;
+      if (/(?:^|[;&|(]|\bthen|\bdo)\s*(?:cd|pushd)\s/.test(line)) cdSeen = true;
+      for (const f of forms) {
+        f.re.lastIndex = 0;
+        for (const m of line.matchAll(f.re)) {
+          const g = m.groups ?? {};
+          let rel = g.p;
+          if (f.kind === 'cwd') {
+            if (cdSeen) continue;
+          } else if (f.kind === 'sub') {
+            if (!/dirname\b/.test(g.x) || !/\$(?:0\b|\{0\}|\{?BASH_SOURCE)/.test(g.x)) continue;
+            // BASH_SOURCE names the sourced file itself; $0 the script, in the OS directory.
+            rel = path.posix.join(/BASH_SOURCE/.test(g.x) ? path.posix.dirname(t.rel) : '.', g.p);
+          }
+          rel = path.posix.normalize(rel);
+          if (rel.startsWith('..') || reported.has(rel)) continue;
+          const abs = path.join(def.dir, rel);
+          if (fs.existsSync(abs)) {
+            // Run directly (not handed to an interpreter), it needs an execute bit: else 126.
+            if (!m.groups?.runner && isRegularFile(abs) && !isExecutableFile(abs)) {
+              reported.add(rel);
+              out.push({
+                severity: 'error',
+                code: 'helper-not-executable',
+                message: `${t.rel} line ${i + 1} runs ${rel}, which is not executable (mode ${(fs.statSync(abs).mode & 0o777).toString(8).padStart(4, '0')}): the shell fails there ("Permission denied", status 126), so every operation that reaches that line fails; chmod 0755 ${rel}`,
+                file: rel,
+                line: i + 1,
+              });
+            }
+            continue;
+          }
+          // A guarded run: the path is tested somewhere in the file (`[ -x "$DIR/hook" ] && ...`).
+          const base = escapeRe(path.posix.basename(rel));
+          if (new RegExp(String.raw`(?:\[\[?|\btest)\s+!?\s*-[efrxs]\s+[^\]\n;&|]*${base}\b`).test(t.text)) continue;
+          reported.add(rel);
+          out.push({
+            severity: 'error',
+            code: 'helper-missing',
+            message: `${t.rel} line ${i + 1} runs ${rel}, which does not exist in the definition: the shell fails there ("No such file or directory", status 127), so every operation that reaches that line fails`,
+            file: t.rel,
+            line: i + 1,
+          });
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /**
  * CR line ends in a shell script's body that make it fail, not just look odd: the first line
  * that does, what happens, or undefined. Lines after the `#!` line: `set` given an option that
- * ends in CR (bash and dash refuse it and exit), `exit N` (numeric argument required: status
+ * ends in CR (dash refuses it and exits; bash reports it and goes on), `exit N` (numeric argument required: status
  * 2), `.`/`source` of a file whose name then ends in CR (not found), or a last command of one
  * word (command not found, 127). A syntax error they cause is bash -n's to report.
  */
-export function crlfFailure(text: string): { line: number; text: string; why: string } | undefined {
+export function crlfFailure(text: string, shell: 'bash' | 'sh' = 'sh'): { line: number; text: string; why: string } | undefined {
   const lines = text.split('\n');
   let lastCommand = -1;
   for (let i = 1; i < lines.length; i++) {
@@ -132,7 +235,8 @@ export function crlfFailure(text: string): { line: number; text: string; why: st
     const words = body.split(/\s+/);
     const last = words[words.length - 1];
     const shown = body;
-    if (words[0] === 'set' && words.length > 1 && (/^[-+]/.test(last) || /^[-+]o$/.test(words[words.length - 2] ?? ''))) {
+    // bash (not in POSIX mode) reports the bad option and goes on; sh (dash) exits.
+    if (shell === 'sh' && words[0] === 'set' && words.length > 1 && (/^[-+]/.test(last) || /^[-+]o$/.test(words[words.length - 2] ?? ''))) {
       return { line: i + 1, text: shown, why: `gives set the option ${JSON.stringify(`${last}\r`)}, which the shell refuses, and exits` };
     }
     if (words[0] === 'exit' && words.length === 2 && /^\d+$/.test(last)) {
@@ -184,4 +288,68 @@ export function bomFinding(def: Pick<OsDefinition, 'name' | 'maxApiVersion' | 'v
     };
   }
   return warning;
+}
+
+/**
+ * Shell files the scripts source (sourcedFiles) saved as UTF-16 or with a UTF-8 byte-order mark:
+ * the shell reads the mark (and, for UTF-16, the bytes around its NULs) as part of the first
+ * command, which is not found (status 127). An error when a script runs under `set -e` (the
+ * script stops there), else a warning.
+ */
+export function sourcedEncodingFindings(def: Pick<OsDefinition, 'dir'>): Problem[] {
+  const out: Problem[] = [];
+  const texts = shellTexts(def.dir);
+  const errexit = texts.some((t) => OS_SCRIPTS.includes(t.rel) && (/^\s*set\s+(?:-\w*e\w*|-o\s+errexit)\b/m.test(t.text) || /^#!\S+\s+-\w*e/.test(t.text)));
+  const seen = new Set<string>();
+  for (const src of sourcedFiles(def.dir)) {
+    if (seen.has(src.rel)) continue;
+    seen.add(src.rel);
+    const head = readHead(path.join(def.dir, src.rel));
+    if (head === undefined) continue;
+    const encoding = head.startsWith('\xff\xfe') ? 'UTF-16 (little-endian, byte-order mark FF FE)' : head.startsWith('\xfe\xff') ? 'UTF-16 (big-endian, byte-order mark FE FF)' : head.startsWith('\xef\xbb\xbf') ? 'UTF-8 with a byte-order mark (EF BB BF)' : undefined;
+    if (!encoding) continue;
+    out.push({
+      severity: errexit ? 'error' : 'warning',
+      code: 'sourced-encoding',
+      message: `${src.by} line ${src.line} sources ${src.rel}, which is encoded as ${encoding}: the shell reads the mark as part of its first command, which is not found (status 127)${errexit ? ', and under set -e the script stops there' : ''}; save it as UTF-8 without a byte-order mark`,
+      file: src.rel,
+      line: 1,
+    });
+  }
+  return out;
+}
+
+/**
+ * Files the scripts source with CR line ends that make them fail (crlfFailure: `exit 1\r`,
+ * `. file\r`, `set -e\r` ...): the sourcing script fails as if the lines were its own.
+ */
+export function sourcedCrlfFindings(def: Pick<OsDefinition, 'dir'>): Problem[] {
+  const out: Problem[] = [];
+  const seen = new Set<string>(OS_SCRIPTS);
+  // The shell that sources them: bash when any script runs under bash (as shellSyntaxFindings).
+  const shell = OS_SCRIPTS.some((sc) => shellOf(readHead(path.join(def.dir, sc)) ?? '') === 'bash') ? 'bash' : 'sh';
+  for (const src of sourcedFiles(def.dir)) {
+    if (seen.has(src.rel)) continue;
+    seen.add(src.rel);
+    let text: string;
+    try {
+      const p = path.join(def.dir, src.rel);
+      if (!fs.statSync(p).isFile() || fs.statSync(p).size > 1024 * 1024) continue;
+      text = fs.readFileSync(p, 'latin1');
+    } catch {
+      continue;
+    }
+    if (!text.includes('\r')) continue;
+    // crlfFailure reads from the second line on (the first is a script's #!): give it one.
+    const fatal = crlfFailure(`\n${text}`, shell);
+    if (!fatal) continue;
+    out.push({
+      severity: 'error',
+      code: 'crlf',
+      message: `${src.rel}, which ${src.by} line ${src.line} sources, has CR (\\r) line ends: line ${fatal.line - 1} (${JSON.stringify(fatal.text)}) ${fatal.why}, so the script fails`,
+      file: src.rel,
+      line: fatal.line - 1,
+    });
+  }
+  return out;
 }

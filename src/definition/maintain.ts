@@ -16,6 +16,7 @@ import {
   OS_API_V15,
   OS_API_V20,
   OS_PARAMETERS_FILE,
+  OS_SEARCH_PATH,
   OS_VARIANTS_FILE,
   parseApiVersions,
   parseParametersList,
@@ -506,6 +507,65 @@ export function planPath(root: string, abs: string): string {
 export function symlinkNote(file: ListFile): string | undefined {
   if (!file.isSymlink || !file.realPath) return undefined;
   return `${file.rel} is a symlink: the file edited is its target, ${file.realPath}.`;
+}
+
+const inside = (p: string, top: string) => {
+  const rel = path.relative(top, p);
+  return !rel.startsWith('..') && !path.isAbsolute(rel);
+};
+
+/**
+ * The other OS definitions on this node whose variants.list resolves to the same file as `l`'s:
+ * in Ganeti's OS search path and beside `l` (a copy of ganeti-instance-debootstrap keeps the
+ * package's symlink to /etc/ganeti/instance-debootstrap/variants.list).
+ */
+export function sharedVariantsList(l: Loaded, searchDirs: readonly string[] = OS_SEARCH_PATH): string[] {
+  const target = l.variantsFile.realPath;
+  if (!target) return [];
+  const self = fs.realpathSync(l.root);
+  const out = new Set<string>();
+  for (const dir of new Set([...searchDirs, path.dirname(l.root)])) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir).sort();
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const d = path.join(dir, n);
+      try {
+        if (fs.realpathSync(d) === self || !fs.existsSync(path.join(d, OS_API_FILE))) continue;
+        const list = path.join(d, OS_VARIANTS_FILE);
+        if (fs.lstatSync(list).isSymbolicLink() && fs.realpathSync(list) === target) out.add(d);
+      } catch {
+        // no variants.list there
+      }
+    }
+  }
+  return [...out];
+}
+
+/**
+ * An edit of variants.list through a symlink whose target is outside the definition (a file of
+ * this host, /etc/ganeti/instance-debootstrap/variants.list for ganeti-instance-debootstrap):
+ * refused (UserError, nothing changed) unless `force` when other definitions on this node read
+ * the same file, as their variants would change too; otherwise a warning saying which file is
+ * edited. Undefined when variants.list is not such a symlink.
+ */
+export function symlinkedListEdit(l: Loaded, command: string, force?: boolean): string | undefined {
+  const f = l.variantsFile;
+  if (!f.isSymlink || !f.realPath || inside(f.realPath, fs.realpathSync(l.root))) return undefined;
+  const others = sharedVariantsList(l);
+  if (others.length && !force) {
+    throw new UserError(
+      `${path.join(l.root, f.rel)} is a symlink to ${f.realPath}, a file outside the definition that ${others.join(', ')} ${others.length > 1 ? 'read' : 'reads'} as ${others.length > 1 ? 'their' : 'its'} ${f.rel} too: ${command} would change ${others.length > 1 ? 'their' : 'its'} variants as well; nothing was changed`,
+      [
+        `To change ${l.name} alone, give it its own list first: cp --remove-destination ${shq(f.realPath)} ${shq(path.join(l.root, f.rel))}, then run again;`,
+        `or run again with --force to edit ${f.realPath} for all of them.`,
+      ],
+    );
+  }
+  return `${f.rel} is a symlink: the file edited is its target, ${f.realPath}, outside ${l.root} (a file of this host${others.length ? `, read by ${others.join(', ')} too` : ''}).`;
 }
 
 /** What an edit of a definition (src/definition/edits/) produces: its plan, and what the command says about it. */

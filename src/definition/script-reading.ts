@@ -237,7 +237,7 @@ export interface VariantConfigSource {
 }
 
 /** Variables the shell code sets to its own directory (`DIR=$(dirname "$0")`, ...). */
-function scriptDirVariables(texts: ShellText[]): Set<string> {
+export function scriptDirVariables(texts: ShellText[]): Set<string> {
   const out = new Set(['GOS_DIR']);
   for (const { text } of texts) {
     for (const m of text.matchAll(/^\s*(?:export\s+|readonly\s+|local\s+)?([A-Za-z_]\w*)=["']?\$\((?:cd\s+["']?\$\()?\s*dirname\b[^\n]*(?:\$0|\$\{0\}|BASH_SOURCE)/gm)) out.add(m[1]);
@@ -329,4 +329,72 @@ export function apiVersionRejection(texts: ShellText[], versions: readonly numbe
   if (!accepted.size || !errorPath || accepted.has(passed)) return undefined;
   const list = [...accepted].sort((a, b) => a - b).join(', ');
   return `the scripts accept OS_API_VERSION ${list} only (${file}: ${JSON.stringify(errorPath.slice(0, 100))}), but Ganeti passes OS_API_VERSION=${passed}: every instance operation fails`;
+}
+
+/** Where and why the shell code fails when a variant's configuration file is missing. */
+export interface VariantConfigFailure {
+  rel: string;
+  line: number;
+  /** What the code does then, completing "... when it is missing". */
+  why: string;
+}
+
+const FAILS = /\bexit\s+(?:[1-9]|\$)|\bfalse\b|\breturn\s+[1-9]|\b(?:die|gos_die|fail)\b/;
+
+/**
+ * Whether the shell code fails when the configuration file of the variant it runs for is
+ * missing, read from where it sources `…$OS_VARIANT.<ext>` (directly, or through a variable
+ * assigned that path, as ganeti-instance-debootstrap's VARIANT_CONFIG): an `if [ -f X ]; then .
+ * X; else … exit 1; fi` or `[ -f X ] && . X || exit 1` fails; a guard with no failing branch
+ * (`[ -f X ] && . X`) tolerates it; an unguarded `. X` fails under sh (dash exits on a missing
+ * `.` file) or `set -e`. Undefined when it tolerates it, or when that cannot be told.
+ */
+export function variantConfigFailure(texts: ShellText[]): VariantConfigFailure | undefined {
+  const vars = new Set<string>();
+  for (const { text } of texts) {
+    for (const m of text.matchAll(/^\s*(?:export\s+|local\s+|readonly\s+)?([A-Za-z_]\w*)=["']?[^\s;]*\/\$\{?OS_VARIANT\}?\.[A-Za-z0-9]+/gm)) vars.add(m[1]);
+  }
+  const mentions = (s: string) => new RegExp(`/\\$\\{?OS_VARIANT\\}?\\.[A-Za-z0-9]+|\\$\\{?(?:${[...vars].join('|') || '\\b\\B'})\\}?(?![\\w])`).test(s);
+  const errexit = texts.some((t) => OS_SCRIPTS.includes(t.rel) && (/^\s*set\s+(?:-\w*e\w*|-o\s+errexit)\b/m.test(t.text) || /^#!\S+\s+-\w*e/.test(t.text)));
+  const sh = texts.some((t) => OS_SCRIPTS.includes(t.rel) && /^#!\s*\S*\/(?:sh|dash)\b/.test(t.text));
+  for (const { rel, text } of texts) {
+    const lines = logicalLines(text);
+    for (let i = 0; i < lines.length; i++) {
+      const code = lines[i].replace(/(^|\s)#.*$/, '$1');
+      const src = /(?:^|[;&|({]|\bthen|\bdo|\belse)\s*(?:\.|source)\s+(\S+)/.exec(code);
+      if (!src || !mentions(src[1])) continue;
+      const guard = /(?:\[\[?|\btest)\s+-[efrs]\s/;
+      if (guard.test(code)) {
+        const orElse = /\|\|\s*(.*)$/.exec(code.slice(src.index));
+        if (orElse && FAILS.test(orElse[1])) return { rel, line: i + 1, why: `runs ${JSON.stringify(orElse[1].trim())}` };
+        continue;
+      }
+      // The nearest `if [ -f X ]` above it (a few lines) that tests the same file.
+      let ifAt = -1;
+      for (let j = i - 1; j >= Math.max(0, i - 5); j--) {
+        if (/^\s*(?:if|elif)\b/.test(lines[j]) && guard.test(lines[j]) && mentions(lines[j])) {
+          ifAt = j;
+          break;
+        }
+      }
+      if (ifAt < 0) {
+        if (sh) return { rel, line: i + 1, why: 'sources it unguarded, and sh exits on a missing file given to .' };
+        if (errexit) return { rel, line: i + 1, why: 'sources it unguarded under set -e, so the script exits' };
+        continue;
+      }
+      // Its else branch (at the same depth, up to the matching fi): does it fail?
+      let depth = 0;
+      let inElse = false;
+      for (let j = ifAt + 1; j < lines.length; j++) {
+        const l = lines[j].replace(/(^|\s)#.*$/, '$1');
+        if (/^\s*if\b/.test(l) && !/\bfi\s*$/.test(l)) depth++;
+        else if (/^\s*fi\b/.test(l)) {
+          if (depth === 0) break;
+          depth--;
+        } else if (depth === 0 && /^\s*(?:else|elif)\b/.test(l)) inElse = true;
+        else if (inElse && depth === 0 && FAILS.test(l.replace(/"[^"]*"|'[^']*'/g, '""'))) return { rel, line: j + 1, why: `reaches ${JSON.stringify(l.trim())} (line ${j + 1}) in the else branch of the test at line ${ifAt + 1}` };
+      }
+    }
+  }
+  return undefined;
 }

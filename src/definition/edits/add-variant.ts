@@ -20,6 +20,7 @@ import {
   readText,
   setConfValues,
   symlinkNote,
+  symlinkedListEdit,
 } from '../maintain';
 import { textOp, work } from '../worker';
 import { Plan, PlanOp, isUntouched } from '../plan';
@@ -28,6 +29,7 @@ import type { VariantConfigSource } from '../script-reading';
 import { unknownReleaseWarnings, variantSettings } from '../templates';
 import { isFamily, isKnownSetting } from '../settings';
 import { mayWriteVariantConfig } from '../layers';
+import { nodeSourcedFiles, shellTexts } from '../script-reading';
 
 export interface AddVariantEdit {
   variant: string;
@@ -68,11 +70,26 @@ export function addVariant(l: Loaded, opts: AddVariantEdit): Edit {
       ]);
     }
   }
+  if (!l.template && Object.keys(given).length && !opts.force) {
+    // A definition ganeti-os did not write: the settings its shell code reads or its variant
+    // configurations already set are the ones a --set can mean.
+    const known = foreignSettingKeys(l);
+    const unknown = Object.keys(given).filter((k) => !known.has(k));
+    if (unknown.length) {
+      const hints = unknown.map((k) => [k, closest(k, [...known])]).filter(([, c]) => c).map(([k, c]) => `${k}: did you mean ${c}?`);
+      throw new UsageError(`${l.name} was not written by ganeti-os, and neither its scripts nor its variants' configuration read or set ${unknown.join(', ')}; nothing was changed`, [
+        ...hints,
+        'Fix the name, or run again with --force to write it anyway (for a hook of yours that reads it).',
+      ]);
+    }
+  }
   const edit = addVariantLine(l.variantsFile.text, v, { first: opts.first });
+  const outside = edit.result !== 'exists' || Object.keys(given).length ? symlinkedListEdit(l, 'add-variant', opts.force) : undefined;
+  if (outside) warnings.push(outside);
   const names = namesAfter(l.variants, v, edit.result, !!opts.first);
   const { plan, confPath } = l.provenance ? planOwn(l, opts, given, edit.text, names) : planForeign(l, opts, given, edit.text);
   const note = symlinkNote(l.variantsFile);
-  if (note && edit.result !== 'exists') plan.notes.unshift(note);
+  if (note && !outside && edit.result !== 'exists') plan.notes.unshift(note);
   if (l.template && edit.result === 'added') {
     const entry = l.spec!.variants.find((x) => x.name === v) ?? { name: v, settings: variantSettings(l.template, v, given) };
     warnings.push(...unknownReleaseWarnings(l.template, [entry], given));
@@ -208,6 +225,44 @@ function variantFilesKept(l: Loaded, dir: string | undefined): VariantConfigSour
   if (exts.size !== 1 || exts.has('.conf')) return undefined;
   const rel = path.relative(l.root, dir);
   return rel && !rel.startsWith('..') ? { dir: rel, ext: [...exts][0], relative: true } : { dir, ext: [...exts][0] };
+}
+
+/**
+ * The variables a definition ganeti-os did not write can take from a variant's configuration:
+ * those its shell code (scripts, *.sh, the node's files they source) reads or assigns, and those
+ * its existing variant configuration files set.
+ */
+function foreignSettingKeys(l: Loaded): Set<string> {
+  const texts = shellTexts(l.root);
+  const out = new Set<string>();
+  const scan = (text: string, reads: boolean) => {
+    for (const line of text.split('\n')) {
+      const code = line.replace(/^\s*#.*$/, '');
+      for (const m of code.matchAll(/^\s*(?:export\s+|readonly\s+|local\s+|declare\s+(?:-\w+\s+)*)?([A-Za-z_]\w*)\+?=/g)) out.add(m[1]);
+      if (reads) for (const m of code.matchAll(/\$\{?([A-Za-z_]\w*)/g)) out.add(m[1]);
+    }
+  };
+  for (const t of texts) scan(t.text, true);
+  for (const f of nodeSourcedFiles(texts)) scan(readAny(f), true);
+  const place = foreignVariantPlace(l);
+  if (place) {
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(place.dir).filter((n) => n.endsWith(place.ext || '.conf'));
+    } catch {
+      names = [];
+    }
+    for (const n of names) scan(readAny(path.join(place.dir, n)), false);
+  }
+  return out;
+}
+
+function readAny(p: string): string {
+  try {
+    return fs.readFileSync(p, 'latin1');
+  } catch {
+    return '';
+  }
 }
 
 /** The candidate within edit distance 2 of `name` (a typo like SUIT for SUITE), if one. */

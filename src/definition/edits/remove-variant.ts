@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { UserError } from '../../errors';
 import { OS_VARIANTS_FILE } from '../../ganeti/rules';
-import { Edit, Loaded, maintenance, facts, foreignVariantsDir, planPath, readText, removeVariantLine, symlinkNote } from '../maintain';
+import { Edit, Loaded, maintenance, facts, foreignVariantsDir, planPath, readText, removeVariantLine, symlinkNote, symlinkedListEdit } from '../maintain';
 import { textOp, work } from '../worker';
 import { Plan, PlanOp } from '../plan';
 import type { DefinitionSpec } from '../spec';
@@ -31,6 +31,7 @@ export function removeVariant(l: Loaded, opts: RemoveVariantEdit): Edit {
       'Add another variant first (ganeti-os add-variant NAME): Ganeti needs a variant to install with.',
     ]);
   }
+  const outside = symlinkedListEdit(l, 'remove-variant', opts.force);
   const { text } = removeVariantLine(l.variantsFile.text, v);
   let plan: Plan;
   if (l.provenance) {
@@ -48,13 +49,13 @@ export function removeVariant(l: Loaded, opts: RemoveVariantEdit): Edit {
     }
     plan = { root: l.root, ops, notes };
   }
-  const note = symlinkNote(l.variantsFile);
+  const note = outside ? undefined : symlinkNote(l.variantsFile);
   if (note) plan.notes.unshift(note);
   if (l.variants[0] === v) plan.notes.push(`'${names[0]}' is now the default variant (the first in variants.list).`);
   return {
     plan,
     summary: `Removed variant '${v}' from ${l.name} (variants: ${names.join(', ')})`,
     facts: { command: 'remove-variant', variant: v, ...facts(l, l.apiVersions, names, l.parameters.map((p) => p.name)) },
-    warnings: [],
+    warnings: outside ? [outside] : [],
   };
 }
