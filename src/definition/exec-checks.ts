@@ -6,23 +6,13 @@
  * part of the first variant or parameter name. Each finding here is a failure Ganeti's own
  * code hits (test/validate-truth.test.ts proves each one through it).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GANETI_DEFAULTS } from '../ganeti/defaults';
 import { OS_API_V15, OS_API_V20, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FILE } from '../ganeti/rules';
 import { pyReprStr } from '../ganeti/pyfmt';
 import type { OsDefinition } from './model';
 import type { Problem } from './checks';
-import { readHead, shellTexts, walkFiles } from './script-reading';
-
-function isExecutableFile(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
+import { isExecutableFile, readHead, shellTexts, walkFiles } from './script-reading';
 
 /**
  * What is wrong with the interpreter of a file whose text starts with `head`, when Ganeti runs it
