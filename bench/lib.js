@@ -366,6 +366,8 @@ module.exports = {
   startProcess: (argv, opts) => proc().startProcess(argv, opts),
   attachLoop: (file, opts) => kernel().attachLoop(file, opts),
   detachLoop: (dev, opts) => kernel().detachLoop(dev, opts),
+  mount: (source, target, opts) => kernel().mount(source, target, opts),
+  unmount: (target, opts) => kernel().unmount(target, opts),
   have,
   ganeti,
   ganetiAvailable,

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runCli, tempDir, treeHash } from './helpers/cli';
+import { newDefinition, runCli, tempDir, treeHash } from './helpers/cli';
 
 let work: string;
 beforeEach(() => {
@@ -16,11 +16,7 @@ afterEach(() => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-function newDef(name: string, template = 'blank'): string {
-  const r = runCli(['new', name, '--template', template, '--api', '20,15,10', '--yes'], { cwd: work });
-  if (r.code !== 0) throw new Error(r.stderr);
-  return path.join(work, name);
-}
+const newDef = (name: string, template = 'blank'): string => newDefinition(work, name, ['--template', template, '--api', '20,15,10']);
 
 it('info outside any definition: exit 1 saying it is not one, nothing scanned', () => {
   fs.mkdirSync(path.join(work, 'elsewhere'));

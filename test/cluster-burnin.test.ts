@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { box, BOX_NEED, LifecycleRun, onBox, testOnBox } from './helpers/box';
-import { BIN, REPO } from './helpers/cli';
+import { BIN, newDefinition, REPO } from './helpers/cli';
 import { fakeImage } from './helpers/images';
 import { describeSystem, FULL_MATRIX } from './helpers/system';
 import { GANETI_RELEASES, GanetiRelease, installedRelease } from '../src/ganeti/releases';
@@ -30,11 +30,7 @@ describeSystem('test --cluster --burnin (Ganeti\'s burnin through the box)', { .
   const timings: Record<string, number> = {};
   const cleanups: (() => void)[] = [];
 
-  const newDef = (name: string, template: string, extra: string[] = []) => {
-    const r = spawnSync(process.execPath, [BIN, 'new', name, '--template', template, '--yes', '-C', work, ...extra], { encoding: 'utf8', cwd: REPO });
-    if (r.status !== 0) throw new Error(r.stderr);
-    return path.join(work, name);
-  };
+  const newDef = (name: string, template: string, extra: string[] = []) => newDefinition(work, name, ['--template', template, ...extra]);
   /** The blank definition (made by the first test, or now when it was filtered out). */
   const blankDef = () => (fs.existsSync(path.join(work, 'blank-os')) ? path.join(work, 'blank-os') : newDef('blank-os', 'blank'));
   const step = (r: LifecycleRun, name: string) => r.steps.find((s) => s.step === name);

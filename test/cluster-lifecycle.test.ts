@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeSystem } from './helpers/system';
 import { box, BOX_NEED, hostSnapshot, LifecycleRun, onBox, testOnBox } from './helpers/box';
-import { BIN, REPO } from './helpers/cli';
+import { BIN, newDefinition } from './helpers/cli';
 import { loopDevices, loopsBackedUnder, withBackingInodes } from '../src/system/kernel';
 
 jest.setTimeout(1800000);
@@ -26,11 +26,7 @@ describeSystem('test --cluster (the lifecycle through the box)', { ...BOX_NEED, 
   let before: ReturnType<typeof hostSnapshot>;
   const timings: Record<string, Record<string, number>> = {};
 
-  const newDef = (name: string, template: string, extra: string[] = []) => {
-    const r = spawnSync(process.execPath, [BIN, 'new', name, '--template', template, '--yes', '-C', work, ...extra], { encoding: 'utf8', cwd: REPO });
-    if (r.status !== 0) throw new Error(r.stderr);
-    return path.join(work, name);
-  };
+  const newDef = (name: string, template: string, extra: string[] = []) => newDefinition(work, name, ['--template', template, ...extra]);
   const lifecycle = (dir: string, args: string[]): { code: number; result: LifecycleRun; stderr: string } => {
     const { code, run, stderr } = testOnBox(dir, args, state);
     timings[`${path.basename(dir)} ${args.join(' ')}`] = Object.fromEntries(run.steps.map((s) => [s.step, s.seconds]));

@@ -19,7 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeSystem, matrixCases } from './helpers/system';
 import { box, expectHostAsBefore, hostSnapshot, LifecycleRun, onBox, testOnBox } from './helpers/box';
-import { BIN, REPO } from './helpers/cli';
+import { BIN, newDefinition } from './helpers/cli';
 import { fakeImage } from './helpers/images';
 import { GANETI_RELEASES, GanetiRelease, installedRelease } from '../src/ganeti/releases';
 
@@ -37,11 +37,7 @@ describeSystem(`debian and image templates through test --cluster on Ganeti ${OT
   const cleanups: (() => void)[] = [];
   const timings: Record<string, Record<string, number>> = {};
 
-  const newDef = (name: string, template: string, extra: string[] = []) => {
-    const r = spawnSync(process.execPath, [BIN, 'new', name, '--template', template, '--yes', '-C', work, ...extra], { encoding: 'utf8', cwd: REPO });
-    if (r.status !== 0) throw new Error(r.stderr);
-    return path.join(work, name);
-  };
+  const newDef = (name: string, template: string, extra: string[] = []) => newDefinition(work, name, ['--template', template, ...extra]);
   const lifecycle = (dir: string, args: string[]) => {
     const r = testOnBox(dir, args, state);
     timings[`${path.basename(dir)} ${args.join(' ')}`] = Object.fromEntries(r.run.steps.map((s) => [s.step, s.seconds]));

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, runExport, runImport } from './helpers/ganeti';
-import { resources, sh, sparseDisk, withMountedRange as withFs } from './helpers/disks';
+import { releaseResources, resources, sh, sparseDisk, withMountedRange as withFs } from './helpers/disks';
 import { describeSystem } from './helpers/system';
 import { BIN } from './helpers/cli';
 
@@ -153,8 +153,7 @@ describeSystem('debian template: export/import streams of made-up layouts', { ro
 
   afterAll(() => {
     if (!work) return;
-    for (const l of resources(work, tmp).mounts) spawnSync('umount', [l.split(' ')[1]]);
-    for (const l of resources(work, tmp).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
+    releaseResources(work, tmp);
     fs.rmSync(work, { recursive: true, force: true });
   });
 

@@ -6,9 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runAddVariant } from '../src/commands/add-variant';
-import { runNew } from '../src/commands/new';
+import type { NewOptions } from '../src/commands/new';
 import { readTextFile } from '../src/definition/model';
-import { read, runCommand, tempDir } from './helpers/cli';
+import { newDefinitionInProcess, read, runCommand, tempDir } from './helpers/cli';
 import { age, fixture, upgrade } from './upgrade-support';
 
 let work: string;
@@ -17,11 +17,7 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(work, { recursive: true, force: true }));
 
-async function newDef(name: string, more: Record<string, unknown> = {}): Promise<string> {
-  const r = await runCommand(runNew, work, { name, yes: true, ...more });
-  if (r.code !== 0) throw new Error(r.err);
-  return path.join(work, name);
-}
+const newDef = (name: string, more: Partial<NewOptions> = {}): Promise<string> => newDefinitionInProcess(work, name, more);
 
 describe('maintenance edits a file with CRLF line ends line by line, keeping them', () => {
   it('add-variant on a variants.list written with CRLF: the old lines keep theirs, the new one gets CRLF', async () => {

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { mount, unmount } from '../src/system/kernel';
 import { def, writeCase } from './helpers/corpus';
 import { cli } from './helpers/cli';
 import { ganeti } from './helpers/ganeti';
@@ -105,8 +106,7 @@ describeSystem('diagnose on a mount point', { root: true, ganeti: true, commands
   it('hides lost+found at the root of a file system, as utils.ListVisibleFiles does', async () => {
     const mnt = path.join(root, 'mnt');
     fs.mkdirSync(mnt);
-    const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+    mount('tmpfs', mnt, { type: 'tmpfs', options: ['size=4m'] });
     try {
       fs.mkdirSync(path.join(mnt, 'lost+found'));
       writeCase(mnt, { name: 'onmount', files: def() });
@@ -117,7 +117,7 @@ describeSystem('diagnose on a mount point', { root: true, ganeti: true, commands
       expect(doc.diagnoseOS).toEqual(g.result);
       expect(doc.entries.map((e: { name: string }) => e.name)).toEqual(['onmount']);
     } finally {
-      execFileSync('umount', [mnt]);
+      unmount(mnt);
     }
   });
 });

@@ -4,7 +4,7 @@
  * are parsed back by Ganeti 3.0's own option parser (cli_opts), the refusals are Ganeti's own
  * ValidateOS errors (test/ganeti/harness.py).
  */
-import { spawnSync } from 'node:child_process';
+import { runSync } from '../src/system/process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -61,7 +61,7 @@ describeSystem("Ganeti's own parser and refusals", { ganeti: true }, () => {
   /** Ganeti 3.0's cli_opts parsing of one option value: -H (ident:key=val) or -O (key=val). */
   function ganetiParses(kind: 'H' | 'O', value: string): unknown {
     const code = `import json, sys\nfrom ganeti import cli_opts\nv = sys.stdin.read()\nprint(json.dumps(cli_opts.check_ident_key_val(None, "-H", v) if "${kind}" == "H" else cli_opts.check_key_val(None, "-O", v)))`;
-    const r = spawnSync(GANETI_PYTHON, ['-c', code], { input: value, encoding: 'utf8', env: { PATH: '/usr/bin:/bin', PYTHONPATH: ganetiPythonPath('3.0') } });
+    const r = runSync([GANETI_PYTHON, '-c', code], { input: value, env: { PATH: '/usr/bin:/bin', PYTHONPATH: ganetiPythonPath('3.0') } });
     if (r.status !== 0) throw new Error(r.stderr);
     return JSON.parse(r.stdout);
   }

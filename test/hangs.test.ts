@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { binForOtherUser, runCli, tempDir, treeHash } from './helpers/cli';
+import { binForOtherUser, newDefinition, runCli, tempDir, treeHash } from './helpers/cli';
 import { describeSystem } from './helpers/system';
 
 let work: string;
@@ -18,8 +18,7 @@ afterEach(() => {
 });
 
 function newDef(name: string): string {
-  const r = runCli(['new', name, '--template', 'blank', '--api', '20,15,10', '--yes'], { cwd: work });
-  if (r.code !== 0) throw new Error(r.stderr);
+  newDefinition(work, name, ['--template', 'blank', '--api', '20,15,10']);
   expect(runCli(['add-variant', 'bookworm', '--os-dir', path.join(work, name)], { cwd: work }).code).toBe(0);
   return path.join(work, name);
 }

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename } from './helpers/ganeti';
-import { resources, sparseDisk } from './helpers/disks';
+import { releaseResources, resources, sparseDisk } from './helpers/disks';
 import { bootableImage } from './helpers/images';
 import { bootUntil } from './helpers/qemu';
 import { describeSystem, matrixCases } from './helpers/system';
@@ -78,8 +78,7 @@ for (const { suite, variant } of matrixCases(RELEASES, (r) => r.suite === 'trixi
 
     afterAll(() => {
       if (!work) return;
-      for (const l of resources(work, tmp).mounts) spawnSync('umount', [l.split(' ')[1]]);
-      for (const l of resources(work, tmp).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
+      releaseResources(work, tmp);
       fs.rmSync(work, { recursive: true, force: true });
     });
 

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename, validateOs } from './helpers/ganeti';
-import { resources, sh, sparseDisk } from './helpers/disks';
+import { releaseResources, resources, sh, sparseDisk } from './helpers/disks';
 import { BuiltImage, extSize, fakeImage, isZero, partitionFs, partitions, withPartition } from './helpers/images';
 import { ganetiAsync } from './helpers/ganeti-async';
 import { describeSystem } from './helpers/system';
@@ -134,8 +134,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
   afterAll(() => {
     server?.kill();
     if (!work) return;
-    for (const l of resources(work, tmp).mounts) spawnSync('umount', [l.split(' ')[1]]);
-    for (const l of resources(work, tmp).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
+    releaseResources(work, tmp);
     fs.rmSync(work, { recursive: true, force: true });
   });
 

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runCli, tempDir, treeHash } from './helpers/cli';
+import { newDefinition, runCli, tempDir, treeHash } from './helpers/cli';
 import { runWithFault } from './helpers/faults';
 
 let work: string;
@@ -20,11 +20,7 @@ afterEach(() => {
 /** A tree hash without its first line (the root's path): the same tree wherever it lies. */
 const body = (hash: string) => hash.split('\n').slice(1).join('\n');
 
-function newDef(name: string): string {
-  const r = runCli(['new', name, '--template', 'blank', '--api', '20,15,10', '--yes'], { cwd: work });
-  if (r.code !== 0) throw new Error(r.stderr);
-  return path.join(work, name);
-}
+const newDef = (name: string): string => newDefinition(work, name, ['--template', 'blank', '--api', '20,15,10']);
 
 describe('a definition moved with a pending journal', () => {
   it('rolls back itself; the definition now at its old path keeps its files', () => {

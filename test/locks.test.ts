@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BIN, binForOtherUser, runCli, tempDir, treeHash } from './helpers/cli';
+import { BIN, binForOtherUser, newDefinition, runCli, tempDir, treeHash } from './helpers/cli';
 import { describeSystem } from './helpers/system';
 
 let work: string;
@@ -18,11 +18,7 @@ afterEach(() => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-function newDef(name: string): string {
-  const r = runCli(['new', name, '--template', 'blank', '--api', '20,15,10', '--yes'], { cwd: work });
-  if (r.code !== 0) throw new Error(r.stderr);
-  return path.join(work, name);
-}
+const newDef = (name: string): string => newDefinition(work, name, ['--template', 'blank', '--api', '20,15,10']);
 
 function addVariant(d: string, v: string): Promise<{ code: number | null; err: string }> {
   return new Promise((resolve) => {

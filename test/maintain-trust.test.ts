@@ -9,10 +9,10 @@ import * as path from 'node:path';
 import { runAddParam } from '../src/commands/add-param';
 import { runAddVariant } from '../src/commands/add-variant';
 import { runBumpApi } from '../src/commands/bump-api';
-import { runNew } from '../src/commands/new';
+import { type NewOptions, runNew } from '../src/commands/new';
 import { runRemoveParam } from '../src/commands/remove-param';
 import { runRemoveVariant } from '../src/commands/remove-variant';
-import { foreignCopy, read, runCommand, tempDir, treeHash } from './helpers/cli';
+import { foreignCopy, newDefinitionInProcess, read, runCommand, tempDir, treeHash } from './helpers/cli';
 import { validateOs } from './helpers/ganeti';
 import { checkOsVariant } from '../src/ganeti/rules';
 import { readDefinition } from '../src/definition/model';
@@ -24,11 +24,7 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(work, { recursive: true, force: true }));
 
-async function newDef(name: string, more: Record<string, unknown> = {}): Promise<string> {
-  const r = await runCommand(runNew, work, { name, yes: true, ...more });
-  if (r.code !== 0) throw new Error(r.err);
-  return path.join(work, name);
-}
+const newDef = (name: string, more: Partial<NewOptions> = {}): Promise<string> => newDefinitionInProcess(work, name, more);
 
 const answers = (d: string) => JSON.parse(read(path.join(d, '.ganeti-os.json'))).answers;
 

@@ -3,7 +3,7 @@
  * query's variants field is NiceSorted; the node's own "[variants: ...]" keeps the file's order).
  * The order is held to Ganeti 3.0's own NiceSort.
  */
-import { spawnSync } from 'node:child_process';
+import { runSync } from '../src/system/process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -29,9 +29,8 @@ it('niceSort: digits compare as numbers, absent groups first, numbers before wor
 
 describeSystem("diagnose's Variants line in Ganeti's NiceSort order", { ganeti: true }, () => {
   it.each(LISTS.map((l) => [JSON.stringify(l), l] as const))('%s: the order of Ganeti 3.0 utils.NiceSort', (_s, list) => {
-    const r = spawnSync(GANETI_PYTHON, ['-c', 'import json, sys\nfrom ganeti.utils import NiceSort\nprint(json.dumps(NiceSort(json.load(sys.stdin))))'], {
+    const r = runSync([GANETI_PYTHON, '-c', 'import json, sys\nfrom ganeti.utils import NiceSort\nprint(json.dumps(NiceSort(json.load(sys.stdin))))'], {
       input: JSON.stringify(list),
-      encoding: 'utf8',
       env: { PATH: '/usr/bin:/bin', PYTHONPATH: ganetiPythonPath('3.0') },
     });
     expect(r.status).toBe(0);

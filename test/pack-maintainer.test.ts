@@ -3,7 +3,7 @@
  * the old one to the new one), never "no file of the definition changed" beside "changed since
  * version 1"; the new version's changelog entry says it too.
  */
-import { spawnSync } from 'node:child_process';
+import { runSync } from '../src/system/process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -37,7 +37,7 @@ describeSystem('pack --maintainer', { commands: ['dpkg-deb'] }, () => {
     expect([packed.code, packed.stderr]).toEqual([0, expect.any(String)]);
     const deb = path.join(out, 'ganeti-os-os_2_all.deb');
     const x = path.join(work, 'x');
-    expect(spawnSync('dpkg-deb', ['-x', deb, x]).status).toBe(0);
+    expect(runSync(['dpkg-deb', '-x', deb, x]).status).toBe(0);
     const changelog = zlib.gunzipSync(fs.readFileSync(path.join(x, 'usr/share/doc/ganeti-os-os/changelog.gz'))).toString('utf8');
     // The newest entry, its lines unwrapped (the changelog wraps at 80 columns).
     const entry2 = changelog.split(/\n(?=ganeti-os-os \()/)[0].replace(/\n\s+(?!\*|--)/g, ' ');

@@ -3,13 +3,13 @@
  * (src/ganeti/defaults-<release>.ts) its own constants, Python's Unicode tables bookworm's
  * Python (the one both releases' code runs under in the harness).
  */
-import { spawnSync } from 'node:child_process';
+import { runSync } from '../src/system/process';
 import * as path from 'node:path';
 import { GANETI_PYTHON, describeReleases, describeSystem, ganetiPythonPath } from './helpers/system';
 
 const script = (name: string) => path.join(__dirname, '..', 'scripts', name);
 const check = (name: string, pythonPath: string) => {
-  const r = spawnSync(GANETI_PYTHON, [script(name), '--check'], { env: { PYTHONPATH: pythonPath, PATH: '/usr/bin:/bin' }, encoding: 'utf8' });
+  const r = runSync([GANETI_PYTHON, script(name), '--check'], { env: { PYTHONPATH: pythonPath, PATH: '/usr/bin:/bin' } });
   expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
 };
 

@@ -6,11 +6,10 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runNew } from '../src/commands/new';
 import { loadTemplate } from '../src/definition/templates';
 import { Setting, isFamily } from '../src/definition/settings';
 import { runAddVariant } from '../src/commands/add-variant';
-import { BIN, REPO, read, runCommand, tempDir } from './helpers/cli';
+import { BIN, newDefinitionInProcess, read, REPO, runCommand, tempDir } from './helpers/cli';
 import { fixture, upgrade } from './upgrade-support';
 
 const works: string[] = [];
@@ -23,11 +22,7 @@ function work(): string {
   return w;
 }
 
-async function newDef(parent: string, name: string, template: string): Promise<string> {
-  const r = await runCommand(runNew, parent, { name, template, yes: true });
-  if (r.code !== 0) throw new Error(r.err);
-  return path.join(parent, name);
-}
+const newDef = (parent: string, name: string, template: string): Promise<string> => newDefinitionInProcess(parent, name, { template });
 
 /**
  * Run the definition's `create` as Ganeti would (no root needed), with its step replaced through

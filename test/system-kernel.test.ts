@@ -3,7 +3,7 @@
  * mount table as findmnt reads it, process groups, loop devices as /sys shows them.
  */
 import * as fs from 'node:fs';
-import { atOrUnder, groupAlive, killGroup, loopDevices, mountTable, mountsUnder, parseMountinfo } from '../src/system/kernel';
+import { atOrUnder, comm, groupAlive, killGroup, loopDevices, mountTable, mountsUnder, parseMountinfo, pids, startTime, swaps } from '../src/system/kernel';
 import { runSync, startProcess } from '../src/system/process';
 
 describe('the mount table', () => {
@@ -40,6 +40,30 @@ describe('the mount table', () => {
     expect(atOrUnder('/ab', '/a')).toBe(false);
     expect(atOrUnder('/a', '/a')).toBe(true);
     expect(atOrUnder('/a/b', '/')).toBe(true);
+  });
+});
+
+describe('processes', () => {
+  test('pids lists this process and a child; startTime is field 22 of /proc/PID/stat; comm its name; gone is empty', async () => {
+    const child = startProcess(['sleep', '30'], { stdio: 'ignore' });
+    try {
+      const pid = child.pid as number;
+      expect(pids()).toEqual(expect.arrayContaining([process.pid, pid]));
+      const awk = runSync(['sh', '-c', `sed 's/.*) //' /proc/${pid}/stat | awk '{print $20}'`]);
+      expect(startTime(pid)).toBe(awk.stdout.trim());
+      expect(startTime(pid)).toMatch(/^\d+$/);
+      expect(comm(pid)).toBe('sleep');
+    } finally {
+      child.kill('SIGKILL');
+    }
+    await new Promise((r) => child.once('close', r));
+    expect(startTime(child.pid as number)).toBe('');
+    expect(comm(child.pid as number)).toBe('');
+  });
+
+  test('swaps names what /proc/swaps lists (first column)', () => {
+    const text = fs.readFileSync('/proc/swaps', 'utf8');
+    expect(swaps().length).toBe(text.trim().split('\n').length - 1);
   });
 });
 

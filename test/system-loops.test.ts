@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { attachLoop, detachLoop, heldUnder, loopDevices, loopsBackedBy, loopsBackedUnder, mountsUnder, releaseUnder, withBackingInodes } from '../src/system/kernel';
+import { attachLoop, blockName, blockSectors, detachLoop, devNoOf, devString, heldUnder, isPartition, loopDevices, loopsBackedBy, loopsBackedUnder, mount, mountTable, mountsUnder, partitionParent, partitionsOf, releaseUnder, unmount, withBackingInodes } from '../src/system/kernel';
 import { runSync } from '../src/system/process';
 import { describeSystem } from './helpers/system';
 
@@ -70,11 +70,13 @@ describeSystem('loop devices and mounts (kernel layer)', { root: true, commands:
       expect(runSync(['mkfs.ext4', '-q', `${dev}p1`], { env: ENV }).status).toBe(0);
       const inside = path.join(dir, 'mnt');
       fs.mkdirSync(inside);
-      expect(runSync(['mount', `${dev}p1`, inside], { env: ENV }).status).toBe(0);
+      mount(`${dev}p1`, inside);
       fs.mkdirSync(path.join(inside, 'sub'));
-      expect(runSync(['mount', '-t', 'tmpfs', 'tmpfs', path.join(inside, 'sub')], { env: ENV }).status).toBe(0);
+      mount('tmpfs', path.join(inside, 'sub'), { type: 'tmpfs', options: ['size=1m'] });
+      expect(mountTable().find((m) => m.target === path.join(inside, 'sub'))).toMatchObject({ fsType: 'tmpfs', superOptions: expect.stringContaining('size=1024k') });
       elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-kernel-elsewhere-'));
-      expect(runSync(['mount', `${dev}p1`, elsewhere], { env: ENV }).status).toBe(0);
+      mount(`${dev}p1`, elsewhere);
+      expect(mountTable().find((m) => m.target === elsewhere)?.options).toMatch(/^rw,/);
       const held = heldUnder(dir);
       expect(held.loops).toEqual([dev]);
       expect(held.mounts.sort()).toEqual([elsewhere, inside, path.join(inside, 'sub')].sort());
@@ -85,9 +87,33 @@ describeSystem('loop devices and mounts (kernel layer)', { root: true, commands:
     } finally {
       releaseUnder(dir);
       if (elsewhere) {
-        runSync(['umount', '--lazy', elsewhere], { env: ENV });
+        unmount(elsewhere, { lazy: true });
         fs.rmSync(elsewhere, { recursive: true, force: true });
       }
+    }
+  });
+
+  test('block devices through sysfs: name and size of a device number, partitions, their parent, devNo; mount refuses with its message', () => {
+    const f = disk('b.img', 32);
+    runSync(['sfdisk', '--quiet', f], { env: ENV, input: 'label: dos\nstart=2048, type=83\n' });
+    const dev = attachLoop(f, { partscan: true });
+    try {
+      runSync(['partx', '-a', dev], { env: ENV }); // in case --partscan was not honoured
+      const name = path.basename(dev);
+      const rdev = fs.statSync(dev).rdev;
+      expect(blockName(rdev)).toBe(name);
+      expect(blockSectors(rdev)).toBe((32 * 1024 * 1024) / 512);
+      expect(devNoOf(name)).toBe(devString(BigInt(rdev)));
+      expect(isPartition(name)).toBe(false);
+      expect(partitionsOf(name)).toEqual([`${name}p1`]);
+      expect(isPartition(`${name}p1`)).toBe(true);
+      expect(partitionParent(`${name}p1`)).toBe(name);
+      expect(blockSectors(fs.statSync(`${dev}p1`).rdev)).toBe((32 * 1024 * 1024) / 512 - 2048);
+      const target = path.join(dir, 'unformatted');
+      fs.mkdirSync(target);
+      expect(() => mount(`${dev}p1`, target, { readOnly: true })).toThrow(/^mount -o ro \/dev\/loop\d+p1 .*unformatted' exited with \d+/);
+    } finally {
+      detachLoop(dev);
     }
   });
 });

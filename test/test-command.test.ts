@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BIN } from './helpers/cli';
-import { resources } from './helpers/disks';
+import { releaseResources, resources } from './helpers/disks';
 import { FULL_MATRIX, describeSystem } from './helpers/system';
 import { bootUntilReady } from '../src/boot/qemu';
 import { consoleReady, consoleText } from '../src/boot/console';
@@ -50,8 +50,7 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
     fs.mkdirSync(work);
   });
   afterAll(() => {
-    for (const l of resources(root, root).mounts) spawnSync('umount', [l.split(' ')[1]]);
-    for (const l of resources(root, root).loops) spawnSync('losetup', ['--detach', l.trim().split(/\s+/)[0]]);
+    releaseResources(root, root);
     fs.rmSync(root, { recursive: true, force: true });
   });
 

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { runSync } from '../src/system/process';
 import { def, writeCase } from './helpers/corpus';
 import { cli } from './helpers/cli';
 
@@ -116,7 +116,7 @@ describe('validate', () => {
     expect(r.stdout).toMatch(/'create' has a CR .* at the end of its '#!' line/);
   });
 
-  const hasShellcheck = spawnSync('sh', ['-c', 'command -v shellcheck']).status === 0;
+  const hasShellcheck = runSync(['sh', '-c', 'command -v shellcheck']).status === 0;
   (hasShellcheck ? it : it.skip)("--shellcheck keeps ShellCheck's levels: error and warning fail --strict, info and style are notes", async () => {
     const d = mk('sc', { create: { mode: 0o755, content: '#!/bin/sh\necho $1\n' } });
     let r = await cli(root, ['validate', d, '--shellcheck', '--json']);

@@ -1,5 +1,5 @@
 /** variants/<v>.conf: unset settings stay commented so the site's layers still apply. */
-import { spawnSync } from 'node:child_process';
+import { runSync } from '../src/system/process';
 import { setConfValues } from '../src/definition/maintain';
 import { loadTemplate, renderVariantConf, variantSettings } from '../src/definition/templates';
 
@@ -16,7 +16,7 @@ describe('variant configuration files', () => {
 
   it('lets a site-wide value through when the variant leaves the key unset, and wins when it sets it', () => {
     const read = (variantConf: string) =>
-      spawnSync('bash', ['-c', 'MIRROR=http://site.invalid/debian; eval "$1"; printf %s "$MIRROR"', 'bash', variantConf], { encoding: 'utf8' }).stdout;
+      runSync(['bash', '-c', 'MIRROR=http://site.invalid/debian; eval "$1"; printf %s "$MIRROR"', 'bash', variantConf]).stdout;
     expect(read(conf)).toBe('http://site.invalid/debian');
     const set = setConfValues(conf, { MIRROR: 'http://variant.invalid/ubuntu' });
     expect(read(set)).toBe('http://variant.invalid/ubuntu');

@@ -5,7 +5,7 @@
  * `$VARIANTS_DIR/<variant>.conf` (/etc/ganeti/instance-debootstrap/variants unless the node's
  * /etc/default/ganeti-instance-debootstrap sets it), wherever the list points.
  */
-import { spawnSync } from 'node:child_process';
+import { runSync } from '../src/system/process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runAddVariant } from '../src/commands/add-variant';
@@ -35,7 +35,7 @@ function scriptsRead(osDir: string, variant: string): string {
   const all = common.split('\n');
   const at = all.findIndex((l) => l.startsWith('DEFAULT_FILE='));
   const lines = [...all.slice(at, at + 4), ...all.filter((l) => l.startsWith(': ${VARIANTS_DIR:='))];
-  const r = spawnSync('bash', ['-c', `set -e\n${lines.join('\n')}\nprintf %s "$VARIANTS_DIR/$OS_VARIANT.conf"`], { env: { PATH: '/usr/bin:/bin', OS_VARIANT: variant }, encoding: 'utf8' });
+  const r = runSync(['bash', '-c', `set -e\n${lines.join('\n')}\nprintf %s "$VARIANTS_DIR/$OS_VARIANT.conf"`], { env: { PATH: '/usr/bin:/bin', OS_VARIANT: variant } });
   if (r.status !== 0) throw new Error(r.stderr);
   return r.stdout;
 }

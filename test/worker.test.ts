@@ -4,14 +4,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runNew } from '../src/commands/new';
 import { editable } from '../src/definition/maintain';
 import { readDefinition } from '../src/definition/model';
 import { Provenance, parseProvenance, sha256 } from '../src/definition/provenance';
 import { loadTemplate, renderTemplate, variantSettings } from '../src/definition/templates';
 import { templateVersion } from '../src/definition/upgrade-record';
 import { Work, work } from '../src/definition/worker';
-import { read, runCommand, tempDir } from './helpers/cli';
+import { newDefinitionInProcess, read, tempDir } from './helpers/cli';
 
 let parent: string;
 beforeEach(() => {
@@ -19,11 +18,7 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(parent, { recursive: true, force: true }));
 
-async function newDef(name: string): Promise<string> {
-  const r = await runCommand(runNew, parent, { name, template: 'blank', yes: true });
-  if (r.code !== 0) throw new Error(r.err);
-  return path.join(parent, name);
-}
+const newDef = (name: string): Promise<string> => newDefinitionInProcess(parent, name, { template: 'blank' });
 
 const recordOf = (plan: { ops: { path: string; content?: string }[] }) => parseProvenance(plan.ops.find((o) => o.path === '.ganeti-os.json')!.content!)!;
 const kinds = (plan: { ops: { path: string; kind: string }[] }) => Object.fromEntries(plan.ops.map((o) => [o.path, o.kind]));

@@ -423,11 +423,11 @@ function fillDisk(st, disk, gib) {
   fs.mkdirSync(mnt);
   const loop = lib.attachLoop(disk);
   try {
-    lib.run('mount', [loop, mnt]);
+    lib.mount(loop, mnt);
     try {
       lib.run('cp', ['-a', '--sparse=always', tree.dir, path.join(mnt, 'srv')]);
     } finally {
-      lib.run('umount', [mnt]);
+      if (!lib.unmount(mnt)) throw new Error(`umount ${mnt} failed`);
     }
   } finally {
     lib.detachLoop(loop, { partitions: false });

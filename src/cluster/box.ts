@@ -17,7 +17,7 @@ import { UserError } from '../errors';
 import { GanetiRelease, installedRelease } from '../ganeti/releases';
 import { BOX_TAG, CACHE_LAYERS, CLI_DIR, CLI_WRAPPER, CLI_WRAPPER_TEXT, HIDDEN_HOST_DIRS, HOST_CACHE_DIR, HOST_VIEW, hostsFile, INNER_STATE, NODE_DIRS, NODE_ROOT_DIR, NODE_SETUP, OVERLAID, PROVIDER, PROVIDER_FILES, REAPER, sshdConfig, VOLUME_DIR } from './files';
 import { nodeRoot } from './node-root';
-import { alive, cmdline, descendants, detachLoop, loopsBackedUnder, mountsUnder, namespaceOf, processesIn, waitFor } from '../system/kernel';
+import { alive, cmdline, comm, descendants, detachLoop, loopsBackedUnder, mountsUnder, namespaceOf, pids, processesIn, waitFor } from '../system/kernel';
 import { RunResult, startProcess } from '../system/process';
 import { CLEAN_ENV, haveCommand, run } from './host';
 import { PACKAGE_ROOT } from '../paths';
@@ -151,11 +151,7 @@ function isReaper(pid: number, stateDir: string, role: string): boolean {
 
 /** Every living reaper process of the box at `stateDir` (found by argv, also when box.json lost it). */
 function reapersOf(stateDir: string): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .map(Number)
-    .filter((pid) => {
+  return pids().filter((pid) => {
       const a = cmdline(pid);
       return path.basename(a[0] ?? '') === 'bash' && a[3] === BOX_TAG && a[4] === stateDir && alive(pid);
     });
@@ -680,7 +676,8 @@ export function status(stateDirIn: string): BoxStatus {
     if (running) {
       const ns = namespaceOf(n.pid as number, 'pid');
       for (const pid of ns ? processesIn('pid', ns) : []) {
-        const name = path.basename(fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+        const name = path.basename(comm(pid));
+        if (!name) continue; // ended since it was listed
         processes[name] = (processes[name] ?? 0) + 1;
       }
     }

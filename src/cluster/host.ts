@@ -1,13 +1,11 @@
 /**
- * What the cluster box runs its commands with: the clean environment, `run` over the process
- * layer (src/system/process.ts), and the kernel's primitives it is built from (src/system/kernel.ts).
+ * What the cluster box runs its commands with: the clean environment and `run` over the process
+ * layer (src/system/process.ts). The kernel's primitives are src/system/kernel.ts's.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunResult, runSync } from '../system/process';
 
-export type { RunResult } from '../system/process';
-export { alive, cmdline, comm, descendants, devString, loopDevices, loopsBackedUnder, mountsUnder, namespaceOf, processesIn, sleepMs, waitFor } from '../system/kernel';
 
 /** A clean environment for everything started inside the box (daemons hand theirs on to OS scripts). */
 export const CLEAN_ENV: Record<string, string> = {

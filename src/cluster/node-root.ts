@@ -20,8 +20,8 @@ import * as path from 'node:path';
 import { UserError } from '../errors';
 import { nodeMirror } from '../debian/apt-sources';
 import { GanetiRelease, installedRelease, releaseInfo } from '../ganeti/releases';
-import { alive, CLEAN_ENV, haveCommand } from './host';
-import { atOrUnder, killGroup, Mount, mountTable, namespaceOf } from '../system/kernel';
+import { CLEAN_ENV, haveCommand } from './host';
+import { alive, atOrUnder, killGroup, Mount, mountTable, namespaceOf, pids } from '../system/kernel';
 import { startProcess } from '../system/process';
 
 export const DEFAULT_ROOT_CACHE = '/var/cache/ganeti-os/cluster-roots';
@@ -132,12 +132,11 @@ function fsLocation(dir: string): { dev: string; root: string } | null {
 export function rootInUse(dir: string): boolean {
   const where = fsLocation(dir);
   const seen = new Set<string>();
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const ns = namespaceOf(Number(e), 'mnt');
+  for (const pid of pids()) {
+    const ns = namespaceOf(pid, 'mnt');
     if (!ns || seen.has(ns)) continue;
     seen.add(ns);
-    for (const m of mountTable(Number(e))) {
+    for (const m of mountTable(pid)) {
       if (where && m.devNo === where.dev && (m.root === where.root || m.root.startsWith(where.root + '/'))) return true;
       if (m.superOptions.includes(`=${dir}/`) || m.options.includes(`=${dir}/`)) return true;
     }

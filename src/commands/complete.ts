@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CommandSpec, OptionSpec } from '../cli';
 import type { Context } from '../context';
-import { PROVENANCE_FILE } from '../definition/provenance';
+import { PROVENANCE_FILE, parseProvenance, provenanceProblem } from '../definition/provenance';
 import { findDefinitionDir } from './definition-dir';
 
 export interface CompleteOptions {
@@ -271,12 +271,9 @@ export function fileSources(cwd: string): CompletionSources {
       };
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { parseVariantsList, parseParametersList } = require('../ganeti/rules') as typeof import('../ganeti/rules');
-      let recorded: { name: string; choices?: string[] }[] = [];
-      try {
-        recorded = (JSON.parse(read(PROVENANCE_FILE)) as { answers?: { parameters?: { name: string; choices?: string[] }[] } }).answers?.parameters ?? [];
-      } catch {
-        // not written by ganeti-os: no choices known
-      }
+      // Not written by ganeti-os, or a record with a wrong field: no choices known.
+      const record = parseProvenance(read(PROVENANCE_FILE));
+      const recorded = record && provenanceProblem(record) === undefined ? record.answers.parameters : [];
       return {
         variants: [...new Set(parseVariantsList(read('variants.list')))],
         parameters: parseParametersList(read('parameters.list'))

@@ -27,7 +27,7 @@ import {
 } from '../ganeti/rules';
 import type { OsDefinition } from './model';
 import { JOURNAL_FILE } from './writer';
-import { ShellText, apiVersionRejection, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigFailure, variantConfigSource, walkFiles } from './script-reading';
+import { ShellText, apiVersionRejection, isExecutableFile, isFile, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigFailure, variantConfigSource, walkFiles } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 import { BESIDE_SUFFIX, conflictMarkerLines } from './upgrade-merge';
 import { definitionLayerFiles, nodeLayerFiles, variantConfigPlace } from './layers';
@@ -263,7 +263,7 @@ export function findProblems(def: OsDefinition): Problem[] {
   // upgrade could not merge: what runs is neither the admin's definition nor the template's.
   for (const c of conflictMarkerFindings(def.dir)) {
     const f = c.file ?? '';
-    const runs = OS_SCRIPTS.includes(f) || /\.(sh|conf|py)$/.test(f) || isExecutable(path.join(def.dir, f));
+    const runs = OS_SCRIPTS.includes(f) || /\.(sh|conf|py)$/.test(f) || isExecutableFile(path.join(def.dir, f));
     out.push(runs ? c : { ...c, severity: 'warning' });
   }
   out.push(...specialFileFindings(def.dir));
@@ -284,20 +284,12 @@ function nodeConfigFiles(def: Pick<OsDefinition, 'dir' | 'files'> & Partial<Pick
   const src = variantConfigSource(texts);
   if (src?.dir && !src.relative && (src.ext === '.conf' || src.ext === '.sh')) {
     try {
-      for (const n of fs.readdirSync(src.dir)) if (n.endsWith(src.ext) && isRegular(path.join(src.dir, n))) out.add(path.join(src.dir, n));
+      for (const n of fs.readdirSync(src.dir)) if (n.endsWith(src.ext) && isFile(path.join(src.dir, n))) out.add(path.join(src.dir, n));
     } catch {
       // not on this node
     }
   }
   return [...out].sort();
-}
-
-function isRegular(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -461,15 +453,6 @@ export function conflictMarkerFindings(dir: string): Problem[] {
  */
 export function apiRejection(dir: string, versions: readonly number[]): string | undefined {
   return apiVersionRejection(shellTexts(dir), versions);
-}
-
-function isExecutable(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }
 
 function readText(p: string): string | undefined {

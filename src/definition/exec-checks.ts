@@ -13,24 +13,7 @@ import { OS_API_V15, OS_API_V20, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FIL
 import { pyReprStr } from '../ganeti/pyfmt';
 import type { OsDefinition } from './model';
 import type { Problem } from './checks';
-import { readHead, scriptDirVariables, shellOf, shellTexts, sourcedFiles, walkFiles } from './script-reading';
-
-function isRegularFile(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function isExecutableFile(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
+import { isExecutableFile, isFile, readHead, scriptDirVariables, shellOf, shellTexts, sourcedFiles, walkFiles } from './script-reading';
 
 /**
  * What is wrong with the interpreter of a file whose text starts with `head`, when Ganeti runs it
@@ -183,7 +166,7 @@ export function helperMissingFindings(def: Pick<OsDefinition, 'dir'>): Problem[]
           const abs = path.join(def.dir, rel);
           if (fs.existsSync(abs)) {
             // Run directly (not handed to an interpreter), it needs an execute bit: else 126.
-            if (!m.groups?.runner && isRegularFile(abs) && !isExecutableFile(abs)) {
+            if (!m.groups?.runner && isFile(abs) && !isExecutableFile(abs)) {
               reported.add(rel);
               out.push({
                 severity: 'error',

@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ShellText, nodeSourcedFiles, variantConfigSource } from './script-reading';
+import { ShellText, isFile, nodeSourcedFiles, variantConfigSource } from './script-reading';
 
 export interface ConfigLayer {
   /**
@@ -65,7 +65,7 @@ function existing(layers: ConfigLayer[], os: string, dirOf: (p: string) => strin
   for (const l of layers) {
     const p = layerPath(l, os);
     if (!p.includes('<variant>')) {
-      if (isRegular(dirOf(p))) out.push(p);
+      if (isFile(dirOf(p))) out.push(p);
       continue;
     }
     const [before, after] = p.split('<variant>');
@@ -77,7 +77,7 @@ function existing(layers: ConfigLayer[], os: string, dirOf: (p: string) => strin
     }
     const base = before.slice(before.lastIndexOf('/') + 1);
     for (const n of names) {
-      if (n.startsWith(base) && n.endsWith(after) && n.length > base.length + after.length && isRegular(dirOf(path.join(path.dirname(p), n)))) out.push(path.join(path.dirname(p), n));
+      if (n.startsWith(base) && n.endsWith(after) && n.length > base.length + after.length && isFile(dirOf(path.join(path.dirname(p), n)))) out.push(path.join(path.dirname(p), n));
     }
   }
   return out;
@@ -123,14 +123,6 @@ function layerMatch(pattern: string, rel: string): string | undefined {
   if (!rel.startsWith(before) || !rel.endsWith(after)) return undefined;
   const v = rel.slice(before.length, rel.length - after.length);
   return v && !v.includes('/') ? v : undefined;
-}
-
-function isRegular(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /** Where a definition's scripts read each variant's configuration (variantConfigPlace). */

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError, errorMessage } from '../errors';
+import { startTime } from '../system/kernel';
 
 /** The lock of a definition directory (hidden: Ganeti's OS scan and packaging skip it). */
 export const LOCK_FILE = '.ganeti-os.lock';
@@ -22,16 +23,6 @@ export interface LockOptions {
   timeoutMs?: number;
   /** Called once when the lock is held by another live process (its description). */
   onWait?: (owner: string) => void;
-}
-
-/** Linux process start time (clock ticks since boot, /proc/PID/stat field 22), '' elsewhere. */
-function startTime(pid: number): string {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
-  } catch {
-    return '';
-  }
 }
 
 interface Owner {

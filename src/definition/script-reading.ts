@@ -17,8 +17,19 @@ export interface ShellText {
 
 const MAX_SHELL_BYTES = 256 * 1024;
 
-function isFile(p: string): boolean {
+/** Whether `p` is a regular file (after links). */
+export function isFile(p: string): boolean {
   try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `p` is a regular file (after links) that this user may execute. */
+export function isExecutableFile(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
     return fs.statSync(p).isFile();
   } catch {
     return false;

@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runSync } from '../system/process';
+import { isFile } from './script-reading';
 
 export interface SyntaxError {
   /** The shell that found it: 'bash' or 'sh'. */
@@ -125,7 +126,7 @@ export function shellSyntaxErrors(dir: string, files: Map<string, 'bash' | 'sh'>
   for (const [rel, shell] of files) {
     // Only a regular file is read or handed to a shell: a FIFO or a device would block (the
     // other checks report what it is).
-    if (!isRegular(path.resolve(dir, rel))) continue;
+    if (!isFile(path.resolve(dir, rel))) continue;
     if (shell === 'sh') {
       each.push(['sh', rel]);
       continue;
@@ -151,12 +152,4 @@ export function shellSyntaxErrors(dir: string, files: Map<string, 'bash' | 'sh'>
   for (let i = 0; i + 2 < f.length; i += 3) out.push({ shell: f[i] as 'bash' | 'sh', rel: f[i + 1], message: `${f[i + 2]}\n` });
   const order = [...files.keys()];
   return out.sort((a, b) => order.indexOf(a.rel) - order.indexOf(b.rel));
-}
-
-function isRegular(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }

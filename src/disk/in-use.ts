@@ -1,7 +1,7 @@
 /**
  * Whether a disk (a regular file or a block device) is in use on this node, read from the
- * kernel's own tables: the mount table and the loop devices (src/system/kernel.ts), /proc/swaps,
- * /sys/class/block (holders, partitions), and an O_EXCL open for block devices
+ * kernel's own tables through src/system/kernel.ts (the mount table, the loop devices, the
+ * active swaps, block devices' holders and partitions), and an O_EXCL open for block devices
  * (the kernel refuses it while anything holds the device). A disk's data can be reached through
  * the device itself, its partitions, any loop device on it (with an offset too) and their
  * partitions: all of them are looked at.
@@ -9,9 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, UserError } from '../errors';
-import { loopDevices, mountTable, readTrim } from '../system/kernel';
-
-const SYS_BLOCK = '/sys/class/block';
+import { blockName, devNoOf, holdersOf, isPartition, loopDevices, mountTable, partitionParent, partitionsOf, swaps } from '../system/kernel';
 
 /** A disk as the kernel knows it: a file (device and inode) or a block device (its sysfs name). */
 export interface DiskId {
@@ -19,27 +17,6 @@ export interface DiskId {
   kind: 'file' | 'block';
   /** file: "dev:ino"; block: the sysfs name (loop5, sda1). */
   key: string;
-}
-
-const readSys = readTrim;
-
-const list = (p: string): string[] => {
-  try {
-    return fs.readdirSync(p);
-  } catch {
-    return [];
-  }
-};
-
-/** The sysfs name of a block device number (st.rdev), e.g. loop5. */
-function blockName(rdev: number): string | undefined {
-  const major = Math.floor(rdev / 256) & 0xfff;
-  const minor = (rdev & 0xff) | ((Math.floor(rdev / 4096) & 0xfff00) >>> 0);
-  try {
-    return path.basename(fs.readlinkSync(`/sys/dev/block/${major}:${minor}`));
-  } catch {
-    return undefined;
-  }
 }
 
 /** What `p` is, or undefined when it does not exist. Throws for other stat errors. */
@@ -91,11 +68,6 @@ export function leftOn(p: string, before: string[]): string[] {
   return [...diskInUse(p), ...(loops.length ? [`${loops.join(', ')} still attached to it`] : [])];
 }
 
-/** The partitions (sysfs names) of a block device. */
-function partitionsOf(name: string): string[] {
-  return list(path.join(SYS_BLOCK, name)).filter((e) => fs.existsSync(path.join(SYS_BLOCK, name, e, 'partition')));
-}
-
 /** Every block device through which `id`'s data is reachable: itself, loop devices on it, their partitions (and loops on those). */
 export function devicesOf(id: DiskId): string[] {
   const seen = new Set<string>();
@@ -116,7 +88,7 @@ export function dataKeys(id: DiskId): Set<string> {
   const keys = new Set<string>([id.key, ...devicesOf(id)]);
   if (id.kind === 'block') {
     // A loop device (or its partition) presents its backing file's data.
-    const base = fs.existsSync(path.join(SYS_BLOCK, id.key, 'partition')) ? path.basename(path.dirname(fs.realpathSync(path.join(SYS_BLOCK, id.key)))) : id.key;
+    const base = isPartition(id.key) ? partitionParent(id.key) : id.key;
     const backing = loopDevices().find((l) => l.name === `/dev/${base}`)?.backFile;
     const b = backing ? seenDiskId(backing) : undefined;
     if (b) for (const k of dataKeys(b)) keys.add(k);
@@ -138,7 +110,7 @@ export function diskInUse(p: string): string[] {
   const devices = devicesOf(id);
   const devNos = new Map<string, string>();
   for (const d of devices) {
-    const n = readSys(path.join(SYS_BLOCK, d, 'dev'));
+    const n = devNoOf(d);
     if (n) devNos.set(n, d);
   }
   const via = (d: string) => (d === id.key && id.kind === 'block' ? '' : ` through /dev/${d}`);
@@ -148,15 +120,13 @@ export function diskInUse(p: string): string[] {
     const d = byNo ?? bySource;
     if (d) out.push(`it is mounted on ${m.target}${via(d)}`);
   }
-  const swaps = (readSys('/proc/swaps') ?? '').split('\n').slice(1).filter(Boolean);
-  for (const line of swaps) {
-    const file = line.split(/\s+/)[0].replace(/\\040/g, ' ');
+  for (const file of swaps()) {
     const s = seenDiskId(file);
     if (!s) continue;
     if (s.key === id.key || devices.includes(s.key)) out.push(`it is active swap${s.key === id.key ? '' : ` (${file})`}`);
   }
   for (const d of devices) {
-    const holders = list(path.join(SYS_BLOCK, d, 'holders'));
+    const holders = holdersOf(d);
     if (holders.length) out.push(`it is held by ${holders.map((h) => `/dev/${h}`).join(', ')}${via(d)}`);
   }
   if (id.kind === 'block' && !out.length) {

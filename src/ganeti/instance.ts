@@ -39,6 +39,7 @@ import { DiskShape, InstanceShape, NetworkShape, NicShape, defaultMac, fillParam
 import { GANETI_DEFAULTS, ganetiDefaults } from './defaults';
 import { GANETI_RELEASES, GanetiRelease } from './releases';
 import { OS_API_V20, checkOsVariant } from './rules';
+import { blockSectors } from '../system/kernel';
 
 /** What the instance model needs of an OS: its name, API versions, variants, declared parameters. */
 export interface OsForInstance {
@@ -119,16 +120,7 @@ export function parseSize(raw: string, what: string): number {
 
 /** The size Ganeti would record for an existing disk: file size or block device size, in MiB (rounded down). */
 export function existingSizeMiB(st: fs.Stats): number {
-  if (st.isBlockDevice()) {
-    const major = Math.floor(st.rdev / 256) & 0xfff;
-    const minor = (st.rdev & 0xff) | ((Math.floor(st.rdev / 4096) & 0xfff00) >>> 0);
-    try {
-      const sectors = Number(fs.readFileSync(`/sys/dev/block/${major}:${minor}/size`, 'utf8').trim());
-      return Math.floor((sectors * 512) / MIB);
-    } catch {
-      return 0;
-    }
-  }
+  if (st.isBlockDevice()) return Math.floor(((blockSectors(st.rdev) ?? 0) * 512) / MIB);
   return Math.floor(st.size / MIB);
 }
 const DISK_KEYS = ['path', 'size', 'template', 'name', 'mode', 'uuid'];

@@ -36,15 +36,27 @@ export function namespaceOf(pid: number, kind: string): string | null {
   }
 }
 
+/** The PIDs /proc lists now (this PID namespace's processes, living or not). */
+export function pids(): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number);
+}
+
 /** Host PIDs of every process whose `kind` namespace is `ns` (processes of a pid namespace: kind "pid"). */
 export function processesIn(kind: string, ns: string): number[] {
-  const out: number[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const pid = Number(e);
-    if (namespaceOf(pid, kind) === ns && alive(pid)) out.push(pid);
+  return pids().filter((pid) => namespaceOf(pid, kind) === ns && alive(pid));
+}
+
+/** A process's start time (clock ticks since boot, /proc/PID/stat field 22), '' when gone or not Linux. */
+export function startTime(pid: number): string {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {
+    return '';
   }
-  return out;
 }
 
 /** Host PIDs of all living descendants of `pid` (through /proc/PID/task/TID/children). */
@@ -206,14 +218,83 @@ export function mountsUnder(dir: string): string[] {
     .filter((t) => atOrUnder(t, dir));
 }
 
+/**
+ * Mount `source` on `target` (read-write unless readOnly; `type` for a filesystem with no
+ * device, tmpfs). Throws an Error worded by failureMessage when mount fails.
+ */
+export function mount(source: string, target: string, opts: { readOnly?: boolean; type?: string; options?: string[] } = {}): void {
+  const argv = ['mount', ...(opts.type ? ['-t', opts.type] : []), '-o', [opts.readOnly ? 'ro' : 'rw', ...(opts.options ?? [])].join(','), source, target];
+  const r = runSync(argv, { env: TOOL_ENV });
+  const fail = failureMessage(argv, r);
+  if (fail) throw new Error(fail);
+}
+
 /** Unmount `target` (lazily: detached now, released when no longer busy); whether umount succeeded. */
 export function unmount(target: string, opts: { lazy?: boolean } = {}): boolean {
   return runSync(['umount', ...(opts.lazy ? ['--lazy'] : []), target], { env: TOOL_ENV }).status === 0;
 }
 
-// --- loop devices --------------------------------------------------------------------------
+// --- block devices -------------------------------------------------------------------------
 
 const SYS_BLOCK = '/sys/class/block';
+
+/** A small kernel file's text (/proc, /sys), trimmed; undefined when it cannot be read. */
+export const readTrim = (p: string): string | undefined => {
+  try {
+    return fs.readFileSync(p, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+};
+
+const listDir = (p: string): string[] => {
+  try {
+    return fs.readdirSync(p);
+  } catch {
+    return [];
+  }
+};
+
+/** The sysfs name of a block device number (a stat's rdev), e.g. loop5; undefined when the kernel has none. */
+export function blockName(rdev: number): string | undefined {
+  try {
+    return path.basename(fs.readlinkSync(`/sys/dev/block/${devString(BigInt(rdev))}`));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The size in 512-byte sectors of a block device number (a stat's rdev); undefined when unreadable. */
+export function blockSectors(rdev: number): number | undefined {
+  const text = readTrim(`/sys/dev/block/${devString(BigInt(rdev))}/size`);
+  return text === undefined ? undefined : Number(text);
+}
+
+/** Whether block device `name` (sysfs name) is a partition. */
+export const isPartition = (name: string): boolean => fs.existsSync(path.join(SYS_BLOCK, name, 'partition'));
+
+/** The partitions (sysfs names) of block device `name`. */
+export const partitionsOf = (name: string): string[] => listDir(path.join(SYS_BLOCK, name)).filter((e) => isPartition(path.join(name, e)));
+
+/** The whole device a partition `name` belongs to (sysfs name). */
+export const partitionParent = (name: string): string => path.basename(path.dirname(fs.realpathSync(path.join(SYS_BLOCK, name))));
+
+/** The devices holding block device `name` (sysfs names: device mapper, md, bcache). */
+export const holdersOf = (name: string): string[] => listDir(path.join(SYS_BLOCK, name, 'holders'));
+
+/** "MAJ:MIN" of block device `name` (sysfs name), undefined when unreadable. */
+export const devNoOf = (name: string): string | undefined => readTrim(path.join(SYS_BLOCK, name, 'dev'));
+
+/** The active swap areas (devices and files) as /proc/swaps names them, octal escapes undone. */
+export function swaps(): string[] {
+  return (readTrim('/proc/swaps') ?? '')
+    .split('\n')
+    .slice(1)
+    .filter(Boolean)
+    .map((line) => unescapeOctal(line.split(/\s+/)[0]));
+}
+
+// --- loop devices --------------------------------------------------------------------------
 
 export interface LoopDevice {
   /** "/dev/loopN". */
@@ -229,15 +310,6 @@ export interface LoopDevice {
   /** Its inode (0 unless withBackingInodes). */
   backIno: number;
 }
-
-/** A small kernel file's text (/proc, /sys), trimmed; undefined when it cannot be read. */
-export const readTrim = (p: string): string | undefined => {
-  try {
-    return fs.readFileSync(p, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-};
 
 /** Every attached loop device, from /sys/class/block (any user can read it). */
 export function loopDevices(): LoopDevice[] {

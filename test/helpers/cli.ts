@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Choice, Context, Prompter } from '../../src/context';
+import { NewOptions, runNew } from '../../src/commands/new';
 import { main, reportError } from '../../src/main';
 import { noPrompter } from '../../src/prompter';
 import { RunResult, runSync } from '../../src/system/process';
@@ -64,6 +65,23 @@ export function runCli(args: string[], opts: { cwd?: string; input?: string; env
     killSignal: 'SIGTERM',
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, raw: r };
+}
+
+/**
+ * A definition `name` made in `parent` by the built CLI (`ganeti-os new NAME --yes ARGS...`, run
+ * in `parent`); its directory. Throws with the CLI's stderr when `new` fails.
+ */
+export function newDefinition(parent: string, name: string, args: string[] = []): string {
+  const r = runCli(['new', name, '--yes', ...args], { cwd: parent });
+  if (r.code !== 0) throw new Error(`ganeti-os new ${name} exited with ${r.code}: ${r.stderr}`);
+  return path.join(parent, name);
+}
+
+/** The same made in this process (runNew with `opts`, `yes` set), for tests that need no real CLI. */
+export async function newDefinitionInProcess(parent: string, name: string, opts: Partial<NewOptions> = {}): Promise<string> {
+  const r = await runCommand(runNew, parent, { name, yes: true, ...opts });
+  if (r.code !== 0) throw new Error(`new ${name} failed (exit ${r.code}): ${r.err}`);
+  return path.join(parent, name);
 }
 
 /** A context that collects what a command writes (no terminal, no colour). */

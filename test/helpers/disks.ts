@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { attachLoop, detachLoop, loopDevices, mountTable, unmount } from '../../src/system/kernel';
+import { attachLoop, detachLoop, loopDevices, mount, mountTable, unmount } from '../../src/system/kernel';
 import { failureMessage, RunOptions, runSync } from '../../src/system/process';
 
 /** Run argv to completion; its stdout. Throws (failureMessage) when it fails. */
@@ -58,7 +58,7 @@ export function withMountedRange<T>(disk: string, offset: number, size: number, 
   const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-inspect-'));
   let mounted = false;
   try {
-    sh('mount', ['-o', rw ? 'rw' : 'ro', loop, mnt]);
+    mount(loop, mnt, { readOnly: !rw });
     mounted = true;
     return fn(mnt);
   } finally {

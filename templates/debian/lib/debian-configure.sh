@@ -7,13 +7,13 @@
 # /etc/hosts naming OLD or the new name are replaced; everything else is kept.
 deb_write_names() {
   local root=$1 old=${2-} short tmp
-  short=$(deb_short_name "$INSTANCE_NAME")
+  short=$(gos_short_name "$INSTANCE_NAME")
   printf '%s\n' "$INSTANCE_NAME" >"$root/etc/hostname"
   printf '%s\n' "$INSTANCE_NAME" >"$root/etc/mailname"
   tmp=$root/etc/.hosts.ganeti-os
   {
     if [[ -f $root/etc/hosts ]]; then
-      awk -v a="$old" -v b="$(deb_short_name "$old")" -v c="$INSTANCE_NAME" -v d="$short" '
+      awk -v a="$old" -v b="$(gos_short_name "$old")" -v c="$INSTANCE_NAME" -v d="$short" '
         { drop = 0; for (i = 2; i <= NF; i++) if ($i != "" && ($i == a || $i == b || $i == c || $i == d)) drop = 1 }
         !drop { print }' "$root/etc/hosts"
     else

@@ -9,6 +9,8 @@
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/dns-servers.sh"
 # shellcheck source=/dev/null
+. "$GOS_DIR/lib/host-names.sh"
+# shellcheck source=/dev/null
 . "$GOS_DIR/lib/debian-disk.sh"
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/debian-system.sh"
@@ -50,10 +52,6 @@ deb_want_kernel() {
       [[ -z ${INSTANCE_HV_kernel_path-} ]]
       ;;
   esac
-}
-
-deb_short_name() {
-  printf '%s' "${1%%.*}"
 }
 
 # --- create ---------------------------------------------------------------------------------
@@ -363,7 +361,7 @@ gos_step_rename() {
   gos_mount "$dev" "$root"
   current=$(head -n 1 "$root/etc/hostname" 2>/dev/null || true)
   if [[ $current != "$OLD_INSTANCE_NAME" && $current != "$INSTANCE_NAME" &&
-    $current != "$(deb_short_name "$OLD_INSTANCE_NAME")" && $current != "$(deb_short_name "$INSTANCE_NAME")" ]]; then
+    $current != "$(gos_short_name "$OLD_INSTANCE_NAME")" && $current != "$(gos_short_name "$INSTANCE_NAME")" ]]; then
     gos_die "the instance's hostname is '$current', neither the old name $OLD_INSTANCE_NAME nor the new name $INSTANCE_NAME: not renaming a system this definition did not set up"
   fi
   gos_fault rename-write

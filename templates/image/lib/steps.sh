@@ -10,6 +10,8 @@
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/dns-servers.sh"
 # shellcheck source=/dev/null
+. "$GOS_DIR/lib/host-names.sh"
+# shellcheck source=/dev/null
 . "$GOS_DIR/lib/image-cache.sh"
 # shellcheck source=/dev/null
 . "$GOS_DIR/lib/image-disk.sh"
@@ -169,24 +171,19 @@ img_get_seed_root() {
   done
 }
 
-# img_short NAME: the host part of a name.
-img_short() {
-  printf '%s' "${1%%.*}"
-}
-
 # img_rename_guest ROOT: the guest's hostname files for INSTANCE_NAME, and cloud-init's cached
 # datasource dropped so that its next boot reads the new seed.
 img_rename_guest() {
   local root=$1 current new tmp
   if [[ -f $root/etc/hostname && ! -L $root/etc/hostname && ! -L $root/etc ]]; then
     current=$(head -n 1 -- "$root/etc/hostname")
-    new=$(img_short "$INSTANCE_NAME")
+    new=$(gos_short_name "$INSTANCE_NAME")
     if [[ $current == *.* ]]; then new=$INSTANCE_NAME; fi
     printf '%s\n' "$new" >"$root/etc/hostname"
   fi
   if [[ -f $root/etc/hosts && ! -L $root/etc/hosts && ! -L $root/etc ]]; then
     tmp=$root/etc/.hosts.ganeti-os
-    awk -v a="$OLD_INSTANCE_NAME" -v b="$(img_short "$OLD_INSTANCE_NAME")" -v c="$INSTANCE_NAME" -v d="$(img_short "$INSTANCE_NAME")" '
+    awk -v a="$OLD_INSTANCE_NAME" -v b="$(gos_short_name "$OLD_INSTANCE_NAME")" -v c="$INSTANCE_NAME" -v d="$(gos_short_name "$INSTANCE_NAME")" '
       /^[[:space:]]*#/ { print; next }
       { for (i = 2; i <= NF; i++) { if ($i == a) $i = c; else if ($i == b) $i = d } print }' "$root/etc/hosts" >"$tmp" ||
       gos_die "could not rewrite the guest's /etc/hosts"
