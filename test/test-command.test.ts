@@ -4,7 +4,8 @@
  * named and its log shown and kept; Ctrl-C stops the scripts and QEMU and leaves no loop device,
  * mount or disk behind; the debian template passes with its defaults (no kernel: the node's),
  * with its own kernel (kernel_path=, gpt, a static NIC: two boots) and with the node's kernel
- * by -kernel/-initrd (partition-style none, DHCP: two boots). Those run the template's default
+ * by -kernel/-initrd (partition-style none, DHCP: two boots). The import's disk grows before its
+ * boot, which must fill it; the first boot overlaps export and import (step start times). Those run the template's default
  * variant, trixie; bookworm is built and booted to its login prompt once (its whole `test` under
  * FULL_MATRIX, `npm run test:matrix`).
  *
@@ -26,6 +27,9 @@ import { consoleReady, consoleText } from '../src/boot/console';
 interface StepJson {
   step: string;
   status: 'passed' | 'failed' | 'skipped';
+  /** Seconds from the start of the run, and how long. */
+  start: number;
+  seconds: number;
   detail: string;
   logs: string[];
   logTail?: string[];
@@ -96,7 +100,7 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
     const t = testJson(['--os-dir', dir, '--disk-size', '64M']);
     expect(t.code).toBe(0);
     expect(t.doc.ok).toBe(true);
-    expect(t.status).toEqual({ verify: 'passed', create: 'passed', boot: 'skipped', export: 'passed', import: 'passed', 'boot-import': 'skipped', rename: 'passed', reinstall: 'passed' });
+    expect(t.status).toEqual({ verify: 'passed', create: 'passed', boot: 'skipped', export: 'passed', import: 'passed', grow: 'passed', 'boot-import': 'skipped', rename: 'passed', reinstall: 'passed' });
     expect(t.step('boot').detail).toMatch(/not meant to boot by itself/);
     expect(t.run.logs).toBeNull();
     workEmpty();
@@ -236,7 +240,7 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
       clearWork();
       const t = testJson(['--os-dir', deb], 900);
       if (t.code !== 0) throw new Error(t.stderr);
-      expect(t.status).toEqual({ verify: 'passed', create: 'passed', boot: 'skipped', export: 'passed', import: 'passed', 'boot-import': 'skipped', rename: 'passed', reinstall: 'passed' });
+      expect(t.status).toEqual({ verify: 'passed', create: 'passed', boot: 'skipped', export: 'passed', import: 'passed', grow: 'passed', 'boot-import': 'skipped', rename: 'passed', reinstall: 'passed' });
       expect(t.step('boot').detail).toMatch(/boots the node's kernel \(kernel_path=\/boot\/vmlinuz-3-kvmU\).*not meant to boot by itself/);
       expect(t.step('verify').detail).toMatch(/given values accepted, \d+ bad value\(s\) refused/);
       expect(t.step('export').detail).toMatch(/as announced$/);
@@ -248,10 +252,23 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
       const t = testJson(['--os-dir', deb, '--keep', '--hvparam', 'kernel_path=', '--osparam', 'partition-style=gpt', '--network', 'name=n1,subnet=192.0.2.0/24,gateway=192.0.2.1', '--nic', 'ip=192.0.2.10,network=n1'], 1500);
       if (t.code !== 0) throw new Error(t.stderr);
       expect(t.run.steps.every((s) => s.status === 'passed')).toBe(true);
-      for (const b of ['boot', 'boot-import']) {
-        const checks = Object.fromEntries(t.step(b).checks!.map((c) => [c.name, c.ok]));
-        expect(checks).toEqual({ hostname: true, 'login prompt': true, 'static address of NIC 0': true, 'root password': true });
-      }
+      const checks = (b: string) => Object.fromEntries(t.step(b).checks!.map((c) => [c.name, c.ok]));
+      expect(checks('boot')).toEqual({ hostname: true, 'login prompt': true, 'static address of NIC 0': true, 'root password': true });
+      // The import's disk grew after the import (as gnt-instance grow-disk): its boot filled it
+      // (the template's grow-root service: gpt, partition 1 grown, its backup header moved).
+      expect(checks('boot-import')).toEqual({ hostname: true, 'login prompt': true, 'static address of NIC 0': true, 'root password': true, 'clean shutdown': true, 'root fills the disk': true });
+      expect(t.step('grow').detail).toMatch(/^2560 MiB → 3072 MiB/);
+      expect(t.step('boot-import').detail).toMatch(/root filesystem 30\d\d MiB of the 3072 MiB disk after the boot$/);
+      expect(consoleText(fs.readFileSync(t.step('boot-import').logs[0], 'latin1'))).toMatch(/ganeti-os-grow-root: growing partition 1 of \/dev\/vda/);
+      // The boots overlap: the first runs while export and import do, the import's starts before it ends.
+      const [boot, exp, imp, bootImport] = ['boot', 'export', 'import', 'boot-import'].map(t.step);
+      const end = (s: StepJson) => s.start + s.seconds;
+      expect(exp.start).toBeLessThan(end(boot));
+      expect(end(imp)).toBeLessThan(end(boot));
+      expect(bootImport.start).toBeLessThan(end(boot));
+      expect(t.step('reinstall').start).toBeGreaterThanOrEqual(end(boot) - 0.1);
+      expect(t.step('rename').start).toBeGreaterThanOrEqual(end(bootImport) - 0.1);
+      expect(t.run.seconds).toBeLessThan(t.run.stepSeconds);
       expect(t.step('create').detail).toMatch(/ext4 root \(gpt\), kernel \S+, GRUB in the MBR: boots by itself/);
       // The default variant is trixie (Debian 13).
       expect(consoleText(fs.readFileSync(t.step('boot').logs[0], 'latin1'))).toMatch(/^Debian GNU\/Linux 13 instance1\S* ttyS0$/m);
@@ -277,6 +294,8 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
       expect(t.step('create').detail).toMatch(/ext4 root on the whole disk, no kernel, no boot loader/);
       expect(t.step('boot').detail).toContain(`boots the node's kernel ${kernel} with ${initrd}`);
       expect(Object.fromEntries(t.step('boot').checks!.map((c) => [c.name, c.ok]))).toMatchObject({ hostname: true, 'static address': null, 'root password': true });
+      // No partition table: the filesystem alone grows to the grown disk.
+      expect(Object.fromEntries(t.step('boot-import').checks!.map((c) => [c.name, c.ok]))).toMatchObject({ 'clean shutdown': true, 'root fills the disk': true });
       workEmpty();
     }, 1_500_000);
 

@@ -62,6 +62,14 @@ export class ExtReader {
     return r.stdout;
   }
 
+  /** The filesystem's size in bytes (its superblock's block count × block size), or undefined. */
+  bytes(): number | undefined {
+    const r = this.debugfs('show_super_stats -h');
+    const count = /^Block count:\s+(\d+)/m.exec(r.stdout);
+    const size = /^Block size:\s+(\d+)/m.exec(r.stdout);
+    return r.status === 0 && count && size ? Number(count[1]) * Number(size[1]) : undefined;
+  }
+
   /** The names in a directory (without . and ..), or undefined when it is absent. */
   list(dir: string): string[] | undefined {
     const r = this.debugfs(`ls -p "${dir}"`);

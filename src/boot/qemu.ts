@@ -66,6 +66,11 @@ export interface BootRequest {
   signal?: AbortSignal;
   /** Called about once a second with the latest console line. */
   onConsole?: (line: string, seconds: number) => void;
+  /**
+   * The guest's writes reach the disks (no -snapshot), and once ready it is shut down cleanly
+   * (ACPI power button, then Ctrl-Alt-Del) so that what it wrote can be read afterwards.
+   */
+  persist?: boolean;
 }
 
 export interface BootResult {
@@ -77,6 +82,8 @@ export interface BootResult {
   problem?: string;
   /** The last lines of the console (at most 4 KiB). */
   consoleTail: string;
+  /** persist: whether the guest powered off by itself after the request, and in how many seconds. */
+  shutdown?: { clean: boolean; seconds: number };
 }
 
 /** The QEMU command line for a boot request (without the binary). */
@@ -84,7 +91,8 @@ export function qemuArgs(req: BootRequest): string[] {
   const accel = req.accel ?? 'tcg';
   // -snapshot: the guest's writes go to a temporary overlay, so the disk stays as the script left
   // it (a guest stopped without shutdown would leave a journal to replay for export and rename).
-  const args = ['-accel', accel, '-m', String(req.memMiB ?? 1024), '-smp', '1', '-display', 'none', '-monitor', 'none', '-no-reboot', '-snapshot', '-serial', `file:${req.consoleLog}`];
+  // persist: the monitor on standard input, to ask the guest to shut down.
+  const args = ['-accel', accel, '-m', String(req.memMiB ?? 1024), '-smp', '1', '-display', 'none', '-monitor', req.persist ? 'stdio' : 'none', '-no-reboot', ...(req.persist ? [] : ['-snapshot']), '-serial', `file:${req.consoleLog}`];
   const diskIf = (req.diskType ?? 'paravirtual') === 'paravirtual' ? 'virtio' : req.diskType === 'scsi' ? 'scsi' : 'ide';
   req.disks.forEach((d) => args.push('-drive', `file=${d},format=raw,if=${diskIf}`));
   const model = (req.nicType ?? 'paravirtual') === 'paravirtual' ? 'virtio-net-pci' : req.nicType!;
@@ -138,7 +146,8 @@ export async function bootUntilReady(req: BootRequest): Promise<BootResult> {
   fs.writeFileSync(req.consoleLog, '');
   const start = Date.now();
   const seconds = () => (Date.now() - start) / 1000;
-  const qemu = startProcess(['qemu-system-x86_64', ...qemuArgs(req)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const qemu = startProcess(['qemu-system-x86_64', ...qemuArgs(req)], { stdio: [req.persist ? 'pipe' : 'ignore', 'ignore', 'pipe'] });
+  qemu.stdin?.on('error', () => undefined);
   let stderr = '';
   qemu.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
   let exited = false;
@@ -148,12 +157,31 @@ export async function bootUntilReady(req: BootRequest): Promise<BootResult> {
   void gone.then(() => (exited = true));
   const tail = new ConsoleTail(req.consoleLog);
   let window = '';
+  /** The power button, Ctrl-Alt-Del after 30 s (-no-reboot: a reboot ends QEMU), up to 120 s for QEMU to exit. */
+  const powerOff = async (): Promise<{ clean: boolean; seconds: number }> => {
+    const t0 = Date.now();
+    const since = () => (Date.now() - t0) / 1000;
+    qemu.stdin?.write('system_powerdown\n');
+    let pressed = false;
+    while (!exited && since() < 120 && !req.signal?.aborted) {
+      if (!pressed && since() > 30) {
+        qemu.stdin?.write('sendkey ctrl-alt-delete\n');
+        pressed = true;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return { clean: exited, seconds: since() };
+  };
   const result = (ok: boolean, extra: Partial<BootResult>): BootResult => ({ ready: ok, seconds: seconds(), consoleTail: consoleText(tail.text), ...extra });
   try {
     for (;;) {
       window = consoleText(window + tail.poll()).slice(-8192);
       const matched = consoleReady(window, req.ready);
-      if (matched !== undefined) return result(true, { matched });
+      if (matched !== undefined) {
+        const ready = result(true, { matched });
+        if (req.persist) ready.shutdown = await powerOff();
+        return ready;
+      }
       if (req.onConsole) req.onConsole((window.trimEnd().split('\n').pop() ?? '').slice(0, 100), seconds());
       if (spawnError) throw new Error(`cannot start qemu-system-x86_64: ${spawnError.message}`);
       if (exited) return result(false, { problem: `QEMU exited before the instance was ready${stderr.trim() ? `: ${stderr.trim()}` : ''}` });

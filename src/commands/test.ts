@@ -96,11 +96,13 @@ const fmtTime = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m${String(Math.f
 function terminalReporter(ctx: Context, prefix: string): Reporter & { stop(): void } {
   let timer: NodeJS.Timeout | undefined;
   let frame = 0;
-  let current: { step: Step; text: string; start: number } | undefined;
+  // Steps in the background (a boot) run beside others: the line shows every running step.
+  const running = new Map<Step, { text: string; start: number }>();
   const draw = () => {
-    if (!ctx.progress || !current) return;
+    if (!ctx.progress || !running.size) return;
     const cols = Number(ctx.env.COLUMNS) || 100;
-    const line = `${FRAMES[frame++ % FRAMES.length]} ${prefix}${current.step.title} ${fmtTime((Date.now() - current.start) / 1000)}${current.text ? ` — ${current.text}` : ''}`;
+    const parts = [...running].map(([step, r]) => `${step.title} ${fmtTime((Date.now() - r.start) / 1000)}${r.text ? ` — ${r.text}` : ''}`);
+    const line = `${FRAMES[frame++ % FRAMES.length]} ${prefix}${parts.reverse().join(' | ')}`;
     ctx.progress(line.slice(0, cols - 1));
   };
   const stop = () => {
@@ -110,17 +112,20 @@ function terminalReporter(ctx: Context, prefix: string): Reporter & { stop(): vo
   };
   return {
     started(step) {
-      current = { step, text: '', start: Date.now() };
+      running.set(step, { text: '', start: Date.now() });
       if (ctx.progress && !timer) timer = setInterval(draw, 120);
       draw();
     },
     phase(step, text) {
-      if (current?.step === step) current.text = text.replace(/\s+/g, ' ').trim();
+      const r = running.get(step);
+      if (r) r.text = text.replace(/\s+/g, ' ').trim();
     },
     finished(r) {
-      stop();
-      current = undefined;
+      for (const step of running.keys()) if (step.name === r.step) running.delete(step);
+      if (ctx.progress) ctx.progress('');
       ctx.log.info(`${MARK[r.status]} ${prefix}${r.title.padEnd(31)} ${r.status === 'skipped' ? '        ' : fmtTime(r.seconds).padStart(8)}  ${r.status === 'passed' ? '' : `${r.status}: `}${r.detail}`);
+      if (running.size) draw();
+      else stop();
     },
     stop,
   };

@@ -4,6 +4,9 @@
  * (`test --cluster`, gnt-instance on a disposable cluster). A backend says which steps it has,
  * what each needs, and releases everything it acquired in close(); the loop runs the steps in
  * order, skips those whose prerequisites did not pass, stops on an abort, and always closes.
+ * A step may run in the background (a boot under QEMU, which uses one core): the loop goes on
+ * with the next steps, and a step that needs it, or must come after it, waits for it; every
+ * background step has finished before the backend is closed.
  */
 
 export type StepStatus = 'passed' | 'failed' | 'skipped';
@@ -17,6 +20,8 @@ export interface StepResult {
   status: StepStatus;
   /** Seconds. */
   seconds: number;
+  /** When it started, in seconds from the start of the run (steps in the background overlap others). */
+  start: number;
   /** One line: what was found, or why it failed or was skipped. */
   detail: string;
   /** Logs worth reading (script logs, the console). */
@@ -30,7 +35,7 @@ export interface StepResult {
 }
 
 /** What a step returns: everything but its name, title and time. */
-export type StepOutcome = Omit<StepResult, 'step' | 'title' | 'seconds'>;
+export type StepOutcome = Omit<StepResult, 'step' | 'title' | 'seconds' | 'start'>;
 
 export interface StepContext {
   /** Fires on Ctrl-C: stop child processes and return. */
@@ -44,6 +49,10 @@ export interface Step {
   title: string;
   /** Steps that must have passed for this one to run (otherwise it is skipped, naming them). */
   needs?: string[];
+  /** Steps that must have finished, however they ended, before this one starts (they use the same disk). */
+  after?: string[];
+  /** The loop does not wait for it before starting the next step. */
+  background?: boolean;
   run(sc: StepContext): Promise<StepOutcome>;
 }
 
@@ -72,33 +81,44 @@ export const skipped = (detail: string, extra: Partial<StepOutcome> = {}): StepO
  * the error's message.
  */
 export async function runLifecycle(backend: Backend, reporter: Reporter, signal: AbortSignal): Promise<StepResult[]> {
-  const results: StepResult[] = [];
-  const byName = new Map<string, StepResult>();
-  try {
-    for (const step of backend.steps()) {
-      const start = Date.now();
-      let outcome: StepOutcome;
-      const missing = (step.needs ?? []).filter((n) => byName.get(n)?.status !== 'passed');
-      if (signal.aborted) outcome = skipped('interrupted');
-      else if (missing.length) outcome = skipped(`needs ${missing.join(', ')}, which did not pass`);
-      else {
-        reporter.started(step);
-        try {
-          outcome = await step.run({ signal, phase: (text) => reporter.phase(step, text, (Date.now() - start) / 1000) });
-        } catch (err) {
-          outcome = failed(err instanceof Error ? err.message : String(err));
-        }
-        if (signal.aborted && outcome.status === 'failed') outcome = { ...outcome, detail: `interrupted (${outcome.detail})` };
+  const steps = backend.steps();
+  const results: (StepResult | undefined)[] = steps.map(() => undefined);
+  const done = new Map<string, Promise<StepResult>>();
+  const t0 = Date.now();
+  const runStep = async (step: Step, i: number): Promise<StepResult> => {
+    // What it needs or must follow, finished (a background step may still run).
+    await Promise.all([...(step.needs ?? []), ...(step.after ?? [])].map((n) => done.get(n)));
+    const start = Date.now();
+    let outcome: StepOutcome;
+    const missing = (step.needs ?? []).filter((n) => results[steps.findIndex((s) => s.name === n)]?.status !== 'passed');
+    if (signal.aborted) outcome = skipped('interrupted');
+    else if (missing.length) outcome = skipped(`needs ${missing.join(', ')}, which did not pass`);
+    else {
+      reporter.started(step);
+      try {
+        outcome = await step.run({ signal, phase: (text) => reporter.phase(step, text, (Date.now() - start) / 1000) });
+      } catch (err) {
+        outcome = failed(err instanceof Error ? err.message : String(err));
       }
-      const result: StepResult = { step: step.name, title: step.title, seconds: (Date.now() - start) / 1000, ...outcome };
-      results.push(result);
-      byName.set(step.name, result);
-      reporter.finished(result);
+      if (signal.aborted && outcome.status === 'failed') outcome = { ...outcome, detail: `interrupted (${outcome.detail})` };
+    }
+    const result: StepResult = { step: step.name, title: step.title, seconds: (Date.now() - start) / 1000, start: (start - t0) / 1000, ...outcome };
+    results[i] = result;
+    reporter.finished(result);
+    return result;
+  };
+  try {
+    for (const [i, step] of steps.entries()) {
+      const p = runStep(step, i);
+      done.set(step.name, p);
+      if (!step.background) await p;
     }
   } finally {
-    await backend.close(signal.aborted || results.some((r) => r.status === 'failed'));
+    // Background steps end before anything is released (QEMU stops on an abort).
+    await Promise.allSettled(done.values());
+    await backend.close(signal.aborted || results.some((r) => r?.status === 'failed'));
   }
-  return results;
+  return results.filter((r): r is StepResult => r !== undefined);
 }
 
 /** Whether a run passed: every step that applied passed (skipped ones for a reason other than a failure are fine). */

@@ -5,7 +5,13 @@
  *
  *   verify (good values; a bad value per parameter with choices or a pattern must be refused)
  *   → create → boot → export (announced size = bytes streamed) → import into a larger disk
- *   → boot the import → rename (new name, then equal names) → reinstall.
+ *   → grow that disk (as gnt-instance grow-disk) → boot the import (its root must fill the
+ *   grown disk) → rename (new name, then equal names) → reinstall.
+ *
+ * The first boot runs in the background (TCG uses one core): export and import run beside it,
+ * and the import boots as soon as it is grown; reinstall waits for the first boot (same disk),
+ * rename for the second. The first boot's writes go to a throwaway overlay (-snapshot); the
+ * second's reach the disk and it is shut down cleanly, so that the grown filesystem can be read.
  *
  * Steps a definition cannot do are reported as such (no kernel for the hypervisor settings,
  * API below 20 for verify). Nothing of the work directory outlives close() but the logs of a
@@ -22,7 +28,7 @@ import { OS_API_V20, OS_SCRIPT_CREATE, OS_SCRIPT_EXPORT, OS_SCRIPT_IMPORT, OS_SC
 import { ScriptOutcome, ScriptRequest, errorLines, runOsScript, tailFile } from '../ganeti/runner';
 import { validateOsChecks } from '../ganeti/validate-os';
 import { bootPlan, bootUntilReady } from '../boot/qemu';
-import { diskChecks } from '../boot/checks';
+import { DiskCheck, diskChecks } from '../boot/checks';
 import { describeInstalled, rootFilesystem } from '../boot/inspect';
 import type { OsDefinition } from '../definition/model';
 import { osForInstance, osInfo } from '../definition/for-ganeti';
@@ -74,6 +80,8 @@ export class LocalBackend implements Backend {
   private readonly stream: string;
   private readonly inst: InstanceShape;
   private readonly imported: InstanceShape;
+  /** The import after its disk grew. */
+  private readonly grown: InstanceShape;
   private readonly newName: string;
 
   constructor(private readonly o: LocalOptions) {
@@ -85,6 +93,7 @@ export class LocalBackend implements Backend {
     const shape = (p: string, mib: number): DiskShape => parseDisk(o.workDir, o.log, `${p}:${mib}`, 0, {}).shape;
     this.inst = buildInstance(o.log, osForInstance(o.def), { ...o.instance, variant: o.variant }, [shape(this.disk0, o.diskSizeMiB)]);
     this.imported = { ...this.inst, disks: [shape(this.disk1, roundUp4(o.diskSizeMiB * 1.25))] };
+    this.grown = { ...this.imported, disks: [{ ...this.imported.disks[0], size: this.imported.disks[0].size + roundUp4(o.diskSizeMiB / 4) }] };
     const [host, ...domain] = this.inst.name.split('.');
     this.newName = [`${host}-renamed`, ...domain].join('.');
   }
@@ -99,12 +108,13 @@ export class LocalBackend implements Backend {
     return [
       { name: 'verify', title: 'verify parameters', run: (sc) => this.verify(sc) },
       { name: 'create', title: 'create', run: (sc) => this.create(sc) },
-      { name: 'boot', title: 'boot', needs: ['create'], run: (sc) => this.boot(sc, this.inst, canBoot) },
+      { name: 'boot', title: 'boot', needs: ['create'], background: true, run: (sc) => this.boot(sc, this.inst, canBoot) },
       { name: 'export', title: 'export disk 0', needs: ['create'], run: (sc) => this.export(sc) },
       { name: 'import', title: 'import into a larger disk', needs: ['export'], run: (sc) => this.import(sc) },
-      { name: 'boot-import', title: 'boot the import', needs: ['import'], run: (sc) => this.boot(sc, this.imported, bootPlan(this.imported)) },
-      { name: 'rename', title: 'rename', needs: ['import'], run: (sc) => this.rename(sc) },
-      { name: 'reinstall', title: 'reinstall', needs: ['create'], run: (sc) => this.reinstall(sc) },
+      { name: 'grow', title: 'grow the import\'s disk 0', needs: ['import'], run: () => this.grow() },
+      { name: 'boot-import', title: 'boot the grown import', needs: ['grow'], run: (sc) => this.boot(sc, this.grown, bootPlan(this.grown), true) },
+      { name: 'rename', title: 'rename', needs: ['import'], after: ['boot-import'], run: (sc) => this.rename(sc) },
+      { name: 'reinstall', title: 'reinstall', needs: ['create'], after: ['boot'], run: (sc) => this.reinstall(sc) },
     ];
   }
 
@@ -173,7 +183,18 @@ export class LocalBackend implements Backend {
     return passed(describeInstalled(this.inst).summary, { logs: [r.log] });
   }
 
-  private async boot(sc: StepContext, inst: InstanceShape, plan: ReturnType<typeof bootPlan>): Promise<StepOutcome> {
+  /** What gnt-instance grow-disk does to a file disk: it gets longer; partitions and filesystem stay. */
+  private async grow(): Promise<StepOutcome> {
+    const before = fs.statSync(this.disk1).size;
+    fs.truncateSync(this.disk1, this.grown.disks[0].size * MIB);
+    return passed(`${before / MIB} MiB → ${this.grown.disks[0].size} MiB, as gnt-instance grow-disk leaves it: the next boot must fill it`);
+  }
+
+  /**
+   * Boot disk 0 of `inst`; grown: the guest's writes reach the disk, it is shut down cleanly, and
+   * its root filesystem must fill the disk (within 1%).
+   */
+  private async boot(sc: StepContext, inst: InstanceShape, plan: ReturnType<typeof bootPlan>, grown = false): Promise<StepOutcome> {
     if (!plan.mode) return skipped(plan.reason);
     if (plan.mode === 'disk') {
       // Nothing bootable at all (no kernel and no boot loader): the definition does not install a system that boots by itself.
@@ -193,13 +214,16 @@ export class LocalBackend implements Backend {
       diskType: hv.get('disk_type'),
       nicType: hv.get('nic_type'),
       signal: sc.signal,
+      persist: grown,
       onConsole: (line) => sc.phase(`booting (${plan.mode === 'node-kernel' ? "node's kernel" : 'from disk'}, ${this.o.accel}): ${line}`),
     });
     if (!r.ready) return failed(r.problem ?? 'not ready', { logs: [consoleLog], logTail: r.consoleTail.trimEnd().split('\n').slice(-20) });
     sc.phase('checking the disk');
     const checks = diskChecks(inst, r.matched);
+    if (grown) checks.push(...fillsDisk(inst.disks[0].path, r.shutdown));
     const bad = checks.filter((c) => c.ok === false);
-    const detail = `ready after ${r.seconds.toFixed(0)} s ('${r.matched}'), ${plan.reason}`;
+    const fill = grown ? checks.find((c) => c.name === 'root fills the disk' && c.ok) : undefined;
+    const detail = `ready after ${r.seconds.toFixed(0)} s ('${r.matched}'), ${plan.reason}${fill ? `; ${fill.detail}` : ''}`;
     return bad.length ? failed(bad.map((c) => `${c.name}: ${c.detail}`).join('; '), { checks, logs: [consoleLog] }) : passed(detail, { checks, logs: [consoleLog] });
   }
 
@@ -232,7 +256,7 @@ export class LocalBackend implements Backend {
   private async rename(sc: StepContext): Promise<StepOutcome> {
     const hostname = () => rootFilesystem(this.disk1).reader?.read('/etc/hostname')?.trim();
     const before = hostname();
-    const renamed: InstanceShape = { ...this.imported, name: this.newName };
+    const renamed: InstanceShape = { ...this.grown, name: this.newName };
     const r = await runOsScript(this.request(sc, OS_SCRIPT_RENAME, renamed, { oldName: this.inst.name }));
     if (!r.ok) return this.scriptFailed(`rename ${this.inst.name} → ${this.newName}`, r);
     const after = hostname();
@@ -269,6 +293,30 @@ export class LocalBackend implements Backend {
     for (const f of [this.disk0, this.disk1, this.stream]) fs.rmSync(f, { force: true });
     if (!keepLogs) fs.rmSync(this.o.workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * After a boot that could write: the guest powered off (so its filesystem is clean on the disk),
+ * and the root filesystem fills the disk within 1% (the template's boot-time grow did its work).
+ */
+export function fillsDisk(disk: string, shutdown: { clean: boolean; seconds: number } | undefined): DiskCheck[] {
+  const checks: DiskCheck[] = [];
+  if (shutdown) checks.push({ name: 'clean shutdown', ok: shutdown.clean, detail: shutdown.clean ? `powered off ${shutdown.seconds.toFixed(0)} s after the request` : `still running ${shutdown.seconds.toFixed(0)} s after the power button and Ctrl-Alt-Del: stopped, its last writes may be lost` });
+  const { reader, problem } = rootFilesystem(disk);
+  const fsBytes = reader?.bytes();
+  const diskBytes = fs.statSync(disk).size;
+  if (!reader || fsBytes === undefined) {
+    checks.push({ name: 'root fills the disk', ok: false, detail: problem ?? 'the root filesystem\'s size is unreadable' });
+    return checks;
+  }
+  const share = fsBytes / diskBytes;
+  const mib = (b: number) => `${(b / MIB).toFixed(0)} MiB`;
+  checks.push({
+    name: 'root fills the disk',
+    ok: share >= 0.99,
+    detail: share >= 0.99 ? `root filesystem ${mib(fsBytes)} of the ${mib(diskBytes)} disk after the boot` : `root filesystem ${mib(fsBytes)} of the ${mib(diskBytes)} disk (${(share * 100).toFixed(1)}%) after the boot: the grown disk was not filled`,
+  });
+  return checks;
 }
 
 /** Random bytes in the first 64 KiB of a disk (what import must overwrite, whatever its layout). */

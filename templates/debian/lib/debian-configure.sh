@@ -102,6 +102,23 @@ deb_write_console() {
   printf '[Unit]\nJobRunningTimeoutSec=15min\n' >"$root/etc/systemd/system/dev-$port.device.d/90-ganeti-os.conf"
 }
 
+# deb_write_grow_root ROOT: a service of the instance's own, early at every boot: when the disk
+# under the root filesystem has grown (gnt-instance grow-disk, an import into a larger disk),
+# partition 1 and the filesystem are grown to fill it (lib/grow-root.sh; only base-system tools).
+deb_write_grow_root() {
+  local root=$1 unit=ganeti-os-grow-root.service
+  install -d -m 0755 -- "$root/usr/local/lib/ganeti-os" "$root/etc/systemd/system/sysinit.target.wants"
+  install -m 0755 -- "$GOS_DIR/lib/grow-root.sh" "$root/usr/local/lib/ganeti-os/grow-root" ||
+    gos_die "could not install the grow-root service into the instance"
+  printf '%s\n' "# Written by the $GOS_OS_NAME OS definition." '[Unit]' \
+    'Description=Grow the root partition and filesystem into a grown disk' \
+    'DefaultDependencies=no' 'Conflicts=shutdown.target' 'After=systemd-remount-fs.service' \
+    'Before=sysinit.target shutdown.target' 'ConditionPathIsReadWrite=/' '' \
+    '[Service]' 'Type=oneshot' 'RemainAfterExit=yes' 'ExecStart=/usr/local/lib/ganeti-os/grow-root' \
+    'StandardOutput=journal+console' '' '[Install]' 'WantedBy=sysinit.target' >"$root/etc/systemd/system/$unit"
+  ln -sfn "../$unit" "$root/etc/systemd/system/sysinit.target.wants/$unit"
+}
+
 # deb_write_root_access ROOT: root's password (locked unless a hash is given) and SSH keys.
 deb_write_root_access() {
   local root=$1 hash keys k tmp

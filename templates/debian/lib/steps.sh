@@ -157,6 +157,7 @@ gos_step_create() {
   deb_write_network "$root"
   deb_write_resolv_conf "$root"
   deb_write_console "$root"
+  deb_write_grow_root "$root"
   deb_write_root_access "$root"
   deb_write_host_keys "$root" "$keys" "$tmp/newkeys"
   : >"$root/etc/machine-id"
