@@ -8,27 +8,43 @@ import { toolVersion } from './paths';
 
 type Runner = (ctx: Context, options: never) => Promise<void>;
 
+/**
+ * A module of ours (a command's, or the parser's), loaded when it is needed: its bundle
+ * (dist/bundles/<name>.js, the module and all it loads in one file: scripts/bundle.js) when the
+ * build made one, else the module itself (under ts-jest, a build without esbuild, a command that
+ * is not bundled).
+ */
+function load<T = Record<string, Runner>>(module: string): T {
+  let file = module;
+  try {
+    file = require.resolve(`./bundles/${module.slice(module.lastIndexOf('/') + 1)}`);
+  } catch {
+    // not bundled
+  }
+  return require(file) as T;
+}
+
 /** Command modules, loaded only when their command runs. */
 const COMMANDS: Record<string, () => Runner> = {
-  new: () => require('./commands/new').runNew,
-  info: () => require('./commands/info').runInfo,
-  'add-variant': () => require('./commands/add-variant').runAddVariant,
-  'remove-variant': () => require('./commands/remove-variant').runRemoveVariant,
-  'bump-api': () => require('./commands/bump-api').runBumpApi,
-  'add-param': () => require('./commands/add-param').runAddParam,
-  'remove-param': () => require('./commands/remove-param').runRemoveParam,
-  validate: () => require('./commands/validate').runValidate,
-  diagnose: () => require('./commands/diagnose').runDiagnose,
-  run: () => require('./commands/run').runRun,
-  pack: () => require('./commands/pack').runPack,
-  rollout: () => require('./commands/rollout').runRollout,
-  'nodes-check': () => require('./commands/nodes-check').runNodesCheck,
-  upgrade: () => require('./commands/upgrade').runUpgrade,
-  cluster: () => require('./commands/cluster').runCluster,
-  template: () => require('./commands/template').runTemplate,
-  test: () => require('./commands/test').runTest,
-  completion: () => require('./commands/completion').runCompletion,
-  __complete: () => require('./commands/complete').runComplete,
+  new: () => load('./commands/new').runNew,
+  info: () => load('./commands/info').runInfo,
+  'add-variant': () => load('./commands/add-variant').runAddVariant,
+  'remove-variant': () => load('./commands/remove-variant').runRemoveVariant,
+  'bump-api': () => load('./commands/bump-api').runBumpApi,
+  'add-param': () => load('./commands/add-param').runAddParam,
+  'remove-param': () => load('./commands/remove-param').runRemoveParam,
+  validate: () => load('./commands/validate').runValidate,
+  diagnose: () => load('./commands/diagnose').runDiagnose,
+  run: () => load('./commands/run').runRun,
+  pack: () => load('./commands/pack').runPack,
+  rollout: () => load('./commands/rollout').runRollout,
+  'nodes-check': () => load('./commands/nodes-check').runNodesCheck,
+  upgrade: () => load('./commands/upgrade').runUpgrade,
+  cluster: () => load('./commands/cluster').runCluster,
+  template: () => load('./commands/template').runTemplate,
+  test: () => load('./commands/test').runTest,
+  completion: () => load('./commands/completion').runCompletion,
+  __complete: () => load('./commands/complete').runComplete,
 };
 
 function isTty(fd: number): boolean {
@@ -104,12 +120,11 @@ export async function main(argv: string[], ctx: Context): Promise<number> {
     ctx.out.write(`${toolVersion()}\n`);
     return EXIT_OK;
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { buildProgram } = require('./cli') as typeof import('./cli');
+  const { buildProgram } = load<typeof import('./cli')>('./cli');
   const errWrite = (m: string) => ctx.log.info(m.replace(/\n$/, ''));
   const program = buildProgram(toolVersion(), async (command, options) => {
-    const load = COMMANDS[command];
-    await load()(ctx, options as never);
+    const runner = COMMANDS[command];
+    await runner()(ctx, options as never);
   });
   // The parser's errors read as the tool's own: "ganeti-os: error: unknown option '--x'".
   const output = {

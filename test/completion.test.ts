@@ -47,7 +47,8 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
   const r = spawnSync('bash', ['--norc', '--noprofile', '-c', prog], {
     cwd,
     encoding: 'utf8',
-    env: { PATH: `${binDir}:${process.env.PATH}`, HOME: work, SCRIPT: script(), LINE: line, WORDS: quoted },
+    // No code cache (~/.cache/ganeti-os/v8): HOME is the directory whose entries are completed.
+    env: { PATH: `${binDir}:${process.env.PATH}`, HOME: work, GANETI_OS_NO_CACHE: '1', SCRIPT: script(), LINE: line, WORDS: quoted },
   });
   if (r.status !== 0) throw new Error(`bash: ${r.stderr}`);
   return r.stdout.split('\n').filter((l) => l !== '');

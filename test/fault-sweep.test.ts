@@ -21,7 +21,7 @@ describeSystem('fault sweep, a sample of new and pack', { commands: ['dpkg-deb']
     const table = r.stdout.split('\n');
     // The summary table's row: the command and eight counts.
     const row = (cmd: string) => table.find((l) => new RegExp(`^\\s*${cmd}(\\s+\\d+){8}\\s*$`).test(l))?.trim().split(/\s+/).map((x, i) => (i ? Number(x) : x));
-    // command, trials, mixed, exit70, hangs, lost, leftovers, other, orphans
+    // command, trials, mixed, exit70, hangs, lost, leftovers, other, pending
     for (const cmd of ['new', 'pack']) {
       const [, trials, ...bad] = row(cmd) ?? [];
       expect([cmd, trials]).toEqual([cmd, expect.any(Number)]);

@@ -45,23 +45,28 @@ function write(files: Record<string, string>, shell: (rel: string) => 'bash' | '
 
 /**
  * The built checker (dist/, as the CLI runs it) in a process of its own whose PATH has a bash
- * and an sh that count their starts: its findings and how many shells it started.
+ * and an sh that count their starts (the same two for every call in a test), and whose cache
+ * is the test's own: its findings and how many shells it started.
  */
-function counting(files: Map<string, 'bash' | 'sh'>): { result: unknown; bash: number; sh: number } {
+function counting(files: Map<string, 'bash' | 'sh'>, env: Record<string, string> = {}): { result: unknown; bash: number; sh: number } {
   const bin = path.join(dir, '.bin');
-  fs.mkdirSync(bin);
-  for (const s of ['bash', 'sh']) {
-    const real = spawnSync('sh', ['-c', `command -v ${s}`], { encoding: 'utf8' }).stdout.trim();
-    fs.writeFileSync(path.join(bin, s), `#!${real}\necho >> ${path.join(bin, `${s}.count`)}\nexec ${real} "$@"\n`, { mode: 0o755 });
+  if (!fs.existsSync(bin)) {
+    fs.mkdirSync(bin);
+    for (const s of ['bash', 'sh']) {
+      const real = spawnSync('sh', ['-c', `command -v ${s}`], { encoding: 'utf8' }).stdout.trim();
+      fs.writeFileSync(path.join(bin, s), `#!${real}\necho >> ${path.join(bin, `${s}.count`)}\nexec ${real} "$@"\n`, { mode: 0o755 });
+    }
   }
+  for (const s of ['bash', 'sh']) fs.rmSync(path.join(bin, `${s}.count`), { force: true });
   const code = `const { shellSyntaxErrors } = require(${JSON.stringify(path.join(REPO, 'dist', 'definition', 'shell-syntax.js'))});
 process.stdout.write(JSON.stringify(shellSyntaxErrors(process.argv[1], new Map(JSON.parse(process.argv[2])))));`;
-  const r = spawnSync(process.execPath, ['-e', code, dir, JSON.stringify([...files])], { encoding: 'utf8', env: { PATH: `${bin}:${process.env.PATH}` } });
+  const r = spawnSync(process.execPath, ['-e', code, dir, JSON.stringify([...files])], {
+    encoding: 'utf8',
+    env: { PATH: `${bin}:${process.env.PATH}`, HOME: dir, XDG_CACHE_HOME: path.join(dir, '.cache'), ...env },
+  });
   if (r.status !== 0) throw new Error(r.stderr);
   const n = (s: string) => (fs.existsSync(path.join(bin, `${s}.count`)) ? fs.readFileSync(path.join(bin, `${s}.count`), 'utf8').length : 0);
-  const counts = { bash: n('bash'), sh: n('sh') };
-  fs.rmSync(bin, { recursive: true, force: true });
-  return { result: JSON.parse(r.stdout), ...counts };
+  return { result: JSON.parse(r.stdout), bash: n('bash'), sh: n('sh') };
 }
 
 describe('shell syntax checks', () => {
@@ -103,5 +108,63 @@ describe('shell syntax checks', () => {
     const want = oracle(files);
     expect(want.map((w) => w.rel)).toEqual(expect.arrayContaining(['c.sh']));
     expect(shellSyntaxErrors(dir, files)).toEqual(want);
+  });
+
+  describe('a clean parse is remembered (the user\'s cache), and only what bash would say again', () => {
+    const cached = () => fs.readdirSync(path.join(dir, '.cache', 'ganeti-os', 'bash-parses'));
+
+    it('the same files again: no bash at all, the same (empty) findings', () => {
+      const files = write(GOOD);
+      expect(counting(files)).toEqual({ result: [], bash: 1, sh: 0 });
+      expect(cached()).toHaveLength(1);
+      expect(counting(files)).toEqual({ result: [], bash: 0, sh: 0 });
+    });
+
+    it('one byte changed in one file: asked again', () => {
+      const files = write(GOOD);
+      expect(counting(files).bash).toBe(1);
+      fs.appendFileSync(path.join(dir, 'case.sh'), '# more\n');
+      expect(counting(files)).toEqual({ result: [], bash: 1, sh: 0 });
+      expect(cached()).toHaveLength(2);
+    });
+
+    it('a file that does not parse is never remembered: every run asks the shells, with their messages', () => {
+      const files = write({ ...GOOD, 'b.sh': 'if true; then\n  echo x\n' });
+      const want = oracle(files);
+      expect(want).toHaveLength(1);
+      for (let i = 0; i < 2; i++) {
+        const r = counting(files);
+        expect(r.result).toEqual(want);
+        expect(r.bash).toBeGreaterThanOrEqual(1);
+      }
+      expect(fs.existsSync(path.join(dir, '.cache', 'ganeti-os', 'bash-parses'))).toBe(false);
+    });
+
+    it('another bash (the same path, changed: an upgrade) is asked again', () => {
+      const files = write(GOOD);
+      expect(counting(files).bash).toBe(1);
+      const fake = path.join(dir, '.bin', 'bash');
+      fs.writeFileSync(fake, fs.readFileSync(fake, 'utf8') + '# upgraded\n');
+      expect(counting(files).bash).toBe(1);
+      expect(counting(files).bash).toBe(0);
+    });
+
+    it('what bash reads at start-up that changes parsing is part of the key; with BASH_ENV nothing is remembered', () => {
+      const files = write(GOOD);
+      expect(counting(files).bash).toBe(1);
+      expect(counting(files, { LC_ALL: 'C.UTF-8' }).bash).toBe(1);
+      expect(counting(files, { LC_ALL: 'C.UTF-8' }).bash).toBe(0);
+      const bashEnv = path.join(dir, 'bash-env');
+      fs.writeFileSync(bashEnv, 'shopt -s extglob\n');
+      expect(counting(files, { BASH_ENV: bashEnv }).bash).toBe(1);
+      expect(counting(files, { BASH_ENV: bashEnv }).bash).toBe(1);
+    });
+
+    it('a cache that cannot be written is no cache: the same findings, bash every time', () => {
+      const files = write(GOOD);
+      fs.writeFileSync(path.join(dir, '.cache'), 'a file where the cache directory would be\n');
+      expect(counting(files)).toEqual({ result: [], bash: 1, sh: 0 });
+      expect(counting(files)).toEqual({ result: [], bash: 1, sh: 0 });
+    });
   });
 });

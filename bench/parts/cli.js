@@ -26,11 +26,13 @@ function commands(work, available) {
   const node = process.execPath;
   const fixture = path.join(work, 'fixture', 'x');
   /** A fresh copy of the fixture definition per run (made outside the timing), for commands that write. */
-  const copyFixture = (i) => {
+  const copyFixture = (i, from = 'fixture') => {
     const parent = path.join(work, `copy-${i}`);
-    fs.cpSync(path.join(work, 'fixture'), parent, { recursive: true });
+    fs.cpSync(path.join(work, from), parent, { recursive: true });
     return path.join(parent, 'x');
   };
+  /** The fixture with a variant v1 and a parameter p1 more, for the commands that remove them. */
+  const copyFixtureMore = (i) => copyFixture(i, 'fixture-more');
   const list = [
     { id: 'floor', label: 'node -e 0', argv: [node, '-e', '0'], target: null },
     { id: 'version', label: 'ganeti-os --version', argv: [node, lib.CLI, '--version'], target: EVERYDAY },
@@ -58,7 +60,10 @@ function commands(work, available) {
   }
   list.push(
     { id: 'add-variant', label: 'ganeti-os add-variant v2 (writes; a fresh copy each run)', prepare: copyFixture, argv: [node, lib.CLI, 'add-variant', 'v2', '--os-dir', '{prepared}'], target: EVERYDAY, renders: true },
+    { id: 'remove-variant', label: 'ganeti-os remove-variant v1 (writes)', prepare: copyFixtureMore, argv: [node, lib.CLI, 'remove-variant', 'v1', '--os-dir', '{prepared}'], target: EVERYDAY, renders: true },
     { id: 'add-param', label: 'ganeti-os add-param size "Disk size" --default 8G (writes)', prepare: copyFixture, argv: [node, lib.CLI, 'add-param', 'size', 'Disk size', '--default', '8G', '--os-dir', '{prepared}'], target: EVERYDAY, renders: true },
+    { id: 'remove-param', label: 'ganeti-os remove-param p1 (writes)', prepare: copyFixtureMore, argv: [node, lib.CLI, 'remove-param', 'p1', '--os-dir', '{prepared}'], target: EVERYDAY, renders: true },
+    { id: 'bump-api', label: 'ganeti-os bump-api 15 (writes)', prepare: copyFixture, argv: [node, lib.CLI, 'bump-api', '15', '--os-dir', '{prepared}'], target: EVERYDAY, renders: true },
     { id: 'upgrade-dry', label: 'ganeti-os upgrade --dry-run <dir> (up to date)', argv: [node, lib.CLI, 'upgrade', '--dry-run', '--os-dir', fixture], target: EVERYDAY, renders: true },
   );
   if (available.has('diagnose')) {
@@ -79,6 +84,10 @@ async function runCli(opts) {
   // The definition validate reads: made once by the CLI itself.
   fs.mkdirSync(path.join(work, 'fixture'));
   lib.run(process.execPath, [lib.CLI, 'new', 'x', '--yes', '--template', 'blank', '-C', path.join(work, 'fixture')], { cwd: work, allowFail: false, env: { ...process.env }, input: '' });
+  fs.cpSync(path.join(work, 'fixture'), path.join(work, 'fixture-more'), { recursive: true });
+  const more = path.join(work, 'fixture-more', 'x');
+  lib.run(process.execPath, [lib.CLI, 'add-variant', 'v1', '--os-dir', more], { cwd: work, allowFail: false, env: { ...process.env }, input: '' });
+  lib.run(process.execPath, [lib.CLI, 'add-param', 'p1', 'P one', '--default', '1', '--os-dir', more], { cwd: work, allowFail: false, env: { ...process.env }, input: '' });
   const list = commands(work, available);
   const live = list.filter((c) => !c.unavailable);
   const env = { ...process.env, CI: '1' };

@@ -8,8 +8,14 @@
  * --pretty-print (before 5.2) — each file gets `bash -n FILE` (one sh looping over them), whose
  * messages are the ones reported. Files run by /bin/sh always get `sh -n FILE` (no template of
  * ours has one). A clean definition costs one bash instead of one per file.
+ *
+ * A definition that parsed once costs no process at all the next time: the verdict "every file
+ * parsed" is remembered in the user's cache (see syntaxCacheKey for what it is keyed by, and why
+ * a remembered verdict is always the one bash would give). A failed parse is never remembered:
+ * it always goes to the shells, for their exact messages.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { runSync } from '../system/process';
 
@@ -22,13 +28,88 @@ export interface SyntaxError {
   message: string;
 }
 
-/** True when every text parses on its own, from one `bash --pretty-print`. */
+/** True when every text parses on its own, from one `bash --pretty-print` (or its remembered verdict). */
 function allParse(texts: string[], cwd: string): boolean {
   const script = texts.map((t, i) => `__gos_syntax_${i}() {\n:\n${t}${t === '' || t.endsWith('\n') ? '' : '\n'}}\n`).join('');
+  const marker = verdictFile(script, process.env);
+  if (marker && fs.existsSync(marker)) return true;
   const r = runSync(['bash', '--pretty-print'], { cwd, input: script, stderr: 'ignore', maxBuffer: 64 * 1024 * 1024, timeoutMs: 30000, killSignal: 'SIGTERM' });
   if (r.status !== 0) return false;
   const found = [...r.stdout.matchAll(/^__gos_syntax_(\d+) \(\)\s*$/gm)].map((m) => Number(m[1]));
-  return found.length === texts.length && found.every((n, i) => n === i);
+  const ok = found.length === texts.length && found.every((n, i) => n === i);
+  if (ok && marker) remember(marker);
+  return ok;
+}
+
+/** At most this many remembered verdicts; past it the directory is emptied and starts again. */
+const MAX_VERDICTS = 512;
+
+/**
+ * The cache file whose existence says "bash parsed `script` and printed every function", or
+ * undefined when no verdict may be remembered (see syntaxCacheKey).
+ */
+function verdictFile(script: string, env: Record<string, string | undefined>): string | undefined {
+  const key = syntaxCacheKey(script, env);
+  if (!key) return undefined;
+  const home = env.HOME || os.homedir();
+  const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : home ? path.join(home, '.cache') : undefined;
+  return base ? path.join(base, 'ganeti-os', 'bash-parses', key) : undefined;
+}
+
+/**
+ * What bash's verdict on `script` depends on, hashed: the script's bytes; the bash that runs
+ * (the first `bash` on PATH, as the spawn finds it, by its real path, device, inode, size,
+ * modification and change times: an upgrade or a rebuild of bash is another bash); and what in
+ * the environment bash reads at start-up and that can change how it parses (its BASH… and SHELLOPTS
+ * options, POSIXLY_CORRECT, the locale). None when BASH_ENV is set (bash runs that file first:
+ * it could change anything), when GANETI_OS_NO_CACHE is set, or when there is no bash on PATH.
+ */
+export function syntaxCacheKey(script: string, env: Record<string, string | undefined>): string | undefined {
+  if (env.BASH_ENV || env.GANETI_OS_NO_CACHE) return undefined;
+  const bash = onPath('bash', env.PATH);
+  if (!bash) return undefined;
+  let id: string;
+  try {
+    const real = fs.realpathSync(bash);
+    const st = fs.statSync(real, { bigint: true });
+    id = [real, st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
+  } catch {
+    return undefined;
+  }
+  const vars = Object.keys(env)
+    .filter((k) => /^(BASH|SHELLOPTS$|POSIXLY_CORRECT$|LANG$|LANGUAGE$|LC_)/.test(k))
+    .sort()
+    .map((k) => `${k}=${env[k]}`);
+  const crypto = require('node:crypto') as typeof import('node:crypto'); // eslint-disable-line @typescript-eslint/no-require-imports
+  return crypto.createHash('sha256').update(`ganeti-os bash --pretty-print verdict 1\0${id}\0${vars.join('\0')}\0\0`).update(script).digest('hex');
+}
+
+/** The first executable `name` in PATH's directories, as execvp finds it. */
+function onPath(name: string, pathVar: string | undefined): string | undefined {
+  for (const d of (pathVar ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
+    const p = path.resolve(d || '.', name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** Remember a verdict; a cache that cannot be written is no cache (nothing is reported). */
+function remember(marker: string): void {
+  const dir = path.dirname(marker);
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (fs.readdirSync(dir).length >= MAX_VERDICTS) {
+      for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f), { force: true });
+    }
+    fs.writeFileSync(marker, '', { mode: 0o600 });
+  } catch {
+    // read-only home, full disk: the next run asks bash again
+  }
 }
 
 /**

@@ -259,10 +259,12 @@ export function buildPackage(input: PackInput): PackResult {
     const deb = path.join(input.outputDir, debName);
     const bytes = fs.readFileSync(tmpDeb);
     // The record and the package appear together: both are written in full and synced first (a
-    // full disk fails them before any package appears), then the package is renamed into place
-    // and its directory synced, then the record; a failure in between takes both back. A kill
-    // between the two renames leaves the package without its record (never a record naming a
-    // package that is missing): the next pack rebuilds it under the same version.
+    // full disk fails them before either appears), then the record is renamed into place and its
+    // directory synced, then the package; a failure in between takes both back. The record goes
+    // first because the package can be made again from it byte for byte (its version, date and
+    // files): a kill between the two renames leaves a record whose newest package is missing,
+    // and the next pack builds exactly that package. The other order could leave a package of a
+    // version the record does not know, which a later pack could make again with other content.
     syncFile(tmpDeb);
     if (newRelease) recordTmp = stageReleases(def.dir, { schema: 1, package: pkg, releases: history });
     placeTogether(deb, tmpDeb, stage, recordTmp ? { dir: def.dir, tmp: recordTmp } : undefined);
@@ -311,8 +313,8 @@ function syncFile(file: string): void {
 }
 
 /**
- * Rename the built package `tmpDeb` to `deb` and, when given, the staged record `record.tmp`
- * into place in `record.dir`, syncing each directory after its rename. On any failure both are
+ * Rename, when given, the staged record `record.tmp` into place in `record.dir`, then the built
+ * package `tmpDeb` to `deb`, syncing each directory after its rename. On any failure both are
  * taken back (a package it replaced, linked into `stage` first, returns; the previous record,
  * kept aside as `<record>.old-<owner tag>`, too) and the error is thrown.
  */
@@ -325,13 +327,6 @@ function placeTogether(deb: string, tmpDeb: string, stage: string, record: { dir
   let recordPlaced = false;
   let keptOld = false;
   try {
-    if (fs.existsSync(deb)) {
-      previous = path.join(stage, 'previous.deb');
-      fs.linkSync(deb, previous);
-    }
-    fs.renameSync(tmpDeb, deb);
-    debPlaced = true;
-    fsyncDir(outDir);
     if (record && recordFile && recordOld) {
       if (fs.existsSync(recordFile)) {
         fs.rmSync(recordOld, { force: true });
@@ -342,6 +337,13 @@ function placeTogether(deb: string, tmpDeb: string, stage: string, record: { dir
       recordPlaced = true;
       fsyncDir(record.dir);
     }
+    if (fs.existsSync(deb)) {
+      previous = path.join(stage, 'previous.deb');
+      fs.linkSync(deb, previous);
+    }
+    fs.renameSync(tmpDeb, deb);
+    debPlaced = true;
+    fsyncDir(outDir);
   } catch (err) {
     try {
       if (recordPlaced && recordFile) {

@@ -252,8 +252,14 @@ function packJudge(c) {
           const got = outOf(out);
           if (recText !== undefined) {
             if (JSON.stringify(JSON.parse(recText)) !== JSON.stringify(record)) v.problems.push('the record differs from an undisturbed pack\'s');
-            if (!got.some((l) => l.startsWith(`${deb} `))) v.problems.push(`the record names ${deb}, which is missing`);
-          }
+            // After a kill between its two renames the record is there without its package:
+            // the next pack must build exactly that package (judged below). Otherwise a record
+            // naming a missing package is a mixed state.
+            if (!got.some((l) => l.startsWith(`${deb} `))) {
+              if (r.signal === 'SIGKILL' && !got.length) v.pending = true;
+              else v.problems.push(`the record names ${deb}, which is missing`);
+            }
+          } else if (got.length) v.problems.push(`the output directory holds ${names(got)}, a package the definition's record does not know`);
           if (got.length && JSON.stringify(got) !== JSON.stringify(afterOut)) v.problems.push(`the output directory holds ${names(got)}, not the undisturbed package`);
           if (r.code === 1) {
             if (state(d) !== before) v.failed.push('exit 1, but the definition changed (a record)');
@@ -262,15 +268,13 @@ function packJudge(c) {
             if (left.length) v.failed.push(`exit 1, but left ${left.join(', ')}`);
           }
           if (r.code === 0 && (state(d) !== afterDef || JSON.stringify(tree(out)) !== JSON.stringify(afterOut))) v.lost = true;
-          // After a kill between its two renames the package is there without its record: the next pack rebuilds it.
-          if (r.signal === 'SIGKILL' && recText === undefined && got.length) v.orphan = true;
           return v;
         },
         judge(r, v, early) {
           for (const p of early.problems) v.mixed(p);
           for (const p of early.failed) v.other(p);
           if (early.lost) v.lost('exit 0, but the package or the record is not as after an undisturbed pack');
-          if (early.orphan) v.note('orphan');
+          if (early.pending) v.note('pending');
           if (state(d) !== afterDef) v.mixed('after the next pack, the definition (its record) is not as after an undisturbed pack');
           if (JSON.stringify(outOf(out)) !== JSON.stringify(afterOut)) v.mixed(`after the next pack, ${out} holds ${names(outOf(out))}`);
           const stages = tree(out).filter((l) => !l.split(' ')[0].includes('/') && /^\.ganeti-os-pack-/.test(l));
@@ -302,7 +306,7 @@ try {
     const countsFile = path.join(base, 'counts.json');
     judge.setup(base, (argv, cwd, scope) => cli(argv, cwd, { NODE_OPTIONS: `--require ${PRELOAD}`, GANETI_OS_FAULT_SCOPE: scope, GANETI_OS_FAULT_COUNTS: countsFile }));
     const counts = JSON.parse(fs.readFileSync(countsFile, 'utf8'));
-    const tally = { command: c.name, trials: 0, mixed: 0, exit70: 0, hangs: 0, lost: 0, leftovers: 0, other: 0, orphans: 0 };
+    const tally = { command: c.name, trials: 0, mixed: 0, exit70: 0, hangs: 0, lost: 0, leftovers: 0, other: 0, pending: 0 };
     for (const cls of CLASSES) {
       const total = counts[cls];
       if (!total) continue;
@@ -324,7 +328,7 @@ try {
             failed = true;
             violations.push(`${where}: ${key === 'other' ? '' : `${key}: `}${why}`);
           };
-          const v = { mixed: count('mixed'), lost: count('lost'), left: count('leftovers'), other: count('other'), note: (k) => (k === 'orphan' ? tally.orphans++ : undefined) };
+          const v = { mixed: count('mixed'), lost: count('lost'), left: count('leftovers'), other: count('other'), note: (k) => (k === 'pending' ? tally.pending++ : undefined) };
           if (r.hang) count('hangs')(`no exit within ${TIMEOUT_S} s`);
           else if (r.signal === null && r.code !== 0 && r.code !== 1) count('exit70')(`exit ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
           else if (r.signal !== null && r.signal !== 'SIGKILL') count('other')(`ended by ${r.signal}`);
@@ -345,11 +349,11 @@ try {
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
 }
-const cols = ['command', 'trials', 'mixed', 'exit70', 'hangs', 'lost', 'leftovers', 'other', 'orphans'];
+const cols = ['command', 'trials', 'mixed', 'exit70', 'hangs', 'lost', 'leftovers', 'other', 'pending'];
 console.log(`\n${full ? 'full sweep (every call)' : `at most ${points} points per class and action`}; actions ${actions.join(', ')}; ${Math.round((Date.now() - started) / 1000)} s`);
 console.log(cols.map((k) => k.padStart(k === 'command' ? 15 : 10)).join(''));
 for (const t of summary) console.log(cols.map((k) => String(t[k]).padStart(k === 'command' ? 15 : 10)).join(''));
-console.log('(exit70: any status other than 0 and 1; orphans: a pack killed between its two renames left the package without its record, which the next pack rebuilt; not a violation)');
+console.log('(exit70: any status other than 0 and 1; pending: a pack killed between its two renames left its record without the package, which the next pack built byte for byte; not a violation)');
 if (violations.length) {
   console.log(`\n${violations.length} violations:`);
   for (const v of violations) console.log(`  ${v}`);
