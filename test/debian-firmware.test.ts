@@ -124,6 +124,8 @@ describeSystem('ganeti-os test --firmware: a gpt debian instance boots under BIO
     clearWork();
     const t = testJson(['--os-dir', deb, '--keep', '--hvparam', 'kernel_path=', '--osparam', 'partition-style=gpt', '--firmware', 'bios', '--firmware', 'uefi', '--firmware', 'secureboot'], 2400);
     if (t.code !== 0) throw new Error(`${t.stdout}\n${t.stderr}`);
+    // Boot-to-login times, for the record (TCG: they vary with the machine's load).
+    console.log(`boot: ${t.step('boot').detail}; boot-import: ${t.step('boot-import').detail}`);
     expect(t.run.steps.every((s) => s.status === 'passed')).toBe(true);
     expect(t.step('create').detail).toMatch(/GRUB in the MBR, signed shim and GRUB on the EFI system partition: boots by itself under BIOS and UEFI \(Secure Boot: signed shim\)$/);
     const log = fs.readFileSync(t.step('create').logs[0], 'utf8');
