@@ -8,6 +8,7 @@ import { InstanceShape } from '../src/ganeti/environment';
 import { buildInstance } from '../src/ganeti/instance';
 import { bootPlan, qemuArgs } from '../src/boot/qemu';
 import { badValue } from '../src/lifecycle/local';
+import { OVMF, missingFirmware, parseFirmwares } from '../src/boot/firmware';
 
 const log = { info: () => undefined, warn: () => undefined };
 const os = { name: 'x', maxApiVersion: 20, variants: [], parameters: [] };
@@ -52,5 +53,30 @@ describe('bad values for verify', () => {
     [undefined, undefined, undefined],
   ])('choices %j pattern %j: %j', (choices, pattern, want) => {
     expect(badValue(choices as string[] | undefined, pattern as string | undefined)).toBe(want);
+  });
+});
+
+describe('firmware', () => {
+  it('UEFI: OVMF as flash, the code read-only and the instance its own variable store; Secure Boot: q35 with SMM and secure flash', () => {
+    const plan = { mode: 'disk' as const, reason: 'r' };
+    const base = { disks: ['/d/disk0.img'], plan, consoleLog: '/c.log', timeoutSeconds: 1 };
+    expect(qemuArgs(base).join(' ')).not.toMatch(/pflash|q35/);
+    const uefi = qemuArgs({ ...base, firmware: { kind: 'uefi', vars: '/w/vars.fd' } }).join(' ');
+    expect(uefi).toContain(`-drive if=pflash,format=raw,unit=0,readonly=on,file=${OVMF.uefi.code} -drive if=pflash,format=raw,unit=1,file=/w/vars.fd`);
+    expect(uefi).not.toMatch(/q35|smm/);
+    const sb = qemuArgs({ ...base, firmware: { kind: 'secureboot', vars: '/w/sb.fd' } }).join(' ');
+    expect(sb).toContain('-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on');
+    expect(sb).toContain(`file=${OVMF.secureboot.code}`);
+    expect(OVMF.secureboot.vars).toBe('/usr/share/OVMF/OVMF_VARS_4M.ms.fd');
+  });
+
+  it('--firmware values: run order, no repeats, a bad value named; a missing OVMF named with its package', () => {
+    expect(parseFirmwares(undefined)).toBeUndefined();
+    expect(parseFirmwares(['secureboot', 'bios', 'secureboot'])).toEqual(['bios', 'secureboot']);
+    expect(() => parseFirmwares(['uefi', 'efi'])).toThrow("--firmware 'efi': use bios, uefi, secureboot (repeatable)");
+    expect(missingFirmware('bios', () => false)).toBeUndefined();
+    expect(missingFirmware('uefi', () => true)).toBeUndefined();
+    expect(missingFirmware('uefi', () => false)).toBe(`UEFI needs OVMF, QEMU's UEFI firmware, and ${OVMF.uefi.code} and ${OVMF.uefi.vars} are not on this node (apt-get install ovmf)`);
+    expect(missingFirmware('secureboot', (p) => p !== OVMF.secureboot.vars)).toMatch(/^UEFI with Secure Boot needs OVMF.*\/OVMF_VARS_4M\.ms\.fd is not on this node \(apt-get install ovmf\)$/);
   });
 });

@@ -253,10 +253,11 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
       if (t.code !== 0) throw new Error(t.stderr);
       expect(t.run.steps.every((s) => s.status === 'passed')).toBe(true);
       const checks = (b: string) => Object.fromEntries(t.step(b).checks!.map((c) => [c.name, c.ok]));
-      expect(checks('boot')).toEqual({ hostname: true, 'login prompt': true, 'static address of NIC 0': true, 'root password': true });
+      // gpt: booted under what the disk is made for, BIOS and UEFI (the import under the last).
+      expect(checks('boot')).toEqual({ 'boot under BIOS': true, 'boot under UEFI': true, hostname: true, 'login prompt': true, 'static address of NIC 0': true, 'root password': true });
       // The import's disk grew after the import (as gnt-instance grow-disk): its boot filled it
       // (the template's grow-root service: gpt, partition 1 grown, its backup header moved).
-      expect(checks('boot-import')).toEqual({ hostname: true, 'login prompt': true, 'static address of NIC 0': true, 'root password': true, 'clean shutdown': true, 'root fills the disk': true });
+      expect(checks('boot-import')).toEqual({ 'boot under UEFI': true, hostname: true, 'login prompt': true, 'static address of NIC 0': true, 'root password': true, 'clean shutdown': true, 'root fills the disk': true });
       expect(t.step('grow').detail).toMatch(/^2560 MiB → 3072 MiB/);
       expect(t.step('boot-import').detail).toMatch(/root filesystem 30\d\d MiB of the 3072 MiB disk after the boot$/);
       expect(consoleText(fs.readFileSync(t.step('boot-import').logs[0], 'latin1'))).toMatch(/ganeti-os-grow-root: growing partition 1 of \/dev\/vda/);
@@ -269,7 +270,7 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
       expect(t.step('reinstall').start).toBeGreaterThanOrEqual(end(boot) - 0.1);
       expect(t.step('rename').start).toBeGreaterThanOrEqual(end(bootImport) - 0.1);
       expect(t.run.seconds).toBeLessThan(t.run.stepSeconds);
-      expect(t.step('create').detail).toMatch(/ext4 root \(gpt\), kernel \S+, GRUB in the MBR: boots by itself/);
+      expect(t.step('create').detail).toMatch(/ext4 root \(gpt\), kernel \S+, GRUB in the MBR, signed shim and GRUB on the EFI system partition: boots by itself under BIOS and UEFI \(Secure Boot: signed shim\)/);
       // The default variant is trixie (Debian 13).
       expect(consoleText(fs.readFileSync(t.step('boot').logs[0], 'latin1'))).toMatch(/^Debian GNU\/Linux 13 instance1\S* ttyS0$/m);
     }, 1_500_000);
@@ -306,7 +307,7 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
         if (t.code !== 0) throw new Error(t.stderr);
         expect(t.run.steps.every((s) => s.status === 'passed')).toBe(true);
         expect(t.step('boot').checks!.find((c) => c.name === 'login prompt')?.ok).toBe(true);
-        expect(t.step('create').detail).toMatch(/kernel \S+, GRUB in the MBR: boots by itself/);
+        expect(t.step('create').detail).toMatch(/kernel \S+, GRUB in the MBR: boots by itself under BIOS only/);
         workEmpty();
       }, 1_500_000);
     } else {

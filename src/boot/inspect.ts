@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import type { InstanceShape } from '../ganeti/environment';
 import { runSync } from '../system/process';
+import { ESP_TYPE, Firmware, REMOVABLE_PATH } from './firmware';
 
 const SECTOR = 512;
 
@@ -17,6 +18,8 @@ export interface Partition {
   /** Bytes. */
   offset: number;
   size: number;
+  /** GPT type GUID or msdos type (hex), as sfdisk prints it. */
+  type?: string;
 }
 
 export interface DiskLayout {
@@ -31,9 +34,9 @@ const run = (cmd: string, args: string[]) => runSync([cmd, ...args], { stdin: 'p
 export function diskLayout(disk: string): DiskLayout {
   const r = run('sfdisk', ['--json', disk]);
   if (r.status !== 0 || !r.stdout.trim()) return { style: 'none', partitions: [] };
-  const table = JSON.parse(r.stdout).partitiontable as { label: string; sectorsize?: number; partitions?: { node: string; start: number; size: number }[] };
+  const table = JSON.parse(r.stdout).partitiontable as { label: string; sectorsize?: number; partitions?: { node: string; start: number; size: number; type?: string }[] };
   const sector = table.sectorsize ?? SECTOR;
-  const partitions = (table.partitions ?? []).map((p) => ({ number: Number(/(\d+)$/.exec(p.node)?.[1] ?? 0), offset: p.start * sector, size: p.size * sector }));
+  const partitions = (table.partitions ?? []).map((p) => ({ number: Number(/(\d+)$/.exec(p.node)?.[1] ?? 0), offset: p.start * sector, size: p.size * sector, ...(p.type ? { type: p.type } : {}) }));
   return { style: table.label === 'dos' ? 'msdos' : 'gpt', partitions };
 }
 
@@ -118,6 +121,51 @@ export function mbrBootCode(disk: string): 'GRUB' | 'other' | undefined {
   return code.includes(Buffer.from('GRUB')) ? 'GRUB' : 'other';
 }
 
+/** What a disk is made to boot under, and for each firmware it is not, why. */
+export interface DiskFirmware {
+  firmwares: Firmware[];
+  why: Partial<Record<Firmware, string>>;
+  /** One phrase for people: "BIOS only", "BIOS and UEFI (Secure Boot: signed shim)". */
+  text: string;
+}
+
+/**
+ * Which firmware `disk` boots under, read-only: BIOS when the MBR holds boot code; UEFI when a
+ * GPT EFI system partition (FAT) holds the removable-media path; Secure Boot when that file is
+ * signed for Microsoft's UEFI CA (a shim), as OVMF's enrolled keys require.
+ */
+export function diskFirmware(disk: string): DiskFirmware {
+  const why: DiskFirmware['why'] = {};
+  const firmwares: Firmware[] = [];
+  let mbr: ReturnType<typeof mbrBootCode>;
+  try {
+    mbr = mbrBootCode(disk);
+  } catch {
+    mbr = undefined;
+  }
+  if (mbr) firmwares.push('bios');
+  else why.bios = 'there is no boot code in its MBR';
+  const layout = diskLayout(disk);
+  const esp = layout.partitions.find((p) => p.type?.toUpperCase() === ESP_TYPE);
+  if (!esp) {
+    why.uefi = why.secureboot = layout.style === 'gpt' ? 'its gpt table has no EFI system partition' : layout.style === 'msdos' ? 'it has an msdos partition table and no EFI system partition (BIOS only: partition-style gpt gives one)' : 'it has no partition table, so no EFI system partition';
+  } else {
+    const r = runSync(['mtype', '-i', `${disk}@@${esp.offset}`, `::${REMOVABLE_PATH}`], { stdin: 'pipe', maxBuffer: 16 * 1024 * 1024, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', MTOOLS_SKIP_CHECK: '1' } });
+    if (r.error) {
+      why.uefi = why.secureboot = `mtools is not installed, so its EFI system partition cannot be read (apt-get install mtools)`;
+    } else if (r.status !== 0) {
+      why.uefi = why.secureboot = `its EFI system partition (partition ${esp.number}) has no ${REMOVABLE_PATH}`;
+    } else {
+      firmwares.push('uefi');
+      if (r.stdout.includes('Microsoft Corporation UEFI CA')) firmwares.push('secureboot');
+      else why.secureboot = `${REMOVABLE_PATH} on its EFI system partition is not signed for Microsoft's UEFI CA (no signed shim)`;
+    }
+  }
+  const uefi = firmwares.includes('uefi') ? `UEFI${firmwares.includes('secureboot') ? ' (Secure Boot: signed shim)' : ''}` : '';
+  const text = firmwares.includes('bios') ? (uefi ? `BIOS and ${uefi}` : 'BIOS only') : uefi ? `${uefi} only` : 'no firmware';
+  return { firmwares, why, text };
+}
+
 /** What a create (or import) left on disk 0, and whether it boots by itself. */
 export interface Installed {
   partitionStyle: DiskLayout['style'];
@@ -126,7 +174,9 @@ export interface Installed {
   kernels: string[];
   initrds: string[];
   bootLoader: 'GRUB' | 'other' | null;
-  /** True when the disk has a kernel and a boot loader: a BIOS can boot it. */
+  /** The firmware it boots under (empty when it does not boot by itself). */
+  firmwares: Firmware[];
+  /** True when the disk has a kernel and a boot loader: a BIOS or UEFI can boot it. */
   bootsByItself: boolean;
   /** Why it does not boot by itself (the hypervisor's kernel, a container, nothing installed). */
   reason?: string;
@@ -160,17 +210,20 @@ export function describeInstalled(inst: InstanceShape): Installed {
   } catch {
     bootLoader = null;
   }
-  const bootsByItself = kernels.length > 0 && bootLoader !== null;
+  const fw = diskFirmware(disk);
+  const efi = fw.firmwares.includes('uefi');
+  const bootsByItself = kernels.length > 0 && (bootLoader !== null || efi);
   const host = hostBoots(inst);
   let reason: string | undefined;
   if (!bootsByItself) {
     if (!reader) reason = problem;
     else if (host) reason = host;
     else if (!kernels.length) reason = 'the definition installed no kernel, and the hypervisor settings boot from the disk: it will not boot';
-    else reason = 'there is no boot code in the MBR: a BIOS cannot boot it';
+    else reason = 'there is no boot code in the MBR and no EFI system partition with a boot loader: no firmware can boot it';
   }
   const k = kernels.length ? `kernel ${kernels[kernels.length - 1].replace(/^vmlinuz-/, '')}` : 'no kernel';
-  const b = bootLoader === 'GRUB' ? 'GRUB in the MBR' : bootLoader ? 'boot code in the MBR' : 'no boot loader';
-  const summary = `${reader ? `${reader.fsType} root${layout.style === 'none' ? ' on the whole disk' : ` (${layout.style})`}` : 'no root filesystem'}, ${k}, ${b}${bootsByItself ? ': boots by itself' : reader && host ? `: does not boot by itself, nor does it need to: ${reason}` : `: does not boot by itself, because ${reason}`}`;
-  return { partitionStyle: layout.style, filesystem: reader?.fsType ?? null, kernels, initrds, bootLoader, bootsByItself, ...(reason ? { reason } : {}), summary };
+  const esp = efi ? `${fw.firmwares.includes('secureboot') ? 'signed shim and GRUB' : 'a boot loader'} on the EFI system partition` : '';
+  const b = bootLoader === 'GRUB' ? `GRUB in the MBR${esp ? `, ${esp}` : ''}` : bootLoader ? `boot code in the MBR${esp ? `, ${esp}` : ''}` : esp || 'no boot loader';
+  const summary = `${reader ? `${reader.fsType} root${layout.style === 'none' ? ' on the whole disk' : ` (${layout.style})`}` : 'no root filesystem'}, ${k}, ${b}${bootsByItself ? `: boots by itself under ${fw.text}` : reader && host ? `: does not boot by itself, nor does it need to: ${reason}` : `: does not boot by itself, because ${reason}`}`;
+  return { partitionStyle: layout.style, filesystem: reader?.fsType ?? null, kernels, initrds, bootLoader, firmwares: bootsByItself ? fw.firmwares : [], bootsByItself, ...(reason ? { reason } : {}), summary };
 }

@@ -11,6 +11,7 @@ import type { InstanceShape } from '../ganeti/environment';
 import { hostBoots, hvParam } from './inspect';
 import { consoleReady, consoleText } from './console';
 import { startProcess } from '../system/process';
+import { Firmware, firmwareArgs } from './firmware';
 
 /** How QEMU boots the instance: from its disk (BIOS), or with a kernel from the node. */
 export interface BootPlan {
@@ -58,6 +59,8 @@ export interface BootRequest {
   /** What readiness looks like on the console (default: a login prompt). */
   ready?: RegExp;
   accel?: 'tcg' | 'kvm';
+  /** BIOS (default), or OVMF with `vars` the instance's own copy of the variable store. */
+  firmware?: { kind: Firmware; vars: string };
   memMiB?: number;
   /** paravirtual (virtio, Ganeti's default) or another Ganeti disk_type/nic_type. */
   diskType?: string;
@@ -93,6 +96,7 @@ export function qemuArgs(req: BootRequest): string[] {
   // it (a guest stopped without shutdown would leave a journal to replay for export and rename).
   // persist: the monitor on standard input, to ask the guest to shut down.
   const args = ['-accel', accel, '-m', String(req.memMiB ?? 1024), '-smp', '1', '-display', 'none', '-monitor', req.persist ? 'stdio' : 'none', '-no-reboot', ...(req.persist ? [] : ['-snapshot']), '-serial', `file:${req.consoleLog}`];
+  if (req.firmware) args.push(...firmwareArgs(req.firmware.kind, req.firmware.vars));
   const diskIf = (req.diskType ?? 'paravirtual') === 'paravirtual' ? 'virtio' : req.diskType === 'scsi' ? 'scsi' : 'ide';
   req.disks.forEach((d) => args.push('-drive', `file=${d},format=raw,if=${diskIf}`));
   const model = (req.nicType ?? 'paravirtual') === 'paravirtual' ? 'virtio-net-pci' : req.nicType!;

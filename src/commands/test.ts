@@ -21,6 +21,7 @@ import { BoxState, resolveStateDir, runningBox } from '../cluster/box';
 import { ClusterBackend } from '../lifecycle/cluster';
 import { Backend, Reporter, Step, StepResult, lifecyclePassed, runLifecycle } from '../lifecycle/lifecycle';
 import { LocalBackend } from '../lifecycle/local';
+import { Firmware, missingFirmware, parseFirmwares } from '../boot/firmware';
 import { definitionDir } from './definition-dir';
 import { chooseRelease, followedText, GanetiRelease, installedRelease } from '../ganeti/releases';
 
@@ -34,6 +35,8 @@ export interface TestOptions extends InstanceOptions {
   keep?: boolean;
   json?: boolean;
   accel?: string;
+  /** --firmware (repeatable): bios, uefi, secureboot. */
+  firmware?: string[];
   bootTimeout?: string;
   ready?: string;
   workDir?: string;
@@ -164,6 +167,17 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
   const def = loadValidDefinition(osDir);
   const size = parseUnit(opts.diskSize ?? (cluster ? '1024' : '2G'));
   if (typeof size !== 'number' || size < 1) throw new UsageError(`--disk-size '${opts.diskSize}': give MiB or a number with M, G or T (e.g. 2G)`);
+  let firmwares: Firmware[] | undefined;
+  try {
+    firmwares = parseFirmwares(opts.firmware);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (firmwares && cluster) throw new UsageError("--firmware: not with --cluster (the box's kvm instances boot under BIOS; see DEBIAN.md for UEFI on a cluster)");
+  for (const fw of firmwares ?? []) {
+    const missing = missingFirmware(fw);
+    if (missing) throw new UserError(`--firmware ${fw}: ${missing}`);
+  }
   const accel = opts.accel ?? 'tcg';
   if (accel !== 'tcg' && accel !== 'kvm') throw new UsageError(`--accel '${accel}': use tcg or kvm`);
   const bootTimeout = Number(opts.bootTimeout ?? '600');
@@ -221,7 +235,7 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
     }
     const workDir = variants.length > 1 ? path.join(base!, variant!) : base!;
     fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
-    const backend = new LocalBackend({ def, variant, instance: { ...opts, release: followed.release }, diskSizeMiB: size, workDir, keep: !!opts.keep, accel, bootTimeout, ready, log: ctx.log });
+    const backend = new LocalBackend({ def, variant, instance: { ...opts, release: followed.release }, diskSizeMiB: size, workDir, keep: !!opts.keep, accel, bootTimeout, ready, ...(firmwares ? { firmwares } : {}), log: ctx.log });
     const inst = backend.instance;
     const says = `${inst.os} as ${inst.name} (${inst.hypervisor}, ${inst.disks[0].size} MiB disk, ${inst.nics.length} NIC(s)) in ${workDir}, following ${followedText(followed)}`;
     return { backend, os: inst.os, instance: inst.name, hypervisor: inst.hypervisor, says, logs: workDir };

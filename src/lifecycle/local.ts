@@ -29,7 +29,8 @@ import { ScriptOutcome, ScriptRequest, errorLines, runOsScript, tailFile } from 
 import { validateOsChecks } from '../ganeti/validate-os';
 import { bootPlan, bootUntilReady } from '../boot/qemu';
 import { DiskCheck, diskChecks } from '../boot/checks';
-import { describeInstalled, rootFilesystem } from '../boot/inspect';
+import { describeInstalled, diskFirmware, rootFilesystem } from '../boot/inspect';
+import { FIRMWARE_TEXT, Firmware, OVMF, missingFirmware } from '../boot/firmware';
 import type { OsDefinition } from '../definition/model';
 import { osForInstance, osInfo } from '../definition/for-ganeti';
 import { releaseUnder } from '../system/kernel';
@@ -50,6 +51,8 @@ export interface LocalOptions {
   /** Seconds to wait for readiness on the console. */
   bootTimeout: number;
   ready?: RegExp;
+  /** --firmware: boot under each (undefined: what disk 0 is made for); the import boots under the last. */
+  firmwares?: Firmware[];
   log: Logger;
 }
 
@@ -108,11 +111,11 @@ export class LocalBackend implements Backend {
     return [
       { name: 'verify', title: 'verify parameters', run: (sc) => this.verify(sc) },
       { name: 'create', title: 'create', run: (sc) => this.create(sc) },
-      { name: 'boot', title: 'boot', needs: ['create'], background: true, run: (sc) => this.boot(sc, this.inst, canBoot) },
+      { name: 'boot', title: 'boot', needs: ['create'], background: true, run: (sc) => this.bootEach(sc, this.inst, canBoot, 'all') },
       { name: 'export', title: 'export disk 0', needs: ['create'], run: (sc) => this.export(sc) },
       { name: 'import', title: 'import into a larger disk', needs: ['export'], run: (sc) => this.import(sc) },
       { name: 'grow', title: 'grow the import\'s disk 0', needs: ['import'], run: () => this.grow() },
-      { name: 'boot-import', title: 'boot the grown import', needs: ['grow'], run: (sc) => this.boot(sc, this.grown, bootPlan(this.grown), true) },
+      { name: 'boot-import', title: 'boot the grown import', needs: ['grow'], run: (sc) => this.bootEach(sc, this.grown, bootPlan(this.grown), 'last', true) },
       { name: 'rename', title: 'rename', needs: ['import'], after: ['boot-import'], run: (sc) => this.rename(sc) },
       { name: 'reinstall', title: 'reinstall', needs: ['create'], after: ['boot'], run: (sc) => this.reinstall(sc) },
     ];
@@ -191,10 +194,40 @@ export class LocalBackend implements Backend {
   }
 
   /**
-   * Boot disk 0 of `inst`; grown: the guest's writes reach the disk, it is shut down cleanly, and
-   * its root filesystem must fill the disk (within 1%).
+   * Boot under each firmware asked for (--firmware; default: every one disk 0 is made for) or,
+   * for the import, the last of them; a firmware the disk is not made for, or that this node
+   * lacks, fails the step with what is missing, before QEMU starts. grown: as boot's.
    */
-  private async boot(sc: StepContext, inst: InstanceShape, plan: ReturnType<typeof bootPlan>, grown = false): Promise<StepOutcome> {
+  private async bootEach(sc: StepContext, inst: InstanceShape, plan: ReturnType<typeof bootPlan>, which: 'all' | 'last', grown = false): Promise<StepOutcome> {
+    if (!plan.mode) return skipped(plan.reason);
+    const made = plan.mode === 'disk' ? diskFirmware(inst.disks[0].path) : undefined;
+    let list: Firmware[] = this.o.firmwares ?? (made?.firmwares.filter((f) => f !== 'secureboot') || []);
+    if (!list.length) list = ['bios'];
+    if (which === 'last') list = list.slice(-1);
+    if (list.length === 1 && list[0] === 'bios' && !this.o.firmwares) return this.boot(sc, inst, plan, 'bios', grown);
+    const checks: NonNullable<StepOutcome['checks']> = [];
+    const logs: string[] = [];
+    let last: StepOutcome | undefined;
+    for (const fw of list) {
+      if (sc.signal.aborted) break;
+      const cannot = missingFirmware(fw) ?? (made && !made.firmwares.includes(fw) && plan.mode === 'disk' && (made.firmwares.length || fw !== 'bios') ? `disk ${inst.disks[0].path} is not made to boot under ${FIRMWARE_TEXT[fw]}: ${made.why[fw]}` : undefined);
+      if (cannot) return failed(cannot, { checks, logs });
+      last = await this.boot(sc, inst, plan, fw, grown);
+      logs.push(...(last.logs ?? []));
+      checks.push({ name: `boot under ${FIRMWARE_TEXT[fw]}`, ok: last.status === 'passed', detail: last.detail });
+      if (last.status !== 'passed') return { ...last, detail: `${FIRMWARE_TEXT[fw]}: ${last.detail}`, checks: [...checks, ...(last.checks ?? [])], logs };
+    }
+    if (!last) return failed('interrupted');
+    const times = checks.map((c) => c.detail.replace(/ \(.*$/, '')).map((d, i) => `${FIRMWARE_TEXT[list[i]]} ${d.replace(/^ready /, '')}`);
+    const fill = grown ? last.checks?.find((c) => c.name === 'root fills the disk' && c.ok) : undefined;
+    return passed(`ready under ${times.join(', ')}${fill ? `; ${fill.detail}` : ''}`, { checks: [...checks, ...(last.checks ?? [])], logs });
+  }
+
+  /**
+   * Boot disk 0 of `inst` under `firmware`; grown: the guest's writes reach the disk, it is shut
+   * down cleanly, and its root filesystem must fill the disk (within 1%).
+   */
+  private async boot(sc: StepContext, inst: InstanceShape, plan: ReturnType<typeof bootPlan>, firmware: Firmware = 'bios', grown = false): Promise<StepOutcome> {
     if (!plan.mode) return skipped(plan.reason);
     if (plan.mode === 'disk') {
       // Nothing bootable at all (no kernel and no boot loader): the definition does not install a system that boots by itself.
@@ -202,7 +235,17 @@ export class LocalBackend implements Backend {
       if (!installed.kernels.length && !installed.bootLoader) return skipped(`not meant to boot by itself: ${installed.reason}`);
     }
     const hv = new Map(inst.hvparams);
-    const consoleLog = path.join(this.logDir, `console-${path.basename(inst.disks[0].path, '.img')}.log`);
+    const tag = `${path.basename(inst.disks[0].path, '.img')}${firmware === 'bios' ? '' : `-${firmware}`}`;
+    const consoleLog = path.join(this.logDir, `console-${tag}.log`);
+    // OVMF writes its variables: each boot gets its own copy of the store, as each instance would.
+    const vars = path.join(this.logDir, `ovmf-vars-${tag}.fd`);
+    if (firmware !== 'bios') {
+      try {
+        fs.copyFileSync(OVMF[firmware].vars, vars);
+      } catch (err) {
+        return failed(`cannot copy the UEFI variable store ${OVMF[firmware].vars} to ${vars}: ${(err as Error).message}`);
+      }
+    }
     const r = await bootUntilReady({
       disks: inst.disks.map((d) => d.path),
       macs: inst.nics.map((n) => n.mac),
@@ -211,11 +254,12 @@ export class LocalBackend implements Backend {
       timeoutSeconds: this.o.bootTimeout,
       ready: this.o.ready,
       accel: this.o.accel,
+      ...(firmware === 'bios' ? {} : { firmware: { kind: firmware, vars } }),
       diskType: hv.get('disk_type'),
       nicType: hv.get('nic_type'),
       signal: sc.signal,
       persist: grown,
-      onConsole: (line) => sc.phase(`booting (${plan.mode === 'node-kernel' ? "node's kernel" : 'from disk'}, ${this.o.accel}): ${line}`),
+      onConsole: (line) => sc.phase(`booting (${plan.mode === 'node-kernel' ? "node's kernel" : 'from disk'}, ${FIRMWARE_TEXT[firmware]}, ${this.o.accel}): ${line}`),
     });
     if (!r.ready) return failed(r.problem ?? 'not ready', { logs: [consoleLog], logTail: r.consoleTail.trimEnd().split('\n').slice(-20) });
     sc.phase('checking the disk');
@@ -223,7 +267,7 @@ export class LocalBackend implements Backend {
     if (grown) checks.push(...fillsDisk(inst.disks[0].path, r.shutdown));
     const bad = checks.filter((c) => c.ok === false);
     const fill = grown ? checks.find((c) => c.name === 'root fills the disk' && c.ok) : undefined;
-    const detail = `ready after ${r.seconds.toFixed(0)} s ('${r.matched}'), ${plan.reason}${fill ? `; ${fill.detail}` : ''}`;
+    const detail = `ready after ${r.seconds.toFixed(0)} s ('${r.matched}'), ${firmware === 'bios' ? plan.reason : plan.reason.replace('(BIOS)', `(${FIRMWARE_TEXT[firmware]})`)}${fill ? `; ${fill.detail}` : ''}`;
     return bad.length ? failed(bad.map((c) => `${c.name}: ${c.detail}`).join('; '), { checks, logs: [consoleLog] }) : passed(detail, { checks, logs: [consoleLog] });
   }
 

@@ -44,6 +44,8 @@ export interface Need {
   /** Ganeti's Python code: true for 3.0 (installed), or the release. */
   ganeti?: boolean | GanetiRelease;
   commands?: string[];
+  /** Files a Debian package installs (e.g. OVMF's firmware from ovmf). */
+  files?: string[];
 }
 
 /**
@@ -64,6 +66,7 @@ export function missing(need: Need): string[] {
     if (user && SBIN.some((d) => fs.existsSync(`${d}/${c}`))) root = true;
     else out.push(`command ${c}`);
   }
+  for (const f of need.files ?? []) if (!fs.existsSync(f)) out.push(`file ${f}`);
   return root ? ['root', ...out] : out;
 }
 

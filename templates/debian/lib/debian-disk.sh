@@ -8,21 +8,33 @@
 # Layout written by create: root is always partition 1, so a host kernel's root=/dev?da1 finds it.
 #   msdos: partition 1 = root from 1 MiB to the end; GRUB's core image in the gap after the MBR.
 #   gpt:   partition 2 = BIOS boot partition at 1-2 MiB (GRUB's core image), partition 1 = root
-#          from 2 MiB to the end.
+#          from 2 MiB to the end (firmware=bios, and every gpt disk made before UEFI support).
+#   gpt with an EFI system partition (firmware uefi or both): partitions 2 as above, 3 = the ESP
+#          (FAT, 32 MiB) at 2-34 MiB holding the signed shim and GRUB at the removable-media
+#          path /EFI/BOOT/BOOTX64.EFI (no NVRAM entry needed), partition 1 = root from 34 MiB.
 #   none:  the filesystem fills the disk; no boot loader.
 DEB_SECTOR=512
 DEB_MIB_SECTORS=2048
 DEB_BIOS_BOOT_TYPE=21686148-6449-6E6F-744E-656564454649
-# Set by deb_locate_root, read by the steps.
+DEB_ESP_TYPE=C12A7328-F81F-11D2-BA4B-00A0C93EC93B
+DEB_ESP_START=4096 DEB_ESP_SECTORS=65536
+# Set by deb_locate_root, read by the steps (DEB_ESP_OFFSET empty: no EFI system partition).
 # shellcheck disable=SC2034
-DEB_STYLE='' DEB_ROOT_OFFSET='' DEB_ROOT_SIZE=''
+DEB_STYLE='' DEB_ROOT_OFFSET='' DEB_ROOT_SIZE='' DEB_ESP_OFFSET='' DEB_ESP_SIZE=''
 
-# deb_partition DISK STYLE: write a fresh partition table (1 MiB aligned) on DISK.
+# deb_partition DISK STYLE [esp]: write a fresh partition table (1 MiB aligned) on DISK; with
+# "esp" (gpt only), the EFI system partition 3 goes before the root partition.
 deb_partition() {
-  local disk=$1 style=$2 script
+  local disk=$1 style=$2 esp=${3-} script
   case $style in
     msdos) script=$'label: dos\nstart=2048, type=83, bootable\n' ;;
-    gpt) script=$'label: gpt\n1 : start=4096, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root\n2 : start=2048, size=2048, type='"$DEB_BIOS_BOOT_TYPE"$', name=bios-boot\n' ;;
+    gpt)
+      if [[ $esp == esp ]]; then
+        script=$'label: gpt\n1 : start='"$((DEB_ESP_START + DEB_ESP_SECTORS))"$', type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root\n2 : start=2048, size=2048, type='"$DEB_BIOS_BOOT_TYPE"$', name=bios-boot\n3 : start='"$DEB_ESP_START, size=$DEB_ESP_SECTORS, type=$DEB_ESP_TYPE"$', name=esp\n'
+      else
+        script=$'label: gpt\n1 : start=4096, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root\n2 : start=2048, size=2048, type='"$DEB_BIOS_BOOT_TYPE"$', name=bios-boot\n'
+      fi
+      ;;
     none)
       # Remove any old partition table so nothing mistakes the filesystem for a partitioned disk.
       wipefs --all --force --quiet -- "$disk" >/dev/null || gos_die "could not clear old signatures on $disk"
@@ -40,9 +52,9 @@ deb_partition() {
 # none), DEB_ROOT_OFFSET and DEB_ROOT_SIZE (bytes). Fails when DISK holds no partition table and
 # no filesystem at its start.
 deb_locate_root() {
-  local disk=$1 pttype nr start sectors
+  local disk=$1 pttype nr start sectors type
   # shellcheck disable=SC2034
-  DEB_STYLE='' DEB_ROOT_OFFSET='' DEB_ROOT_SIZE=''
+  DEB_STYLE='' DEB_ROOT_OFFSET='' DEB_ROOT_SIZE='' DEB_ESP_OFFSET='' DEB_ESP_SIZE=''
   pttype=$(blkid -p -o value -s PTTYPE -- "$disk" 2>/dev/null || true)
   case $pttype in
     dos) DEB_STYLE=msdos ;;
@@ -56,13 +68,16 @@ deb_locate_root() {
     *) gos_die "disk $disk has a '$pttype' partition table, which this definition does not write" ;;
   esac
   # The size comes from the current table: a stale, smaller limit makes the filesystem look broken.
-  while read -r nr start sectors; do
+  while read -r nr start sectors type; do
     if [[ $nr == 1 ]]; then
       DEB_ROOT_OFFSET=$((start * DEB_SECTOR))
       # shellcheck disable=SC2034
       DEB_ROOT_SIZE=$((sectors * DEB_SECTOR))
+    elif [[ $nr == 3 && $DEB_STYLE == gpt && ${type^^} == "$DEB_ESP_TYPE" ]]; then
+      # shellcheck disable=SC2034
+      DEB_ESP_OFFSET=$((start * DEB_SECTOR)) DEB_ESP_SIZE=$((sectors * DEB_SECTOR))
     fi
-  done < <(partx --show --noheadings --output NR,START,SECTORS -- "$disk" 2>/dev/null || true)
+  done < <(partx --show --noheadings --output NR,START,SECTORS,TYPE -- "$disk" 2>/dev/null || true)
   [[ -n $DEB_ROOT_OFFSET ]] || gos_die "disk $disk has a $DEB_STYLE partition table without partition 1"
 }
 
@@ -152,27 +167,76 @@ deb_install_grub() {
   deb_write_u64 "$disk" $((sector * DEB_SECTOR + 0x1f4)) $((sector + 1))
 }
 
+# The signed boot files in the instance (shim-signed, grub-efi-amd64-signed): shim is signed by
+# Microsoft's UEFI CA, GRUB and the kernel by Debian, so Secure Boot with Microsoft's keys holds.
+DEB_SHIM=/usr/lib/shim/shimx64.efi.signed
+DEB_MOK=/usr/lib/shim/mmx64.efi.signed
+DEB_GRUB_EFI=/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed
+
+# deb_install_efi DISK ROOT UUID: make the EFI system partition of DISK (deb_locate_root's
+# DEB_ESP_OFFSET) anew: a FAT filesystem with the instance's signed shim as the removable-media
+# path /EFI/BOOT/BOOTX64.EFI, its GRUB (grubx64.efi, which shim loads from its own directory) and
+# MokManager beside it, and a grub.cfg that finds the root filesystem by UUID and reads its
+# /boot/grub/grub.cfg. Built in a scratch image with mkfs.vfat and mtools, then written at the
+# partition's offset: nothing is mounted, no grub-install, no NVRAM entry. No fallback (fbx64.efi):
+# shim would otherwise try to write boot entries.
+deb_install_efi() {
+  local disk=$1 root=$2 uuid=$3 tmp img cfg
+  [[ -n $DEB_ESP_OFFSET ]] || gos_die "disk $disk has no EFI system partition"
+  [[ -f $root$DEB_SHIM && -f $root$DEB_GRUB_EFI ]] ||
+    gos_die "the instance has no signed shim and GRUB for UEFI ($DEB_SHIM, $DEB_GRUB_EFI): install shim-signed and grub-efi-amd64-signed"
+  command -v mkfs.vfat >/dev/null || gos_die "mkfs.vfat is missing on this node: install dosfstools"
+  command -v mcopy >/dev/null || gos_die "mcopy is missing on this node: install mtools"
+  gos_mktemp_dir tmp
+  img=$tmp/esp.img cfg=$tmp/grub.cfg
+  truncate -s "$DEB_ESP_SIZE" -- "$img" || gos_die "cannot make a scratch image in $tmp"
+  mkfs.vfat -n EFI -- "$img" >/dev/null || gos_die "could not make the FAT filesystem of the EFI system partition (mkfs.vfat)"
+  # Debian's signed GRUB looks for its configuration under its built-in prefix /EFI/debian, then
+  # beside itself: both get this one.
+  # shellcheck disable=SC2016 # GRUB expands $root and $prefix
+  printf '%s\n' "search --no-floppy --fs-uuid --set=root $uuid" 'set prefix=($root)/boot/grub' 'configfile $prefix/grub.cfg' >"$cfg"
+  export MTOOLS_SKIP_CHECK=1
+  mmd -i "$img" ::/EFI ::/EFI/BOOT ::/EFI/debian || gos_die "could not make /EFI/BOOT on the EFI system partition (mtools)"
+  local -a copies=("$root$DEB_SHIM" ::/EFI/BOOT/BOOTX64.EFI "$root$DEB_GRUB_EFI" ::/EFI/BOOT/grubx64.efi "$cfg" ::/EFI/BOOT/grub.cfg "$cfg" ::/EFI/debian/grub.cfg)
+  if [[ -f $root$DEB_MOK ]]; then copies+=("$root$DEB_MOK" ::/EFI/BOOT/mmx64.efi); fi
+  local i
+  for ((i = 0; i < ${#copies[@]}; i += 2)); do
+    mcopy -i "$img" -- "${copies[i]}" "${copies[i + 1]}" || gos_die "could not copy ${copies[i]#"$root"} to ${copies[i + 1]#::} on the EFI system partition (mtools)"
+  done
+  deb_write_at "$disk" "$DEB_ESP_OFFSET" "$img"
+  rm -f -- "$img"
+}
+
 # --- layouts and block-level streams --------------------------------------------------------
 
 # deb_layout_is_ours DISK: is DISK's partition table exactly one that create writes (msdos:
 # partition 1 alone, from 1 MiB; gpt: partition 1 from 2 MiB and the BIOS boot partition 2 at
-# 1-2 MiB)? Partition 1 may end before the disk does (a grown disk). When not, DEB_LAYOUT_WHY
+# 1-2 MiB, or with the EFI system partition 3 at 2-34 MiB, partition 1 from 34 MiB)? Partition 1 may end before the disk does (a grown disk). When not, DEB_LAYOUT_WHY
 # says what else is there. Anything else must travel whole. Needs DEB_STYLE (deb_locate_root).
 # shellcheck disable=SC2034
 DEB_LAYOUT_WHY=''
 deb_layout_is_ours() {
-  local disk=$1 nr start sectors type n=0 bad=''
+  local disk=$1 nr start sectors type n=0 bad='' root_start='' esp=no
   DEB_LAYOUT_WHY=''
   while read -r nr start sectors type; do
     n=$((n + 1))
     case $DEB_STYLE:$nr in
       msdos:1) ((start == DEB_MIB_SECTORS)) || bad+=" partition 1 starts at sector $start, not $DEB_MIB_SECTORS;" ;;
-      gpt:1) ((start == 2 * DEB_MIB_SECTORS)) || bad+=" partition 1 starts at sector $start, not $((2 * DEB_MIB_SECTORS));" ;;
+      gpt:1) root_start=$start ;;
       gpt:2) [[ $start == 2048 && $sectors == 2048 && ${type^^} == "$DEB_BIOS_BOOT_TYPE" ]] || bad+=" partition 2 ($start+$sectors, type $type) is not the BIOS boot partition;" ;;
+      gpt:3) if [[ $start == "$DEB_ESP_START" && $sectors == "$DEB_ESP_SECTORS" && ${type^^} == "$DEB_ESP_TYPE" ]]; then esp=yes; else bad+=" partition 3 ($start+$sectors, type $type) is not the EFI system partition;"; fi ;;
       *) bad+=" partition $nr ($((sectors * DEB_SECTOR / 1048576)) MiB at sector $start);" ;;
     esac
   done < <(partx --show --noheadings --output NR,START,SECTORS,TYPE -- "$disk" 2>/dev/null || true)
-  if [[ $DEB_STYLE == gpt ]] && ((n != 2)) && [[ -z $bad ]]; then bad+=" $n partitions where create writes 2;"; fi
+  if [[ $DEB_STYLE == gpt && -n $root_start ]]; then
+    local want=$((2 * DEB_MIB_SECTORS))
+    [[ $esp == no ]] || want=$((DEB_ESP_START + DEB_ESP_SECTORS))
+    ((root_start == want)) || bad+=" partition 1 starts at sector $root_start, not $want;"
+  fi
+  if [[ $DEB_STYLE == gpt && -z $bad ]]; then
+    if [[ $esp == yes ]] && ((n != 3)); then bad+=" $n partitions where create writes 3;"; fi
+    if [[ $esp == no ]] && ((n != 2)); then bad+=" $n partitions where create writes 2;"; fi
+  fi
   if [[ -n $bad ]]; then
     # shellcheck disable=SC2034
     DEB_LAYOUT_WHY="its $DEB_STYLE table holds more than this definition writes:${bad%;}"
@@ -181,12 +245,12 @@ deb_layout_is_ours() {
   return 0
 }
 
-# deb_target_root_size DISK STYLE: the size in bytes partition 1 (or the whole disk) would have
-# after deb_partition DISK STYLE, in DEB_TARGET_ROOT_SIZE; found on a sparse scratch file with the
-# same size (DISK is not touched).
+# deb_target_root_size DISK STYLE [esp]: the size in bytes partition 1 (or the whole disk) would
+# have after deb_partition DISK STYLE [esp], in DEB_TARGET_ROOT_SIZE; found on a sparse scratch
+# file with the same size (DISK is not touched).
 DEB_TARGET_ROOT_SIZE=''
 deb_target_root_size() {
-  local disk=$1 style=$2 size scratch
+  local disk=$1 style=$2 esp=${3-} size scratch
   size=$(gos_disk_size "$disk")
   DEB_TARGET_ROOT_SIZE=$size
   [[ $style != none ]] || return 0
@@ -194,7 +258,7 @@ deb_target_root_size() {
   truncate -s "$size" -- "$scratch/table" || gos_die "cannot make a scratch file in $scratch"
   # shellcheck disable=SC2034
   DEB_TARGET_ROOT_SIZE=$(
-    deb_partition "$scratch/table" "$style"
+    deb_partition "$scratch/table" "$style" "$esp"
     deb_locate_root "$scratch/table"
     printf '%s' "$DEB_ROOT_SIZE"
   ) || gos_die "could not work out the root partition of a $style table on a disk of $size bytes"

@@ -113,7 +113,7 @@ deb_check_header() {
 # the type the disk gets. Dies, with nothing written, when the disk cannot hold the data.
 deb_import_plan() {
   local disk=$1 kind=${DEB_HDR[kind]} fstype=${DEB_HDR[fstype]} part want used=${DEB_HDR[used]:-} fssize=${DEB_HDR[fssize]:-} free
-  deb_target_root_size "$disk" "${DEB_HDR[style]}"
+  deb_target_root_size "$disk" "${DEB_HDR[style]}" "${DEB_ESP_WANT-}"
   part=$DEB_TARGET_ROOT_SIZE
   want=$fstype
   if [[ $IMPORT_INDEX == 0 ]]; then

@@ -34,9 +34,41 @@ gos_check_param() {
         return 1
       fi
       ;;
+    firmware)
+      if [[ $2 == uefi || $2 == both ]] && [[ $(gos_param partition-style) != gpt ]]; then
+        gos_log "invalid value '$2' for parameter firmware: UEFI needs partition-style gpt (an msdos disk boots under BIOS only)"
+        return 1
+      fi
+      ;;
     dns-servers) gos_check_dns_servers "$2" || return 1 ;;
   esac
   return 0
+}
+
+# deb_firmware STYLE: what the disk is made to boot under: bios, uefi or both (the firmware
+# parameter; auto is both on gpt for amd64, bios otherwise: msdos stays BIOS-only).
+deb_firmware() {
+  local style=$1 fw
+  fw=$(gos_param firmware)
+  case $fw in
+    '' | auto) if [[ $style == gpt && $ARCH == amd64 ]]; then fw=both; else fw=bios; fi ;;
+  esac
+  if [[ $fw != bios && $style != gpt ]]; then
+    gos_die "firmware=$fw needs partition-style gpt: a $style disk boots under BIOS only"
+  fi
+  if [[ $fw != bios && $ARCH != amd64 ]]; then
+    gos_die "firmware=$fw: UEFI boot files are installed only for amd64 (ARCH is $ARCH)"
+  fi
+  printf '%s' "$fw"
+}
+
+# deb_firmware_text FIRMWARE: how the create log says it.
+deb_firmware_text() {
+  case $1 in
+    both) printf 'BIOS and UEFI (GRUB in the BIOS boot partition; signed shim and GRUB at /EFI/BOOT/BOOTX64.EFI on the ESP, Secure Boot ready)' ;;
+    uefi) printf 'UEFI only (signed shim and GRUB at /EFI/BOOT/BOOTX64.EFI on the ESP, Secure Boot ready)' ;;
+    *) printf 'BIOS only' ;;
+  esac
 }
 
 # deb_want_kernel: should create install a kernel and a boot loader?
@@ -59,7 +91,7 @@ deb_want_kernel() {
 gos_step_create() {
   deb_settings
   gos_check_params || gos_die "invalid OS parameters"
-  local disk=${DISK_0_PATH-} style fstype kernel=no swapdisk='' size need tar img tmp dev uuid swap_uuid='' root keys=''
+  local disk=${DISK_0_PATH-} style fstype kernel=no swapdisk='' size need tar img tmp dev uuid swap_uuid='' root keys='' fw=bios esp=''
   [[ -n $disk ]] || gos_die "disk 0 has no DISK_0_PATH: this definition needs a disk the node can open"
   style=$(gos_param partition-style)
   fstype=$(gos_param filesystem)
@@ -69,6 +101,8 @@ gos_step_create() {
       gos_die "partition-style none leaves no room for a boot loader: use partition-style msdos or gpt, or install-kernel=no with the hypervisor's kernel_path"
     [[ $ARCH == amd64 || $ARCH == i386 ]] ||
       gos_die "a boot loader is installed only for amd64 and i386 (ARCH is $ARCH): use install-kernel=no with the hypervisor's kernel_path"
+    fw=$(deb_firmware "$style") || exit 1
+    [[ $fw == bios ]] || esp=esp
   fi
   if [[ $(gos_param network) == static && -z ${NIC_0_IP-} ]]; then
     gos_die "parameter network is static but NIC 0 has no IP address (set one with --net 0:ip=...)"
@@ -103,6 +137,8 @@ gos_step_create() {
     local -a kp=()
     read -r -a kp <<<"$(deb_kernel_packages)"
     pkgs+=("${kp[@]}")
+    # UEFI: Debian's signed shim and GRUB (copied onto the ESP; see deb_install_efi).
+    if [[ -n $esp ]]; then pkgs+=(shim-signed grub-efi-amd64-signed grub-efi-amd64-bin); fi
   fi
   gos_fault install
   deb_base_tarball tar "${pkgs[@]}"
@@ -121,7 +157,7 @@ gos_step_create() {
   fi
 
   gos_fault partition
-  deb_partition "$disk" "$style"
+  deb_partition "$disk" "$style" "$esp"
   deb_locate_root "$disk"
   gos_fault attach
   gos_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev
@@ -168,12 +204,14 @@ gos_step_create() {
   if [[ $kernel == yes ]]; then
     gos_fault bootloader
     deb_write_grub_config "$root" "$uuid"
-    deb_install_grub "$disk" "$style" "$root"
+    if [[ $fw != uefi ]]; then deb_install_grub "$disk" "$style" "$root"; fi
+    if [[ -n $esp ]]; then deb_install_efi "$disk" "$root" "$uuid"; fi
   fi
   gos_fault hooks
   deb_run_hooks "$root" "$disk" "$dev"
   gos_fault finish
   gos_log "installed $SUITE ($ARCH) on $INSTANCE_NAME: $fstype root $uuid, partition style $style, kernel and boot loader: $kernel"
+  if [[ $kernel == yes ]]; then gos_log "disk 0 boots under $(deb_firmware_text "$fw")"; fi
 }
 
 # --- export / import ------------------------------------------------------------------------
@@ -181,7 +219,7 @@ gos_step_create() {
 
 gos_step_export() {
   deb_settings
-  local disk=$EXPORT_DEVICE tmp dev='' kind fstype style=none uuid='' label='' boot=none header size compress plan='' used='' fssize='' format=$EXPORT_FORMAT
+  local disk=$EXPORT_DEVICE tmp dev='' kind fstype style=none uuid='' label='' boot=none esp=no header size compress plan='' used='' fssize='' format=$EXPORT_FORMAT
   compress=$EXPORT_COMPRESS
   deb_compressor "$compress"
   case $format in
@@ -210,6 +248,8 @@ gos_step_export() {
       # Read-only, without replaying a journal: only to see what the disk boots with.
       deb_mount_ro "$dev" "$tmp/root"
       if [[ -f $tmp/root/boot/grub/i386-pc/core.img && -f $tmp/root/boot/grub/grub.cfg ]]; then boot=grub-bios; fi
+      # The ESP does not travel: import makes it anew from the instance's own signed files.
+      if [[ -n $DEB_ESP_OFFSET ]]; then esp=yes; fi
       if [[ $format == blocks ]]; then
         gos_pop_cleanup
         kind=fsblocks
@@ -225,7 +265,7 @@ gos_step_export() {
   esac
   size=$(gos_disk_size "$disk")
   header=$(printf '%s\n' "$DEB_STREAM_MAGIC" "kind=$kind" "style=$style" "fstype=$fstype" "uuid=$uuid" \
-    "label=$label" "bootloader=$boot" "compress=$compress" "size=$size" ${fssize:+"fssize=$fssize"} ${used:+"used=$used"} "end")
+    "label=$label" "bootloader=$boot" "esp=$esp" "compress=$compress" "size=$size" ${fssize:+"fssize=$fssize"} ${used:+"used=$used"} "end")
   header+=$'\n'
   # The stream's size from the filesystem's own counters (the block plan, or the bytes in use).
   case $kind in
@@ -274,6 +314,9 @@ gos_step_import() {
   esac
   [[ $fstype == ext[234] ]] || gos_die "the import stream holds an unsupported filesystem '$fstype'"
   [[ $style == msdos || $style == gpt || $style == none ]] || gos_die "the import stream has an unknown partition style '$style'"
+  # An exported ESP is made anew (deb_install_efi), for disk 0 of a gpt stream only.
+  DEB_ESP_WANT=''
+  if [[ ${DEB_HDR[esp]-} == yes && $style == gpt ]]; then DEB_ESP_WANT=esp; fi
   deb_import_plan "$disk"
   # The root disk gets a new filesystem UUID (fstab and the boot loader follow it); another disk
   # keeps its UUID, so that the instance's own fstab still finds it.
@@ -294,7 +337,7 @@ gos_step_import() {
     fi
   fi
   gos_fault import-partition
-  deb_partition "$disk" "$style"
+  deb_partition "$disk" "$style" "$DEB_ESP_WANT"
   deb_locate_root "$disk"
   gos_attach_range "$disk" "$DEB_ROOT_OFFSET" "$DEB_ROOT_SIZE" dev
   root=$tmp/root
@@ -335,12 +378,13 @@ gos_step_import() {
     awk -v u="UUID=$uuid" -v t="$DEB_WANT_FS" 'BEGIN { OFS = "\t" } $1 == u && $2 == "/" { $3 = t } { print }' "$root/etc/fstab" >"$root/etc/.fstab.ganeti-os" &&
       cat -- "$root/etc/.fstab.ganeti-os" >"$root/etc/fstab" && rm -f -- "$root/etc/.fstab.ganeti-os"
   fi
-  if [[ ${DEB_HDR[bootloader]-} == grub-bios ]]; then
+  if [[ ${DEB_HDR[bootloader]-} == grub-bios || -n $DEB_ESP_WANT ]]; then
     gos_fault import-bootloader
     if [[ -n $old && $old != "$uuid" && -f $root/boot/grub/grub.cfg ]]; then
       sed -i -e "s/$old/$uuid/g" "$root/boot/grub/grub.cfg"
     fi
-    deb_install_grub "$disk" "$style" "$root"
+    if [[ ${DEB_HDR[bootloader]-} == grub-bios ]]; then deb_install_grub "$disk" "$style" "$root"; fi
+    if [[ -n $DEB_ESP_WANT ]]; then deb_install_efi "$disk" "$root" "$uuid"; fi
   fi
   gos_fault import-finish
   gos_log "imported disk $IMPORT_INDEX: $DEB_WANT_FS root $uuid (was $fstype $old), partition style $style, from a $kind stream ($DEB_MODE)"
