@@ -2,11 +2,10 @@
  * Issue 21, pack: the release record is read and rewritten under the definition's lock, so two
  * packs at once never drop a release from it (both read the old record, the second rename won).
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BIN, runCli, tempDir } from './helpers/cli';
+import { runCli, runCliAsync, tempDir } from './helpers/cli';
 import { describeSystem } from './helpers/system';
 
 let work: string;
@@ -19,19 +18,7 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(work, { recursive: true, force: true }));
 
-function packAsync(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'pack', '--os-dir', d, ...args], {
-      cwd: work,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
-}
+const packAsync = (args: string[]) => runCliAsync(['pack', '--os-dir', d, ...args], { cwd: work });
 
 const recorded = () => (JSON.parse(fs.readFileSync(path.join(d, '.ganeti-os-package.json'), 'utf8')) as { releases: { version: string }[] }).releases.map((r) => r.version);
 

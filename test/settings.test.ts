@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { loadTemplate } from '../src/definition/templates';
 import { Setting, isFamily } from '../src/definition/settings';
 import { runAddVariant } from '../src/commands/add-variant';
-import { BIN, newDefinitionInProcess, read, REPO, runCommand, tempDir } from './helpers/cli';
+import { BIN, newDefinitionInProcess, read, REPO, runCli, runCommand, tempDir } from './helpers/cli';
 import { fixture, upgrade } from './upgrade-support';
 
 const works: string[] = [];
@@ -149,8 +149,8 @@ describe('a newcomer adds a setting to the table, and nothing else', () => {
     return path.join(pkg, 'bin', 'ganeti-os.js');
   }
   const cli = (bin: string, args: string[], cwd: string) => {
-    const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH, NO_COLOR: '1' } });
-    return { code: r.status, out: r.stdout, err: r.stderr };
+    const r = runCli(args, { bin, cwd, env: { HOME: undefined, NO_COLOR: '1' } });
+    return { code: r.code, out: r.stdout, err: r.stderr };
   };
 
   it('defaults.conf, variants/<v>.conf, lib/settings.sh, add-variant --set and upgrade all follow', async () => {

@@ -4,7 +4,6 @@
  * template to have changed since, it "ages" a file: the definition then looks written by an
  * older template (see upgrade-support.ts). Every merge is compared with git merge-file.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -19,7 +18,7 @@ import { merge3, textLines } from '../src/definition/upgrade-merge';
 import { templateVersion } from '../src/definition/upgrade-record';
 import { LOCK_FILE } from '../src/definition/lock';
 import { JOURNAL_FILE } from '../src/definition/writer';
-import { BIN, runInProcess } from './helpers/cli';
+import { runCliAsync, runInProcess } from './helpers/cli';
 import { captureContext, runCommand, treeHash } from './helpers/cli';
 import { FIXTURE_COMMIT, age, fixture, gitMerge, modeOf, provenance, read, recordExtra, setLine, sha, upgrade, writeProvenance } from './upgrade-support';
 
@@ -651,13 +650,10 @@ describe('upgrade: one command at a time', () => {
   });
 
   it('an upgrade and add-variant started together (two processes) serialise: both succeed, both changes stay', async () => {
-    const run = (dir: string, args: string[]) =>
-      new Promise<{ code: number | null; err: string }>((resolve) => {
-        const c = spawn(process.execPath, [BIN, ...args, '--os-dir', dir], { cwd: dir, env: { PATH: process.env.PATH, NO_COLOR: '1' } });
-        let err = '';
-        c.stderr.on('data', (b) => (err += b));
-        c.on('close', (code) => resolve({ code, err }));
-      });
+    const run = async (dir: string, args: string[]) => {
+      const r = await runCliAsync([...args, '--os-dir', dir], { cwd: dir, env: { HOME: undefined, NO_COLOR: '1' } });
+      return { code: r.code, err: r.stderr };
+    };
     for (let round = 0; round < 2; round++) {
       const dir = await recorded('blank-maint');
       // (Files add-variant does not write: it records the current template's render as the base of those it writes.)

@@ -9,7 +9,7 @@ import type { Choice, Context, Prompter } from '../../src/context';
 import { NewOptions, runNew } from '../../src/commands/new';
 import { main, reportError } from '../../src/main';
 import { noPrompter } from '../../src/prompter';
-import { RunResult, runSync } from '../../src/system/process';
+import { RunOptions, RunResult, run, runSync } from '../../src/system/process';
 
 export { FOREIGN_FIXTURE, foreignCopy, read, snapshotTree, tempDir, treeHash } from './trees';
 export type { TreeEntry } from './trees';
@@ -55,15 +55,42 @@ export async function runInProcess(args: string[], opts: { cwd: string; interact
   return { code, stdout, stderr };
 }
 
-export function runCli(args: string[], opts: { cwd?: string; input?: string; env?: Record<string, string>; timeout?: number } = {}): Captured & { raw: RunResult } {
-  const r = runSync([process.execPath, BIN, ...args], {
-    cwd: opts.cwd ?? REPO,
-    input: opts.input,
-    stdin: 'pipe',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...(opts.env ?? {}) },
-    timeoutMs: opts.timeout ?? 30000,
-    killSignal: 'SIGTERM',
-  });
+export interface CliOptions {
+  /** Where it runs (default: the checkout). */
+  cwd?: string;
+  /** Written to its stdin (default: a pipe closed at once). */
+  input?: string;
+  /** Added to PATH and HOME (this process's); a key set to undefined is left out. */
+  env?: Record<string, string | undefined>;
+  /** Milliseconds before SIGTERM (default 30000). */
+  timeout?: number;
+  /** Another build of the CLI (default: this checkout's bin/ganeti-os.js). */
+  bin?: string;
+}
+
+function cliCommand(args: string[], opts: CliOptions): [string[], RunOptions] {
+  return [
+    [process.execPath, opts.bin ?? BIN, ...args],
+    {
+      cwd: opts.cwd ?? REPO,
+      input: opts.input,
+      stdin: 'pipe',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...(opts.env ?? {}) },
+      timeoutMs: opts.timeout ?? 30000,
+      killSignal: 'SIGTERM',
+    },
+  ];
+}
+
+/** The built CLI, run to its end. */
+export function runCli(args: string[], opts: CliOptions = {}): Captured & { raw: RunResult } {
+  const r = runSync(...cliCommand(args, opts));
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, raw: r };
+}
+
+/** The same without blocking this process: for several CLIs at once. */
+export async function runCliAsync(args: string[], opts: CliOptions = {}): Promise<Captured & { raw: RunResult }> {
+  const r = await run(...cliCommand(args, opts));
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, raw: r };
 }
 
