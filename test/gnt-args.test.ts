@@ -6,11 +6,10 @@
  */
 import { runSync } from '../src/system/process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { hvOption, keyValList, refusalNaming } from '../src/cluster/gnt-args';
 import { instanceAddOptions, osparamOptions } from '../src/lifecycle/cluster';
-import { cli } from './helpers/cli';
+import { cli, tempDir } from './helpers/cli';
 import { validateOs } from './helpers/ganeti';
 import { GANETI_PYTHON, describeSystem, ganetiPythonPath } from './helpers/system';
 
@@ -77,7 +76,7 @@ describeSystem("Ganeti's own parser and refusals", { ganeti: true }, () => {
   });
 
   it("Ganeti's own refusals of a bad variant and a bad parameter value are recognised", async () => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-gnt-args-'));
+    const root = tempDir('gnt-args');
     try {
       expect((await cli(root, ['new', 'refuse', '--template', 'blank', '--yes'])).code).toBe(0);
       const d = path.join(root, 'refuse');

@@ -7,12 +7,11 @@
  * first boot in the background, reinstall after it, rename after the second boot.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Backend, Reporter, Step, StepResult, failed, lifecyclePassed, passed, runLifecycle } from '../src/lifecycle/lifecycle';
 import { LocalBackend } from '../src/lifecycle/local';
 import { readDefinition } from '../src/definition/model';
-import { runInProcess } from './helpers/cli';
+import { runInProcess, tempDir } from './helpers/cli';
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -110,7 +109,7 @@ describe('lifecycle: steps in the background', () => {
 describe('the local backend: its boots overlap the other steps', () => {
   let dir: string;
   beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-overlap-'));
+    dir = tempDir('overlap');
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -5,10 +5,9 @@
  */
 import { runSync } from '../src/system/process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { niceSort } from '../src/ganeti/diagnose';
-import { cli } from './helpers/cli';
+import { cli, tempDir } from './helpers/cli';
 import { def, writeCase } from './helpers/corpus';
 import { GANETI_PYTHON, describeSystem, ganetiPythonPath } from './helpers/system';
 
@@ -38,7 +37,7 @@ describeSystem("diagnose's Variants line in Ganeti's NiceSort order", { ganeti: 
   });
 
   it('diagnose prints the Variants line sorted and the node line in file order', async () => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-nicesort-'));
+    const root = tempDir('nicesort');
     try {
       writeCase(root, { name: 'sorted', files: def({ 'variants.list': 'v10\nv2\nv1\n' }) });
       const r = await cli(root, ['diagnose', root]);

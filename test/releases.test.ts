@@ -1,13 +1,13 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { chooseRelease, installedRelease, parseGanetiRelease } from '../src/ganeti/releases';
 import { aptSources, nodeMirror } from '../src/debian/apt-sources';
+import { tempDir } from './helpers/cli';
 
 describe('Ganeti releases', () => {
   let root: string;
   beforeEach(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-rel-'));
+    root = tempDir('rel');
   });
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -36,7 +36,7 @@ describe('Ganeti releases', () => {
 describe("the node's apt mirror", () => {
   let etc: string;
   beforeEach(() => {
-    etc = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-apt-'));
+    etc = tempDir('apt');
     fs.mkdirSync(path.join(etc, 'sources.list.d'));
   });
   afterEach(() => fs.rmSync(etc, { recursive: true, force: true }));

@@ -6,12 +6,11 @@
  * the full matrix (FULL_MATRIX) runs them all on both.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { GanetiDefaultsTable, ganetiDefaults } from '../src/ganeti/defaults';
 import { GanetiRelease, installedRelease } from '../src/ganeti/releases';
 import { def, writeCase } from './helpers/corpus';
-import { cli } from './helpers/cli';
+import { cli, tempDir } from './helpers/cli';
 import { InstanceSpec, ganetiBatch } from './helpers/ganeti';
 import { describeReleases, matrixCases } from './helpers/system';
 
@@ -154,7 +153,7 @@ describeReleases('run --print-env on random instance shapes', {}, (release) => {
   let osDir: string;
   let disks: string[];
   beforeAll(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-envfuzz-'));
+    root = tempDir('envfuzz');
     osDir = writeCase(path.join(root, 'os'), { name: 'fz', files: def() });
     disks = [1, 7, 64].map((mib, i) => {
       const p = path.join(root, `d${i}.img`);

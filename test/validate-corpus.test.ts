@@ -5,13 +5,13 @@
  * judges the same paths); each release's code then answers for itself.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { CORPUS, CRASH_CORPUS, EXTRA_ENTRIES, writeCase, writeCorpus } from './helpers/corpus';
 import { GanetiAnswer, ganetiBatch } from './helpers/ganeti';
 import { describeReleases } from './helpers/system';
 import { diagnoseOs } from '../src/ganeti/diagnose';
 import { ValidateResult, validateOne } from '../src/commands/validate';
+import { tempDir } from './helpers/cli';
 
 let root: string;
 let search: string;
@@ -23,7 +23,7 @@ const mine = (dir: string): ValidateResult => {
 };
 
 beforeAll(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-corpus-'));
+  root = tempDir('corpus');
   search = path.join(root, 'os');
   fs.mkdirSync(search);
   writeCorpus(search, CORPUS);

@@ -6,12 +6,12 @@
  * same 600 cases on each: one DiagnoseOS call per release).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { def, writeCase } from './helpers/corpus';
 import { ganeti } from './helpers/ganeti';
 import { diagnoseOs } from '../src/ganeti/diagnose';
 import { describeReleases } from './helpers/system';
+import { tempDir } from './helpers/cli';
 
 let seed = 12345;
 const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
@@ -20,7 +20,7 @@ const atoms = ['20', '15', '10', '5', ' ', '\t', '\n', '\r', '\r\n', '+', '-', '
 describeReleases('fuzzed list files', {}, (release) => {
 test('600 seeded cases agree with DiagnoseOS', () => {
   seed = 12345;
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fuzz-'));
+  const root = tempDir('fuzz');
   for (let i = 0; i < 600; i++) {
     let s = '';
     const n = Math.floor(rnd() * 6);

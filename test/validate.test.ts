@@ -1,14 +1,13 @@
 /** `ganeti-os validate`: exit codes, output, warnings beyond Ganeti, --strict, --json, --shellcheck. */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { runSync } from '../src/system/process';
 import { def, writeCase } from './helpers/corpus';
-import { cli } from './helpers/cli';
+import { cli, tempDir } from './helpers/cli';
 
 let root: string;
 beforeAll(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-validate-'));
+  root = tempDir('validate');
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
