@@ -215,6 +215,27 @@ describeSystem('maintaining a definition ganeti-os did not write (ganeti-instanc
     expect(spawnSync(path.join(dir, 'verify'), ['bogus'], { stdio: 'ignore' }).status).toBe(2);
   });
 
+  it('bump-api 20 on one whose create and verify exit for any version but 10 or 15 is refused without --force; Ganeti fails it after a forced bump (issue 29)', async () => {
+    const check = 'case "$OS_API_VERSION" in\n  10|15) ;;\n  *) echo "Unknown OS API VERSION $OS_API_VERSION" >&2; exit 1;;\nesac\n';
+    for (const s of ['create', 'verify']) {
+      const f = path.join(dir, s);
+      fs.writeFileSync(f, read(f).replace(/^set -e\n/m, `set -e\n${check}`));
+    }
+    expect(read(path.join(dir, 'create'))).toContain(check);
+    fs.writeFileSync(path.join(dir, 'ganeti_api_version'), '15\n10\n');
+    scripts = scriptsHash();
+    const before = treeHash(work);
+    const r = await runCommand(runBumpApi, dir, { version: '20' });
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/accept OS_API_VERSION 10, 15 only \(create: .*Ganeti passes OS_API_VERSION=20: every instance operation fails; nothing was changed/);
+    expect(treeHash(work)).toBe(before);
+    // Forced, it is written, and Ganeti's own ValidateOS then fails it as the refusal said.
+    ok(await runCommand(runBumpApi, dir, { version: '20', force: true }));
+    expectGaneti({ api: [20, 15, 10], variants: ['default'], parameters: ['filesystem'] });
+    const g = validateOs(dir, 'debootstrap+default', {});
+    expect([g.ok, g.error]).toEqual([false, expect.stringMatching(/Unknown OS API VERSION 20/)]);
+  });
+
   it('bump-api 15 on one without variants.list creates it with a default variant', async () => {
     fs.rmSync(path.join(dir, 'variants.list'));
     fs.writeFileSync(path.join(dir, 'ganeti_api_version'), '10\n');

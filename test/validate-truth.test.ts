@@ -97,6 +97,9 @@ interface Broken {
   ganetiSays?: RegExp;
 }
 
+/** ganeti-instance-debootstrap's common.sh check of OS_API_VERSION (/usr/share/ganeti/os/debootstrap/common.sh): it takes 5, 10, 15 and 20. */
+const DEBOOTSTRAP_API_CHECK = 'if [ -z "$OS_API_VERSION" -o "$OS_API_VERSION" = "5" ]; then\n  OS_API_VERSION=5\nelif [ "$OS_API_VERSION" = "10" -o "$OS_API_VERSION" = "15" -o \\\n       "$OS_API_VERSION" = "20" ]; then\n  :\nelse\n  echo "Unknown OS API VERSION $OS_API_VERSION" >&2\n  exit 1\nfi\n';
+
 const BROKEN: Broken[] = [
   {
     what: 'a script body with CRLF line ends (the #! line plain)',
@@ -170,6 +173,13 @@ const BROKEN: Broken[] = [
     code: 'helper-missing',
     fails: [add()],
     says: /runs lib\/helper\.sh, which does not exist/,
+  },
+  {
+    what: 'a missing helper in a function the script always calls (issue 29: still an error)',
+    make: () => written('helper-in-called-function', { create: { mode: 0o755, content: '#!/bin/bash\nset -e\ninstall_it() {\n  ./gnt-helper.py "$INSTANCE_NAME"\n}\ninstall_it\nexit 0\n' } }),
+    code: 'helper-missing',
+    fails: [add()],
+    says: /create line 4 runs gnt-helper\.py, which does not exist/,
   },
   {
     what: 'a helper the script executes that is not executable (mode 0644)',
@@ -330,6 +340,47 @@ const BROKEN: Broken[] = [
     code: 'api-rejected',
     fails: [validateOs(), add()],
   },
+  {
+    what: "a debootstrap-style definition whose create takes 10|15 only, while the common.sh it sources takes 20 too (issue 29)",
+    make: () =>
+      written('api-rejected-case', {
+        'common.sh': DEBOOTSTRAP_API_CHECK,
+        create: { mode: 0o755, content: '#!/bin/bash\nset -e\ncase "$OS_API_VERSION" in\n  10|15) ;;\n  *) echo "Unknown OS API VERSION $OS_API_VERSION" >&2; exit 1;;\nesac\n. ./common.sh\nexit 0\n' },
+      }),
+    code: 'api-rejected',
+    fails: [add()],
+    passes: [validateOs()],
+    says: /accept OS_API_VERSION 10, 15 only \(create: .*Ganeti passes OS_API_VERSION=20/,
+    ganetiSays: /Unknown OS API VERSION 20/,
+  },
+  {
+    what: 'a blank-template copy whose create takes ${OS_API_VERSION:-} = 15 only (issue 29)',
+    make: () =>
+      blank('api-rejected-blank', (d) => {
+        const f = path.join(d, 'create');
+        fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace('set -euo pipefail\n', 'set -euo pipefail\n[ "${OS_API_VERSION:-}" = 15 ] || { echo "unsupported API $OS_API_VERSION" >&2; exit 1; }\n'));
+      }),
+    code: 'api-rejected',
+    fails: [add()],
+    passes: [validateOs()],
+    says: /accept OS_API_VERSION 15 only/,
+    ganetiSays: /unsupported API 20/,
+  },
+  {
+    what: 'an API 15 debootstrap-style definition whose create takes 10|20 only, while its common.sh takes 15 (issue 29)',
+    make: () =>
+      written('api-rejected-15', {
+        ganeti_api_version: '15\n10\n',
+        verify: null,
+        'parameters.list': null,
+        'common.sh': DEBOOTSTRAP_API_CHECK,
+        create: { mode: 0o755, content: '#!/bin/sh\n. ./common.sh\ncase "$OS_API_VERSION" in\n  10|20) ;;\n  *) echo "Unknown OS API VERSION $OS_API_VERSION" >&2; exit 1;;\nesac\nexit 0\n' },
+      }),
+    code: 'api-rejected',
+    fails: [add()],
+    says: /Ganeti passes OS_API_VERSION=15/,
+    ganetiSays: /Unknown OS API VERSION 15/,
+  },
 ];
 
 interface Works {
@@ -337,6 +388,8 @@ interface Works {
   make: () => string;
   /** Ganeti's calls that must pass. */
   passes: Ask[];
+  /** A warning validate must give (code and what it says). */
+  warns?: [string, RegExp];
 }
 
 const PY = '#!/usr/bin/python3\nimport os, sys\nsys.exit(0 if os.environ.get("OS_API_VERSION") == "20" else 1)\n';
@@ -368,6 +421,24 @@ const WORKS: Works[] = [
     what: 'a helper run only when it exists ([ -x ./site-hook ] && ./site-hook)',
     make: () => written('works-optional-helper', { create: { mode: 0o755, content: '#!/bin/sh\nset -e\nif [ -x ./site-hook ]; then ./site-hook; fi\n[ -x "$(dirname "$0")/lib/extra.sh" ] && "$(dirname "$0")/lib/extra.sh"\nexit 0\n' } }),
     passes: [add()],
+  },
+  {
+    what: 'a missing helper run only when command -v finds it (command -v ./opt-hook >/dev/null && ./opt-hook; issue 29)',
+    make: () => written('works-helper-command-v', { create: { mode: 0o755, content: '#!/bin/bash\nset -e\ncommand -v ./opt-hook >/dev/null && ./opt-hook\nexit 0\n' } }),
+    passes: [add()],
+    warns: ['helper-missing', /create line 3 runs opt-hook, which does not exist in the definition, but it runs only when the command before its && or \|\| lets it/],
+  },
+  {
+    what: 'a missing helper inside an if on a variable Ganeti does not set (issue 29)',
+    make: () => written('works-helper-if', scripts('#!/bin/bash\nset -eu\nif [ -n "${GANETI_DEBUG_HOOK:-}" ]; then ./debug-hook; fi\nexit 0\n')),
+    passes: [add(), validateOs()],
+    warns: ['helper-missing', /runs debug-hook, which does not exist in the definition, but it runs only when its condition holds \(it is inside an if at line 3\)/],
+  },
+  {
+    what: 'a missing helper in a function nothing calls (issue 29)',
+    make: () => written('works-helper-uncalled', scripts('#!/bin/bash\nset -e\nunused() { ./never-there; }\nmaybe() {\n  ./never-there-either\n}\n[ -n "${GANETI_DEBUG_HOOK:-}" ] && maybe\nexit 0\n')),
+    passes: [add(), validateOs()],
+    warns: ['helper-missing', /runs never-there, which does not exist in the definition, but it runs only when function unused \(line 3\) is called/],
   },
   {
     what: 'a variant without its variants/<v>.conf where the scripts go on without it ([ -f X ] && . X)',
@@ -487,6 +558,10 @@ describeReleases("validate's errors are failures of Ganeti's own code, and its p
     const d = c.make();
     const v = await validate(d, release);
     expect([v.code, v.res.errors]).toEqual([0, []]);
+    if (c.warns) {
+      const [code, says] = c.warns;
+      expect(v.res.warnings.filter((w: { code: string }) => w.code === code).map((w: { message: string }) => w.message).join('\n')).toMatch(says);
+    }
     const answers = ganetiBatch(c.passes.map((a) => a(d, path.basename(d))), release);
     expect(answers.map((a) => [a.ok, a.error ?? ''])).toEqual(c.passes.map(() => [true, '']));
   });

@@ -13,7 +13,7 @@ import { OS_API_V15, OS_API_V20, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FIL
 import { pyReprStr } from '../ganeti/pyfmt';
 import type { OsDefinition } from './model';
 import type { Problem } from './checks';
-import { isExecutableFile, isFile, readHead, scriptDirVariables, shellOf, shellTexts, sourcedFiles, walkFiles } from './script-reading';
+import { isExecutableFile, isFile, readHead, runContexts, scriptDirVariables, shellOf, shellTexts, sourcedFiles, walkFiles } from './script-reading';
 
 /**
  * What is wrong with the interpreter of a file whose text starts with `head`, when Ganeti runs it
@@ -115,7 +115,9 @@ const HELPER_RUNNERS = String.raw`(?:(?:/usr)?/bin/)?(?:bash|sh|dash|python3?|pe
  * directory" (status 127, or the interpreter's own) on every node like this one. Read from the
  * scripts and the files they source; a path tested first (`[ -x ./hook ] && ./hook`) and a
  * `./x` after a `cd` in the same file are left out (the working directory is no longer the OS
- * directory).
+ * directory). An error only when the run is unconditional: at the top level of a file (not
+ * after && or ||, not inside an if, case or loop), or in a function called so from there
+ * (runContexts); else a warning saying when it runs.
  */
 export function helperMissingFindings(def: Pick<OsDefinition, 'dir'>): Problem[] {
   const out: Problem[] = [];
@@ -134,8 +136,10 @@ export function helperMissingFindings(def: Pick<OsDefinition, 'dir'>): Problem[]
     { re: new RegExp(`${start}["']?\\$\\{?(?<x>${dirVars})\\}?["']?/(?<p>[\\w.+-]+(?:/[\\w.+-]+)*)["']?(?=\\s|$|[;&|)])`, 'g'), kind: 'var' as const },
   ];
   const reported = new Set<string>();
+  const contexts = runContexts(texts);
   for (const t of texts) {
     const lines = t.text.split('\n');
+    const where = contexts.get(t.rel)!;
     let cdSeen = false;
     let heredoc: string | undefined;
     for (let i = 0; i < lines.length; i++) {
@@ -182,13 +186,24 @@ export function helperMissingFindings(def: Pick<OsDefinition, 'dir'>): Problem[]
           const base = escapeRe(path.posix.basename(rel));
           if (new RegExp(String.raw`(?:\[\[?|\btest)\s+!?\s*-[efrxs]\s+[^\]\n;&|]*${base}\b`).test(t.text)) continue;
           reported.add(rel);
-          out.push({
-            severity: 'error',
-            code: 'helper-missing',
-            message: `${t.rel} line ${i + 1} runs ${rel}, which does not exist in the definition: the shell fails there ("No such file or directory", status 127), so every operation that reaches that line fails`,
-            file: t.rel,
-            line: i + 1,
-          });
+          const only = where.conditionAt(i, (m.index ?? 0) + m[0].length);
+          out.push(
+            only
+              ? {
+                  severity: 'warning',
+                  code: 'helper-missing',
+                  message: `${t.rel} line ${i + 1} runs ${rel}, which does not exist in the definition, but it runs only ${only}: where it runs, the shell fails there ("No such file or directory", status 127)`,
+                  file: t.rel,
+                  line: i + 1,
+                }
+              : {
+                  severity: 'error',
+                  code: 'helper-missing',
+                  message: `${t.rel} line ${i + 1} runs ${rel}, which does not exist in the definition: the shell fails there ("No such file or directory", status 127), so every operation that reaches that line fails`,
+                  file: t.rel,
+                  line: i + 1,
+                },
+          );
         }
       }
     }

@@ -298,21 +298,24 @@ export function variantConfigSource(texts: ShellText[]): VariantConfigSource | u
 
 /**
  * Whether the shell code refuses the OS_API_VERSION Ganeti passes for `versions` (the highest
- * supported one listed): it compares the variable for equality with literal versions only, not
- * that one, and has an error path about an unknown/unsupported version. A message naming what it
+ * supported one listed): a file compares the variable (`$OS_API_VERSION`, `${OS_API_VERSION:-}`)
+ * for equality with literal versions only, not that one, and has an error path about an
+ * unknown/unsupported version. Each file is its own gate: a script's `case` that takes 10|15
+ * only refuses 20 even when a common.sh it sources takes 20 too. A message naming what it
  * accepts, or undefined (accepted, or cannot tell: ranges like -ge are taken as accepting).
  */
 export function apiVersionRejection(texts: ShellText[], versions: readonly number[]): string | undefined {
   const passed = effectiveApiVersion(versions);
   if (passed === undefined) return undefined;
-  const accepted = new Set<number>();
-  let errorPath: string | undefined;
-  let file = '';
-  const V = String.raw`"?\$\{?OS_API_VERSION\}?"?`;
+  const V = String.raw`"?\$(?:OS_API_VERSION\b|\{OS_API_VERSION(?::?[-=?+][^}]*)?\})"?`;
   for (const { rel, text } of texts) {
+    const accepted = new Set<number>();
+    let errorPath: string | undefined;
+    const file = rel;
     const joined = logicalLines(text).join('\n');
-    if (new RegExp(`${V}\\s*-(?:ge|gt|le|lt|ne)\\b|\\(\\(\\s*OS_API_VERSION`).test(joined)) return undefined;
+    if (new RegExp(`${V}\\s*-(?:ge|gt|le|lt|ne)\\b|\\(\\(\\s*OS_API_VERSION`).test(joined)) continue;
     let found = false;
+    let unsure = false;
     for (const m of joined.matchAll(new RegExp(`${V}\\s*(?:==?|-eq)\\s*["']?(\\d+)`, 'g'))) {
       accepted.add(Number(m[1]));
       found = true;
@@ -325,21 +328,19 @@ export function apiVersionRejection(texts: ShellText[], versions: readonly numbe
       for (const p of m[1].matchAll(/^\s*\(?\s*((?:["']?[\w*?]+["']?\s*\|\s*)*["']?[\w*?]+["']?)\s*\)/gm)) {
         for (const alt of p[1].split('|').map((x) => x.trim().replace(/["']/g, ''))) {
           if (/^\d+$/.test(alt)) accepted.add(Number(alt));
-          else if (alt !== '*' && /[*?]/.test(alt)) return undefined;
+          else if (alt !== '*' && /[*?]/.test(alt)) unsure = true;
         }
       }
       found = true;
     }
     // An error about the interface version itself ("Unknown OS API VERSION 20").
     const err = /^.*\b(?:unknown|unsupported|not supported|invalid|wrong)\b[^\n]*\bapi\b.*$/im.exec(joined);
-    if (found && err && !errorPath) {
-      errorPath = err[0].trim();
-      file = rel;
-    }
+    if (found && err) errorPath = err[0].trim();
+    if (unsure || !accepted.size || !errorPath || accepted.has(passed)) continue;
+    const list = [...accepted].sort((a, b) => a - b).join(', ');
+    return `the scripts accept OS_API_VERSION ${list} only (${file}: ${JSON.stringify(errorPath.slice(0, 100))}), but Ganeti passes OS_API_VERSION=${passed}: every instance operation fails`;
   }
-  if (!accepted.size || !errorPath || accepted.has(passed)) return undefined;
-  const list = [...accepted].sort((a, b) => a - b).join(', ');
-  return `the scripts accept OS_API_VERSION ${list} only (${file}: ${JSON.stringify(errorPath.slice(0, 100))}), but Ganeti passes OS_API_VERSION=${passed}: every instance operation fails`;
+  return undefined;
 }
 
 /** Where and why the shell code fails when a variant's configuration file is missing. */
@@ -408,4 +409,177 @@ export function variantConfigFailure(texts: ShellText[]): VariantConfigFailure |
     }
   }
   return undefined;
+}
+
+/** A compound command a line sits in: if, case, a loop, a function body or a { } group. */
+interface Block {
+  kind: 'if' | 'case' | 'loop' | 'func' | 'group';
+  /** 0-based line where it opens. */
+  line: number;
+  name?: string;
+}
+
+/** A simple command's first word, where it stands and what it sits in. */
+interface CommandAt {
+  line: number;
+  col: number;
+  word: string;
+  blocks: Block[];
+  /** After && or || in its list (runs only when the command before lets it). */
+  andOr: boolean;
+}
+
+/** Why a command of one file does not always run, found by runContexts. */
+export interface RunContext {
+  /**
+   * For the command whose text ends at `end` on line `line` (0-based): a phrase completing
+   * "it runs only ..." when it runs under a condition (after && or ||, in an if, case or loop,
+   * in a function no unconditional command calls), or undefined when it always runs.
+   */
+  conditionAt(line: number, end: number): string | undefined;
+}
+
+const OPENS: Record<string, Block['kind']> = { if: 'if', case: 'case', while: 'loop', until: 'loop', for: 'loop', select: 'loop' };
+const CLOSES: Record<string, Block['kind']> = { fi: 'if', esac: 'case', done: 'loop' };
+
+/** A line with quoted text, ${...} and a comment blanked (same length), and the quote open at its end. */
+function blankLine(line: string, open: string | undefined): { code: string; open: string | undefined } {
+  let out = '';
+  let q = open;
+  for (let k = 0; k < line.length; k++) {
+    const ch = line[k];
+    if (q) {
+      if (ch === q) {
+        q = undefined;
+        out += ch;
+      } else if (ch === '\\' && q === '"') {
+        out += '  ';
+        k++;
+      } else out += ' ';
+      continue;
+    }
+    if (ch === '\\') {
+      out += '  ';
+      k++;
+    } else if (ch === "'" || ch === '"') {
+      q = ch;
+      out += ch;
+    } else if (ch === '#' && (k === 0 || /[\s;&|(]/.test(line[k - 1]))) {
+      break;
+    } else out += ch;
+  }
+  return { code: out.replace(/\$\{[^}]*\}/g, (x) => ' '.repeat(x.length)), open: q };
+}
+
+/**
+ * Where each command of the shell files runs (read, not run): the compound commands around it,
+ * and whether it follows && or ||. Functions count as called when a command that always runs
+ * (at the top level of a file, or in a function called so) names them.
+ */
+export function runContexts(texts: ShellText[]): Map<string, RunContext> {
+  const commands = new Map<string, CommandAt[]>();
+  const functions = new Map<string, { rel: string; line: number }>();
+  for (const { rel, text } of texts) {
+    const found: CommandAt[] = [];
+    const stack: Block[] = [];
+    let open: string | undefined;
+    let heredoc: string | undefined;
+    let pendingFunc: string | undefined;
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      if (heredoc !== undefined) {
+        if (lines[i].replace(/^\t+/, '').replace(/\r$/, '') === heredoc) heredoc = undefined;
+        continue;
+      }
+      const b = blankLine(lines[i], open);
+      open = b.open;
+      const hd = /<<-?\s*(["']?)([A-Za-z_]\w*)\1/.exec(lines[i].replace(/^\s*#.*$/, ''));
+      if (hd && !open) heredoc = hd[2];
+      let cmdStart = !/\\\s*$/.test(i > 0 ? lines[i - 1] : '');
+      let andOr = false;
+      const toks = [...b.code.matchAll(/;;|&&|\|\||[;&|()<>]|[^\s;&|()<>]+/g)];
+      for (let k = 0; k < toks.length; k++) {
+        const tok = toks[k][0];
+        const col = toks[k].index ?? 0;
+        if (tok === '&&' || tok === '||') {
+          andOr = true;
+          cmdStart = true;
+        } else if (tok === ';' || tok === ';;' || tok === '&') {
+          andOr = false;
+          cmdStart = true;
+        } else if (tok === '|' || tok === '(' || tok === ')') {
+          cmdStart = true;
+        } else if (tok === '<' || tok === '>') {
+          cmdStart = false;
+        } else if (!cmdStart) {
+          if (tok === 'in' && stack[stack.length - 1]?.kind === 'case') cmdStart = true;
+        } else if (OPENS[tok]) {
+          stack.push({ kind: OPENS[tok], line: i });
+          cmdStart = tok === 'if' || tok === 'while' || tok === 'until';
+        } else if (CLOSES[tok]) {
+          const at = stack.map((x) => x.kind).lastIndexOf(CLOSES[tok]);
+          if (at >= 0) stack.splice(at);
+          cmdStart = false;
+        } else if (tok === 'then' || tok === 'do' || tok === 'else' || tok === 'elif' || tok === '!' || tok === 'time') {
+          cmdStart = true;
+        } else if (tok === '{') {
+          stack.push(pendingFunc ? { kind: 'func', line: i, name: pendingFunc } : { kind: 'group', line: i });
+          pendingFunc = undefined;
+          cmdStart = true;
+        } else if (tok === '}') {
+          const at = stack.map((x) => x.kind === 'func' || x.kind === 'group').lastIndexOf(true);
+          if (at >= 0) stack.splice(at);
+          cmdStart = false;
+        } else if (tok === 'function') {
+          pendingFunc = toks[k + 1]?.[0].replace(/\(\)$/, '');
+          if (pendingFunc) functions.set(pendingFunc, { rel, line: i });
+          k++;
+          cmdStart = true;
+        } else if (toks[k + 1]?.[0] === '(' && toks[k + 2]?.[0] === ')') {
+          pendingFunc = tok;
+          functions.set(tok, { rel, line: i });
+          k += 2;
+          cmdStart = true;
+        } else {
+          found.push({ line: i, col, word: tok, blocks: [...stack], andOr });
+          cmdStart = false;
+        }
+      }
+    }
+    commands.set(rel, found);
+  }
+  // Functions called unconditionally, from the top level on.
+  const conditional = (c: CommandAt) => c.andOr || c.blocks.some((x) => x.kind !== 'func' && x.kind !== 'group');
+  const caller = (c: CommandAt) => [...c.blocks].reverse().find((x) => x.kind === 'func')?.name ?? '';
+  const called = new Set<string>(['']);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const list of commands.values()) {
+      for (const c of list) {
+        if (!functions.has(c.word) || called.has(c.word) || conditional(c) || !called.has(caller(c))) continue;
+        called.add(c.word);
+        grew = true;
+      }
+    }
+  }
+  const out = new Map<string, RunContext>();
+  for (const [rel, list] of commands) {
+    out.set(rel, {
+      conditionAt(line, end) {
+        const c = list.filter((x) => x.line === line && x.col < end).pop();
+        if (!c) return undefined;
+        const inner = [...c.blocks].reverse().find((x) => x.kind !== 'func' && x.kind !== 'group');
+        if (inner) {
+          const what = { if: 'an if', case: 'a case', loop: 'a loop', func: '', group: '' }[inner.kind];
+          const when = { if: 'when its condition holds', case: 'for the values its pattern matches', loop: 'when the loop runs its body', func: '', group: '' }[inner.kind];
+          return `${when} (it is inside ${what} at line ${inner.line + 1})`;
+        }
+        if (c.andOr) return 'when the command before its && or || lets it';
+        const f = c.blocks.find((x) => x.kind === 'func');
+        if (f?.name && !called.has(f.name)) return `when function ${f.name} (line ${f.line + 1}) is called, and no command that always runs calls it`;
+        return undefined;
+      },
+    });
+  }
+  return out;
 }
