@@ -441,6 +441,22 @@ const WORKS: Works[] = [
     warns: ['helper-missing', /runs never-there, which does not exist in the definition, but it runs only when function unused \(line 3\) is called/],
   },
   {
+    what: 'FOO=bar with a CR in defaults.conf (a warning: the shell keeps the CR in the value; issue 29)',
+    make: () => blank('works-crlf-defaults', (d) => append(d, 'defaults.conf', 'FOO=bar\r\n')),
+    passes: [validateOs(), add()],
+    warns: ['crlf', /defaults\.conf has CR \(\\r\) line ends \(line \d+: "FOO=bar"\): the shell keeps the CR as part of each command, so FOO is "bar\\r"/],
+  },
+  {
+    what: "a variants/<v>.conf with CRLF line ends (sed -i 's/$/\\r/'; a warning; issue 29)",
+    make: () =>
+      blank('works-crlf-variant', (d) => {
+        const f = path.join(d, 'variants', 'default.conf');
+        fs.writeFileSync(f, `${fs.readFileSync(f, 'utf8')}SUITE=trixie\n`.replace(/\n/g, '\r\n'));
+      }),
+    passes: [validateOs(), add()],
+    warns: ['crlf', /variants\/default\.conf has CR \(\\r\) line ends \(line \d+: "SUITE=trixie"\).*SUITE is "trixie\\r"/],
+  },
+  {
     what: 'a variant without its variants/<v>.conf where the scripts go on without it ([ -f X ] && . X)',
     make: () =>
       written('works-variant-conf-optional', {

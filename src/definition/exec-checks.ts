@@ -13,7 +13,7 @@ import { OS_API_V15, OS_API_V20, OS_PARAMETERS_FILE, OS_SCRIPTS, OS_VARIANTS_FIL
 import { pyReprStr } from '../ganeti/pyfmt';
 import type { OsDefinition } from './model';
 import type { Problem } from './checks';
-import { isExecutableFile, isFile, readHead, runContexts, scriptDirVariables, shellOf, shellTexts, sourcedFiles, walkFiles } from './script-reading';
+import { isExecutableFile, isFile, readHead, runContexts, scriptDirVariables, shellOf, shellTexts, sourcedFiles, variantConfigSource, walkFiles } from './script-reading';
 
 /**
  * What is wrong with the interpreter of a file whose text starts with `head`, when Ganeti runs it
@@ -318,15 +318,42 @@ export function sourcedEncodingFindings(def: Pick<OsDefinition, 'dir'>): Problem
 }
 
 /**
+ * Configuration files of the definition the scripts source by a name with a variable in it (so
+ * not in sourcedFiles): defaults.conf and the variant configurations (variants/*.conf, or where
+ * variantConfigSource finds the scripts read them inside the definition).
+ */
+function configFiles(dir: string): { rel: string; by?: undefined; line?: undefined }[] {
+  const out = new Set<string>();
+  if (isFile(path.join(dir, 'defaults.conf'))) out.add('defaults.conf');
+  const src = variantConfigSource(shellTexts(dir));
+  const varDirs = new Set<string>(['variants']);
+  if (src?.relative && src.dir) varDirs.add(src.dir);
+  for (const d of varDirs) {
+    const ext = src?.relative && src.dir === d ? src.ext : '.conf';
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(dir, d)).sort();
+    } catch {
+      continue;
+    }
+    for (const n of names) if (ext && n.endsWith(ext) && isFile(path.join(dir, d, n))) out.add(`${d}/${n}`);
+  }
+  return [...out].map((rel) => ({ rel }));
+}
+
+/**
  * Files the scripts source with CR line ends that make them fail (crlfFailure: `exit 1\r`,
- * `. file\r`, `set -e\r` ...): the sourcing script fails as if the lines were its own.
+ * `. file\r`, `set -e\r` ...): the sourcing script fails as if the lines were its own. Other CRs
+ * in them (and in defaults.conf and the variant configurations) are a warning naming the first
+ * such line: the shell keeps the CR in each value (`SUITE=trixie\r` sets SUITE to "trixie\r"),
+ * which breaks whatever uses it later (not proven through Ganeti's code, so never an error).
  */
 export function sourcedCrlfFindings(def: Pick<OsDefinition, 'dir'>): Problem[] {
   const out: Problem[] = [];
   const seen = new Set<string>(OS_SCRIPTS);
   // The shell that sources them: bash when any script runs under bash (as shellSyntaxFindings).
   const shell = OS_SCRIPTS.some((sc) => shellOf(readHead(path.join(def.dir, sc)) ?? '') === 'bash') ? 'bash' : 'sh';
-  for (const src of sourcedFiles(def.dir)) {
+  for (const src of [...sourcedFiles(def.dir), ...configFiles(def.dir)]) {
     if (seen.has(src.rel)) continue;
     seen.add(src.rel);
     let text: string;
@@ -340,7 +367,23 @@ export function sourcedCrlfFindings(def: Pick<OsDefinition, 'dir'>): Problem[] {
     if (!text.includes('\r')) continue;
     // crlfFailure reads from the second line on (the first is a script's #!): give it one.
     const fatal = crlfFailure(`\n${text}`, shell);
-    if (!fatal) continue;
+    if (!fatal) {
+      const lines = text.split('\n');
+      // The first assignment that gets a CR, else the first line with one.
+      const assigns = lines.findIndex((l) => l.endsWith('\r') && /^\s*(?:export\s+)?[A-Za-z_]\w*=/.test(l));
+      const i = assigns >= 0 ? assigns : lines.findIndex((l) => l.includes('\r'));
+      const body = lines[i].replace(/\r$/, '');
+      const set = /^\s*(?:export\s+)?([A-Za-z_]\w*)=(.*)$/.exec(body);
+      const value = set ? set[2].replace(/^(["'])(.*)\1$/, '$2') : '';
+      out.push({
+        severity: 'warning',
+        code: 'crlf',
+        message: `${src.rel}${src.by ? `, which ${src.by} line ${src.line} sources,` : ''} has CR (\\r) line ends (line ${i + 1}: ${JSON.stringify(body)}): the shell keeps the CR as part of each command${set && !value.includes('$') ? `, so ${set[1]} is ${JSON.stringify(`${value}\r`)}` : ''}; write plain LF lines`,
+        file: src.rel,
+        line: i + 1,
+      });
+      continue;
+    }
     out.push({
       severity: 'error',
       code: 'crlf',
