@@ -4,7 +4,8 @@
  *
  * The first run compiles as `require` would, runs, and on exit saves what V8 compiled meanwhile
  * (the top level and every function the command ran) in the user's cache:
- * $XDG_CACHE_HOME/ganeti-os/v8/<bundle>-<key>.bin (default ~/.cache). The key is the bundle
+ * $XDG_CACHE_HOME/ganeti-os/v8/<bundle>-<key>.bin (default ~/.cache; only a cache no other user
+ * can write: userCacheDir). The key is the bundle
  * file's identity (path, device, inode, size, modification and change times: a build
  * writes new files), Node's version and the architecture: a rebuilt bundle or another Node
  * never finds an old entry (and its entries for the same bundle are removed when it writes its
@@ -54,11 +55,60 @@ export function requireWithCodeCache(file: string, parent: NodeModule, env: Reco
   return m.exports;
 }
 
+/**
+ * The directory `<cache>/ganeti-os/<sub>` of the user running this process, where <cache> is
+ * $XDG_CACHE_HOME (absolute) or $HOME/.cache (HOME from the environment, else the password
+ * database); made (mode 0700) when missing. Undefined — no cache, nothing made — with
+ * GANETI_OS_NO_CACHE, and unless <cache> and every directory below it are directories (not
+ * links) owned by this user (effective uid) that no one else may write: what is cached there
+ * decides what runs (compiled code) and what validate says (a syntax verdict), so a cache
+ * another user could write is not used, root's with a user's HOME (sudo -E) included. The home
+ * itself (the parent of <cache>) is never made: it must be an existing directory of this user.
+ */
+export function userCacheDir(sub: string, env: Record<string, string | undefined> = process.env): string | undefined {
+  if (env.GANETI_OS_NO_CACHE) return undefined;
+  let home = env.HOME;
+  if (!home) {
+    try {
+      home = require('node:os').homedir() as string; // eslint-disable-line @typescript-eslint/no-require-imports
+    } catch {
+      return undefined;
+    }
+  }
+  const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : home && path.isAbsolute(home) ? path.join(home, '.cache') : undefined;
+  if (!base) return undefined;
+  const uid = process.geteuid ? process.geteuid() : -1;
+  const ours = (st: fs.Stats | undefined) => !!st && st.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0;
+  const lstat = (p: string) => {
+    try {
+      return fs.lstatSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const chain = [base, path.join(base, 'ganeti-os'), path.join(base, 'ganeti-os', sub)];
+  for (const dir of chain) {
+    let st = lstat(dir);
+    if (!st) {
+      // Made only inside a directory of this user's (never the home, nor anything above it).
+      const parent = lstat(path.dirname(dir));
+      if (!parent?.isDirectory() || parent.uid !== uid || (dir === base && (parent.mode & 0o022) !== 0)) return undefined;
+      try {
+        fs.mkdirSync(dir, { mode: 0o700 });
+      } catch {
+        return undefined;
+      }
+      st = lstat(dir);
+    }
+    if (!ours(st)) return undefined;
+  }
+  return chain[2];
+}
+
 /** Where the code cache of `file` is kept, or undefined when it is not. */
 function cacheEntry(file: string, env: Record<string, string | undefined>): string | undefined {
-  if (env.GANETI_OS_NO_CACHE) return undefined;
-  const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : env.HOME ? path.join(env.HOME, '.cache') : undefined;
-  if (!base) return undefined;
+  const dir = userCacheDir('v8', env);
+  if (!dir) return undefined;
   let st: fs.BigIntStats;
   try {
     st = fs.statSync(file, { bigint: true });
@@ -66,7 +116,7 @@ function cacheEntry(file: string, env: Record<string, string | undefined>): stri
     return undefined;
   }
   const key = [process.version, process.arch, st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join('-');
-  return path.join(base, 'ganeti-os', 'v8', `${path.basename(file, '.js')}-${key}.bin`);
+  return path.join(dir, `${path.basename(file, '.js')}-${key}.bin`);
 }
 
 /** The key part of an entry's name: Node's version, the architecture, the bundle file's identity. */
@@ -81,7 +131,6 @@ function save(entry: string, data: () => Buffer): void {
   const prefix = path.basename(entry).replace(KEY, '-');
   const tmp = `${entry}.tmp-${process.pid}`;
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (const f of fs.readdirSync(dir)) {
       if (!f.startsWith(prefix)) continue;
       // A temporary file a killed run left (writing one takes milliseconds: any older than a

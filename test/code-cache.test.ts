@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO, tempDir } from './helpers/cli';
+import { describeSystem } from './helpers/system';
 
 let dir: string;
 beforeEach(() => {
@@ -106,5 +107,40 @@ describe('what a killed run left in the cache', () => {
     expect(now).toHaveLength(2);
     expect(now).toEqual(expect.arrayContaining([expect.stringMatching(/\.bin$/), `${entry}.tmp-999998`]));
     expect(fs.existsSync(old)).toBe(false);
+  });
+});
+
+describe('whose cache is used', () => {
+  it('a home that does not exist is never made: no cache, the same exports', () => {
+    const file = bundle('one');
+    const home = path.join(dir, 'no-such-home', 'x');
+    expect(load(file, { HOME: home, XDG_CACHE_HOME: '' }).out).toMatchObject({ answer: 'helped one' });
+    expect(fs.existsSync(path.join(dir, 'no-such-home'))).toBe(false);
+  });
+
+  it('a cache directory others may write is not used', () => {
+    const file = bundle('one');
+    load(file);
+    const v8 = path.join(dir, 'cache', 'ganeti-os', 'v8');
+    const [entry] = entries();
+    fs.writeFileSync(path.join(v8, entry), Buffer.from('planted'));
+    fs.chmodSync(path.join(dir, 'cache', 'ganeti-os'), 0o777);
+    expect(load(file).out).toMatchObject({ answer: 'helped one' });
+    // Neither read nor rewritten: the planted entry stays as it was.
+    expect(fs.readFileSync(path.join(v8, entry), 'utf8')).toBe('planted');
+  });
+});
+
+describeSystem('whose cache is used, as root', { root: true }, () => {
+  it("another user's cache (root with a user's HOME, as sudo -E leaves it) is neither read nor written", () => {
+    const file = bundle('one');
+    load(file);
+    const v8 = path.join(dir, 'cache', 'ganeti-os', 'v8');
+    const [entry] = entries();
+    fs.writeFileSync(path.join(v8, entry), Buffer.from('planted'));
+    for (const d of [path.join(dir, 'cache'), path.join(dir, 'cache', 'ganeti-os'), v8]) fs.chownSync(d, 65534, 65534);
+    expect(load(file).out).toMatchObject({ answer: 'helped one' });
+    expect(fs.readFileSync(path.join(v8, entry), 'utf8')).toBe('planted');
+    expect(entries()).toEqual([entry]);
   });
 });

@@ -349,9 +349,14 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
       expect(read(root, 'etc/fstab')).toMatch(/\s\/\s+ext3\s/);
       expect(fs.existsSync(path.join(root, 'root/.ssh/authorized_keys'))).toBe(false);
     });
-    // GPT: BIOS boot partition 2 holds GRUB's core image at 1 MiB.
+    // GPT (firmware auto: BIOS and UEFI on amd64): BIOS boot partition 2 holds GRUB's core image
+    // at 1 MiB, the EFI system partition 3 follows at 2 MiB, root (partition 1) starts at 34 MiB.
     const parts = JSON.parse(sh('sfdisk', ['--json', disk('d0.img')])).partitiontable.partitions as { start: number; type: string }[];
-    expect(parts.map((p) => [p.start, p.type])).toEqual([[4096, '0FC63DAF-8483-4772-8E79-3D69D8477DE4'], [2048, '21686148-6449-6E6F-744E-656564454649']]);
+    expect(parts.map((p) => [p.start, p.type])).toEqual([
+      [69632, '0FC63DAF-8483-4772-8E79-3D69D8477DE4'],
+      [2048, '21686148-6449-6E6F-744E-656564454649'],
+      [4096, 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B'],
+    ]);
   }, 300_000);
 
   const createSteps = ['check', 'reinstall', 'reinstall-mounted', 'install', 'partition', 'attach', 'mkfs', 'mount', 'extract', 'configure', 'bootloader', 'hooks', 'finish'];

@@ -57,7 +57,12 @@ describe('debian template', () => {
 
   it('writes every script and library with the right mode', () => {
     for (const s of ['create', 'export', 'import', 'rename', 'verify']) expect(fs.statSync(path.join(osDir, s)).mode & 0o777).toBe(0o755);
-    for (const f of libs()) expect(fs.statSync(path.join(osDir, f)).mode & 0o777).toBe(0o644);
+    // Sourced libraries 0644; a program installed into the instance (lib/grow-root.sh: a #! line) 0755.
+    for (const f of libs()) {
+      const program = fs.readFileSync(path.join(osDir, f), 'utf8').startsWith('#!');
+      expect([f, fs.statSync(path.join(osDir, f)).mode & 0o777]).toEqual([f, program ? 0o755 : 0o644]);
+    }
+    expect(libs()).toContain('lib/grow-root.sh');
   });
 });
 

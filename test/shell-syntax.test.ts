@@ -137,7 +137,28 @@ describe('shell syntax checks', () => {
         expect(r.result).toEqual(want);
         expect(r.bash).toBeGreaterThanOrEqual(1);
       }
-      expect(fs.existsSync(path.join(dir, '.cache', 'ganeti-os', 'bash-parses'))).toBe(false);
+      const parses = path.join(dir, '.cache', 'ganeti-os', 'bash-parses');
+      expect(fs.existsSync(parses) ? fs.readdirSync(parses) : []).toEqual([]);
+    });
+
+    it("a verdict in a cache another user owns (root with a user's HOME, as sudo -E leaves it) is not believed", () => {
+      if (process.getuid?.() !== 0) return; // chown needs root; the mode case below needs no one
+      const files = write(GOOD);
+      expect(counting(files).bash).toBe(1);
+      expect(counting(files).bash).toBe(0);
+      // The same marker, now in directories of another user's (who could have planted it).
+      const parses = path.join(dir, '.cache', 'ganeti-os', 'bash-parses');
+      for (const d of [path.join(dir, '.cache'), path.join(dir, '.cache', 'ganeti-os'), parses]) fs.chownSync(d, 65534, 65534);
+      expect(counting(files)).toEqual({ result: [], bash: 1, sh: 0 });
+      expect(counting(files)).toEqual({ result: [], bash: 1, sh: 0 });
+    });
+
+    it('a cache directory others may write is not used: the shells are asked every time', () => {
+      const files = write(GOOD);
+      expect(counting(files).bash).toBe(1);
+      fs.chmodSync(path.join(dir, '.cache', 'ganeti-os', 'bash-parses'), 0o777);
+      expect(counting(files).bash).toBe(1);
+      expect(counting(files).bash).toBe(1);
     });
 
     it('another bash (the same path, changed: an upgrade) is asked again', () => {

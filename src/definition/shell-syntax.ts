@@ -15,8 +15,8 @@
  * it always goes to the shells, for their exact messages.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { userCacheDir } from '../code-cache';
 import { runSync } from '../system/process';
 import { isFile } from './script-reading';
 
@@ -52,9 +52,8 @@ const MAX_VERDICTS = 512;
 function verdictFile(script: string, env: Record<string, string | undefined>): string | undefined {
   const key = syntaxCacheKey(script, env);
   if (!key) return undefined;
-  const home = env.HOME || os.homedir();
-  const base = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : home ? path.join(home, '.cache') : undefined;
-  return base ? path.join(base, 'ganeti-os', 'bash-parses', key) : undefined;
+  const dir = userCacheDir('bash-parses', env);
+  return dir ? path.join(dir, key) : undefined;
 }
 
 /**
@@ -103,7 +102,6 @@ function onPath(name: string, pathVar: string | undefined): string | undefined {
 function remember(marker: string): void {
   const dir = path.dirname(marker);
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (fs.readdirSync(dir).length >= MAX_VERDICTS) {
       for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f), { force: true });
     }

@@ -353,12 +353,16 @@ export function fillsDisk(disk: string, shutdown: { clean: boolean; seconds: num
     checks.push({ name: 'root fills the disk', ok: false, detail: problem ?? 'the root filesystem\'s size is unreadable' });
     return checks;
   }
-  const share = fsBytes / diskBytes;
+  // What the root may fill: the disk from where the root starts (the partitions before it, such
+  // as a gpt disk's BIOS boot and EFI system partitions, stay as they are).
+  const room = diskBytes - reader.offset;
+  const share = fsBytes / room;
   const mib = (b: number) => `${(b / MIB).toFixed(0)} MiB`;
+  const of = reader.offset ? `the ${mib(room)} from its start at ${mib(reader.offset)} to the end of the ${mib(diskBytes)} disk` : `the ${mib(diskBytes)} disk`;
   checks.push({
     name: 'root fills the disk',
     ok: share >= 0.99,
-    detail: share >= 0.99 ? `root filesystem ${mib(fsBytes)} of the ${mib(diskBytes)} disk after the boot` : `root filesystem ${mib(fsBytes)} of the ${mib(diskBytes)} disk (${(share * 100).toFixed(1)}%) after the boot: the grown disk was not filled`,
+    detail: share >= 0.99 ? `root filesystem ${mib(fsBytes)} of ${of} after the boot` : `root filesystem ${mib(fsBytes)} of ${of} (${(share * 100).toFixed(1)}%) after the boot: the grown disk was not filled`,
   });
   return checks;
 }
