@@ -142,6 +142,16 @@ describeSystem('test --cluster (the lifecycle through the box)', { ...BOX_NEED, 
     expect(step(f.result, 'cleanup')?.status).toBe('skipped');
     expect(step(f.result, 'cluster-verify')?.status).toBe('passed');
     expect(instances()).toBe('');
+
+    // A verify that refuses everything and names the parameter: the bad value's refusal proves
+    // nothing, since the definition's own values are refused too (issue 22: a refusal step
+    // passes only for the right reason).
+    fs.appendFileSync(path.join(dir, 'parameters.list'), 'colour The colour of the instance\n');
+    fs.writeFileSync(path.join(dir, 'verify'), '#!/bin/sh\necho "verify refuses everything, colour included" >&2\nexit 1\n', { mode: 0o755 });
+    const all = lifecycle(dir, ['--hypervisor', 'fake', '--disk-size', '16', '--bad-osparam', 'colour=purple']);
+    expect(all.code).toBe(1);
+    expect(step(all.result, 'bad-osparam')).toMatchObject({ status: 'failed', detail: expect.stringMatching(/^cannot tell whether colour=purple was refused for itself: the same add with the definition's own values fails too .*verify refuses everything/) });
+    expect(instances()).toBe('');
   });
 
   it('prefill: a create that downloads on first use gets its cache through the host, written only into the state directory', () => {
