@@ -429,6 +429,12 @@ const WORKS: Works[] = [
     warns: ['helper-missing', /create line 3 runs opt-hook, which does not exist in the definition, but it runs only when the command before its && or \|\| lets it/],
   },
   {
+    what: 'a missing helper whose failure a || catches (./opt-hook || true)',
+    make: () => written('works-helper-or-true', { create: { mode: 0o755, content: '#!/bin/bash\nset -e\n./opt-hook || true\nexit 0\n' } }),
+    passes: [add()],
+    warns: ['helper-missing', /create line 3 runs opt-hook, which does not exist in the definition, but it runs only as the left side of a \|\|, which catches its failure/],
+  },
+  {
     what: 'a missing helper inside an if on a variable Ganeti does not set (issue 29)',
     make: () => written('works-helper-if', scripts('#!/bin/bash\nset -eu\nif [ -n "${GANETI_DEBUG_HOOK:-}" ]; then ./debug-hook; fi\nexit 0\n')),
     passes: [add(), validateOs()],

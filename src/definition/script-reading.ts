@@ -427,6 +427,8 @@ interface CommandAt {
   blocks: Block[];
   /** After && or || in its list (runs only when the command before lets it). */
   andOr: boolean;
+  /** Followed by || (its failure is caught: the list goes on with what follows). */
+  caught?: boolean;
 }
 
 /** Why a command of one file does not always run, found by runContexts. */
@@ -497,14 +499,18 @@ export function runContexts(texts: ShellText[]): Map<string, RunContext> {
       if (hd && !open) heredoc = hd[2];
       let cmdStart = !/\\\s*$/.test(i > 0 ? lines[i - 1] : '');
       let andOr = false;
+      let last: CommandAt | undefined;
       const toks = [...b.code.matchAll(/;;|&&|\|\||[;&|()<>]|[^\s;&|()<>]+/g)];
       for (let k = 0; k < toks.length; k++) {
         const tok = toks[k][0];
         const col = toks[k].index ?? 0;
         if (tok === '&&' || tok === '||') {
+          if (tok === '||' && last) last.caught = true;
+          last = undefined;
           andOr = true;
           cmdStart = true;
         } else if (tok === ';' || tok === ';;' || tok === '&') {
+          last = undefined;
           andOr = false;
           cmdStart = true;
         } else if (tok === '|' || tok === '(' || tok === ')') {
@@ -541,7 +547,8 @@ export function runContexts(texts: ShellText[]): Map<string, RunContext> {
           k += 2;
           cmdStart = true;
         } else {
-          found.push({ line: i, col, word: tok, blocks: [...stack], andOr });
+          last = { line: i, col, word: tok, blocks: [...stack], andOr };
+          found.push(last);
           cmdStart = false;
         }
       }
@@ -575,6 +582,7 @@ export function runContexts(texts: ShellText[]): Map<string, RunContext> {
           return `${when} (it is inside ${what} at line ${inner.line + 1})`;
         }
         if (c.andOr) return 'when the command before its && or || lets it';
+        if (c.caught) return 'as the left side of a ||, which catches its failure';
         const f = c.blocks.find((x) => x.kind === 'func');
         if (f?.name && !called.has(f.name)) return `when function ${f.name} (line ${f.line + 1}) is called, and no command that always runs calls it`;
         return undefined;
