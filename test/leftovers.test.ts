@@ -87,6 +87,25 @@ describe('new: stages of a killed new in the parent', () => {
   });
 });
 
+describe("validate: the scratch copies of a killed run in TMPDIR", () => {
+  it("a dead run's copy goes when validate next copies a definition; a live run's and an untagged one stay", () => {
+    expect(runCli(NEW, { cwd: work }).code).toBe(0);
+    const tmp = path.join(work, 'tmp');
+    fs.mkdirSync(tmp);
+    const live = `ganeti-os-first-run-${liveTag()}-AbC123`;
+    const dead = `ganeti-os-first-run-${deadTag()}-XyZ789`;
+    const legacy = 'ganeti-os-first-run-Qw3rTy';
+    for (const n of [live, dead, legacy]) {
+      fs.mkdirSync(path.join(tmp, n, 'os'), { recursive: true });
+      fs.writeFileSync(path.join(tmp, n, 'os', 'verify'), 'partial');
+    }
+    const r = runCli(['validate', path.join(work, 'os')], { cwd: work, env: { TMPDIR: tmp } });
+    expect([r.code, r.stdout]).toEqual([0, expect.stringMatching(/: valid/)]);
+    // Its own copy is gone too.
+    expect(fs.readdirSync(tmp).sort()).toEqual([live, legacy].sort());
+  });
+});
+
 describeSystem('pack: stages and records of a killed pack', { commands: ['dpkg-deb'] }, () => {
   let d: string;
   let out: string;

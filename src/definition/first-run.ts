@@ -20,6 +20,7 @@ import { OS_API_V20, OS_SCRIPT_CREATE, OS_SCRIPT_VERIFY } from '../ganeti/rules'
 import { validateOsChecks, validateOsSync } from '../ganeti/validate-os';
 import type { OsDefinition } from './model';
 import type { Problem } from './checks';
+import { ownerTag, removeDeadLeftovers } from './lock';
 import { runSync } from '../system/process';
 
 /** What one variant's first run found. */
@@ -59,12 +60,22 @@ function ganetiOsRuntime(def: OsDefinition): boolean {
   }
 }
 
+/** The start of a scratch copy's name in TMPDIR: `ganeti-os-first-run-<owner tag>-XXXXXX`. */
+const SCRATCH_PREFIX = 'ganeti-os-first-run-';
+
+/** The owner tag in the name of a scratch copy (lock.ts ownerTag); undefined for any other name. */
+function scratchOwner(name: string): string | undefined {
+  return name.startsWith(SCRATCH_PREFIX) ? /^(\d+_\d*_.+)-[A-Za-z0-9]{6}$/.exec(name.slice(SCRATCH_PREFIX.length))?.[1] : undefined;
+}
+
 /**
  * A copy of the definition under a new temporary directory, with the same name (Ganeti's OS
  * name); symlinks are followed, ganeti-os's own records left out. The caller removes `root`.
+ * The copies a killed run left in TMPDIR (their owner gone: lock.ts) are removed first.
  */
 function scratchCopy(def: OsDefinition): { root: string; dir: string } {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ganeti-os-first-run-'));
+  removeDeadLeftovers(os.tmpdir(), scratchOwner);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${ownerTag()}-`));
   const dir = path.join(root, def.name);
   try {
     fs.cpSync(def.dir, dir, {
