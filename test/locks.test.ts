@@ -22,7 +22,8 @@ const newDef = (name: string): string => newDefinition(work, name, ['--template'
 
 function addVariant(d: string, v: string): Promise<{ code: number | null; err: string }> {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, [BIN, 'add-variant', v, '--os-dir', d], { cwd: work, env: { PATH: process.env.PATH, NO_COLOR: '1' } });
+    // --force: editing a variants.list another definition reads too is refused without it (issue 22).
+    const c = spawn(process.execPath, [BIN, 'add-variant', v, '--os-dir', d, '--force'], { cwd: work, env: { PATH: process.env.PATH, NO_COLOR: '1' } });
     let err = '';
     c.stderr.on('data', (b) => (err += b));
     c.on('close', (code) => resolve({ code, err }));
