@@ -74,8 +74,13 @@ function scratchOwner(name: string): string | undefined {
  * The copies a killed run left in TMPDIR (their owner gone: lock.ts) are removed first.
  */
 function scratchCopy(def: OsDefinition): { root: string; dir: string } {
-  removeDeadLeftovers(os.tmpdir(), scratchOwner);
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${ownerTag()}-`));
+  const me = ownerTag();
+  // This process's own copies are never a dead run's: not even looked at.
+  removeDeadLeftovers(os.tmpdir(), (n) => {
+    const tag = scratchOwner(n);
+    return tag === me ? undefined : tag;
+  });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${me}-`));
   const dir = path.join(root, def.name);
   try {
     fs.cpSync(def.dir, dir, {
