@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { alive } from '../src/system/kernel';
-import { commandLine, failureMessage, run, runSync, RunResult } from '../src/system/process';
+import { commandLine, failureMessage, onPath, run, runSync, RunResult } from '../src/system/process';
 
 const SH_ENV = { PATH: '/usr/bin:/bin' };
 
@@ -133,5 +133,18 @@ describe('failureMessage', () => {
   test('matches a real failing run', () => {
     const r = runSync(['sh', '-c', 'echo bad >&2; exit 2'], { env: SH_ENV });
     expect(failureMessage(['sh', '-c', 'echo bad >&2; exit 2'], r)).toBe(`${commandLine(['sh', '-c', 'echo bad >&2; exit 2'])} exited with 2: bad`);
+  });
+});
+
+describe('onPath: a command as execvp finds it', () => {
+  it('the first directory with a regular file this user may execute; not a file without x, not a directory', () => {
+    const [a, b, c] = ['a', 'b', 'c'].map((d) => path.join(tmp, d));
+    for (const d of [a, b, c]) fs.mkdirSync(d);
+    fs.writeFileSync(path.join(a, 'tool'), '#!/bin/sh\n', { mode: 0o644 });
+    fs.mkdirSync(path.join(b, 'tool'));
+    fs.writeFileSync(path.join(c, 'tool'), '#!/bin/sh\n', { mode: 0o755 });
+    expect(onPath('tool', [a, b, c].join(':'))).toBe(path.join(c, 'tool'));
+    expect(onPath('tool', [a, b].join(':'))).toBeUndefined();
+    expect(onPath('sh', undefined)).toMatch(/\/sh$/);
   });
 });

@@ -2,10 +2,7 @@
  * What the cluster box runs its commands with: the clean environment and `run` over the process
  * layer (src/system/process.ts). The kernel's primitives are src/system/kernel.ts's.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { RunResult, runSync } from '../system/process';
-
+import { RunResult, onPath, runSync } from '../system/process';
 
 /** A clean environment for everything started inside the box (daemons hand theirs on to OS scripts). */
 export const CLEAN_ENV: Record<string, string> = {
@@ -33,12 +30,5 @@ export function run(argv: string[], opts: { input?: string; timeoutSeconds?: num
 
 /** Whether `cmd` is an executable on the clean PATH. */
 export function haveCommand(cmd: string): boolean {
-  return CLEAN_ENV.PATH.split(':').some((d) => {
-    try {
-      fs.accessSync(path.join(d, cmd), fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return onPath(cmd, CLEAN_ENV.PATH) !== undefined;
 }

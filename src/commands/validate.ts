@@ -17,7 +17,7 @@ import { shellOf, sourcedFiles } from '../definition/script-reading';
 import { definitionDir } from './definition-dir';
 import { GanetiRelease, chooseRelease, followedText } from '../ganeti/releases';
 import { UNRUNNABLE_CODES, firstRunFindings, firstRuns } from '../definition/first-run';
-import { runSync } from '../system/process';
+import { onPath, runSync } from '../system/process';
 
 export interface ValidateOptions {
   dirs?: string[];
@@ -193,16 +193,8 @@ function noteFor(dir: string): string | null {
 }
 
 function findShellcheck(ctx: Context): string {
-  for (const dir of (ctx.env.PATH ?? '/usr/bin:/bin').split(':')) {
-    if (!dir) continue;
-    const p = path.join(dir, 'shellcheck');
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
-    } catch {
-      // not here
-    }
-  }
+  const found = onPath('shellcheck', ctx.env.PATH ?? '/usr/bin:/bin');
+  if (found) return found;
   throw new UserError('--shellcheck needs shellcheck, which is not installed (Debian: apt-get install shellcheck)');
 }
 

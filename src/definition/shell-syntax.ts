@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { userCacheDir } from '../code-cache';
-import { runSync } from '../system/process';
+import { onPath, runSync } from '../system/process';
 import { isFile } from './script-reading';
 
 export interface SyntaxError {
@@ -82,20 +82,6 @@ export function syntaxCacheKey(script: string, env: Record<string, string | unde
     .map((k) => `${k}=${env[k]}`);
   const crypto = require('node:crypto') as typeof import('node:crypto'); // eslint-disable-line @typescript-eslint/no-require-imports
   return crypto.createHash('sha256').update(`ganeti-os bash --pretty-print verdict 1\0${id}\0${vars.join('\0')}\0\0`).update(script).digest('hex');
-}
-
-/** The first executable `name` in PATH's directories, as execvp finds it. */
-function onPath(name: string, pathVar: string | undefined): string | undefined {
-  for (const d of (pathVar ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
-    const p = path.resolve(d || '.', name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 /** Remember a verdict; a cache that cannot be written is no cache (nothing is reported). */

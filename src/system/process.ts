@@ -15,6 +15,8 @@
  * node:child_process is loaded on first use, not at import (it costs `new` ~5 ms at start-up).
  */
 import type * as Cp from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { groupAlive, killGroup } from './kernel';
 
 export type ChildProcess = Cp.ChildProcess;
@@ -23,6 +25,23 @@ export type ChildProcess = Cp.ChildProcess;
 function cp(): typeof Cp {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('node:child_process') as typeof Cp;
+}
+
+/**
+ * The file `name` runs as, looked up on `pathVar` (a PATH value; default /usr/local/bin:/usr/bin:/bin)
+ * as execvp does: the first regular file with an execute bit for this user. Undefined when none.
+ */
+export function onPath(name: string, pathVar: string | undefined): string | undefined {
+  for (const d of (pathVar ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
+    const p = path.resolve(d || '.', name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }
 
 /** How a command ended. Never thrown: callers decide what a failure means to them. */
