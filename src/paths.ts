@@ -12,3 +12,9 @@ export function toolVersion(): string {
   }
   return version;
 }
+
+/** Whether `p` is `top` or lies below it (both absolute; compared as written, links not followed). */
+export function isInside(p: string, top: string): boolean {
+  const rel = path.relative(top, p);
+  return rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+}

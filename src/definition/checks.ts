@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isInside } from '../paths';
 import { shellSyntaxErrors } from './shell-syntax';
 import {
   OS_API_FILE,
@@ -472,10 +473,7 @@ function expectedVariantConfigs(def: OsDefinition, texts: ShellText[]): { varian
   const safe = def.variants.filter((v) => !v.includes('/'));
   const place = variantConfigPlace(def.dir, texts, { own: !!def.provenance, listTarget: listTarget(def.dir) });
   if (!place || place.from === 'list') return [];
-  const shown = (abs: string) => {
-    const rel = path.relative(def.dir, abs);
-    return rel.startsWith('..') || path.isAbsolute(rel) ? abs : rel;
-  };
+  const shown = (abs: string) => (isInside(abs, def.dir) ? path.relative(def.dir, abs) : abs);
   return safe.map((v) => ({ variant: v, file: shown(path.join(place.dir, `${v}${place.ext}`)) }));
 }
 

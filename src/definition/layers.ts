@@ -11,6 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isInside } from '../paths';
 import { ShellText, isFile, nodeSourcedFiles, variantConfigSource } from './script-reading';
 
 export interface ConfigLayer {
@@ -200,9 +201,5 @@ function nodeVariantsDir(texts: ShellText[]): string | undefined {
  * (another package's /etc directory, for a copy) it is not the definition's to change.
  */
 export function mayWriteVariantConfig(dir: string, root: string, listTarget?: string): boolean {
-  const inside = (d: string, top: string) => {
-    const rel = path.relative(top, d);
-    return !rel.startsWith('..') && !path.isAbsolute(rel);
-  };
-  return inside(dir, root) || (listTarget !== undefined && inside(dir, path.dirname(listTarget)));
+  return isInside(dir, root) || (listTarget !== undefined && isInside(dir, path.dirname(listTarget)));
 }

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isInside } from '../paths';
 import type { Context } from '../context';
 import { UserError, errorMessage, withFsErrors } from '../errors';
 import { definitionLocks, withLocks } from './lock';
@@ -500,19 +501,13 @@ export function foreignVariantsDir(l: Loaded): string | undefined {
 
 /** Plan path for a file: relative inside the definition, absolute outside it. */
 export function planPath(root: string, abs: string): string {
-  const rel = path.relative(root, abs);
-  return rel.startsWith('..') || path.isAbsolute(rel) ? abs : rel;
+  return isInside(abs, root) ? path.relative(root, abs) : abs;
 }
 
 export function symlinkNote(file: ListFile): string | undefined {
   if (!file.isSymlink || !file.realPath) return undefined;
   return `${file.rel} is a symlink: the file edited is its target, ${file.realPath}.`;
 }
-
-const inside = (p: string, top: string) => {
-  const rel = path.relative(top, p);
-  return !rel.startsWith('..') && !path.isAbsolute(rel);
-};
 
 /**
  * The other OS definitions on this node whose variants.list resolves to the same file as `l`'s:
@@ -554,7 +549,7 @@ export function sharedVariantsList(l: Loaded, searchDirs: readonly string[] = OS
  */
 export function symlinkedListEdit(l: Loaded, command: string, force?: boolean): string | undefined {
   const f = l.variantsFile;
-  if (!f.isSymlink || !f.realPath || inside(f.realPath, fs.realpathSync(l.root))) return undefined;
+  if (!f.isSymlink || !f.realPath || isInside(f.realPath, fs.realpathSync(l.root))) return undefined;
   const others = sharedVariantsList(l);
   if (others.length && !force) {
     throw new UserError(
