@@ -84,7 +84,7 @@ describeSystem('debian template: Ganeti', { ganeti: true }, () => {
     expect(r.ok).toBe(true);
     expect(r.os!.variants).toEqual(['trixie', 'bookworm']);
     expect(r.os!.parameters.map((p) => p[0])).toEqual(
-      expect.arrayContaining(['filesystem', 'partition-style', 'install-kernel', 'network', 'ssh-authorized-keys', 'root-password-hash', 'extra-packages', 'swap', 'dns-servers', 'copy-identity']),
+      expect.arrayContaining(['filesystem', 'partition-style', 'firmware', 'install-kernel', 'network', 'ssh-authorized-keys', 'root-password-hash', 'extra-packages', 'swap', 'dns-servers', 'copy-identity']),
     );
   });
 
@@ -114,7 +114,18 @@ describeSystem('debian template: Ganeti', { ganeti: true }, () => {
     [{ swap: 'maybe' }, 'swap'],
     [{ 'copy-identity': 'old' }, 'copy-identity'],
     [{ 'partition-style': 'none', 'install-kernel': 'yes' }, 'partition-style'],
+    [{ firmware: 'efi' }, 'firmware'],
+    [{ firmware: 'uefi' }, 'firmware'],
   ];
+  it('firmware uefi or both needs gpt, and the refusal names the partition style given', () => {
+    for (const style of ['msdos', 'none']) {
+      const r = validateOs(osDir, 'debian-os+bookworm', { firmware: 'both', 'partition-style': style });
+      expect(r.ok).toBe(false);
+      expect(String(r.error)).toContain(`invalid value 'both' for parameter firmware: UEFI needs partition-style gpt (partition-style is ${style}, which has no EFI system partition)`);
+    }
+    expect(validateOs(osDir, 'debian-os+bookworm', { firmware: 'uefi', 'partition-style': 'gpt' }).ok).toBe(true);
+  });
+
   it.each(bad)('refuses %j, naming the parameter', (params, name) => {
     const r = validateOs(osDir, 'debian-os+bookworm', params);
     expect(r.ok).toBe(false);

@@ -341,7 +341,8 @@ export class LocalBackend implements Backend {
 
 /**
  * After a boot that could write: the guest powered off (so its filesystem is clean on the disk),
- * and the root filesystem fills the disk within 1% (the template's boot-time grow did its work).
+ * and the root filesystem fills what lies from its start to the end of the disk within 1% (the
+ * template's boot-time grow did its work; partitions before the root stay as they are).
  */
 export function fillsDisk(disk: string, shutdown: { clean: boolean; seconds: number } | undefined): DiskCheck[] {
   const checks: DiskCheck[] = [];

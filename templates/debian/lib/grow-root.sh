@@ -47,7 +47,8 @@ if [ -e "$sys/partition" ]; then
   fi
 fi
 
-fs_bytes=$(( $(dumpe2fs -h -- "$root" 2>/dev/null | sed -n 's/^Block count: *//p') * $(dumpe2fs -h -- "$root" 2>/dev/null | sed -n 's/^Block size: *//p') ))
+super=$(dumpe2fs -h -- "$root" 2>/dev/null) || { say "cannot read the superblock of $root"; exit 1; }
+fs_bytes=$(( $(printf '%s\n' "$super" | sed -n 's/^Block count: *//p') * $(printf '%s\n' "$super" | sed -n 's/^Block size: *//p') ))
 dev_bytes=$(( $(cat "$sys/size") * 512 ))
 if [ $((dev_bytes - fs_bytes)) -ge 1048576 ]; then
   say "growing the $fstype filesystem on $root from $((fs_bytes / 1048576)) MiB to $((dev_bytes / 1048576)) MiB"

@@ -36,7 +36,7 @@ gos_check_param() {
       ;;
     firmware)
       if [[ $2 == uefi || $2 == both ]] && [[ $(gos_param partition-style) != gpt ]]; then
-        gos_log "invalid value '$2' for parameter firmware: UEFI needs partition-style gpt (an msdos disk boots under BIOS only)"
+        gos_log "invalid value '$2' for parameter firmware: UEFI needs partition-style gpt (partition-style is $(gos_param partition-style), which has no EFI system partition)"
         return 1
       fi
       ;;
