@@ -1,9 +1,11 @@
 /**
  * The Ganeti harness (test/ganeti/harness.py) itself: it runs as any user, so it never writes
  * Ganeti's OS logs into /var/log/ganeti/os (root's, and absent until Ganeti's daemons make it),
- * and a call it cannot set up fails with its reason instead of a bare "ok": false.
+ * a call it cannot set up fails with its reason instead of a bare "ok": false, and a failed call's
+ * log comes back in its answer (nothing is left in TMPDIR).
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, ganeti, instanceOsAdd } from './helpers/ganeti';
 import { runInProcess, tempDir } from './helpers/cli';
@@ -18,6 +20,11 @@ function ganetiLogs(): string[] {
   } catch {
     return [];
   }
+}
+
+/** The harness's temporary log directories in TMPDIR. */
+function harnessLogDirs(): string[] {
+  return fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('ganeti-os-harness-log-')).sort();
 }
 
 describeSystem('the Ganeti harness', { ganeti: true }, () => {
@@ -45,22 +52,21 @@ describeSystem('the Ganeti harness', { ganeti: true }, () => {
     expect(ganetiLogs()).toEqual(before);
   });
 
-  it('keeps the log of a failed create in a directory of its own and names it', () => {
-    // A create that fails: Ganeti points at its log, which the answer's logdir holds.
+  it('returns the log of a failed create in its answer, and leaves no log directory behind', () => {
+    // A create that fails: Ganeti points at its log, which the answer carries.
     const broken = path.join(work, 'brokenos');
     fs.cpSync(dir, broken, { recursive: true });
     fs.writeFileSync(path.join(broken, 'create'), '#!/bin/sh\necho "no disk for you" >&2\nexit 3\n', { mode: 0o755 });
     const before = ganetiLogs();
+    const tmpBefore = harnessLogDirs();
     const r = instanceOsAdd({ ...instance(disk('bad.img')), os: 'brokenos+default', os_dir: broken });
     expect(r.ok).toBe(false);
     expect(r.error).toMatch(/OS create script failed/);
-    const logdir = r.logdir as string;
-    expect(logdir.startsWith(GANETI_OS_LOGS)).toBe(false);
-    const logs = fs.readdirSync(logdir);
+    const logs = Object.entries(r.log as Record<string, string>);
     expect(logs).toHaveLength(1);
-    expect(fs.readFileSync(path.join(logdir, logs[0]), 'utf8')).toContain('no disk for you');
+    expect(logs[0]).toEqual([expect.stringMatching(/^add-brokenos\+default-/), expect.stringContaining('no disk for you')]);
     expect(ganetiLogs()).toEqual(before);
-    fs.rmSync(logdir, { recursive: true, force: true });
+    expect(harnessLogDirs()).toEqual(tmpBefore);
   });
 
   it('throws with its reason when it cannot set a call up', () => {

@@ -244,11 +244,17 @@ def answer(req):
   except Exception as err:  # pylint: disable=broad-except
     ans = {"ok": False, "error": str(err), "type": err.__class__.__name__,
            "traceback": traceback.format_exc()}
+  # The temporary log directory goes; what a failed call logged travels in the answer ("log":
+  # each file's name and text), so that nothing of a call is left in TMPDIR.
   for logdir in _TEMP_LOGDIR:
-    if ans.get("ok") or not os.listdir(logdir):
-      shutil.rmtree(logdir, ignore_errors=True)
-    else:
-      ans.setdefault("logdir", logdir)
+    if not ans.get("ok"):
+      for name in sorted(os.listdir(logdir)):
+        try:
+          with open(os.path.join(logdir, name), errors="replace") as f:
+            ans.setdefault("log", {})[name] = f.read()[-65536:]
+        except OSError:
+          pass
+    shutil.rmtree(logdir, ignore_errors=True)
   return ans
 
 
