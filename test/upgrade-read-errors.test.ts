@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { binForOtherUser, treeHash } from './helpers/cli';
 import { runWithFault } from './helpers/faults';
 import { describeSystem } from './helpers/system';
-import { age, fixture, setLine } from './upgrade-support';
+import { age, fixture, setLine } from './helpers/upgrade';
 
 let dir: string;
 let work: string;
