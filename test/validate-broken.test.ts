@@ -4,7 +4,6 @@
  * finding that means they will fail makes it exit 1, even though Ganeti says "valid".
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { runAddVariant } from '../src/commands/add-variant';
 import { runBumpApi } from '../src/commands/bump-api';

@@ -61,9 +61,9 @@ export interface CliOptions {
   cwd?: string;
   /** Written to its stdin (default: a pipe closed at once). */
   input?: string;
-  /** Added to PATH and HOME (this process's); a key set to undefined is left out. */
+  /** Added to PATH and HOME (this process's); a key set to undefined is left out (`process.env`: all of this process's environment). */
   env?: Record<string, string | undefined>;
-  /** Milliseconds before `killSignal` (default 30000). */
+  /** Milliseconds before `killSignal` (default 30000; 0: no limit). */
   timeout?: number;
   /** Sent when the timeout passes (default SIGTERM; SIGINT to stop it as Ctrl-C would). */
   killSignal?: NodeJS.Signals;
@@ -85,7 +85,7 @@ function cliCommand(args: string[], opts: CliOptions): [string[], RunOptions] {
       input: opts.input,
       stdin: 'pipe',
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...(opts.env ?? {}) },
-      timeoutMs: opts.timeout ?? 30000,
+      timeoutMs: opts.timeout === 0 ? undefined : (opts.timeout ?? 30000),
       killSignal: opts.killSignal ?? 'SIGTERM',
     },
   ];
