@@ -71,7 +71,7 @@ describeSystem('debian template: building the base system in memory', { root: tr
   };
 
   beforeAll(() => {
-    ws = debianWorkspace('gos-debian-build-');
+    ws = debianWorkspace('debian-build');
     defaults = path.join(ws.osDir, 'defaults.conf');
     base = fs.readFileSync(defaults, 'utf8');
   });

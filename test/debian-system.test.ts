@@ -9,14 +9,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename } from './helpers/ganeti';
 import { locateRoot, releaseResources, resources, sh, sparseDisk, withMounted } from './helpers/disks';
 import { bootUntil } from './helpers/qemu';
 import { describeSystem } from './helpers/system';
 import { ganetiAsync } from './helpers/ganeti-async';
-import { BIN } from './helpers/cli';
+import { runCliOk, tempDir } from './helpers/cli';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGanetiOsTestKeyOnlyForTestsXXXXXXXXXXXXXXXX test@ganeti-os';
 const NEEDS = ['mmdebstrap', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'blkid', 'qemu-system-x86_64', 'run-parts'];
@@ -51,13 +50,12 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
   const expectNoLeaks = () => expect(resources(work, tmp)).toEqual({ loops: [], mounts: [], temps: [] });
 
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-debian-'));
+    work = tempDir('debian');
     tmp = path.join(work, 'tmp');
     logdir = path.join(work, 'log');
     fs.mkdirSync(tmp);
     fs.mkdirSync(path.join(work, 'hooks'));
-    const r = spawnSync(process.execPath, [BIN, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
+    runCliOk(['new', 'debian-os', '--yes'], { cwd: work, env: process.env, timeout: 0 });
     osDir = path.join(work, 'debian-os');
     defaults = path.join(osDir, 'defaults.conf');
     // The scripts' temporary directories go to a directory of this test, for the leak check.

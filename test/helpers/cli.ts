@@ -103,6 +103,13 @@ export async function runCliAsync(args: string[], opts: CliOptions = {}): Promis
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, raw: r };
 }
 
+/** runCli that must succeed: throws `ganeti-os ARGS failed: STDERR` when it exits non-zero. */
+export function runCliOk(args: string[], opts: CliOptions = {}): Captured & { raw: RunResult } {
+  const r = runCli(args, opts);
+  if (r.code !== 0) throw new Error(`ganeti-os ${args.join(' ')} failed: ${r.stderr}`);
+  return r;
+}
+
 /**
  * A definition `name` made in `parent` by the built CLI (`ganeti-os new NAME --yes ARGS...`, run
  * in `parent`); its directory. Throws with the CLI's stderr when `new` fails.
