@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InstanceSpec, runExport, runImport } from './helpers/ganeti';
 import { releaseResources, resources, sh, sparseDisk, withMountedRange as withFs } from './helpers/disks';
+import { detachLoop } from '../src/system/kernel';
 import { describeSystem } from './helpers/system';
 import { runCliOk, tempDir } from './helpers/cli';
 
@@ -29,7 +30,7 @@ function withRange<T>(file: string, offset: number, size: number, fn: (dev: stri
   try {
     return fn(loop);
   } finally {
-    spawnSync('losetup', ['--detach', loop]);
+    detachLoop(loop, { partitions: false });
   }
 }
 

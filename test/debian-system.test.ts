@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename } from './helpers/ganeti';
 import { locateRoot, releaseResources, resources, sh, sparseDisk, withMounted } from './helpers/disks';
 import { bootUntil } from './helpers/qemu';
+import { detachLoop } from '../src/system/kernel';
 import { describeSystem } from './helpers/system';
 import { ganetiAsync } from './helpers/ganeti-async';
 import { runCliOk, tempDir } from './helpers/cli';
@@ -168,7 +169,7 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
       const num = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)$`, 'm').exec(head)![1]);
       return { clean: fsck.status === 0, bytes: num('Block count') * num('Block size'), partition: where.size };
     } finally {
-      spawnSync('losetup', ['--detach', loop]);
+      detachLoop(loop, { partitions: false });
     }
   };
   const logOf = (name: string) => fs.readdirSync(logdir).filter((f) => f.includes(name)).map((f) => fs.readFileSync(path.join(logdir, f), 'utf8')).join('');

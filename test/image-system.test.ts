@@ -7,13 +7,14 @@
  * seed, the grown table, the untouched disk size, the refusals (nothing written, nothing left
  * attached or mounted), export/import/rename and the instance-id rules of issue 16.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename, validateOs } from './helpers/ganeti';
 import { releaseResources, resources, sh, sparseDisk } from './helpers/disks';
 import { BuiltImage, extSize, fakeImage, isZero, partitionFs, partitions, withPartition } from './helpers/images';
 import { ganetiAsync } from './helpers/ganeti-async';
+import { detachLoop } from '../src/system/kernel';
 import { describeSystem } from './helpers/system';
 import { newDefinition, runCliOk, tempDir } from './helpers/cli';
 
@@ -417,7 +418,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
         const r = runImport({ ...instance('inst1.example.com', 'gpt', [loop]), disks: [{ path: loop, template: 'plain' }] }, 0, stream);
         expect(ieError(r)).toBeUndefined();
       } finally {
-        spawnSync('losetup', ['--detach', loop]);
+        detachLoop(loop, { partitions: false });
       }
       expect(sh('sh', ['-c', 'dd if="$1" bs=1M skip=200 count=1 status=none | cmp -s - /dev/zero -n 1048576 && echo zero', 'sh', file])).toContain('zero');
       // Beyond the exported disk's 256 MiB nothing is written.
