@@ -7,7 +7,7 @@
  * what is missing. The gpt layouts create writes (with the ESP, and the old two-partition one of
  * every gpt disk made before) are both "ours" to export block by block; others are not.
  *
- * Time (HEAVY: run under flock /tmp/ganeti-os-heavy.lock): the layouts take a second; the boots
+ * Time: the layouts take a second; the boots
  * four TCG boots of ~1-3.5 min each plus ~1.5 min of scripts (a first run builds the UEFI base
  * system, ~5 min); the msdos case ~2 min.
  */

@@ -1,7 +1,8 @@
 /**
  * Loop devices and mounts through the kernel layer (src/system/kernel.ts) for real, as root:
  * attach, find by backing file (also through another path), list as losetup does, release
- * everything under a directory. HEAVY: run under flock /tmp/ganeti-os-heavy.lock.
+ * everything under a directory. Attaches loop devices of the machine's: the system lane runs it
+ * alone.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
