@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { box, BOX_NEED, LifecycleRun, onBox, testOnBox } from './helpers/box';
 import { BIN, newDefinition, REPO, runCli, tempDir } from './helpers/cli';
-import { fakeImage } from './helpers/images';
+import { fakeImageForBox } from './helpers/images';
 import { describeSystem, FULL_MATRIX } from './helpers/system';
 import { GANETI_RELEASES, GanetiRelease, installedRelease } from '../src/ganeti/releases';
 
@@ -164,11 +164,7 @@ describeSystem('test --cluster --burnin (Ganeti\'s burnin through the box)', { .
   });
 
   it('image on fake (file disks): the lifecycle and every burnin phase pass', () => {
-    // The box's nodes have their own /tmp: the image goes where they see the host's files.
-    fs.mkdirSync('/var/cache/ganeti-os/test-images', { recursive: true });
-    const images = tempDir('burnin', '/var/cache/ganeti-os/test-images');
-    cleanups.push(() => fs.rmSync(images, { recursive: true, force: true }));
-    const img = fakeImage('gpt-ubuntu', 'qcow2', images);
+    const img = fakeImageForBox('gpt-ubuntu', 'qcow2', 'burnin', cleanups);
     const dir = newDef('cloud', 'image', ['--variant', 'fake']);
     const add = runCli(['add-variant', 'fake', '--set', `IMAGE=${img.path}`, '--set', `SHA256=${img.sha256}`], { cwd: dir, env: process.env, timeout: 0 });
     if (add.code !== 0) throw new Error(add.stderr);

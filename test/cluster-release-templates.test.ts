@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { describeSystem, matrixCases } from './helpers/system';
 import { box, expectHostAsBefore, hostSnapshot, LifecycleRun, onBox, testOnBox } from './helpers/box';
 import { newDefinition, runCli, tempDir } from './helpers/cli';
-import { fakeImage } from './helpers/images';
+import { fakeImageForBox } from './helpers/images';
 import { GANETI_RELEASES, GanetiRelease, installedRelease } from '../src/ganeti/releases';
 
 jest.setTimeout(2400000);
@@ -87,11 +87,7 @@ describeSystem(`debian and image templates through test --cluster on Ganeti ${OT
   });
 
   it(`image on fake with ext disks: add, export, import, rename, reinstall and remove on Ganeti ${OTHER}`, () => {
-    // The nodes see the host's /var/cache/ganeti-os (an overlay): the image goes there.
-    fs.mkdirSync('/var/cache/ganeti-os/test-images', { recursive: true });
-    const images = tempDir('fake', '/var/cache/ganeti-os/test-images');
-    cleanups.push(() => fs.rmSync(images, { recursive: true, force: true }));
-    const img = fakeImage('gpt-ubuntu', 'qcow2', images);
+    const img = fakeImageForBox('gpt-ubuntu', 'qcow2', 'fake', cleanups);
     const dir = newDef('cloud', 'image', ['--variant', 'fake']);
     const add = runCli(['add-variant', 'fake', '--set', `IMAGE=${img.path}`, '--set', `SHA256=${img.sha256}`], { cwd: dir, env: process.env, timeout: 0 });
     expect([add.code, add.stderr]).toEqual([0, expect.any(String)]);

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { box, BOX_NEED, onBox, testOnBox } from './helpers/box';
 import { REPO, runCliOk, tempDir } from './helpers/cli';
-import { fakeImage } from './helpers/images';
+import { fakeImageForBox } from './helpers/images';
 import { describeSystem } from './helpers/system';
 
 jest.setTimeout(1800000);
@@ -20,7 +20,6 @@ describeSystem('image template through the cluster box', { ...BOX_NEED, commands
   const cleanups: (() => void)[] = [];
 
   beforeAll(() => {
-    fs.mkdirSync('/var/cache/ganeti-os/test-images', { recursive: true });
     work = tempDir('image-box');
     state = path.join(work, 'box');
     const up = box(['up'], state);
@@ -34,10 +33,7 @@ describeSystem('image template through the cluster box', { ...BOX_NEED, commands
   });
 
   it('installs, exports, imports, renames, reinstalls and removes an instance with gnt-* commands', () => {
-    // The box's nodes have their own /tmp: the image goes where they see the host's files.
-    const images = tempDir('fake', '/var/cache/ganeti-os/test-images');
-    cleanups.push(() => fs.rmSync(images, { recursive: true, force: true }));
-    const img = fakeImage('gpt-ubuntu', 'qcow2', images);
+    const img = fakeImageForBox('gpt-ubuntu', 'qcow2', 'fake', cleanups);
     const run = (args: string[], cwd: string) => runCliOk(args, { cwd, env: process.env, timeout: 0 });
     run(['new', 'cloud', '--template', 'image', '--variant', 'fake', '--yes', '-C', work], REPO);
     const dir = path.join(work, 'cloud');
