@@ -9,7 +9,6 @@ import { NewOptions, runNew } from '../../src/commands/new';
 import { main, reportError } from '../../src/main';
 import { noPrompter } from '../../src/prompter';
 import { RunOptions, RunResult, run, runSync } from '../../src/system/process';
-
 import { tempDir } from './trees';
 
 export { FOREIGN_FIXTURE, foreignCopy, read, snapshotTree, tempDir, treeHash } from './trees';
