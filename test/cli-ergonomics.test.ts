@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { STATE_DIR } from '../src/definition/upgrade';
 import { cli, runCli, tempDir } from './helpers/cli';
-import { age, provenance, read, recordExtra, setLine } from './upgrade-support';
+import { age, provenance, read, recordExtra, setLine } from './helpers/upgrade';
 
 let work: string;
 let def: string;

@@ -4,11 +4,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeSystem } from './helpers/system';
 import { box, BOX_NEED, eventually, expectHostAsBefore, hostSnapshot, onBox } from './helpers/box';
-import { BIN, REPO, binForOtherUser } from './helpers/cli';
+import { loopDevices } from '../src/system/kernel';
+import { BIN, REPO, binForOtherUser, newDefinition, runCliAs, tempDir } from './helpers/cli';
 
 jest.setTimeout(240000);
 
@@ -30,16 +30,14 @@ const livingIn = (namespaces: string[]): number[] =>
     .map(Number);
 
 function blankDefinition(parent: string): string {
-  const r = spawnSync(process.execPath, [BIN, 'new', 'blank-os', '--template', 'blank', '--yes', '-C', parent], { encoding: 'utf8', cwd: REPO });
-  if (r.status !== 0) throw new Error(r.stderr);
-  return path.join(parent, 'blank-os');
+  return newDefinition(parent, 'blank-os', ['--template', 'blank']);
 }
 
 describeSystem('cluster box (one node)', BOX_NEED, () => {
   let work: string;
   let def: string;
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-box-'));
+    work = tempDir('box');
     def = blankDefinition(work);
   });
   afterAll(() => {
@@ -84,7 +82,9 @@ describeSystem('cluster box (one node)', BOX_NEED, () => {
     expect(list).toMatch(/instance1\.example\.com\s+running\s+file/);
     expect(list).toMatch(/instance2\.example\.com\s+running\s+ext/);
     // The ext disk is a loop device attached by the provider, backed inside the state directory.
-    const loops = spawnSync('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'], { encoding: 'utf8' }).stdout;
+    const loops = loopDevices()
+      .map((l) => `${l.name} ${l.backFile}`)
+      .join('\n');
     expect(loops).toMatch(/\/srv\/volumes\/.*\.ext\.disk0/);
     expect(fs.readdirSync(path.join(state, 'nodes', 'node1', 'srv', 'volumes')).length).toBe(1);
 
@@ -104,13 +104,9 @@ describeSystem('cluster box (one node)', BOX_NEED, () => {
   it('refuses without root, without the ganeti package, in a used or foreign state directory', () => {
     const state = path.join(work, 'refuse');
     const other = binForOtherUser();
-    const nobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, other.bin, 'cluster', 'up', '--state', state], {
-      encoding: 'utf8',
-      cwd: '/',
-      env: { PATH: process.env.PATH },
-    });
+    const nobody = runCliAs(other, ['cluster', 'up', '--state', state], { timeout: 0 });
     other.dispose();
-    expect(nobody.status).toBe(1);
+    expect(nobody.code).toBe(1);
     expect(nobody.stderr).toMatch(/missing root/);
     expect(fs.existsSync(state)).toBe(false);
 

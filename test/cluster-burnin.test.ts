@@ -8,11 +8,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { box, BOX_NEED, LifecycleRun, onBox, testOnBox } from './helpers/box';
-import { BIN, newDefinition, REPO } from './helpers/cli';
-import { fakeImage } from './helpers/images';
+import { BIN, newDefinition, REPO, runCli, tempDir } from './helpers/cli';
+import { fakeImageForBox } from './helpers/images';
 import { describeSystem, FULL_MATRIX } from './helpers/system';
 import { GANETI_RELEASES, GanetiRelease, installedRelease } from '../src/ganeti/releases';
 
@@ -55,7 +54,7 @@ describeSystem('test --cluster --burnin (Ganeti\'s burnin through the box)', { .
   };
 
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-burnin-'));
+    work = tempDir('burnin');
     state = path.join(work, 'box');
     const up = box(['up'], state);
     if (up.code !== 0) throw new Error(`cluster up failed:\n${up.stderr}`);
@@ -82,8 +81,8 @@ describeSystem('test --cluster --burnin (Ganeti\'s burnin through the box)', { .
   it('a create that fails: burnin-create fails with the script\'s words, exit 1 naming the phase; the instance burnin leaves is removed', () => {
     const dir = newDef('bad-create', 'blank');
     fs.writeFileSync(path.join(dir, 'create'), '#!/bin/sh\necho "create fails on purpose" >&2\nexit 1\n', { mode: 0o755 });
-    const r = spawnSync(process.execPath, [BIN, 'test', '--cluster', '--state', state, '--os-dir', dir, '--hypervisor', 'fake', '--disk-size', '16', '--burnin'], { encoding: 'utf8', cwd: REPO });
-    expect(r.status).toBe(1);
+    const r = runCli(['test', '--cluster', '--state', state, '--os-dir', dir, '--hypervisor', 'fake', '--disk-size', '16', '--burnin'], { env: process.env, timeout: 0 });
+    expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^burnin: Creating instances +failed /m);
     expect(r.stdout).toMatch(/^burnin: Stopping and starting instances +skipped +needs burnin-create, which did not pass$/m);
     expect(r.stderr).toMatch(/burnin: Creating instances failed: burnin failed in "Creating instances": ganeti\.errors\.OpExecError: Could not add os for instance .*OS create script failed/);
@@ -165,14 +164,10 @@ describeSystem('test --cluster --burnin (Ganeti\'s burnin through the box)', { .
   });
 
   it('image on fake (file disks): the lifecycle and every burnin phase pass', () => {
-    // The box's nodes have their own /tmp: the image goes where they see the host's files.
-    fs.mkdirSync('/var/cache/ganeti-os/test-images', { recursive: true });
-    const images = fs.mkdtempSync('/var/cache/ganeti-os/test-images/burnin-');
-    cleanups.push(() => fs.rmSync(images, { recursive: true, force: true }));
-    const img = fakeImage('gpt-ubuntu', 'qcow2', images);
+    const img = fakeImageForBox('gpt-ubuntu', 'qcow2', 'burnin', cleanups);
     const dir = newDef('cloud', 'image', ['--variant', 'fake']);
-    const add = spawnSync(process.execPath, [BIN, 'add-variant', 'fake', '--set', `IMAGE=${img.path}`, '--set', `SHA256=${img.sha256}`], { cwd: dir, encoding: 'utf8' });
-    if (add.status !== 0) throw new Error(add.stderr);
+    const add = runCli(['add-variant', 'fake', '--set', `IMAGE=${img.path}`, '--set', `SHA256=${img.sha256}`], { cwd: dir, env: process.env, timeout: 0 });
+    if (add.code !== 0) throw new Error(add.stderr);
     const { code, run } = burnin(dir, ['--disk-size', '256', '--osparam', 'grow-root=yes']);
     expect(failures(run)).toEqual([]);
     expect(code).toBe(0);

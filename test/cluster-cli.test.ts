@@ -1,13 +1,12 @@
 /** `ganeti-os cluster` and `ganeti-os test --cluster`: the command line's refusals, which need no box (and no root). */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { runInProcess } from './helpers/cli';
+import { runInProcess, tempDir } from './helpers/cli';
 
 describe('ganeti-os cluster (command line)', () => {
   let work: string;
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-cluster-cli-'));
+    work = tempDir('cluster-cli');
   });
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
   const state = () => path.join(work, 'no-box');

@@ -6,13 +6,11 @@
  * a copy gets new SSH host keys and an empty machine-id, a restore, a rename and a reinstall keep
  * them (fake hypervisor: no boot, a site hook stands in for the machine-id a first boot writes).
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeSystem } from './helpers/system';
 import { box, BOX_NEED, hostSnapshot, LifecycleRun, onBox, testOnBox } from './helpers/box';
-import { BIN, newDefinition } from './helpers/cli';
+import { newDefinition, runCli, tempDir } from './helpers/cli';
 import { loopDevices, loopsBackedUnder, withBackingInodes } from '../src/system/kernel';
 
 jest.setTimeout(1800000);
@@ -37,7 +35,7 @@ describeSystem('test --cluster (the lifecycle through the box)', { ...BOX_NEED, 
   const instances = () => onBox(state, ['gnt-instance', 'list', '--no-headers', '-o', 'name']).trim();
 
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-lifecycle-'));
+    work = tempDir('lifecycle');
     state = path.join(work, 'box');
     before = hostSnapshot([state]);
     const up = box(['up'], state);
@@ -130,8 +128,8 @@ describeSystem('test --cluster (the lifecycle through the box)', { ...BOX_NEED, 
   it('a bad variant and a failing verify are refused by the master; nothing stays behind', () => {
     const dir = newDef('failing-verify', 'blank');
     // --variant is checked against the definition before the box is touched.
-    const v = spawnSync(process.execPath, [BIN, 'test', '--cluster', '--state', state, '--os-dir', dir, '--variant', 'no-such'], { encoding: 'utf8' });
-    expect(v.status).toBe(2);
+    const v = runCli(['test', '--cluster', '--state', state, '--os-dir', dir, '--variant', 'no-such'], { env: process.env, timeout: 0 });
+    expect(v.code).toBe(2);
     expect(v.stderr).toMatch(/has no variant 'no-such'/);
 
     fs.writeFileSync(path.join(dir, 'verify'), '#!/bin/sh\necho "verify refuses everything" >&2\nexit 1\n', { mode: 0o755 });
@@ -176,8 +174,8 @@ describeSystem('test --cluster (the lifecycle through the box)', { ...BOX_NEED, 
   });
 
   it('refuses without a running box, naming how to start one', () => {
-    const r = spawnSync(process.execPath, [BIN, 'test', '--cluster', '--state', path.join(work, 'no-box'), '--os-dir', path.join(work, 'blank-os')], { encoding: 'utf8' });
-    expect(r.status).toBe(1);
+    const r = runCli(['test', '--cluster', '--state', path.join(work, 'no-box'), '--os-dir', path.join(work, 'blank-os')], { env: process.env, timeout: 0 });
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no cluster box runs at .*'ganeti-os cluster up --state /);
   });
 

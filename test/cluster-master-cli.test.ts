@@ -89,7 +89,7 @@ for (const release of matrixCases(GANETI_RELEASES.map((r) => r.release), (r) => 
       expect(onMaster(['pwd'], sub).stdout.trim()).toBe(sub);
 
       // A directory the node cannot see is named (exit 1), never a bare nsenter error.
-      const hidden = fs.mkdtempSync('/run/ganeti-os-master-cli-');
+      const hidden = tempDir('master-cli', '/run');
       try {
         const r = onMaster(['pwd'], hidden);
         expect(r.code).toBe(1);

@@ -2,13 +2,11 @@
  * `ganeti-os cluster up --nodes 3`: three nodes in namespaces of their own, each with private
  * overlays, joined over veth links and SSH with `gnt-node add`.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeSystem } from './helpers/system';
 import { box, BOX_NEED, expectHostAsBefore, hostSnapshot, onBox } from './helpers/box';
-import { BIN, REPO } from './helpers/cli';
+import { runCli, tempDir } from './helpers/cli';
 
 jest.setTimeout(600000);
 
@@ -16,7 +14,7 @@ describeSystem('cluster box (three nodes)', BOX_NEED, () => {
   let work: string;
   let state: string;
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-box3-'));
+    work = tempDir('box3');
     state = path.join(work, 'box');
   });
   afterAll(() => {
@@ -52,8 +50,8 @@ describeSystem('cluster box (three nodes)', BOX_NEED, () => {
     for (const n of ['node2', 'node3']) expect(fs.readFileSync(path.join(state, 'nodes', n, 'tmp', 'copied.txt'), 'utf8')).toBe('from node1\n');
 
     // An instance on a joined node, with the definition installed on every node.
-    const r = spawnSync(process.execPath, [BIN, 'new', 'blank-os', '--template', 'blank', '--yes', '-C', work], { encoding: 'utf8', cwd: REPO });
-    expect(r.status).toBe(0);
+    const r = runCli(['new', 'blank-os', '--template', 'blank', '--yes', '-C', work], { env: process.env, timeout: 0 });
+    expect(r.code).toBe(0);
     for (const n of ['node1', 'node2', 'node3']) fs.cpSync(path.join(work, 'blank-os'), path.join(state, 'nodes', n, 'srv', 'ganeti', 'os', 'blank-os'), { recursive: true });
     expect(onBox(state, ['gnt-os', 'list', '--no-headers'])).toContain('blank-os+default');
     onBox(state, ['gnt-instance', 'add', '-o', 'blank-os+default', '-t', 'ext', '--disk', '0:size=16M,provider=loopfile', '-H', 'fake', '--no-ip-check', '--no-name-check', '-n', 'node2.example.com', 'instance1.example.com']);

@@ -13,14 +13,12 @@
  *
  * The box uses root's node-root cache, or $GANETI_OS_CLUSTER_CACHE when set.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeSystem, matrixCases } from './helpers/system';
 import { box, expectHostAsBefore, hostSnapshot, LifecycleRun, onBox, testOnBox } from './helpers/box';
-import { BIN, newDefinition } from './helpers/cli';
-import { fakeImage } from './helpers/images';
+import { newDefinition, runCli, tempDir } from './helpers/cli';
+import { fakeImageForBox } from './helpers/images';
 import { GANETI_RELEASES, GanetiRelease, installedRelease } from '../src/ganeti/releases';
 
 jest.setTimeout(2400000);
@@ -48,7 +46,7 @@ describeSystem(`debian and image templates through test --cluster on Ganeti ${OT
   const instances = () => onBox(state, ['gnt-instance', 'list', '--no-headers', '-o', 'name']).trim();
 
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-release-templates-'));
+    work = tempDir('release-templates');
     state = path.join(work, 'box');
     before = hostSnapshot([state]);
     // The root is built when absent or stale (minutes), else reused.
@@ -89,14 +87,10 @@ describeSystem(`debian and image templates through test --cluster on Ganeti ${OT
   });
 
   it(`image on fake with ext disks: add, export, import, rename, reinstall and remove on Ganeti ${OTHER}`, () => {
-    // The nodes see the host's /var/cache/ganeti-os (an overlay): the image goes there.
-    fs.mkdirSync('/var/cache/ganeti-os/test-images', { recursive: true });
-    const images = fs.mkdtempSync('/var/cache/ganeti-os/test-images/fake-');
-    cleanups.push(() => fs.rmSync(images, { recursive: true, force: true }));
-    const img = fakeImage('gpt-ubuntu', 'qcow2', images);
+    const img = fakeImageForBox('gpt-ubuntu', 'qcow2', 'fake', cleanups);
     const dir = newDef('cloud', 'image', ['--variant', 'fake']);
-    const add = spawnSync(process.execPath, [BIN, 'add-variant', 'fake', '--set', `IMAGE=${img.path}`, '--set', `SHA256=${img.sha256}`], { cwd: dir, encoding: 'utf8' });
-    expect([add.status, add.stderr]).toEqual([0, expect.any(String)]);
+    const add = runCli(['add-variant', 'fake', '--set', `IMAGE=${img.path}`, '--set', `SHA256=${img.sha256}`], { cwd: dir, env: process.env, timeout: 0 });
+    expect([add.code, add.stderr]).toEqual([0, expect.any(String)]);
     const { code, run } = lifecycle(dir, ['--hypervisor', 'fake', '--disk-template', 'ext', '--disk-size', '256', '--osparam', 'grow-root=yes']);
     expect(failures(run)).toEqual([]);
     expect(code).toBe(0);

@@ -9,11 +9,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeSystem, matrixCases } from './helpers/system';
 import { box, eventually, expectHostAsBefore, hostSnapshot, onBox, testOnBox } from './helpers/box';
-import { BIN, REPO } from './helpers/cli';
+import { BIN, REPO, newDefinition, runCli, tempDir } from './helpers/cli';
 import { GANETI_RELEASES, GanetiRelease, installedRelease } from '../src/ganeti/releases';
 import { cachedRoots, DEFAULT_ROOT_CACHE } from '../src/cluster/node-root';
 
@@ -35,10 +34,8 @@ describeSystem(`cluster box running Ganeti ${OTHER} from a node root`, ROOT_NEED
   let work: string;
   let blank: string;
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-release-'));
-    const r = spawnSync(process.execPath, [BIN, 'new', 'blank-os', '--template', 'blank', '--yes', '-C', work], { encoding: 'utf8', cwd: REPO });
-    if (r.status !== 0) throw new Error(r.stderr);
-    blank = path.join(work, 'blank-os');
+    work = tempDir('release');
+    blank = newDefinition(work, 'blank-os', ['--template', 'blank']);
   });
   afterAll(() => {
     for (const d of fs.readdirSync(work)) if (d.startsWith('box')) box(['down'], path.join(work, d));
@@ -80,8 +77,8 @@ describeSystem(`cluster box running Ganeti ${OTHER} from a node root`, ROOT_NEED
       expect([name, t.run.steps.find((s) => s.step === name)?.status]).toEqual([name, 'passed']);
     }
     // Asking test --cluster for the other release is refused, naming the box's.
-    const wrong = spawnSync(process.execPath, [BIN, 'test', '--cluster', '--state', state, '--os-dir', blank, '--ganeti', installedRelease() ?? '3.0'], { encoding: 'utf8', cwd: REPO });
-    expect(wrong.status).toBe(1);
+    const wrong = runCli(['test', '--cluster', '--state', state, '--os-dir', blank, '--ganeti', installedRelease() ?? '3.0'], { env: process.env, timeout: 0 });
+    expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain(`runs Ganeti ${OTHER}`);
 
     const down = box(['down'], state);

@@ -4,19 +4,19 @@
  * complete and fresh, and the refusal when the node's apt sources name no mirror.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { tempDir } from './helpers/cli';
 import { ARCHIVE_KEYRING, buildArgv, cachedRoots, fresh, resolveRootCache, ROOT_MAX_AGE_DAYS, ROOT_PACKAGES, rootLacks, rootRecipe, SCRIPT_PACKAGES } from '../src/cluster/node-root';
 
 describe('node root recipe and cache', () => {
   let work: string;
   beforeEach(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-root-'));
+    work = tempDir('root');
   });
   afterEach(() => fs.rmSync(work, { recursive: true, force: true }));
 
   const aptEtc = (mirror: string | null) => {
-    const dir = fs.mkdtempSync(path.join(work, 'apt-'));
+    const dir = tempDir('apt', work);
     fs.mkdirSync(path.join(dir, 'sources.list.d'));
     if (mirror) {
       fs.writeFileSync(path.join(dir, 'sources.list.d', 'debian.sources'), `Types: deb\nURIs: ${mirror}\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://security.example.org/debian-security\nSuites: bookworm-security\nComponents: main\n`);

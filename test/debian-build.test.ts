@@ -15,13 +15,14 @@ import { InstanceSpec, instanceOsAdd } from './helpers/ganeti';
 import { resources, sh, sparseDisk, withMountedRange } from './helpers/disks';
 import { DebianWorkspace, debianWorkspace, releaseWorkspace } from './helpers/debian';
 import { describeSystem } from './helpers/system';
+import { loopDevices, mountTable } from '../src/system/kernel';
 import { BIN } from './helpers/cli';
 
 const NEEDS = ['mmdebstrap', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'e2image', 'getfattr', 'mountpoint'];
 const SMALL = ['INSTALL_VARIANT=essential', 'BASE_PACKAGES="apt passwd iputils-ping"'];
 
 /** Mounts of the template's build tmpfs anywhere on this machine. */
-const buildMounts = () => fs.readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.startsWith('ganeti-os-build '));
+const buildMounts = () => mountTable().filter((m) => m.source === 'ganeti-os-build');
 
 /** Every entry of an unpacked tree: path, owner, group, mode, type, link target, and its xattrs. */
 function describeTree(dir: string): { entries: string[]; xattrs: string } {
@@ -71,7 +72,7 @@ describeSystem('debian template: building the base system in memory', { root: tr
   };
 
   beforeAll(() => {
-    ws = debianWorkspace('gos-debian-build-');
+    ws = debianWorkspace('debian-build');
     defaults = path.join(ws.osDir, 'defaults.conf');
     base = fs.readFileSync(defaults, 'utf8');
   });
@@ -182,10 +183,8 @@ describeSystem('debian template: building the base system in memory', { root: tr
     // Interrupt once the installer is at work in its chroot: dpkg is unpacked and the chroot has
     // its proc mounted (mmdebstrap mounts it to run the maintainer scripts).
     const inChroot = () => {
-      const proc = fs
-        .readFileSync('/proc/mounts', 'utf8')
-        .split('\n')
-        .map((l) => l.split(' ')[1] ?? '')
+      const proc = mountTable()
+        .map((m) => m.target)
         .find((m) => m.startsWith(ws.tmp) && m.endsWith('/root/proc'));
       return !!proc && fs.existsSync(path.join(path.dirname(proc), 'usr', 'bin', 'dpkg'));
     };
@@ -213,6 +212,6 @@ describeSystem('debian template: building the base system in memory', { root: tr
     expect(r.err).toMatch(/its disks released/);
     expect(r.err).not.toMatch(/ left disk /);
     expectNoLeaks();
-    expect(sh('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE']).includes(d)).toBe(false);
+    expect(loopDevices().some((l) => l.backFile.includes(d))).toBe(false);
   }, 600_000);
 });

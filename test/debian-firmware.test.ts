@@ -7,16 +7,16 @@
  * what is missing. The gpt layouts create writes (with the ESP, and the old two-partition one of
  * every gpt disk made before) are both "ours" to export block by block; others are not.
  *
- * Time (HEAVY: run under flock /tmp/ganeti-os-heavy.lock): the layouts take a second; the boots
+ * Time: the layouts take a second; the boots
  * four TCG boots of ~1-3.5 min each plus ~1.5 min of scripts (a first run builds the UEFI base
  * system, ~5 min); the msdos case ~2 min.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { BIN } from './helpers/cli';
+import { tempDir } from './helpers/cli';
 import { describeSystem, FULL_MATRIX } from './helpers/system';
+import { testCli } from './helpers/test-run';
 import { consoleText } from '../src/boot/console';
 
 const DISK_SH = path.join(__dirname, '..', 'templates', 'debian', 'lib', 'debian-disk.sh');
@@ -45,7 +45,7 @@ echo "$DEB_ROOT_OFFSET"`;
 
 describeSystem('debian template: gpt layouts with and without the EFI system partition', { commands: ['sfdisk', 'partx', 'blkid', 'wipefs'] }, () => {
   let dir: string;
-  beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-layout-'))));
+  beforeAll(() => (dir = tempDir('layout')));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   const disk = (n: string) => {
     const f = path.join(dir, n);
@@ -67,14 +67,6 @@ describeSystem('debian template: gpt layouts with and without the EFI system par
   });
 });
 
-interface StepJson {
-  step: string;
-  status: string;
-  detail: string;
-  logs: string[];
-  checks?: { name: string; ok: boolean | null; detail: string }[];
-}
-
 const NEEDS = ['qemu-system-x86_64', 'debugfs', 'mke2fs', 'sfdisk', 'blkid', 'losetup', 'mmdebstrap', 'partx', 'mkfs.vfat', 'mcopy', 'mtype'];
 
 describeSystem('ganeti-os test --firmware: a gpt debian instance boots under BIOS, UEFI and Secure Boot', { root: true, commands: NEEDS, files: ['/usr/share/OVMF/OVMF_CODE_4M.ms.fd', '/usr/share/OVMF/OVMF_VARS_4M.ms.fd'] }, () => {
@@ -82,30 +74,13 @@ describeSystem('ganeti-os test --firmware: a gpt debian instance boots under BIO
   let work: string;
   let deb: string;
   beforeAll(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-firmware-'));
+    root = tempDir('firmware');
     work = path.join(root, 'work');
     fs.mkdirSync(work);
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
-  const cli = (args: string[], timeoutS: number) => {
-    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: root, encoding: 'utf8', timeout: timeoutS * 1000, killSignal: 'SIGINT', env: { PATH: process.env.PATH, HOME: root } });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
-  const testJson = (args: string[], timeoutS: number) => {
-    const r = cli(['test', '--work-dir', work, '--json', ...args], timeoutS);
-    let doc: { ok: boolean; runs: { steps: StepJson[]; logs: string | null }[] };
-    try {
-      doc = JSON.parse(r.stdout);
-    } catch {
-      throw new Error(`no JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
-    }
-    const run = doc.runs[0];
-    return { ...r, run, status: Object.fromEntries(run.steps.map((s) => [s.step, s.status])), step: (n: string) => run.steps.find((s) => s.step === n)! };
-  };
-  const clearWork = () => {
-    fs.rmSync(work, { recursive: true, force: true });
-    fs.mkdirSync(work);
-  };
+  // A run past its time gets SIGINT, as from Ctrl-C (test stops its scripts and QEMU on it).
+  const { cli, testJson, clearWork } = testCli(() => ({ root, work }), { killSignal: 'SIGINT' });
 
   beforeAll(() => {
     const r = cli(['new', 'debian-os', '--template', 'debian', '--yes'], 60);

@@ -84,7 +84,7 @@ describeSystem('debian template: identity across import and rename (issue 16)', 
   }
 
   beforeAll(() => {
-    ws = debianWorkspace('gos-debian-id-');
+    ws = debianWorkspace('debian-id');
     ({ work, tmp, logdir, osDir } = ws);
     web1 = sparseDisk(path.join(work, 'web1.img'), 2048);
     stream = path.join(work, 'web1.stream');

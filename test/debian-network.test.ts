@@ -89,7 +89,7 @@ describeSystem('debian template: network shapes through Ganeti', { root: true, g
   }
 
   beforeAll(() => {
-    ws = debianWorkspace('gos-debian-net-');
+    ws = debianWorkspace('debian-net');
     defaults = path.join(ws.osDir, 'defaults.conf');
     baseDefaults = fs.readFileSync(defaults, 'utf8');
     d0 = sparseDisk(path.join(ws.work, 'd0.img'), 2048);

@@ -35,7 +35,7 @@ describeSystem('debian template: the node proxy and credentials stay on the node
   let mirror: string;
 
   beforeAll(async () => {
-    ws = debianWorkspace('gos-debian-proxy-');
+    ws = debianWorkspace('debian-proxy');
     ({ work, tmp, logdir, osDir } = ws);
     // The node's own mirror (never a hard-coded one), as the template reads it.
     mirror = sh('bash', ['-c', 'gos_die() { echo "$*" >&2; exit 1; }; gos_debug() { :; }; . "$1"; deb_node_mirror', 'x', path.join(osDir, 'lib/debian-system.sh')]).trim();

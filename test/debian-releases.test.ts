@@ -30,7 +30,7 @@ describeSystem('debian template: forky and sid build', { root: true, ganeti: tru
   let defaults: string;
   let base: string;
   beforeAll(() => {
-    ws = debianWorkspace('gos-releases-');
+    ws = debianWorkspace('releases');
     defaults = path.join(ws.osDir, 'defaults.conf');
     base = fs.readFileSync(defaults, 'utf8');
     for (const v of ['forky', 'sid']) {

@@ -11,12 +11,12 @@
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, runExport, runImport } from './helpers/ganeti';
 import { releaseResources, resources, sh, sparseDisk, withMountedRange as withFs } from './helpers/disks';
+import { detachLoop } from '../src/system/kernel';
 import { describeSystem } from './helpers/system';
-import { BIN } from './helpers/cli';
+import { runCliOk, tempDir } from './helpers/cli';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'debian-stream', 'main-eabad16-msdos-ext4.gz.stream');
 const MiB = 1024 * 1024;
@@ -30,7 +30,7 @@ function withRange<T>(file: string, offset: number, size: number, fn: (dev: stri
   try {
     return fn(loop);
   } finally {
-    spawnSync('losetup', ['--detach', loop]);
+    detachLoop(loop, { partitions: false });
   }
 }
 
@@ -140,11 +140,10 @@ describeSystem('debian template: export/import streams of made-up layouts', { ro
     }, true);
 
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-stream-'));
+    work = tempDir('stream');
     tmp = path.join(work, 'tmp');
     fs.mkdirSync(tmp);
-    const r = spawnSync(process.execPath, [BIN, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
+    runCliOk(['new', 'debian-os', '--yes'], { cwd: work, env: process.env, timeout: 0 });
     osDir = path.join(work, 'debian-os');
     defaults = path.join(osDir, 'defaults.conf');
     baseDefaults = fs.readFileSync(defaults, 'utf8') + `TMPDIR=${tmp}\n`;

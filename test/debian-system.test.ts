@@ -9,14 +9,14 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename } from './helpers/ganeti';
 import { locateRoot, releaseResources, resources, sh, sparseDisk, withMounted } from './helpers/disks';
 import { bootUntil } from './helpers/qemu';
+import { detachLoop } from '../src/system/kernel';
 import { describeSystem } from './helpers/system';
 import { ganetiAsync } from './helpers/ganeti-async';
-import { BIN } from './helpers/cli';
+import { runCliOk, tempDir } from './helpers/cli';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGanetiOsTestKeyOnlyForTestsXXXXXXXXXXXXXXXX test@ganeti-os';
 const NEEDS = ['mmdebstrap', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'blkid', 'qemu-system-x86_64', 'run-parts'];
@@ -51,13 +51,12 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
   const expectNoLeaks = () => expect(resources(work, tmp)).toEqual({ loops: [], mounts: [], temps: [] });
 
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-debian-'));
+    work = tempDir('debian');
     tmp = path.join(work, 'tmp');
     logdir = path.join(work, 'log');
     fs.mkdirSync(tmp);
     fs.mkdirSync(path.join(work, 'hooks'));
-    const r = spawnSync(process.execPath, [BIN, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
+    runCliOk(['new', 'debian-os', '--yes'], { cwd: work, env: process.env, timeout: 0 });
     osDir = path.join(work, 'debian-os');
     defaults = path.join(osDir, 'defaults.conf');
     // The scripts' temporary directories go to a directory of this test, for the leak check.
@@ -170,7 +169,7 @@ describeSystem('debian template: instances through Ganeti', { root: true, ganeti
       const num = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)$`, 'm').exec(head)![1]);
       return { clean: fsck.status === 0, bytes: num('Block count') * num('Block size'), partition: where.size };
     } finally {
-      spawnSync('losetup', ['--detach', loop]);
+      detachLoop(loop, { partitions: false });
     }
   };
   const logOf = (name: string) => fs.readdirSync(logdir).filter((f) => f.includes(name)).map((f) => fs.readFileSync(path.join(logdir, f), 'utf8')).join('');

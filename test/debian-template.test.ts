@@ -5,20 +5,18 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_TEMPLATE, listTemplates } from '../src/definition/templates';
 import { tryOsFromDisk, validateOs } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
-import { BIN } from './helpers/cli';
+import { runCliOk, tempDir } from './helpers/cli';
 
 let work: string;
 let osDir: string;
 
 beforeAll(() => {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-debian-tpl-'));
-  const r = spawnSync(process.execPath, [BIN, 'new', 'debian-os', '--yes'], { cwd: work, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
+  work = tempDir('debian-tpl');
+  runCliOk(['new', 'debian-os', '--yes'], { cwd: work, env: process.env, timeout: 0 });
   osDir = path.join(work, 'debian-os');
 });
 
@@ -136,7 +134,7 @@ describeSystem('debian template: Ganeti', { ganeti: true }, () => {
 describe('debian template: the node mirror', () => {
   // Source the library with a fake /etc/apt and ask it what the node's mirror is.
   function mirror(files: Record<string, string>): { status: number | null; out: string } {
-    const etc = fs.mkdtempSync(path.join(work, 'apt-'));
+    const etc = tempDir('apt', work);
     fs.mkdirSync(path.join(etc, 'sources.list.d'));
     for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(etc, f), text);
     const script = `set -euo pipefail; gos_die() { echo "$*" >&2; exit 1; }; gos_debug() { :; }; DEB_APT_ETC=$1; . "$2"; deb_node_mirror; deb_node_security_mirror || true`;

@@ -9,7 +9,7 @@ import { runAddVariant } from '../src/commands/add-variant';
 import type { NewOptions } from '../src/commands/new';
 import { readTextFile } from '../src/definition/model';
 import { newDefinitionInProcess, read, runCommand, tempDir } from './helpers/cli';
-import { age, fixture, upgrade } from './upgrade-support';
+import { age, fixture, upgrade } from './helpers/upgrade';
 
 let work: string;
 beforeEach(() => {

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mount, unmount } from '../src/system/kernel';
 import { def, writeCase } from './helpers/corpus';
-import { cli } from './helpers/cli';
+import { cli, tempDir } from './helpers/cli';
 import { ganeti } from './helpers/ganeti';
 import { describeReleases, describeSystem } from './helpers/system';
 
@@ -15,7 +15,7 @@ let root: string;
 let d1: string;
 let d2: string;
 beforeAll(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-diagnose-'));
+  root = tempDir('diagnose');
   d1 = path.join(root, 'srv');
   d2 = path.join(root, 'usr');
   writeCase(d1, { name: 'alpha', files: def() });

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runCli, tempDir, treeHash } from './helpers/cli';
 import { runWithFault } from './helpers/faults';
-import { age, fixture, setLine } from './upgrade-support';
+import { age, fixture, setLine } from './helpers/upgrade';
 
 const body = (hash: string) => hash.split('\n').slice(1).join('\n');
 

@@ -8,17 +8,17 @@
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { FETCH_SCRIPT, GANETI_PYTHON, ROOT_CACHE, ganetiCode, ganetiCodeCache, presentCode } from './helpers/ganeti-code';
 import { HARNESS } from './helpers/ganeti';
 import { describeSystem, missing } from './helpers/system';
 import { nodeMirror } from '../src/debian/apt-sources';
+import { tempDir } from './helpers/trees';
 
 const installed31 = fs.existsSync('/usr/share/ganeti/3.1/ganeti/backend.py');
 let root: string;
 beforeAll(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-code-'));
+  root = tempDir('code');
   fs.chmodSync(root, 0o755);
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -7,17 +7,16 @@
  * each release's own code).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { def, writeCase } from './helpers/corpus';
-import { runCli } from './helpers/cli';
+import { runCli, tempDir } from './helpers/cli';
 import { describeSystem } from './helpers/system';
 import { chooseRelease } from '../src/ganeti/releases';
 
 let root: string;
 let osDir: string;
 beforeAll(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-relcli-'));
+  root = tempDir('relcli');
   osDir = writeCase(path.join(root, 'os'), { name: 'relos', files: def() });
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -3,10 +3,10 @@
  * directory the user cannot write. Each command ends quickly with exit 1 naming the file and
  * what is wrong (info, which reports, names it and exits 0), never waits forever.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { binForOtherUser, newDefinition, runCli, tempDir, treeHash } from './helpers/cli';
+import { runSync } from '../src/system/process';
+import { binForOtherUser, newDefinition, runCli, runCliAs, tempDir, treeHash } from './helpers/cli';
 import { describeSystem } from './helpers/system';
 
 let work: string;
@@ -36,7 +36,7 @@ describe.each([['README.md'], ['variants/bookworm.conf']])('%s is a FIFO', (rel)
   beforeEach(() => {
     d = newDef('os');
     fs.rmSync(path.join(d, rel));
-    expect(spawnSync('mkfifo', [path.join(d, rel)]).status).toBe(0);
+    expect(runSync(['mkfifo', path.join(d, rel)]).status).toBe(0);
     before = treeHash(d);
   });
 
@@ -92,15 +92,8 @@ describeSystem('run --log-dir a directory the user cannot write', { root: true }
     fs.chmodSync(work, 0o755);
     const logs = path.join(work, 'logs');
     fs.mkdirSync(logs, { mode: 0o755 });
-    const r = spawnSync(process.execPath, [other.bin, 'run', 'verify', '--os-dir', d, '--log-dir', logs], {
-      cwd: '/',
-      uid: 65534,
-      gid: 65534,
-      encoding: 'utf8',
-      timeout: 20_000,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1' },
-    });
-    expect(r.status).toBe(1);
+    const r = runCliAs(other, ['run', 'verify', '--os-dir', d, '--log-dir', logs], { timeout: 20_000, env: { NO_COLOR: '1' } });
+    expect(r.code).toBe(1);
     expect(r.stderr).toContain(logs);
     expect(r.stderr).toMatch(/cannot write|EACCES/);
     expect(fs.readdirSync(logs)).toEqual([]);

@@ -11,16 +11,14 @@
  * (`npm run test:matrix`). Each release takes two TCG boots (~2-4 min) plus, once per recipe
  * version, building its image (~1-2 min).
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename } from './helpers/ganeti';
 import { releaseResources, resources, sparseDisk } from './helpers/disks';
 import { bootableImage } from './helpers/images';
 import { bootUntil } from './helpers/qemu';
 import { describeSystem, matrixCases } from './helpers/system';
-import { BIN } from './helpers/cli';
+import { runCliOk, tempDir } from './helpers/cli';
 
 const NEEDS = ['mmdebstrap', 'qemu-img', 'qemu-system-x86_64', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'resize2fs', 'zstd'];
 const MAC = 'aa:00:00:12:34:56';
@@ -56,7 +54,7 @@ for (const { suite, variant } of matrixCases(RELEASES, (r) => r.suite === 'trixi
       new RegExp(`^(?=[^]*Cloud-init v\\. \\S+ finished at)(?=[^]*GOS-TEST host=${short} id=iid-)(?=[^]*${short} login:)`);
 
     beforeAll(() => {
-      work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-image-boot-'));
+      work = tempDir('image-boot');
       tmp = path.join(work, 'tmp');
       logdir = path.join(work, 'log');
       fs.mkdirSync(tmp);
@@ -66,10 +64,7 @@ for (const { suite, variant } of matrixCases(RELEASES, (r) => r.suite === 'trixi
         path.join(work, 'user-data'),
         '#cloud-config\nruncmd:\n  - [sh, -c, \'echo "GOS-TEST host=$(hostname) id=$(cat /var/lib/cloud/data/instance-id)" > /dev/ttyS0\']\n',
       );
-      const run = (args: string[], cwd: string) => {
-        const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8' });
-        if (r.status !== 0) throw new Error(`ganeti-os ${args.join(' ')} failed: ${r.stderr}`);
-      };
+      const run = (args: string[], cwd: string) => runCliOk(args, { cwd, env: process.env, timeout: 0 });
       run(['new', 'cloud', '--template', 'image', '--variant', variant, '--yes'], work);
       osDir = path.join(work, 'cloud');
       run(['add-variant', variant, '--set', `IMAGE=${image.path}`, '--set', `SHA256=${image.sha256}`], osDir);

@@ -5,13 +5,11 @@
  * verified. No boot here (test/image-boot.test.ts boots the real image): this proves the
  * scripts under Ganeti's daemons, job queue and import-export daemon.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { box, BOX_NEED, onBox, testOnBox } from './helpers/box';
-import { BIN, REPO } from './helpers/cli';
-import { fakeImage } from './helpers/images';
+import { REPO, runCliOk, tempDir } from './helpers/cli';
+import { fakeImageForBox } from './helpers/images';
 import { describeSystem } from './helpers/system';
 
 jest.setTimeout(1800000);
@@ -22,8 +20,7 @@ describeSystem('image template through the cluster box', { ...BOX_NEED, commands
   const cleanups: (() => void)[] = [];
 
   beforeAll(() => {
-    fs.mkdirSync('/var/cache/ganeti-os/test-images', { recursive: true });
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-image-box-'));
+    work = tempDir('image-box');
     state = path.join(work, 'box');
     const up = box(['up'], state);
     if (up.code !== 0) throw new Error(`cluster up failed:\n${up.stderr}`);
@@ -36,14 +33,8 @@ describeSystem('image template through the cluster box', { ...BOX_NEED, commands
   });
 
   it('installs, exports, imports, renames, reinstalls and removes an instance with gnt-* commands', () => {
-    // The box's nodes have their own /tmp: the image goes where they see the host's files.
-    const images = fs.mkdtempSync('/var/cache/ganeti-os/test-images/fake-');
-    cleanups.push(() => fs.rmSync(images, { recursive: true, force: true }));
-    const img = fakeImage('gpt-ubuntu', 'qcow2', images);
-    const run = (args: string[], cwd: string) => {
-      const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`ganeti-os ${args.join(' ')} failed: ${r.stderr}`);
-    };
+    const img = fakeImageForBox('gpt-ubuntu', 'qcow2', 'fake', cleanups);
+    const run = (args: string[], cwd: string) => runCliOk(args, { cwd, env: process.env, timeout: 0 });
     run(['new', 'cloud', '--template', 'image', '--variant', 'fake', '--yes', '-C', work], REPO);
     const dir = path.join(work, 'cloud');
     run(['add-variant', 'fake', '--set', `IMAGE=${img.path}`, '--set', `SHA256=${img.sha256}`], dir);

@@ -8,11 +8,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fakeImage } from './helpers/images';
 import { describeSystem } from './helpers/system';
-import { REPO } from './helpers/cli';
+import { REPO, tempDir } from './helpers/cli';
 
 /** `qemu-img info --output=json` as QEMU 10.0 prints it for a qcow2 file (children first). */
 const QEMU10_INFO = `#!/bin/sh
@@ -49,7 +48,7 @@ describeSystem('image template probe of a qcow2 image', { commands: ['qemu-img',
   /** The real qemu-img, which the stand-in asks and hands everything but `info` to. */
   const real = () => execFileSync('sh', ['-c', 'command -v qemu-img'], { encoding: 'utf8' }).trim();
   beforeAll(() => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-probe-'));
+    work = tempDir('probe');
   });
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 

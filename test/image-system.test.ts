@@ -7,16 +7,16 @@
  * seed, the grown table, the untouched disk size, the refusals (nothing written, nothing left
  * attached or mounted), export/import/rename and the instance-id rules of issue 16.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { InstanceSpec, instanceOsAdd, runExport, runImport, runRename, validateOs } from './helpers/ganeti';
 import { releaseResources, resources, sh, sparseDisk } from './helpers/disks';
 import { BuiltImage, extSize, fakeImage, isZero, partitionFs, partitions, withPartition } from './helpers/images';
 import { ganetiAsync } from './helpers/ganeti-async';
+import { detachLoop } from '../src/system/kernel';
 import { describeSystem } from './helpers/system';
-import { BIN } from './helpers/cli';
+import { newDefinition, runCliOk, tempDir } from './helpers/cli';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGanetiOsTestKeyOnlyForTestsXXXXXXXXXXXXXXXX test@ganeti-os';
 const NEEDS = ['qemu-img', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'mkfs.vfat', 'mcopy', 'xorriso', 'zstd', 'xz', 'mkfs.xfs', 'blkid', 'dumpe2fs', 'curl', 'python3'];
@@ -51,10 +51,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
     });
 
   const disk = (name: string) => path.join(work, name);
-  const cli = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: osDir ?? work, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ganeti-os ${args.join(' ')} failed: ${r.stderr}`);
-  };
+  const cli = (...args: string[]) => runCliOk(args, { cwd: osDir ?? work, env: process.env, timeout: 0 });
   const instance = (name: string, variant: string, disks: string[], extra: Partial<InstanceSpec> = {}): InstanceSpec => ({
     name,
     os: `cloud+${variant}`,
@@ -87,7 +84,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
   const cacheEntries = () => fs.readdirSync(cache).filter((f) => !f.startsWith('.lock') && !f.endsWith('.lock'));
 
   beforeAll(async () => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-image-'));
+    work = tempDir('image');
     tmp = path.join(work, 'tmp');
     cache = path.join(work, 'cache');
     logdir = path.join(work, 'log');
@@ -107,9 +104,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
     userData = path.join(work, 'user-data.yaml');
     fs.writeFileSync(userData, '#cloud-config\nruncmd:\n  - [touch, /run/ganeti-os-test]\n');
 
-    const r = spawnSync(process.execPath, [BIN, 'new', 'cloud', '--template', 'image', '--variant', 'gpt', '--yes'], { cwd: work, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
-    osDir = path.join(work, 'cloud');
+    osDir = newDefinition(work, 'cloud', ['--template', 'image', '--variant', 'gpt']);
     const add = (v: string, i: BuiltImage, ...set: string[]) => cli('add-variant', v, '--set', `IMAGE=${i.path}`, '--set', `SHA256=${i.sha256}`, ...set.flatMap((s) => ['--set', s]));
     add('gpt', img.gpt, 'FORMAT=qcow2');
     add('msdos', img.msdos);
@@ -423,7 +418,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
         const r = runImport({ ...instance('inst1.example.com', 'gpt', [loop]), disks: [{ path: loop, template: 'plain' }] }, 0, stream);
         expect(ieError(r)).toBeUndefined();
       } finally {
-        spawnSync('losetup', ['--detach', loop]);
+        detachLoop(loop, { partitions: false });
       }
       expect(sh('sh', ['-c', 'dd if="$1" bs=1M skip=200 count=1 status=none | cmp -s - /dev/zero -n 1048576 && echo zero', 'sh', file])).toContain('zero');
       // Beyond the exported disk's 256 MiB nothing is written.

@@ -5,21 +5,18 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { listTemplates } from '../src/definition/templates';
 import { tryOsFromDisk } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
-import { BIN } from './helpers/cli';
+import { newDefinition, tempDir } from './helpers/cli';
 
 let work: string;
 let osDir: string;
 
 beforeAll(() => {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-image-tpl-'));
-  const r = spawnSync(process.execPath, [BIN, 'new', 'cloud', '--template', 'image', '--yes'], { cwd: work, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
-  osDir = path.join(work, 'cloud');
+  work = tempDir('image-tpl');
+  osDir = newDefinition(work, 'cloud', ['--template', 'image']);
 });
 
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -166,7 +163,7 @@ describe('image template: network-config from Ganeti NIC settings', () => {
 describe('image template: downloads', () => {
   /** img_fetch with a fake curl that records its arguments and environment. */
   function fetchWith(conf: { PROXY?: string; aptProxy?: string }): { args: string; env: string; status: number | null } {
-    const bin = fs.mkdtempSync(path.join(work, 'bin-'));
+    const bin = tempDir('bin', work);
     fs.writeFileSync(path.join(bin, 'curl'), '#!/bin/sh\nprintf "%s\\n" "$@" > "$REC.args"\nenv > "$REC.env"\nfor a; do last=$a; done\n: > "$last.out" 2>/dev/null || true\n', { mode: 0o755 });
     fs.writeFileSync(path.join(bin, 'apt-config'), `#!/bin/sh\n${conf.aptProxy ? `echo 'Acquire::http::Proxy "${conf.aptProxy}";'` : 'true'}\n`, { mode: 0o755 });
     const rec = path.join(bin, 'rec');

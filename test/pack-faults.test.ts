@@ -5,10 +5,10 @@
  * file in the definition, a read error of .ganeti-os.json (an error, not "foreign"), a full disk
  * at any write.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { binForOtherUser, runCli, tempDir, treeHash } from './helpers/cli';
+import { runSync } from '../src/system/process';
+import { binForOtherUser, runCli, runCliAs, tempDir, treeHash } from './helpers/cli';
 import { runWithFault } from './helpers/faults';
 import { describeSystem } from './helpers/system';
 
@@ -96,18 +96,17 @@ describeSystem('pack as an ordinary user', { root: true, commands: ['dpkg-deb'] 
   let other: ReturnType<typeof binForOtherUser> | undefined;
   afterEach(() => other?.dispose());
 
-  const asNobody = (args: string[]) =>
-    spawnSync(process.execPath, [other!.bin, ...args], { cwd: '/', uid: 65534, gid: 65534, encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1' } });
+  const asNobody = (args: string[]) => runCliAs(other!, args, { timeout: 60_000, env: { NO_COLOR: '1' } });
 
   it('--output a directory the user cannot write; a file in the definition the user cannot read', () => {
     other = binForOtherUser();
     fs.chmodSync(work, 0o755);
-    spawnSync('chown', ['-R', 'nobody:nogroup', d]);
+    runSync(['chown', '-R', 'nobody:nogroup', d]);
     const closed = path.join(work, 'closed');
     fs.mkdirSync(closed, { mode: 0o755 });
     let before = treeHash(d);
     let r = asNobody(['pack', '--os-dir', d, '--output', closed]);
-    expectClean({ code: r.status ?? -1, stderr: r.stderr }, closed, before, /EACCES|permission denied/i);
+    expectClean(r, closed, before, /EACCES|permission denied/i);
     expect(r.stderr).toContain(closed);
 
     const secret = path.join(d, 'lib', 'secret.sh');
@@ -117,7 +116,7 @@ describeSystem('pack as an ordinary user', { root: true, commands: ['dpkg-deb'] 
     fs.mkdirSync(out, { mode: 0o777 });
     fs.chmodSync(out, 0o777);
     r = asNobody(['pack', '--os-dir', d, '--output', out]);
-    expectClean({ code: r.status ?? -1, stderr: r.stderr }, out, before, /EACCES|permission denied/i);
+    expectClean(r, out, before, /EACCES|permission denied/i);
     expect(r.stderr).toContain(secret);
   });
 });

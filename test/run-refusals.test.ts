@@ -7,15 +7,18 @@
  * partition of a loop device, through another loop device on the same file), active swap,
  * busy, given twice, or named as the export/import stream.
  */
-import { spawn, spawnSync } from 'node:child_process';
+// The export/import stream through standard output and input is binary: node:child_process's
+// spawnSync gives it as a Buffer (runCli and runSync decode it as UTF-8).
+import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Context } from '../src/context';
 import { main } from '../src/main';
 import { def, writeCase } from './helpers/corpus';
-import { BIN, binForOtherUser, cli, scriptedPrompter } from './helpers/cli';
+import { detachLoop, unmount } from '../src/system/kernel';
+import { runSync, startProcess } from '../src/system/process';
+import { BIN, binForOtherUser, cli, runCli, runCliAs, scriptedPrompter, tempDir } from './helpers/cli';
 import { releaseResources, resources, sh } from './helpers/disks';
 import { describeSystem } from './helpers/system';
 
@@ -32,7 +35,7 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
   let logs: string;
 
   beforeAll(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-runref-'));
+    root = tempDir('runref');
     logs = path.join(root, 'log');
     const x = { mode: 0o755 };
     osDir = writeCase(path.join(root, 'os'), {
@@ -110,8 +113,8 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
     expect(sha(target)).toBe(sha(d));
     expect(fs.existsSync(path.join(root, '-'))).toBe(false);
     expect(fs.existsSync(path.join(osDir, '-'))).toBe(false);
-    const json = spawnSync(process.execPath, [BIN, 'run', 'export', '--os-dir', osDir, '--disk', d, '--output', '-', '--json'], { cwd: root });
-    expect(json.status).toBe(2);
+    const json = runCli(['run', 'export', '--os-dir', osDir, '--disk', d, '--output', '-', '--json'], { cwd: root, env: { ...process.env } });
+    expect(json.code).toBe(2);
   });
 
   it('refuses a 0 MiB disk, a regular file as a plain disk and a block device as a file disk, creating nothing', async () => {
@@ -142,13 +145,13 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
     // That user runs a copy of the CLI when the checkout is closed to it (a clone under /root).
     const other = binForOtherUser();
     try {
-      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, other.bin, 'run', 'create', '--os-dir', osDir], { cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/nonexistent' } });
-      expect(r.status).toBe(1);
+      const r = runCliAs(other, ['run', 'create', '--os-dir', osDir], { env: { HOME: '/nonexistent' } });
+      expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/create runs as root on a Ganeti node, and this is user 65534/);
       fs.chmodSync(root, 0o755); // the definition readable by the other user
-      const e = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, other.bin, 'run', 'create', '--os-dir', osDir, '--print-env'], { cwd: '/', encoding: 'utf8' });
+      const e = runCliAs(other, ['run', 'create', '--os-dir', osDir, '--print-env'], { env: { ...process.env } });
       expect(e.stderr).not.toMatch(/MODULE_NOT_FOUND|error/);
-      expect(e.status).toBe(0);
+      expect(e.code).toBe(0);
     } finally {
       other.dispose();
     }
@@ -156,7 +159,7 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
 
   it("as another user, a loop device on a file that user cannot see (another's, in a closed directory) is not an error", () => {
     // Everything made here is undone in `finally`, whichever step fails (the loop included).
-    const closed = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-closed-'));
+    const closed = tempDir('closed');
     let loop: string | undefined;
     let other: ReturnType<typeof binForOtherUser> | undefined;
     let logDir: string | undefined;
@@ -166,15 +169,15 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
       fs.truncateSync(hidden, 8 * 1024 * 1024);
       loop = sh('losetup', ['--find', '--show', hidden]).trim();
       other = binForOtherUser();
-      logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-otherlog-'));
+      logDir = tempDir('otherlog');
       fs.chmodSync(logDir, 0o777);
       fs.chmodSync(root, 0o755);
       const d = img('seen.img');
       fs.chmodSync(d, 0o666);
-      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, other.bin, 'run', 'verify', '--os-dir', osDir, '--disk', d, '--log-dir', logDir], { cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH, HOME: '/nonexistent' } });
+      const r = runCliAs(other, ['run', 'verify', '--os-dir', osDir, '--disk', d, '--log-dir', logDir], { env: { HOME: '/nonexistent' } });
       expect(r.stderr).not.toMatch(/internal error|EACCES/);
       expect(r.stderr).toMatch(/refused value/);
-      expect(r.status).toBe(1);
+      expect(r.code).toBe(1);
     } finally {
       other?.dispose();
       if (loop) sh('losetup', ['--detach', loop]);
@@ -249,9 +252,8 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
       try {
         await fn(loop);
       } finally {
-        spawnSync('umount', [mnt]);
-        spawnSync('partx', ['-d', loop]);
-        spawnSync('losetup', ['--detach', loop]);
+        unmount(mnt);
+        detachLoop(loop);
       }
     };
 
@@ -290,7 +292,7 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
         try {
           await refused(d, /is in use: it is active swap/);
         } finally {
-          spawnSync('swapoff', [loop]);
+          runSync(['swapoff', loop]);
         }
       });
     });
@@ -298,9 +300,9 @@ describeSystem('run builds what gnt-instance add builds and refuses disks in use
     it('a block device another program holds open exclusively (O_EXCL)', async () => {
       const d = img('busy.img', 8);
       await withLoop([d], async (loop) => {
-        const holder = spawn('python3', ['-c', 'import os,sys,time; os.open(sys.argv[1], os.O_RDONLY|os.O_EXCL); print("held", flush=True); time.sleep(60)', loop], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const holder = startProcess(['python3', '-c', 'import os,sys,time; os.open(sys.argv[1], os.O_RDONLY|os.O_EXCL); print("held", flush=True); time.sleep(60)', loop], { stdio: ['ignore', 'pipe', 'inherit'] });
         try {
-          await new Promise((resolve) => holder.stdout.once('data', resolve));
+          await new Promise((resolve) => holder.stdout!.once('data', resolve));
           await refused(loop, /is in use: it is busy/, ['--disk-template', 'plain']);
         } finally {
           holder.kill('SIGKILL');

@@ -3,12 +3,11 @@
  * closed stdin and log, compared with Ganeti's own InstanceOsAdd / RunRenameInstance output;
  * export/import through bash with EXP_SIZE_FD; failures show the log's last 20 lines.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { detachLoop, loopsBackedBy } from '../src/system/kernel';
 import { def, writeCase } from './helpers/corpus';
-import { cli } from './helpers/cli';
+import { cli, tempDir } from './helpers/cli';
 import { instanceOsAdd, runExport, runImport, runRename } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
 
@@ -48,7 +47,7 @@ describeSystem('run executes scripts as Ganeti does', { ganeti: true }, () => {
   let disk: string;
 
   beforeAll(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-run-'));
+    root = tempDir('run');
     const x = { mode: 0o755 };
     osDir = writeCase(path.join(root, 'os'), {
       name: 'dumpos',
@@ -207,7 +206,7 @@ describeSystem('run reports what a script warned about and what it left on a dis
   });
 
   it("shows the script's warnings once each, and a loop device it left attached to disk 0", async () => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-run-left-'));
+    root = tempDir('run-left');
     // A careless create: warns (one warning twice) and leaves its loop device attached.
     const LEAKY = `#!/bin/bash
 echo "create: warning: the mirror is slow" >&2
@@ -227,9 +226,7 @@ losetup --find --show -- "$DISK_0_PATH"
       expect(r.stderr).not.toMatch(/not a warning/);
       expect(r.stderr).toMatch(new RegExp(`create left disk 0 \\(${disk.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\): /dev/loop\\d+ still attached to it`));
     } finally {
-      for (const l of execFileSync('losetup', ['--associated', disk, '--output', 'NAME', '--noheadings'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
-        execFileSync('losetup', ['--detach', l.trim()]);
-      }
+      for (const l of loopsBackedBy(disk)) detachLoop(l.name);
     }
   });
 });

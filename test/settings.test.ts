@@ -10,7 +10,7 @@ import { loadTemplate } from '../src/definition/templates';
 import { Setting, isFamily } from '../src/definition/settings';
 import { runAddVariant } from '../src/commands/add-variant';
 import { BIN, newDefinitionInProcess, read, REPO, runCli, runCommand, tempDir } from './helpers/cli';
-import { fixture, upgrade } from './upgrade-support';
+import { fixture, upgrade } from './helpers/upgrade';
 
 const works: string[] = [];
 afterEach(() => {

@@ -1,20 +1,21 @@
 /**
  * Loop devices and mounts through the kernel layer (src/system/kernel.ts) for real, as root:
  * attach, find by backing file (also through another path), list as losetup does, release
- * everything under a directory. HEAVY: run under flock /tmp/ganeti-os-heavy.lock.
+ * everything under a directory. Attaches loop devices of the machine's: the system lane runs it
+ * alone.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { attachLoop, blockName, blockSectors, detachLoop, devNoOf, devString, heldUnder, isPartition, loopDevices, loopsBackedBy, loopsBackedUnder, mount, mountTable, mountsUnder, partitionParent, partitionsOf, releaseUnder, unmount, withBackingInodes } from '../src/system/kernel';
 import { runSync } from '../src/system/process';
 import { describeSystem } from './helpers/system';
+import { tempDir } from './helpers/trees';
 
 const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
 describeSystem('loop devices and mounts (kernel layer)', { root: true, commands: ['losetup', 'partx', 'mkfs.ext4', 'sfdisk'] }, () => {
   let dir: string;
-  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gos kernel '))));
+  beforeEach(() => (dir = tempDir('kernel with spaces')));
   afterEach(() => {
     releaseUnder(dir);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -74,7 +75,7 @@ describeSystem('loop devices and mounts (kernel layer)', { root: true, commands:
       fs.mkdirSync(path.join(inside, 'sub'));
       mount('tmpfs', path.join(inside, 'sub'), { type: 'tmpfs', options: ['size=1m'] });
       expect(mountTable().find((m) => m.target === path.join(inside, 'sub'))).toMatchObject({ fsType: 'tmpfs', superOptions: expect.stringContaining('size=1024k') });
-      elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-kernel-elsewhere-'));
+      elsewhere = tempDir('kernel-elsewhere');
       mount(`${dev}p1`, elsewhere);
       expect(mountTable().find((m) => m.target === elsewhere)?.options).toMatch(/^rw,/);
       const held = heldUnder(dir);

@@ -3,10 +3,10 @@
  * that kill the whole process group, aborts, one result type and one failure message.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { alive } from '../src/system/kernel';
 import { commandLine, failureMessage, onPath, run, runSync, RunResult } from '../src/system/process';
+import { tempDir } from './helpers/trees';
 
 const SH_ENV = { PATH: '/usr/bin:/bin' };
 
@@ -14,7 +14,7 @@ const SH_ENV = { PATH: '/usr/bin:/bin' };
 const GRANDCHILD = 'sleep 60 & echo $! > "$1"; wait';
 
 let tmp: string;
-beforeEach(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-proc-'))));
+beforeEach(() => (tmp = tempDir('proc')));
 afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const pidIn = (f: string) => Number(fs.readFileSync(f, 'utf8').trim());

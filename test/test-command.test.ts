@@ -16,32 +16,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { BIN } from './helpers/cli';
+import { BIN, tempDir } from './helpers/cli';
 import { releaseResources, resources } from './helpers/disks';
 import { FULL_MATRIX, describeSystem } from './helpers/system';
+import { StepJson, testCli } from './helpers/test-run';
 import { bootUntilReady } from '../src/boot/qemu';
 import { consoleReady, consoleText } from '../src/boot/console';
-
-interface StepJson {
-  step: string;
-  status: 'passed' | 'failed' | 'skipped';
-  /** Seconds from the start of the run, and how long. */
-  start: number;
-  seconds: number;
-  detail: string;
-  logs: string[];
-  logTail?: string[];
-  checks?: { name: string; ok: boolean | null; detail: string }[];
-}
-interface RunJson {
-  ok: boolean;
-  seconds: number;
-  stepSeconds: number;
-  steps: StepJson[];
-  logs: string | null;
-}
 
 const NEEDS = ['qemu-system-x86_64', 'debugfs', 'mke2fs', 'sfdisk', 'blkid', 'losetup', 'mmdebstrap', 'partx'];
 
@@ -49,7 +30,7 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
   let root: string;
   let work: string;
   beforeAll(() => {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-testcmd-'));
+    root = tempDir('testcmd');
     work = path.join(root, 'work');
     fs.mkdirSync(work);
   });
@@ -58,22 +39,7 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  const cli = (args: string[], timeoutS = 120) => {
-    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: root, encoding: 'utf8', timeout: timeoutS * 1000, env: { PATH: process.env.PATH, HOME: root } });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
-  const testJson = (args: string[], timeoutS = 120) => {
-    const r = cli(['test', '--work-dir', work, '--json', ...args], timeoutS);
-    let doc: { ok: boolean; runs: RunJson[] };
-    try {
-      doc = JSON.parse(r.stdout);
-    } catch {
-      throw new Error(`no JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
-    }
-    const run = doc.runs[0];
-    const status = Object.fromEntries(run.steps.map((s) => [s.step, s.status]));
-    return { ...r, doc, run, status, step: (n: string) => run.steps.find((s) => s.step === n)! };
-  };
+  const { cli, testJson, clearWork } = testCli(() => ({ root, work }));
   const newDef = (name: string, template: string) => {
     const r = cli(['new', name, '--template', template, '--yes']);
     expect(r.code).toBe(0);
@@ -90,10 +56,6 @@ describeSystem('ganeti-os test', { root: true, commands: NEEDS }, () => {
   // The same with a "kernel" in /boot and boot code that loops forever (jmp $) where GRUB would be.
   const HANG_CREATE = FS_CREATE.replace('echo', ': > "$d/boot/vmlinuz-0-fake"\necho') + `\nprintf '\\xeb\\xfeGRUB' | dd of="$DISK_0_PATH" conv=notrunc status=none\nprintf '\\x55\\xaa' | dd of="$DISK_0_PATH" bs=1 seek=510 conv=notrunc status=none`;
   const workEmpty = () => expect(fs.readdirSync(work)).toEqual([]);
-  const clearWork = () => {
-    fs.rmSync(work, { recursive: true, force: true });
-    fs.mkdirSync(work);
-  };
 
   it('passes for the blank template and reports it as not bootable; leaves nothing behind', () => {
     const dir = newDef('blank-os', 'blank');

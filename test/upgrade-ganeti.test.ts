@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { loadTemplate } from '../src/definition/templates';
 import { instanceOsAdd, tryOsFromDisk } from './helpers/ganeti';
 import { describeSystem } from './helpers/system';
-import { age, fixture, provenance, read, recordExtra, setLine, upgrade } from './upgrade-support';
+import { age, fixture, provenance, read, recordExtra, setLine, upgrade } from './helpers/upgrade';
 
 const works: string[] = [];
 afterEach(() => {

@@ -2,13 +2,13 @@
  * Issue 21, upgrade: a file it cannot read (EIO, EACCES) is an error naming it -- exit 1 and
  * nothing changed, the record not moved -- never a file skipped while the rest goes on.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { binForOtherUser, treeHash } from './helpers/cli';
+import { runSync } from '../src/system/process';
+import { binForOtherUser, runCliAs, treeHash } from './helpers/cli';
 import { runWithFault } from './helpers/faults';
 import { describeSystem } from './helpers/system';
-import { age, fixture, setLine } from './upgrade-support';
+import { age, fixture, setLine } from './helpers/upgrade';
 
 let dir: string;
 let work: string;
@@ -36,13 +36,13 @@ describeSystem('upgrade as an ordinary user, one file unreadable', { root: true 
   it('exit 1 naming it and EACCES, the record not moved', () => {
     other = binForOtherUser();
     fs.chmodSync(work, 0o755);
-    spawnSync('chown', ['-R', 'nobody:nogroup', dir]);
+    runSync(['chown', '-R', 'nobody:nogroup', dir]);
     const secret = path.join(dir, 'create');
     fs.chownSync(secret, 0, 0);
     fs.chmodSync(secret, 0o700);
     const before = treeHash(dir);
-    const r = spawnSync(process.execPath, [other.bin, 'upgrade', '--os-dir', dir], { cwd: '/', uid: 65534, gid: 65534, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1' } });
-    expect([r.status, r.stderr]).toEqual([1, expect.stringContaining(secret)]);
+    const r = runCliAs(other, ['upgrade', '--os-dir', dir], { env: { NO_COLOR: '1' } });
+    expect([r.code, r.stderr]).toEqual([1, expect.stringContaining(secret)]);
     expect(r.stderr).toMatch(/EACCES/);
     expect(treeHash(dir)).toBe(before);
   });

@@ -14,7 +14,7 @@ import { runUpgrade } from '../src/commands/upgrade';
 import { BESIDE_SUFFIX, STATE_DIR } from '../src/definition/upgrade';
 import { releaseBase } from '../src/definition/upgrade-release';
 import { REPO, cli, runCommand } from './helpers/cli';
-import { RELEASE_FIXTURES, age, fixture, gitMerge, modeOf, provenance, read, setLine, sha, upgrade } from './upgrade-support';
+import { RELEASE_FIXTURES, age, fixture, gitMerge, modeOf, provenance, read, setLine, sha, upgrade } from './helpers/upgrade';
 
 const works: string[] = [];
 function copy(set: string, root = RELEASE_FIXTURES): string {

@@ -2,7 +2,7 @@
  * `ganeti-os upgrade`: golden upgrades of definitions written by ganeti-os at the commit this
  * work started from (test/fixtures/upgrade), to this tree's templates. Where the test needs the
  * template to have changed since, it "ages" a file: the definition then looks written by an
- * older template (see upgrade-support.ts). Every merge is compared with git merge-file.
+ * older template (see test/helpers/upgrade.ts). Every merge is compared with git merge-file.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,7 +20,7 @@ import { LOCK_FILE } from '../src/definition/lock';
 import { JOURNAL_FILE } from '../src/definition/writer';
 import { runCliAsync, runInProcess } from './helpers/cli';
 import { captureContext, runCommand, treeHash } from './helpers/cli';
-import { FIXTURE_COMMIT, age, fixture, gitMerge, modeOf, provenance, read, recordExtra, setLine, sha, upgrade, writeProvenance } from './upgrade-support';
+import { FIXTURE_COMMIT, age, fixture, gitMerge, modeOf, provenance, read, recordExtra, setLine, sha, upgrade, writeProvenance } from './helpers/upgrade';
 
 const works: string[] = [];
 function copy(set: string): string {

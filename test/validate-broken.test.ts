@@ -4,20 +4,18 @@
  * finding that means they will fail makes it exit 1, even though Ganeti says "valid".
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { runAddVariant } from '../src/commands/add-variant';
 import { runBumpApi } from '../src/commands/bump-api';
 import { conflictMarkerFindings } from '../src/definition/checks';
 import { def, writeCase } from './helpers/corpus';
-import { cli } from './helpers/cli';
 import { tryOsFromDisk, validateOs } from './helpers/ganeti';
 import { describeReleases, describeSystem } from './helpers/system';
-import { runCommand, treeHash } from './helpers/cli';
+import { cli, runCommand, tempDir, treeHash } from './helpers/cli';
 
 let root: string;
 beforeAll(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-validate-broken-'));
+  root = tempDir('validate-broken');
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cli, foreignCopy } from './helpers/cli';
+import { cli, foreignCopy, tempDir } from './helpers/cli';
 import { def, writeCase } from './helpers/corpus';
 import { GanetiAnswer, ganetiBatch } from './helpers/ganeti';
 import { describeReleases } from './helpers/system';
@@ -27,7 +27,7 @@ let base: string;
 let disk: string;
 
 beforeAll(async () => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-validate-truth-'));
+  root = tempDir('validate-truth');
   here = root;
   const r = await cli(root, ['new', 'base', '--template', 'blank', '--yes']);
   if (r.code !== 0) throw new Error(r.stderr);

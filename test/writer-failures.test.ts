@@ -9,14 +9,15 @@
  * an undisturbed run gives, or it exited 1 and the tree is as before (after a kill: once the
  * next command has rolled the journal back).
  */
-import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Context } from '../src/context';
 import { runAddVariant } from '../src/commands/add-variant';
 import { runBumpApi } from '../src/commands/bump-api';
 import { runNew } from '../src/commands/new';
-import { BIN, REPO, runCommand, tempDir, treeHash } from './helpers/cli';
+import { mount, unmount } from '../src/system/kernel';
+import { runSync } from '../src/system/process';
+import { BIN, REPO, runCliAs, runCliAsync, runCommand, tempDir, treeHash } from './helpers/cli';
 import { describeSystem } from './helpers/system';
 
 // The module object the code under test calls through (ts-jest's import wrappers read it at call time).
@@ -163,7 +164,7 @@ function pagesOf(dir: string): number {
 describeSystem('a small tmpfs fills up at every step', { root: true }, () => {
   let mnt: string | undefined;
   afterEach(() => {
-    if (mnt) spawnSync('umount', [mnt]);
+    if (mnt) unmount(mnt);
     mnt = undefined;
   });
 
@@ -179,8 +180,7 @@ describeSystem('a small tmpfs fills up at every step', { root: true }, () => {
     const pages = pagesOf(src);
     mnt = path.join(work, 'mnt');
     fs.mkdirSync(mnt);
-    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${(2 * pages + 16) * 4}k,nr_inodes=200`, 'gos-test', mnt], { encoding: 'utf8' });
-    if (m.status !== 0) throw new Error(`mount tmpfs: ${m.stderr}`);
+    mount('gos-test', mnt, { type: 'tmpfs', options: [`size=${(2 * pages + 16) * 4}k`, 'nr_inodes=200'] });
     const d = path.join(mnt, 'osdef');
     let sawEnospc = 0;
     let sawSuccess = false;
@@ -220,21 +220,15 @@ describeSystem('a file the command cannot read or write (EACCES, as an unprivile
   it('exit 1 naming the file and EACCES, nothing changed', async () => {
     const d = await blank('os', '20,15,10');
     fs.chmodSync(work, 0o755);
-    spawnSync('chown', ['-R', 'nobody', d]);
+    runSync(['chown', '-R', 'nobody', d]);
     // A file the plan must compare, unreadable to the user running the command.
     fs.chownSync(path.join(d, 'lib', 'parameters.sh'), 0, 0);
     fs.chmodSync(path.join(d, 'lib', 'parameters.sh'), 0o600);
     const before = treeHash(d);
-    const r = spawnSync(process.execPath, [BIN, 'add-param', 'size', 'Root size', '--os-dir', d], {
-      cwd: '/',
-      encoding: 'utf8',
-      uid: 65534,
-      gid: 65534,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1' },
-    });
+    const r = runCliAs({ bin: BIN }, ['add-param', 'size', 'Root size', '--os-dir', d], { env: { NO_COLOR: '1' } });
     expect(r.stderr).toMatch(/EACCES|permission denied/i);
     expect(r.stderr).toContain('parameters.sh');
-    expect(r.status).toBe(1);
+    expect(r.code).toBe(1);
     expect(treeHash(d)).toBe(before);
   });
 });
@@ -257,7 +251,7 @@ describe('a kill at any step', () => {
       const ctx = { cwd: ${JSON.stringify(d)}, env: {}, interactive: false, prompter: {}, log: { info() {}, warn() {} }, out: { write() {} } };
       main(['bump-api', '20', '--force'], ctx).then((code) => { process.stdout.write(String(calls)); process.exit(code); });
     `;
-    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    const r = runSync([process.execPath, '-e', script]);
     if (r.signal !== 'SIGKILL' && r.status !== 0) throw new Error(`child failed at ${n}: ${r.status} ${r.stderr}`);
     return { killed: r.signal === 'SIGKILL', calls: Number(r.stdout || '0') };
   }
@@ -299,12 +293,7 @@ describe('two maintenance commands at once', () => {
       const results = await Promise.all(
         batch.map(
           (v) =>
-            new Promise<{ code: number | null; err: string }>((resolve) => {
-              const c = spawn(process.execPath, [BIN, 'add-variant', v], { cwd: d, env: { PATH: process.env.PATH, NO_COLOR: '1' } });
-              let err = '';
-              c.stderr.on('data', (b) => (err += b));
-              c.on('close', (code) => resolve({ code, err }));
-            }),
+            runCliAsync(['add-variant', v], { cwd: d, timeout: 110_000, env: { HOME: undefined, NO_COLOR: '1' } }).then((r) => ({ code: r.code, err: r.stderr })),
         ),
       );
       for (const r of results) expect([r.code, r.err]).toEqual([0, expect.anything()]);

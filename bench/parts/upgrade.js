@@ -14,7 +14,7 @@ const lib = require('../lib');
 
 const FIXTURE = path.join(lib.ROOT, 'test', 'fixtures', 'upgrade', 'debian', 'debianos');
 
-/** Make `rel` look written by an older template (as test/upgrade-support.ts `age` does). */
+/** Make `rel` look written by an older template (as test/helpers/upgrade.ts `age` does). */
 function age(dir, rel, edit) {
   const abs = path.join(dir, rel);
   const lines = fs.readFileSync(abs, 'utf8').split('\n');

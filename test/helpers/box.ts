@@ -7,8 +7,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cmdline, loopDevices, mountTable } from '../../src/system/kernel';
-import { runSync } from '../../src/system/process';
-import { BIN, REPO } from './cli';
+import { runCli } from './cli';
 import { sh } from './disks';
 
 export const BOX_NEED = { root: true, commands: ['gnt-cluster', 'ganeti-luxid', 'sshd', 'socat', 'unshare', 'nsenter', 'losetup'] };
@@ -22,14 +21,8 @@ export interface Result {
 /** `ganeti-os cluster ARGS --state DIR` (the built CLI), with a minimal environment plus `env`. */
 export function box(args: string[], stateDir: string, env: Record<string, string> = {}, timeout = 300000): Result {
   const [action, ...rest] = args;
-  const r = runSync([process.execPath, BIN, 'cluster', action, '--state', stateDir, ...rest], {
-    cwd: REPO,
-    stdin: 'pipe',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', ...env },
-    timeoutMs: timeout,
-    killSignal: 'SIGTERM',
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  const r = runCli(['cluster', action, '--state', stateDir, ...rest], { env: { HOME: '/root', ...env }, timeout });
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** One step of `ganeti-os test --json` (src/lifecycle/lifecycle.ts StepResult). */
@@ -59,20 +52,14 @@ export interface LifecycleRun {
  * code, its one run (throws when there is no JSON document), and stderr.
  */
 export function testOnBox(osDir: string, args: string[], stateDir: string, timeout = 1800000): { code: number; run: LifecycleRun; stderr: string } {
-  const r = runSync([process.execPath, BIN, 'test', '--cluster', '--state', stateDir, '--os-dir', osDir, '--json', ...args], {
-    cwd: REPO,
-    stdin: 'pipe',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root' },
-    timeoutMs: timeout,
-    killSignal: 'SIGTERM',
-  });
+  const r = runCli(['test', '--cluster', '--state', stateDir, '--os-dir', osDir, '--json', ...args], { env: { HOME: '/root' }, timeout });
   let doc: { runs: LifecycleRun[] };
   try {
     doc = JSON.parse(r.stdout) as { runs: LifecycleRun[] };
   } catch {
-    throw new Error(`no JSON from test --cluster (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+    throw new Error(`no JSON from test --cluster (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
   }
-  return { code: r.status, run: doc.runs[0], stderr: r.stderr };
+  return { code: r.code, run: doc.runs[0], stderr: r.stderr };
 }
 
 /** Run a command on the box's master with `cluster exec`; throws with its output on failure. */

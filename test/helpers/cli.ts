@@ -3,13 +3,13 @@
  * or as the built CLI (also as another user). Files and trees: ./trees.ts, re-exported here.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Choice, Context, Prompter } from '../../src/context';
 import { NewOptions, runNew } from '../../src/commands/new';
 import { main, reportError } from '../../src/main';
 import { noPrompter } from '../../src/prompter';
 import { RunOptions, RunResult, run, runSync } from '../../src/system/process';
+import { tempDir } from './trees';
 
 export { FOREIGN_FIXTURE, foreignCopy, read, snapshotTree, tempDir, treeHash } from './trees';
 export type { TreeEntry } from './trees';
@@ -60,24 +60,32 @@ export interface CliOptions {
   cwd?: string;
   /** Written to its stdin (default: a pipe closed at once). */
   input?: string;
-  /** Added to PATH and HOME (this process's); a key set to undefined is left out. */
+  /** Added to PATH and HOME (this process's); a key set to undefined is left out (`process.env`: all of this process's environment). */
   env?: Record<string, string | undefined>;
-  /** Milliseconds before SIGTERM (default 30000). */
+  /** Milliseconds before `killSignal` (default 30000; 0: no limit). */
   timeout?: number;
-  /** Another build of the CLI (default: this checkout's bin/ganeti-os.js). */
+  /** Sent when the timeout passes (default SIGTERM; SIGINT to stop it as Ctrl-C would). */
+  killSignal?: NodeJS.Signals;
+  /** Another build of the CLI (default: this checkout's bin/ganeti-os.js; binForOtherUser's for `uid`). */
   bin?: string;
+  /**
+   * Run as this user, with the group of the same number and no supplementary groups (setpriv,
+   * as Node's spawn with uid/gid does): needs root. Give `bin` from binForOtherUser and, to
+   * leave out this process's HOME, `env: { HOME: undefined }`.
+   */
+  uid?: number;
 }
 
 function cliCommand(args: string[], opts: CliOptions): [string[], RunOptions] {
   return [
-    [process.execPath, opts.bin ?? BIN, ...args],
+    [...(opts.uid === undefined ? [] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups']), process.execPath, opts.bin ?? BIN, ...args],
     {
       cwd: opts.cwd ?? REPO,
       input: opts.input,
       stdin: 'pipe',
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...(opts.env ?? {}) },
-      timeoutMs: opts.timeout ?? 30000,
-      killSignal: 'SIGTERM',
+      timeoutMs: opts.timeout === 0 ? undefined : (opts.timeout ?? 30000),
+      killSignal: opts.killSignal ?? 'SIGTERM',
     },
   ];
 }
@@ -92,6 +100,13 @@ export function runCli(args: string[], opts: CliOptions = {}): Captured & { raw:
 export async function runCliAsync(args: string[], opts: CliOptions = {}): Promise<Captured & { raw: RunResult }> {
   const r = await run(...cliCommand(args, opts));
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, raw: r };
+}
+
+/** runCli that must succeed: throws `ganeti-os ARGS failed: STDERR` when it exits non-zero. */
+export function runCliOk(args: string[], opts: CliOptions = {}): Captured & { raw: RunResult } {
+  const r = runCli(args, opts);
+  if (r.code !== 0) throw new Error(`ganeti-os ${args.join(' ')} failed: ${r.stderr}`);
+  return r;
 }
 
 /**
@@ -159,10 +174,9 @@ export async function cli(cwd: string, args: string[], env: Record<string, strin
  * `dispose` removes the copy, if one was made.
  */
 export function binForOtherUser(uid = 65534): { bin: string; dispose: () => void } {
-  const asOther = (bin: string) =>
-    runSync(['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, bin, '--version'], { cwd: '/', stdin: 'pipe', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
-  if (asOther(BIN).status === 0) return { bin: BIN, dispose: () => undefined };
-  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'ganeti-os-cli-copy-'));
+  const asOther = (bin: string) => runCliAs({ bin }, ['--version'], { uid });
+  if (asOther(BIN).code === 0) return { bin: BIN, dispose: () => undefined };
+  const copy = tempDir('cli-copy');
   fs.chmodSync(copy, 0o755);
   const lock = JSON.parse(fs.readFileSync(path.join(REPO, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; devOptional?: boolean }> };
   const runtime = Object.entries(lock.packages)
@@ -175,6 +189,14 @@ export function binForOtherUser(uid = 65534): { bin: string; dispose: () => void
   }
   const bin = path.join(copy, 'bin', 'ganeti-os.js');
   const check = asOther(bin);
-  if (check.status !== 0) throw new Error(`uid ${uid} cannot run the copy of the CLI in ${copy}: ${check.stderr}`);
+  if (check.code !== 0) throw new Error(`uid ${uid} cannot run the copy of the CLI in ${copy}: ${check.stderr}`);
   return { bin, dispose: () => fs.rmSync(copy, { recursive: true, force: true }) };
+}
+
+/**
+ * runCli as another user (`opts.uid`, default 65534) with `other.bin` (binForOtherUser's), in
+ * `/`, its environment PATH and `opts.env` only (no HOME unless given).
+ */
+export function runCliAs(other: { bin: string }, args: string[], opts: CliOptions = {}): Captured & { raw: RunResult } {
+  return runCli(args, { cwd: '/', ...opts, uid: opts.uid ?? 65534, bin: other.bin, env: { HOME: undefined, ...(opts.env ?? {}) } });
 }

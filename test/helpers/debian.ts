@@ -5,11 +5,10 @@
  * through a mount or a loop device a failed test left behind.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { runSync } from '../../src/system/process';
 import { releaseResources } from './disks';
-import { BIN } from './cli';
+import { runCliOk, tempDir } from './cli';
 import { nodeMirror } from '../../src/debian/apt-sources';
 
 
@@ -25,15 +24,14 @@ export interface DebianWorkspace {
 }
 
 /**
- * A new workspace named after prefix, its definition's defaults.conf ending with TMPDIR and
- * the extra lines given. Throws when `ganeti-os new` fails.
+ * A new workspace (tempDir `tag`), its definition's defaults.conf ending with TMPDIR and the
+ * extra lines given. Throws when `ganeti-os new` fails.
  */
-export function debianWorkspace(prefix: string, extraConfig: string[] = []): DebianWorkspace {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+export function debianWorkspace(tag: string, extraConfig: string[] = []): DebianWorkspace {
+  const work = tempDir(tag);
   const tmp = path.join(work, 'tmp');
   fs.mkdirSync(tmp);
-  const r = runSync([process.execPath, BIN, 'new', 'debian-os', '--yes'], { cwd: work, stdin: 'pipe' });
-  if (r.status !== 0) throw new Error(`ganeti-os new failed: ${r.stderr}`);
+  runCliOk(['new', 'debian-os', '--yes'], { cwd: work, env: process.env, timeout: 0 });
   const osDir = path.join(work, 'debian-os');
   fs.appendFileSync(path.join(osDir, 'defaults.conf'), [`TMPDIR=${tmp}`, ...extraConfig, ''].join('\n'));
   return { work, tmp, logdir: path.join(work, 'log'), osDir };

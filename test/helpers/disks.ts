@@ -4,10 +4,9 @@
  * loop devices, mounts and temporary directories.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { attachLoop, detachLoop, loopDevices, mount, mountTable, unmount } from '../../src/system/kernel';
 import { failureMessage, RunOptions, runSync } from '../../src/system/process';
+import { tempDir } from './trees';
 
 /** Run argv to completion; its stdout. Throws (failureMessage) when it fails. */
 export function mustRun(argv: string[], opts: RunOptions = {}): string {
@@ -55,7 +54,7 @@ export function withMounted<T>(disk: string, fn: (root: string) => T, rw = false
 /** Run fn with the filesystem in `size` bytes of `disk` from `offset` mounted (read-only unless rw); always released. */
 export function withMountedRange<T>(disk: string, offset: number, size: number, fn: (root: string) => T, rw = false): T {
   const loop = attachLoop(disk, { offset, sizelimit: size, readOnly: !rw });
-  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'gos-inspect-'));
+  const mnt = tempDir('inspect');
   let mounted = false;
   try {
     mount(loop, mnt, { readOnly: !rw });

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runSync } from '../../src/system/process';
 import { mustRun, withMountedRange } from './disks';
+import { tempDir } from './trees';
 
 const HELPERS = __dirname;
 const REPO = path.join(__dirname, '..', '..');
@@ -42,6 +43,20 @@ export function fakeImage(kind: FakeKind, format: ImageFormat, dir: string): Bui
     }
   }
   return { path: out, sha256: sha256(out), size };
+}
+
+/** Test images kept across runs; also where a cluster box's nodes see the host's files (they have their own /tmp). */
+export const TEST_IMAGES = '/var/cache/ganeti-os/test-images';
+
+/**
+ * fakeImage in a new directory under TEST_IMAGES, for definitions a cluster box's nodes install
+ * from; the directory's removal is pushed onto `cleanups` (the suite runs them in afterAll).
+ */
+export function fakeImageForBox(kind: FakeKind, format: ImageFormat, tag: string, cleanups: (() => void)[]): BuiltImage {
+  fs.mkdirSync(TEST_IMAGES, { recursive: true });
+  const images = tempDir(tag, TEST_IMAGES);
+  cleanups.push(() => fs.rmSync(images, { recursive: true, force: true }));
+  return fakeImage(kind, format, images);
 }
 
 export interface Partition {
@@ -98,7 +113,7 @@ export function isZero(file: string, bytes: number): boolean {
  * The bootable Debian cloud image (qcow2) of release `suite` (bookworm, trixie), built once per
  * recipe version and release and kept in cacheDir.
  */
-export function bootableImage(suite = 'bookworm', cacheDir = '/var/cache/ganeti-os/test-images'): BuiltImage {
+export function bootableImage(suite = 'bookworm', cacheDir = TEST_IMAGES): BuiltImage {
   const recipe = path.join(HELPERS, 'cloud-image.sh');
   const key = createHash('sha256')
     .update(fs.readFileSync(recipe))

@@ -8,9 +8,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-/** A new directory in $TMPDIR, `ganeti-os-<tag>-XXXXXX`; the test removes it. */
-export function tempDir(tag = 'test'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `ganeti-os-${tag}-`));
+/**
+ * A new directory `ganeti-os-<tag>-XXXXXX` in `parent` (default $TMPDIR; another where it must
+ * sit elsewhere: under a work directory, where a cluster's nodes see it); the test removes it.
+ */
+export function tempDir(tag = 'test', parent = os.tmpdir()): string {
+  return fs.mkdtempSync(path.join(parent, `ganeti-os-${tag}-`));
 }
 
 export function read(p: string): string {

@@ -8,20 +8,20 @@ import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runUpgrade } from '../src/commands/upgrade';
-import { PROVENANCE_FILE, Provenance } from '../src/definition/provenance';
-import { read, runCommand, tempDir } from './helpers/cli';
+import { runUpgrade } from '../../src/commands/upgrade';
+import { PROVENANCE_FILE, Provenance } from '../../src/definition/provenance';
+import { read, runCommand, tempDir } from './cli';
 
 export { read };
 
-export const FIXTURES = path.join(__dirname, 'fixtures', 'upgrade');
+export const FIXTURES = path.join(__dirname, '..', 'fixtures', 'upgrade');
 export const FIXTURE_COMMIT = fs.readFileSync(path.join(FIXTURES, 'COMMIT'), 'utf8').trim();
 
 export const sha = (s: string | Buffer) => crypto.createHash('sha256').update(s).digest('hex');
 export const modeOf = (p: string) => fs.statSync(p).mode & 0o777;
 
 /** The fixtures written by the 2026-11-25 release (test/fixtures/upgrade-release, make-fixtures.sh there). */
-export const RELEASE_FIXTURES = path.join(__dirname, 'fixtures', 'upgrade-release');
+export const RELEASE_FIXTURES = path.join(__dirname, '..', 'fixtures', 'upgrade-release');
 
 /** A copy of fixture `set` (blank, blank-maint, debian, debian-maint; of `root`) in a new temp dir: its definition's path. */
 export function fixture(set: string, root = FIXTURES): { dir: string; work: string } {
