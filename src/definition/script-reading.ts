@@ -129,23 +129,26 @@ export interface WalkOptions {
 export function walkFiles(dir: string, opts: WalkOptions, visit: (rel: string, st: fs.Stats) => void): void {
   const maxDepth = opts.maxDepth ?? Infinity;
   const walk = (sub: string, depth: number) => {
+    const base = path.join(dir, sub);
     let names: string[];
     try {
-      names = fs.readdirSync(path.join(dir, sub)).sort();
+      names = fs.readdirSync(base).sort();
     } catch {
       return;
     }
     for (const n of names) {
       if (!opts.hidden && n.startsWith('.')) continue;
       const rel = sub ? `${sub}/${n}` : n;
+      // path.join(dir, rel), without normalising the directory's path again for every name.
+      const abs = base === '.' || base === './' ? n : base.endsWith('/') ? base + n : `${base}/${n}`;
       let st: fs.Stats;
       try {
-        st = fs.statSync(path.join(dir, rel));
+        st = fs.statSync(abs);
       } catch {
         continue;
       }
       if (!st.isDirectory()) visit(rel, st);
-      else if (depth < maxDepth && (opts.followLinkedDirs || !isSymlink(path.join(dir, rel)))) walk(rel, depth + 1);
+      else if (depth < maxDepth && (opts.followLinkedDirs || !isSymlink(abs))) walk(rel, depth + 1);
     }
   };
   walk('', 0);
@@ -507,32 +510,46 @@ const CLOSES: Record<string, Block['kind']> = { fi: 'if', esac: 'case', done: 'l
 function blankLine(line: string, open: string | undefined): { code: string; open: string | undefined } {
   // Nothing to blank but ${...} (no quote open, none opening, no backslash, no comment).
   if (!open && !/['"\\#]/.test(line)) return { code: line.includes('${') ? blankBraces(line) : line, open: undefined };
+  // From one character that matters to the next (searched natively, not character by
+  // character): the text between is kept outside quotes, blanked inside them.
+  const n = line.length;
   let out = '';
   let q = open;
-  for (let k = 0; k < line.length; k++) {
-    const ch = line[k];
-    if (q) {
-      if (ch === q) {
-        q = undefined;
-        out += ch;
-      } else if (ch === '\\' && q === '"') {
-        out += '  ';
-        k++;
-      } else out += ' ';
-      continue;
-    }
+  let k = 0;
+  while (k < n) {
+    const special = q === "'" ? SINGLE_QUOTED_END : q ? DOUBLE_QUOTED_END : UNQUOTED_SPECIAL;
+    special.lastIndex = k;
+    const j = special.test(line) ? special.lastIndex - 1 : n;
+    out += q ? ' '.repeat(j - k) : line.slice(k, j);
+    if (j >= n) break;
+    const ch = line[j];
     if (ch === '\\') {
+      // The backslash and the character it escapes (two places, even at the end of the line).
       out += '  ';
-      k++;
-    } else if (ch === "'" || ch === '"') {
+      k = j + 2;
+    } else if (q) {
+      // The closing quote.
+      q = undefined;
+      out += ch;
+      k = j + 1;
+    } else if (ch === '#') {
+      // A comment starts a word; a '#' inside one ($#, a#b) is kept.
+      if (j === 0 || /[\s;&|(]/.test(line[j - 1])) break;
+      out += ch;
+      k = j + 1;
+    } else {
       q = ch;
       out += ch;
-    } else if (ch === '#' && (k === 0 || /[\s;&|(]/.test(line[k - 1]))) {
-      break;
-    } else out += ch;
+      k = j + 1;
+    }
   }
   return { code: blankBraces(out), open: q };
 }
+
+/** What ends a stretch blankLine copies or blanks as a whole: outside quotes, in '...', in "...". */
+const UNQUOTED_SPECIAL = /['"\\#]/g;
+const SINGLE_QUOTED_END = /'/g;
+const DOUBLE_QUOTED_END = /["\\]/g;
 
 /** `${...}` blanked (same length). */
 function blankBraces(code: string): string {
