@@ -28,7 +28,7 @@ import {
 } from '../ganeti/rules';
 import type { OsDefinition } from './model';
 import { JOURNAL_FILE } from './writer';
-import { ShellText, apiVersionRejection, isExecutableFile, isFile, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigFailure, variantConfigSource, walkFiles } from './script-reading';
+import { ShellText, apiVersionRejection, readingOnce, isExecutableFile, isFile, nodeSourcedFiles, readHead, shellOf, shellTexts, sourcedFiles, variantConfigFailure, variantConfigSource, walkFiles } from './script-reading';
 import { findUtf8Error, pyDecodeUtf8, pyReprStr } from '../ganeti/pyfmt';
 import { BESIDE_SUFFIX, conflictMarkerLines } from './upgrade-merge';
 import { definitionLayerFiles, nodeLayerFiles, variantConfigPlace } from './layers';
@@ -83,6 +83,11 @@ function readBytes(p: string): Buffer | undefined {
 }
 
 export function findProblems(def: OsDefinition): Problem[] {
+  // Many checks read the same scripts: one read (and one split into lines) of each per call.
+  return readingOnce(() => problemsOf(def));
+}
+
+function problemsOf(def: OsDefinition): Problem[] {
   const out: Problem[] = [];
   const warn = (code: string, message: string, file?: string, line?: number, severity: Problem['severity'] = 'warning') =>
     out.push({ severity, code, message, ...(file ? { file } : {}), ...(line ? { line } : {}) });

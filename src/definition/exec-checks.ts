@@ -149,10 +149,12 @@ export function helperMissingFindings(def: Pick<OsDefinition, 'dir'>): Problem[]
         if (line.replace(/^\t+/, '') === heredoc) heredoc = undefined;
         continue;
       }
-      const hd = /<<-?\s*(["']?)([A-Za-z_]\w*)\1/.exec(line.replace(/^\s*#.*$/, ''));
+      const hd = line.includes('<<') ? /<<-?\s*(["']?)([A-Za-z_]\w*)\1/.exec(line.replace(/^\s*#.*$/, '')) : null;
       if (hd) heredoc = hd[2];
       if (/^\s*#/.test(line)) continue;
       if (/(?:^|[;&|(]|\bthen|\bdo)\s*(?:cd|pushd)\s/.test(line)) cdSeen = true;
+      // Every form runs a path with a '/' in it.
+      if (!line.includes('/')) continue;
       for (const f of forms) {
         f.re.lastIndex = 0;
         for (const m of line.matchAll(f.re)) {

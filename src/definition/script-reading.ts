@@ -17,6 +17,45 @@ export interface ShellText {
 
 const MAX_SHELL_BYTES = 256 * 1024;
 
+/**
+ * What one pass over a definition has read (readingOnce): each file read once, each text split
+ * into lines once, the scripts' sources followed once, however many checks ask. Only for the
+ * length of that pass: nothing is kept between passes or runs.
+ */
+interface Reading {
+  small: Map<string, string | undefined>;
+  head: Map<string, string | undefined>;
+  texts: Map<string, ShellText[]>;
+  sourced: Map<string, SourcedFile[]>;
+  lines: Map<string, string[]>;
+}
+
+let reading: Reading | undefined;
+
+/**
+ * Run `fn` (a set of checks over definitions that do not change meanwhile) reading each file
+ * once: readHead, shellTexts, sourcedFiles and the line splitting answer from what the pass
+ * has already read. Nested calls join the outer pass; afterwards everything is dropped.
+ */
+export function readingOnce<T>(fn: () => T): T {
+  if (reading) return fn();
+  reading = { small: new Map(), head: new Map(), texts: new Map(), sourced: new Map(), lines: new Map() };
+  try {
+    return fn();
+  } finally {
+    reading = undefined;
+  }
+}
+
+/** `map`'s value for `key`, made by `make` once per pass (every time outside one). */
+function once<V>(map: Map<string, V> | undefined, key: string, make: () => V): V {
+  if (!map) return make();
+  if (map.has(key)) return map.get(key) as V;
+  const v = make();
+  map.set(key, v);
+  return v;
+}
+
 /** Whether `p` is a regular file (after links). */
 export function isFile(p: string): boolean {
   try {
@@ -37,6 +76,10 @@ export function isExecutableFile(p: string): boolean {
 }
 
 function readSmall(p: string): string | undefined {
+  return once(reading?.small, p, () => readSmallNow(p));
+}
+
+function readSmallNow(p: string): string | undefined {
   try {
     const st = fs.statSync(p);
     if (!st.isFile() || st.size > MAX_SHELL_BYTES) return undefined;
@@ -51,6 +94,10 @@ function readSmall(p: string): string | undefined {
  * blocking (a FIFO yields nothing); undefined when it cannot be read.
  */
 export function readHead(p: string): string | undefined {
+  return once(reading?.head, p, () => readHeadNow(p));
+}
+
+function readHeadNow(p: string): string | undefined {
   try {
     const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     try {
@@ -82,23 +129,26 @@ export interface WalkOptions {
 export function walkFiles(dir: string, opts: WalkOptions, visit: (rel: string, st: fs.Stats) => void): void {
   const maxDepth = opts.maxDepth ?? Infinity;
   const walk = (sub: string, depth: number) => {
+    const base = path.join(dir, sub);
     let names: string[];
     try {
-      names = fs.readdirSync(path.join(dir, sub)).sort();
+      names = fs.readdirSync(base).sort();
     } catch {
       return;
     }
     for (const n of names) {
       if (!opts.hidden && n.startsWith('.')) continue;
       const rel = sub ? `${sub}/${n}` : n;
+      // path.join(dir, rel), without normalising the directory's path again for every name.
+      const abs = base === '.' || base === './' ? n : base.endsWith('/') ? base + n : `${base}/${n}`;
       let st: fs.Stats;
       try {
-        st = fs.statSync(path.join(dir, rel));
+        st = fs.statSync(abs);
       } catch {
         continue;
       }
       if (!st.isDirectory()) visit(rel, st);
-      else if (depth < maxDepth && (opts.followLinkedDirs || !isSymlink(path.join(dir, rel)))) walk(rel, depth + 1);
+      else if (depth < maxDepth && (opts.followLinkedDirs || !isSymlink(abs))) walk(rel, depth + 1);
     }
   };
   walk('', 0);
@@ -122,7 +172,11 @@ export function shellOf(text: string): 'bash' | 'sh' | undefined {
 }
 
 /** Lines with backslash-newline continuations joined, as the shell reads them. */
-function logicalLines(text: string): string[] {
+function logicalLines(text: string): readonly string[] {
+  return once(reading?.lines, text, () => logicalLinesNow(text));
+}
+
+function logicalLinesNow(text: string): string[] {
   return text.replace(/\\\r?\n/g, ' ').split(/\r?\n/);
 }
 
@@ -189,6 +243,10 @@ function ownPath(arg: string): string | undefined {
  * configuration) are left out.
  */
 export function sourcedFiles(dir: string): SourcedFile[] {
+  return [...once(reading?.sourced, dir, () => sourcedFilesNow(dir))];
+}
+
+function sourcedFilesNow(dir: string): SourcedFile[] {
   const out: SourcedFile[] = [];
   const seen = new Set<string>();
   const queue = OS_SCRIPTS.filter((s) => isFile(path.join(dir, s)));
@@ -216,6 +274,10 @@ export function sourcedFiles(dir: string): SourcedFile[] {
 
 /** The text of the shell files in an OS directory (scripts and *.sh, top level and lib/), small ones only. */
 export function shellTexts(dir: string): ShellText[] {
+  return [...once(reading?.texts, dir, () => shellTextsNow(dir))];
+}
+
+function shellTextsNow(dir: string): ShellText[] {
   const out: ShellText[] = [];
   for (const sub of ['', 'lib']) {
     let names: string[];
@@ -446,31 +508,52 @@ const CLOSES: Record<string, Block['kind']> = { fi: 'if', esac: 'case', done: 'l
 
 /** A line with quoted text, ${...} and a comment blanked (same length), and the quote open at its end. */
 function blankLine(line: string, open: string | undefined): { code: string; open: string | undefined } {
+  // Nothing to blank but ${...} (no quote open, none opening, no backslash, no comment).
+  if (!open && !/['"\\#]/.test(line)) return { code: line.includes('${') ? blankBraces(line) : line, open: undefined };
+  // From one character that matters to the next (searched natively, not character by
+  // character): the text between is kept outside quotes, blanked inside them.
+  const n = line.length;
   let out = '';
   let q = open;
-  for (let k = 0; k < line.length; k++) {
-    const ch = line[k];
-    if (q) {
-      if (ch === q) {
-        q = undefined;
-        out += ch;
-      } else if (ch === '\\' && q === '"') {
-        out += '  ';
-        k++;
-      } else out += ' ';
-      continue;
-    }
+  let k = 0;
+  while (k < n) {
+    const special = q === "'" ? SINGLE_QUOTED_END : q ? DOUBLE_QUOTED_END : UNQUOTED_SPECIAL;
+    special.lastIndex = k;
+    const j = special.test(line) ? special.lastIndex - 1 : n;
+    out += q ? ' '.repeat(j - k) : line.slice(k, j);
+    if (j >= n) break;
+    const ch = line[j];
     if (ch === '\\') {
+      // The backslash and the character it escapes (two places, even at the end of the line).
       out += '  ';
-      k++;
-    } else if (ch === "'" || ch === '"') {
+      k = j + 2;
+    } else if (q) {
+      // The closing quote.
+      q = undefined;
+      out += ch;
+      k = j + 1;
+    } else if (ch === '#') {
+      // A comment starts a word; a '#' inside one ($#, a#b) is kept.
+      if (j === 0 || /[\s;&|(]/.test(line[j - 1])) break;
+      out += ch;
+      k = j + 1;
+    } else {
       q = ch;
       out += ch;
-    } else if (ch === '#' && (k === 0 || /[\s;&|(]/.test(line[k - 1]))) {
-      break;
-    } else out += ch;
+      k = j + 1;
+    }
   }
-  return { code: out.replace(/\$\{[^}]*\}/g, (x) => ' '.repeat(x.length)), open: q };
+  return { code: blankBraces(out), open: q };
+}
+
+/** What ends a stretch blankLine copies or blanks as a whole: outside quotes, in '...', in "...". */
+const UNQUOTED_SPECIAL = /['"\\#]/g;
+const SINGLE_QUOTED_END = /'/g;
+const DOUBLE_QUOTED_END = /["\\]/g;
+
+/** `${...}` blanked (same length). */
+function blankBraces(code: string): string {
+  return code.replace(/\$\{[^}]*\}/g, (x) => ' '.repeat(x.length));
 }
 
 /**
@@ -495,7 +578,7 @@ export function runContexts(texts: ShellText[]): Map<string, RunContext> {
       }
       const b = blankLine(lines[i], open);
       open = b.open;
-      const hd = /<<-?\s*(["']?)([A-Za-z_]\w*)\1/.exec(lines[i].replace(/^\s*#.*$/, ''));
+      const hd = lines[i].includes('<<') ? /<<-?\s*(["']?)([A-Za-z_]\w*)\1/.exec(lines[i].replace(/^\s*#.*$/, '')) : null;
       if (hd && !open) heredoc = hd[2];
       let cmdStart = !/\\\s*$/.test(i > 0 ? lines[i - 1] : '');
       let andOr = false;

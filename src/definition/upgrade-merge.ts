@@ -92,6 +92,8 @@ export function merge3(current: string, base: string, next: string, labels: Merg
  * pack and upgrade all use it.
  */
 export function conflictMarkerLines(text: string): { line: number; text: string }[] {
+  // Every block opens with a '<<<<<<<' line: without one, no line needs testing.
+  if (!text.includes('<<<<<<<')) return [];
   const lines = text.split(/\r?\n/);
   const out: { line: number; text: string }[] = [];
   for (let i = 0; i < lines.length; i++) {

@@ -1,5 +1,6 @@
 /** Python's repr() and str() of the values Ganeti puts into its messages, so ours read the same. */
 
+import { isUtf8 } from 'node:buffer';
 import { PY_DECIMAL_ZEROS, PY_NONPRINTABLE } from './py-unicode';
 
 /** Python's str.isprintable() for one code point (Python's own Unicode tables). */
@@ -100,6 +101,9 @@ export function pyDecodeUtf8(buf: Uint8Array): { text: string } | { error: strin
 
 /** The first UTF-8 error CPython's decoder reports: [start, end) and reason. */
 export function findUtf8Error(buf: Uint8Array, from = 0): { start: number; end: number; reason: string } | undefined {
+  // Node's validator (simdutf) refuses exactly what the loop below does (overlong forms,
+  // surrogates, past U+10FFFF, a cut sequence): valid text needs no byte-by-byte walk.
+  if (isUtf8(from ? buf.subarray(from) : buf)) return undefined;
   const n = buf.length;
   const cont = (b: number) => b >= 0x80 && b <= 0xbf;
   let i = from;
