@@ -541,4 +541,51 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
       expect(String(h.error)).toMatch(/the image of variant 'http404' is neither in the cache .* nor reachable at http:\/\/127\.0\.0\.1:\d+\/missing\.raw/);
     });
   });
+
+  describe('ganeti-os test (issue 24)', () => {
+    interface StepJson {
+      step: string;
+      status: string;
+      detail: string;
+      logs: string[];
+      checks?: { name: string; ok: boolean | null; detail: string }[];
+    }
+    const testRun = (variant: string, args: string[]) => {
+      const w = fs.mkdtempSync(path.join(work, 'test-run-'));
+      const r = spawnSync(process.execPath, [BIN, 'test', '--os-dir', osDir, '--variant', variant, '--work-dir', w, '--json', '--disk-size', '256', '--hvparam', 'kernel_path=', ...args], { cwd: work, encoding: 'utf8', timeout: 300_000 });
+      let doc: { ok: boolean; runs: { steps: StepJson[] }[] };
+      try {
+        doc = JSON.parse(r.stdout);
+      } catch {
+        throw new Error(`no JSON (exit ${r.status}): ${r.stdout}\n${r.stderr}`);
+      }
+      const steps = doc.runs[0].steps;
+      return { code: r.status, stderr: r.stderr, work: w, status: Object.fromEntries(steps.map((x) => [x.step, x.status])), step: (n: string) => steps.find((x) => x.step === n)! };
+    };
+
+    // The image decides what disk 0 boots under, not the definition: --firmware uefi on an image
+    // without a UEFI boot loader is reported as such, the other steps run, and the run passes.
+    it.each([
+      ['msdos', /it has an msdos partition table and no EFI system partition \(BIOS only\)/, /disk 0 boots under no firmware by itself, as the image is: no boot code in its MBR, and the image has no EFI system partition/],
+      ['gpt', /its EFI system partition \(partition 15\) has no \/EFI\/BOOT\/BOOTX64\.EFI/, /disk 0 boots under no firmware by itself, as the image is: no boot code in its MBR, and the EFI system partition of the image \(partition 15\) has no \/EFI\/BOOT\/BOOTX64\.EFI/],
+    ])('--firmware uefi on the %s image, which has no UEFI boot loader: "not made to boot under UEFI", not a failure of the definition', (variant, why, logged) => {
+      const t = testRun(variant as string, ['--firmware', 'uefi']);
+      expect({ code: t.code, status: t.status }).toEqual({
+        code: 0,
+        status: { verify: 'passed', create: 'passed', boot: 'skipped', export: 'passed', import: 'passed', grow: 'passed', 'boot-import': 'skipped', rename: 'passed', reinstall: 'passed' },
+      });
+      for (const n of ['boot', 'boot-import']) {
+        expect(t.step(n).detail).toMatch(/^disk \S+\.img is not made to boot under UEFI: /);
+        expect(t.step(n).detail).toMatch(why as RegExp);
+        expect(t.step(n).detail).toMatch(/the definition declares no firmware, so disk 0 boots under what was written onto it \(a cloud image brings its own boot loaders\): not a failure of the definition\)$/);
+        expect(t.step(n).checks).toEqual([{ name: 'boot under UEFI', ok: null, detail: expect.stringMatching(/is not made to boot under UEFI/) }]);
+      }
+      // The create log says what the image boots under; the disk names the instance before its first boot.
+      expect(fs.readFileSync(t.step('create').logs[0], 'utf8')).toMatch(logged as RegExp);
+      expect(t.step('rename').checks!.find((c) => c.name === 'hostname')).toMatchObject({ ok: true, detail: expect.stringMatching(/^\/etc\/hostname "instance1" → "instance1-renamed"$/) });
+      expect(spawnSync('pgrep', ['-f', `qemu-system-x86_64.*${t.work}`]).status).toBe(1);
+      expect(resources(t.work, tmp)).toEqual({ loops: [], mounts: [], temps: [] });
+      fs.rmSync(t.work, { recursive: true, force: true });
+    });
+  });
 });
