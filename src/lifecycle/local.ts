@@ -214,7 +214,9 @@ export class LocalBackend implements Backend {
   private async bootEach(sc: StepContext, inst: InstanceShape, plan: ReturnType<typeof bootPlan>, which: 'all' | 'last', grown = false): Promise<StepOutcome> {
     if (!plan.mode) return skipped(plan.reason);
     const disk = inst.disks[0].path;
-    const made = plan.mode === 'disk' ? diskFirmware(disk, this.o.def.parameters.some((p) => p.name === 'partition-style') ? 'BIOS only: partition-style gpt gives one' : 'BIOS only') : undefined;
+    // The debian template's msdos disks get their remedy named (its partition-style parameter).
+    const hint = this.o.def.parameters.some((p) => p.name === 'partition-style') ? 'BIOS only: partition-style gpt gives one' : 'BIOS only';
+    const made = plan.mode === 'disk' ? diskFirmware(disk, hint) : undefined;
     const choice = chooseFirmwares(made, this.o.firmwares, which);
     const notMade = choice.notMade.map((n) => `disk ${disk} is not made to boot under ${FIRMWARE_TEXT[n.firmware]}: ${n.why}`);
     if (notMade.length && this.declaresFirmware) return failed(notMade[0]);
@@ -228,7 +230,7 @@ export class LocalBackend implements Backend {
     if (choice.boot.length === 1 && choice.boot[0] === 'bios' && !this.o.firmwares) {
       const only = await this.boot(sc, inst, plan, 'bios', grown);
       // Said in the verdict: a disk that boots under BIOS alone (no ESP: an msdos table, an image without one).
-      if (only.status === 'passed' && made?.firmwares.length === 1 && made.why.uefi) return { ...only, detail: `${only.detail}; BIOS only: ${made.why.uefi}` };
+      if (only.status === 'passed' && made?.firmwares.length === 1 && made.why.uefi) return { ...only, detail: `${only.detail}; not made to boot under UEFI: ${made.why.uefi}` };
       return only;
     }
     const logs: string[] = [];
