@@ -374,9 +374,9 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
       stream = path.join(work, 'inst1.stream');
       const r = runExport(instance('inst1.example.com', 'gpt', [src()]), 0, stream);
       expect(ieError(r)).toBeUndefined();
-      // Announced: the header line plus the bytes the disk file occupies (its data, before compression).
-      const header = 'GANETI-OS-RAW 2 size=268435456 compress=zstd\n';
-      expect(r.announced).toBe(`${header.length + Math.min(fs.statSync(src()).blocks * 512, 256 * MiB)}\n`);
+      // Nothing announced on EXP_SIZE_FD: the compressed stream's size is known only once it is
+      // written (an estimate made Ganeti's progress, and ganeti-os test's export check, wrong).
+      expect(r.announced).toBe('');
       const size = fs.statSync(stream).size;
       expect(fs.readFileSync(stream).subarray(0, 60).toString()).toMatch(/^GANETI-OS-RAW 2 size=268435456 compress=zstd\n/);
       expect(size).toBeLessThan(8 * MiB);
