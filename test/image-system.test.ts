@@ -552,7 +552,7 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
     }
     const testRun = (variant: string, args: string[]) => {
       const w = fs.mkdtempSync(path.join(work, 'test-run-'));
-      const r = spawnSync(process.execPath, [BIN, 'test', '--os-dir', osDir, '--variant', variant, '--work-dir', w, '--json', '--disk-size', '256', '--hvparam', 'kernel_path=', ...args], { cwd: work, encoding: 'utf8', timeout: 300_000 });
+      const r = spawnSync(process.execPath, [BIN, 'test', '--os-dir', osDir, '--variant', variant, '--work-dir', w, '--json', '--keep', '--disk-size', '256', '--hvparam', 'kernel_path=', ...args], { cwd: work, encoding: 'utf8', timeout: 300_000 });
       let doc: { ok: boolean; runs: { steps: StepJson[] }[] };
       try {
         doc = JSON.parse(r.stdout);
