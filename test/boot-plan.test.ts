@@ -7,7 +7,8 @@
 import { InstanceShape } from '../src/ganeti/environment';
 import { buildInstance } from '../src/ganeti/instance';
 import { bootPlan, qemuArgs } from '../src/boot/qemu';
-import { badValue } from '../src/lifecycle/local';
+import { badValue, chooseFirmwares } from '../src/lifecycle/local';
+import type { DiskFirmware } from '../src/boot/inspect';
 import { OVMF, missingFirmware, parseFirmwares } from '../src/boot/firmware';
 
 const log = { info: () => undefined, warn: () => undefined };
@@ -78,5 +79,32 @@ describe('firmware', () => {
     expect(missingFirmware('uefi', () => true)).toBeUndefined();
     expect(missingFirmware('uefi', () => false)).toBe(`UEFI needs OVMF, QEMU's UEFI firmware, and ${OVMF.uefi.code} and ${OVMF.uefi.vars} are not on this node (apt-get install ovmf)`);
     expect(missingFirmware('secureboot', (p) => p !== OVMF.secureboot.vars)).toMatch(/^UEFI with Secure Boot needs OVMF.*\/OVMF_VARS_4M\.ms\.fd is not on this node \(apt-get install ovmf\)$/);
+  });
+});
+
+describe('which firmware a boot step boots under (chooseFirmwares)', () => {
+  const both: DiskFirmware = { firmwares: ['bios', 'uefi', 'secureboot'], why: {}, text: 'BIOS and UEFI (Secure Boot: signed shim)' };
+  const biosOnly: DiskFirmware = { firmwares: ['bios'], why: { uefi: 'its gpt table has no EFI system partition', secureboot: 'its gpt table has no EFI system partition' }, text: 'BIOS only' };
+  const uefiOnly: DiskFirmware = { firmwares: ['uefi'], why: { bios: 'there is no boot code in its MBR', secureboot: 'no signed shim' }, text: 'UEFI only' };
+  const nothing: DiskFirmware = { firmwares: [], why: { bios: 'there is no boot code in its MBR', uefi: 'no ESP', secureboot: 'no ESP' }, text: 'no firmware' };
+
+  it('by default: what disk 0 carries, without Secure Boot; the import boots under the last of them', () => {
+    expect(chooseFirmwares(both, undefined, 'all')).toEqual({ boot: ['bios', 'uefi'], notMade: [] });
+    expect(chooseFirmwares(both, undefined, 'last')).toEqual({ boot: ['uefi'], notMade: [] });
+    expect(chooseFirmwares(biosOnly, undefined, 'all')).toEqual({ boot: ['bios'], notMade: [] });
+    expect(chooseFirmwares(uefiOnly, undefined, 'last')).toEqual({ boot: ['uefi'], notMade: [] });
+    // Nothing found: BIOS is tried (the boot then says nothing boots); the node's kernel: BIOS.
+    expect(chooseFirmwares(nothing, undefined, 'all')).toEqual({ boot: ['bios'], notMade: [] });
+    expect(chooseFirmwares(undefined, undefined, 'last')).toEqual({ boot: ['bios'], notMade: [] });
+  });
+
+  it('--firmware: each one asked for the disk is made for boots; the others are named with why, and the import boots under the last that can', () => {
+    expect(chooseFirmwares(both, ['uefi', 'secureboot'], 'all')).toEqual({ boot: ['uefi', 'secureboot'], notMade: [] });
+    expect(chooseFirmwares(biosOnly, ['uefi'], 'all')).toEqual({ boot: [], notMade: [{ firmware: 'uefi', why: 'its gpt table has no EFI system partition' }] });
+    expect(chooseFirmwares(biosOnly, ['bios', 'uefi'], 'last')).toEqual({ boot: ['bios'], notMade: [{ firmware: 'uefi', why: 'its gpt table has no EFI system partition' }] });
+    expect(chooseFirmwares(uefiOnly, ['bios', 'uefi'], 'all')).toEqual({ boot: ['uefi'], notMade: [{ firmware: 'bios', why: 'there is no boot code in its MBR' }] });
+    expect(chooseFirmwares(nothing, ['bios', 'uefi'], 'all')).toEqual({ boot: ['bios'], notMade: [{ firmware: 'uefi', why: 'no ESP' }] });
+    // The node's kernel boots it: every firmware asked for applies.
+    expect(chooseFirmwares(undefined, ['bios', 'uefi'], 'all')).toEqual({ boot: ['bios', 'uefi'], notMade: [] });
   });
 });

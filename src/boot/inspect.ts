@@ -130,11 +130,14 @@ export interface DiskFirmware {
 }
 
 /**
- * Which firmware `disk` boots under, read-only: BIOS when the MBR holds boot code; UEFI when a
- * GPT EFI system partition (FAT) holds the removable-media path; Secure Boot when that file is
- * signed for Microsoft's UEFI CA (a shim), as OVMF's enrolled keys require.
+ * Which firmware `disk` boots under, read-only, from what it carries (any definition's disk,
+ * an image written whole as much as a layout of ours): BIOS when the MBR holds boot code; UEFI
+ * when a GPT partition of the EFI system partition type (its type GUID) holds the
+ * removable-media path in its FAT; Secure Boot when that file is signed for Microsoft's UEFI CA
+ * (a shim), as OVMF's enrolled keys require. msdosHint: what an msdos disk's reason ends with
+ * (default "BIOS only"; the debian template names its partition-style parameter).
  */
-export function diskFirmware(disk: string): DiskFirmware {
+export function diskFirmware(disk: string, msdosHint = 'BIOS only'): DiskFirmware {
   const why: DiskFirmware['why'] = {};
   const firmwares: Firmware[] = [];
   let mbr: ReturnType<typeof mbrBootCode>;
@@ -148,7 +151,7 @@ export function diskFirmware(disk: string): DiskFirmware {
   const layout = diskLayout(disk);
   const esp = layout.partitions.find((p) => p.type?.toUpperCase() === ESP_TYPE);
   if (!esp) {
-    why.uefi = why.secureboot = layout.style === 'gpt' ? 'its gpt table has no EFI system partition' : layout.style === 'msdos' ? 'it has an msdos partition table and no EFI system partition (BIOS only: partition-style gpt gives one)' : 'it has no partition table, so no EFI system partition';
+    why.uefi = why.secureboot = layout.style === 'gpt' ? 'its gpt table has no EFI system partition' : layout.style === 'msdos' ? `it has an msdos partition table and no EFI system partition (${msdosHint})` : 'it has no partition table, so no EFI system partition';
   } else {
     const r = runSync(['mtype', '-i', `${disk}@@${esp.offset}`, `::${REMOVABLE_PATH}`], { stdin: 'pipe', maxBuffer: 16 * 1024 * 1024, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', MTOOLS_SKIP_CHECK: '1' } });
     if (r.error) {

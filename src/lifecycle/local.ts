@@ -29,7 +29,7 @@ import { ScriptOutcome, ScriptRequest, errorLines, runOsScript, tailFile } from 
 import { validateOsChecks } from '../ganeti/validate-os';
 import { bootPlan, bootUntilReady } from '../boot/qemu';
 import { DiskCheck, diskChecks } from '../boot/checks';
-import { describeInstalled, diskFirmware, rootFilesystem } from '../boot/inspect';
+import { DiskFirmware, describeInstalled, diskFirmware, rootFilesystem } from '../boot/inspect';
 import { FIRMWARE_TEXT, Firmware, OVMF, missingFirmware } from '../boot/firmware';
 import type { OsDefinition } from '../definition/model';
 import { osForInstance, osInfo } from '../definition/for-ganeti';
@@ -194,33 +194,60 @@ export class LocalBackend implements Backend {
   }
 
   /**
-   * Boot under each firmware asked for (--firmware; default: every one disk 0 is made for) or,
-   * for the import, the last of them; a firmware the disk is not made for, or that this node
-   * lacks, fails the step with what is missing, before QEMU starts. grown: as boot's.
+   * Whether the definition answers for what its disks boot under: it declares a `firmware`
+   * parameter (the debian template). Otherwise disk 0 boots under whatever was written onto it
+   * (an image template's cloud image brings its own boot loaders, a foreign definition never
+   * said), so a firmware it is not made for is reported, not failed.
+   */
+  private get declaresFirmware(): boolean {
+    return this.o.def.parameters.some((p) => p.name === 'firmware');
+  }
+
+  /**
+   * Boot under each firmware chooseFirmwares picks (--firmware; default: every one disk 0 is
+   * made for, read from the disk) or, for the import, the last of them. A firmware asked for
+   * that the disk is not made for fails the step before QEMU starts when the definition declares
+   * its firmware; otherwise it is reported as not made for (a check that does not apply) and the
+   * others boot, and with none left the step is skipped saying why. A firmware this node lacks
+   * fails the step, naming what is missing. grown: as boot's.
    */
   private async bootEach(sc: StepContext, inst: InstanceShape, plan: ReturnType<typeof bootPlan>, which: 'all' | 'last', grown = false): Promise<StepOutcome> {
     if (!plan.mode) return skipped(plan.reason);
-    const made = plan.mode === 'disk' ? diskFirmware(inst.disks[0].path) : undefined;
-    let list: Firmware[] = this.o.firmwares ?? (made?.firmwares.filter((f) => f !== 'secureboot') || []);
-    if (!list.length) list = ['bios'];
-    if (which === 'last') list = list.slice(-1);
-    if (list.length === 1 && list[0] === 'bios' && !this.o.firmwares) return this.boot(sc, inst, plan, 'bios', grown);
-    const checks: NonNullable<StepOutcome['checks']> = [];
+    const disk = inst.disks[0].path;
+    // The debian template's msdos disks get their remedy named (its partition-style parameter).
+    const hint = this.o.def.parameters.some((p) => p.name === 'partition-style') ? 'BIOS only: partition-style gpt gives one' : 'BIOS only';
+    const made = plan.mode === 'disk' ? diskFirmware(disk, hint) : undefined;
+    const choice = chooseFirmwares(made, this.o.firmwares, which);
+    const notMade = choice.notMade.map((n) => `disk ${disk} is not made to boot under ${FIRMWARE_TEXT[n.firmware]}: ${n.why}`);
+    if (notMade.length && this.declaresFirmware) return failed(notMade[0]);
+    const whose = 'the definition declares no firmware, so disk 0 boots under what was written onto it (a cloud image brings its own boot loaders): not a failure of the definition';
+    const checks: NonNullable<StepOutcome['checks']> = choice.notMade.map((n, i) => ({ name: `boot under ${FIRMWARE_TEXT[n.firmware]}`, ok: null, detail: notMade[i] }));
+    if (!choice.boot.length) return skipped(`${notMade.join('; ')} (${whose})`, { checks });
+    for (const fw of choice.boot) {
+      const missing = missingFirmware(fw);
+      if (missing) return failed(missing, { checks });
+    }
+    if (choice.boot.length === 1 && choice.boot[0] === 'bios' && !this.o.firmwares) {
+      const only = await this.boot(sc, inst, plan, 'bios', grown);
+      // Said in the verdict: a disk that boots under BIOS alone (no ESP: an msdos table, an image without one).
+      if (only.status === 'passed' && made?.firmwares.length === 1 && made.why.uefi) return { ...only, detail: `${only.detail}; not made to boot under UEFI: ${made.why.uefi}` };
+      return only;
+    }
     const logs: string[] = [];
+    const booted: string[] = [];
     let last: StepOutcome | undefined;
-    for (const fw of list) {
+    for (const fw of choice.boot) {
       if (sc.signal.aborted) break;
-      const cannot = missingFirmware(fw) ?? (made && !made.firmwares.includes(fw) && plan.mode === 'disk' && (made.firmwares.length || fw !== 'bios') ? `disk ${inst.disks[0].path} is not made to boot under ${FIRMWARE_TEXT[fw]}: ${made.why[fw]}` : undefined);
-      if (cannot) return failed(cannot, { checks, logs });
       last = await this.boot(sc, inst, plan, fw, grown);
       logs.push(...(last.logs ?? []));
       checks.push({ name: `boot under ${FIRMWARE_TEXT[fw]}`, ok: last.status === 'passed', detail: last.detail });
       if (last.status !== 'passed') return { ...last, detail: `${FIRMWARE_TEXT[fw]}: ${last.detail}`, checks: [...checks, ...(last.checks ?? [])], logs };
+      booted.push(`${FIRMWARE_TEXT[fw]} ${last.detail.replace(/ \(.*$/, '').replace(/^ready /, '')}`);
     }
     if (!last) return failed('interrupted');
-    const times = checks.map((c) => c.detail.replace(/ \(.*$/, '')).map((d, i) => `${FIRMWARE_TEXT[list[i]]} ${d.replace(/^ready /, '')}`);
     const fill = grown ? last.checks?.find((c) => c.name === 'root fills the disk' && c.ok) : undefined;
-    return passed(`ready under ${times.join(', ')}${fill ? `; ${fill.detail}` : ''}`, { checks: [...checks, ...(last.checks ?? [])], logs });
+    const not = choice.notMade.map((n) => `not made to boot under ${FIRMWARE_TEXT[n.firmware]}: ${n.why}`);
+    return passed(`ready under ${booted.join(', ')}${fill ? `; ${fill.detail}` : ''}${not.length ? `; ${not.join('; ')}` : ''}`, { checks: [...checks, ...(last.checks ?? [])], logs });
   }
 
   /**
@@ -337,6 +364,32 @@ export class LocalBackend implements Backend {
     for (const f of [this.disk0, this.disk1, this.stream]) fs.rmSync(f, { force: true });
     if (!keepLogs) fs.rmSync(this.o.workDir, { recursive: true, force: true });
   }
+}
+
+/** What a boot step boots under (in order), and the firmware asked for that disk 0 is not made for, with why. */
+export interface FirmwareChoice {
+  boot: Firmware[];
+  notMade: { firmware: Firmware; why: string }[];
+}
+
+/**
+ * The firmware a boot step boots under: those asked for (--firmware), else every one disk 0 is
+ * made for (`made`, read from the disk; undefined when the node's kernel boots it) but Secure
+ * Boot, else BIOS (whether anything boots then is the boot's to say); the import's boot
+ * (`last`) only the last of them. A firmware asked for that the disk is not made for goes to
+ * notMade instead (whether that fails the boot is the caller's); a disk made for nothing at all
+ * may still be tried under BIOS.
+ */
+export function chooseFirmwares(made: DiskFirmware | undefined, asked: Firmware[] | undefined, which: 'all' | 'last'): FirmwareChoice {
+  let list: Firmware[] = asked ?? made?.firmwares.filter((f) => f !== 'secureboot') ?? [];
+  if (!list.length) list = ['bios'];
+  const boot: Firmware[] = [];
+  const notMade: FirmwareChoice['notMade'] = [];
+  for (const fw of list) {
+    if (made && !made.firmwares.includes(fw) && (made.firmwares.length || fw !== 'bios')) notMade.push({ firmware: fw, why: made.why[fw] ?? 'it is not' });
+    else boot.push(fw);
+  }
+  return { boot: which === 'last' ? boot.slice(-1) : boot, notMade };
 }
 
 /**

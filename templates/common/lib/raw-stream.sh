@@ -146,21 +146,16 @@ def import_(zeroed):
 export() if mode == "export" else import_(sys.argv[4] == "1")
 '
 
-# gos_raw_export DISK METHOD [PREFIX_BYTES]: write DISK's payload (its non-zero data as records),
-# compressed with METHOD, to stdout, after announcing PREFIX_BYTES (what the caller already
-# wrote, e.g. a header) plus an estimate of the payload on EXP_SIZE_FD: the bytes the disk file
-# occupies, else the device's size. Reads the data once, in order.
+# gos_raw_export DISK METHOD: write DISK's payload (its non-zero data as records), compressed
+# with METHOD, to stdout. Reads the data once, in order. Nothing is announced on EXP_SIZE_FD:
+# the stream's size is known only once it is written (zero blocks are left out, then it is
+# compressed), and an estimate would be wrong (Ganeti's progress, and `ganeti-os test`, compare
+# it with the bytes streamed); Ganeti then shows the bytes moved and the throughput.
 gos_raw_export() {
-  local disk=$1 method=$2 prefix=${3:-0} size estimate
+  local disk=$1 method=$2 size
   command -v python3 >/dev/null || gos_die "python3 is needed to export a disk (it is part of every Ganeti node)"
   gos_stream_filter compress "$method"
   size=$(gos_disk_size "$disk")
-  estimate=$size
-  if [[ -f $disk ]]; then
-    estimate=$(($(stat -L -c '%b * %B' -- "$disk")))
-    if ((estimate > size)); then estimate=$size; fi
-  fi
-  gos_announce_size $((prefix + estimate))
   gos_debug "raw stream of $disk: $size bytes, $method"
   local -
   set -o pipefail
@@ -210,14 +205,14 @@ gos_raw_import() {
 GOS_RAW_MAGIC='GANETI-OS-RAW 2'
 
 # gos_raw_stream_export DISK METHOD: the header line and DISK's payload on stdout (METHOD zstd
-# becomes gzip on a node without zstd); the size is announced as by gos_raw_export.
+# becomes gzip on a node without zstd); no size is announced, as by gos_raw_export.
 gos_raw_stream_export() {
   local disk=$1 method=$2 header
   if [[ $method == zstd ]] && ! command -v zstd >/dev/null; then method=gzip; fi
   gos_stream_filter compress "$method"
   header="$GOS_RAW_MAGIC size=$(gos_disk_size "$disk") compress=$method"$'\n'
   printf '%s' "$header"
-  gos_raw_export "$disk" "$method" "${#header}"
+  gos_raw_export "$disk" "$method"
 }
 
 # gos_raw_stream_import DISK: write the stream of gos_raw_stream_export on stdin onto DISK, as

@@ -281,7 +281,7 @@ gos_step_export() {
       deb_to_payload deb_blocks_out "$dev" "$plan" || gos_die "could not read the filesystem on disk $EXPORT_INDEX"
       ;;
     fs) deb_to_payload tar "${DEB_TAR_OPTS[@]}" -C "$tmp/root" -cf - . ;;
-    raw) gos_raw_export "$disk" "$compress" "${#header}" ;;
+    raw) gos_raw_export "$disk" "$compress" ;;
     swap) ;;
   esac
 }

@@ -165,3 +165,40 @@ img_grow_root() {
     *) gos_log "the root filesystem (${IMG_ROOT_FS:-unknown}) was not grown: cloud-init grows it at first boot" ;;
   esac
 }
+
+IMG_ESP_TYPE=c12a7328-f81f-11d2-ba4b-00a0c93ec93b
+
+# img_firmware_text DISK: one line saying which firmware DISK (an image just written) boots
+# under, read from what it carries: BIOS when its MBR holds boot code, UEFI when a GPT EFI system
+# partition (by its type GUID) holds the removable-media path /EFI/BOOT/BOOTX64.EFI (read with
+# mtools when the node has them; nothing is mounted). The image decides, not this definition.
+img_firmware_text() {
+  local disk=$1 bios='' uefi='' esp='' nr type start why=''
+  if [[ -n $(head -c 440 -- "$disk" | tr -d '\0' | head -c 1) ]]; then bios=yes; fi
+  if [[ $(blkid -p -o value -s PTTYPE -- "$disk" 2>/dev/null) == gpt ]]; then
+    while read -r nr type start; do
+      if [[ ${type,,} == "$IMG_ESP_TYPE" ]]; then esp=$nr; break; fi
+    done < <(partx --show --noheadings --output NR,TYPE,START -- "$disk" 2>/dev/null || true)
+  fi
+  if [[ -z $esp ]]; then
+    why="the image has no EFI system partition"
+  elif ! command -v mdir >/dev/null; then
+    why="the image has an EFI system partition (partition $esp), not read: mtools is not installed here"
+    uefi=maybe
+  elif MTOOLS_SKIP_CHECK=1 mdir -b -i "$disk@@$((start * 512))" ::/EFI/BOOT/BOOTX64.EFI >/dev/null 2>&1; then
+    uefi=yes
+  else
+    why="the EFI system partition of the image (partition $esp) has no /EFI/BOOT/BOOTX64.EFI"
+  fi
+  if [[ $bios == yes && $uefi == yes ]]; then
+    printf 'disk 0 boots under BIOS and UEFI, as the image does (boot code in its MBR; /EFI/BOOT/BOOTX64.EFI on its EFI system partition, partition %s)' "$esp"
+  elif [[ $uefi == yes ]]; then
+    printf 'disk 0 boots under UEFI only, as the image does (/EFI/BOOT/BOOTX64.EFI on partition %s; no boot code in its MBR)' "$esp"
+  elif [[ $bios == yes && $uefi == maybe ]]; then
+    printf 'disk 0 boots under BIOS, as the image does (boot code in its MBR); under UEFI perhaps: %s' "$why"
+  elif [[ $bios == yes ]]; then
+    printf 'disk 0 boots under BIOS only, as the image does (boot code in its MBR; %s)' "$why"
+  else
+    printf 'disk 0 boots under no firmware by itself, as the image is: no boot code in its MBR, and %s (a hypervisor that boots a kernel of its own, kernel_path, still can)' "$why"
+  fi
+}

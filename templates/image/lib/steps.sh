@@ -99,12 +99,30 @@ gos_step_create() {
     img_with_root "$disk" "$tmp" img_put_seed_root_from "$tmp/seed"
     gos_log "cloud-init seed in /$IMG_SEED_DIR of the root filesystem (partition $IMG_ROOT), instance-id $id"
   fi
+  if [[ -n $seed_disk && -n $IMG_ROOT ]] && img_is_ext "$IMG_ROOT_FS"; then
+    img_with_root "$disk" "$tmp" img_write_hostname
+  fi
+  gos_log "$(img_firmware_text "$disk")"
   gos_fault finish
 }
 
-# img_put_seed_root_from SEED ROOT: (argument order for img_with_root)
+# img_put_seed_root_from SEED ROOT: (argument order for img_with_root) the seed, and the
+# guest's /etc/hostname.
 img_put_seed_root_from() {
   img_put_seed_root "$2" "$1"
+  img_write_hostname "$2"
+}
+
+# img_write_hostname ROOT: the guest's /etc/hostname (where the image has one) names
+# INSTANCE_NAME before its first boot: short, or in full when the image's was a full name.
+# cloud-init sets the running name from the seed's local-hostname at every boot.
+img_write_hostname() {
+  local root=$1 current new
+  [[ -f $root/etc/hostname && ! -L $root/etc/hostname && ! -L $root/etc ]] || return 0
+  current=$(head -n 1 -- "$root/etc/hostname")
+  new=$(gos_short_name "$INSTANCE_NAME")
+  if [[ $current == *.* ]]; then new=$INSTANCE_NAME; fi
+  printf '%s\n' "$new" >"$root/etc/hostname" || gos_die "could not write the guest's /etc/hostname"
 }
 
 # --- export / import ------------------------------------------------------------------------
@@ -174,13 +192,8 @@ img_get_seed_root() {
 # img_rename_guest ROOT: the guest's hostname files for INSTANCE_NAME, and cloud-init's cached
 # datasource dropped so that its next boot reads the new seed.
 img_rename_guest() {
-  local root=$1 current new tmp
-  if [[ -f $root/etc/hostname && ! -L $root/etc/hostname && ! -L $root/etc ]]; then
-    current=$(head -n 1 -- "$root/etc/hostname")
-    new=$(gos_short_name "$INSTANCE_NAME")
-    if [[ $current == *.* ]]; then new=$INSTANCE_NAME; fi
-    printf '%s\n' "$new" >"$root/etc/hostname"
-  fi
+  local root=$1 tmp
+  img_write_hostname "$root"
   if [[ -f $root/etc/hosts && ! -L $root/etc/hosts && ! -L $root/etc ]]; then
     tmp=$root/etc/.hosts.ganeti-os
     awk -v a="$OLD_INSTANCE_NAME" -v b="$(gos_short_name "$OLD_INSTANCE_NAME")" -v c="$INSTANCE_NAME" -v d="$(gos_short_name "$INSTANCE_NAME")" '
