@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describeSystem } from './helpers/system';
+import { describeSystem, FULL_MATRIX } from './helpers/system';
 import { box, BOX_NEED, hostSnapshot, LifecycleRun, onBox, testOnBox } from './helpers/box';
 import { BIN, newDefinition } from './helpers/cli';
 import { loopDevices, loopsBackedUnder, withBackingInodes } from '../src/system/kernel';
@@ -89,6 +89,19 @@ describeSystem('test --cluster (the lifecycle through the box)', { ...BOX_NEED, 
     expect(instances()).toBe('');
     // The variable store went with the instances.
     expect(fs.readdirSync(path.join(state, 'nodes', 'node1', 'var-lib-ganeti', 'uefi'))).toEqual([]);
+  });
+
+  // Secure Boot through Ganeti (q35 with SMM, a PCIe-to-PCI bridge named pci.0 for Ganeti's
+  // devices): another ~7 min of TCG boots, so only in the matrix (npm run test:matrix).
+  (FULL_MATRIX ? it : it.skip)('debian (gpt) on kvm under UEFI with Secure Boot (GANETI_OS_MATRIX=full): started and restarted through Ganeti with Secure Boot enforced', () => {
+    const { code, result } = lifecycle(newDef('debian-sb', 'debian'), ['--osparam', 'partition-style=gpt', '--firmware', 'secureboot']);
+    expect(failures(result)).toEqual([]);
+    expect(code).toBe(0);
+    expect(step(result, 'firmware')?.detail).toMatch(/OVMF_CODE_4M\.ms\.fd .*, machine_version=q35$/);
+    expect(step(result, 'firmware')?.detail).toContain('-device pcie-pci-bridge,id=pci.0,bus=pcie.0');
+    expect(step(result, 'start')?.detail).toMatch(/^ready after [\d.]+ s: instance\d+ login: \(UEFI with Secure Boot: 'secureboot: Secure boot enabled'\); shut down$/);
+    expect(step(result, 'grow')?.detail).toMatch(/^disk 0 1024 MiB → 1280 MiB, restarted: .*\(UEFI with Secure Boot: 'secureboot: Secure boot enabled'\); root filesystem \d+ MiB of the 1246 MiB from its start at 34 MiB/);
+    expect(instances()).toBe('');
   });
 
   it('debian on fake with ext disks (issue 16): a copy is a new machine; a restore, a rename and a reinstall keep it', () => {
