@@ -220,7 +220,7 @@ export function buildProgram(version: string, dispatch: Dispatch): Command {
     .option('--name <instance>', 'the instance name (default: instance1.example.com)')
     .option('--disk-size <size>', 'disk 0 (MiB, or 512M, 2G...; default 2G, 1024 MiB with --cluster); the import disk is a quarter larger')
     .option('--accel <a>', 'QEMU accelerator: tcg (default) or kvm')
-    .option('--firmware <f>', 'boot under bios, uefi (OVMF) or secureboot (OVMF with Secure Boot enforced and Microsoft\'s keys); repeatable (default: the firmware disk 0 is made for, without Secure Boot); the import boots under the last', collect)
+    .option('--firmware <f>', 'boot under bios, uefi (OVMF) or secureboot (OVMF with Secure Boot enforced and Microsoft\'s keys); repeatable (default: the firmware disk 0 is made for, without Secure Boot); the import boots under the last; --cluster: once, on kvm, through gnt-instance start', collect)
     .option('--boot-timeout <seconds>', 'how long a boot may take to show readiness (default 600)')
     .option('--ready <regex>', 'the console line that means ready (default: a login prompt)')
     .option('--work-dir <dir>', 'where the throwaway disks and logs go (default: a new directory in $TMPDIR)')

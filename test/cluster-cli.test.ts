@@ -30,6 +30,11 @@ describe('ganeti-os cluster (command line)', () => {
     // Ganeti's fake hypervisor (hv_fake.py) has only migration_mode: no kernel_path to set.
     [['test', '--cluster', '--hypervisor', 'fake', '--hvparam', 'kernel_path='], /Unknown parameter 'kernel_path' \(fake hypervisor parameters: migration_mode\)/],
     [['test', '--hypervisor', 'fake', '--hvparam', 'kernel_path='], /Unknown parameter 'kernel_path' \(fake hypervisor parameters: migration_mode\)/],
+    // --firmware with --cluster is proven by a boot on kvm's serial console (issue 24).
+    [['test', '--cluster', '--hypervisor', 'fake', '--firmware', 'uefi'], /--firmware uefi: not with --hypervisor fake \(the fake hypervisor boots nothing; --firmware needs kvm\)/],
+    [['test', '--cluster', '--firmware', 'uefi', '--no-boot'], /--firmware uefi: not with --no-boot/],
+    [['test', '--cluster', '--firmware', 'uefi', '--firmware', 'bios'], /--firmware bios, --firmware uefi: --cluster starts its instance under one firmware; give --firmware once/],
+    [['test', '--cluster', '--firmware', 'efi'], /--firmware 'efi': use bios, uefi, secureboot/],
   ])('%j is a usage error, before anything is touched', async (args, message) => {
     const local = args[0] === 'test' && !args.includes('--cluster');
     const r = await runInProcess([...args, ...(args[0] === 'test' ? ['--os-dir', work] : []), ...(local ? [] : ['--state', state()])], { cwd: work });

@@ -76,10 +76,12 @@ describeSystem(`debian and image templates through test --cluster on Ganeti ${OT
     expect(code).toBe(0);
     expect(run.ganeti).toBe(OTHER);
     expect(run.variant).toBe('trixie');
-    for (const name of ['install', 'prefill', 'diagnose', 'os-info', 'bad-osparam', 'bad-variant', 'add', 'start', 'export', 'import', 'restore', 'rename', 'reinstall', 'remove', 'cluster-verify']) {
+    for (const name of ['install', 'prefill', 'diagnose', 'os-info', 'bad-osparam', 'bad-variant', 'add', 'start', 'export', 'grow', 'import', 'restore', 'rename', 'reinstall', 'remove', 'cluster-verify']) {
       expect([name, step(run, name)?.status]).toEqual([name, 'passed']);
     }
     expect(step(run, 'start')?.detail).toMatch(/ready after .*login:/);
+    // Issue 24: gnt-instance grow-disk and a restart under BIOS (msdos): the root fills the grown disk.
+    expect(step(run, 'grow')?.detail).toMatch(/^disk 0 1024 MiB → 1280 MiB, restarted: ready after .*login:; root filesystem \d+ MiB of the \d+ MiB from its start at \d+ MiB to the end of the 1280 MiB disk after the boot$/);
     // The copy is a new machine, the restore the same one, as on the host's release.
     const copy = Object.fromEntries((step(run, 'import')?.checks ?? []).map((c) => [c.name, c]));
     expect(copy['SSH host keys']).toMatchObject({ ok: true, detail: expect.stringMatching(/: new \(.*ssh_host_ed25519_key/) });

@@ -52,3 +52,35 @@ export function firmwareArgs(fw: Firmware, vars: string): string[] {
   args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF[fw].code}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
   return args;
 }
+
+/**
+ * The kernel's own words on the console that it was started by UEFI firmware (Linux's
+ * efi_systab_report_header: `efi: EFI v2.7 by EDK II`) and, for Secure Boot, that it was
+ * enforced (`secureboot: Secure boot enabled`): a login prompt alone does not say which firmware
+ * booted the disk (a disk made for both boots under BIOS as well).
+ */
+export const KERNEL_SAYS: Record<Exclude<Firmware, 'bios'>, RegExp> = {
+  uefi: /efi: EFI v\d[^\n]*/,
+  secureboot: /secureboot: Secure boot enabled/,
+};
+
+/** Where the box's cluster backend keeps each instance's copy of the variable store on its node (as DEBIAN.md tells admins). */
+export const GANETI_VARS_DIR = '/var/lib/ganeti/uefi';
+
+/**
+ * What Ganeti 3.0 and 3.1's kvm hypervisor needs to start an instance under `fw` (neither has a
+ * UEFI parameter): the words to append to kvm_extra (3.0 splits it on single spaces, 3.1 with
+ * shlex: no spaces in paths) and other hypervisor parameters. UEFI: OVMF's code and the
+ * instance's copy of the variable store as flash. Secure Boot: OVMF's SMM build needs the q35
+ * machine (machine_version) with SMM and flash only SMM may write; Ganeti puts every disk and NIC
+ * on the PCI bus `pci.0` (hv_kvm _PCI_BUS), which q35 lacks (its root bus is pcie.0), so a
+ * PCIe-to-PCI bridge named pci.0 comes first in kvm_extra (Ganeti adds its devices after it).
+ */
+export function ganetiKvmFirmware(fw: Exclude<Firmware, 'bios'>, vars: string): { kvmExtra: string[]; hvparams: string[] } {
+  const drives = ['-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF[fw].code}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`];
+  if (fw === 'uefi') return { kvmExtra: drives, hvparams: [] };
+  return {
+    kvmExtra: ['-machine', 'smm=on', '-global', 'driver=cfi.pflash01,property=secure,value=on', '-device', 'pcie-pci-bridge,id=pci.0,bus=pcie.0', ...drives],
+    hvparams: ['machine_version=q35'],
+  };
+}

@@ -206,20 +206,22 @@ export function prefill(box: BoxState, o: PrefillOptions): string[] {
  * before `start`: Ganeti starts QEMU with -S and continues it after its own setup, so nothing is
  * missed). `ready` reads everything the console said so far and returns what shows readiness
  * (src/boot/console.ts consoleReady), undefined before. Resolves with the seconds until then
- * and that text; rejects (Error) when start fails, after the timeout (seconds) with the
+ * and that text (and, with `evidence`, its first match in the console, looked for as the text
+ * passes: the console kept is only its end); rejects (Error) when start fails, after the timeout (seconds) with the
  * console's end, or when aborted. `onConsole` gets each console line.
  */
 export async function startAndWaitForConsole(
   box: BoxState,
   instance: string,
-  o: { timeoutSeconds: number; ready: (console: string) => string | undefined; signal?: AbortSignal; onConsole?: (line: string) => void },
-): Promise<{ seconds: number; line: string }> {
+  o: { timeoutSeconds: number; ready: (console: string) => string | undefined; signal?: AbortSignal; onConsole?: (line: string) => void; evidence?: RegExp },
+): Promise<{ seconds: number; line: string; evidence?: string }> {
   const master = box.nodes[0];
   const sock = `/var/run/ganeti/kvm-hypervisor/ctrl/${instance}.serial`;
   const reader = nodeArgv(master, ['sh', '-c', 'while ! socat -u UNIX-CONNECT:"$1" STDOUT 2>/dev/null; do sleep 0.2; done', 'sh', sock]);
   const child = startProcess(reader, { env: CLEAN_ENV, group: true, stdio: ['ignore', 'pipe', 'ignore'] });
   let console = '';
   let matched: string | undefined;
+  let evidence: string | undefined;
   const t0 = Date.now();
   try {
     const seen = new Promise<boolean>((resolve) => {
@@ -227,6 +229,8 @@ export async function startAndWaitForConsole(
       o.signal?.addEventListener('abort', () => resolve(false), { once: true });
       child.stdout?.on('data', (b: Buffer) => {
         console += b.toString('latin1');
+        // Early words (the kernel's about the firmware) are looked for as they pass: the text kept is only the end.
+        if (o.evidence && evidence === undefined) evidence = o.evidence.exec(clean(console.slice(-(b.length + 1024))))?.[0].trim();
         if (console.length > 65536) console = console.slice(-32768);
         const last = clean(console).trimEnd().split('\n').slice(-1)[0];
         if (last && o.onConsole) o.onConsole(last.trim());
@@ -243,7 +247,7 @@ export async function startAndWaitForConsole(
       if (o.signal?.aborted) throw new Error('interrupted');
       throw new Error(`not ready on the serial console within ${o.timeoutSeconds} s; the console ended with:\n${tail(clean(console), 15)}`);
     }
-    return { seconds: (Date.now() - t0) / 1000, line: matched ?? '' };
+    return { seconds: (Date.now() - t0) / 1000, line: matched ?? '', ...(evidence !== undefined ? { evidence } : {}) };
   } finally {
     if (child.pid) killGroup(child.pid, 'SIGKILL');
   }

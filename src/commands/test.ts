@@ -21,7 +21,8 @@ import { BoxState, resolveStateDir, runningBox } from '../cluster/box';
 import { ClusterBackend } from '../lifecycle/cluster';
 import { Backend, Reporter, Step, StepResult, lifecyclePassed, runLifecycle } from '../lifecycle/lifecycle';
 import { LocalBackend } from '../lifecycle/local';
-import { Firmware, missingFirmware, parseFirmwares } from '../boot/firmware';
+import { FIRMWARE_TEXT, Firmware, missingFirmware, parseFirmwares } from '../boot/firmware';
+import type { OsDefinition } from '../definition/model';
 import { definitionDir } from './definition-dir';
 import { chooseRelease, followedText, GanetiRelease, installedRelease } from '../ganeti/releases';
 
@@ -66,6 +67,8 @@ interface ClusterSettings {
   memoryMib: number;
   /** The release the box runs. */
   release: GanetiRelease;
+  /** --firmware uefi|secureboot (undefined: BIOS, Ganeti's default). */
+  firmware?: Exclude<Firmware, 'bios'>;
 }
 
 /** One run of the lifecycle (one variant). */
@@ -154,7 +157,13 @@ function table(runs: TestRun[], release: string): string {
 export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
   const followed = chooseRelease(opts.ganeti);
   const osDir = definitionDir(ctx, opts.osDir);
-  const cluster = opts.cluster ? clusterSettings(ctx, opts) : undefined;
+  let firmwares: Firmware[] | undefined;
+  try {
+    firmwares = parseFirmwares(opts.firmware);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const cluster = opts.cluster ? clusterSettings(ctx, opts, firmwares) : undefined;
   if (!cluster) {
     const given = (['state', 'diskTemplate', 'memory', 'boot', 'prefill', 'badOsparam', 'burnin'] as const).filter((k) => opts[k] !== undefined);
     if (given.length) throw new UsageError(`${given.map(flag).join(', ')} only with --cluster`);
@@ -167,13 +176,8 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
   const def = loadValidDefinition(osDir);
   const size = parseUnit(opts.diskSize ?? (cluster ? '1024' : '2G'));
   if (typeof size !== 'number' || size < 1) throw new UsageError(`--disk-size '${opts.diskSize}': give MiB or a number with M, G or T (e.g. 2G)`);
-  let firmwares: Firmware[] | undefined;
-  try {
-    firmwares = parseFirmwares(opts.firmware);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  if (firmwares && cluster) throw new UsageError("--firmware: not with --cluster (the box's kvm instances boot under BIOS; see DEBIAN.md for UEFI on a cluster)");
+  const clusterFirmware = cluster?.firmware;
+  if (clusterFirmware) refuseFirmwareOfDefinition(opts, def, clusterFirmware);
   for (const fw of firmwares ?? []) {
     const missing = missingFirmware(fw);
     if (missing) throw new UserError(`--firmware ${fw}: ${missing}`);
@@ -229,8 +233,9 @@ export async function runTest(ctx: Context, opts: TestOptions): Promise<void> {
         ready,
         prefill: opts.prefill ?? 'auto',
         burnin: !!opts.burnin,
+        ...(clusterFirmware ? { firmware: clusterFirmware } : {}),
       });
-      const says = `${backend.osName} as ${backend.names.first} (${cluster.hypervisor}, ${cluster.diskTemplate} disk of ${size} MiB) through the box at ${cluster.box.stateDir}, which runs Ganeti ${cluster.release}${opts.burnin ? `; then Ganeti's burnin (${cluster.hypervisor}, file disks)` : ''}`;
+      const says = `${backend.osName} as ${backend.names.first} (${cluster.hypervisor}${clusterFirmware ? ` under ${FIRMWARE_TEXT[clusterFirmware]}` : ''}, ${cluster.diskTemplate} disk of ${size} MiB) through the box at ${cluster.box.stateDir}, which runs Ganeti ${cluster.release}${opts.burnin ? `; then Ganeti's burnin (${cluster.hypervisor}, file disks)` : ''}`;
       return { backend, os: backend.osName, instance: backend.names.first, hypervisor: cluster.hypervisor, says, logs: null };
     }
     const workDir = variants.length > 1 ? path.join(base!, variant!) : base!;
@@ -300,11 +305,12 @@ const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}
 
 /**
  * The --cluster settings: refuses (UsageError) options only the local backend has, a hypervisor
- * or disk template the box does not enable, malformed parameters and hypervisor parameters the
- * hypervisor does not have (the fake hypervisor has no kernel_path: hv_fake.py); then the running
- * box (UserError naming `ganeti-os cluster up` when none runs there).
+ * or disk template the box does not enable, malformed parameters, hypervisor parameters the
+ * hypervisor does not have (the fake hypervisor has no kernel_path: hv_fake.py) and a --firmware
+ * the run cannot prove (clusterFirmware); then the running box (UserError naming `ganeti-os
+ * cluster up` when none runs there).
  */
-function clusterSettings(ctx: Context, opts: TestOptions): ClusterSettings {
+function clusterSettings(ctx: Context, opts: TestOptions, firmwares: Firmware[] | undefined): ClusterSettings {
   const local = (['nic', 'network', 'beparam', 'name', 'accel', 'workDir', 'keep'] as const).filter((k) => opts[k] !== undefined).map(flag);
   if (opts.nics === false) local.push('--no-nics');
   if (local.length) throw new UsageError(`${local.join(', ')}: not with --cluster (the box's instances get Ganeti's defaults; see ganeti-os test --help)`);
@@ -317,6 +323,7 @@ function clusterSettings(ctx: Context, opts: TestOptions): ClusterSettings {
   for (const kv of [...(opts.osparam ?? []), ...(opts.hvparam ?? []), ...(typeof opts.badOsparam === 'string' ? [opts.badOsparam] : [])]) {
     if (!/^[^=,]+=[^,]*$/.test(kv)) throw new UsageError(`'${kv}' is not name=value (without commas)`);
   }
+  const firmware = firmwares ? clusterFirmware(opts, hypervisor, firmwares) : undefined;
   const wanted = opts.ganeti === undefined ? undefined : chooseRelease(opts.ganeti).release;
   // Usage errors first, before looking for a box: against the release asked for (or this node's).
   fillHvparams(hypervisor, opts.hvparam, chooseRelease(opts.ganeti).release);
@@ -329,5 +336,37 @@ function clusterSettings(ctx: Context, opts: TestOptions): ClusterSettings {
     throw new UserError(`--ganeti ${wanted}: the box at ${box.stateDir} runs Ganeti ${release}; bring a ${wanted} box up with 'ganeti-os cluster up --ganeti ${wanted}' (another --state)`);
   }
   fillHvparams(hypervisor, opts.hvparam, release);
-  return { box, hypervisor, diskTemplate, memoryMib: Number(memory), release };
+  return { box, hypervisor, diskTemplate, memoryMib: Number(memory), release, ...(firmware ? { firmware } : {}) };
+}
+
+/**
+ * --firmware with --cluster (usage errors): one firmware, proven by a boot on kvm (the fake
+ * hypervisor boots nothing). BIOS is Ganeti's default: undefined.
+ */
+function clusterFirmware(opts: TestOptions, hypervisor: 'kvm' | 'fake', firmwares: Firmware[]): Exclude<Firmware, 'bios'> | undefined {
+  const given = `--firmware ${firmwares.join(', --firmware ')}`;
+  if (hypervisor === 'fake') throw new UsageError(`${given}: not with --hypervisor fake (the fake hypervisor boots nothing; --firmware needs kvm)`);
+  if (opts.boot === false) throw new UsageError(`${given}: not with --no-boot (the boot on the serial console proves the firmware)`);
+  if (firmwares.length > 1) throw new UsageError(`${given}: --cluster starts its instance under one firmware; give --firmware once`);
+  return firmwares[0] === 'bios' ? undefined : firmwares[0];
+}
+
+/**
+ * A debian-template instance's disk 0 is made for UEFI only with partition-style gpt and a
+ * firmware parameter other than bios (the values given, else the definition's defaults):
+ * refused (UserError, exit 1) before anything is added. Any other definition's disk 0 is read
+ * after the add (the firmware step).
+ */
+function refuseFirmwareOfDefinition(opts: TestOptions, def: OsDefinition, fw: Exclude<Firmware, 'bios'>): void {
+  if (def.provenance?.template !== 'debian') return;
+  const value = (name: string): string => {
+    const given = [...(opts.osparam ?? [])].reverse().find((p) => p.startsWith(`${name}=`));
+    if (given !== undefined) return `${given} (given)`;
+    const declared = def.provenance?.answers.parameters?.find((p) => p.name === name)?.default;
+    return `${name}=${typeof declared === 'string' ? declared : ''} (the definition's default)`;
+  };
+  const style = value('partition-style');
+  if (!style.startsWith('partition-style=gpt ')) throw new UserError(`--firmware ${fw}: disk 0 of a debian-template instance boots under UEFI only with partition-style=gpt (an EFI system partition), and this run has ${style}: add --osparam partition-style=gpt`);
+  const made = value('firmware');
+  if (made.startsWith('firmware=bios ')) throw new UserError(`--firmware ${fw}: with ${made} disk 0 gets no EFI system partition: use firmware=auto, uefi or both`);
 }

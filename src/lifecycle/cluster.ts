@@ -4,8 +4,12 @@
  *
  *   install on every node → (prefill: create once on the host, for caches that download)
  *   → gnt-os diagnose → gnt-os info → a bad parameter value and a bad variant refused by the
- *   master → gnt-instance add → start (on kvm: ready on the serial console) → gnt-backup export
- *   → gnt-backup import as a new instance (Ganeti runs rename after it) → (debian template: a
+ *   master → gnt-instance add → (--firmware uefi|secureboot: the instance's copy of OVMF's
+ *   variable store on its node, kvm_extra set with gnt-instance modify) → start (on kvm: ready on
+ *   the serial console, and under UEFI the kernel saying so) → gnt-backup export → gnt-instance
+ *   grow-disk of disk 0, then (kvm with a boot) a stop and start, after which the root filesystem
+ *   must fill the grown disk (read-only, the instance stopped) → gnt-backup import as a new
+ *   instance of the export made before the grow (Ganeti runs rename after it) → (debian template: a
  *   restore under the exported name) → gnt-instance rename → reinstall → remove → gnt-cluster
  *   verify. With --burnin, Ganeti's own burnin (burnin.ts) runs before the cleanup, each of its
  *   phases a step.
@@ -18,18 +22,23 @@
  * OS parameter checks on the master, import), cmdlib/backup.py (export), hv_kvm (serial socket).
  * Instances it created are removed by its own steps, and by close() after a failure or Ctrl-C.
  */
+import * as fs from 'node:fs';
 import { UserError } from '../errors';
+import { MIB } from '../ganeti/instance';
 import type { BoxNode, BoxState } from '../cluster/box';
 import { INSTANCE_NAMES } from '../cluster/box';
 import { PROVIDER } from '../cluster/files';
 import { Refused, hvOption, keyValList, refusalNaming } from '../cluster/gnt-args';
 import { niceSort } from '../ganeti/diagnose';
 import { consoleReady } from '../boot/console';
+import { diskFirmware } from '../boot/inspect';
+import { FIRMWARE_TEXT, Firmware, GANETI_VARS_DIR, KERNEL_SAYS, OVMF, ganetiKvmFirmware } from '../boot/firmware';
 import { diskOnHost, gnt, installDefinition, noNameChecks, renameArgv, instanceNames, instanceStatus, KNOWN_FINDINGS, osLogTail, prefill, startAndWaitForConsole, tail } from '../cluster/gnt';
 import type { OsDefinition } from '../definition/model';
 import type { GanetiRelease } from '../ganeti/releases';
 import { BurninRun, osScriptWarnings } from './burnin';
 import { Identity, identityChecks, readIdentity } from './identity';
+import { fillsDisk } from './local';
 import { Backend, Step, StepContext, StepOutcome, failed, passed, skipped } from './lifecycle';
 
 export interface ClusterBackendOptions {
@@ -62,7 +71,14 @@ export interface ClusterBackendOptions {
   prefill: boolean | 'auto';
   /** Run Ganeti's burnin with the definition after the lifecycle (burnin.ts; file disks only). */
   burnin?: boolean;
+  /** Start the instance under UEFI (OVMF through kvm_extra; kvm with a boot only); undefined: BIOS, Ganeti's default. */
+  firmware?: Exclude<Firmware, 'bios'>;
+  /** MiB gnt-instance grow-disk adds to disk 0 (default: a quarter of it, rounded up to 4 MiB). */
+  growMib?: number;
 }
+
+/** The root may fill the grown disk after the next boot: how long Ganeti waits for a clean shutdown (ACPI) before it kills the guest. */
+const SHUTDOWN_TIMEOUT = 180;
 
 /**
  * The options every `gnt-instance add` of the lifecycle gives (disk, hypervisor and its
@@ -106,6 +122,9 @@ export class ClusterBackend implements Backend {
   private originalIdentity?: Identity;
   /** Ganeti's burnin with this definition (--burnin), on two more free names. */
   private readonly burnin?: BurninRun;
+  /** Copies of OVMF's variable store this run made on the master (removed with the instances). */
+  private readonly varStores = new Set<string>();
+  private readonly growMib: number;
 
   private constructor(
     private readonly o: ClusterBackendOptions,
@@ -122,6 +141,7 @@ export class ClusterBackend implements Backend {
     this.common = instanceAddOptions(o, this.master.name);
     this.osp = osparamOptions(o.osparams);
     this.current = names.first;
+    this.growMib = o.growMib ?? Math.ceil(o.diskMib / 4 / 4) * 4;
     if (o.burnin && names.burnin && names.burninRenamed) {
       this.burnin = new BurninRun({ master: this.master, release: o.release, osName: this.osName, osparams: o.osparams, hypervisor: o.hypervisor, hvparams: o.hvparams, diskMib: o.diskMib, memoryMib: o.memoryMib, instance: names.burnin, renameTo: names.burninRenamed });
     }
@@ -174,12 +194,18 @@ export class ClusterBackend implements Backend {
       step('bad-osparam', 'bad parameter refused', ['diagnose'], (sc, ran) => this.badOsparam(sc, ran)),
       step('bad-variant', 'bad variant refused', ['diagnose'], (sc, ran) => this.refused(sc, ran, `${this.os}+no-such-variant`, [], 'an unknown variant', { os: this.os, variant: 'no-such-variant' })),
       step('add', 'gnt-instance add', ['diagnose'], (sc, ran) => this.add(sc, ran)),
-      step('start', this.boot ? 'gnt-instance start (console)' : 'gnt-instance start', ['add'], (sc, ran) => this.start(sc, ran)),
+    );
+    const fw = this.o.firmware;
+    if (fw) steps.push(step('firmware', `${FIRMWARE_TEXT[fw]}: variable store, kvm_extra`, ['add'], (sc, ran) => this.firmware(sc, ran, fw)));
+    steps.push(
+      step('start', this.boot ? `gnt-instance start (console${fw ? `, ${FIRMWARE_TEXT[fw]}` : ''})` : 'gnt-instance start', fw ? ['add', 'firmware'] : ['add'], (sc, ran) => this.start(sc, ran)),
       step('export', 'gnt-backup export', ['add'], async (sc, ran) => {
         await this.must(sc, ran, ['gnt-backup', 'export', '-n', this.master.name, this.names.first]);
         this.exported = true;
         return passed(`${this.names.first} to /var/lib/ganeti/export/${this.names.first}`);
       }),
+      // After the export: the import and the restore take the disk as it was (the export's size).
+      step('grow', this.boot ? 'gnt-instance grow-disk, restart' : 'gnt-instance grow-disk', this.boot ? ['start'] : ['add'], (sc, ran) => this.grow(sc, ran)),
       step('import', 'gnt-backup import (runs rename)', ['export'], (sc, ran) => this.importCopy(sc, ran)),
     );
     if (this.isDebian) steps.push(step('restore', 'gnt-backup import (restore)', ['export'], (sc, ran) => this.restore(sc, ran)));
@@ -195,7 +221,8 @@ export class ClusterBackend implements Backend {
         const hadExport = this.exported;
         await gnt(this.master, ['gnt-backup', 'remove', this.names.first], { signal: sc.signal });
         this.exported = false;
-        return passed(`${removed.join(', ')}${hadExport ? ' and the export' : ''}`);
+        const stores = await this.removeVarStores(sc.signal);
+        return passed(`${removed.join(', ')}${hadExport ? ' and the export' : ''}${stores ? ` and ${stores}` : ''}`);
       }),
     );
     if (this.burnin) steps.push(...this.burnin.steps(['diagnose']));
@@ -298,13 +325,71 @@ export class ClusterBackend implements Backend {
     return passed(`${first} (${this.osName}, ${this.o.hypervisor}, ${this.o.diskTemplate} disk of ${this.o.diskMib} MiB)`);
   }
 
+  /**
+   * Disk 0 made to boot under the firmware (read-only: its EFI system partition and boot loader),
+   * a copy of OVMF's variable store for the instance on its node (GANETI_VARS_DIR, as DEBIAN.md
+   * tells admins; OVMF writes to it), and the flash drives appended to the instance's kvm_extra
+   * (what it has now, the cluster's -accel tcg included) with gnt-instance modify: the instance
+   * was added with --no-start, so its first start is under UEFI.
+   */
+  private async firmware(sc: StepContext, ran: Ran, fw: Exclude<Firmware, 'bios'>): Promise<StepOutcome> {
+    const first = this.names.first;
+    sc.phase('reading disk 0 (read-only)');
+    const made = diskFirmware(await diskOnHost(this.o.box, first));
+    if (!made.firmwares.includes(fw)) throw new StepFailed(`disk 0 of ${first} is not made to boot under ${FIRMWARE_TEXT[fw]}: ${made.why[fw]}`);
+    const vars = `${GANETI_VARS_DIR}/${first}.vars.fd`;
+    const { code, vars: template } = OVMF[fw];
+    sc.phase(`copying ${template} to ${vars} on ${this.master.name}`);
+    ran.command = ['sh', '-c', `cp ${template} ${vars}`];
+    // Inside the node: its OVMF (the box's /usr is the host's, or its node root's), its /var/lib/ganeti.
+    const copy = await gnt(this.master, ['sh', '-c', 'for f in "$1" "$2"; do [ -r "$f" ] || { echo "$f is not on this node (apt-get install ovmf)"; exit 3; }; done; mkdir -p "$3" && cp "$2" "$4"', 'sh', code, template, GANETI_VARS_DIR, vars], { signal: sc.signal });
+    if (copy.status !== 0) throw new StepFailed(`cannot copy the UEFI variable store for ${first} on ${this.master.name}: ${tail(copy.stdout + copy.stderr, 3) || `exit ${copy.status}`}`);
+    this.varStores.add(vars);
+    const now = await gnt(this.master, ['gnt-instance', 'list', '--no-headers', '-o', 'hv/kvm_extra', first], { signal: sc.signal });
+    if (now.status !== 0) throw new StepFailed(`gnt-instance list -o hv/kvm_extra: exit ${now.status}: ${tail(now.stderr + now.stdout)}`);
+    const current = now.stdout.trim() === '-' ? '' : now.stdout.trim();
+    const { kvmExtra, hvparams } = ganetiKvmFirmware(fw, vars);
+    const extra = [...current.split(' ').filter(Boolean), ...kvmExtra].join(' ');
+    await this.must(sc, ran, ['gnt-instance', 'modify', '-H', keyValList([`kvm_extra=${extra}`, ...hvparams]), first]);
+    return passed(`disk 0 boots under ${made.text}; ${vars} on ${this.master.name}; kvm_extra=${extra}${hvparams.length ? `, ${hvparams.join(', ')}` : ''}`);
+  }
+
+  /** Start with the console read until ready (and under UEFI, the kernel saying so). Throws StepFailed. */
+  private async bootOnConsole(sc: StepContext, ran: Ran, name: string): Promise<string> {
+    ran.command = ['gnt-instance', 'start', name];
+    const fw = this.o.firmware;
+    const r = await startAndWaitForConsole(this.o.box, name, { timeoutSeconds: this.o.bootTimeout, ready: (text) => consoleReady(text, this.o.ready), signal: sc.signal, onConsole: (l) => sc.phase(`console: ${l}`), ...(fw ? { evidence: KERNEL_SAYS[fw] } : {}) });
+    if (fw && !r.evidence) {
+      throw new StepFailed(`ready after ${r.seconds.toFixed(1)} s (${r.line}), but the kernel never said '${fw === 'uefi' ? 'efi: EFI v…' : 'secureboot: Secure boot enabled'}' on the console: it did not boot under ${FIRMWARE_TEXT[fw]}`);
+    }
+    return `ready after ${r.seconds.toFixed(1)} s: ${r.line}${fw ? ` (${FIRMWARE_TEXT[fw]}: '${r.evidence}')` : ''}`;
+  }
+
+  /** A booted guest shut down cleanly (ACPI; Ganeti kills it after the timeout): whether it went by itself, and in how many seconds. */
+  private async shutdown(sc: StepContext, name: string): Promise<{ clean: boolean; seconds: number }> {
+    sc.phase('gnt-instance shutdown');
+    const t0 = Date.now();
+    const stop = await gnt(this.master, ['gnt-instance', 'shutdown', '--timeout', this.boot ? String(SHUTDOWN_TIMEOUT) : '0', name], { signal: sc.signal });
+    if (stop.status !== 0) throw new StepFailed(`gnt-instance shutdown: exit ${stop.status}: ${tail(stop.stderr + stop.stdout)}`);
+    const seconds = (Date.now() - t0) / 1000;
+    return { clean: seconds < SHUTDOWN_TIMEOUT - 5, seconds };
+  }
+
+  /** Stop a guest at once after a failed step (the step's own failure stays the one reported). */
+  private async stopNow(name: string): Promise<void> {
+    await gnt(this.master, ['gnt-instance', 'shutdown', '--timeout', '0', name]);
+  }
+
   private async start(sc: StepContext, ran: Ran): Promise<StepOutcome> {
     const first = this.names.first;
     let detail: string;
     if (this.boot) {
-      ran.command = ['gnt-instance', 'start', first];
-      const r = await startAndWaitForConsole(this.o.box, first, { timeoutSeconds: this.o.bootTimeout, ready: (text) => consoleReady(text, this.o.ready), signal: sc.signal, onConsole: (l) => sc.phase(`console: ${l}`) });
-      detail = `ready after ${r.seconds.toFixed(1)} s: ${r.line}`;
+      try {
+        detail = await this.bootOnConsole(sc, ran, first);
+      } catch (err) {
+        await this.stopNow(first);
+        throw err;
+      }
     } else {
       await this.must(sc, ran, ['gnt-instance', 'start', first]);
       const status = await instanceStatus(this.master, first);
@@ -312,10 +397,47 @@ export class ClusterBackend implements Backend {
       detail = `${first} ${status}`;
     }
     // A booted guest is shut down cleanly (ACPI; Ganeti kills it after the timeout), so export reads a clean filesystem.
-    sc.phase('gnt-instance shutdown');
-    const stop = await gnt(this.master, ['gnt-instance', 'shutdown', '--timeout', this.boot ? '180' : '0', first], { signal: sc.signal });
-    if (stop.status !== 0) throw new StepFailed(`gnt-instance shutdown: exit ${stop.status}: ${tail(stop.stderr + stop.stdout)}`);
+    await this.shutdown(sc, first);
     return passed(`${detail}; shut down`);
+  }
+
+  /**
+   * gnt-instance grow-disk of disk 0 (the instance stopped, as the start step left it); then on
+   * kvm with a boot a stop and start (a new QEMU sees the new size; the debian template's
+   * grow-root service grows the root partition and filesystem early in the boot), a clean
+   * shutdown, and a read-only look at the disk: the root filesystem must fill it from where it
+   * starts to the end, within 1% (fillsDisk, as `test` checks its grown import). Without a boot
+   * only the grow-disk runs, and the step says what the fill check needs.
+   */
+  private async grow(sc: StepContext, ran: Ran): Promise<StepOutcome> {
+    const first = this.names.first;
+    // The import compares against the exported disk: read it before a boot changes this one.
+    if (this.isDebian && this.boot) await this.original();
+    const before = fs.statSync(await diskOnHost(this.o.box, first)).size;
+    await this.must(sc, ran, ['gnt-instance', 'grow-disk', first, '0', `${this.growMib}M`]);
+    const disk = await diskOnHost(this.o.box, first);
+    const after = fs.statSync(disk).size;
+    const grew = `disk 0 ${before / MIB} MiB → ${after / MIB} MiB`;
+    if (after !== before + this.growMib * MIB) throw new StepFailed(`${grew} after gnt-instance grow-disk ${first} 0 ${this.growMib}M (expected ${before / MIB + this.growMib} MiB)`);
+    if (!this.boot) {
+      const why = this.o.hypervisor === 'fake' ? 'kvm (the fake hypervisor boots nothing)' : 'a boot (--boot: a login prompt on the console)';
+      return passed(`${grew}; whether the root fills it after the next boot is not checked: that needs ${why}`);
+    }
+    let detail: string;
+    let shut: { clean: boolean; seconds: number };
+    try {
+      detail = await this.bootOnConsole(sc, ran, first);
+      shut = await this.shutdown(sc, first);
+    } catch (err) {
+      await this.stopNow(first);
+      throw err;
+    }
+    sc.phase('reading disk 0 (read-only)');
+    const checks = fillsDisk(disk, shut);
+    const bad = checks.filter((c) => c.ok === false);
+    if (bad.length) return failed(`${grew}, restarted (${detail}): ${bad.map((c) => `${c.name}: ${c.detail}`).join('; ')}`, { checks });
+    const fill = checks.find((c) => c.name === 'root fills the disk');
+    return passed(`${grew}, restarted: ${detail}; ${fill?.detail ?? ''}`, { checks });
   }
 
   /** Throws StepFailed when Ganeti warned that an OS script failed (a failing rename is only a warning to it: it exits 0). */
@@ -412,6 +534,16 @@ export class ClusterBackend implements Backend {
     this.exported = false;
   }
 
+  /** Remove the copies of the variable store this run made (after their instances); what was removed, for the report. Never throws. */
+  private async removeVarStores(signal?: AbortSignal): Promise<string> {
+    if (!this.varStores.size) return '';
+    const files = [...this.varStores];
+    const r = await gnt(this.master, ['rm', '-f', '--', ...files], { signal });
+    if (r.status !== 0) return '';
+    this.varStores.clear();
+    return files.join(', ');
+  }
+
   /** Burnin's instances that are still there (it failed, or was killed) become this run's to remove. */
   private async adoptBurnin(): Promise<void> {
     if (this.burnin) for (const n of await this.burnin.settle()) this.created.add(n);
@@ -420,12 +552,15 @@ export class ClusterBackend implements Backend {
   /** Remove whatever this run left in the box (after Ctrl-C the steps that would have are skipped). Never throws. */
   async close(): Promise<void> {
     await this.adoptBurnin();
-    if (!this.created.size && !this.exported) return;
-    try {
-      await this.removeLeftovers(undefined, {});
-    } catch {
-      // Reported by the cleanup step when the run got there; the box's down removes everything anyway.
+    if (this.created.size || this.exported) {
+      try {
+        await this.removeLeftovers(undefined, {});
+      } catch {
+        // Reported by the cleanup step when the run got there; the box's down removes everything anyway.
+      }
     }
+    // Only once their instances are gone (a running QEMU holds its store open).
+    if (!this.created.size) await this.removeVarStores();
   }
 }
 
