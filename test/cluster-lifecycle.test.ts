@@ -56,10 +56,10 @@ describeSystem('test --cluster (the lifecycle through the box)', { ...BOX_NEED, 
   it('debian (gpt) on kvm under UEFI: every step passes, the kernel says EFI on the console, and after grow-disk and a restart the root fills the disk', () => {
     const dir = newDef('debian-os', 'debian');
     // Cheap refusals first (issue 24): nothing is added for them.
-    const msdos = spawnSync(process.execPath, [BIN, 'test', '--cluster', '--state', state, '--os-dir', dir, '--firmware', 'uefi'], { encoding: 'utf8' });
-    expect([msdos.status, msdos.stderr]).toEqual([1, expect.stringMatching(/--firmware uefi: disk 0 of a debian-template instance boots under UEFI only with partition-style=gpt \(an EFI system partition\), and this run has partition-style=msdos \(the definition's default\): add --osparam partition-style=gpt/)]);
-    const bios = spawnSync(process.execPath, [BIN, 'test', '--cluster', '--state', state, '--os-dir', dir, '--firmware', 'uefi', '--osparam', 'partition-style=gpt', '--osparam', 'firmware=bios'], { encoding: 'utf8' });
-    expect([bios.status, bios.stderr]).toEqual([1, expect.stringMatching(/with firmware=bios \(given\) disk 0 gets no EFI system partition/)]);
+    const msdos = runCli(['test', '--cluster', '--state', state, '--os-dir', dir, '--firmware', 'uefi'], { env: process.env, timeout: 0 });
+    expect([msdos.code, msdos.stderr]).toEqual([1, expect.stringMatching(/--firmware uefi: disk 0 of a debian-template instance boots under UEFI only with partition-style=gpt \(an EFI system partition\), and this run has partition-style=msdos \(the definition's default\): add --osparam partition-style=gpt/)]);
+    const bios = runCli(['test', '--cluster', '--state', state, '--os-dir', dir, '--firmware', 'uefi', '--osparam', 'partition-style=gpt', '--osparam', 'firmware=bios'], { env: process.env, timeout: 0 });
+    expect([bios.code, bios.stderr]).toEqual([1, expect.stringMatching(/with firmware=bios \(given\) disk 0 gets no EFI system partition/)]);
     expect(instances()).toBe('');
 
     const { code, result } = lifecycle(dir, ['--osparam', 'partition-style=gpt', '--firmware', 'uefi']);
