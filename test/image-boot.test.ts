@@ -27,7 +27,7 @@ import { bootUntil } from './helpers/qemu';
 import { describeSystem, FULL_MATRIX, matrixCases } from './helpers/system';
 import { consoleText } from '../src/boot/console';
 import { runCli, runCliOk, tempDir } from './helpers/cli';
-import type { RunJson } from './helpers/test-run';
+import { testDocument } from './helpers/test-run';
 
 const NEEDS = ['mmdebstrap', 'qemu-img', 'qemu-system-x86_64', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'resize2fs', 'zstd', 'mkfs.vfat', 'mcopy', 'mtype', 'debugfs'];
 const OVMF_FILES = ['/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_VARS_4M.fd'];
@@ -140,14 +140,7 @@ for (const { suite, variant } of matrixCases(RELEASES, (r) => r.suite === 'trixi
         timeout: 2 * BOOT_TIMEOUT_MS + 600_000,
         killSignal: 'SIGINT',
       });
-      let doc: { ok: boolean; runs: RunJson[] };
-      try {
-        doc = JSON.parse(r.stdout);
-      } catch {
-        throw new Error(`no JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
-      }
-      const run = doc.runs[0];
-      const step = (n: string) => run.steps.find((x) => x.step === n)!;
+      const { run, step } = testDocument(r);
       // eslint-disable-next-line no-console
       console.log(`image template, ${suite}: ganeti-os test in ${run.seconds.toFixed(0)} s; ${run.steps.map((x) => `${x.step} ${x.status} ${x.seconds.toFixed(0)} s (from ${x.start.toFixed(0)} s)`).join(', ')}; boot: ${step('boot').detail}; boot-import: ${step('boot-import').detail}`);
       if (r.code !== 0) throw new Error(`ganeti-os test failed (exit ${r.code}):\n${JSON.stringify(run.steps.filter((x) => x.status !== 'passed'), null, 1)}\n${r.stderr.slice(-4000)}`);

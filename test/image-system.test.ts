@@ -17,7 +17,7 @@ import { ganetiAsync } from './helpers/ganeti-async';
 import { detachLoop } from '../src/system/kernel';
 import { describeSystem } from './helpers/system';
 import { newDefinition, runCli, runCliOk, tempDir } from './helpers/cli';
-import type { StepJson } from './helpers/test-run';
+import { testDocument } from './helpers/test-run';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGanetiOsTestKeyOnlyForTestsXXXXXXXXXXXXXXXX test@ganeti-os';
 const NEEDS = ['qemu-img', 'sfdisk', 'partx', 'losetup', 'mkfs.ext4', 'mkfs.vfat', 'mcopy', 'xorriso', 'zstd', 'xz', 'mkfs.xfs', 'blkid', 'dumpe2fs', 'curl', 'python3'];
@@ -542,14 +542,8 @@ describeSystem('image template: instances through Ganeti', { root: true, ganeti:
     const testRun = (variant: string, args: string[]) => {
       const w = tempDir('test-run', work);
       const r = runCli(['test', '--os-dir', osDir, '--variant', variant, '--work-dir', w, '--json', '--keep', '--disk-size', '256', '--hvparam', 'kernel_path=', ...args], { cwd: work, env: process.env, timeout: 300_000 });
-      let doc: { ok: boolean; runs: { steps: StepJson[] }[] };
-      try {
-        doc = JSON.parse(r.stdout);
-      } catch {
-        throw new Error(`no JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
-      }
-      const steps = doc.runs[0].steps;
-      return { code: r.code, stderr: r.stderr, work: w, status: Object.fromEntries(steps.map((x) => [x.step, x.status])), step: (n: string) => steps.find((x) => x.step === n)! };
+      const { status, step } = testDocument(r);
+      return { code: r.code, stderr: r.stderr, work: w, status, step };
     };
 
     // The image decides what disk 0 boots under, not the definition: --firmware uefi on an image

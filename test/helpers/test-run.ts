@@ -27,6 +27,22 @@ export interface RunJson {
 }
 
 /**
+ * What `ganeti-os test --json` printed: its document, the first run, each step's status by name
+ * and `step(name)`. Throws with the exit code and both outputs when stdout is not JSON.
+ */
+export function testDocument(r: { code: number | null; stdout: string; stderr: string }) {
+  let doc: { ok: boolean; runs: RunJson[] };
+  try {
+    doc = JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`no JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
+  }
+  const run = doc.runs[0];
+  const status = Object.fromEntries(run.steps.map((s) => [s.step, s.status]));
+  return { doc, run, status, step: (n: string) => run.steps.find((s) => s.step === n)! };
+}
+
+/**
  * `cli(args, timeoutS)`: the built CLI in `dirs().root` (HOME too, PATH this process's), sent
  * `killSignal` (default SIGTERM) after `timeoutS` seconds (default 120). `testJson(args,
  * timeoutS)`: `test --work-dir WORK --json ARGS`, its document, first run, step statuses and
@@ -41,15 +57,7 @@ export function testCli(dirs: () => { root: string; work: string }, opts: { kill
   };
   const testJson = (args: string[], timeoutS = 120) => {
     const r = cli(['test', '--work-dir', dirs().work, '--json', ...args], timeoutS);
-    let doc: { ok: boolean; runs: RunJson[] };
-    try {
-      doc = JSON.parse(r.stdout);
-    } catch {
-      throw new Error(`no JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
-    }
-    const run = doc.runs[0];
-    const status = Object.fromEntries(run.steps.map((s) => [s.step, s.status]));
-    return { ...r, doc, run, status, step: (n: string) => run.steps.find((s) => s.step === n)! };
+    return { ...r, ...testDocument(r) };
   };
   const clearWork = () => {
     const { work } = dirs();
