@@ -39,9 +39,10 @@ export const ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
  * What a node needs besides the base system: Ganeti (the meta package: gnt-* commands, the
  * Haskell daemons, the users its postinst makes), sshd with SFTP (Ganeti copies files with scp),
  * socat (import/export), iproute2 (addresses, bridges), procps, QEMU (kvm is enabled: verify
- * checks /usr/bin/kvm, `start` runs it).
+ * checks /usr/bin/kvm, `start` runs it) and OVMF (UEFI firmware and its variable stores, for
+ * `test --cluster --firmware uefi|secureboot`).
  */
-export const NODE_PACKAGES = ['ganeti', 'openssh-server', 'openssh-sftp-server', 'openssh-client', 'iproute2', 'socat', 'procps', 'qemu-system-x86'];
+export const NODE_PACKAGES = ['ganeti', 'openssh-server', 'openssh-sftp-server', 'openssh-client', 'iproute2', 'socat', 'procps', 'qemu-system-x86', 'ovmf'];
 
 /**
  * What the OS scripts of ganeti-os's templates call on a node, which a host node has from the

@@ -136,7 +136,9 @@ export class ClusterBackend implements Backend {
     this.variant = o.variant ?? (o.def.variants.length ? o.def.variants[0] : null);
     this.osName = this.variant ? `${this.os}+${this.variant}` : this.os;
     this.isDebian = o.def.provenance?.template === 'debian';
-    this.boot = o.boot === 'auto' ? o.hypervisor === 'kvm' && this.isDebian : o.boot && o.hypervisor === 'kvm';
+    // A firmware asked for is proven only by a boot (the kernel's words on the console): --firmware
+    // turns the boot on for any definition, not only the debian template's.
+    this.boot = o.boot === 'auto' ? o.hypervisor === 'kvm' && (this.isDebian || !!o.firmware) : o.boot && o.hypervisor === 'kvm';
     this.doPrefill = o.prefill === 'auto' ? this.isDebian : o.prefill;
     this.common = instanceAddOptions(o, this.master.name);
     this.osp = osparamOptions(o.osparams);
