@@ -10,11 +10,13 @@
  * next command has rolled the journal back).
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Context } from '../src/context';
 import { runAddVariant } from '../src/commands/add-variant';
 import { runBumpApi } from '../src/commands/bump-api';
 import { runNew } from '../src/commands/new';
+import { ownerTag } from '../src/definition/lock';
 import { mount, unmount } from '../src/system/kernel';
 import { runSync } from '../src/system/process';
 import { BIN, REPO, runCliAs, runCliAsync, runCommand, tempDir, treeHash } from './helpers/cli';
@@ -50,6 +52,11 @@ beforeEach(() => {
 afterEach(() => {
   jest.restoreAllMocks();
   fs.rmSync(work, { recursive: true, force: true });
+  // A failure injected into first-run's own clean-up (its rmSync) leaves its scratch copy in
+  // TMPDIR, named with this process's owner tag. A CLI's next run removes a dead run's copies,
+  // but this process lives on, so it removes its own.
+  const mine = `ganeti-os-first-run-${ownerTag()}-`;
+  for (const n of fs.readdirSync(os.tmpdir())) if (n.startsWith(mine)) fs.rmSync(path.join(os.tmpdir(), n), { recursive: true, force: true });
 });
 
 async function blank(name: string, api: string, parent = work): Promise<string> {
